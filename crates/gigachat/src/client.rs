@@ -1,0 +1,634 @@
+//! The GigaChat client: every v1 endpoint as a typed async method, with authentication,
+//! per-call context headers, a concurrency cap, timeouts and retries.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, multipart};
+use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::auth::Auth;
+use crate::error::{ApiError, Error};
+use crate::retry::RetryPolicy;
+use crate::settings::Settings;
+use crate::stream::{self, ChatStream};
+use crate::transport::Transport;
+use crate::types::{
+    AiCheck, AiCheckRequest, Balance, ChatCompletion, ChatRequest, ConvertedFunctions, DeletedFile,
+    EmbeddingsRequest, EmbeddingsResponse, FileList, FileObject, FilePurpose, Model, ModelList,
+    TokensCount, TokensCountRequest,
+};
+
+/// Error bodies longer than this are cut before parsing; GigaChat's are tiny.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Per-call headers GigaChat uses for logging, prompt-cache affinity and file ownership.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    /// Sent as `X-Request-ID`.
+    pub request_id: Option<String>,
+    /// Sent as `X-Session-ID`; a stable value raises the prompt-cache hit rate.
+    pub session_id: Option<String>,
+    /// Sent as `X-Client-ID`; must be repeated to download images generated under it.
+    pub client_id: Option<String>,
+}
+
+/// The ids GigaChat echoed on a response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseMeta {
+    /// `X-Request-Id` (the client's or one the server generated).
+    pub request_id: Option<String>,
+    /// `X-Session-Id`.
+    pub session_id: Option<String>,
+    /// `X-Client-Id`, when echoed.
+    pub client_id: Option<String>,
+}
+
+impl ResponseMeta {
+    fn from_headers(headers: &HeaderMap) -> Self {
+        let get = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        Self {
+            request_id: get("x-request-id"),
+            session_id: get("x-session-id"),
+            client_id: get("x-client-id"),
+        }
+    }
+}
+
+/// A parsed response body with the ids GigaChat echoed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer<T> {
+    /// The body.
+    pub data: T,
+    /// Echoed request/session/client ids.
+    pub meta: ResponseMeta,
+}
+
+/// Downloaded file bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent {
+    /// The bytes.
+    pub bytes: Bytes,
+    /// The `Content-Type` GigaChat reported.
+    pub content_type: Option<String>,
+}
+
+/// Where the bytes of an upload come from.
+#[derive(Debug, Clone)]
+pub enum FileSource {
+    /// Bytes already in memory (shared, never copied into the request).
+    Bytes(Bytes),
+    /// A file on disk, streamed from disk on every attempt.
+    Path(PathBuf),
+}
+
+/// A file to upload.
+#[derive(Debug, Clone)]
+pub struct FileUpload {
+    /// Name shown in file listings; its extension also guesses the type when none is given.
+    pub filename: String,
+    /// MIME type; guessed from the file name when `None`.
+    pub content_type: Option<String>,
+    /// What the file is for.
+    pub purpose: FilePurpose,
+    /// The bytes.
+    pub source: FileSource,
+}
+
+/// What a call sends.
+enum Payload<'a> {
+    Empty,
+    Json(Bytes),
+    Upload(&'a FileUpload),
+    /// The SDK's odd multipart body for `POST /files/{id}/delete`: a `file` field holding the id.
+    DeleteForm(&'a str),
+}
+
+struct Call<'a> {
+    method: Method,
+    path: String,
+    payload: Payload<'a>,
+    accept: Option<&'static str>,
+}
+
+/// A GigaChat API client. Cheap to clone; clones share connections and the token cache.
+#[derive(Clone)]
+pub struct GigaChat {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    transport: Transport,
+    auth: Auth,
+    retry: RetryPolicy,
+    limiter: Option<Arc<Semaphore>>,
+}
+
+impl std::fmt::Debug for GigaChat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GigaChat")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GigaChat {
+    /// A client for these settings. Fails on unusable TLS material, never on the network.
+    pub fn new(settings: Settings) -> Result<Self, Error> {
+        settings
+            .validate()
+            .map_err(|err| Error::Config(err.to_string()))?;
+        let transport = Transport::new(&settings)?;
+        let auth = Auth::new(&settings);
+        let retry = RetryPolicy::from_settings(&settings);
+        let limiter = settings
+            .max_connections
+            .map(|max| Arc::new(Semaphore::new(max)));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings,
+                transport,
+                auth,
+                retry,
+                limiter,
+            }),
+        })
+    }
+
+    /// A client configured from the `GIGACHAT_*` environment variables.
+    pub fn from_env() -> Result<Self, Error> {
+        let settings = Settings::from_env().map_err(|err| Error::Config(err.to_string()))?;
+        Self::new(settings)
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Makes sure a valid access token is at hand (fetching one if needed); for readiness probes.
+    pub async fn ensure_token(&self) -> Result<(), Error> {
+        if self.inner.auth.is_configured() {
+            self.inner.auth.token(&self.inner.transport).await?;
+        }
+        Ok(())
+    }
+
+    /// `POST /chat/completions`: one whole answer.
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        context: &RequestContext,
+    ) -> Result<Answer<ChatCompletion>, Error> {
+        let body = self.chat_body(request, false)?;
+        self.json_call(
+            Call {
+                method: Method::POST,
+                path: "/chat/completions".into(),
+                payload: Payload::Json(body),
+                accept: Some("application/json"),
+            },
+            context,
+        )
+        .await
+    }
+
+    /// `POST /chat/completions` with `stream: true`. Retries (when configured) happen only until
+    /// the first chunk has arrived; after that a failure ends the stream with an error.
+    pub async fn chat_stream(
+        &self,
+        request: &ChatRequest,
+        context: &RequestContext,
+    ) -> Result<ChatStream, Error> {
+        let body = self.chat_body(request, true)?;
+        let call = Call {
+            method: Method::POST,
+            path: "/chat/completions".into(),
+            payload: Payload::Json(body),
+            accept: Some("text/event-stream"),
+        };
+        let idle = self.inner.settings.stream_idle_timeout;
+        self.inner
+            .retry
+            .run(|| async {
+                let permit = self.acquire().await?;
+                let response = tokio::time::timeout(
+                    self.inner.settings.timeout,
+                    self.send_authorized(&call, context),
+                )
+                .await
+                .map_err(|_| Error::Timeout(self.inner.settings.timeout))??;
+                let meta = ResponseMeta::from_headers(response.headers());
+                stream::open(response, meta, idle, permit).await
+            })
+            .await
+    }
+
+    /// `POST /files` (multipart). The bytes are streamed into the request, not copied.
+    pub async fn upload_file(
+        &self,
+        upload: &FileUpload,
+        context: &RequestContext,
+    ) -> Result<Answer<FileObject>, Error> {
+        self.json_call(
+            Call {
+                method: Method::POST,
+                path: "/files".into(),
+                payload: Payload::Upload(upload),
+                accept: Some("application/json"),
+            },
+            context,
+        )
+        .await
+    }
+
+    /// `GET /files`.
+    pub async fn list_files(&self, context: &RequestContext) -> Result<Answer<FileList>, Error> {
+        self.json_call(Call::get("/files".into()), context).await
+    }
+
+    /// `GET /files/{id}`.
+    pub async fn get_file(
+        &self,
+        file_id: &str,
+        context: &RequestContext,
+    ) -> Result<Answer<FileObject>, Error> {
+        self.json_call(Call::get(format!("/files/{}", segment(file_id))), context)
+            .await
+    }
+
+    /// `POST /files/{id}/delete` (GigaChat does not use the DELETE method).
+    pub async fn delete_file(
+        &self,
+        file_id: &str,
+        context: &RequestContext,
+    ) -> Result<Answer<DeletedFile>, Error> {
+        self.json_call(
+            Call {
+                method: Method::POST,
+                path: format!("/files/{}/delete", segment(file_id)),
+                payload: Payload::DeleteForm(file_id),
+                accept: Some("application/json"),
+            },
+            context,
+        )
+        .await
+    }
+
+    /// `GET /files/{id}/content`: the bytes of a file (e.g. a generated image).
+    /// Send the same `X-Client-ID` that generated it.
+    pub async fn file_content(
+        &self,
+        file_id: &str,
+        context: &RequestContext,
+    ) -> Result<Answer<FileContent>, Error> {
+        let call = Call {
+            method: Method::GET,
+            path: format!("/files/{}/content", segment(file_id)),
+            payload: Payload::Empty,
+            accept: Some("application/jpg"),
+        };
+        self.call(&call, context, |headers, bytes| {
+            let content_type = headers
+                .get(CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            Ok(FileContent {
+                bytes,
+                content_type,
+            })
+        })
+        .await
+    }
+
+    /// `POST /embeddings`.
+    pub async fn embeddings(
+        &self,
+        request: &EmbeddingsRequest,
+        context: &RequestContext,
+    ) -> Result<Answer<EmbeddingsResponse>, Error> {
+        self.json_call(Call::post_json("/embeddings", request)?, context)
+            .await
+    }
+
+    /// `POST /tokens/count`: one count per input.
+    pub async fn tokens_count(
+        &self,
+        request: &TokensCountRequest,
+        context: &RequestContext,
+    ) -> Result<Answer<Vec<TokensCount>>, Error> {
+        self.json_call(Call::post_json("/tokens/count", request)?, context)
+            .await
+    }
+
+    /// `GET /models`.
+    pub async fn models(&self, context: &RequestContext) -> Result<Answer<ModelList>, Error> {
+        self.json_call(Call::get("/models".into()), context).await
+    }
+
+    /// `GET /models/{id}`.
+    pub async fn model(
+        &self,
+        model_id: &str,
+        context: &RequestContext,
+    ) -> Result<Answer<Model>, Error> {
+        self.json_call(Call::get(format!("/models/{}", segment(model_id))), context)
+            .await
+    }
+
+    /// `GET /balance` (prepaid keys only; pay-as-you-go keys get 403).
+    pub async fn balance(&self, context: &RequestContext) -> Result<Answer<Balance>, Error> {
+        self.json_call(Call::get("/balance".into()), context).await
+    }
+
+    /// `POST /ai/check`: is this text AI-written?
+    pub async fn ai_check(
+        &self,
+        request: &AiCheckRequest,
+        context: &RequestContext,
+    ) -> Result<Answer<AiCheck>, Error> {
+        self.json_call(Call::post_json("/ai/check", request)?, context)
+            .await
+    }
+
+    /// `POST /functions/convert`: GigaChat function specs from an OpenAPI description.
+    pub async fn convert_functions(
+        &self,
+        openapi: &str,
+        context: &RequestContext,
+    ) -> Result<Answer<ConvertedFunctions>, Error> {
+        let call = Call {
+            method: Method::POST,
+            path: "/functions/convert".into(),
+            payload: Payload::Json(Bytes::copy_from_slice(openapi.as_bytes())),
+            accept: Some("application/json"),
+        };
+        self.json_call(call, context).await
+    }
+
+    /// The chat body with the settings' defaults applied (model, flags, profanity check).
+    fn chat_body(&self, request: &ChatRequest, stream: bool) -> Result<Bytes, Error> {
+        let settings = &self.inner.settings;
+        let needs_defaults = request.model.is_empty()
+            || (request.flags.is_none() && settings.flags.is_some())
+            || (request.profanity_check.is_none() && settings.profanity_check.is_some())
+            || request.stream != stream.then_some(true);
+        let encoded = if needs_defaults {
+            let mut request = request.clone();
+            if request.model.is_empty() {
+                request.model = settings.default_model().to_owned();
+            }
+            if request.flags.is_none() {
+                request.flags.clone_from(&settings.flags);
+            }
+            if request.profanity_check.is_none() {
+                request.profanity_check = settings.profanity_check;
+            }
+            request.stream = stream.then_some(true);
+            serde_json::to_vec(&request)
+        } else {
+            serde_json::to_vec(request)
+        };
+        encoded
+            .map(Bytes::from)
+            .map_err(|err| Error::Config(format!("cannot encode the chat request: {err}")))
+    }
+
+    async fn acquire(&self) -> Result<Option<OwnedSemaphorePermit>, Error> {
+        match &self.inner.limiter {
+            Some(limiter) => limiter
+                .clone()
+                .acquire_owned()
+                .await
+                .map(Some)
+                .map_err(|_| Error::Config("the client is shutting down".into())),
+            None => Ok(None),
+        }
+    }
+
+    async fn json_call<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+        context: &RequestContext,
+    ) -> Result<Answer<T>, Error> {
+        self.call(&call, context, |_, bytes| {
+            serde_json::from_slice(&bytes).map_err(|err| {
+                Error::Protocol(format!("unreadable answer from {}: {err}", call.path))
+            })
+        })
+        .await
+    }
+
+    /// One logical call: retries around (slot, token, request, whole body within the timeout, parse).
+    async fn call<T>(
+        &self,
+        call: &Call<'_>,
+        context: &RequestContext,
+        parse: impl Fn(&HeaderMap, Bytes) -> Result<T, Error>,
+    ) -> Result<Answer<T>, Error> {
+        let timeout = self.inner.settings.timeout;
+        self.inner
+            .retry
+            .run(|| async {
+                let _permit = self.acquire().await?;
+                let attempt = async {
+                    let response = self.send_authorized(call, context).await?;
+                    let headers = response.headers().clone();
+                    let bytes = response
+                        .bytes()
+                        .await
+                        .map_err(|err| Error::transport(err, timeout))?;
+                    Ok::<_, Error>((headers, bytes))
+                };
+                let (headers, bytes) = tokio::time::timeout(timeout, attempt)
+                    .await
+                    .map_err(|_| Error::Timeout(timeout))??;
+                let meta = ResponseMeta::from_headers(&headers);
+                let data = parse(&headers, bytes)?;
+                Ok(Answer { data, meta })
+            })
+            .await
+    }
+
+    /// Sends with the current token; after a 401 drops it, fetches a fresh one and sends once more.
+    async fn send_authorized(
+        &self,
+        call: &Call<'_>,
+        context: &RequestContext,
+    ) -> Result<reqwest::Response, Error> {
+        let auth = &self.inner.auth;
+        let token = if auth.is_configured() {
+            Some(auth.token(&self.inner.transport).await?)
+        } else {
+            None
+        };
+        let bearer = token.as_ref().map(|token| token.bearer());
+        match self.send(call, context, bearer).await {
+            Err(error) if error.is_unauthorized() && auth.can_refresh() => {
+                tracing::warn!("GigaChat rejected the access token; fetching a new one");
+                if let Some(rejected) = &token {
+                    auth.invalidate(rejected);
+                }
+                let fresh = auth.token(&self.inner.transport).await?;
+                self.send(call, context, Some(fresh.bearer())).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send(
+        &self,
+        call: &Call<'_>,
+        context: &RequestContext,
+        bearer: Option<String>,
+    ) -> Result<reqwest::Response, Error> {
+        let settings = &self.inner.settings;
+        let url = format!("{}{}", settings.base_url, call.path);
+        let mut request = self.inner.transport.api.request(call.method.clone(), &url);
+        if let Some(bearer) = bearer {
+            request = request.header(AUTHORIZATION, bearer);
+        }
+        if let Some(accept) = call.accept {
+            request = request.header(ACCEPT, accept);
+        }
+        if call.accept == Some("text/event-stream") {
+            request = request.header(reqwest::header::CACHE_CONTROL, "no-store");
+        }
+        for (name, value) in [
+            ("X-Request-ID", &context.request_id),
+            ("X-Session-ID", &context.session_id),
+            ("X-Client-ID", &context.client_id),
+        ] {
+            if let Some(value) = value {
+                request = request.header(name, value);
+            }
+        }
+        request = match &call.payload {
+            Payload::Empty => request,
+            Payload::Json(body) => request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone()),
+            Payload::Upload(upload) => request.multipart(upload_form(upload).await?),
+            Payload::DeleteForm(id) => {
+                request.multipart(multipart::Form::new().text("file", (*id).to_owned()))
+            }
+        };
+        let started = tokio::time::Instant::now();
+        let response = request
+            .send()
+            .await
+            .map_err(|err| Error::transport(err, settings.timeout))?;
+        let status = response.status();
+        if settings.verbose {
+            tracing::info!(method = %call.method, path = %call.path, status = status.as_u16(), elapsed = ?started.elapsed(), "GigaChat call");
+        } else {
+            tracing::debug!(method = %call.method, path = %call.path, status = status.as_u16(), elapsed = ?started.elapsed(), "GigaChat call");
+        }
+        if status.is_success() {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let body = read_limited(response, MAX_ERROR_BODY).await;
+        Err(Error::Api(ApiError::from_parts(
+            status.as_u16(),
+            &headers,
+            &body,
+        )))
+    }
+}
+
+impl Call<'_> {
+    fn get(path: String) -> Self {
+        Self {
+            method: Method::GET,
+            path,
+            payload: Payload::Empty,
+            accept: Some("application/json"),
+        }
+    }
+
+    fn post_json(path: &str, body: &impl serde::Serialize) -> Result<Self, Error> {
+        let body = serde_json::to_vec(body)
+            .map_err(|err| Error::Config(format!("cannot encode the request body: {err}")))?;
+        Ok(Self {
+            method: Method::POST,
+            path: path.to_owned(),
+            payload: Payload::Json(Bytes::from(body)),
+            accept: Some("application/json"),
+        })
+    }
+}
+
+/// The multipart body of an upload: `file` (bytes, name, type) and `purpose`.
+async fn upload_form(upload: &FileUpload) -> Result<multipart::Form, Error> {
+    let content_type = upload.content_type.clone().unwrap_or_else(|| {
+        mime_guess::from_path(&upload.filename)
+            .first_or_octet_stream()
+            .essence_str()
+            .to_owned()
+    });
+    let part = match &upload.source {
+        FileSource::Bytes(bytes) => {
+            let length = bytes.len() as u64;
+            multipart::Part::stream_with_length(reqwest::Body::from(bytes.clone()), length)
+        }
+        FileSource::Path(path) => {
+            let file = tokio::fs::File::open(path).await.map_err(|err| {
+                Error::Config(format!("cannot open {} for upload: {err}", path.display()))
+            })?;
+            let length = file
+                .metadata()
+                .await
+                .map_err(|err| Error::Config(format!("cannot stat {}: {err}", path.display())))?
+                .len();
+            multipart::Part::stream_with_length(reqwest::Body::from(file), length)
+        }
+    };
+    let part = part
+        .file_name(upload.filename.clone())
+        .mime_str(&content_type)
+        .map_err(|_| Error::Config(format!("invalid file content type {content_type:?}")))?;
+    Ok(multipart::Form::new()
+        .part("file", part)
+        .text("purpose", upload.purpose.as_str()))
+}
+
+/// Reads at most `limit` bytes of an error body; a broken body just yields what arrived.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            break;
+        }
+    }
+    body
+}
+
+/// Percent-encodes an id for use as one path segment.
+fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_path_safe() {
+        assert_eq!(segment("GigaChat-2-Max"), "GigaChat-2-Max");
+        assert_eq!(segment("a/b c?"), "a%2Fb%20c%3F");
+    }
+}

@@ -1,0 +1,38 @@
+//! A typed, async client for Sber's GigaChat REST API v1.
+//!
+//! It owns everything GigaChat does its own way: OAuth tokens that expire every 30 minutes
+//! (fetched once for all concurrent callers and refreshed ahead of time), the Russian Trusted
+//! Root CA, mutual TLS, `{status,message}` errors and HTML gateway pages, and SSE streams that
+//! must never be replayed once a chunk was delivered.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), gigachat::Error> {
+//! use gigachat::{GigaChat, RequestContext, types::{ChatRequest, Message, Role}};
+//! let client = GigaChat::from_env()?;
+//! let request = ChatRequest {
+//!     messages: vec![Message::new(Role::User, "Привет!")],
+//!     ..ChatRequest::default()
+//! };
+//! let answer = client.chat(&request, &RequestContext::default()).await?;
+//! println!("{}", answer.data.choices[0].message.content);
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod retry;
+pub mod settings;
+pub mod sse;
+pub mod stream;
+mod transport;
+pub mod types;
+
+pub use client::{
+    Answer, FileContent, FileSource, FileUpload, GigaChat, RequestContext, ResponseMeta,
+};
+pub use error::{ApiError, Error, ErrorBodyKind, TransportKind};
+pub use retry::RetryPolicy;
+pub use settings::{SettingError, Settings};
+pub use stream::ChatStream;
+pub use transport::RUSSIAN_TRUSTED_ROOT_CA_PEM;

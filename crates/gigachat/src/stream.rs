@@ -1,0 +1,141 @@
+//! A streamed chat answer: SSE events decoded as they arrive, each parsed into a [`ChatChunk`],
+//! with a limit on the silence between events.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::client::ResponseMeta;
+use crate::error::Error;
+use crate::sse::{SseEvent, SseStream};
+use crate::types::ChatChunk;
+
+type Events = Pin<Box<dyn Stream<Item = Result<SseEvent, Error>> + Send>>;
+
+/// Chunks of a streamed chat answer, ending after GigaChat's `data: [DONE]`.
+///
+/// The first chunk has already arrived when this value exists, so an early upstream failure is an
+/// ordinary error of the call. A stream that ends without `[DONE]` yields one [`Error::Protocol`].
+pub struct ChatStream {
+    meta: ResponseMeta,
+    inner: Pin<Box<dyn Stream<Item = Result<ChatChunk, Error>> + Send>>,
+}
+
+impl std::fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatStream").field("meta", &self.meta).finish()
+    }
+}
+
+impl ChatStream {
+    /// The request and session ids GigaChat echoed.
+    pub fn meta(&self) -> &ResponseMeta {
+        &self.meta
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<ChatChunk, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+struct State {
+    events: Events,
+    idle_timeout: Duration,
+    finished: bool,
+    /// Holds a `GIGACHAT_MAX_CONNECTIONS` slot until the stream is dropped.
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl State {
+    /// The next chunk: `None` after `[DONE]`, an error on silence, garbage or a cut stream.
+    async fn next_chunk(&mut self) -> Option<Result<ChatChunk, Error>> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            let next = tokio::time::timeout(self.idle_timeout, self.events.next()).await;
+            let event = match next {
+                Err(_) => return self.fail(Error::Timeout(self.idle_timeout)),
+                Ok(None) => {
+                    return self.fail(Error::Protocol(
+                        "the stream ended before `data: [DONE]`".into(),
+                    ));
+                }
+                Ok(Some(Err(err))) => return self.fail(err),
+                Ok(Some(Ok(event))) => event,
+            };
+            let data = event.data.trim();
+            if data.is_empty() {
+                continue;
+            }
+            if data == "[DONE]" {
+                self.finished = true;
+                return None;
+            }
+            return match serde_json::from_str::<ChatChunk>(data) {
+                Ok(chunk) => Some(Ok(chunk)),
+                Err(err) => {
+                    let shown: String = data.chars().take(120).collect();
+                    self.fail(Error::Protocol(format!(
+                        "unreadable stream event ({err}): {shown}"
+                    )))
+                }
+            };
+        }
+    }
+
+    fn fail(&mut self, error: Error) -> Option<Result<ChatChunk, Error>> {
+        self.finished = true;
+        Some(Err(error))
+    }
+}
+
+/// Checks the response is an event stream and waits for its first chunk.
+pub(crate) async fn open(
+    response: reqwest::Response,
+    meta: ResponseMeta,
+    idle_timeout: Duration,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Result<ChatStream, Error> {
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("text/event-stream") {
+        return Err(Error::Protocol(format!(
+            "expected text/event-stream for a streamed answer, got {:?}",
+            content_type
+        )));
+    }
+    let bytes = response
+        .bytes_stream()
+        .map(move |chunk| chunk.map_err(|err| Error::transport(err, idle_timeout)));
+    let mut state = State {
+        events: Box::pin(SseStream::new(bytes)),
+        idle_timeout,
+        finished: false,
+        _permit: permit,
+    };
+    let first = match state.next_chunk().await {
+        Some(Err(err)) => return Err(err),
+        other => other,
+    };
+    let rest = futures_util::stream::unfold(state, |mut state| async move {
+        state.next_chunk().await.map(|item| (item, state))
+    });
+    let inner = futures_util::stream::iter(first).chain(rest);
+    Ok(ChatStream {
+        meta,
+        inner: Box::pin(inner),
+    })
+}

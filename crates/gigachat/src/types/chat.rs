@@ -1,0 +1,417 @@
+//! `POST /chat/completions` (v1): the request, the answer, and the stream chunks.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// A chat request. `None` fields are not sent, as the SDK does.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// Model id; required by the server.
+    pub model: String,
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// Sampling temperature, must be > 0; values up to 0.001 mean greedy decoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Number of alternatives (kept for completeness; the service's support is undocumented).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// Set by the client for streaming calls only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// Cap on generated tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Repetition penalty, > 0 (1.0 is neutral).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition_penalty: Option<f64>,
+    /// Minimum seconds between stream events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_interval: Option<f64>,
+    /// Censoring switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profanity_check: Option<bool>,
+    /// Feature flags passed through as-is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Vec<String>>,
+    /// Whether and which function the model may call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCallMode>,
+    /// Functions the model may call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions: Option<Vec<FunctionSpec>>,
+    /// Structured output: the flat `{type: json_schema, schema, strict}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// `low`, `medium` or `high` on reasoning models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+    /// Anything else, merged into the top level of the body (e.g. `storage`, `function_ranker`).
+    #[serde(flatten, default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Instructions; at most one, and first.
+    System,
+    /// The person.
+    User,
+    /// The model.
+    Assistant,
+    /// A function result.
+    Function,
+    /// Output only: search results.
+    SearchResult,
+    /// Output only: a built-in function still running.
+    FunctionInProgress,
+    /// A role this client does not know yet (answers only).
+    #[serde(other)]
+    Unknown,
+}
+
+/// A message of the conversation, in requests and in answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who wrote it.
+    pub role: Role,
+    /// The text; for `function` messages, a JSON value serialized to a string.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub content: String,
+    /// A function the assistant called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCall>,
+    /// The function's name on `function` messages (and built-ins in answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Uploaded file ids this message refers to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    /// State id returned with a function call; send it back with that call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions_state_id: Option<String>,
+    /// Reasoning text of reasoning models (answers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// Creation time of built-in function output (answers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<i64>,
+    /// Other fields (`id`, `data_for_context`, ...), kept so nothing is lost.
+    #[serde(flatten, default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
+impl Message {
+    /// A plain message with text.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+            function_call: None,
+            name: None,
+            attachments: Vec::new(),
+            functions_state_id: None,
+            reasoning_content: None,
+            created: None,
+            extra: Map::new(),
+        }
+    }
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A function call: GigaChat's `arguments` is a JSON object, not a string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    /// The function.
+    pub name: String,
+    /// The arguments object.
+    #[serde(default)]
+    pub arguments: Value,
+}
+
+/// `function_call` in a request: `"auto"`, `"none"` or `{"name": ..., "partial_arguments"?: ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FunctionCallMode {
+    /// The model decides.
+    Auto,
+    /// Never call.
+    None,
+    /// Call this function.
+    Forced {
+        /// The function to call.
+        name: String,
+        /// Arguments already fixed by the caller.
+        partial_arguments: Option<Value>,
+    },
+}
+
+impl Serialize for FunctionCallMode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FunctionCallMode::Auto => serializer.serialize_str("auto"),
+            FunctionCallMode::None => serializer.serialize_str("none"),
+            FunctionCallMode::Forced {
+                name,
+                partial_arguments,
+            } => {
+                let mut object = Map::new();
+                object.insert("name".into(), Value::String(name.clone()));
+                if let Some(partial) = partial_arguments {
+                    object.insert("partial_arguments".into(), partial.clone());
+                }
+                object.serialize(serializer)
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FunctionCallMode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Word(String),
+            Named {
+                name: String,
+                partial_arguments: Option<Value>,
+            },
+        }
+        match Wire::deserialize(deserializer)? {
+            Wire::Word(word) if word == "auto" => Ok(FunctionCallMode::Auto),
+            Wire::Word(word) if word == "none" => Ok(FunctionCallMode::None),
+            Wire::Word(other) => Err(serde::de::Error::custom(format!(
+                "function_call must be \"auto\", \"none\" or {{\"name\": ...}}, got {other:?}"
+            ))),
+            Wire::Named {
+                name,
+                partial_arguments,
+            } => Ok(FunctionCallMode::Forced {
+                name,
+                partial_arguments,
+            }),
+        }
+    }
+}
+
+/// A function the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionSpec {
+    /// Latin letters, digits, `_`, `.`, `-`; not starting with a digit.
+    pub name: String,
+    /// What the function does, for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema of the arguments object (omitted for built-ins such as `text2image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    /// Example requests with the arguments they should produce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub few_shot_examples: Option<Vec<FewShotExample>>,
+    /// JSON Schema of what the function returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_parameters: Option<Value>,
+}
+
+/// One example for a function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FewShotExample {
+    /// A user request.
+    pub request: String,
+    /// The arguments it should produce.
+    pub params: Value,
+}
+
+/// Structured output, GigaChat's flat form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseFormat {
+    /// `json_schema` (or `text`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The JSON Schema the answer must satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    /// Strict schema adherence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// A normal end (also after image generation).
+    Stop,
+    /// The token limit was hit.
+    Length,
+    /// A function was called.
+    FunctionCall,
+    /// The request hit topic restrictions.
+    Blacklist,
+    /// The model produced invalid function arguments.
+    Error,
+    /// A value this client does not know yet.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Token usage of a call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub prompt_tokens: u32,
+    /// Generated tokens.
+    pub completion_tokens: u32,
+    /// Billed tokens (the docs say cached tokens are subtracted).
+    pub total_tokens: u32,
+    /// Prompt tokens served from the prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precached_prompt_tokens: Option<u32>,
+    /// Tokens of system overhead (older deployments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_tokens: Option<u32>,
+}
+
+/// A non-streaming answer. There is no `id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    /// Usually one choice.
+    pub choices: Vec<Choice>,
+    /// Unix seconds.
+    pub created: i64,
+    /// Versioned model name, e.g. `GigaChat:2.0.28.2`.
+    pub model: String,
+    /// `chat.completion` (or `chat.completions` on newer models).
+    pub object: String,
+    /// Token usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Server-side thread, in storage mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    /// Stored message id, in storage mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+/// One alternative of an answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    /// The generated message.
+    pub message: Message,
+    /// Position, from 0.
+    pub index: u32,
+    /// Why generation ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<FinishReason>,
+}
+
+/// One SSE event of a streamed answer (`object` is `chat.completion` here too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatChunk {
+    /// Deltas, usually one.
+    pub choices: Vec<ChunkChoice>,
+    /// Unix seconds, repeated in every chunk.
+    pub created: i64,
+    /// Versioned model name, repeated in every chunk.
+    pub model: String,
+    /// `chat.completion`.
+    pub object: String,
+    /// Present only in the event that carries `finish_reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Server-side thread, in storage mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    /// Stored message id, in storage mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+/// One delta of a stream event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    /// What is new.
+    pub delta: Delta,
+    /// Position, from 0.
+    pub index: u32,
+    /// Set on the last content event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<FinishReason>,
+}
+
+/// New parts of the message: the role only in the first delta, a function call whole in one delta.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Only in the first delta (or `function_in_progress` for built-ins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// New text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// New reasoning text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// A complete function call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCall>,
+    /// State id accompanying a function call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions_state_id: Option<String>,
+    /// Built-in function name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Built-in function output time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn request_omits_unset_fields_and_keeps_extra() {
+        let mut request = ChatRequest {
+            model: "GigaChat".into(),
+            messages: vec![Message::new(Role::User, "Привет")],
+            function_call: Some(FunctionCallMode::Forced {
+                name: "f".into(),
+                partial_arguments: None,
+            }),
+            ..ChatRequest::default()
+        };
+        request
+            .extra
+            .insert("storage".into(), json!({"is_stateful": true}));
+        let text = serde_json::to_string(&request).unwrap();
+        assert_eq!(
+            text,
+            r#"{"model":"GigaChat","messages":[{"role":"user","content":"Привет"}],"function_call":{"name":"f"},"storage":{"is_stateful":true}}"#
+        );
+    }
+
+    #[test]
+    fn function_call_modes_round_trip() {
+        for text in [r#""auto""#, r#""none""#, r#"{"name":"f","partial_arguments":{"a":1}}"#] {
+            let mode: FunctionCallMode = serde_json::from_str(text).unwrap();
+            assert_eq!(serde_json::to_string(&mode).unwrap(), text);
+        }
+        assert!(serde_json::from_str::<FunctionCallMode>(r#""sometimes""#).is_err());
+    }
+
+    #[test]
+    fn unknown_finish_reason_is_tolerated() {
+        let choice: ChunkChoice =
+            serde_json::from_str(r#"{"delta":{},"index":0,"finish_reason":"brand_new"}"#).unwrap();
+        assert_eq!(choice.finish_reason, Some(FinishReason::Unknown));
+    }
+}

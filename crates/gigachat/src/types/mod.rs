@@ -1,0 +1,25 @@
+//! Typed request and response bodies of the GigaChat REST API, field for field as the service sends them.
+
+pub mod assistants;
+pub mod auth;
+pub mod balance;
+pub mod chat;
+pub mod embeddings;
+pub mod extras;
+pub mod files;
+pub mod models;
+pub mod threads;
+pub mod tokens;
+pub mod v2;
+
+pub use auth::TokenResponse;
+pub use balance::{Balance, BalanceEntry};
+pub use chat::{
+    ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, FinishReason,
+    FunctionCall, FunctionCallMode, FunctionSpec, Message, ResponseFormat, Role, Usage,
+};
+pub use embeddings::{Embedding, EmbeddingUsage, EmbeddingsRequest, EmbeddingsResponse};
+pub use extras::{AiCheck, AiCheckRequest, ConvertedFunctions};
+pub use files::{DeletedFile, FileList, FileObject, FilePurpose};
+pub use models::{Model, ModelList};
+pub use tokens::{TokensCount, TokensCountRequest};
