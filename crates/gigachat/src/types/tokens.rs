@@ -12,8 +12,10 @@ pub struct TokensCountRequest {
 }
 
 /// The count for one input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokensCount {
+    /// Always `tokens`.
+    pub object: String,
     /// Tokens.
     pub tokens: u32,
     /// Characters.
