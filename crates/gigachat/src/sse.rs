@@ -65,6 +65,9 @@ impl SseDecoder {
             self.feed_lines(&body);
             return;
         }
+        if chunk.is_empty() {
+            return;
+        }
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -302,6 +305,19 @@ mod tests {
         assert_eq!(decoder.next_event(), None);
         decoder.feed(b"\n");
         assert_eq!(decoder.next_event(), Some(data("second")));
+    }
+
+    #[test]
+    fn crlf_split_by_an_empty_chunk_is_one_line_break() {
+        let mut decoder = SseDecoder::new();
+        for chunk in [&b"data: a\r"[..], b"", b"\ndata: b\n\n"] {
+            decoder.feed(chunk);
+        }
+        assert_eq!(
+            decoder.next_event(),
+            Some(data("a\nb")),
+            "the LF after CR is not a blank line"
+        );
     }
 
     fn arb_stream() -> impl Strategy<Value = Vec<u8>> {
