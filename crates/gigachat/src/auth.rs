@@ -271,9 +271,13 @@ async fn fetch(issuer: &Issuer, transport: &Transport, timeout: Duration) -> Res
             &body,
         )));
     }
-    let parsed: TokenResponse = serde_json::from_slice(&body)
-        .map_err(|err| Error::Protocol(format!("token endpoint answered unreadable JSON: {err}")))?;
-    tracing::debug!(expires_at = parsed.expires_at, "obtained a GigaChat access token");
+    let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|err| {
+        Error::Protocol(format!("token endpoint answered unreadable JSON: {err}"))
+    })?;
+    tracing::debug!(
+        expires_at = parsed.expires_at,
+        "obtained a GigaChat access token"
+    );
     Ok(Token::new(
         SecretString::from(parsed.access_token),
         parsed.expires_at,

@@ -32,7 +32,9 @@ pub enum Error {
     #[error("GigaChat client configuration: {0}")]
     Config(String),
     /// No way to authenticate is configured for an operation that needs a token.
-    #[error("no GigaChat credentials configured: set GIGACHAT_CREDENTIALS, GIGACHAT_USER/GIGACHAT_PASSWORD or GIGACHAT_ACCESS_TOKEN")]
+    #[error(
+        "no GigaChat credentials configured: set GIGACHAT_CREDENTIALS, GIGACHAT_USER/GIGACHAT_PASSWORD or GIGACHAT_ACCESS_TOKEN"
+    )]
     NoCredentials,
 }
 

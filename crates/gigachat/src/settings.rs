@@ -194,7 +194,11 @@ impl Settings {
             reason: reason.into(),
         };
         if self.scope.is_empty() {
-            return Err(invalid("GIGACHAT_SCOPE", String::new(), "must not be empty"));
+            return Err(invalid(
+                "GIGACHAT_SCOPE",
+                String::new(),
+                "must not be empty",
+            ));
         }
         if self.user.is_some() != self.password.is_some() {
             let missing = if self.user.is_some() {
@@ -422,7 +426,10 @@ mod tests {
             "a2V5OnNlY3JldA=="
         );
         assert_eq!(settings.scope, "GIGACHAT_API_CORP");
-        assert_eq!(settings.access_token.as_ref().unwrap().expose_secret(), "tok");
+        assert_eq!(
+            settings.access_token.as_ref().unwrap().expose_secret(),
+            "tok"
+        );
         assert_eq!(settings.default_model(), "GigaChat-2-Max");
         assert_eq!(settings.profanity_check, Some(false));
         assert_eq!(settings.user.as_deref(), Some("u"));

@@ -257,7 +257,11 @@ mod tests {
         let body = b"data: {\"a\":1}\n\ndata: {\"b\":\"\xd0\x9f\"}\n\ndata: [DONE]\n\n";
         assert_eq!(
             decode_split(body, &[]),
-            vec![data("{\"a\":1}"), data("{\"b\":\"\u{41f}\"}"), data("[DONE]")]
+            vec![
+                data("{\"a\":1}"),
+                data("{\"b\":\"\u{41f}\"}"),
+                data("[DONE]")
+            ]
         );
     }
 

@@ -11,7 +11,8 @@ use crate::error::Error;
 use crate::settings::Settings;
 
 /// The root that signs GigaChat's TLS chains (НУЦ Минцифры), bundled so no system setup is needed.
-pub const RUSSIAN_TRUSTED_ROOT_CA_PEM: &[u8] = include_bytes!("../certs/russian_trusted_root_ca.pem");
+pub const RUSSIAN_TRUSTED_ROOT_CA_PEM: &[u8] =
+    include_bytes!("../certs/russian_trusted_root_ca.pem");
 
 /// Idle pooled connections are dropped before the upstream's 15 s keep-alive closes them under us.
 const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -134,7 +135,9 @@ fn plain_key_pem(key: &[u8], password: Option<&SecretString>) -> Result<SecretSt
             "GIGACHAT_KEY_FILE is encrypted: set GIGACHAT_KEY_FILE_PASSWORD".into(),
         ));
     };
-    let start = text.find("-----BEGIN ENCRYPTED PRIVATE KEY-----").unwrap_or(0);
+    let start = text
+        .find("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        .unwrap_or(0);
     let (label, der) = pkcs8::der::pem::decode_vec(&key[start..])
         .map_err(|err| Error::Config(format!("GIGACHAT_KEY_FILE: bad PEM: {err}")))?;
     if label != "ENCRYPTED PRIVATE KEY" {
@@ -169,7 +172,8 @@ mod tests {
 
     #[test]
     fn encrypted_key_needs_a_password() {
-        let pem = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let pem =
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
         let err = plain_key_pem(pem, None).unwrap_err();
         assert!(err.to_string().contains("GIGACHAT_KEY_FILE_PASSWORD"));
         let legacy = b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n";

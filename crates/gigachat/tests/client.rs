@@ -1,5 +1,6 @@
 //! The client against the GigaChat emulator over real TLS and HTTP/2: auth flows, the token cache,
 //! retries, errors, streaming, files, mTLS and trust configuration.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
@@ -7,9 +8,7 @@ use futures_util::StreamExt;
 use gigachat::types::{
     ChatRequest, EmbeddingsRequest, FilePurpose, FinishReason, Message, Role, TokensCountRequest,
 };
-use gigachat::{
-    Error, ErrorBodyKind, FileSource, FileUpload, GigaChat, RequestContext, Settings,
-};
+use gigachat::{Error, ErrorBodyKind, FileSource, FileUpload, GigaChat, RequestContext, Settings};
 use gigachat_emulator::{Emulator, EmulatorConfig, Fault, Listener, LoggedRequest};
 use secrecy::SecretString;
 
@@ -119,8 +118,14 @@ async fn oauth_flow_sends_what_gigachat_expects() {
     assert_eq!(call.header("x-client-id"), Some("client-1"));
     assert_eq!(call.http_version, "HTTP/2.0", "HTTP/2 negotiated by ALPN");
     let body: serde_json::Value = serde_json::from_slice(&call.body).unwrap();
-    assert_eq!(body["model"], "GigaChat", "the SDK's default model fills in");
-    assert!(body.get("stream").is_none(), "non-streaming calls send no stream field");
+    assert_eq!(
+        body["model"], "GigaChat",
+        "the SDK's default model fills in"
+    );
+    assert!(
+        body.get("stream").is_none(),
+        "non-streaming calls send no stream field"
+    );
 
     // A second call reuses the cached token; each call gets fresh RqUIDs only on token requests.
     client.chat(&hello(), &ctx()).await.unwrap();
@@ -140,7 +145,12 @@ async fn user_password_flow_reads_exp_in_seconds() {
     }
     let token_calls = setup.logged(Listener::Api, "/token");
     assert_eq!(token_calls.len(), 1, "exp in seconds must not look expired");
-    assert!(token_calls[0].header("authorization").unwrap().starts_with("Basic "));
+    assert!(
+        token_calls[0]
+            .header("authorization")
+            .unwrap()
+            .starts_with("Basic ")
+    );
     assert!(token_calls[0].body.is_empty());
     assert!(setup.logged(Listener::Oauth, "/oauth").is_empty());
 }
@@ -157,7 +167,10 @@ async fn pre_issued_token_is_used_as_is_and_not_refreshed_on_401() {
     client.chat(&hello(), &ctx()).await.unwrap();
     assert_eq!(setup.token_requests(), 0);
     let chat = setup.logged(Listener::Api, "/chat/completions");
-    assert_eq!(chat[0].header("authorization"), Some("Bearer static-token-1"));
+    assert_eq!(
+        chat[0].header("authorization"),
+        Some("Bearer static-token-1")
+    );
 
     let bad = setup.with(|s| s.access_token = Some(SecretString::from("unknown")));
     let err = bad.client().chat(&hello(), &ctx()).await.unwrap_err();
@@ -252,7 +265,10 @@ async fn errors_carry_status_message_and_shape() {
         other => panic!("{other:?}"),
     }
 
-    setup.emulator.faults().push(Fault::BadGatewayHtml { times: 1 });
+    setup
+        .emulator
+        .faults()
+        .push(Fault::BadGatewayHtml { times: 1 });
     match client.models(&ctx()).await.unwrap_err() {
         Error::Api(err) => {
             assert_eq!(err.status, 502);
@@ -332,10 +348,16 @@ async fn client_mistakes_and_unlisted_statuses_are_not_retried() {
         retry_after: None,
         times: 1,
     });
-    assert_eq!(client.chat(&hello(), &ctx()).await.unwrap_err().status(), Some(500));
+    assert_eq!(
+        client.chat(&hello(), &ctx()).await.unwrap_err().status(),
+        Some(500)
+    );
     let mut bad = hello();
     bad.temperature = Some(-1.0);
-    assert_eq!(client.chat(&bad, &ctx()).await.unwrap_err().status(), Some(422));
+    assert_eq!(
+        client.chat(&bad, &ctx()).await.unwrap_err().status(),
+        Some(422)
+    );
     assert_eq!(setup.logged(Listener::Api, "/chat/completions").len(), 2);
 }
 
@@ -366,7 +388,11 @@ async fn stream_yields_chunks_in_order_and_ends_at_done() {
     let chunks: Vec<_> = chunks.into_iter().map(Result::unwrap).collect();
     assert!(chunks.len() > 3);
     assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));
-    assert!(chunks[1..].iter().all(|c| c.choices[0].delta.role.is_none()));
+    assert!(
+        chunks[1..]
+            .iter()
+            .all(|c| c.choices[0].delta.role.is_none())
+    );
     let last = chunks.last().unwrap();
     assert_eq!(last.choices[0].finish_reason, Some(FinishReason::Stop));
     assert!(last.usage.is_some());
@@ -422,7 +448,10 @@ async fn stream_failures_before_the_first_event_are_retried() {
         s.max_retries = 2;
         s.retry_backoff_factor = 0.01;
     });
-    setup.emulator.faults().push(Fault::WrongContentType { times: 1 });
+    setup
+        .emulator
+        .faults()
+        .push(Fault::WrongContentType { times: 1 });
     setup.emulator.faults().push(Fault::CutStreamAfter {
         events: 0,
         times: 1,
@@ -436,18 +465,26 @@ async fn stream_failures_before_the_first_event_are_retried() {
 #[tokio::test]
 async fn wrong_content_type_on_a_stream_is_an_error() {
     let setup = setup(|_| {}).await;
-    setup.emulator.faults().push(Fault::WrongContentType { times: 1 });
+    setup
+        .emulator
+        .faults()
+        .push(Fault::WrongContentType { times: 1 });
     let err = setup
         .client()
         .chat_stream(&hello(), &ctx())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Protocol(ref m) if m.contains("text/event-stream")), "{err:?}");
+    assert!(
+        matches!(err, Error::Protocol(ref m) if m.contains("text/event-stream")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn slow_upstream_hits_the_timeouts() {
-    let slow = setup(|_| {}).await.with(|s| s.timeout = Duration::from_millis(300));
+    let slow = setup(|_| {})
+        .await
+        .with(|s| s.timeout = Duration::from_millis(300));
     slow.emulator.faults().push(Fault::SlowFirstByte {
         delay: Duration::from_secs(2),
         times: 1,
@@ -565,7 +602,11 @@ async fn embeddings_tokens_models_and_balance() {
     let model = client.model("GigaChat", &ctx()).await.unwrap().data;
     assert_eq!(model.kind.as_deref(), Some("chat"));
     assert_eq!(
-        client.model("NonExistentModel", &ctx()).await.unwrap_err().status(),
+        client
+            .model("NonExistentModel", &ctx())
+            .await
+            .unwrap_err()
+            .status(),
         Some(404)
     );
     let balance = client.balance(&ctx()).await.unwrap().data;
@@ -608,7 +649,11 @@ async fn max_connections_keeps_within_a_concurrency_limit() {
             let stream = client
                 .chat_stream(&hello(), &RequestContext::default())
                 .await?;
-            stream.collect::<Vec<_>>().await.into_iter().collect::<Result<Vec<_>, _>>()
+            stream
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
         })
     });
     for call in futures_util::future::join_all(calls).await {
@@ -658,7 +703,10 @@ async fn client_certificate_goes_to_the_api_host_only() {
     });
     setup.client().models(&ctx()).await.unwrap();
     let oauth = setup.logged(Listener::Oauth, "/oauth");
-    assert_eq!(oauth[0].client_cert_cn, None, "never presented to the OAuth host");
+    assert_eq!(
+        oauth[0].client_cert_cn, None,
+        "never presented to the OAuth host"
+    );
     let api = setup.logged(Listener::Api, "/models");
     assert_eq!(api[0].client_cert_cn.as_deref(), Some("adapter-client"));
 }
@@ -666,7 +714,10 @@ async fn client_certificate_goes_to_the_api_host_only() {
 #[tokio::test]
 async fn certificate_alone_authenticates_with_an_encrypted_key() {
     let setup = setup(|c| c.require_client_cert_on_api = true).await;
-    let (cert, key) = setup.emulator.issue_client_certificate("mtls-only").unwrap();
+    let (cert, key) = setup
+        .emulator
+        .issue_client_certificate("mtls-only")
+        .unwrap();
     let encrypted = encrypt_key(&key, "s3cret");
     let dir = tempfile::tempdir().unwrap();
     let cert_path = write(dir.path(), "client.pem", &cert);
@@ -681,7 +732,10 @@ async fn certificate_alone_authenticates_with_an_encrypted_key() {
         ..base.settings.clone()
     })
     .unwrap_err();
-    assert!(wrong.to_string().contains("GIGACHAT_KEY_FILE_PASSWORD"), "{wrong}");
+    assert!(
+        wrong.to_string().contains("GIGACHAT_KEY_FILE_PASSWORD"),
+        "{wrong}"
+    );
     let setup = base.with(|s| s.key_file_password = Some(SecretString::from("s3cret")));
     setup.client().models(&ctx()).await.unwrap();
     let api = setup.logged(Listener::Api, "/models");
@@ -711,5 +765,8 @@ async fn secrets_never_reach_debug_output() {
     let client = setup.client();
     client.models(&ctx()).await.unwrap();
     let debug = format!("{client:?}");
-    assert!(!debug.contains(&setup.emulator.credentials_header()), "{debug}");
+    assert!(
+        !debug.contains(&setup.emulator.credentials_header()),
+        "{debug}"
+    );
 }

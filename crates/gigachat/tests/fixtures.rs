@@ -2,6 +2,7 @@
 //!
 //! The test walks the folder, so a new fixture is covered (or fails loudly until it is mapped).
 //! JSON response bodies are re-compacted first, as the cassette scrubber re-serialized them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 
@@ -107,7 +108,8 @@ fn check_data_file(path: &Path) {
             let answer: ChatCompletion = parse_lossless(&text, &what);
             assert!(!answer.choices.is_empty());
         }
-        "chat_completion.stream" | "post_thread_messages_run.stream"
+        "chat_completion.stream"
+        | "post_thread_messages_run.stream"
         | "post_thread_messages_rerun.stream" => {
             let chunks = parse_v1_stream(&text, &what);
             assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));

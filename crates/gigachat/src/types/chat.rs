@@ -401,7 +401,11 @@ mod tests {
 
     #[test]
     fn function_call_modes_round_trip() {
-        for text in [r#""auto""#, r#""none""#, r#"{"name":"f","partial_arguments":{"a":1}}"#] {
+        for text in [
+            r#""auto""#,
+            r#""none""#,
+            r#"{"name":"f","partial_arguments":{"a":1}}"#,
+        ] {
             let mode: FunctionCallMode = serde_json::from_str(text).unwrap();
             assert_eq!(serde_json::to_string(&mode).unwrap(), text);
         }

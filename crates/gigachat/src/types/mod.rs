@@ -15,8 +15,8 @@ pub mod v2;
 pub use auth::TokenResponse;
 pub use balance::{Balance, BalanceEntry};
 pub use chat::{
-    ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, FinishReason,
-    FunctionCall, FunctionCallMode, FunctionSpec, Message, ResponseFormat, Role, Usage,
+    ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, FinishReason, FunctionCall,
+    FunctionCallMode, FunctionSpec, Message, ResponseFormat, Role, Usage,
 };
 pub use embeddings::{Embedding, EmbeddingUsage, EmbeddingsRequest, EmbeddingsResponse};
 pub use extras::{AiCheck, AiCheckRequest, ConvertedFunctions};

@@ -1,0 +1,247 @@
+//! What the emulated model answers: deterministic text, a function call, a generated image, or
+//! structured output, chosen from the request by documented conventions.
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::chat::{BUILT_INS, CallMode, ChatRequest};
+use super::now_secs;
+use crate::auth::Identity;
+use crate::files::{FileObject, StoredFile};
+use crate::state::AppState;
+use crate::text::{self, Fnv, Rng};
+use crate::wire::ApiError;
+use crate::{pattern, schema};
+
+/// The JPEG served for every generated image.
+pub(crate) const GENERATED_IMAGE: &[u8] = include_bytes!("../../assets/generated.jpg");
+
+/// Words of the caption that follows a generated image.
+const CAPTION_WORDS: usize = 8;
+
+/// The model's answer, before it is framed as a message or as stream deltas.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    /// Text content (`""` with a function call).
+    pub(crate) content: String,
+    /// `{"name":…, "arguments":{…}}` when the model calls a function.
+    pub(crate) function_call: Option<Value>,
+    /// State id accompanying calls and built-in tool output.
+    pub(crate) functions_state_id: Option<String>,
+    /// `stop`, `length` or `function_call`.
+    pub(crate) finish_reason: &'static str,
+    /// Tokens of the answer.
+    pub(crate) completion_tokens: usize,
+    /// Id of the generated image the content starts with (`<img src="…" fuse="true"/>`).
+    pub(crate) image_id: Option<String>,
+    /// The text after the image tag (the whole content when there is no image).
+    pub(crate) caption_start: usize,
+}
+
+/// The name after the marker `call:` in `text`, e.g. `call:get_weather` → `get_weather`.
+pub(crate) fn call_marker(text: &str) -> Option<&str> {
+    let start = text.find("call:")? + "call:".len();
+    let rest = text.get(start..)?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+        .unwrap_or(rest.len());
+    rest.get(..end).filter(|name| !name.is_empty())
+}
+
+/// Whether a prompt asks for a picture (`нарисуй` or `draw`, any case).
+pub(crate) fn asks_for_drawing(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    lower.contains("нарисуй") || lower.contains("draw")
+}
+
+/// Decides and builds the answer to a validated request.
+pub(crate) fn compose(
+    state: &AppState,
+    identity: &Identity,
+    client_id: Option<String>,
+    request: &ChatRequest,
+) -> Result<Answer, ApiError> {
+    let mut hash = Fnv::default();
+    for message in &request.messages {
+        hash.write_str(&serde_json::to_string(message).unwrap_or_default());
+    }
+    let mut rng = Rng::new(hash.finish());
+    let after_result = request
+        .messages
+        .last()
+        .is_some_and(|m| m.role == "function");
+    let prompt = request
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .map_or("", |m| m.text());
+    let max_tokens = request.max_tokens.and_then(|m| usize::try_from(m).ok());
+    if !after_result {
+        match request.call_mode()? {
+            CallMode::Forced(name, _) if name == "text2image" => {
+                return Ok(image(state, identity, client_id, &mut rng));
+            }
+            CallMode::Forced(name, partial) if !BUILT_INS.contains(&name.as_str()) => {
+                return Ok(call(request, &name, partial, &mut rng));
+            }
+            CallMode::Auto => {
+                if let Some(name) = call_marker(prompt).filter(|n| request.function(n).is_some()) {
+                    return Ok(call(request, name, None, &mut rng));
+                }
+                let functions = request.functions.as_deref().unwrap_or_default();
+                let image_allowed =
+                    functions.is_empty() || functions.iter().any(|f| f.name == "text2image");
+                if image_allowed && asks_for_drawing(prompt) {
+                    return Ok(image(state, identity, client_id, &mut rng));
+                }
+            }
+            CallMode::Forced(..) | CallMode::None => {}
+        }
+    }
+    let content = match (request.output_schema()?, &request.regex) {
+        (Some(schema), _) => pretty(&schema::generate(schema, &mut rng)),
+        (None, Some(regex)) => pattern::generate(regex, &mut rng)
+            .unwrap_or_else(|| text::answer(rng.next_u64(), state.config.answer_words)),
+        (None, None) => text::answer(rng.next_u64(), state.config.answer_words),
+    };
+    Ok(text_answer(content, max_tokens))
+}
+
+/// A text answer, cut at `max_tokens` (then `finish_reason: length`).
+fn text_answer(content: String, max_tokens: Option<usize>) -> Answer {
+    let mut kept = 0;
+    let mut tokens = 0;
+    let mut truncated = false;
+    for piece in text::pieces(&content) {
+        let cost = text::count_tokens(piece);
+        if max_tokens.is_some_and(|max| tokens + cost > max) {
+            truncated = true;
+            break;
+        }
+        tokens += cost;
+        kept += piece.len();
+    }
+    let mut content = content;
+    content.truncate(kept);
+    Answer {
+        content,
+        function_call: None,
+        functions_state_id: None,
+        finish_reason: if truncated { "length" } else { "stop" },
+        completion_tokens: tokens,
+        image_id: None,
+        caption_start: 0,
+    }
+}
+
+/// JSON with four-space indentation, as the recorded structured answers have.
+fn pretty(value: &Value) -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    if value.serialize(&mut serializer).is_err() {
+        return value.to_string();
+    }
+    String::from_utf8(out).unwrap_or_else(|_| value.to_string())
+}
+
+/// A call of `name` with arguments generated from its parameters schema.
+fn call(request: &ChatRequest, name: &str, partial: Option<Value>, rng: &mut Rng) -> Answer {
+    let parameters = request
+        .function(name)
+        .and_then(|f| f.parameters.clone())
+        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+    let mut arguments = schema::generate(&parameters, rng);
+    if let (Value::Object(arguments), Some(Value::Object(partial))) = (&mut arguments, partial) {
+        arguments.extend(partial);
+    }
+    let function_call = serde_json::json!({"name": name, "arguments": arguments});
+    Answer {
+        completion_tokens: text::count_tokens(&function_call.to_string()),
+        content: String::new(),
+        function_call: Some(function_call),
+        functions_state_id: Some(uuid::Uuid::now_v7().to_string()),
+        finish_reason: "function_call",
+        image_id: None,
+        caption_start: 0,
+    }
+}
+
+/// The built-in `text2image`: stores a JPEG and answers `<img src="<id>" fuse="true"/> caption`.
+fn image(
+    state: &AppState,
+    identity: &Identity,
+    client_id: Option<String>,
+    rng: &mut Rng,
+) -> Answer {
+    let id = uuid::Uuid::new_v4().to_string();
+    state.files.insert(StoredFile {
+        object: FileObject {
+            id: id.clone(),
+            object: "file",
+            bytes: GENERATED_IMAGE.len(),
+            access_policy: None,
+            created_at: now_secs(),
+            filename: format!("{id}.jpg"),
+            purpose: "general".to_owned(),
+        },
+        owner: identity.key.clone(),
+        content_type: "image/jpeg".to_owned(),
+        content: Bytes::from_static(GENERATED_IMAGE),
+        client_id,
+    });
+    let tag = format!("<img src=\"{id}\" fuse=\"true\"/> ");
+    let content = format!("{tag}{}", text::answer(rng.next_u64(), CAPTION_WORDS));
+    Answer {
+        completion_tokens: text::count_tokens(&content),
+        content,
+        function_call: None,
+        functions_state_id: Some(uuid::Uuid::now_v7().to_string()),
+        finish_reason: "stop",
+        image_id: Some(id),
+        caption_start: tag.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_is_parsed() {
+        assert_eq!(
+            call_marker("please call:get_weather now"),
+            Some("get_weather")
+        );
+        assert_eq!(call_marker("call:"), None);
+        assert_eq!(call_marker("no marker"), None);
+    }
+
+    #[test]
+    fn drawing_prompts() {
+        assert!(asks_for_drawing("Нарисуй кота"));
+        assert!(asks_for_drawing("please DRAW a cat"));
+        assert!(!asks_for_drawing("hello"));
+    }
+
+    #[test]
+    fn max_tokens_cuts_with_length() {
+        let answer = text_answer("one two three four".to_owned(), Some(2));
+        assert_eq!(answer.content, "one two");
+        assert_eq!(answer.finish_reason, "length");
+        assert_eq!(answer.completion_tokens, 2);
+        let answer = text_answer("one two".to_owned(), Some(5));
+        assert_eq!(answer.finish_reason, "stop");
+    }
+
+    #[test]
+    fn pretty_uses_four_spaces() {
+        let value = serde_json::json!({"answer": "ok", "n": 3});
+        assert_eq!(
+            pretty(&value),
+            "{\n    \"answer\": \"ok\",\n    \"n\": 3\n}"
+        );
+    }
+}

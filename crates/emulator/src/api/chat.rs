@@ -1,0 +1,537 @@
+//! `POST /api/v1/chat/completions`: request model, GigaChat's validations, usage, and the
+//! non-streaming answer (streaming lives in `stream.rs`, answer content in `answer.rs`).
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::answer::{self, Answer};
+use super::{models, now_secs, parse_json, stream};
+use crate::auth::Identity;
+use crate::cache::Prefix;
+use crate::log::StreamTally;
+use crate::schema;
+use crate::state::AppState;
+use crate::text::{self, Fnv};
+use crate::wire::{self, ApiError, ApiResult};
+
+/// Built-in functions callable without being declared.
+pub(crate) const BUILT_INS: &[&str] = &["text2image", "get_file_content", "text2model3d"];
+
+/// Roles accepted in a request's history.
+const ROLES: &[&str] = &[
+    "system",
+    "user",
+    "assistant",
+    "function",
+    "search_result",
+    "function_in_progress",
+];
+
+/// Per-message token overhead of the prompt estimate.
+const MESSAGE_OVERHEAD_TOKENS: usize = 4;
+/// Per-request token overhead of the prompt estimate.
+const REQUEST_OVERHEAD_TOKENS: usize = 5;
+
+/// The v1 chat request (unknown fields are ignored, as the real service does).
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChatRequest {
+    /// Requested model (required).
+    pub(crate) model: Option<String>,
+    /// The history.
+    pub(crate) messages: Vec<Message>,
+    /// Sampling temperature, > 0.
+    pub(crate) temperature: Option<f64>,
+    /// Nucleus sampling, in [0, 1].
+    pub(crate) top_p: Option<f64>,
+    /// Repetition penalty, > 0.
+    pub(crate) repetition_penalty: Option<f64>,
+    /// Cap on completion tokens.
+    pub(crate) max_tokens: Option<i64>,
+    /// Answer as SSE.
+    pub(crate) stream: Option<bool>,
+    /// Minimum seconds between SSE events.
+    pub(crate) update_interval: Option<f64>,
+    /// `"none"`, `"auto"` or `{"name": …, "partial_arguments"?: {…}}`.
+    pub(crate) function_call: Option<Value>,
+    /// Declared functions.
+    pub(crate) functions: Option<Vec<FunctionSpec>>,
+    /// Structured output: `{"type":"json_schema","schema":{…},"strict":…}`.
+    pub(crate) response_format: Option<Value>,
+    /// v2 only: answer with a string matching this regular expression.
+    #[serde(skip)]
+    pub(crate) regex: Option<String>,
+}
+
+/// One history message.
+#[derive(Debug, Deserialize, Serialize)]
+pub(crate) struct Message {
+    /// `system`, `user`, `assistant` or `function`.
+    pub(crate) role: String,
+    /// The text (for `function`: a JSON value serialised into a string).
+    #[serde(default)]
+    pub(crate) content: Option<String>,
+    /// An earlier call, on `assistant` messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) function_call: Option<Value>,
+    /// Function name, on `function` messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    /// File ids from `POST /files`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) attachments: Vec<String>,
+    /// State id returned with a call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) functions_state_id: Option<String>,
+}
+
+impl Message {
+    /// The text content, empty when absent.
+    pub(crate) fn text(&self) -> &str {
+        self.content.as_deref().unwrap_or("")
+    }
+}
+
+/// A declared function.
+#[derive(Debug, Deserialize, Serialize)]
+pub(crate) struct FunctionSpec {
+    /// Its name.
+    pub(crate) name: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+    /// JSON Schema of its arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) parameters: Option<Value>,
+    /// JSON Schema of its result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) return_parameters: Option<Value>,
+}
+
+/// How the request wants functions handled.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum CallMode {
+    /// Never call.
+    None,
+    /// The model decides (the emulator: `call:NAME` marker, drawing prompts).
+    Auto,
+    /// Call this function, merging these partial arguments.
+    Forced(String, Option<Value>),
+}
+
+/// Usage in recorded key order.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct Usage {
+    /// Prompt tokens.
+    pub(crate) prompt_tokens: usize,
+    /// Answer tokens.
+    pub(crate) completion_tokens: usize,
+    /// prompt + completion (as recorded).
+    pub(crate) total_tokens: usize,
+    /// Part of the prompt served from the prompt cache.
+    pub(crate) precached_prompt_tokens: usize,
+}
+
+/// Everything needed to write the answer in either form.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    /// The versioned model name.
+    pub(crate) model: String,
+    /// Unix seconds.
+    pub(crate) created: u64,
+    /// `chat.completion` (or as configured).
+    pub(crate) object: String,
+    /// The answer.
+    pub(crate) answer: Answer,
+    /// Token usage.
+    pub(crate) usage: Usage,
+}
+
+impl ChatRequest {
+    /// The function-call mode, validated against the declared functions.
+    pub(crate) fn call_mode(&self) -> Result<CallMode, ApiError> {
+        let declared = self.functions.as_deref().unwrap_or_default();
+        match &self.function_call {
+            None if declared.is_empty() => Ok(CallMode::None),
+            None => Ok(CallMode::Auto),
+            Some(Value::String(mode)) if mode == "none" => Ok(CallMode::None),
+            Some(Value::String(mode)) if mode == "auto" => Ok(CallMode::Auto),
+            Some(Value::Object(forced)) => {
+                let name = forced
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ApiError::invalid_params("function_call.name is required"))?;
+                let known = declared.iter().any(|f| f.name == name) || BUILT_INS.contains(&name);
+                if !known {
+                    return Err(ApiError::invalid_params(format!(
+                        "function '{name}' from function_call is not declared in functions"
+                    )));
+                }
+                Ok(CallMode::Forced(
+                    name.to_owned(),
+                    forced.get("partial_arguments").cloned(),
+                ))
+            }
+            Some(_) => Err(ApiError::invalid_params(
+                "function_call must be \"none\", \"auto\" or {\"name\": \"...\"}",
+            )),
+        }
+    }
+
+    /// The schema of structured output, if asked for.
+    pub(crate) fn output_schema(&self) -> Result<Option<&Value>, ApiError> {
+        let Some(format) = &self.response_format else {
+            return Ok(None);
+        };
+        match format.get("type").and_then(Value::as_str) {
+            Some("text") => Ok(None),
+            Some("json_schema") => match format.get("schema") {
+                Some(schema @ Value::Object(_)) => Ok(Some(schema)),
+                _ => Err(ApiError::invalid_params(
+                    "response_format.schema is required for type json_schema",
+                )),
+            },
+            _ => Err(ApiError::invalid_params(
+                "response_format.type must be one of: text, json_schema",
+            )),
+        }
+    }
+
+    /// The declared function `name`, if any.
+    pub(crate) fn function(&self, name: &str) -> Option<&FunctionSpec> {
+        self.functions
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|f| f.name == name)
+    }
+}
+
+/// GigaChat's 422 checks on parameters, roles, functions and history.
+fn validate(request: &ChatRequest) -> Result<(), ApiError> {
+    if request.messages.is_empty() {
+        return Err(ApiError::invalid_params("messages must not be empty"));
+    }
+    for (index, message) in request.messages.iter().enumerate() {
+        if !ROLES.contains(&message.role.as_str()) {
+            return Err(ApiError::invalid_params(format!(
+                "unknown role '{}'",
+                message.role
+            )));
+        }
+        if message.role == "system" && index != 0 {
+            return Err(ApiError::invalid_params(
+                "system message must be the first message",
+            ));
+        }
+    }
+    if request.temperature.is_some_and(|t| t <= 0.0) {
+        return Err(ApiError::invalid_params(
+            "temperature must be in range (0, +inf)",
+        ));
+    }
+    if request.top_p.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
+        return Err(ApiError::invalid_params("top_p must be in range [0, 1]"));
+    }
+    if request.repetition_penalty.is_some_and(|p| p <= 0.0) {
+        return Err(ApiError::invalid_params(
+            "repetition_penalty must be in range (0, +inf)",
+        ));
+    }
+    if request.max_tokens.is_some_and(|m| m < 1) {
+        return Err(ApiError::invalid_params(
+            "max_tokens must be in range [1, +inf)",
+        ));
+    }
+    if request.update_interval.is_some_and(|u| u < 0.0) {
+        return Err(ApiError::invalid_params(
+            "update_interval must be in range [0, +inf)",
+        ));
+    }
+    for function in request.functions.as_deref().unwrap_or_default() {
+        if function.name.is_empty() {
+            return Err(ApiError::invalid_params("function name must not be empty"));
+        }
+        for schema in [&function.parameters, &function.return_parameters]
+            .into_iter()
+            .flatten()
+        {
+            schema::check_properties(schema)
+                .map_err(|message| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message))?;
+        }
+    }
+    request.call_mode()?;
+    request.output_schema()?;
+    validate_history(&request.messages)
+}
+
+/// Calls in the history must be objects with a following result; results must be JSON.
+fn validate_history(messages: &[Message]) -> Result<(), ApiError> {
+    for (index, message) in messages.iter().enumerate() {
+        if let Some(call) = &message.function_call {
+            if message.role != "assistant" {
+                return Err(ApiError::invalid_params(
+                    "function_call is allowed on assistant messages only",
+                ));
+            }
+            if !call.get("arguments").is_none_or(Value::is_object) {
+                return Err(ApiError::invalid_params(
+                    "function_call.arguments must be a JSON object",
+                ));
+            }
+            let answered = messages
+                .get(index + 1)
+                .is_some_and(|next| next.role == "function");
+            if !answered {
+                return Err(ApiError::invalid_params(
+                    "every assistant function call must have a result in history",
+                ));
+            }
+        }
+        if message.role == "function" {
+            if message.name.as_deref().is_none_or(str::is_empty) {
+                return Err(ApiError::invalid_params(
+                    "function message must have a name",
+                ));
+            }
+            if serde_json::from_str::<Value>(message.text()).is_err() {
+                return Err(ApiError::invalid_params(
+                    "function message content must be a valid JSON",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Attachments must be the caller's files; one image per message, ten per request. Returns the
+/// prompt tokens the attachments add.
+fn check_attachments(
+    state: &AppState,
+    identity: &Identity,
+    messages: &[Message],
+) -> Result<Vec<usize>, ApiError> {
+    let mut images_total = 0;
+    let mut tokens = Vec::with_capacity(messages.len());
+    for message in messages {
+        let mut images = 0;
+        let mut message_tokens = 0;
+        for id in &message.attachments {
+            let file = state
+                .files
+                .get(&identity.key, id)
+                .ok_or_else(|| ApiError::invalid_params(format!("file '{id}' not found")))?;
+            if file.content_type.starts_with("image/") {
+                images += 1;
+                message_tokens += 256;
+            } else if file.content_type.starts_with("text/") {
+                message_tokens += text::count_tokens(&String::from_utf8_lossy(&file.content));
+            } else {
+                message_tokens += file.content.len() / 8;
+            }
+        }
+        if images > 1 {
+            return Err(ApiError::invalid_params(
+                "only one image per message is allowed",
+            ));
+        }
+        images_total += images;
+        tokens.push(message_tokens);
+    }
+    if images_total > 10 {
+        return Err(ApiError::invalid_params(
+            "no more than 10 images per request are allowed",
+        ));
+    }
+    Ok(tokens)
+}
+
+/// Hash and token count of every prompt prefix (functions, then messages one by one).
+fn prefixes(request: &ChatRequest, attachment_tokens: &[usize]) -> Vec<Prefix> {
+    let mut hash = Fnv::default();
+    let mut tokens = REQUEST_OVERHEAD_TOKENS;
+    if let Some(functions) = &request.functions {
+        let json = serde_json::to_string(functions).unwrap_or_default();
+        hash.write_str(&json);
+        tokens += text::count_tokens(&json);
+    }
+    request
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(index, message)| {
+            let json = serde_json::to_string(message).unwrap_or_default();
+            hash.write_str(&json);
+            tokens += MESSAGE_OVERHEAD_TOKENS
+                + text::count_tokens(message.text())
+                + attachment_tokens.get(index).copied().unwrap_or(0);
+            if let Some(call) = &message.function_call {
+                tokens += text::count_tokens(&call.to_string());
+            }
+            Prefix {
+                hash: hash.finish(),
+                tokens,
+            }
+        })
+        .collect()
+}
+
+/// Validates a request and computes the answer and usage, for either API version.
+pub(crate) fn prepare(
+    state: &AppState,
+    identity: &Identity,
+    headers: &HeaderMap,
+    request: &ChatRequest,
+) -> Result<Reply, ApiError> {
+    let model = request
+        .model
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid_params("model is required"))?;
+    let model = models::versioned_chat_model(model).ok_or_else(ApiError::no_such_model)?;
+    validate(request)?;
+    let attachment_tokens = check_attachments(state, identity, &request.messages)?;
+    let prefixes = prefixes(request, &attachment_tokens);
+    let prompt_tokens = prefixes.last().map_or(0, |p| p.tokens);
+    if prompt_tokens > state.config.context_window_tokens {
+        return Err(ApiError::status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    let client_id = wire::header(headers, "x-client-id").map(str::to_owned);
+    let answer = answer::compose(state, identity, client_id, request)?;
+    let precached = state.prompt_cache.hit(&identity.key, &prefixes);
+    let usage = Usage {
+        prompt_tokens,
+        completion_tokens: answer.completion_tokens,
+        total_tokens: prompt_tokens + answer.completion_tokens,
+        precached_prompt_tokens: precached,
+    };
+    Ok(Reply {
+        model,
+        created: now_secs(),
+        object: state.config.response_object.clone(),
+        answer,
+        usage,
+    })
+}
+
+/// `POST /api/v1/chat/completions`.
+pub(crate) async fn completions(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+    tally: Option<Extension<Arc<StreamTally>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let request: ChatRequest = parse_json(&body)?;
+    let reply = prepare(&state, &identity, &headers, &request)?;
+    if request.stream == Some(true) {
+        let pacing = stream::Pacing::new(&state.config, request.update_interval);
+        let events = stream::events(&reply, &pacing);
+        let tally = tally.map(|Extension(t)| t);
+        return Ok(stream::write(&state, events, tally, uri.path()));
+    }
+    wire::ok(&completion(&reply))
+}
+
+#[derive(Serialize)]
+struct OutMessage<'a> {
+    content: &'a str,
+    role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    function_call: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    functions_state_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    message: OutMessage<'a>,
+    index: u32,
+    finish_reason: &'a str,
+}
+
+/// The non-streaming body, keys in recorded order: `choices, created, model, object, usage`.
+#[derive(Serialize)]
+struct Completion<'a> {
+    choices: [Choice<'a>; 1],
+    created: u64,
+    model: &'a str,
+    object: &'a str,
+    usage: Usage,
+}
+
+fn completion(reply: &Reply) -> Completion<'_> {
+    Completion {
+        choices: [Choice {
+            message: OutMessage {
+                content: &reply.answer.content,
+                role: "assistant",
+                function_call: reply.answer.function_call.as_ref(),
+                functions_state_id: reply.answer.functions_state_id.as_deref(),
+            },
+            index: 0,
+            finish_reason: reply.answer.finish_reason,
+        }],
+        created: reply.created,
+        model: &reply.model,
+        object: &reply.object,
+        usage: reply.usage,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(body: Value) -> ChatRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn system_must_be_first() {
+        let r = request(json!({"model":"GigaChat","messages":[
+            {"role":"user","content":"a"},{"role":"system","content":"b"}]}));
+        assert_eq!(
+            validate(&r).unwrap_err().message,
+            "Invalid params: system message must be the first message"
+        );
+    }
+
+    #[test]
+    fn call_needs_a_result() {
+        let r = request(json!({"model":"GigaChat","messages":[
+            {"role":"user","content":"a"},
+            {"role":"assistant","content":"","function_call":{"name":"f","arguments":{}}},
+            {"role":"user","content":"b"}]}));
+        assert_eq!(
+            validate(&r).unwrap_err().message,
+            "Invalid params: every assistant function call must have a result in history"
+        );
+    }
+
+    #[test]
+    fn parameters_are_range_checked() {
+        for (field, value) in [
+            ("temperature", json!(0)),
+            ("top_p", json!(1.5)),
+            ("repetition_penalty", json!(0)),
+        ] {
+            let mut body = json!({"model":"GigaChat","messages":[{"role":"user","content":"a"}]});
+            body[field] = value;
+            assert_eq!(validate(&request(body)).unwrap_err().status, 422, "{field}");
+        }
+    }
+
+    #[test]
+    fn prompt_estimate_matches_the_recording() {
+        let r = request(json!({"model":"GigaChat","messages":[
+            {"role":"user","content":"Say 'Hello' and nothing else"}]}));
+        assert_eq!(prefixes(&r, &[0]).last().unwrap().tokens, 17);
+    }
+}

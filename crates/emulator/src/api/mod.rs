@@ -1,0 +1,78 @@
+//! The API listener's routes (`/api/v1/...`) and the helpers its handlers share.
+
+pub(crate) mod answer;
+pub(crate) mod chat;
+pub(crate) mod chat_v2;
+pub(crate) mod embeddings;
+pub(crate) mod files;
+pub(crate) mod models;
+pub(crate) mod stream;
+pub(crate) mod tokens;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+
+use crate::auth::{bearer, oauth};
+use crate::state::AppState;
+use crate::wire::{self, ApiError};
+use crate::{control, faults, log, replay};
+
+/// Unix time in seconds.
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Parses a JSON body: 400 for bad syntax, 422 for a shape the endpoint cannot use.
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| ApiError::bad_json())?;
+    serde_json::from_value(value).map_err(ApiError::invalid_params)
+}
+
+/// The API listener's router: control API, then logged requests through faults and auth.
+pub(crate) fn router(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .route("/api/v1/chat/completions", post(chat::completions))
+        .route("/api/v1/files", get(files::list).post(files::upload))
+        .route("/api/v1/files/{id}", get(files::get))
+        .route("/api/v1/files/{id}/delete", post(files::delete))
+        .route("/api/v1/files/{id}/content", get(files::content))
+        .route("/api/v1/embeddings", post(embeddings::embed))
+        .route("/api/v1/tokens/count", post(tokens::count))
+        .route("/api/v1/models", get(models::list))
+        .route("/api/v1/models/{id}", get(models::get))
+        .route("/api/v1/balance", get(models::balance))
+        .route("/api/v2/chat/completions", post(chat_v2::completions))
+        .layer(from_fn_with_state(state.clone(), replay::serve))
+        .layer(from_fn_with_state(state.clone(), bearer::require));
+    let api = Router::new()
+        .route("/api/v1/token", post(oauth::user_token))
+        .merge(authenticated)
+        .fallback(wire::not_found)
+        .layer(from_fn_with_state(state.clone(), faults::inject))
+        .layer(from_fn(wire::id_headers))
+        .layer(from_fn_with_state(state.clone(), log::record))
+        .layer(DefaultBodyLimit::max(state.config.max_request_bytes));
+    Router::new()
+        .nest("/_emulator", control::router())
+        .merge(api)
+        .with_state(state)
+}
+
+/// The OAuth listener's router: `/api/v2/oauth` only.
+pub(crate) fn oauth_router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v2/oauth", axum::routing::any(oauth::oauth))
+        .fallback(wire::not_found)
+        .layer(from_fn_with_state(state.clone(), faults::inject))
+        .layer(from_fn_with_state(state.clone(), log::record))
+        .layer(DefaultBodyLimit::max(state.config.max_request_bytes))
+        .with_state(state)
+}

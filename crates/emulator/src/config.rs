@@ -1,0 +1,117 @@
+//! Emulator settings: listeners, credentials, token lifetime, answer shape and limits.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One OAuth authorization key the emulator accepts: `base64(client_id:client_secret)` bound to a scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The client id half of the authorization key.
+    pub client_id: String,
+    /// The client secret half of the authorization key.
+    pub client_secret: String,
+    /// The scope the key is bound to (`GIGACHAT_API_PERS`, `GIGACHAT_API_B2B` or `GIGACHAT_API_CORP`).
+    pub scope: String,
+}
+
+impl Credential {
+    /// Builds a credential from its three parts.
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        scope: impl Into<String>,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            scope: scope.into(),
+        }
+    }
+
+    /// The authorization key as the Sber cabinet hands it out: base64 of `client_id:client_secret`.
+    pub fn authorization_key(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.client_id, self.client_secret))
+    }
+}
+
+/// Everything an emulator instance can be told; `Default` is production-like.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Serve HTTPS with a certificate from a private CA generated at start; `false` serves plain HTTP.
+    pub tls: bool,
+    /// Write the CA certificate (PEM) to this path at start.
+    pub ca_pem_path: Option<PathBuf>,
+    /// Address both listeners bind to.
+    pub host: IpAddr,
+    /// Port of the API listener (`/api/v1/...`); 0 picks a free one.
+    pub api_port: u16,
+    /// Port of the OAuth listener (`/api/v2/oauth`); 0 picks a free one.
+    pub oauth_port: u16,
+    /// Lifetime of issued access tokens (production: 30 minutes).
+    pub token_ttl: Duration,
+    /// Authorization keys accepted by the OAuth endpoint.
+    pub credentials: Vec<Credential>,
+    /// User/password pairs accepted by `POST /api/v1/token`.
+    pub users: Vec<(String, String)>,
+    /// Access tokens accepted without issuance (pre-issued tokens that never expire).
+    pub static_tokens: Vec<String>,
+    /// Require a client certificate signed by the emulator CA on the API listener.
+    pub require_client_cert_on_api: bool,
+    /// Length of generated text answers, in words.
+    pub answer_words: usize,
+    /// Delay between the stream's headers and its first event.
+    pub first_event_delay: Duration,
+    /// Delay between two stream events.
+    pub event_gap: Duration,
+    /// Words carried by one stream event (before `update_interval` merging).
+    pub words_per_event: usize,
+    /// The `object` field of chat answers (`chat.completion`, or `chat.completions` as newer models send).
+    pub response_object: String,
+    /// Maximum number of in-flight API requests per identity (`None`: unlimited; 1: personal tier).
+    pub concurrency_limit: Option<usize>,
+    /// OAuth requests accepted per second before 429 (0: unlimited).
+    pub oauth_rate_limit_per_sec: u32,
+    /// Prompt size, in estimated tokens, above which chat answers 413.
+    pub context_window_tokens: usize,
+    /// How long a seen prompt prefix counts as cached (`precached_prompt_tokens`).
+    pub prompt_cache_ttl: Duration,
+    /// Largest request body accepted on either listener, in bytes.
+    pub max_request_bytes: usize,
+    /// Directory of VCR cassettes whose recorded answers are served for matching requests.
+    pub replay_dir: Option<PathBuf>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            tls: true,
+            ca_pem_path: None,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            api_port: 0,
+            oauth_port: 0,
+            token_ttl: Duration::from_secs(30 * 60),
+            credentials: vec![Credential::new(
+                "emulator-client",
+                "emulator-secret",
+                "GIGACHAT_API_PERS",
+            )],
+            users: vec![("emulator-user".to_owned(), "emulator-password".to_owned())],
+            static_tokens: Vec::new(),
+            require_client_cert_on_api: false,
+            answer_words: 24,
+            first_event_delay: Duration::ZERO,
+            event_gap: Duration::ZERO,
+            words_per_event: 3,
+            response_object: "chat.completion".to_owned(),
+            concurrency_limit: None,
+            oauth_rate_limit_per_sec: 10,
+            context_window_tokens: 131_072,
+            prompt_cache_ttl: Duration::from_secs(30),
+            max_request_bytes: 128 * 1024 * 1024,
+            replay_dir: None,
+        }
+    }
+}

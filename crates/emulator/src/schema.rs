@@ -1,0 +1,236 @@
+//! JSON Schema helpers: GigaChat's strict check of function schemas, and deterministic values that
+//! satisfy a schema (function arguments, structured output).
+
+use serde_json::{Map, Number, Value};
+
+use crate::text::{self, Rng};
+
+/// GigaChat's strict check: every object schema must declare `properties`. Returns the message of the
+/// real 422, e.g. `Field 'properties.data.properties' is missing`.
+pub(crate) fn check_properties(schema: &Value) -> Result<(), String> {
+    check_at(schema, "")
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+fn check_at(schema: &Value, path: &str) -> Result<(), String> {
+    let Some(object) = schema.as_object() else {
+        return Ok(());
+    };
+    let is_object = match object.get("type") {
+        Some(Value::String(t)) => t == "object",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "object"),
+        _ => false,
+    };
+    if is_object {
+        match object.get("properties") {
+            Some(Value::Object(properties)) => {
+                for (name, property) in properties {
+                    check_at(property, &join(&join(path, "properties"), name))?;
+                }
+            }
+            _ => {
+                return Err(format!("Field '{}' is missing", join(path, "properties")));
+            }
+        }
+    }
+    if let Some(items) = object.get("items") {
+        check_at(items, &join(path, "items"))?;
+    }
+    Ok(())
+}
+
+/// Generates a value valid against `schema` (types, enums, bounds, required and optional
+/// properties, `$ref` into `$defs`/`definitions`, `anyOf`/`oneOf`/`allOf`), deterministically from `rng`.
+pub(crate) fn generate(schema: &Value, rng: &mut Rng) -> Value {
+    generate_in(schema, schema, rng, 0)
+}
+
+fn resolve<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
+    let pointer = reference.strip_prefix('#')?;
+    root.pointer(pointer)
+}
+
+fn generate_in(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Value {
+    let Some(object) = schema.as_object() else {
+        return Value::String(text::word(rng).to_owned());
+    };
+    if depth > 8 {
+        return Value::Null;
+    }
+    if let Some(Value::String(reference)) = object.get("$ref")
+        && let Some(target) = resolve(root, reference)
+    {
+        return generate_in(target, root, rng, depth + 1);
+    }
+    if let Some(constant) = object.get("const") {
+        return constant.clone();
+    }
+    if let Some(Value::Array(choices)) = object.get("enum")
+        && !choices.is_empty()
+    {
+        return choices
+            .get(rng.below(choices.len()))
+            .cloned()
+            .unwrap_or(Value::Null);
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(Value::Array(options)) = object.get(key)
+            && let Some(first) = options
+                .iter()
+                .find(|o| o.get("type") != Some(&Value::from("null")))
+        {
+            return generate_in(first, root, rng, depth + 1);
+        }
+    }
+    let kind = match object.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
+        _ if object.contains_key("properties") => "object",
+        _ if object.contains_key("items") => "array",
+        _ => "string",
+    };
+    match kind {
+        "object" => {
+            let mut out = Map::new();
+            if let Some(Value::Object(properties)) = object.get("properties") {
+                for (name, property) in properties {
+                    out.insert(name.clone(), generate_in(property, root, rng, depth + 1));
+                }
+            }
+            Value::Object(out)
+        }
+        "array" => {
+            let min = object
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .max(1);
+            let max = object
+                .get("maxItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(min.max(2));
+            let count = min.min(max.max(min)).min(16);
+            let items = object.get("items").unwrap_or(&Value::Null);
+            Value::Array(
+                (0..count)
+                    .map(|_| generate_in(items, root, rng, depth + 1))
+                    .collect(),
+            )
+        }
+        "integer" => {
+            let (low, high) = bounds(object, 0.0, 100.0);
+            let (low, high) = (low.ceil() as i64, high.floor() as i64);
+            let span = u64::try_from(high.saturating_sub(low))
+                .unwrap_or(0)
+                .saturating_add(1);
+            let offset = i64::try_from(rng.next_u64() % span).unwrap_or(0);
+            Value::from(low.saturating_add(offset))
+        }
+        "number" => {
+            let (low, high) = bounds(object, 0.0, 100.0);
+            let value = ((low + (high - low) * rng.unit()) * 100.0).round() / 100.0;
+            let value = value.clamp(low, high);
+            Number::from_f64(value).map_or(Value::from(0), Value::Number)
+        }
+        "boolean" => Value::Bool(rng.below(2) == 0),
+        "null" => Value::Null,
+        _ => Value::String(string_value(object, rng)),
+    }
+}
+
+/// Inclusive numeric bounds of a schema, honouring exclusive forms.
+fn bounds(object: &Map<String, Value>, default_low: f64, default_high: f64) -> (f64, f64) {
+    let get = |key: &str| object.get(key).and_then(Value::as_f64);
+    let low = get("minimum")
+        .or_else(|| get("exclusiveMinimum").map(|v| v + 1.0))
+        .unwrap_or(default_low);
+    let high = get("maximum")
+        .or_else(|| get("exclusiveMaximum").map(|v| v - 1.0))
+        .unwrap_or(if low > default_high {
+            low + 100.0
+        } else {
+            default_high
+        });
+    if high < low { (low, low) } else { (low, high) }
+}
+
+fn string_value(object: &Map<String, Value>, rng: &mut Rng) -> String {
+    match object.get("format").and_then(Value::as_str) {
+        Some("date") => return "2026-01-21".to_owned(),
+        Some("date-time") => return "2026-01-21T11:49:31Z".to_owned(),
+        Some("email") => return "user@example.com".to_owned(),
+        Some("uri" | "url") => return "https://example.com/".to_owned(),
+        Some("uuid") => return "00000000-0000-4000-8000-000000000000".to_owned(),
+        _ => {}
+    }
+    let min = object.get("minLength").and_then(Value::as_u64).unwrap_or(0);
+    let max = object
+        .get("maxLength")
+        .and_then(Value::as_u64)
+        .unwrap_or(u64::MAX);
+    let mut value = text::word(rng).to_owned();
+    while (value.chars().count() as u64) < min {
+        value.push(' ');
+        value.push_str(text::word(rng));
+    }
+    if value.chars().count() as u64 > max {
+        value = value
+            .chars()
+            .take(usize::try_from(max).unwrap_or(0))
+            .collect();
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nested_object_without_properties_is_rejected() {
+        let schema = json!({"type":"object","properties":{"data":{"type":"object"}}});
+        assert_eq!(
+            check_properties(&schema),
+            Err("Field 'properties.data.properties' is missing".to_owned())
+        );
+        assert!(check_properties(&json!({"type":"object","properties":{}})).is_ok());
+    }
+
+    #[test]
+    fn generated_values_follow_the_schema() {
+        let schema = json!({
+            "type":"object",
+            "properties":{
+                "answer":{"type":"string"},
+                "n":{"type":"integer","minimum":0,"maximum":10},
+                "unit":{"type":"string","enum":["celsius","fahrenheit"]},
+                "tags":{"type":"array","items":{"type":"string"}},
+                "ok":{"type":"boolean"},
+                "inner":{"$ref":"#/$defs/Inner"}
+            },
+            "$defs":{"Inner":{"type":"object","properties":{"x":{"type":"number","minimum":1,"maximum":2}}}}
+        });
+        let value = generate(&schema, &mut Rng::new(1));
+        assert!(value["answer"].is_string());
+        let n = value["n"].as_i64().unwrap();
+        assert!((0..=10).contains(&n));
+        assert!(["celsius", "fahrenheit"].contains(&value["unit"].as_str().unwrap()));
+        assert!(value["tags"].as_array().is_some_and(|a| !a.is_empty()));
+        assert!(value["ok"].is_boolean());
+        let x = value["inner"]["x"].as_f64().unwrap();
+        assert!((1.0..=2.0).contains(&x));
+        assert_eq!(value, generate(&schema, &mut Rng::new(1)));
+    }
+}

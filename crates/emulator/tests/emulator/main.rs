@@ -1,0 +1,12 @@
+//! Integration tests of the emulator over real HTTP(S), with reqwest as the client.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+mod auth;
+mod chat;
+mod chat_v2;
+mod faults;
+mod fidelity;
+mod resources;
+mod stream;
