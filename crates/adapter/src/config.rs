@@ -1,0 +1,195 @@
+//! Adapter settings: command-line flags, each with the environment variable the Python adapter used.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+/// OpenAI-compatible gateway to Sber's GigaChat API.
+///
+/// GigaChat itself is configured with the official SDK's GIGACHAT_* variables
+/// (GIGACHAT_CREDENTIALS, GIGACHAT_SCOPE, GIGACHAT_BASE_URL, ...); see the README.
+#[derive(Debug, Parser)]
+#[command(name = "gigachat-adapter", version, about)]
+pub struct Cli {
+    /// What to run (default: the server).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Server settings.
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands besides serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe a running adapter's /health/live (for Docker HEALTHCHECK); exit 0 when healthy.
+    Healthcheck {
+        /// URL to probe; defaults to http://127.0.0.1:$PORT/health/live.
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+/// Everything the server needs besides the GigaChat settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Client API keys, comma-separated; clients send one as `Authorization: Bearer`, `x-api-key` or `api-key`.
+    #[arg(
+        long = "bearer-token",
+        env = "BEARER_TOKEN",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub bearer_tokens: Vec<String>,
+    /// Serve without client keys (only for local use behind another gateway).
+    #[arg(long, env = "ALLOW_UNAUTHENTICATED", default_value_t = false)]
+    pub allow_unauthenticated: bool,
+    /// Browser origins allowed by CORS: a JSON list or a comma list; `*` allows any.
+    #[arg(long, env = "CORS_ALLOWED_HOSTS", default_value = "")]
+    pub cors_allowed_hosts: String,
+    /// Model aliases `client-name=GigaChat-model`, comma-separated (e.g. `gpt-4o=GigaChat-2-Max`).
+    #[arg(long, env = "MODEL_ALIASES", default_value = "")]
+    pub model_aliases: String,
+    /// Verbose logs (debug level).
+    #[arg(long, env = "DEBUG", default_value_t = false)]
+    pub debug: bool,
+    /// Deployment environment name; `production` switches logs to JSON.
+    #[arg(long, env = "ENVIRONMENT", default_value = "development")]
+    pub environment: String,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_REQUEST_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+    /// Seconds to let in-flight requests and streams finish after SIGTERM.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+    /// Seconds the model list from GigaChat is cached.
+    #[arg(long, env = "MODELS_CACHE_SECS", default_value_t = 60)]
+    pub models_cache_secs: u64,
+    /// Seconds a readiness result is cached.
+    #[arg(long, env = "READY_CACHE_SECS", default_value_t = 5)]
+    pub ready_cache_secs: u64,
+    /// Run against a built-in GigaChat emulator instead of the real service (demo and local development).
+    #[arg(long, env = "GIGACHAT_ADAPTER_EMULATOR", default_value_t = false)]
+    pub emulator: bool,
+}
+
+/// A setting that cannot work, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {variable}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Config {
+    /// The client keys, as secrets.
+    pub fn api_keys(&self) -> Vec<SecretString> {
+        self.bearer_tokens
+            .iter()
+            .map(|key| key.trim())
+            .filter(|key| !key.is_empty())
+            .map(|key| SecretString::from(key.to_owned()))
+            .collect()
+    }
+
+    /// `MODEL_ALIASES` parsed.
+    pub fn aliases(&self) -> Result<HashMap<String, String>, ConfigError> {
+        let mut aliases = HashMap::new();
+        for pair in self
+            .model_aliases
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let Some((alias, model)) = pair.split_once('=') else {
+                return Err(ConfigError {
+                    variable: "MODEL_ALIASES",
+                    reason: format!("{pair:?} is not `alias=model`"),
+                });
+            };
+            let (alias, model) = (alias.trim(), model.trim());
+            if alias.is_empty() || model.is_empty() {
+                return Err(ConfigError {
+                    variable: "MODEL_ALIASES",
+                    reason: format!("{pair:?} has an empty side"),
+                });
+            }
+            aliases.insert(alias.to_owned(), model.to_owned());
+        }
+        Ok(aliases)
+    }
+
+    /// `CORS_ALLOWED_HOSTS` parsed: a JSON list (`["https://a"]`) or a comma list.
+    pub fn cors_origins(&self) -> Result<Vec<String>, ConfigError> {
+        let raw = self.cors_allowed_hosts.trim();
+        let origins: Vec<String> = if raw.starts_with('[') {
+            serde_json::from_str(raw).map_err(|err| ConfigError {
+                variable: "CORS_ALLOWED_HOSTS",
+                reason: format!("not a JSON list of strings: {err}"),
+            })?
+        } else {
+            raw.split(',').map(|o| o.trim().to_owned()).collect()
+        };
+        Ok(origins
+            .into_iter()
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect())
+    }
+
+    /// Drain deadline after SIGTERM.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Cli::parse_from(std::iter::once("gigachat-adapter").chain(args.iter().copied())).config
+    }
+
+    #[test]
+    fn lists_parse() {
+        let config = parse(&[
+            "--bearer-token",
+            "a, b,,c",
+            "--model-aliases",
+            "gpt-4o=GigaChat-2-Max, gpt-4o-mini = GigaChat",
+            "--cors-allowed-hosts",
+            r#"["https://x.test/", "http://y.test"]"#,
+        ]);
+        assert_eq!(config.api_keys().len(), 3);
+        let aliases = config.aliases().unwrap();
+        assert_eq!(aliases["gpt-4o-mini"], "GigaChat");
+        assert_eq!(
+            config.cors_origins().unwrap(),
+            ["https://x.test", "http://y.test"]
+        );
+        let comma = parse(&["--cors-allowed-hosts", "https://a.test,https://b.test"]);
+        assert_eq!(comma.cors_origins().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = parse(&["--model-aliases", "oops"]).aliases().unwrap_err();
+        assert_eq!(err.variable, "MODEL_ALIASES");
+        let err = parse(&["--cors-allowed-hosts", "[1"])
+            .cors_origins()
+            .unwrap_err();
+        assert_eq!(err.variable, "CORS_ALLOWED_HOSTS");
+    }
+}

@@ -1,0 +1,155 @@
+//! The `gigachat-adapter` binary: configuration, logging, and the server (or the healthcheck probe).
+
+mod auth;
+mod body;
+mod cache;
+mod config;
+mod context;
+mod demo;
+mod error;
+mod routes;
+mod server;
+mod state;
+mod streaming;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use secrecy::SecretString;
+use tracing_subscriber::EnvFilter;
+
+use config::{Cli, Command, Config};
+use state::{AppState, Limits};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    // `.env` first, so its values reach both the flags and the GIGACHAT_* settings.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Some(Command::Healthcheck { url }) => runtime.block_on(healthcheck(url, cli.config.port)),
+        None => runtime.block_on(run(cli.config)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let default = if config.debug { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.environment.eq_ignore_ascii_case("production") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    init_logging(&config);
+    let mut settings = gigachat::Settings::from_env()?;
+    let mut keys = config.api_keys();
+    let demo = if config.emulator {
+        let demo = demo::start(&mut settings).await?;
+        if keys.is_empty() && !config.allow_unauthenticated {
+            let key = format!("sk-emulator-{}", uuid::Uuid::new_v4().simple());
+            keys.push(SecretString::from(key.clone()));
+            print_demo(&config, Some(&key));
+        } else {
+            print_demo(&config, None);
+        }
+        Some(demo)
+    } else {
+        None
+    };
+    if keys.is_empty() && !config.allow_unauthenticated {
+        anyhow::bail!(
+            "no client keys configured: set BEARER_TOKEN (comma-separated keys), or set \
+             ALLOW_UNAUTHENTICATED=true to serve without keys"
+        );
+    }
+    if keys.is_empty() {
+        tracing::warn!(
+            "ALLOW_UNAUTHENTICATED=true: anyone who can reach this port can use GigaChat through it"
+        );
+    }
+    if !settings.has_auth() && settings.cert_file.is_none() {
+        anyhow::bail!(
+            "no GigaChat credentials: set GIGACHAT_CREDENTIALS (or GIGACHAT_USER/GIGACHAT_PASSWORD, \
+             GIGACHAT_ACCESS_TOKEN, or a client certificate), or run with --emulator"
+        );
+    }
+    let defaults = translate::ChatDefaults {
+        default_model: settings.default_model().to_owned(),
+        aliases: config.aliases()?,
+    };
+    let client = gigachat::GigaChat::new(settings).context("GigaChat client")?;
+    let state = AppState::new(
+        client,
+        defaults,
+        keys,
+        Limits {
+            models_ttl: std::time::Duration::from_secs(config.models_cache_secs),
+            ready_ttl: std::time::Duration::from_secs(config.ready_cache_secs),
+            max_request_bytes: config.max_request_bytes,
+        },
+    );
+    let router = server::router(state, &config.cors_origins()?, config.max_request_bytes);
+    let addr = SocketAddr::new(config.host, config.port);
+    server::serve(router, addr, config.shutdown_grace()).await?;
+    drop(demo);
+    Ok(())
+}
+
+fn print_demo(config: &Config, generated_key: Option<&str>) {
+    let host = if config.host.is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        config.host.to_string()
+    };
+    println!(
+        "gigachat-adapter is running against a built-in GigaChat emulator (no real GigaChat is called)."
+    );
+    println!("  OPENAI_BASE_URL=http://{host}:{}/v1", config.port);
+    match generated_key {
+        Some(key) => println!("  OPENAI_API_KEY={key}"),
+        None => println!("  OPENAI_API_KEY=<one of BEARER_TOKEN>"),
+    }
+}
+
+/// Probes `/health/live`; used by Docker's HEALTHCHECK, so no curl is needed in the image.
+async fn healthcheck(url: Option<String>, port: u16) -> anyhow::Result<()> {
+    let url = url.unwrap_or_else(|| format!("http://127.0.0.1:{port}/health/live"));
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("probing {url}"))?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{url} answered {}",
+        response.status()
+    );
+    Ok(())
+}

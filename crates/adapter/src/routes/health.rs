@@ -1,0 +1,45 @@
+//! Liveness and readiness probes. Ready means a GigaChat token can be had and GigaChat answers;
+//! the verdict is cached for a few seconds so probes do not load GigaChat.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use gigachat::RequestContext;
+use serde_json::json;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The process is up.
+pub async fn live() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// The adapter can serve requests right now.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let verdict = state
+        .ready()
+        .get_or_try(|| async { Ok::<_, ()>(check(&state).await) })
+        .await
+        .unwrap_or(Err("unknown".into()));
+    match verdict {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": reason})),
+        )
+            .into_response(),
+    }
+}
+
+async fn check(state: &AppState) -> Result<(), String> {
+    let client = state.client();
+    let label = |err: gigachat::Error| AppError::Upstream(err).label().to_owned();
+    client.ensure_token().await.map_err(label)?;
+    client
+        .models(&RequestContext::default())
+        .await
+        .map_err(label)?;
+    Ok(())
+}

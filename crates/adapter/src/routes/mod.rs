@@ -1,0 +1,6 @@
+//! HTTP handlers: parse → translate → call GigaChat → translate back.
+
+pub mod chat;
+pub mod docs;
+pub mod health;
+pub mod models;

@@ -1,0 +1,132 @@
+//! The router (routes, auth, CORS, body limit, fallbacks) and the server loop with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use crate::auth;
+use crate::error::AppError;
+use crate::routes::{chat, docs, health, models};
+use crate::state::AppState;
+
+/// Every route, served both under `/v1` and at the root (clients disagree on which they use).
+pub fn router(state: AppState, cors_origins: &[String], max_request_bytes: usize) -> Router {
+    let api = Router::new()
+        .route("/chat/completions", post(chat::chat_completions))
+        .route("/models", get(models::list))
+        .route("/models/{id}", get(models::get));
+    Router::new()
+        .nest("/v1", api.clone())
+        .merge(api)
+        .route("/health/live", get(health::live))
+        .route("/health/liveness", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/health/readiness", get(health::ready))
+        .merge(docs::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        .layer(DefaultBodyLimit::max(max_request_bytes))
+        .layer(cors(cors_origins))
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> Response {
+    AppError::RouteNotFound(request.uri().path().to_owned()).into_response()
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    let mut response = AppError::InvalidRequest {
+        message: format!(
+            "Method {} is not allowed on {}.",
+            request.method(),
+            request.uri().path()
+        ),
+        param: None,
+    }
+    .into_response();
+    *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+/// CORS for browser clients (Open WebUI direct connections); nothing when no origin is configured.
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers(Any)
+        .expose_headers([header::HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        return layer.allow_origin(Any);
+    }
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    layer.allow_origin(AllowOrigin::list(allowed))
+}
+
+/// Serves until SIGTERM/Ctrl-C, then lets in-flight requests and streams finish for up to `grace`.
+pub async fn serve(router: Router, addr: SocketAddr, grace: Duration) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "gigachat-adapter listening");
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "could not set TCP_NODELAY");
+        }
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let deadline = async move {
+        let mut stop_rx = stop_rx;
+        while !*stop_rx.borrow() {
+            if stop_rx.changed().await.is_err() {
+                return;
+            }
+        }
+        tracing::info!(?grace, "shutting down: draining in-flight requests");
+        tokio::time::sleep(grace).await;
+        tracing::warn!("drain deadline reached; closing remaining connections");
+    };
+    tokio::select! {
+        result = server => result?,
+        () = deadline => {}
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,87 @@
+//! Shared state of the running adapter: the GigaChat client, request defaults, client keys and caches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gigachat::GigaChat;
+use secrecy::SecretString;
+use translate::ChatDefaults;
+
+use crate::cache::TimedCache;
+
+/// Everything handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: GigaChat,
+    defaults: ChatDefaults,
+    keys: Vec<SecretString>,
+    models: TimedCache<Vec<gigachat::types::Model>>,
+    ready: TimedCache<Result<(), String>>,
+    max_request_bytes: usize,
+}
+
+/// Cache lifetimes and limits of the state.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long the model list is cached.
+    pub models_ttl: Duration,
+    /// How long a readiness verdict is cached.
+    pub ready_ttl: Duration,
+    /// Largest accepted body.
+    pub max_request_bytes: usize,
+}
+
+impl AppState {
+    /// Builds the state; `keys` empty means unauthenticated access was allowed explicitly.
+    pub fn new(
+        client: GigaChat,
+        defaults: ChatDefaults,
+        keys: Vec<SecretString>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                defaults,
+                keys,
+                models: TimedCache::new(limits.models_ttl),
+                ready: TimedCache::new(limits.ready_ttl),
+                max_request_bytes: limits.max_request_bytes,
+            }),
+        }
+    }
+
+    /// The GigaChat client.
+    pub fn client(&self) -> &GigaChat {
+        &self.inner.client
+    }
+
+    /// Model defaults and aliases.
+    pub fn defaults(&self) -> &ChatDefaults {
+        &self.inner.defaults
+    }
+
+    /// Accepted client keys.
+    pub fn keys(&self) -> &[SecretString] {
+        &self.inner.keys
+    }
+
+    /// The cached GigaChat model list.
+    pub fn models(&self) -> &TimedCache<Vec<gigachat::types::Model>> {
+        &self.inner.models
+    }
+
+    /// Largest accepted request body, in bytes.
+    pub fn max_request_bytes(&self) -> usize {
+        self.inner.max_request_bytes
+    }
+
+    /// The cached readiness verdict.
+    pub fn ready(&self) -> &TimedCache<Result<(), String>> {
+        &self.inner.ready
+    }
+}

@@ -1,0 +1,642 @@
+//! Chat completions: the tolerant request, the response, and the stream chunk.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// `POST /v1/chat/completions`. Fields not listed are accepted and ignored.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ChatCompletionRequest {
+    /// Model id or alias; the configured default when absent.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The conversation.
+    pub messages: Vec<ChatMessage>,
+    /// Sampling temperature (0 means greedy).
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// Legacy output cap.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Output cap (newer name).
+    #[serde(default)]
+    pub max_completion_tokens: Option<u32>,
+    /// Number of choices.
+    #[serde(default)]
+    pub n: Option<u32>,
+    /// Stream the answer as SSE.
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// Stream options (`include_usage`).
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    /// Stop sequences.
+    #[serde(default)]
+    pub stop: Option<Stop>,
+    /// End-user id; also a prompt-cache affinity key.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Prompt-cache affinity key.
+    #[serde(default)]
+    pub prompt_cache_key: Option<String>,
+    /// `low`/`medium`/`high` (Chat Completions form).
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    /// `{effort}` (Responses-style form some clients send to chat).
+    #[serde(default)]
+    pub reasoning: Option<Reasoning>,
+    /// Tools the model may call.
+    #[serde(default)]
+    pub tools: Option<Vec<Tool>>,
+    /// Which tool to call.
+    #[serde(default)]
+    pub tool_choice: Option<ToolChoice>,
+    /// Legacy functions.
+    #[serde(default)]
+    pub functions: Option<Vec<FunctionDefinition>>,
+    /// Legacy function choice: `"auto"`, `"none"` or `{"name"}`.
+    #[serde(default)]
+    pub function_call: Option<Value>,
+    /// Whether several tool calls may come at once.
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    /// Structured output.
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
+    /// GigaChat knob: repetition penalty (> 0).
+    #[serde(default)]
+    pub repetition_penalty: Option<f64>,
+    /// GigaChat knob: minimum seconds between stream events.
+    #[serde(default)]
+    pub update_interval: Option<f64>,
+    /// GigaChat knob: censoring switch.
+    #[serde(default)]
+    pub profanity_check: Option<bool>,
+}
+
+/// `stream_options`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct StreamOptions {
+    /// Send one extra usage chunk before `[DONE]` (and `usage: null` on the others).
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// `reasoning: {effort}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Reasoning {
+    /// `low`/`medium`/`high`.
+    #[serde(default)]
+    pub effort: Option<String>,
+}
+
+/// `stop`: one sequence or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    /// One sequence.
+    One(String),
+    /// Several sequences.
+    Many(Vec<String>),
+}
+
+impl Stop {
+    /// The non-empty sequences.
+    pub fn sequences(&self) -> Vec<String> {
+        match self {
+            Stop::One(one) => vec![one.clone()],
+            Stop::Many(many) => many.clone(),
+        }
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect()
+    }
+}
+
+/// A message of the conversation.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `developer`, `user`, `assistant`, `tool` or `function`.
+    pub role: String,
+    /// Text, parts, or null (assistant turns with tool calls).
+    #[serde(default)]
+    pub content: Option<MessageContent>,
+    /// Author name, or the function's name on `function` messages.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Tool calls of an assistant turn.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// The call a `tool` message answers.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+    /// Legacy function call of an assistant turn.
+    #[serde(default)]
+    pub function_call: Option<FunctionCall>,
+}
+
+/// Message content: a string or a list of parts.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    /// Plain text.
+    Text(String),
+    /// Typed parts.
+    Parts(Vec<ContentPart>),
+}
+
+impl MessageContent {
+    /// The text of the content: the string, or its text parts joined with newlines.
+    pub fn text(&self) -> String {
+        match self {
+            MessageContent::Text(text) => text.clone(),
+            MessageContent::Parts(parts) => parts
+                .iter()
+                .filter_map(|part| match part {
+                    ContentPart::Text { text } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+/// One content part. Kinds this gateway does not understand are kept as [`ContentPart::Other`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContentPart {
+    /// `{"type":"text","text":...}`.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// `{"type":"image_url","image_url":{"url","detail"}}`.
+    ImageUrl {
+        /// A `data:` URL or an http(s) URL.
+        url: String,
+        /// `auto`, `low` or `high`.
+        detail: Option<String>,
+    },
+    /// `{"type":"input_audio","input_audio":{"data","format"}}`.
+    InputAudio {
+        /// Base64 audio.
+        data: String,
+        /// `wav`, `mp3`, ...
+        format: String,
+    },
+    /// `{"type":"file","file":{"file_id"|"file_data","filename"}}`.
+    File {
+        /// An id from the Files API.
+        file_id: Option<String>,
+        /// Base64 bytes (or a data URL).
+        file_data: Option<String>,
+        /// The file name.
+        filename: Option<String>,
+    },
+    /// `{"type":"refusal","refusal":...}` (assistant history).
+    Refusal {
+        /// The refusal text.
+        refusal: String,
+    },
+    /// Any other kind, ignored.
+    Other {
+        /// Its `type`.
+        kind: String,
+    },
+}
+
+impl<'de> Deserialize<'de> for ContentPart {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut object = Map::<String, Value>::deserialize(deserializer)?;
+        let kind = match object.get("type") {
+            Some(Value::String(kind)) => kind.clone(),
+            _ => return Err(D::Error::custom("content part without a string `type`")),
+        };
+        let string = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
+        let inner = |object: &mut Map<String, Value>, key: &str| match object.remove(key) {
+            Some(Value::Object(inner)) => Ok(inner),
+            Some(Value::String(url)) if key == "image_url" => {
+                let mut inner = Map::new();
+                inner.insert("url".into(), Value::String(url));
+                Ok(inner)
+            }
+            _ => Err(D::Error::custom(format!(
+                "`{key}` part without a `{key}` object"
+            ))),
+        };
+        Ok(match kind.as_str() {
+            "text" => ContentPart::Text {
+                text: string(object.get("text"))
+                    .ok_or_else(|| D::Error::custom("text part without `text`"))?,
+            },
+            "image_url" => {
+                let inner = inner(&mut object, "image_url")?;
+                ContentPart::ImageUrl {
+                    url: string(inner.get("url"))
+                        .ok_or_else(|| D::Error::custom("image_url part without `url`"))?,
+                    detail: string(inner.get("detail")),
+                }
+            }
+            "input_audio" => {
+                let inner = inner(&mut object, "input_audio")?;
+                ContentPart::InputAudio {
+                    data: string(inner.get("data"))
+                        .ok_or_else(|| D::Error::custom("input_audio part without `data`"))?,
+                    format: string(inner.get("format")).unwrap_or_default(),
+                }
+            }
+            "file" => {
+                let inner = inner(&mut object, "file")?;
+                ContentPart::File {
+                    file_id: string(inner.get("file_id")),
+                    file_data: string(inner.get("file_data")),
+                    filename: string(inner.get("filename")),
+                }
+            }
+            "refusal" => ContentPart::Refusal {
+                refusal: string(object.get("refusal")).unwrap_or_default(),
+            },
+            _ => ContentPart::Other { kind },
+        })
+    }
+}
+
+/// A tool definition.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Tool {
+    /// `function` (other kinds are ignored by the mapping).
+    #[serde(rename = "type", default = "function_kind")]
+    pub kind: String,
+    /// The function; absent on non-function tools.
+    #[serde(default)]
+    pub function: Option<FunctionDefinition>,
+}
+
+fn function_kind() -> String {
+    "function".to_owned()
+}
+
+/// A function the model may call.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FunctionDefinition {
+    /// Name as the client knows it.
+    pub name: String,
+    /// What it does.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// JSON Schema of the arguments.
+    #[serde(default)]
+    pub parameters: Option<Value>,
+    /// Strict schema adherence.
+    #[serde(default)]
+    pub strict: Option<bool>,
+}
+
+/// `tool_choice`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// `"auto"`.
+    Auto,
+    /// `"none"`.
+    None,
+    /// `"required"`.
+    Required,
+    /// `{"type":"function","function":{"name"}}`.
+    Function(String),
+}
+
+impl<'de> Deserialize<'de> for ToolChoice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(deserializer)? {
+            Value::String(mode) => match mode.as_str() {
+                "auto" => Ok(ToolChoice::Auto),
+                "none" => Ok(ToolChoice::None),
+                "required" => Ok(ToolChoice::Required),
+                other => Err(D::Error::custom(format!(
+                    "tool_choice must be \"auto\", \"none\", \"required\" or a named function, got {other:?}"
+                ))),
+            },
+            Value::Object(object) => {
+                let name = object
+                    .get("function")
+                    .and_then(|f| f.get("name"))
+                    .or_else(|| object.get("name"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| D::Error::custom("tool_choice object without function.name"))?;
+                Ok(ToolChoice::Function(name.to_owned()))
+            }
+            _ => Err(D::Error::custom(
+                "tool_choice must be a string or an object",
+            )),
+        }
+    }
+}
+
+/// `response_format`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// Plain text (the default).
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON matching a schema.
+    JsonSchema {
+        /// The schema and its name.
+        json_schema: JsonSchemaFormat,
+    },
+}
+
+/// `response_format.json_schema`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct JsonSchemaFormat {
+    /// Schema name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What the output is.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The JSON Schema.
+    #[serde(default)]
+    pub schema: Option<Value>,
+    /// Strict adherence.
+    #[serde(default)]
+    pub strict: Option<bool>,
+}
+
+/// A tool call (in assistant history and in answers); `arguments` is always a JSON string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// `call_...`.
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type", default = "function_kind")]
+    pub kind: String,
+    /// The call.
+    pub function: FunctionCall,
+}
+
+/// A function name with JSON-string arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    /// Function name.
+    pub name: String,
+    /// Arguments as a JSON string.
+    #[serde(default)]
+    pub arguments: String,
+}
+
+/// A whole answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    /// `chatcmpl-...`.
+    pub id: String,
+    /// Always `chat.completion`.
+    pub object: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// The model that served the answer.
+    pub model: String,
+    /// The choices.
+    pub choices: Vec<Choice>,
+    /// Token usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Backend configuration fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+}
+
+/// One choice of a whole answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Position.
+    pub index: u32,
+    /// The message.
+    pub message: ResponseMessage,
+    /// Always `null` here.
+    pub logprobs: Option<Value>,
+    /// `stop`, `length`, `tool_calls`, `content_filter` or `function_call`.
+    pub finish_reason: Option<String>,
+}
+
+/// The assistant message of an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    /// Always `assistant`.
+    pub role: String,
+    /// The text; `null` when the answer is only tool calls.
+    pub content: Option<String>,
+    /// Always present, `null` unless the model refused.
+    pub refusal: Option<String>,
+    /// Tool calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// Reasoning text of reasoning models (read by Open WebUI, LiteLLM, LangChain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+}
+
+/// Token usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub prompt_tokens: u32,
+    /// Generated tokens.
+    pub completion_tokens: u32,
+    /// Their sum.
+    pub total_tokens: u32,
+    /// Prompt breakdown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    /// Completion breakdown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+/// `prompt_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    /// Prompt tokens served from cache.
+    pub cached_tokens: u32,
+}
+
+/// `completion_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletionTokensDetails {
+    /// Tokens spent on reasoning.
+    pub reasoning_tokens: u32,
+}
+
+/// One stream chunk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionChunk {
+    /// The same `chatcmpl-...` in every chunk.
+    pub id: String,
+    /// Always `chat.completion.chunk`.
+    pub object: String,
+    /// The same in every chunk.
+    pub created: i64,
+    /// The same in every chunk.
+    pub model: String,
+    /// Deltas (empty in the usage chunk).
+    pub choices: Vec<ChunkChoice>,
+    /// Absent unless usage was asked for: then `null` on every chunk but the usage chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<Usage>>,
+}
+
+/// One delta.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    /// Position.
+    pub index: u32,
+    /// What is new.
+    pub delta: Delta,
+    /// Always `null` here.
+    pub logprobs: Option<Value>,
+    /// `null` until the last chunk of this choice.
+    pub finish_reason: Option<String>,
+}
+
+/// New parts of the message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Only in the first chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// New text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// New reasoning text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// Tool call fragments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallChunk>>,
+}
+
+/// A tool call fragment: `id`, `type` and `name` on the first fragment of an index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCallChunk {
+    /// Which call.
+    pub index: u32,
+    /// `call_...` (first fragment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `function` (first fragment).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Name and/or an arguments fragment.
+    pub function: FunctionCallChunk,
+}
+
+/// Function part of a tool call fragment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionCallChunk {
+    /// Name (first fragment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Arguments fragment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tolerant_request_with_every_content_kind() {
+        let request: ChatCompletionRequest = serde_json::from_value(json!({
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "developer", "content": "be brief"},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "look", "cache_control": {"type": "ephemeral"}},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA==", "detail": "low"}},
+                    {"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}},
+                    {"type": "file", "file": {"file_data": "AA==", "filename": "a.pdf"}},
+                    {"type": "brand_new_kind", "x": 1}
+                ]},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "ok"}
+            ],
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "stop": ["\n\n", "END"],
+            "tool_choice": {"type": "function", "function": {"name": "f"}},
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}, "strict": true}},
+            "logit_bias": {"1": 2}, "seed": 7, "metadata": {"a": "b"}, "modalities": ["text"]
+        }))
+        .unwrap();
+        assert_eq!(request.messages.len(), 4);
+        let Some(MessageContent::Parts(parts)) = &request.messages[1].content else {
+            panic!("parts expected")
+        };
+        assert_eq!(parts.len(), 5);
+        assert_eq!(
+            parts[4],
+            ContentPart::Other {
+                kind: "brand_new_kind".into()
+            }
+        );
+        assert_eq!(request.messages[2].content, None);
+        assert_eq!(request.tool_choice, Some(ToolChoice::Function("f".into())));
+        assert_eq!(request.stop.unwrap().sequences(), ["\n\n", "END"]);
+    }
+
+    #[test]
+    fn answer_serializes_required_nulls() {
+        let answer = ChatCompletion {
+            id: "chatcmpl-1".into(),
+            object: "chat.completion".into(),
+            created: 1,
+            model: "GigaChat".into(),
+            choices: vec![Choice {
+                index: 0,
+                message: ResponseMessage {
+                    role: "assistant".into(),
+                    content: Some("Привет".into()),
+                    refusal: None,
+                    tool_calls: None,
+                    reasoning_content: None,
+                },
+                logprobs: None,
+                finish_reason: Some("stop".into()),
+            }],
+            usage: None,
+            system_fingerprint: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&answer).unwrap(),
+            r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"GigaChat","choices":[{"index":0,"message":{"role":"assistant","content":"Привет","refusal":null},"logprobs":null,"finish_reason":"stop"}]}"#
+        );
+    }
+
+    #[test]
+    fn chunk_usage_is_absent_null_or_present() {
+        let mut chunk = ChatCompletionChunk {
+            id: "c".into(),
+            object: "chat.completion.chunk".into(),
+            created: 1,
+            model: "m".into(),
+            choices: vec![],
+            usage: None,
+        };
+        assert!(!serde_json::to_string(&chunk).unwrap().contains("usage"));
+        chunk.usage = Some(None);
+        assert!(
+            serde_json::to_string(&chunk)
+                .unwrap()
+                .contains("\"usage\":null")
+        );
+    }
+}

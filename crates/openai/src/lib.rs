@@ -1,0 +1,11 @@
+//! OpenAI API wire types, as the official clients send and expect them. Knows nothing about GigaChat.
+//!
+//! Requests are tolerant (unknown fields and content-part kinds are accepted and ignored);
+//! responses and stream chunks are exact (every field the SDKs require, `null`s included).
+
+pub mod chat;
+pub mod error;
+pub mod models;
+pub mod sse;
+
+pub use error::{ErrorBody, ErrorEnvelope};

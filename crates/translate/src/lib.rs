@@ -1,0 +1,31 @@
+//! Pure translation between OpenAI chat completions and GigaChat: request mapping, response
+//! mapping, the stream translator, stop sequences and usage. No IO, no async, no clock.
+
+pub mod request;
+pub mod response;
+pub mod stop;
+pub mod stream;
+
+pub use request::{ChatDefaults, ChatPlan, ResolvedParts, chat_request, session_id};
+pub use response::{ResponseIds, chat_response, combined_usage, finish_reason, usage};
+pub use stream::{StreamTranslator, usage_chunk};
+
+/// A request the client got wrong, with the JSON path of the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TranslateError {
+    /// What is wrong, for the client.
+    pub message: String,
+    /// The JSON path of the field at fault (`messages[2].role`).
+    pub param: Option<String>,
+}
+
+impl TranslateError {
+    /// An invalid value at `param`.
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            param: Some(param.into()),
+        }
+    }
+}

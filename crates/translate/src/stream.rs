@@ -1,0 +1,260 @@
+//! The stream translator: GigaChat stream chunks of one choice → OpenAI `chat.completion.chunk`s,
+//! with a stable id, the role only first, stop sequences across chunks, and the finish reason last.
+
+use gigachat::types as gc;
+use openai::chat::{ChatCompletionChunk, ChunkChoice, Delta, Usage};
+
+use crate::response::{ResponseIds, finish_reason};
+use crate::stop::StopMatcher;
+
+/// Translates the upstream stream of one choice.
+#[derive(Debug)]
+pub struct StreamTranslator {
+    ids: ResponseIds,
+    model: String,
+    index: u32,
+    include_usage: bool,
+    stop: StopMatcher,
+    sent_role: bool,
+    finished: bool,
+    usage: Option<gc::Usage>,
+}
+
+impl StreamTranslator {
+    /// A translator for choice `index`; `model` is the upstream model of the first event.
+    pub fn new(
+        ids: ResponseIds,
+        model: String,
+        index: u32,
+        include_usage: bool,
+        stop: Vec<String>,
+    ) -> Self {
+        Self {
+            ids,
+            model,
+            index,
+            include_usage,
+            stop: StopMatcher::new(stop),
+            sent_role: false,
+            finished: false,
+            usage: None,
+        }
+    }
+
+    /// Whether this choice has ended (finish reason seen or a stop sequence matched);
+    /// after a stop match the upstream call should be cancelled.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The usage GigaChat reported for this choice, once seen.
+    pub fn usage(&self) -> Option<&gc::Usage> {
+        self.usage.as_ref()
+    }
+
+    /// Chunks for one upstream event (possibly none).
+    pub fn push(&mut self, chunk: &gc::ChatChunk) -> Vec<ChatCompletionChunk> {
+        if let Some(usage) = chunk.usage {
+            self.usage = Some(usage);
+        }
+        let mut out = Vec::new();
+        for choice in &chunk.choices {
+            if self.finished {
+                break;
+            }
+            let mut delta = self.start_delta();
+            let mut finish = None;
+            if let Some(text) = &choice.delta.content {
+                let released = self.stop.push(text);
+                if released.stopped {
+                    finish = Some("stop");
+                }
+                append(&mut delta.content, released.text);
+            }
+            if let Some(reasoning) = &choice.delta.reasoning_content {
+                append(&mut delta.reasoning_content, reasoning.clone());
+            }
+            if finish.is_none() && choice.finish_reason.is_some() {
+                append(&mut delta.content, self.stop.finish());
+                finish = Some(finish_reason(choice.finish_reason.as_ref()));
+            }
+            if finish.is_some() {
+                self.finished = true;
+            }
+            if is_empty(&delta) && finish.is_none() {
+                continue;
+            }
+            out.push(self.chunk(delta, finish));
+        }
+        out
+    }
+
+    /// The upstream ended (`[DONE]`) without a finish reason for this choice: release held-back
+    /// text and finish with `stop`. Nothing when the choice already finished.
+    pub fn end(&mut self) -> Vec<ChatCompletionChunk> {
+        if self.finished {
+            return Vec::new();
+        }
+        self.finished = true;
+        let mut delta = self.start_delta();
+        append(&mut delta.content, self.stop.finish());
+        vec![self.chunk(delta, Some("stop"))]
+    }
+
+    fn start_delta(&mut self) -> Delta {
+        let mut delta = Delta::default();
+        if !self.sent_role {
+            self.sent_role = true;
+            delta.role = Some("assistant".into());
+            delta.content = Some(String::new());
+        }
+        delta
+    }
+
+    fn chunk(&self, delta: Delta, finish: Option<&str>) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            id: self.ids.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: self.ids.created,
+            model: self.model.clone(),
+            choices: vec![ChunkChoice {
+                index: self.index,
+                delta,
+                logprobs: None,
+                finish_reason: finish.map(str::to_owned),
+            }],
+            usage: self.include_usage.then_some(None),
+        }
+    }
+}
+
+/// The extra chunk with the totals and no choices, sent before `[DONE]` when usage was asked for.
+pub fn usage_chunk(ids: &ResponseIds, model: &str, usage: Usage) -> ChatCompletionChunk {
+    ChatCompletionChunk {
+        id: ids.id.clone(),
+        object: "chat.completion.chunk".into(),
+        created: ids.created,
+        model: model.to_owned(),
+        choices: Vec::new(),
+        usage: Some(Some(usage)),
+    }
+}
+
+fn append(slot: &mut Option<String>, text: String) {
+    if text.is_empty() {
+        return;
+    }
+    match slot {
+        Some(existing) => existing.push_str(&text),
+        None => *slot = Some(text),
+    }
+}
+
+fn is_empty(delta: &Delta) -> bool {
+    delta.role.is_none()
+        && delta.content.as_deref().is_none_or(str::is_empty)
+        && delta.reasoning_content.is_none()
+        && delta.tool_calls.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn upstream(content: &str, finish: Option<&str>, usage: bool) -> gc::ChatChunk {
+        let mut choice = json!({"delta": {"content": content}, "index": 0});
+        if let Some(finish) = finish {
+            choice["finish_reason"] = json!(finish);
+        }
+        let mut chunk = json!({"choices": [choice], "created": 1, "model": "GigaChat:2.0.28.2", "object": "chat.completion"});
+        if usage {
+            chunk["usage"] = json!({"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8, "precached_prompt_tokens": 0});
+        }
+        serde_json::from_value(chunk).unwrap()
+    }
+
+    fn translator(stop: &[&str], include_usage: bool) -> StreamTranslator {
+        StreamTranslator::new(
+            ResponseIds {
+                id: "chatcmpl-1".into(),
+                created: 9,
+            },
+            "GigaChat:2.0.28.2".into(),
+            0,
+            include_usage,
+            stop.iter().map(|s| (*s).to_owned()).collect(),
+        )
+    }
+
+    fn text(chunks: &[ChatCompletionChunk]) -> String {
+        chunks
+            .iter()
+            .filter_map(|c| c.choices[0].delta.content.clone())
+            .collect()
+    }
+
+    #[test]
+    fn role_first_finish_last_same_id() {
+        let mut t = translator(&[], false);
+        let mut chunks = t.push(&upstream("Hel", None, false));
+        chunks.extend(t.push(&upstream("lo", None, false)));
+        chunks.extend(t.push(&upstream("", Some("stop"), true)));
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(
+            chunks[0].choices[0].delta.role.as_deref(),
+            Some("assistant")
+        );
+        assert!(
+            chunks[1..]
+                .iter()
+                .all(|c| c.choices[0].delta.role.is_none())
+        );
+        assert!(
+            chunks[..2]
+                .iter()
+                .all(|c| c.choices[0].finish_reason.is_none())
+        );
+        assert_eq!(chunks[2].choices[0].finish_reason.as_deref(), Some("stop"));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.id == "chatcmpl-1" && c.created == 9 && c.usage.is_none())
+        );
+        assert_eq!(text(&chunks), "Hello");
+        assert_eq!(t.usage().unwrap().completion_tokens, 3);
+        assert!(t.is_finished());
+        assert!(t.end().is_empty());
+    }
+
+    #[test]
+    fn stop_sequence_across_chunks_finishes_early() {
+        let mut t = translator(&["STOP"], true);
+        let mut chunks = t.push(&upstream("abc ST", None, false));
+        assert!(!t.is_finished());
+        chunks.extend(t.push(&upstream("OP def", None, false)));
+        assert!(t.is_finished());
+        assert!(t.push(&upstream("more", Some("stop"), true)).is_empty());
+        assert_eq!(text(&chunks), "abc ");
+        assert_eq!(
+            chunks.last().unwrap().choices[0].finish_reason.as_deref(),
+            Some("stop")
+        );
+        assert!(
+            chunks.iter().all(|c| c.usage == Some(None)),
+            "usage: null on every chunk"
+        );
+    }
+
+    #[test]
+    fn held_back_text_is_released_at_the_end() {
+        let mut t = translator(&["STOP"], false);
+        let mut chunks = t.push(&upstream("abc S", None, false));
+        chunks.extend(t.push(&upstream("", Some("length"), false)));
+        assert_eq!(text(&chunks), "abc S");
+        assert_eq!(
+            chunks.last().unwrap().choices[0].finish_reason.as_deref(),
+            Some("length")
+        );
+    }
+}
