@@ -1,17 +1,5 @@
 //! The `gigachat-adapter` binary: configuration, logging, and the server (or the healthcheck probe).
 
-mod auth;
-mod body;
-mod cache;
-mod config;
-mod context;
-mod demo;
-mod error;
-mod routes;
-mod server;
-mod state;
-mod streaming;
-
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -20,8 +8,8 @@ use clap::Parser;
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 
-use config::{Cli, Command, Config};
-use state::{AppState, Limits};
+use gigachat_adapter::config::{Cli, Command, Config};
+use gigachat_adapter::{demo, server};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -98,24 +86,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
              GIGACHAT_ACCESS_TOKEN, or a client certificate), or run with --emulator"
         );
     }
-    let defaults = translate::ChatDefaults {
-        default_model: settings.default_model().to_owned(),
-        aliases: config.aliases()?,
-    };
-    let client = gigachat::GigaChat::new(settings).context("GigaChat client")?;
-    let state = AppState::new(
-        client,
-        defaults,
-        keys,
-        Limits {
-            models_ttl: std::time::Duration::from_secs(config.models_cache_secs),
-            ready_ttl: std::time::Duration::from_secs(config.ready_cache_secs),
-            max_request_bytes: config.max_request_bytes,
-        },
-    );
-    let router = server::router(state, &config.cors_origins()?, config.max_request_bytes);
+    let router = gigachat_adapter::build_router(&config, settings, keys)?;
     let addr = SocketAddr::new(config.host, config.port);
-    server::serve(router, addr, config.shutdown_grace()).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    server::serve(router, listener, config.shutdown_grace()).await?;
     drop(demo);
     Ok(())
 }

@@ -1,6 +1,5 @@
 //! The router (routes, auth, CORS, body limit, fallbacks) and the server loop with graceful shutdown.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -78,8 +77,11 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 /// Serves until SIGTERM/Ctrl-C, then lets in-flight requests and streams finish for up to `grace`.
-pub async fn serve(router: Router, addr: SocketAddr, grace: Duration) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+pub async fn serve(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    grace: Duration,
+) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(%local, "gigachat-adapter listening");
     let listener = listener.tap_io(|tcp| {

@@ -19,7 +19,7 @@ use crate::error::AppError;
 /// What one choice's stream produces.
 enum Piece {
     Chunks(Vec<ChatCompletionChunk>),
-    Finished(Option<Usage>),
+    Finished(Usage),
     Failed(gigachat::Error),
 }
 
@@ -43,6 +43,12 @@ pub async fn respond(
         .map(|chunk| chunk.model.clone())
         .next()
         .unwrap_or_else(|| plan.upstream.model.clone());
+    let prompt_chars = plan
+        .upstream
+        .messages
+        .iter()
+        .map(|m| m.content.chars().count())
+        .sum();
     let mut merged: SelectAll<BoxStream<'static, Piece>> = SelectAll::new();
     for (index, (upstream, first)) in streams.into_iter().zip(firsts).enumerate() {
         let translator = StreamTranslator::new(
@@ -52,7 +58,7 @@ pub async fn respond(
             plan.include_usage,
             plan.stop.clone(),
         );
-        merged.push(choice(upstream, first, translator).boxed());
+        merged.push(choice(upstream, first, translator, prompt_chars).boxed());
     }
     let body = events(merged, plan.include_usage, ids, model);
     Ok(sse_response(Body::from_stream(
@@ -65,6 +71,7 @@ fn choice(
     upstream: ChatStream,
     first: Option<ChatChunk>,
     translator: StreamTranslator,
+    prompt_chars: usize,
 ) -> impl Stream<Item = Piece> + Send + 'static {
     struct State {
         upstream: Option<ChatStream>,
@@ -78,7 +85,7 @@ fn choice(
         translator,
         done: false,
     };
-    stream::unfold(state, |mut state| async move {
+    stream::unfold(state, move |mut state| async move {
         loop {
             if state.done {
                 return None;
@@ -86,7 +93,7 @@ fn choice(
             if state.translator.is_finished() {
                 state.upstream = None;
                 state.done = true;
-                let usage = state.translator.usage().copied();
+                let usage = state.translator.final_usage(prompt_chars);
                 return Some((Piece::Finished(usage), state));
             }
             let next = match state.first.take() {
@@ -142,7 +149,7 @@ fn events(
                         }
                         return Some((frames.freeze(), state));
                     }
-                    Some(Piece::Finished(usage)) => state.usages.extend(usage),
+                    Some(Piece::Finished(usage)) => state.usages.push(usage),
                     Some(Piece::Failed(err)) => {
                         state.merged = None;
                         let error = AppError::Upstream(err);

@@ -18,6 +18,8 @@ pub struct StreamTranslator {
     sent_role: bool,
     finished: bool,
     usage: Option<gc::Usage>,
+    /// Characters of content sent so far, for the usage estimate.
+    emitted_chars: usize,
 }
 
 impl StreamTranslator {
@@ -38,6 +40,7 @@ impl StreamTranslator {
             sent_role: false,
             finished: false,
             usage: None,
+            emitted_chars: 0,
         }
     }
 
@@ -50,6 +53,22 @@ impl StreamTranslator {
     /// The usage GigaChat reported for this choice, once seen.
     pub fn usage(&self) -> Option<&gc::Usage> {
         self.usage.as_ref()
+    }
+
+    /// GigaChat's usage, or, when a stop sequence cut the stream before GigaChat reported it, an
+    /// estimate from the prompt and the text sent (about four characters per token).
+    pub fn final_usage(&self, prompt_chars: usize) -> gc::Usage {
+        self.usage.unwrap_or_else(|| {
+            let prompt_tokens = estimate_tokens(prompt_chars);
+            let completion_tokens = estimate_tokens(self.emitted_chars);
+            gc::Usage {
+                prompt_tokens,
+                completion_tokens,
+                total_tokens: prompt_tokens + completion_tokens,
+                precached_prompt_tokens: None,
+                system_tokens: None,
+            }
+        })
     }
 
     /// Chunks for one upstream event (possibly none).
@@ -111,7 +130,11 @@ impl StreamTranslator {
         delta
     }
 
-    fn chunk(&self, delta: Delta, finish: Option<&str>) -> ChatCompletionChunk {
+    fn chunk(&mut self, delta: Delta, finish: Option<&str>) -> ChatCompletionChunk {
+        self.emitted_chars += delta
+            .content
+            .as_deref()
+            .map_or(0, |text| text.chars().count());
         ChatCompletionChunk {
             id: self.ids.id.clone(),
             object: "chat.completion.chunk".into(),
@@ -126,6 +149,11 @@ impl StreamTranslator {
             usage: self.include_usage.then_some(None),
         }
     }
+}
+
+/// A rough token count for text GigaChat did not count for us.
+pub fn estimate_tokens(chars: usize) -> u32 {
+    u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
 }
 
 /// The extra chunk with the totals and no choices, sent before `[DONE]` when usage was asked for.

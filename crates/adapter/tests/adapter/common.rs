@@ -1,0 +1,164 @@
+//! The harness: emulator + adapter, and helpers to call and inspect them.
+
+use std::time::Duration;
+
+use clap::Parser;
+use gigachat_adapter::config::Cli;
+use gigachat_emulator::{Emulator, EmulatorConfig, Listener, LoggedRequest};
+use secrecy::SecretString;
+use serde_json::Value;
+
+pub const KEY: &str = "test-key";
+
+pub struct Harness {
+    pub emulator: Emulator,
+    pub base: String,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub struct Options {
+    pub emulator: EmulatorConfig,
+    pub args: Vec<String>,
+    pub settings: Box<dyn FnOnce(&mut gigachat::Settings)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            emulator: EmulatorConfig::default(),
+            args: Vec::new(),
+            settings: Box::new(|_| {}),
+        }
+    }
+}
+
+pub async fn start() -> Harness {
+    start_with(Options::default()).await
+}
+
+pub async fn start_with(options: Options) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    let emulator = Emulator::start(options.emulator).await.unwrap();
+    std::fs::write(&ca_path, emulator.ca_pem().unwrap()).unwrap();
+    let mut settings = gigachat::Settings {
+        base_url: emulator.api_base_url(),
+        auth_url: emulator.auth_url(),
+        credentials: Some(SecretString::from(emulator.credentials_header())),
+        ca_bundle_file: Some(ca_path),
+        timeout: Duration::from_secs(10),
+        stream_idle_timeout: Duration::from_secs(10),
+        ..gigachat::Settings::default()
+    };
+    (options.settings)(&mut settings);
+    let mut argv = vec!["gigachat-adapter".to_owned()];
+    argv.extend(options.args);
+    let config = Cli::parse_from(argv).config;
+    let keys = vec![SecretString::from(KEY.to_owned())];
+    let router = gigachat_adapter::build_router(&config, settings, keys).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let _ = gigachat_adapter::server::serve(router, listener, Duration::from_secs(1)).await;
+    });
+    Harness {
+        emulator,
+        base,
+        http: reqwest::Client::new(),
+        _dir: dir,
+        server,
+    }
+}
+
+impl Harness {
+    pub fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(KEY)
+            .json(&body)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(KEY)
+    }
+
+    /// POSTs a chat request and returns (status, headers, JSON body).
+    pub async fn chat(&self, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
+        let response = self
+            .post("/v1/chat/completions", body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let json = response.json().await.unwrap();
+        (status, headers, json)
+    }
+
+    /// Streams a chat request and returns the raw SSE `data:` payloads, `[DONE]` included.
+    pub async fn stream(&self, body: Value) -> (u16, Vec<String>) {
+        let response = self
+            .post("/v1/chat/completions", body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let events = text
+            .split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| e.strip_prefix("data: ").unwrap_or(e).to_owned())
+            .collect();
+        (status, events)
+    }
+
+    pub fn upstream(&self, suffix: &str) -> Vec<LoggedRequest> {
+        self.emulator
+            .requests()
+            .into_iter()
+            .filter(|r| r.listener == Listener::Api && r.path.ends_with(suffix))
+            .collect()
+    }
+
+    pub fn upstream_chat_bodies(&self) -> Vec<Value> {
+        self.upstream("/chat/completions")
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    }
+}
+
+pub fn user(text: &str) -> Value {
+    serde_json::json!({"messages": [{"role": "user", "content": text}]})
+}
+
+/// Asserts the body is the OpenAI error envelope with this status and code, and returns its message.
+pub fn assert_error(status: u16, body: &Value, expected_status: u16, code: Option<&str>) -> String {
+    assert_eq!(status, expected_status, "{body}");
+    let error = &body["error"];
+    assert!(error["message"].is_string(), "{body}");
+    assert!(error["type"].is_string(), "{body}");
+    assert!(
+        error.get("param").is_some() && error.get("code").is_some(),
+        "{body}"
+    );
+    if let Some(code) = code {
+        assert_eq!(error["code"], code, "{body}");
+    }
+    let message = error["message"].as_str().unwrap().to_owned();
+    assert!(
+        !message.contains("https://") && !message.contains("<html"),
+        "leak: {message}"
+    );
+    message
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the adapter's router served on port 0 in front of an in-process GigaChat
+//! emulator over TLS, driven over HTTP with reqwest; every answer is checked against async-openai types.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+mod chat;
+mod errors;
+mod service;
+mod streaming;

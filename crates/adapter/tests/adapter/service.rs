@@ -1,0 +1,193 @@
+//! Models, health, auth headers, CORS and docs.
+
+use async_openai::types::models::{ListModelResponse, Model};
+use secrecy::SecretString;
+
+use crate::common::{KEY, Options, assert_error, start, start_with, user};
+
+#[tokio::test]
+async fn models_list_and_get_with_aliases() {
+    let harness = start_with(Options {
+        args: vec!["--model-aliases".into(), "gpt-4o=GigaChat-2-Max".into()],
+        ..Options::default()
+    })
+    .await;
+    let list: serde_json::Value = harness
+        .get("/v1/models")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let parsed: ListModelResponse = serde_json::from_value(list.clone()).unwrap();
+    assert!(parsed.data.iter().any(|m| m.id == "GigaChat-2-Max"));
+    assert!(parsed.data.iter().any(|m| m.id == "gpt-4o"));
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["created"].is_i64())
+    );
+    let one: Model = harness
+        .get("/v1/models/gpt-4o")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one.id, "gpt-4o");
+    let response = harness.get("/v1/models/nope").send().await.unwrap();
+    let code = response.status().as_u16();
+    let body = response.json().await.unwrap();
+    assert_error(code, &body, 404, Some("model_not_found"));
+    // Cached: three model calls, one upstream request.
+    assert_eq!(harness.upstream("/models").len(), 1);
+}
+
+#[tokio::test]
+async fn health_probes_need_no_key() {
+    let harness = start().await;
+    for path in [
+        "/health/live",
+        "/health/liveness",
+        "/health/ready",
+        "/health/readiness",
+    ] {
+        let response = harness
+            .http
+            .get(format!("{}{path}", harness.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_when_gigachat_refuses_the_adapter() {
+    let harness = start_with(Options {
+        settings: Box::new(|s| s.credentials = Some(SecretString::from("d3Jvbmc6a2V5"))),
+        ..Options::default()
+    })
+    .await;
+    let response = harness
+        .http
+        .get(format!("{}/health/ready", harness.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "upstream_auth");
+    let live = harness
+        .http
+        .get(format!("{}/health/live", harness.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+}
+
+#[tokio::test]
+async fn keys_in_any_of_three_headers() {
+    let harness = start().await;
+    for header in ["x-api-key", "api-key"] {
+        let response = harness
+            .http
+            .post(format!("{}/v1/chat/completions", harness.base))
+            .header(header, KEY)
+            .json(&user("x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{header}");
+    }
+    let response = harness
+        .http
+        .get(format!("{}/v1/models", harness.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn cors_preflight_for_configured_origins() {
+    let harness = start_with(Options {
+        args: vec![
+            "--cors-allowed-hosts".into(),
+            r#"["https://webui.test"]"#.into(),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let preflight = harness
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/chat/completions", harness.base),
+        )
+        .header("origin", "https://webui.test")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://webui.test"
+    );
+    let other = harness
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/chat/completions", harness.base),
+        )
+        .header("origin", "https://evil.test")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn openapi_and_swagger_ui_are_served_offline() {
+    let harness = start().await;
+    let document: serde_json::Value = harness
+        .http
+        .get(format!("{}/openapi.json", harness.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(document["paths"]["/chat/completions"].is_object());
+    let page = harness
+        .http
+        .get(format!("{}/docs/", harness.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_envelopes() {
+    let harness = start().await;
+    let response = harness.get("/v1/nothing-here").send().await.unwrap();
+    let code = response.status().as_u16();
+    let body = response.json().await.unwrap();
+    assert_error(code, &body, 404, Some("unknown_url"));
+    let response = harness.get("/v1/chat/completions").send().await.unwrap();
+    assert_eq!(response.status(), 405);
+}
