@@ -1,0 +1,134 @@
+//! The real binary under SIGTERM: in-flight streams finish (up to the drain deadline), then it exits.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use gigachat_emulator::{Emulator, EmulatorConfig};
+
+struct Adapter {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Adapter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn spawn_adapter(emulator: &Emulator, grace_secs: u64) -> Adapter {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, emulator.ca_pem().unwrap()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_gigachat-adapter"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("BEARER_TOKEN", "k")
+        .env("SHUTDOWN_GRACE_SECS", grace_secs.to_string())
+        .env("GIGACHAT_BASE_URL", emulator.api_base_url())
+        .env("GIGACHAT_AUTH_URL", emulator.auth_url())
+        .env("GIGACHAT_CREDENTIALS", emulator.credentials_header())
+        .env("GIGACHAT_CA_BUNDLE_FILE", &ca)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if let Ok(response) = reqwest::get(format!("{base}/health/live")).await
+            && response.status().is_success()
+        {
+            return Adapter {
+                child,
+                base,
+                _dir: dir,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the adapter did not start");
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the adapter did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn slow_emulator(answer_words: usize) -> EmulatorConfig {
+    EmulatorConfig {
+        answer_words,
+        words_per_event: 3,
+        event_gap: Duration::from_millis(100),
+        ..EmulatorConfig::default()
+    }
+}
+
+async fn open_stream(adapter: &Adapter) -> reqwest::Response {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", adapter.base))
+        .bearer_auth("k")
+        .json(&serde_json::json!({"messages": [{"role": "user", "content": "x"}], "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_stream_finish() {
+    let emulator = Emulator::start(slow_emulator(24)).await.unwrap();
+    let mut adapter = spawn_adapter(&emulator, 20).await;
+    let mut body = open_stream(&adapter).await.bytes_stream();
+    body.next().await.unwrap().unwrap();
+    sigterm(&adapter.child);
+    let mut rest = Vec::new();
+    while let Some(chunk) = body.next().await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    let rest = String::from_utf8(rest).unwrap();
+    assert!(rest.ends_with("data: [DONE]\n\n"), "stream cut: {rest}");
+    let status = wait_exit(&mut adapter.child, Duration::from_secs(10)).await;
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn drain_deadline_bounds_the_shutdown() {
+    let emulator = Emulator::start(slow_emulator(600)).await.unwrap();
+    let mut adapter = spawn_adapter(&emulator, 1).await;
+    let mut body = open_stream(&adapter).await.bytes_stream();
+    body.next().await.unwrap().unwrap();
+    sigterm(&adapter.child);
+    // The answer would take 20 s; the adapter must exit after its 1 s grace period instead.
+    let status = wait_exit(&mut adapter.child, Duration::from_secs(8)).await;
+    assert!(status.success(), "{status}");
+}
