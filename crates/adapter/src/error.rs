@@ -29,6 +29,8 @@ pub enum AppError {
     RouteNotFound(String),
     /// GigaChat (or the way to it) failed.
     Upstream(Upstream),
+    /// GigaChat answered, but not in the format the client required (`json_object`).
+    InvalidOutput(translate::OutputError),
 }
 
 /// The parts of an error response.
@@ -50,6 +52,7 @@ impl AppError {
             AppError::Unauthorized => "unauthorized",
             AppError::ModelNotFound(_) => "model_not_found",
             AppError::RouteNotFound(_) => "route_not_found",
+            AppError::InvalidOutput(_) => "invalid_upstream_output",
             AppError::Upstream(err) => match err {
                 Upstream::Api(api) if api.status == 429 => "upstream_rate_limited",
                 Upstream::Api(api) if api.status >= 500 => "upstream_server_error",
@@ -121,6 +124,12 @@ impl AppError {
                 format!("Unknown request URL: {path}."),
             ),
             AppError::Upstream(err) => upstream_shape(err),
+            AppError::InvalidOutput(problem) => shape(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                Some("invalid_upstream_output"),
+                format!("{problem}; retry, or use a json_schema response format."),
+            ),
         }
     }
 }

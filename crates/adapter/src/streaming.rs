@@ -20,7 +20,7 @@ use crate::error::AppError;
 enum Piece {
     Chunks(Vec<ChatCompletionChunk>),
     Finished(Usage),
-    Failed(gigachat::Error),
+    Failed(AppError),
 }
 
 /// Opens the upstream streams and answers with an SSE body.
@@ -55,8 +55,7 @@ pub async fn respond(
             ids.clone(),
             model.clone(),
             u32::try_from(index).unwrap_or(u32::MAX),
-            plan.include_usage,
-            plan.stop.clone(),
+            plan,
         );
         merged.push(choice(upstream, first, translator, prompt_chars).boxed());
     }
@@ -93,6 +92,9 @@ fn choice(
             if state.translator.is_finished() {
                 state.upstream = None;
                 state.done = true;
+                if let Some(problem) = state.translator.output_error() {
+                    return Some((Piece::Failed(AppError::InvalidOutput(problem)), state));
+                }
                 let usage = state.translator.final_usage(prompt_chars);
                 return Some((Piece::Finished(usage), state));
             }
@@ -108,7 +110,7 @@ fn choice(
                 Some(Err(err)) => {
                     state.done = true;
                     state.upstream = None;
-                    return Some((Piece::Failed(err), state));
+                    return Some((Piece::Failed(AppError::Upstream(err)), state));
                 }
                 None => state.translator.end(),
             };
@@ -150,9 +152,8 @@ fn events(
                         return Some((frames.freeze(), state));
                     }
                     Some(Piece::Finished(usage)) => state.usages.push(usage),
-                    Some(Piece::Failed(err)) => {
+                    Some(Piece::Failed(error)) => {
                         state.merged = None;
-                        let error = AppError::Upstream(err);
                         tracing::warn!(label = error.label(), "stream failed after it started");
                         return Some((frame(&error.envelope()), state));
                     }

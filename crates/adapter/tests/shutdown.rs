@@ -45,16 +45,16 @@ async fn spawn_adapter(emulator: &Emulator, grace_secs: u64) -> Adapter {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let adapter = Adapter {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
     for _ in 0..200 {
-        if let Ok(response) = reqwest::get(format!("{base}/health/live")).await
+        if let Ok(response) = reqwest::get(format!("{}/health/live", adapter.base)).await
             && response.status().is_success()
         {
-            return Adapter {
-                child,
-                base,
-                _dir: dir,
-            };
+            return adapter;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }

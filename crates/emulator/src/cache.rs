@@ -8,11 +8,14 @@ use tokio::time::Instant;
 
 use crate::sync::lock;
 
-/// Recently seen prompt prefixes per identity, each with its last-seen time.
+/// Where a prefix is cached: the identity, and the client's `X-Session-ID` if it sent one.
+type Slot = (String, Option<String>, u64);
+
+/// Recently seen prompt prefixes per identity and session, each with its last-seen time.
 #[derive(Debug)]
 pub(crate) struct PromptCache {
     ttl: Duration,
-    seen: Mutex<HashMap<(String, u64), Instant>>,
+    seen: Mutex<HashMap<Slot, Instant>>,
 }
 
 /// One prefix of a prompt: its hash and how many tokens it covers.
@@ -33,23 +36,26 @@ impl PromptCache {
         }
     }
 
-    /// Returns the tokens of the longest prefix seen within the TTL, then remembers all prefixes.
-    pub(crate) fn hit(&self, identity: &str, prefixes: &[Prefix]) -> usize {
+    /// Returns the tokens of the longest prefix seen within the TTL under the same identity and
+    /// session (`None`: requests without `X-Session-ID`), then remembers all prefixes there. A hit
+    /// needs an identical prefix; nothing is left to chance.
+    pub(crate) fn hit(&self, identity: &str, session: Option<&str>, prefixes: &[Prefix]) -> usize {
         let now = Instant::now();
         let mut seen = lock(&self.seen);
         if seen.len() > 4096 {
             seen.retain(|_, at| now.duration_since(*at) < self.ttl);
         }
+        let slot = |hash: u64| (identity.to_owned(), session.map(str::to_owned), hash);
         let cached = prefixes
             .iter()
             .rev()
             .find(|p| {
-                seen.get(&(identity.to_owned(), p.hash))
+                seen.get(&slot(p.hash))
                     .is_some_and(|at| now.duration_since(*at) < self.ttl)
             })
             .map_or(0, |p| p.tokens);
         for prefix in prefixes {
-            seen.insert((identity.to_owned(), prefix.hash), now);
+            seen.insert(slot(prefix.hash), now);
         }
         cached
     }
@@ -76,9 +82,12 @@ mod tests {
                 tokens: 25,
             },
         ];
-        assert_eq!(cache.hit("a", &first), 0);
-        assert_eq!(cache.hit("a", &second), 10);
-        assert_eq!(cache.hit("b", &second), 0);
-        assert_eq!(cache.hit("a", &second), 25);
+        assert_eq!(cache.hit("a", None, &first), 0);
+        assert_eq!(cache.hit("a", None, &second), 10);
+        assert_eq!(cache.hit("b", None, &second), 0);
+        assert_eq!(cache.hit("a", None, &second), 25);
+        assert_eq!(cache.hit("a", Some("s"), &second), 0);
+        assert_eq!(cache.hit("a", Some("s"), &first), 10);
+        assert_eq!(cache.hit("a", Some("t"), &first), 0);
     }
 }

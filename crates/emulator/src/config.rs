@@ -37,6 +37,35 @@ impl Credential {
     }
 }
 
+/// Which recorded gateway's response headers the emulator sends (besides `X-Request-Id`/`X-Session-Id`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseHeaders {
+    /// Production in January 2026 (`test_chat_simple.yaml`): `Server: SynGX`, `Allow`, CORS,
+    /// `Strict-Transport-Security`, the three browser-protection headers on successes; no `Keep-Alive`.
+    #[default]
+    SynGx,
+    /// The nginx front of April–June 2026 (`test_chat_response_format_json_schema.yaml`, the v2 recordings):
+    /// `Server: nginx`, `Keep-Alive: timeout=15`, `Vary`, `X-Backend`, `X-SP-CRID`, CORS.
+    Nginx,
+    /// Only the id headers and what HTTP itself needs (the emulator's behaviour before header profiles).
+    Minimal,
+}
+
+impl std::str::FromStr for ResponseHeaders {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.to_ascii_lowercase().as_str() {
+            "syngx" => Ok(Self::SynGx),
+            "nginx" => Ok(Self::Nginx),
+            "minimal" | "none" => Ok(Self::Minimal),
+            _ => Err(format!(
+                "unknown response header profile {name:?}; use syngx, nginx or minimal"
+            )),
+        }
+    }
+}
+
 /// Everything an emulator instance can be told; `Default` is production-like.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
@@ -82,6 +111,16 @@ pub struct EmulatorConfig {
     pub max_request_bytes: usize,
     /// Directory of VCR cassettes whose recorded answers are served for matching requests.
     pub replay_dir: Option<PathBuf>,
+    /// Chat models that answer 422 `Requested model does not support functions` when `functions` are sent.
+    pub no_function_models: Vec<String>,
+    /// v1 streams: the last text delta also carries `finish_reason` (and usage), as in the threads
+    /// recording, instead of a separate final event with empty content.
+    pub stream_final_text_with_finish: bool,
+    /// v1 streams: the event with `finish_reason` carries `usage`; `false` sends no usage at all, as in
+    /// the old fixture `chat_completion.stream`.
+    pub stream_usage: bool,
+    /// The gateway whose response headers both listeners imitate.
+    pub response_headers: ResponseHeaders,
 }
 
 impl Default for EmulatorConfig {
@@ -112,6 +151,10 @@ impl Default for EmulatorConfig {
             prompt_cache_ttl: Duration::from_secs(30),
             max_request_bytes: 128 * 1024 * 1024,
             replay_dir: None,
+            no_function_models: vec!["GigaChat-2-Reasoning".to_owned()],
+            stream_final_text_with_finish: false,
+            stream_usage: true,
+            response_headers: ResponseHeaders::SynGx,
         }
     }
 }

@@ -13,6 +13,7 @@ mod control;
 mod error;
 mod faults;
 mod files;
+mod headers;
 mod limits;
 mod log;
 mod pattern;
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{Credential, EmulatorConfig};
+pub use config::{Credential, EmulatorConfig, ResponseHeaders};
 pub use error::EmulatorError;
 pub use faults::{Fault, Faults};
 pub use log::{Listener, LoggedRequest};

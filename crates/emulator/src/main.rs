@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use gigachat_emulator::{Credential, Emulator, EmulatorConfig};
+use gigachat_emulator::{Credential, Emulator, EmulatorConfig, ResponseHeaders};
 
 /// An offline emulator of Sber's GigaChat REST API (OAuth host and API host).
 #[derive(Debug, Parser)]
@@ -107,6 +107,28 @@ struct Args {
     /// Serve recorded answers from the VCR cassettes in this directory when a request matches.
     #[arg(long, env = "GIGACHAT_EMULATOR_REPLAY_DIR")]
     replay_dir: Option<PathBuf>,
+    /// Chat models that answer 422 "Requested model does not support functions" (comma-separated;
+    /// an empty value flags none).
+    #[arg(
+        long,
+        env = "GIGACHAT_EMULATOR_NO_FUNCTION_MODELS",
+        value_delimiter = ',',
+        default_value = "GigaChat-2-Reasoning"
+    )]
+    no_function_models: Vec<String>,
+    /// v1 streams: the last text delta also carries finish_reason (no empty final event).
+    #[arg(long, env = "GIGACHAT_EMULATOR_STREAM_FINAL_TEXT_WITH_FINISH")]
+    stream_final_text_with_finish: bool,
+    /// v1 streams: send no usage object at all (as the old fixture chat_completion.stream).
+    #[arg(long, env = "GIGACHAT_EMULATOR_NO_STREAM_USAGE")]
+    no_stream_usage: bool,
+    /// Response headers to imitate: syngx (January 2026), nginx (April-June 2026, Keep-Alive) or minimal.
+    #[arg(
+        long,
+        env = "GIGACHAT_EMULATOR_RESPONSE_HEADERS",
+        default_value = "syngx"
+    )]
+    response_headers: ResponseHeaders,
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "GIGACHAT_EMULATOR_LOG", default_value = "warn")]
     log: String,
@@ -142,6 +164,15 @@ impl Args {
             oauth_rate_limit_per_sec: self.oauth_rate_limit,
             context_window_tokens: self.context_window_tokens,
             replay_dir: self.replay_dir,
+            no_function_models: self
+                .no_function_models
+                .into_iter()
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty())
+                .collect(),
+            stream_final_text_with_finish: self.stream_final_text_with_finish,
+            stream_usage: !self.no_stream_usage,
+            response_headers: self.response_headers,
             ..EmulatorConfig::default()
         }
     }

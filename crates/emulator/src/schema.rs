@@ -149,6 +149,72 @@ fn generate_in(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Val
     }
 }
 
+/// Makes `arguments` (valid against the object schema `schema`) invalid, deterministically: the
+/// first property whose schema restricts its type gets a value of another type; failing that, the
+/// first required property is removed; failing that, an undeclared `unexpected_argument` is added.
+pub(crate) fn violate(schema: &Value, arguments: &mut Map<String, Value>) {
+    if let Some(Value::Object(properties)) = schema.get("properties") {
+        for (name, property) in properties {
+            let property = follow_refs(schema, property);
+            if let Some(wrong) = wrong_value(property) {
+                arguments.insert(name.clone(), wrong);
+                return;
+            }
+        }
+    }
+    let first_required = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .and_then(|r| r.first())
+        .and_then(Value::as_str);
+    if let Some(name) = first_required {
+        arguments.remove(name);
+        return;
+    }
+    arguments.insert("unexpected_argument".to_owned(), Value::Bool(true));
+}
+
+/// `schema` with `$ref`s into `root` followed.
+fn follow_refs<'a>(root: &'a Value, mut schema: &'a Value) -> &'a Value {
+    for _ in 0..8 {
+        match schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| resolve(root, r))
+        {
+            Some(target) => schema = target,
+            None => break,
+        }
+    }
+    schema
+}
+
+/// A value the schema's `type` (or `enum`) does not allow, if it restricts the type at all.
+fn wrong_value(schema: &Value) -> Option<Value> {
+    let allowed: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).collect(),
+        _ if schema.get("enum").is_some_and(Value::is_array) => {
+            return Some(Value::String("not one of the allowed values".to_owned()));
+        }
+        _ if schema.get("properties").is_some() => vec!["object"],
+        _ if schema.get("items").is_some() => vec!["array"],
+        _ => return None,
+    };
+    let allows =
+        |kind: &str| allowed.contains(&kind) || (kind == "integer" && allowed.contains(&"number"));
+    [
+        ("string", Value::String("invalid".to_owned())),
+        ("integer", Value::from(42)),
+        ("boolean", Value::Bool(true)),
+        ("object", Value::Object(Map::new())),
+        ("null", Value::Null),
+    ]
+    .into_iter()
+    .find(|(kind, _)| !allows(kind))
+    .map(|(_, value)| value)
+}
+
 /// Inclusive numeric bounds of a schema, honouring exclusive forms.
 fn bounds(object: &Map<String, Value>, default_low: f64, default_high: f64) -> (f64, f64) {
     let get = |key: &str| object.get(key).and_then(Value::as_f64);
@@ -206,6 +272,33 @@ mod tests {
             Err("Field 'properties.data.properties' is missing".to_owned())
         );
         assert!(check_properties(&json!({"type":"object","properties":{}})).is_ok());
+    }
+
+    #[test]
+    fn violations_break_the_schema() {
+        let schema = json!({"type":"object","properties":{
+            "city":{"type":"string"},"days":{"type":"integer"}},"required":["days"]});
+        let mut arguments = generate(&schema, &mut Rng::new(3));
+        violate(&schema, arguments.as_object_mut().unwrap());
+        assert_eq!(arguments["city"], json!(42));
+
+        let numbers = json!({"type":"object","properties":{"n":{"type":["number","null"]}}});
+        let mut arguments = Map::new();
+        violate(&numbers, &mut arguments);
+        assert_eq!(arguments["n"], json!("invalid"));
+
+        let loose = json!({"type":"object","properties":{"any":{}},"required":["any"]});
+        let mut arguments = generate(&loose, &mut Rng::new(3))
+            .as_object()
+            .unwrap()
+            .clone();
+        violate(&loose, &mut arguments);
+        assert!(!arguments.contains_key("any"));
+
+        let empty = json!({"type":"object","properties":{}});
+        let mut arguments = Map::new();
+        violate(&empty, &mut arguments);
+        assert_eq!(arguments["unexpected_argument"], json!(true));
     }
 
     #[test]

@@ -436,6 +436,9 @@ pub struct ResponseMessage {
     /// Tool calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
+    /// Legacy function call (for clients that sent `functions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCall>,
     /// Reasoning text of reasoning models (read by Open WebUI, LiteLLM, LangChain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
@@ -518,6 +521,9 @@ pub struct Delta {
     /// Tool call fragments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallChunk>>,
+    /// Legacy function call (for clients that sent `functions`), whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCall>,
 }
 
 /// A tool call fragment: `id`, `type` and `name` on the first fragment of an index.
@@ -607,6 +613,7 @@ mod tests {
                     content: Some("Привет".into()),
                     refusal: None,
                     tool_calls: None,
+                    function_call: None,
                     reasoning_content: None,
                 },
                 logprobs: None,

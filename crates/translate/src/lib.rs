@@ -3,11 +3,15 @@
 
 pub mod request;
 pub mod response;
+pub mod schema;
 pub mod stop;
 pub mod stream;
+pub mod tools;
 
-pub use request::{ChatDefaults, ChatPlan, ResolvedParts, chat_request, session_id};
-pub use response::{ResponseIds, chat_response, combined_usage, finish_reason, usage};
+pub use request::{ChatDefaults, ChatPlan, OutputFormat, ResolvedParts, chat_request, session_id};
+pub use response::{
+    OutputError, ResponseIds, chat_response, combined_usage, finish_reason, json_object_text, usage,
+};
 pub use stream::{StreamTranslator, usage_chunk};
 
 /// A request the client got wrong, with the JSON path of the offending field.

@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 
-use gigachat::types::{ChatRequest, Message, Role};
+use gigachat::types::{ChatRequest, Message, ResponseFormat as GcResponseFormat, Role};
 use openai::chat::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent};
 
 use crate::TranslateError;
+use crate::schema::{Restore, normalize};
+use crate::tools::Toolset;
 
 /// GigaChat's greedy decoding: temperatures in (0, 0.001] reset sampling to deterministic.
 pub const GREEDY_TEMPERATURE: f64 = 0.001;
@@ -47,6 +49,10 @@ pub type ResolvedParts = HashMap<(usize, usize), String>;
 pub struct ChatPlan {
     /// The request to send upstream (once per choice).
     pub upstream: ChatRequest,
+    /// The client's tools as GigaChat functions, for mapping calls back.
+    pub tools: Option<Toolset>,
+    /// What the answer's text must be.
+    pub output: OutputFormat,
     /// How many choices to produce.
     pub n: u32,
     /// Stop sequences to emulate.
@@ -57,13 +63,81 @@ pub struct ChatPlan {
     pub include_usage: bool,
 }
 
+/// What the client asked the answer's text to be.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum OutputFormat {
+    /// Free text.
+    #[default]
+    Text,
+    /// Any JSON object (`json_object`): GigaChat has no such mode, so it is asked to and checked.
+    JsonObject,
+    /// JSON for a schema (GigaChat's native structured output); values re-typed as the schema was.
+    JsonSchema(Restore),
+}
+
+/// The instruction that gives `json_object` its meaning on GigaChat.
+pub const JSON_OBJECT_INSTRUCTION: &str = "Answer with one valid JSON object and nothing else: no prose before or after it, no Markdown code fences.";
+
+/// OpenAI `response_format` → GigaChat's flat `{type: json_schema, schema, strict}`.
+fn output_format(
+    format: Option<&openai::chat::ResponseFormat>,
+) -> Result<(Option<GcResponseFormat>, OutputFormat), TranslateError> {
+    use openai::chat::ResponseFormat;
+    match format {
+        None | Some(ResponseFormat::Text) => Ok((None, OutputFormat::Text)),
+        Some(ResponseFormat::JsonObject) => Ok((None, OutputFormat::JsonObject)),
+        Some(ResponseFormat::JsonSchema { json_schema }) => {
+            let Some(schema) = &json_schema.schema else {
+                return Err(TranslateError::invalid(
+                    "response_format.json_schema.schema",
+                    "a json_schema response format needs a schema",
+                ));
+            };
+            let normalized = normalize(schema);
+            Ok((
+                Some(GcResponseFormat {
+                    kind: "json_schema".into(),
+                    schema: Some(normalized.schema),
+                    strict: json_schema.strict,
+                }),
+                OutputFormat::JsonSchema(normalized.restore),
+            ))
+        }
+    }
+}
+
+/// Adds the JSON-object instruction to the leading system message (creating one if needed).
+fn instruct_json(messages: &mut Vec<Message>) {
+    match messages.first_mut().filter(|m| m.role == Role::System) {
+        Some(system) => {
+            system.content.push_str("\n\n");
+            system.content.push_str(JSON_OBJECT_INSTRUCTION);
+        }
+        None => messages.insert(0, Message::new(Role::System, JSON_OBJECT_INSTRUCTION)),
+    }
+}
+
 /// Builds the plan for `request`; errors are the client's mistakes, named by JSON path.
 pub fn chat_request(
     request: &ChatCompletionRequest,
     defaults: &ChatDefaults,
     resolved: &ResolvedParts,
 ) -> Result<ChatPlan, TranslateError> {
-    let messages = messages(&request.messages, resolved)?;
+    let mut tools = Toolset::from_request(request)?;
+    let function_call = match tools.as_mut() {
+        Some(tools) => Some(tools.choose(request)?),
+        None => None,
+    };
+    let functions = tools.as_ref().map(Toolset::specs);
+    let mut messages = messages(
+        &request.messages,
+        resolved,
+        tools.as_ref().unwrap_or(&Toolset::default()),
+    )?;
+    let (response_format, output) = output_format(request.response_format.as_ref())?;
+    if output == OutputFormat::JsonObject {
+        instruct_json(&mut messages);
+    }
     let temperature = match request.temperature {
         Some(t) if !(0.0..=2.0).contains(&t) => {
             return Err(TranslateError::invalid(
@@ -123,11 +197,16 @@ pub fn chat_request(
         update_interval: request.update_interval,
         profanity_check: request.profanity_check,
         reasoning_effort: reasoning_effort(request)?,
+        function_call,
+        functions,
+        response_format,
         ..ChatRequest::default()
     };
     let stream = request.stream.unwrap_or(false);
     Ok(ChatPlan {
         upstream,
+        tools,
+        output,
         n,
         stop,
         stream,
@@ -170,9 +249,11 @@ pub fn session_id(request: &ChatCompletionRequest, header: Option<&str>) -> Opti
 
 /// Maps the history. `system`/`developer` messages before the first other message become one
 /// leading system message; later ones become user messages (GigaChat allows one system message, first).
+/// An assistant turn with tool calls becomes one call/result pair per call, in order.
 fn messages(
     history: &[ChatMessage],
     resolved: &ResolvedParts,
+    tools: &Toolset,
 ) -> Result<Vec<Message>, TranslateError> {
     if history.is_empty() {
         return Err(TranslateError::invalid(
@@ -183,7 +264,9 @@ fn messages(
     let mut out: Vec<Message> = Vec::with_capacity(history.len());
     let mut leading_system: Vec<String> = Vec::new();
     let mut in_leading_block = true;
-    for (index, message) in history.iter().enumerate() {
+    let mut index = 0;
+    while index < history.len() {
+        let message = &history[index];
         let is_system = matches!(message.role.as_str(), "system" | "developer");
         if !is_system {
             in_leading_block = false;
@@ -192,14 +275,25 @@ fn messages(
         let role = match message.role.as_str() {
             "system" | "developer" if in_leading_block => {
                 leading_system.push(content);
+                index += 1;
                 continue;
             }
             "system" | "developer" | "user" => Role::User,
-            "assistant" => Role::Assistant,
+            "assistant" => {
+                if let Some(calls) = message.tool_calls.as_ref().filter(|c| !c.is_empty()) {
+                    index = tool_turn(history, index, calls, content, tools, &mut out)?;
+                    continue;
+                }
+                if let Some(call) = &message.function_call {
+                    index = legacy_function_turn(history, index, call, content, tools, &mut out)?;
+                    continue;
+                }
+                Role::Assistant
+            }
             "tool" | "function" => {
                 return Err(TranslateError::invalid(
-                    format!("messages[{index}].role"),
-                    "tool results are not supported by this version of the adapter",
+                    format!("messages[{index}]"),
+                    "a tool result must directly follow the assistant message with its tool call",
                 ));
             }
             other => {
@@ -211,22 +305,139 @@ fn messages(
                 ));
             }
         };
-        if message.tool_calls.as_ref().is_some_and(|c| !c.is_empty())
-            || message.function_call.is_some()
-        {
-            return Err(TranslateError::invalid(
-                format!("messages[{index}].tool_calls"),
-                "tool calls in history are not supported by this version of the adapter",
-            ));
-        }
         let mut mapped = Message::new(role, content);
         mapped.attachments = attachments;
         out.push(mapped);
+        index += 1;
     }
     if !leading_system.is_empty() {
         out.insert(0, Message::new(Role::System, leading_system.join("\n\n")));
     }
     Ok(out)
+}
+
+/// An assistant turn with `tool_calls` and the `tool` messages after it → consecutive
+/// (assistant call, function result) pairs. Returns the index after the consumed messages.
+fn tool_turn(
+    history: &[ChatMessage],
+    index: usize,
+    calls: &[openai::chat::ToolCall],
+    text: String,
+    tools: &Toolset,
+    out: &mut Vec<Message>,
+) -> Result<usize, TranslateError> {
+    let mut results: Vec<(usize, &ChatMessage)> = Vec::new();
+    let mut next = index + 1;
+    while let Some(message) = history.get(next).filter(|m| m.role == "tool") {
+        let Some(call_id) = message.tool_call_id.as_deref() else {
+            return Err(TranslateError::invalid(
+                format!("messages[{next}].tool_call_id"),
+                "a tool message needs the tool_call_id it answers",
+            ));
+        };
+        if !calls.iter().any(|call| call.id == call_id) {
+            return Err(TranslateError::invalid(
+                format!("messages[{next}].tool_call_id"),
+                format!("no tool call with id {call_id:?} in the preceding assistant message"),
+            ));
+        }
+        results.push((next, message));
+        next += 1;
+    }
+    let mut text = Some(text).filter(|t| !t.is_empty());
+    for (position, call) in calls.iter().enumerate() {
+        let Some((result_index, result)) = results
+            .iter()
+            .find(|(_, m)| m.tool_call_id.as_deref() == Some(call.id.as_str()))
+        else {
+            return Err(TranslateError::invalid(
+                format!("messages[{index}].tool_calls[{position}]"),
+                format!(
+                    "tool call {:?} has no tool result; add a tool message with this tool_call_id",
+                    call.id
+                ),
+            ));
+        };
+        let arguments = parse_arguments(
+            &call.function.arguments,
+            &format!("messages[{index}].tool_calls[{position}].function.arguments"),
+        )?;
+        let (result_text, _) = content(result, *result_index, &ResolvedParts::new())?;
+        push_pair(
+            out,
+            tools.alias(&call.function.name),
+            arguments,
+            crate::tools::state_id(&call.id),
+            text.take().unwrap_or_default(),
+            &result_text,
+        );
+    }
+    Ok(next)
+}
+
+/// A legacy assistant `function_call` and the `function` message after it.
+fn legacy_function_turn(
+    history: &[ChatMessage],
+    index: usize,
+    call: &openai::chat::FunctionCall,
+    text: String,
+    tools: &Toolset,
+    out: &mut Vec<Message>,
+) -> Result<usize, TranslateError> {
+    let Some(result) = history.get(index + 1).filter(|m| m.role == "function") else {
+        return Err(TranslateError::invalid(
+            format!("messages[{index}].function_call"),
+            "a function call needs a function message with its result right after it",
+        ));
+    };
+    let arguments = parse_arguments(
+        &call.arguments,
+        &format!("messages[{index}].function_call.arguments"),
+    )?;
+    let (result_text, _) = content(result, index + 1, &ResolvedParts::new())?;
+    push_pair(
+        out,
+        tools.alias(&call.name),
+        arguments,
+        None,
+        text,
+        &result_text,
+    );
+    Ok(index + 2)
+}
+
+fn push_pair(
+    out: &mut Vec<Message>,
+    name: String,
+    arguments: serde_json::Value,
+    state_id: Option<String>,
+    text: String,
+    result: &str,
+) {
+    let mut call = Message::new(Role::Assistant, text);
+    call.function_call = Some(gigachat::types::FunctionCall {
+        name: name.clone(),
+        arguments,
+    });
+    call.functions_state_id = state_id;
+    out.push(call);
+    let mut answer = Message::new(Role::Function, crate::tools::result_content(result));
+    answer.name = Some(name);
+    out.push(answer);
+}
+
+/// Tool-call arguments from history: a JSON object in a string (empty means `{}`).
+fn parse_arguments(text: &str, param: &str) -> Result<serde_json::Value, TranslateError> {
+    if text.trim().is_empty() {
+        return Ok(serde_json::json!({}));
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+        _ => Err(TranslateError::invalid(
+            param,
+            "tool call arguments must be a JSON object encoded as a string",
+        )),
+    }
 }
 
 /// The text of a message and the GigaChat file ids of its resolved non-text parts.

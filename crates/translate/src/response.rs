@@ -5,6 +5,10 @@ use openai::chat::{
     ChatCompletion, Choice, CompletionTokensDetails, PromptTokensDetails, ResponseMessage, Usage,
 };
 
+use serde_json::Value;
+
+use crate::request::{ChatPlan, OutputFormat};
+use crate::schema::Restore;
 use crate::stop::cut_at_stop;
 
 /// The identity every part of one OpenAI answer shares.
@@ -54,43 +58,117 @@ pub fn combined_usage<'a>(usages: impl IntoIterator<Item = &'a gc::Usage>) -> Op
     Some(usage(&total))
 }
 
-/// The OpenAI answer for the `n` GigaChat answers of one request (one per choice), with stop
-/// sequences applied to each choice's text.
+/// GigaChat's answer broke the requested output format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutputError {
+    /// `json_object` was asked for and the text is not one JSON object.
+    #[error(
+        "GigaChat's answer is not a JSON object although response_format json_object was requested"
+    )]
+    NotJsonObject,
+}
+
+/// The JSON object in `text` (surrounding whitespace and Markdown code fences removed), if it is one.
+pub fn json_object_text(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    let unfenced = trimmed
+        .strip_prefix("```json")
+        .or_else(|| trimmed.strip_prefix("```"))
+        .and_then(|rest| rest.strip_suffix("```"))
+        .map_or(trimmed, str::trim);
+    matches!(
+        serde_json::from_str::<Value>(unfenced),
+        Ok(Value::Object(_))
+    )
+    .then(|| unfenced.to_owned())
+}
+
+/// One GigaChat choice as an OpenAI message and finish reason.
+fn choice_message(
+    message: &gc::Message,
+    reason: Option<&gc::FinishReason>,
+    plan: &ChatPlan,
+    unique: &str,
+) -> Result<(ResponseMessage, &'static str), OutputError> {
+    let mut out = ResponseMessage {
+        role: "assistant".into(),
+        content: None,
+        refusal: None,
+        tool_calls: None,
+        function_call: None,
+        reasoning_content: message.reasoning_content.clone(),
+    };
+    if let (Some(call), Some(tools)) = (&message.function_call, &plan.tools) {
+        let tool_call = tools.tool_call(call, message.functions_state_id.as_deref(), unique);
+        out.content = Some(message.content.clone()).filter(|text| !text.is_empty());
+        if tools.legacy {
+            out.function_call = Some(tool_call.function);
+            return Ok((out, "function_call"));
+        }
+        out.tool_calls = Some(vec![tool_call]);
+        return Ok((out, "tool_calls"));
+    }
+    let (text, stopped) = cut_at_stop(&message.content, &plan.stop);
+    let reason = if stopped {
+        "stop"
+    } else {
+        match finish_reason(reason) {
+            // A call finish without a call (or GigaChat's `error` without one) is a plain end.
+            "tool_calls" => "stop",
+            other => other,
+        }
+    };
+    out.content = Some(match &plan.output {
+        OutputFormat::Text => text,
+        OutputFormat::JsonObject if reason == "length" => text,
+        OutputFormat::JsonObject => json_object_text(&text).ok_or(OutputError::NotJsonObject)?,
+        OutputFormat::JsonSchema(restore) => restored_json(text, restore),
+    });
+    Ok((out, reason))
+}
+
+/// Structured output with the schema's re-typed values restored (unchanged when nothing to restore).
+fn restored_json(text: String, restore: &Restore) -> String {
+    if *restore == Restore::Keep {
+        return text;
+    }
+    match serde_json::from_str::<Value>(&text) {
+        Ok(mut value) => {
+            restore.apply(&mut value);
+            value.to_string()
+        }
+        Err(_) => text,
+    }
+}
+
+/// The OpenAI answer for the `n` GigaChat answers of one request (one per choice): stop sequences
+/// applied, function calls as tool calls, the output format checked.
 pub fn chat_response(
     answers: &[gc::ChatCompletion],
     ids: &ResponseIds,
-    stop: &[String],
-) -> ChatCompletion {
+    plan: &ChatPlan,
+) -> Result<ChatCompletion, OutputError> {
     let model = answers
         .first()
         .map(|answer| answer.model.clone())
         .unwrap_or_default();
-    let choices = answers
-        .iter()
-        .flat_map(|answer| answer.choices.iter())
-        .enumerate()
-        .map(|(index, choice)| {
-            let (content, stopped) = cut_at_stop(&choice.message.content, stop);
-            let reason = if stopped {
-                "stop"
-            } else {
-                finish_reason(choice.finish_reason.as_ref())
-            };
-            Choice {
-                index: u32::try_from(index).unwrap_or(u32::MAX),
-                message: ResponseMessage {
-                    role: "assistant".into(),
-                    content: Some(content),
-                    refusal: None,
-                    tool_calls: None,
-                    reasoning_content: choice.message.reasoning_content.clone(),
-                },
-                logprobs: None,
-                finish_reason: Some(reason.into()),
-            }
-        })
-        .collect();
-    ChatCompletion {
+    let mut choices = Vec::new();
+    for (index, choice) in answers.iter().flat_map(|a| a.choices.iter()).enumerate() {
+        let unique = format!("{}{index}", ids.id);
+        let (message, reason) = choice_message(
+            &choice.message,
+            choice.finish_reason.as_ref(),
+            plan,
+            &unique,
+        )?;
+        choices.push(Choice {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            message,
+            logprobs: None,
+            finish_reason: Some(reason.into()),
+        });
+    }
+    Ok(ChatCompletion {
         id: ids.id.clone(),
         object: "chat.completion".into(),
         created: ids.created,
@@ -98,7 +176,7 @@ pub fn chat_response(
         choices,
         usage: combined_usage(answers.iter().filter_map(|a| a.usage.as_ref())),
         system_fingerprint: None,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -120,14 +198,24 @@ mod tests {
             id: "chatcmpl-x".into(),
             created: 7,
         };
+        let plan = ChatPlan {
+            upstream: gc::ChatRequest::default(),
+            tools: None,
+            output: OutputFormat::Text,
+            n: 2,
+            stop: vec!["END".into()],
+            stream: false,
+            include_usage: false,
+        };
         let response = chat_response(
             &[
                 answer("one END two", gc::FinishReason::Stop, 3),
                 answer("cut", gc::FinishReason::Blacklist, 5),
             ],
             &ids,
-            &["END".into()],
-        );
+            &plan,
+        )
+        .unwrap();
         assert_eq!(response.model, "GigaChat:2.0.28.2");
         assert_eq!(response.choices[0].message.content.as_deref(), Some("one "));
         assert_eq!(response.choices[1].index, 1);
@@ -145,6 +233,20 @@ mod tests {
             (10, 8, 18)
         );
         assert_eq!(usage.prompt_tokens_details.unwrap().cached_tokens, 4);
+    }
+
+    #[test]
+    fn json_object_text_accepts_fenced_objects_only() {
+        assert_eq!(
+            json_object_text(" {\"a\": 1} ").as_deref(),
+            Some("{\"a\": 1}")
+        );
+        assert_eq!(
+            json_object_text("```json\n{\"a\":1}\n```").as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(json_object_text("[1]"), None);
+        assert_eq!(json_object_text("Sure! {\"a\":1}"), None);
     }
 
     #[test]

@@ -2,10 +2,14 @@
 //! with a stable id, the role only first, stop sequences across chunks, and the finish reason last.
 
 use gigachat::types as gc;
-use openai::chat::{ChatCompletionChunk, ChunkChoice, Delta, Usage};
+use openai::chat::{
+    ChatCompletionChunk, ChunkChoice, Delta, FunctionCallChunk, ToolCallChunk, Usage,
+};
 
-use crate::response::{ResponseIds, finish_reason};
+use crate::request::{ChatPlan, OutputFormat};
+use crate::response::{OutputError, ResponseIds, finish_reason, json_object_text};
 use crate::stop::StopMatcher;
+use crate::tools::Toolset;
 
 /// Translates the upstream stream of one choice.
 #[derive(Debug)]
@@ -15,6 +19,11 @@ pub struct StreamTranslator {
     index: u32,
     include_usage: bool,
     stop: StopMatcher,
+    tools: Option<Toolset>,
+    /// `json_object` output: the text is kept to be checked at the end.
+    json_object: Option<String>,
+    /// A tool call was sent: the finish reason is `tool_calls` whatever GigaChat said.
+    called: bool,
     sent_role: bool,
     finished: bool,
     usage: Option<gc::Usage>,
@@ -23,20 +32,17 @@ pub struct StreamTranslator {
 }
 
 impl StreamTranslator {
-    /// A translator for choice `index`; `model` is the upstream model of the first event.
-    pub fn new(
-        ids: ResponseIds,
-        model: String,
-        index: u32,
-        include_usage: bool,
-        stop: Vec<String>,
-    ) -> Self {
+    /// A translator for choice `index` of `plan`; `model` is the upstream model of the first event.
+    pub fn new(ids: ResponseIds, model: String, index: u32, plan: &ChatPlan) -> Self {
         Self {
             ids,
             model,
             index,
-            include_usage,
-            stop: StopMatcher::new(stop),
+            include_usage: plan.include_usage,
+            stop: StopMatcher::new(plan.stop.clone()),
+            tools: plan.tools.clone(),
+            json_object: (plan.output == OutputFormat::JsonObject).then(String::new),
+            called: false,
             sent_role: false,
             finished: false,
             usage: None,
@@ -93,9 +99,40 @@ impl StreamTranslator {
             if let Some(reasoning) = &choice.delta.reasoning_content {
                 append(&mut delta.reasoning_content, reasoning.clone());
             }
+            if let (Some(call), Some(tools)) = (&choice.delta.function_call, &self.tools) {
+                let unique = format!("{}{}", self.ids.id, self.index);
+                let call =
+                    tools.tool_call(call, choice.delta.functions_state_id.as_deref(), &unique);
+                self.called = true;
+                if tools.legacy {
+                    delta.function_call = Some(call.function);
+                } else {
+                    // OpenAI's shape: id, type and name first, then the arguments.
+                    delta.tool_calls = Some(vec![ToolCallChunk {
+                        index: 0,
+                        id: Some(call.id),
+                        kind: Some("function".into()),
+                        function: FunctionCallChunk {
+                            name: Some(call.function.name),
+                            arguments: Some(String::new()),
+                        },
+                    }]);
+                    out.push(self.chunk(delta, None));
+                    delta = Delta::default();
+                    delta.tool_calls = Some(vec![ToolCallChunk {
+                        index: 0,
+                        id: None,
+                        kind: None,
+                        function: FunctionCallChunk {
+                            name: None,
+                            arguments: Some(call.function.arguments),
+                        },
+                    }]);
+                }
+            }
             if finish.is_none() && choice.finish_reason.is_some() {
                 append(&mut delta.content, self.stop.finish());
-                finish = Some(finish_reason(choice.finish_reason.as_ref()));
+                finish = Some(self.finish_reason(choice.finish_reason.as_ref()));
             }
             if finish.is_some() {
                 self.finished = true;
@@ -106,6 +143,24 @@ impl StreamTranslator {
             out.push(self.chunk(delta, finish));
         }
         out
+    }
+
+    /// The finish reason for GigaChat's, given what was sent: `tool_calls` after a call.
+    fn finish_reason(&self, reason: Option<&gc::FinishReason>) -> &'static str {
+        match (self.called, self.tools.as_ref().is_some_and(|t| t.legacy)) {
+            (true, true) => "function_call",
+            (true, false) => "tool_calls",
+            (false, _) => match finish_reason(reason) {
+                "tool_calls" => "stop",
+                other => other,
+            },
+        }
+    }
+
+    /// After the end: whether the text broke the requested output format (`json_object`).
+    pub fn output_error(&self) -> Option<OutputError> {
+        let text = self.json_object.as_ref()?;
+        (!self.called && json_object_text(text).is_none()).then_some(OutputError::NotJsonObject)
     }
 
     /// The upstream ended (`[DONE]`) without a finish reason for this choice: release held-back
@@ -183,6 +238,7 @@ fn is_empty(delta: &Delta) -> bool {
         && delta.content.as_deref().is_none_or(str::is_empty)
         && delta.reasoning_content.is_none()
         && delta.tool_calls.is_none()
+        && delta.function_call.is_none()
 }
 
 #[cfg(test)]
@@ -202,17 +258,67 @@ mod tests {
         serde_json::from_value(chunk).unwrap()
     }
 
+    fn plan(stop: &[&str], include_usage: bool, tools: Option<Toolset>) -> ChatPlan {
+        ChatPlan {
+            upstream: gc::ChatRequest::default(),
+            tools,
+            output: OutputFormat::Text,
+            n: 1,
+            stop: stop.iter().map(|s| (*s).to_owned()).collect(),
+            stream: true,
+            include_usage,
+        }
+    }
+
+    fn ids() -> ResponseIds {
+        ResponseIds {
+            id: "chatcmpl-1".into(),
+            created: 9,
+        }
+    }
+
     fn translator(stop: &[&str], include_usage: bool) -> StreamTranslator {
         StreamTranslator::new(
-            ResponseIds {
-                id: "chatcmpl-1".into(),
-                created: 9,
-            },
+            ids(),
             "GigaChat:2.0.28.2".into(),
             0,
-            include_usage,
-            stop.iter().map(|s| (*s).to_owned()).collect(),
+            &plan(stop, include_usage, None),
         )
+    }
+
+    #[test]
+    fn a_whole_function_call_becomes_tool_call_deltas() {
+        let request: openai::chat::ChatCompletionRequest = serde_json::from_value(json!({
+            "messages": [], "tools": [{"type": "function", "function": {"name": "get weather", "parameters": {"type": "object", "properties": {"n": {"enum": [1, 2]}}}}}]
+        }))
+        .unwrap();
+        let tools = Toolset::from_request(&request).unwrap();
+        let alias = tools.as_ref().unwrap().alias("get weather");
+        let mut t = StreamTranslator::new(ids(), "m".into(), 0, &plan(&[], false, tools));
+        let chunk: gc::ChatChunk = serde_json::from_value(json!({
+            "choices": [{"delta": {"content": "", "role": "assistant", "function_call": {"name": alias, "arguments": {"n": "2"}}, "functions_state_id": "0199e210-2f13-744c-8fe5-c9a19fe27db7"}, "index": 0, "finish_reason": "function_call"}],
+            "created": 1, "model": "m", "object": "chat.completion"
+        }))
+        .unwrap();
+        let chunks = t.push(&chunk);
+        assert_eq!(chunks.len(), 2);
+        let first = &chunks[0].choices[0].delta.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(
+            first.id.as_deref(),
+            Some("call_0199e2102f13744c8fe5c9a19fe27db7")
+        );
+        assert_eq!(first.function.name.as_deref(), Some("get weather"));
+        assert_eq!(
+            chunks[0].choices[0].delta.role.as_deref(),
+            Some("assistant")
+        );
+        let second = &chunks[1].choices[0].delta.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(second.id, None);
+        assert_eq!(second.function.arguments.as_deref(), Some(r#"{"n":2}"#));
+        assert_eq!(
+            chunks[1].choices[0].finish_reason.as_deref(),
+            Some("tool_calls")
+        );
     }
 
     fn text(chunks: &[ChatCompletionChunk]) -> String {

@@ -42,7 +42,9 @@ pub async fn chat_completions(
             .into_iter()
             .map(|answer| answer.data)
             .collect();
-        axum::Json(translate::chat_response(&answers, &ids, &plan.stop)).into_response()
+        let answer =
+            translate::chat_response(&answers, &ids, &plan).map_err(AppError::InvalidOutput)?;
+        axum::Json(answer).into_response()
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);

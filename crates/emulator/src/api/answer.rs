@@ -29,7 +29,7 @@ pub(crate) struct Answer {
     pub(crate) function_call: Option<Value>,
     /// State id accompanying calls and built-in tool output.
     pub(crate) functions_state_id: Option<String>,
-    /// `stop`, `length` or `function_call`.
+    /// `stop`, `length`, `function_call`, `error` or `blacklist`.
     pub(crate) finish_reason: &'static str,
     /// Tokens of the answer.
     pub(crate) completion_tokens: usize,
@@ -39,9 +39,28 @@ pub(crate) struct Answer {
     pub(crate) caption_start: usize,
 }
 
+/// Marker in the last user message: the model calls the function named after it.
+pub(crate) const CALL_MARKER: &str = "call:";
+
+/// Marker in the last user message: the model calls the function named after it with arguments that
+/// violate its schema, and the answer ends with `finish_reason: "error"`.
+pub(crate) const CALL_INVALID_MARKER: &str = "call-invalid:";
+
+/// Marker in the last user message: the topic filter refuses (`finish_reason: "blacklist"`).
+pub(crate) const BLACKLIST_MARKER: &str = "blacklist:";
+
+/// The canned refusal of a blacklisted request (GigaChat's own wording).
+pub(crate) const BLACKLIST_REFUSAL: &str =
+    "Не люблю менять тему разговора, но вот сейчас тот самый случай.";
+
 /// The name after the marker `call:` in `text`, e.g. `call:get_weather` → `get_weather`.
 pub(crate) fn call_marker(text: &str) -> Option<&str> {
-    let start = text.find("call:")? + "call:".len();
+    marked_name(text, CALL_MARKER)
+}
+
+/// The function name that follows `marker` in `text`.
+fn marked_name<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    let start = text.find(marker)? + marker.len();
     let rest = text.get(start..)?;
     let end = rest
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
@@ -78,15 +97,34 @@ pub(crate) fn compose(
         .find(|m| m.role == "user")
         .map_or("", |m| m.text());
     let max_tokens = request.max_tokens.and_then(|m| usize::try_from(m).ok());
+    if prompt.contains(BLACKLIST_MARKER) {
+        return Ok(Answer {
+            content: BLACKLIST_REFUSAL.to_owned(),
+            function_call: None,
+            functions_state_id: None,
+            finish_reason: "blacklist",
+            completion_tokens: text::count_tokens(BLACKLIST_REFUSAL),
+            image_id: None,
+            caption_start: 0,
+        });
+    }
     if !after_result {
+        let invalid =
+            marked_name(prompt, CALL_INVALID_MARKER).filter(|n| request.function(n).is_some());
         match request.call_mode()? {
             CallMode::Forced(name, _) if name == "text2image" => {
                 return Ok(image(state, identity, client_id, &mut rng));
             }
             CallMode::Forced(name, partial) if !BUILT_INS.contains(&name.as_str()) => {
+                if invalid == Some(name.as_str()) {
+                    return Ok(invalid_call(request, &name, &mut rng));
+                }
                 return Ok(call(request, &name, partial, &mut rng));
             }
             CallMode::Auto => {
+                if let Some(name) = invalid {
+                    return Ok(invalid_call(request, name, &mut rng));
+                }
                 if let Some(name) = call_marker(prompt).filter(|n| request.function(n).is_some()) {
                     return Ok(call(request, name, None, &mut rng));
                 }
@@ -169,6 +207,28 @@ fn call(request: &ChatRequest, name: &str, partial: Option<Value>, rng: &mut Rng
     }
 }
 
+/// A call of `name` whose arguments violate its parameters schema, ending with `finish_reason: "error"`
+/// (the model "produced invalid arguments for a user function").
+fn invalid_call(request: &ChatRequest, name: &str, rng: &mut Rng) -> Answer {
+    let mut answer = call(request, name, None, rng);
+    let parameters = request
+        .function(name)
+        .and_then(|f| f.parameters.clone())
+        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+    if let Some(Value::Object(arguments)) = answer
+        .function_call
+        .as_mut()
+        .and_then(|call| call.get_mut("arguments"))
+    {
+        schema::violate(&parameters, arguments);
+    }
+    if let Some(call) = &answer.function_call {
+        answer.completion_tokens = text::count_tokens(&call.to_string());
+    }
+    answer.finish_reason = "error";
+    answer
+}
+
 /// The built-in `text2image`: stores a JPEG and answers `<img src="<id>" fuse="true"/> caption`.
 fn image(
     state: &AppState,
@@ -217,6 +277,13 @@ mod tests {
         );
         assert_eq!(call_marker("call:"), None);
         assert_eq!(call_marker("no marker"), None);
+    }
+
+    #[test]
+    fn invalid_marker_is_separate_from_the_call_marker() {
+        let text = "please call-invalid:get_weather now";
+        assert_eq!(marked_name(text, CALL_INVALID_MARKER), Some("get_weather"));
+        assert_eq!(call_marker(text), None);
     }
 
     #[test]

@@ -351,9 +351,10 @@ fn check_attachments(
     Ok(tokens)
 }
 
-/// Hash and token count of every prompt prefix (functions, then messages one by one).
-fn prefixes(request: &ChatRequest, attachment_tokens: &[usize]) -> Vec<Prefix> {
+/// Hash and token count of every prompt prefix (model, functions, then messages one by one).
+fn prefixes(model: &str, request: &ChatRequest, attachment_tokens: &[usize]) -> Vec<Prefix> {
     let mut hash = Fnv::default();
+    hash.write_str(model);
     let mut tokens = REQUEST_OVERHEAD_TOKENS;
     if let Some(functions) = &request.functions {
         let json = serde_json::to_string(functions).unwrap_or_default();
@@ -392,17 +393,28 @@ pub(crate) fn prepare(
         .model
         .as_deref()
         .ok_or_else(|| ApiError::invalid_params("model is required"))?;
+    let base = model.split_once(':').map_or(model, |(base, _)| base);
     let model = models::versioned_chat_model(model).ok_or_else(ApiError::no_such_model)?;
+    let sends_functions = request.functions.as_ref().is_some_and(|f| !f.is_empty());
+    if sends_functions && state.config.no_function_models.iter().any(|m| m == base) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Requested model does not support functions",
+        ));
+    }
     validate(request)?;
     let attachment_tokens = check_attachments(state, identity, &request.messages)?;
-    let prefixes = prefixes(request, &attachment_tokens);
+    let prefixes = prefixes(base, request, &attachment_tokens);
     let prompt_tokens = prefixes.last().map_or(0, |p| p.tokens);
     if prompt_tokens > state.config.context_window_tokens {
         return Err(ApiError::status(StatusCode::PAYLOAD_TOO_LARGE));
     }
     let client_id = wire::header(headers, "x-client-id").map(str::to_owned);
     let answer = answer::compose(state, identity, client_id, request)?;
-    let precached = state.prompt_cache.hit(&identity.key, &prefixes);
+    let session = wire::header(headers, "x-session-id")
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let precached = state.prompt_cache.hit(&identity.key, session, &prefixes);
     let usage = Usage {
         prompt_tokens,
         completion_tokens: answer.completion_tokens,
@@ -431,7 +443,7 @@ pub(crate) async fn completions(
     let reply = prepare(&state, &identity, &headers, &request)?;
     if request.stream == Some(true) {
         let pacing = stream::Pacing::new(&state.config, request.update_interval);
-        let events = stream::events(&reply, &pacing);
+        let events = stream::events(&reply, &pacing, stream::Framing::new(&state.config));
         let tally = tally.map(|Extension(t)| t);
         return Ok(stream::write(&state, events, tally, uri.path()));
     }
@@ -532,6 +544,6 @@ mod tests {
     fn prompt_estimate_matches_the_recording() {
         let r = request(json!({"model":"GigaChat","messages":[
             {"role":"user","content":"Say 'Hello' and nothing else"}]}));
-        assert_eq!(prefixes(&r, &[0]).last().unwrap().tokens, 17);
+        assert_eq!(prefixes("GigaChat", &r, &[0]).last().unwrap().tokens, 17);
     }
 }

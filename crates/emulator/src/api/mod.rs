@@ -1,10 +1,12 @@
 //! The API listener's routes (`/api/v1/...`) and the helpers its handlers share.
 
+pub(crate) mod aicheck;
 pub(crate) mod answer;
 pub(crate) mod chat;
 pub(crate) mod chat_v2;
 pub(crate) mod embeddings;
 pub(crate) mod files;
+pub(crate) mod functions;
 pub(crate) mod models;
 pub(crate) mod stream;
 pub(crate) mod tokens;
@@ -20,7 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::{bearer, oauth};
 use crate::state::AppState;
 use crate::wire::{self, ApiError};
-use crate::{control, faults, log, replay};
+use crate::{control, faults, headers, log, replay};
 
 /// Unix time in seconds.
 pub(crate) fn now_secs() -> u64 {
@@ -49,6 +51,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/models", get(models::list))
         .route("/api/v1/models/{id}", get(models::get))
         .route("/api/v1/balance", get(models::balance))
+        .route("/api/v1/ai/check", post(aicheck::check))
+        .route("/api/v1/functions/convert", post(functions::convert))
         .route("/api/v2/chat/completions", post(chat_v2::completions))
         .layer(from_fn_with_state(state.clone(), replay::serve))
         .layer(from_fn_with_state(state.clone(), bearer::require));
@@ -58,6 +62,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(wire::not_found)
         .layer(from_fn_with_state(state.clone(), faults::inject))
         .layer(from_fn(wire::id_headers))
+        .layer(from_fn_with_state(state.clone(), headers::gateway))
         .layer(from_fn_with_state(state.clone(), log::record))
         .layer(DefaultBodyLimit::max(state.config.max_request_bytes));
     Router::new()
@@ -72,6 +77,7 @@ pub(crate) fn oauth_router(state: AppState) -> Router {
         .route("/api/v2/oauth", axum::routing::any(oauth::oauth))
         .fallback(wire::not_found)
         .layer(from_fn_with_state(state.clone(), faults::inject))
+        .layer(from_fn_with_state(state.clone(), headers::gateway))
         .layer(from_fn_with_state(state.clone(), log::record))
         .layer(DefaultBodyLimit::max(state.config.max_request_bytes))
         .with_state(state)

@@ -63,6 +63,13 @@ pub(crate) fn is_embedder(name: &str) -> bool {
         .any(|(id, kind)| *id == name && *kind == "embedder")
 }
 
+/// Whether `name` is an AI-text detector (`/ai/check`).
+pub(crate) fn is_aicheck(name: &str) -> bool {
+    MODELS
+        .iter()
+        .any(|(id, kind)| *id == name && *kind == "aicheck")
+}
+
 #[derive(Serialize)]
 struct Model {
     id: &'static str,

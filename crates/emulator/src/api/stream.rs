@@ -1,6 +1,6 @@
 //! SSE answers: pacing and the writer shared by v1, v2 and replay (real delays, one flush per
 //! event, stream faults, the sent-event tally), and the v1 framing: `data: {json}\n\n` events, role in
-//! the first delta, usage in the event before `data: [DONE]`.
+//! the first delta, usage in the event before `data: [DONE]` (or the configured recorded variants).
 
 use std::collections::VecDeque;
 use std::io;
@@ -68,10 +68,30 @@ fn event(chunk: &Chunk<'_>) -> Bytes {
     Bytes::from(out)
 }
 
+/// Which of the recorded v1 stream variants to write.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Framing {
+    /// The last text delta carries `finish_reason` (no separate final event with empty content).
+    pub(crate) final_text_with_finish: bool,
+    /// The finishing event carries `usage` (otherwise no event does).
+    pub(crate) usage: bool,
+}
+
+impl Framing {
+    /// The variant the emulator is configured with.
+    pub(crate) fn new(config: &EmulatorConfig) -> Self {
+        Self {
+            final_text_with_finish: config.stream_final_text_with_finish,
+            usage: config.stream_usage,
+        }
+    }
+}
+
 /// The v1 events of a reply, in order, each with the delay before it.
-pub(crate) fn events(reply: &Reply, pacing: &Pacing) -> Vec<(Duration, Bytes)> {
+pub(crate) fn events(reply: &Reply, pacing: &Pacing, framing: Framing) -> Vec<(Duration, Bytes)> {
     let (first_delay, gap) = (pacing.first_delay, pacing.gap);
     let answer = &reply.answer;
+    let usage = framing.usage.then_some(reply.usage);
     let chunk = |delta: Delta<'_>, finish_reason: Option<&str>, usage: Option<Usage>| {
         event(&Chunk {
             choices: [ChunkChoice {
@@ -98,7 +118,7 @@ pub(crate) fn events(reply: &Reply, pacing: &Pacing) -> Vec<(Duration, Bytes)> {
                     functions_state_id: answer.functions_state_id.as_deref(),
                 },
                 Some(answer.finish_reason),
-                Some(reply.usage),
+                usage,
             ),
         ));
     } else {
@@ -112,8 +132,10 @@ pub(crate) fn events(reply: &Reply, pacing: &Pacing) -> Vec<(Duration, Bytes)> {
         if let Some(first) = groups.first_mut() {
             first.insert_str(0, tag);
         }
+        let last = groups.len().saturating_sub(1);
         for (index, group) in groups.iter().enumerate() {
             let first = index == 0;
+            let finishing = framing.final_text_with_finish && index == last;
             out.push((
                 if first { first_delay } else { gap },
                 chunk(
@@ -127,24 +149,26 @@ pub(crate) fn events(reply: &Reply, pacing: &Pacing) -> Vec<(Duration, Bytes)> {
                             None
                         },
                     },
-                    None,
-                    None,
+                    finishing.then_some(answer.finish_reason),
+                    if finishing { usage } else { None },
                 ),
             ));
         }
-        out.push((
-            gap,
-            chunk(
-                Delta {
-                    content: "",
-                    role: None,
-                    function_call: None,
-                    functions_state_id: None,
-                },
-                Some(answer.finish_reason),
-                Some(reply.usage),
-            ),
-        ));
+        if !framing.final_text_with_finish {
+            out.push((
+                gap,
+                chunk(
+                    Delta {
+                        content: "",
+                        role: None,
+                        function_call: None,
+                        functions_state_id: None,
+                    },
+                    Some(answer.finish_reason),
+                    usage,
+                ),
+            ));
+        }
     }
     out.push((Duration::ZERO, Bytes::from_static(b"data: [DONE]\n\n")));
     out

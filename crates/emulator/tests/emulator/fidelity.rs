@@ -2,14 +2,14 @@
 //! byte-exact in wire form, and emulated answers have the same status, JSON keys, key order, value
 //! types and headers as the recorded ones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use gigachat_emulator::EmulatorConfig;
+use gigachat_emulator::{EmulatorConfig, ResponseHeaders};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::common::Env;
+use crate::common::{self, Env};
 
 fn cassette_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/gigachat-fixtures/cassettes")
@@ -221,6 +221,49 @@ fn sse_events(body: &str) -> Vec<(Option<&str>, &str)> {
         .collect()
 }
 
+/// Headers that depend on the body's framing, the clock or the recorder's scrubbing, not on the gateway.
+const TRANSPORT_HEADERS: &[&str] = &["date", "content-length", "transfer-encoding", "set-cookie"];
+
+/// Headers whose values are per request.
+const PER_REQUEST_HEADERS: &[&str] = &["x-request-id", "x-session-id", "x-sp-crid"];
+
+/// An emulator imitating `profile`'s headers, with an HTTP/1.1 client (HTTP/2 has no connection headers).
+async fn http1_env(profile: ResponseHeaders) -> Env {
+    let mut env = Env::with(EmulatorConfig {
+        response_headers: profile,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    env.http = common::client(&env.emu, reqwest::Client::builder().http1_only());
+    env
+}
+
+/// Our headers equal the recorded ones: the same names (transport headers aside) and, except for
+/// per-request ids, the same values.
+fn assert_same_headers(ours: &reqwest::header::HeaderMap, recorded: &Recorded, what: &str) {
+    let names = |names: Vec<String>| -> BTreeSet<String> {
+        names
+            .into_iter()
+            .filter(|n| !TRANSPORT_HEADERS.contains(&n.as_str()))
+            .collect()
+    };
+    let our_names = names(ours.keys().map(|k| k.as_str().to_owned()).collect());
+    let their_names = names(recorded.headers.keys().cloned().collect());
+    assert_eq!(our_names, their_names, "header set: {what}");
+    for name in &their_names {
+        if PER_REQUEST_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        let value = ours
+            .get_all(name.as_str())
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert_eq!(value, recorded.headers[name], "{what}: {name}");
+    }
+}
+
 #[tokio::test]
 async fn emulated_answers_have_the_recorded_shapes() {
     // Built-in tools (web search, code interpreter…) are not emulated.
@@ -231,11 +274,22 @@ async fn emulated_answers_have_the_recorded_shapes() {
     if recordings.is_empty() {
         return;
     }
-    let env = Env::start().await;
+    // January 2026 production answered through SynGX, the later recordings through nginx.
+    let syngx = http1_env(ResponseHeaders::SynGx).await;
+    let nginx = http1_env(ResponseHeaders::Nginx).await;
+    let mut fronts = BTreeSet::new();
     for recorded in &recordings {
-        let response = send(&env, recorded).await;
+        let server = recorded.headers["server"].as_str();
+        fronts.insert(server.to_owned());
+        let env = match server {
+            "SynGX" => &syngx,
+            "nginx" => &nginx,
+            other => panic!("unknown front {other}"),
+        };
+        let response = send(env, recorded).await;
         let what = format!("{} {}", recorded.file, recorded.path);
         assert_eq!(response.status(), recorded.status, "{what}");
+        assert_eq!(response.version(), reqwest::Version::HTTP_11, "{what}");
         let headers = response.headers().clone();
         assert_eq!(
             headers["content-type"].to_str().unwrap(),
@@ -246,6 +300,7 @@ async fn emulated_answers_have_the_recorded_shapes() {
             assert!(recorded.headers.contains_key(name), "{what}");
             assert!(headers.contains_key(name), "{what}: {name}");
         }
+        assert_same_headers(&headers, recorded, &what);
         let text = response.text().await.unwrap();
         if recorded.headers["content-type"].starts_with("text/event-stream") {
             let ours = sse_events(&text);
@@ -282,4 +337,73 @@ async fn emulated_answers_have_the_recorded_shapes() {
             assert!(text.ends_with('\n'));
         }
     }
+    assert_eq!(fronts.len(), 2, "both fronts are covered: {fronts:?}");
+}
+
+#[tokio::test]
+async fn keep_alive_is_an_http1_header_only() {
+    let env = Env::with(EmulatorConfig {
+        response_headers: ResponseHeaders::Nginx,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let h2 = env.get("/models").await;
+    assert_eq!(h2.version(), reqwest::Version::HTTP_2);
+    assert_eq!(h2.headers()["server"], "nginx");
+    assert!(h2.headers().get("keep-alive").is_none());
+    assert!(h2.headers().get("connection").is_none());
+
+    let http1 = common::client(&env.emu, reqwest::Client::builder().http1_only());
+    let h1 = http1
+        .get(env.url("/models"))
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h1.headers()["keep-alive"], "timeout=15");
+    assert_eq!(h1.headers()["connection"], "keep-alive");
+    let crid = h1.headers()["x-sp-crid"].to_str().unwrap().to_owned();
+    assert!(crid.ends_with(":1"), "{crid}");
+
+    // The OAuth host of the same era.
+    let oauth = common::oauth(&env.emu, &http1, "scope=GIGACHAT_API_PERS").await;
+    assert_eq!(oauth.headers()["server"], "nginx");
+    assert_eq!(oauth.headers()["keep-alive"], "timeout=15");
+    assert_eq!(
+        oauth.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+}
+
+#[tokio::test]
+async fn header_profiles_syngx_default_and_minimal() {
+    let env = Env::start().await;
+    let http1 = common::client(&env.emu, reqwest::Client::builder().http1_only());
+    let oauth = common::oauth(&env.emu, &http1, "scope=GIGACHAT_API_PERS").await;
+    assert_eq!(oauth.headers()["server"], "SynGX");
+    assert!(oauth.headers().get("keep-alive").is_none());
+    let frame_options: Vec<_> = oauth.headers().get_all("x-frame-options").iter().collect();
+    assert_eq!(frame_options, ["DENY", "SAMEORIGIN"]);
+    let error = env.get("/models/NonExistentModel").await;
+    assert_eq!(error.headers()["server"], "SynGX");
+    assert!(error.headers().get("x-frame-options").is_none());
+
+    let minimal = Env::with(EmulatorConfig {
+        response_headers: ResponseHeaders::Minimal,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let response = minimal.get("/models").await;
+    let mut names: Vec<&str> = response.headers().keys().map(|k| k.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "content-length",
+            "content-type",
+            "date",
+            "x-request-id",
+            "x-session-id"
+        ]
+    );
 }

@@ -9,4 +9,5 @@ mod chat_v2;
 mod faults;
 mod fidelity;
 mod resources;
+mod scripted;
 mod stream;

@@ -1,4 +1,4 @@
-//! Files, embeddings, tokens count, models, balance.
+//! Files, embeddings, tokens count, models, balance, `/ai/check`, `/functions/convert`.
 
 use gigachat_emulator::{Credential, EmulatorConfig};
 use serde_json::{Value, json};
@@ -196,40 +196,273 @@ async fn models_equal_the_recorded_list() {
     );
 }
 
-#[tokio::test]
-async fn balance_for_prepaid_and_403_for_corp() {
-    let env = Env::start().await;
-    let balance: Value = env.get("/balance").await.json().await.unwrap();
-    assert_eq!(
-        balance["balance"][0],
-        json!({"usage": "embeddings", "value": 9999967})
-    );
-
-    let corp = gigachat_emulator::Emulator::start(EmulatorConfig {
-        credentials: vec![Credential::new("corp", "secret", "GIGACHAT_API_CORP")],
+/// An emulator whose only key is bound to `scope`, and a token for it.
+async fn scoped(scope: &str) -> (gigachat_emulator::Emulator, reqwest::Client, String) {
+    let emu = gigachat_emulator::Emulator::start(EmulatorConfig {
+        credentials: vec![Credential::new("key", "secret", scope)],
         ..EmulatorConfig::default()
     })
     .await
     .unwrap();
-    let http = common::client(&corp, reqwest::Client::builder());
-    let token = {
-        let response = common::oauth(&corp, &http, "scope=GIGACHAT_API_CORP").await;
-        response.json::<Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let response = http
-        .get(format!("{}/balance", corp.api_base_url()))
-        .bearer_auth(token)
+    let http = common::client(&emu, reqwest::Client::builder());
+    let response = common::oauth(&emu, &http, &format!("scope={scope}")).await;
+    let token = response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (emu, http, token)
+}
+
+#[tokio::test]
+async fn balance_for_prepaid_and_403_for_corp() {
+    // The fixture `balance.json`, compact.
+    let fixture = r#"{"balance":[{"usage":"embeddings","value":9999967},{"usage":"GigaChat-Pro","value":991490},{"usage":"GigaChat-Max","value":50000},{"usage":"GigaChat","value":900000}]}"#;
+    for scope in ["GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP"] {
+        let (emu, http, token) = scoped(scope).await;
+        let response = http
+            .get(format!("{}/balance", emu.api_base_url()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let expected = if scope == "GIGACHAT_API_CORP" {
+            (
+                403,
+                "{\"status\":403,\"message\":\"Permission denied\"}\n".to_owned(),
+            )
+        } else {
+            (200, fixture.to_owned())
+        };
+        assert_eq!(status_text(response).await, expected, "{scope}");
+    }
+    // User/password and static-token identities count as prepaid.
+    let env = Env::with(EmulatorConfig {
+        static_tokens: vec!["static".to_owned()],
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let response = env
+        .http
+        .get(env.url("/balance"))
+        .bearer_auth("static")
         .send()
         .await
         .unwrap();
+    assert_eq!(status_text(response).await, (200, fixture.to_owned()));
+    let user_token: Value = env
+        .http
+        .post(env.url("/token"))
+        .basic_auth("emulator-user", Some("emulator-password"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = env
+        .http
+        .get(env.url("/balance"))
+        .bearer_auth(user_token["tok"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_text(response).await, (200, fixture.to_owned()));
+}
+
+#[tokio::test]
+async fn ai_check_is_deterministic_and_consistent() {
+    let env = Env::start().await;
+    let input = "GigaChat is a large language model. It writes texts. It answers questions! \
+                 Does it draw? Yes, it draws pictures too. Humans wrote this line.";
+    let body = json!({"input": input, "model": "GigaCheckClassification"});
+    let response = env.post("/ai/check", &body).await;
+    assert_eq!(response.status(), 200);
     assert_eq!(
-        status_text(response).await,
+        response.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    let verdict: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(text, serde_json::to_string(&verdict).unwrap(), "compact");
+    assert_eq!(
+        keys(&verdict),
+        ["category", "characters", "tokens", "ai_intervals"]
+    );
+    let characters = verdict["characters"].as_u64().unwrap();
+    assert_eq!(characters, input.chars().count() as u64);
+    // The same estimator as /tokens/count.
+    let counted: Value = env
+        .post(
+            "/tokens/count",
+            &json!({"model": "GigaChat", "input": [input]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verdict["tokens"], counted[0]["tokens"]);
+    let intervals = verdict["ai_intervals"].as_array().unwrap();
+    let mut previous_end = 0;
+    for interval in intervals {
+        let (start, end) = (interval[0].as_u64().unwrap(), interval[1].as_u64().unwrap());
+        assert!(previous_end < start && start <= end && end <= characters);
+        previous_end = end;
+    }
+    let category = verdict["category"].as_str().unwrap();
+    match intervals.len() {
+        0 => assert_eq!(category, "human"),
+        _ => assert!(["ai", "mixed"].contains(&category)),
+    }
+    // Deterministic; the other detector model answers too; others are no detectors.
+    let again: Value = env.post("/ai/check", &body).await.json().await.unwrap();
+    assert_eq!(again, verdict);
+    let detection = json!({"input": input, "model": "GigaCheckDetection"});
+    assert_eq!(env.post("/ai/check", &detection).await.status(), 200);
+    let wrong = json!({"input": input, "model": "GigaChat"});
+    assert_eq!(
+        status_text(env.post("/ai/check", &wrong).await).await,
         (
-            403,
-            "{\"status\":403,\"message\":\"Permission denied\"}\n".to_owned()
+            404,
+            "{\"status\":404,\"message\":\"No such model\"}\n".to_owned()
         )
     );
+    let missing = env.post("/ai/check", &json!({"input": input})).await;
+    assert_eq!(missing.status(), 422);
+}
+
+const OPENAPI_YAML: &str = r##"openapi: 3.0.1
+info: {title: HR, version: "2"}
+paths:
+  /api/v{version}/sms:
+    post:
+      operationId: send_sms
+      description: Отправка SMS по табельному номеру
+      parameters:
+        - name: version
+          in: path
+          description: Описание параметра - версия API
+          schema: {type: string}
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Sms'}
+      responses:
+        200:
+          description: OK
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  status: {type: boolean, description: Отправлено/не отправлено}
+                  phone: {type: string, nullable: true, description: Номер}
+  /employees:
+    get:
+      summary: List employees
+      parameters:
+        - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1}}
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema: {type: array, items: {type: string}}
+components:
+  schemas:
+    Sms:
+      type: object
+      required: [employeeId, text]
+      properties:
+        employeeId: {type: integer, format: int32, description: Табельный номер}
+        text: {type: string, minLength: 1, description: Текст смс}
+"##;
+
+#[tokio::test]
+async fn functions_convert_builds_specs_from_openapi() {
+    let env = Env::start().await;
+    // The SDK sends the raw text without a content type.
+    let response = env
+        .http
+        .post(env.url("/functions/convert"))
+        .bearer_auth(&env.token)
+        .body(OPENAPI_YAML)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let converted: Value = response.json().await.unwrap();
+    assert_eq!(keys(&converted), ["functions"]);
+    let functions = converted["functions"].as_array().unwrap();
+    assert_eq!(functions.len(), 2);
+    assert_eq!(
+        functions[0],
+        json!({
+            "name": "send_sms",
+            "description": "Отправка SMS по табельному номеру",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "version": {"description": "Описание параметра - версия API", "type": "string"},
+                    "employeeId": {"description": "Табельный номер", "format": "int32", "type": "integer"},
+                    "text": {"description": "Текст смс", "minLength": 1, "type": "string"}
+                },
+                "required": ["version", "employeeId", "text"]
+            },
+            "return_parameters": {
+                "type": "object",
+                "properties": {
+                    "status": {"description": "Отправлено/не отправлено", "type": "boolean"},
+                    "phone": {"description": "Номер", "nullable": true, "type": "string"}
+                }
+            }
+        })
+    );
+    assert_eq!(
+        keys(&functions[0]["parameters"]["properties"]["employeeId"]),
+        ["description", "format", "type"]
+    );
+    // No operationId: a name from the method and path; summary as the description.
+    assert_eq!(functions[1]["name"], "get_employees");
+    assert_eq!(functions[1]["description"], "List employees");
+    assert_eq!(
+        functions[1]["parameters"],
+        json!({"type":"object","properties":{"limit":{"minimum":1,"type":"integer"}}})
+    );
+    assert_eq!(
+        functions[1]["return_parameters"]["properties"]["result"],
+        json!({"items":{"type":"string"},"type":"array"})
+    );
+
+    // The same description as JSON converts identically; the converted specs are accepted by chat.
+    // (JSON keys are strings: quote the YAML integer key `200:` before converting.)
+    let as_json: Value =
+        serde_norway::from_str(&OPENAPI_YAML.replace("        200:", "        '200':")).unwrap();
+    let again: Value = env
+        .post("/functions/convert", &as_json)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, converted);
+    let chat = json!({"model":"GigaChat","functions": functions,
+        "messages":[{"role":"user","content":"call:send_sms"}]});
+    let answer: Value = env
+        .post("/chat/completions", &chat)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["choices"][0]["finish_reason"], "function_call");
+    assert!(answer["choices"][0]["message"]["function_call"]["arguments"]["employeeId"].is_i64());
+
+    // Not an OpenAPI description.
+    let response = env
+        .http
+        .post(env.url("/functions/convert"))
+        .bearer_auth(&env.token)
+        .body("just text")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
 }
