@@ -8,3 +8,4 @@ mod chat;
 mod errors;
 mod service;
 mod streaming;
+mod tools;

@@ -74,6 +74,16 @@ pub(crate) fn asks_for_drawing(text: &str) -> bool {
     lower.contains("нарисуй") || lower.contains("draw")
 }
 
+/// Instruction following, as far as the emulator goes: a system message that asks for JSON
+/// (mentions "JSON") gets a JSON object `{"answer": "..."}` instead of prose.
+fn asks_for_json(request: &ChatRequest) -> bool {
+    request
+        .messages
+        .iter()
+        .filter(|m| m.role == "system")
+        .any(|m| m.text().to_ascii_lowercase().contains("json"))
+}
+
 /// Decides and builds the answer to a validated request.
 pub(crate) fn compose(
     state: &AppState,
@@ -142,6 +152,9 @@ pub(crate) fn compose(
         (Some(schema), _) => pretty(&schema::generate(schema, &mut rng)),
         (None, Some(regex)) => pattern::generate(regex, &mut rng)
             .unwrap_or_else(|| text::answer(rng.next_u64(), state.config.answer_words)),
+        (None, None) if asks_for_json(request) => pretty(&serde_json::json!({
+            "answer": text::answer(rng.next_u64(), state.config.answer_words)
+        })),
         (None, None) => text::answer(rng.next_u64(), state.config.answer_words),
     };
     Ok(text_answer(content, max_tokens))
