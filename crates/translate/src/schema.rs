@@ -125,7 +125,10 @@ fn walk(schema: &Value, definitions: &Map<String, Value>, depth: usize) -> Norma
     let kind = schema_type(object);
     for (key, value) in object {
         if KEPT_KEYWORDS.contains(&key.as_str())
-            && !matches!(key.as_str(), "type" | "properties" | "items" | "enum")
+            && !matches!(
+                key.as_str(),
+                "type" | "properties" | "items" | "enum" | "required"
+            )
         {
             out.insert(key.clone(), value.clone());
         }
