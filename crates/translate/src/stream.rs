@@ -87,7 +87,8 @@ impl StreamTranslator {
             if self.finished {
                 break;
             }
-            let mut delta = self.start_delta();
+            self.open(&mut out);
+            let mut delta = Delta::default();
             let mut finish = None;
             if let Some(text) = &choice.delta.content {
                 let released = self.stop.push(text);
@@ -170,19 +171,25 @@ impl StreamTranslator {
             return Vec::new();
         }
         self.finished = true;
-        let mut delta = self.start_delta();
+        let mut out = Vec::new();
+        self.open(&mut out);
+        let mut delta = Delta::default();
         append(&mut delta.content, self.stop.finish());
-        vec![self.chunk(delta, Some("stop"))]
+        out.push(self.chunk(delta, Some("stop")));
+        out
     }
 
-    fn start_delta(&mut self) -> Delta {
-        let mut delta = Delta::default();
+    /// OpenAI's opening chunk, once: `delta: {role: "assistant", content: ""}`.
+    fn open(&mut self, out: &mut Vec<ChatCompletionChunk>) {
         if !self.sent_role {
             self.sent_role = true;
-            delta.role = Some("assistant".into());
-            delta.content = Some(String::new());
+            let delta = Delta {
+                role: Some("assistant".into()),
+                content: Some(String::new()),
+                ..Delta::default()
+            };
+            out.push(self.chunk(delta, None));
         }
-        delta
     }
 
     fn chunk(&mut self, delta: Delta, finish: Option<&str>) -> ChatCompletionChunk {
@@ -301,17 +308,19 @@ mod tests {
         }))
         .unwrap();
         let chunks = t.push(&chunk);
-        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(
+            chunks[0].choices[0].delta.role.as_deref(),
+            Some("assistant")
+        );
+        let chunks = &chunks[1..];
         let first = &chunks[0].choices[0].delta.tool_calls.as_ref().unwrap()[0];
         assert_eq!(
             first.id.as_deref(),
             Some("call_0199e2102f13744c8fe5c9a19fe27db7")
         );
         assert_eq!(first.function.name.as_deref(), Some("get weather"));
-        assert_eq!(
-            chunks[0].choices[0].delta.role.as_deref(),
-            Some("assistant")
-        );
+        assert_eq!(chunks[0].choices[0].delta.role, None);
         let second = &chunks[1].choices[0].delta.tool_calls.as_ref().unwrap()[0];
         assert_eq!(second.id, None);
         assert_eq!(second.function.arguments.as_deref(), Some(r#"{"n":2}"#));
@@ -334,22 +343,23 @@ mod tests {
         let mut chunks = t.push(&upstream("Hel", None, false));
         chunks.extend(t.push(&upstream("lo", None, false)));
         chunks.extend(t.push(&upstream("", Some("stop"), true)));
-        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks.len(), 4);
         assert_eq!(
             chunks[0].choices[0].delta.role.as_deref(),
             Some("assistant")
         );
+        assert_eq!(chunks[0].choices[0].delta.content.as_deref(), Some(""));
         assert!(
             chunks[1..]
                 .iter()
                 .all(|c| c.choices[0].delta.role.is_none())
         );
         assert!(
-            chunks[..2]
+            chunks[..3]
                 .iter()
                 .all(|c| c.choices[0].finish_reason.is_none())
         );
-        assert_eq!(chunks[2].choices[0].finish_reason.as_deref(), Some("stop"));
+        assert_eq!(chunks[3].choices[0].finish_reason.as_deref(), Some("stop"));
         assert!(
             chunks
                 .iter()
