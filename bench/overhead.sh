@@ -2,6 +2,8 @@
 # Measures what the adapter adds to GigaChat's latency: the same open-loop load (oha, fixed rate,
 # coordinated-omission correction) against the emulator directly and through the adapter, for
 # non-streaming and streaming chat, in one run. Writes bench/results/overhead-<date>.md.
+# The emulator serves plain HTTP here so both paths use the same transport and the difference is
+# the adapter's own work plus one loopback hop (with TLS, oha's handshakes would dominate the direct path).
 #
 # Usage: bench/overhead.sh [rate=1000] [duration=20s]
 # Needs: oha (`cargo install oha --locked`), python3.
@@ -19,15 +21,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 API_PORT=$(free_port); OAUTH_PORT=$(free_port); ADAPTER_PORT=$(free_port)
 TOKEN=bench-static-token
 
-target/release/gigachat-emulator --api-port "$API_PORT" --oauth-port "$OAUTH_PORT" \
-  --ca-pem "$WORK/ca.pem" --static-token "$TOKEN" --answer-words 24 --oauth-rate-limit 0 \
+target/release/gigachat-emulator --api-port "$API_PORT" --oauth-port "$OAUTH_PORT" --no-tls \
+  --static-token "$TOKEN" --answer-words 24 --oauth-rate-limit 0 \
   > "$WORK/emulator.log" 2>&1 &
-for _ in $(seq 100); do [ -s "$WORK/ca.pem" ] && break; sleep 0.05; done
+for _ in $(seq 100); do curl -s "http://127.0.0.1:$API_PORT/" >/dev/null && break; sleep 0.05; done
 
 HOST=127.0.0.1 PORT=$ADAPTER_PORT BEARER_TOKEN=bench-key ENVIRONMENT=production RUST_LOG=warn \
-GIGACHAT_BASE_URL="https://localhost:$API_PORT/api/v1" \
-GIGACHAT_AUTH_URL="https://localhost:$OAUTH_PORT/api/v2/oauth" \
-GIGACHAT_ACCESS_TOKEN="$TOKEN" GIGACHAT_CA_BUNDLE_FILE="$WORK/ca.pem" \
+GIGACHAT_BASE_URL="http://127.0.0.1:$API_PORT/api/v1" \
+GIGACHAT_AUTH_URL="http://127.0.0.1:$OAUTH_PORT/api/v2/oauth" \
+GIGACHAT_ACCESS_TOKEN="$TOKEN" \
   target/release/gigachat-adapter > "$WORK/adapter.log" 2>&1 &
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$ADAPTER_PORT/health/ready" >/dev/null && break; sleep 0.1; done
 
@@ -41,13 +43,13 @@ run() { # name url auth body extra...
     > "$WORK/$name.json"
 }
 
-DIRECT="https://localhost:$API_PORT/api/v1/chat/completions"
+DIRECT="http://127.0.0.1:$API_PORT/api/v1/chat/completions"
 ADAPTED="http://127.0.0.1:$ADAPTER_PORT/v1/chat/completions"
 # Warm up connections and the token cache.
 run warm "$ADAPTED" bench-key "$BODY" >/dev/null 2>&1 || true
-run direct "$DIRECT" "$TOKEN" "$BODY" --insecure
+run direct "$DIRECT" "$TOKEN" "$BODY"
 run adapter "$ADAPTED" bench-key "$BODY"
-run direct_stream "$DIRECT" "$TOKEN" "$STREAM_BODY" --insecure
+run direct_stream "$DIRECT" "$TOKEN" "$STREAM_BODY"
 run adapter_stream "$ADAPTED" bench-key "$STREAM_BODY"
 
 mkdir -p bench/results
