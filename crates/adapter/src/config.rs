@@ -77,6 +77,33 @@ pub struct Config {
     /// Seconds a readiness result is cached.
     #[arg(long, env = "READY_CACHE_SECS", default_value_t = 5)]
     pub ready_cache_secs: u64,
+    /// Directory of the embedded store of uploaded-file ids (survives restarts).
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: std::path::PathBuf,
+    /// Redis URL for the uploaded-file ids shared by several replicas (instead of DATA_DIR).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// How long an uploaded file's GigaChat id is reused before the file is uploaded again.
+    #[arg(long, env = "FILE_ID_TTL_SECS", default_value_t = 86_400)]
+    pub file_id_ttl_secs: u64,
+    /// Private networks image URLs may point to (CIDRs, comma-separated); none by default.
+    #[arg(long, env = "FETCH_ALLOWED_NETWORKS", value_delimiter = ',')]
+    pub fetch_allowed_networks: Vec<String>,
+    /// Largest image fetched from a URL, in bytes.
+    #[arg(long, env = "FETCH_MAX_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub fetch_max_bytes: usize,
+    /// Seconds allowed for fetching an image URL.
+    #[arg(long, env = "FETCH_TIMEOUT_SECS", default_value_t = 20)]
+    pub fetch_timeout_secs: u64,
+    /// Let GigaChat draw pictures when asked (its built-in text2image; sends `function_call: auto` when the client sends no tools).
+    #[arg(long, env = "IMAGE_GENERATION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub image_generation: bool,
+    /// How pictures GigaChat draws are returned: inline data URLs or links to /v1/files/{id}/content.
+    #[arg(long, env = "GENERATED_IMAGES", value_enum, default_value = "data-url")]
+    pub generated_images: crate::attachments::generated::ImageMode,
+    /// The adapter's public URL, for generated-image links (empty: relative links).
+    #[arg(long, env = "PUBLIC_BASE_URL", default_value = "")]
+    pub public_base_url: String,
     /// Run against a built-in GigaChat emulator instead of the real service (demo and local development).
     #[arg(long, env = "GIGACHAT_ADAPTER_EMULATOR", default_value_t = false)]
     pub emulator: bool,
@@ -146,6 +173,23 @@ impl Config {
             .map(|o| o.trim().trim_end_matches('/').to_owned())
             .filter(|o| !o.is_empty())
             .collect())
+    }
+
+    /// `FETCH_ALLOWED_NETWORKS` parsed.
+    pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.fetch_allowed_networks
+            .iter()
+            .map(|net| net.trim())
+            .filter(|net| !net.is_empty())
+            .map(|net| {
+                net.parse::<ipnet::IpNet>()
+                    .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError {
+                        variable: "FETCH_ALLOWED_NETWORKS",
+                        reason: format!("{net:?} is not a CIDR network or an IP address"),
+                    })
+            })
+            .collect()
     }
 
     /// Drain deadline after SIGTERM.

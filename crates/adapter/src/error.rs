@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use gigachat::Error as Upstream;
 use openai::ErrorEnvelope;
 
+use crate::attachments::resolve::AttachmentError;
+
 /// Every failure a handler can return.
 #[derive(Debug)]
 pub enum AppError {
@@ -31,6 +33,10 @@ pub enum AppError {
     Upstream(Upstream),
     /// GigaChat answered, but not in the format the client required (`json_object`).
     InvalidOutput(translate::OutputError),
+    /// No such file in the Files API.
+    FileNotFound(String),
+    /// A file part of a message could not be attached.
+    Attachment(crate::attachments::resolve::PartError),
 }
 
 /// The parts of an error response.
@@ -53,6 +59,11 @@ impl AppError {
             AppError::ModelNotFound(_) => "model_not_found",
             AppError::RouteNotFound(_) => "route_not_found",
             AppError::InvalidOutput(_) => "invalid_upstream_output",
+            AppError::FileNotFound(_) => "file_not_found",
+            AppError::Attachment(part) => match &part.error {
+                AttachmentError::Upload(_) => "attachment_upload",
+                _ => "invalid_attachment",
+            },
             AppError::Upstream(err) => match err {
                 Upstream::Api(api) if api.status == 429 => "upstream_rate_limited",
                 Upstream::Api(api) if api.status >= 500 => "upstream_server_error",
@@ -124,6 +135,27 @@ impl AppError {
                 format!("Unknown request URL: {path}."),
             ),
             AppError::Upstream(err) => upstream_shape(err),
+            AppError::FileNotFound(id) => shape(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("file_not_found"),
+                format!("No such file: {id}."),
+            ),
+            AppError::Attachment(part) => match &part.error {
+                AttachmentError::Upload(err) => Shape {
+                    message: format!("{}: {}", part.param, upstream_shape(err).message),
+                    ..upstream_shape(err)
+                },
+                other => Shape {
+                    param: Some(part.param.clone()),
+                    ..shape(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request_error",
+                        Some(attachment_code(other)),
+                        format!("{}: {other}", part.param),
+                    )
+                },
+            },
             AppError::InvalidOutput(problem) => shape(
                 StatusCode::BAD_GATEWAY,
                 "upstream_error",
@@ -242,6 +274,22 @@ fn upstream_shape(err: &Upstream) -> Shape {
             Some("adapter_misconfigured"),
             "The adapter is not configured to reach GigaChat; see its logs.".into(),
         ),
+    }
+}
+
+/// The `code` of a rejected file part.
+fn attachment_code(error: &AttachmentError) -> &'static str {
+    use crate::attachments::fetch::FetchError;
+    use crate::attachments::media::MediaError;
+    match error {
+        AttachmentError::Fetch(FetchError::ForbiddenAddress { .. }) => "forbidden_url",
+        AttachmentError::Fetch(_) => "invalid_image_url",
+        AttachmentError::Media(MediaError::TooLarge { .. }) => "file_too_large",
+        AttachmentError::Media(MediaError::Unsupported(_) | MediaError::WrongKind { .. }) => {
+            "unsupported_file_type"
+        }
+        AttachmentError::UnknownFileId(_) => "file_not_found",
+        _ => "invalid_file",
     }
 }
 

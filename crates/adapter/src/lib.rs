@@ -1,6 +1,7 @@
 //! gigachat-adapter: an OpenAI-compatible gateway to Sber's GigaChat. The binary is thin glue
 //! around [`build_router`]; tests build the same router around an in-process emulator.
 
+pub mod attachments;
 pub mod auth;
 pub mod body;
 pub mod cache;
@@ -23,8 +24,8 @@ use config::Config;
 use state::{AppState, Limits};
 
 /// The full router for `config`, talking to GigaChat as `settings` say, accepting `keys`
-/// (empty only when unauthenticated access was allowed).
-pub fn build_router(
+/// (empty only when unauthenticated access was allowed). Opens the file-id store.
+pub async fn build_router(
     config: &Config,
     settings: gigachat::Settings,
     keys: Vec<SecretString>,
@@ -32,8 +33,35 @@ pub fn build_router(
     let defaults = translate::ChatDefaults {
         default_model: settings.default_model().to_owned(),
         aliases: config.aliases()?,
+        builtin_functions: config.image_generation,
     };
+    let identity = upstream_identity(&settings);
     let client = gigachat::GigaChat::new(settings).context("GigaChat client")?;
+    let fetcher = attachments::fetch::Fetcher::new(attachments::fetch::FetchConfig {
+        max_bytes: config.fetch_max_bytes,
+        timeout: Duration::from_secs(config.fetch_timeout_secs),
+        allowed_networks: config.allowed_networks()?,
+        ..attachments::fetch::FetchConfig::default()
+    })
+    .context("image URL fetcher")?;
+    let store = attachments::store::open_store(&attachments::store::StoreConfig {
+        redis_url: config.redis_url.clone(),
+        data_dir: config.data_dir.clone(),
+        memory_capacity: 10_000,
+    })
+    .await
+    .context("file-id store (DATA_DIR or REDIS_URL)")?;
+    let media = state::Media {
+        attachments: attachments::resolve::Attachments::new(
+            client.clone(),
+            fetcher,
+            attachments::store::Dedup::new(store),
+            identity,
+            i64::try_from(config.file_id_ttl_secs).unwrap_or(i64::MAX),
+        ),
+        image_mode: config.generated_images,
+        public_base_url: config.public_base_url.clone(),
+    };
     let state = AppState::new(
         client,
         defaults,
@@ -43,10 +71,35 @@ pub fn build_router(
             ready_ttl: Duration::from_secs(config.ready_cache_secs),
             max_request_bytes: config.max_request_bytes,
         },
+        media,
     );
     Ok(server::router(
         state,
         &config.cors_origins()?,
         config.max_request_bytes,
     ))
+}
+
+/// A secret-free fingerprint of who uploads to GigaChat, so cached file ids are never shared
+/// between different accounts (or scopes, or hosts).
+fn upstream_identity(settings: &gigachat::Settings) -> String {
+    use secrecy::ExposeSecret;
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for part in [
+        Some(settings.base_url.as_str()),
+        Some(settings.scope.as_str()),
+        settings.credentials.as_ref().map(|s| s.expose_secret()),
+        settings.user.as_deref(),
+        settings.access_token.as_ref().map(|s| s.expose_secret()),
+        settings.cert_file.as_ref().and_then(|p| p.to_str()),
+    ] {
+        hasher.update(part.unwrap_or("").as_bytes());
+        hasher.update([0u8]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }

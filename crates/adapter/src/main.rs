@@ -86,7 +86,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
              GIGACHAT_ACCESS_TOKEN, or a client certificate), or run with --emulator"
         );
     }
-    let router = gigachat_adapter::build_router(&config, settings, keys)?;
+    let router = gigachat_adapter::build_router(&config, settings, keys).await?;
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -13,7 +13,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::auth;
 use crate::error::AppError;
-use crate::routes::{chat, docs, health, models};
+use crate::routes::{chat, docs, files, health, models};
 use crate::state::AppState;
 
 /// Every route, served both under `/v1` and at the root (clients disagree on which they use).
@@ -21,7 +21,10 @@ pub fn router(state: AppState, cors_origins: &[String], max_request_bytes: usize
     let api = Router::new()
         .route("/chat/completions", post(chat::chat_completions))
         .route("/models", get(models::list))
-        .route("/models/{id}", get(models::get));
+        .route("/models/{id}", get(models::get))
+        .route("/files", post(files::upload).get(files::list))
+        .route("/files/{id}", get(files::get).delete(files::delete))
+        .route("/files/{id}/content", get(files::content));
     Router::new()
         .nest("/v1", api.clone())
         .merge(api)

@@ -7,6 +7,8 @@ use gigachat::GigaChat;
 use secrecy::SecretString;
 use translate::ChatDefaults;
 
+use crate::attachments::generated::{ImageMode, ImageRewriter};
+use crate::attachments::resolve::Attachments;
 use crate::cache::TimedCache;
 
 /// Everything handlers share; cheap to clone.
@@ -22,6 +24,8 @@ struct Inner {
     models: TimedCache<Vec<gigachat::types::Model>>,
     ready: TimedCache<Result<(), String>>,
     max_request_bytes: usize,
+    attachments: Attachments,
+    images: (ImageMode, String),
 }
 
 /// Cache lifetimes and limits of the state.
@@ -35,6 +39,16 @@ pub struct Limits {
     pub max_request_bytes: usize,
 }
 
+/// How files in messages and generated images are handled.
+pub struct Media {
+    /// The file-part resolver.
+    pub attachments: Attachments,
+    /// Generated images: data URL or link.
+    pub image_mode: ImageMode,
+    /// Base of generated-image links.
+    pub public_base_url: String,
+}
+
 impl AppState {
     /// Builds the state; `keys` empty means unauthenticated access was allowed explicitly.
     pub fn new(
@@ -42,6 +56,7 @@ impl AppState {
         defaults: ChatDefaults,
         keys: Vec<SecretString>,
         limits: Limits,
+        media: Media,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -51,6 +66,8 @@ impl AppState {
                 models: TimedCache::new(limits.models_ttl),
                 ready: TimedCache::new(limits.ready_ttl),
                 max_request_bytes: limits.max_request_bytes,
+                attachments: media.attachments,
+                images: (media.image_mode, media.public_base_url),
             }),
         }
     }
@@ -78,6 +95,21 @@ impl AppState {
     /// Largest accepted request body, in bytes.
     pub fn max_request_bytes(&self) -> usize {
         self.inner.max_request_bytes
+    }
+
+    /// The file-part resolver.
+    pub fn attachments(&self) -> &Attachments {
+        &self.inner.attachments
+    }
+
+    /// A generated-image rewriter for one request.
+    pub fn image_rewriter(&self, context: gigachat::RequestContext) -> ImageRewriter {
+        ImageRewriter {
+            client: self.inner.client.clone(),
+            context,
+            mode: self.inner.images.0,
+            public_base_url: self.inner.images.1.clone(),
+        }
     }
 
     /// The cached readiness verdict.

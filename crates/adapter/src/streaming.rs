@@ -14,6 +14,7 @@ use gigachat::{ChatStream, GigaChat, RequestContext};
 use openai::chat::ChatCompletionChunk;
 use translate::{ChatPlan, ResponseIds, StreamTranslator};
 
+use crate::attachments::generated::ImageRewriter;
 use crate::error::AppError;
 
 /// What one choice's stream produces.
@@ -29,6 +30,7 @@ pub async fn respond(
     plan: &ChatPlan,
     context: &RequestContext,
     ids: ResponseIds,
+    images: ImageRewriter,
 ) -> Result<Response, gigachat::Error> {
     let opens = (0..plan.n).map(|_| client.chat_stream(&plan.upstream, context));
     let mut streams = futures_util::future::try_join_all(opens).await?;
@@ -57,7 +59,7 @@ pub async fn respond(
             u32::try_from(index).unwrap_or(u32::MAX),
             plan,
         );
-        merged.push(choice(upstream, first, translator, prompt_chars).boxed());
+        merged.push(choice(upstream, first, translator, prompt_chars, images.clone()).boxed());
     }
     let body = events(merged, plan.include_usage, ids, model);
     Ok(sse_response(Body::from_stream(
@@ -71,6 +73,7 @@ fn choice(
     first: Option<ChatChunk>,
     translator: StreamTranslator,
     prompt_chars: usize,
+    images: ImageRewriter,
 ) -> impl Stream<Item = Piece> + Send + 'static {
     struct State {
         upstream: Option<ChatStream>,
@@ -84,38 +87,50 @@ fn choice(
         translator,
         done: false,
     };
-    stream::unfold(state, move |mut state| async move {
-        loop {
-            if state.done {
-                return None;
-            }
-            if state.translator.is_finished() {
-                state.upstream = None;
-                state.done = true;
-                if let Some(problem) = state.translator.output_error() {
-                    return Some((Piece::Failed(AppError::InvalidOutput(problem)), state));
+    stream::unfold(state, move |mut state| {
+        let images = images.clone();
+        async move {
+            loop {
+                if state.done {
+                    return None;
                 }
-                let usage = state.translator.final_usage(prompt_chars);
-                return Some((Piece::Finished(usage), state));
-            }
-            let next = match state.first.take() {
-                Some(first) => Some(Ok(first)),
-                None => match state.upstream.as_mut() {
-                    Some(upstream) => upstream.next().await,
-                    None => None,
-                },
-            };
-            let chunks = match next {
-                Some(Ok(chunk)) => state.translator.push(&chunk),
-                Some(Err(err)) => {
-                    state.done = true;
+                if state.translator.is_finished() {
                     state.upstream = None;
-                    return Some((Piece::Failed(AppError::Upstream(err)), state));
+                    state.done = true;
+                    if let Some(problem) = state.translator.output_error() {
+                        return Some((Piece::Failed(AppError::InvalidOutput(problem)), state));
+                    }
+                    let usage = state.translator.final_usage(prompt_chars);
+                    return Some((Piece::Finished(usage), state));
                 }
-                None => state.translator.end(),
-            };
-            if !chunks.is_empty() {
-                return Some((Piece::Chunks(chunks), state));
+                let next = match state.first.take() {
+                    Some(first) => Some(Ok(first)),
+                    None => match state.upstream.as_mut() {
+                        Some(upstream) => upstream.next().await,
+                        None => None,
+                    },
+                };
+                let mut chunks = match next {
+                    Some(Ok(chunk)) => state.translator.push(&chunk),
+                    Some(Err(err)) => {
+                        state.done = true;
+                        state.upstream = None;
+                        return Some((Piece::Failed(AppError::Upstream(err)), state));
+                    }
+                    None => state.translator.end(),
+                };
+                for chunk in &mut chunks {
+                    for choice in &mut chunk.choices {
+                        if let Some(text) = choice.delta.content.as_mut()
+                            && text.contains("<img")
+                        {
+                            *text = images.rewrite(text).await;
+                        }
+                    }
+                }
+                if !chunks.is_empty() {
+                    return Some((Piece::Chunks(chunks), state));
+                }
             }
         }
     })

@@ -1,6 +1,7 @@
 //! Pure translation between OpenAI chat completions and GigaChat: request mapping, response
 //! mapping, the stream translator, stop sequences and usage. No IO, no async, no clock.
 
+pub mod attachments;
 pub mod request;
 pub mod response;
 pub mod schema;
@@ -8,7 +9,8 @@ pub mod stop;
 pub mod stream;
 pub mod tools;
 
-pub use request::{ChatDefaults, ChatPlan, OutputFormat, ResolvedParts, chat_request, session_id};
+pub use attachments::{FileKind, ResolvedFile, ResolvedParts};
+pub use request::{ChatDefaults, ChatPlan, OutputFormat, chat_request, session_id};
 pub use response::{
     OutputError, ResponseIds, chat_response, combined_usage, finish_reason, json_object_text, usage,
 };

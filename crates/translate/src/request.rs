@@ -3,10 +3,13 @@
 
 use std::collections::HashMap;
 
-use gigachat::types::{ChatRequest, Message, ResponseFormat as GcResponseFormat, Role};
-use openai::chat::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent};
+use gigachat::types::{
+    ChatRequest, FunctionCallMode, Message, ResponseFormat as GcResponseFormat, Role,
+};
+use openai::chat::{ChatCompletionRequest, ChatMessage};
 
 use crate::TranslateError;
+use crate::attachments::{ResolvedParts, images_to_drop, pieces, split, text_of};
 use crate::schema::{Restore, normalize};
 use crate::tools::Toolset;
 
@@ -24,6 +27,9 @@ pub struct ChatDefaults {
     pub default_model: String,
     /// Client model name → GigaChat model (e.g. `gpt-4o` → `GigaChat-2-Max`).
     pub aliases: HashMap<String, String>,
+    /// Let GigaChat use its built-in functions (drawing pictures) when the client sends no tools:
+    /// GigaChat enables them only with `function_call: "auto"`.
+    pub builtin_functions: bool,
 }
 
 impl ChatDefaults {
@@ -39,10 +45,6 @@ impl ChatDefaults {
             .unwrap_or_else(|| requested.to_owned())
     }
 }
-
-/// GigaChat file ids for non-text content parts, keyed by (message index, part index);
-/// the adapter fills it by uploading attachments before translating.
-pub type ResolvedParts = HashMap<(usize, usize), String>;
 
 /// Everything needed to serve one chat request.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +128,10 @@ pub fn chat_request(
     let mut tools = Toolset::from_request(request)?;
     let function_call = match tools.as_mut() {
         Some(tools) => Some(tools.choose(request)?),
+        // Drawing on request, but never in place of a structured answer.
+        None if defaults.builtin_functions && request.response_format.is_none() => {
+            Some(FunctionCallMode::Auto)
+        }
         None => None,
     };
     let functions = tools.as_ref().map(Toolset::specs);
@@ -264,6 +270,7 @@ fn messages(
     let mut out: Vec<Message> = Vec::with_capacity(history.len());
     let mut leading_system: Vec<String> = Vec::new();
     let mut in_leading_block = true;
+    let dropped = images_to_drop(history, resolved);
     let mut index = 0;
     while index < history.len() {
         let message = &history[index];
@@ -271,21 +278,28 @@ fn messages(
         if !is_system {
             in_leading_block = false;
         }
-        let (content, attachments) = content(message, index, resolved)?;
+        let pieces = pieces(message, index, resolved, &dropped)?;
         let role = match message.role.as_str() {
             "system" | "developer" if in_leading_block => {
-                leading_system.push(content);
+                leading_system.push(text_of(&pieces));
                 index += 1;
                 continue;
             }
             "system" | "developer" | "user" => Role::User,
             "assistant" => {
                 if let Some(calls) = message.tool_calls.as_ref().filter(|c| !c.is_empty()) {
-                    index = tool_turn(history, index, calls, content, tools, &mut out)?;
+                    index = tool_turn(history, index, calls, text_of(&pieces), tools, &mut out)?;
                     continue;
                 }
                 if let Some(call) = &message.function_call {
-                    index = legacy_function_turn(history, index, call, content, tools, &mut out)?;
+                    index = legacy_function_turn(
+                        history,
+                        index,
+                        call,
+                        text_of(&pieces),
+                        tools,
+                        &mut out,
+                    )?;
                     continue;
                 }
                 Role::Assistant
@@ -305,9 +319,7 @@ fn messages(
                 ));
             }
         };
-        let mut mapped = Message::new(role, content);
-        mapped.attachments = attachments;
-        out.push(mapped);
+        out.extend(split(role, pieces));
         index += 1;
     }
     if !leading_system.is_empty() {
@@ -362,7 +374,12 @@ fn tool_turn(
             &call.function.arguments,
             &format!("messages[{index}].tool_calls[{position}].function.arguments"),
         )?;
-        let (result_text, _) = content(result, *result_index, &ResolvedParts::new())?;
+        let result_text = text_of(&pieces(
+            result,
+            *result_index,
+            &ResolvedParts::new(),
+            &Default::default(),
+        )?);
         push_pair(
             out,
             tools.alias(&call.function.name),
@@ -394,7 +411,12 @@ fn legacy_function_turn(
         &call.arguments,
         &format!("messages[{index}].function_call.arguments"),
     )?;
-    let (result_text, _) = content(result, index + 1, &ResolvedParts::new())?;
+    let result_text = text_of(&pieces(
+        result,
+        index + 1,
+        &ResolvedParts::new(),
+        &Default::default(),
+    )?);
     push_pair(
         out,
         tools.alias(&call.name),
@@ -440,41 +462,6 @@ fn parse_arguments(text: &str, param: &str) -> Result<serde_json::Value, Transla
     }
 }
 
-/// The text of a message and the GigaChat file ids of its resolved non-text parts.
-fn content(
-    message: &ChatMessage,
-    index: usize,
-    resolved: &ResolvedParts,
-) -> Result<(String, Vec<String>), TranslateError> {
-    match &message.content {
-        None => Ok((String::new(), Vec::new())),
-        Some(MessageContent::Text(text)) => Ok((text.clone(), Vec::new())),
-        Some(MessageContent::Parts(parts)) => {
-            let mut texts = Vec::new();
-            let mut attachments = Vec::new();
-            for (part_index, part) in parts.iter().enumerate() {
-                match part {
-                    ContentPart::Text { text } => texts.push(text.as_str()),
-                    ContentPart::Refusal { refusal } => texts.push(refusal.as_str()),
-                    ContentPart::Other { .. } => {}
-                    ContentPart::ImageUrl { .. }
-                    | ContentPart::InputAudio { .. }
-                    | ContentPart::File { .. } => match resolved.get(&(index, part_index)) {
-                        Some(file_id) => attachments.push(file_id.clone()),
-                        None => {
-                            return Err(TranslateError::invalid(
-                                format!("messages[{index}].content[{part_index}]"),
-                                "images, audio and files in messages are not supported by this version of the adapter",
-                            ));
-                        }
-                    },
-                }
-            }
-            Ok((texts.join("\n"), attachments))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +472,7 @@ mod tests {
         let defaults = ChatDefaults {
             default_model: "GigaChat".into(),
             aliases: HashMap::from([("gpt-4o".into(), "GigaChat-2-Max".into())]),
+            builtin_functions: false,
         };
         chat_request(&request, &defaults, &ResolvedParts::new())
     }
@@ -587,6 +575,38 @@ mod tests {
             let err = plan(body).unwrap_err();
             assert_eq!(err.param.as_deref(), Some(param), "{}", err.message);
         }
+    }
+
+    #[test]
+    fn at_most_ten_images_the_newest_kept_one_per_message() {
+        let parts: Vec<_> = (0..12)
+            .map(|_| json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}))
+            .collect();
+        let request: ChatCompletionRequest = serde_json::from_value(json!({
+            "messages": [{"role": "user", "content": parts}]
+        }))
+        .unwrap();
+        let resolved: ResolvedParts = (0..12)
+            .map(|i| {
+                let file = crate::ResolvedFile {
+                    file_id: format!("f{i}"),
+                    kind: crate::FileKind::Image,
+                };
+                ((0, i), file)
+            })
+            .collect();
+        let plan = chat_request(&request, &ChatDefaults::default(), &resolved).unwrap();
+        let messages = &plan.upstream.messages;
+        let attached: Vec<&str> = messages
+            .iter()
+            .flat_map(|m| m.attachments.iter().map(String::as_str))
+            .collect();
+        assert_eq!(
+            attached,
+            (2..12).map(|i| format!("f{i}")).collect::<Vec<_>>()
+        );
+        assert!(messages.iter().all(|m| m.attachments.len() <= 1));
+        assert!(messages[0].content.contains("omitted"));
     }
 
     #[test]

@@ -193,10 +193,12 @@ impl StreamTranslator {
     }
 
     fn chunk(&mut self, delta: Delta, finish: Option<&str>) -> ChatCompletionChunk {
-        self.emitted_chars += delta
-            .content
-            .as_deref()
-            .map_or(0, |text| text.chars().count());
+        if let Some(text) = delta.content.as_deref() {
+            self.emitted_chars += text.chars().count();
+            if let Some(kept) = self.json_object.as_mut() {
+                kept.push_str(text);
+            }
+        }
         ChatCompletionChunk {
             id: self.ids.id.clone(),
             object: "chat.completion.chunk".into(),
@@ -388,6 +390,19 @@ mod tests {
             chunks.iter().all(|c| c.usage == Some(None)),
             "usage: null on every chunk"
         );
+    }
+
+    #[test]
+    fn streamed_json_object_is_checked_at_the_end() {
+        let mut json_plan = plan(&[], false, None);
+        json_plan.output = OutputFormat::JsonObject;
+        let mut good = StreamTranslator::new(ids(), "m".into(), 0, &json_plan);
+        good.push(&upstream("{\"a\":", None, false));
+        good.push(&upstream(" 1}", Some("stop"), false));
+        assert_eq!(good.output_error(), None);
+        let mut bad = StreamTranslator::new(ids(), "m".into(), 0, &json_plan);
+        bad.push(&upstream("Sure: {\"a\": 1}", Some("stop"), false));
+        assert_eq!(bad.output_error(), Some(OutputError::NotJsonObject));
     }
 
     #[test]

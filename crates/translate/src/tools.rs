@@ -239,13 +239,31 @@ impl Toolset {
                 "type": "object",
                 "properties": {
                     "tool": {"type": "string", "enum": names, "description": "The tool to call"},
-                    "arguments": {"type": "object", "properties": {}, "description": "The tool's arguments, matching its schema"}
+                    "arguments": {
+                        "type": "object",
+                        "properties": Value::Object(self.all_properties()),
+                        "description": "The chosen tool's arguments: only the properties of its schema"
+                    }
                 },
                 "required": ["tool", "arguments"]
             })),
             few_shot_examples: None,
             return_parameters: None,
         }
+    }
+
+    /// Every tool's properties in one object (the first definition of a name wins), so the router's
+    /// `arguments` can carry any tool's arguments with their types.
+    fn all_properties(&self) -> Map<String, Value> {
+        let mut all = Map::new();
+        for entry in &self.entries {
+            if let Some(Value::Object(properties)) = entry.parameters.get("properties") {
+                for (name, schema) in properties {
+                    all.entry(name.clone()).or_insert_with(|| schema.clone());
+                }
+            }
+        }
+        all
     }
 
     /// A GigaChat function call as the client's tool call: original name, restored arguments as a
@@ -270,6 +288,9 @@ impl Toolset {
         }
         let entry = self.entries.iter().find(|e| e.alias == alias);
         if let Some(entry) = entry {
+            if self.router.as_deref() == Some(call.name.as_str()) {
+                keep_own_properties(&mut arguments, &entry.parameters);
+            }
             entry.restore.apply(&mut arguments);
         }
         ToolCall {
@@ -280,6 +301,15 @@ impl Toolset {
                 arguments: arguments.to_string(),
             },
         }
+    }
+}
+
+/// Drops router arguments that belong to other tools' schemas.
+fn keep_own_properties(arguments: &mut Value, schema: &Value) {
+    if let (Value::Object(arguments), Some(Value::Object(properties))) =
+        (arguments, schema.get("properties"))
+    {
+        arguments.retain(|name, _| properties.contains_key(name));
     }
 }
 
@@ -432,11 +462,17 @@ mod tests {
         assert_eq!(tools.specs().last().unwrap().name, ROUTER_NAME);
         let routed = GcCall {
             name: ROUTER_NAME.into(),
-            arguments: json!({"tool": "get_weather", "arguments": {"city": "Омск", "days": "7"}}),
+            arguments: json!({"tool": "get_weather", "arguments": {"city": "Омск", "days": "7", "path": "/x"}}),
         };
+        let router = tools.specs().pop().unwrap().parameters.unwrap();
+        let carried = &router["properties"]["arguments"]["properties"];
+        assert!(carried["city"].is_object() && carried["path"].is_object());
         let call = tools.tool_call(&routed, None, "u");
         assert_eq!(call.function.name, "get_weather");
-        assert_eq!(call.function.arguments, r#"{"city":"Омск","days":7}"#);
+        assert_eq!(
+            call.function.arguments, r#"{"city":"Омск","days":7}"#,
+            "another tool's property is dropped"
+        );
 
         let single = request(
             json!({"messages": [], "tools": [weather_tools()[0]], "tool_choice": "required"}),

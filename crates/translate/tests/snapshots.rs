@@ -11,6 +11,7 @@ fn defaults() -> ChatDefaults {
     ChatDefaults {
         default_model: "GigaChat".into(),
         aliases: [("gpt-4o".to_owned(), "GigaChat-2-Max".to_owned())].into(),
+        builtin_functions: true,
     }
 }
 

@@ -2,5 +2,6 @@
 
 pub mod chat;
 pub mod docs;
+pub mod files;
 pub mod health;
 pub mod models;

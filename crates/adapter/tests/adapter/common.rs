@@ -14,8 +14,8 @@ pub struct Harness {
     pub emulator: Emulator,
     pub base: String,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
-    server: tokio::task::JoinHandle<()>,
+    pub _dir: tempfile::TempDir,
+    pub server: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Harness {
@@ -46,29 +46,10 @@ pub async fn start() -> Harness {
 
 pub async fn start_with(options: Options) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let ca_path = dir.path().join("ca.pem");
     let emulator = Emulator::start(options.emulator).await.unwrap();
-    std::fs::write(&ca_path, emulator.ca_pem().unwrap()).unwrap();
-    let mut settings = gigachat::Settings {
-        base_url: emulator.api_base_url(),
-        auth_url: emulator.auth_url(),
-        credentials: Some(SecretString::from(emulator.credentials_header())),
-        ca_bundle_file: Some(ca_path),
-        timeout: Duration::from_secs(10),
-        stream_idle_timeout: Duration::from_secs(10),
-        ..gigachat::Settings::default()
-    };
-    (options.settings)(&mut settings);
-    let mut argv = vec!["gigachat-adapter".to_owned()];
-    argv.extend(options.args);
-    let config = Cli::parse_from(argv).config;
-    let keys = vec![SecretString::from(KEY.to_owned())];
-    let router = gigachat_adapter::build_router(&config, settings, keys).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        let _ = gigachat_adapter::server::serve(router, listener, Duration::from_secs(1)).await;
-    });
+    std::fs::write(dir.path().join("ca.pem"), emulator.ca_pem().unwrap()).unwrap();
+    let (base, server) =
+        spawn_adapter(&emulator, dir.path(), options.args, options.settings, KEY).await;
     Harness {
         emulator,
         base,
@@ -76,6 +57,43 @@ pub async fn start_with(options: Options) -> Harness {
         _dir: dir,
         server,
     }
+}
+
+/// Serves an adapter in front of `emulator`, keeping its state (CA, file-id store) in `dir`.
+pub async fn spawn_adapter(
+    emulator: &Emulator,
+    dir: &std::path::Path,
+    args: Vec<String>,
+    change: Box<dyn FnOnce(&mut gigachat::Settings)>,
+    key: &str,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let mut settings = gigachat::Settings {
+        base_url: emulator.api_base_url(),
+        auth_url: emulator.auth_url(),
+        credentials: Some(SecretString::from(emulator.credentials_header())),
+        ca_bundle_file: Some(dir.join("ca.pem")),
+        timeout: Duration::from_secs(10),
+        stream_idle_timeout: Duration::from_secs(10),
+        ..gigachat::Settings::default()
+    };
+    change(&mut settings);
+    let mut argv = vec![
+        "gigachat-adapter".to_owned(),
+        "--data-dir".to_owned(),
+        dir.join("data").display().to_string(),
+    ];
+    argv.extend(args);
+    let config = Cli::parse_from(argv).config;
+    let keys = vec![SecretString::from(key.to_owned())];
+    let router = gigachat_adapter::build_router(&config, settings, keys)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let _ = gigachat_adapter::server::serve(router, listener, Duration::from_secs(1)).await;
+    });
+    (base, server)
 }
 
 impl Harness {

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod attachments;
 mod chat;
 mod errors;
 mod service;

@@ -1,0 +1,291 @@
+//! Turning a request's file parts into GigaChat file ids: decode or fetch, classify, and upload
+//! once per content and upstream identity (the dedup store), concurrently and single-flight.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use gigachat::types::FilePurpose;
+use gigachat::{FileSource, FileUpload, GigaChat, RequestContext};
+use openai::chat::{ChatCompletionRequest, ContentPart, MessageContent};
+use translate::{FileKind, ResolvedFile, ResolvedParts};
+
+use super::decode::{self, DecodeError};
+use super::fetch::{FetchError, Fetcher};
+use super::media::{self, Media, MediaError};
+use super::store::{Dedup, FileKey, StoredFile};
+
+/// How many parts of one request are prepared and uploaded at once.
+const PARALLEL_UPLOADS: usize = 4;
+
+/// Why a file part could not be attached; always the client's input, so a 400 naming the part.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachmentError {
+    /// The inline payload is malformed.
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
+    /// The URL could not (or must not) be fetched.
+    #[error("could not fetch the image URL: {0}")]
+    Fetch(#[from] FetchError),
+    /// The file is of a kind or size GigaChat does not take.
+    #[error("{0}")]
+    Media(#[from] MediaError),
+    /// A `file_id` GigaChat does not know.
+    #[error("unknown file id {0:?}; upload it with POST /v1/files first")]
+    UnknownFileId(String),
+    /// A `file` part with neither `file_id` nor `file_data`.
+    #[error("a file part needs file_id or file_data")]
+    EmptyFilePart,
+    /// GigaChat refused the upload or could not be reached.
+    #[error("uploading the file to GigaChat failed")]
+    Upload(#[source] gigachat::Error),
+}
+
+/// A failure and the JSON path of the part it concerns.
+#[derive(Debug)]
+pub struct PartError {
+    /// `messages[i].content[j]`.
+    pub param: String,
+    /// What went wrong.
+    pub error: AttachmentError,
+}
+
+/// The file-part resolver shared by all requests.
+#[derive(Clone)]
+pub struct Attachments {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: GigaChat,
+    fetcher: Fetcher,
+    dedup: Dedup,
+    /// Who uploads: files are never shared between upstream identities.
+    identity: String,
+    /// How long an uploaded id is trusted before it is uploaded again.
+    ttl_secs: i64,
+}
+
+/// A file part to resolve, borrowed from the request.
+struct Pending<'a> {
+    key: (usize, usize),
+    part: &'a ContentPart,
+}
+
+impl Attachments {
+    /// A resolver uploading as `identity` (a stable, secret-free fingerprint of the credentials).
+    pub fn new(
+        client: GigaChat,
+        fetcher: Fetcher,
+        dedup: Dedup,
+        identity: String,
+        ttl_secs: i64,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                fetcher,
+                dedup,
+                identity,
+                ttl_secs,
+            }),
+        }
+    }
+
+    /// Uploads (or finds) every file part of `request`; the keys of the map are (message, part).
+    pub async fn resolve(
+        &self,
+        request: &ChatCompletionRequest,
+        context: &RequestContext,
+    ) -> Result<(ResolvedParts, Vec<FileKey>), PartError> {
+        let pending: Vec<Pending<'_>> = request
+            .messages
+            .iter()
+            .enumerate()
+            .filter_map(|(index, message)| match &message.content {
+                Some(MessageContent::Parts(parts)) => Some((index, parts)),
+                _ => None,
+            })
+            .flat_map(|(index, parts)| {
+                parts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, part)| translate::attachments::is_file_part(part))
+                    .map(move |(part_index, part)| Pending {
+                        key: (index, part_index),
+                        part,
+                    })
+            })
+            .collect();
+        let mut resolved = ResolvedParts::new();
+        let mut keys = Vec::new();
+        // The futures are built here, outside the stream combinator, so their borrow of the
+        // request does not have to be valid "for any lifetime" (a Send-bound limitation).
+        let tasks: Vec<_> = pending
+            .into_iter()
+            .map(|pending| async move {
+                let outcome = self.resolve_part(pending.part, context).await;
+                (pending.key, outcome)
+            })
+            .collect();
+        let mut results = futures_util::stream::iter(tasks).buffer_unordered(PARALLEL_UPLOADS);
+        while let Some(((message, part), outcome)) = results.next().await {
+            match outcome {
+                Ok((file, key)) => {
+                    resolved.insert((message, part), file);
+                    keys.extend(key);
+                }
+                Err(error) => {
+                    return Err(PartError {
+                        param: format!("messages[{message}].content[{part}]"),
+                        error,
+                    });
+                }
+            }
+        }
+        Ok((resolved, keys))
+    }
+
+    /// Drops ids GigaChat no longer knows, so the next resolve uploads again.
+    pub async fn forget(&self, keys: &[FileKey]) {
+        for key in keys {
+            if let Err(err) = self.inner.dedup.forget(key).await {
+                tracing::warn!(%err, "could not drop a stale file id");
+            }
+        }
+    }
+
+    async fn resolve_part(
+        &self,
+        part: &ContentPart,
+        context: &RequestContext,
+    ) -> Result<(ResolvedFile, Option<FileKey>), AttachmentError> {
+        let (bytes, declared, filename, expected) = match part {
+            ContentPart::ImageUrl { url, .. } if decode::is_data_url(url) => {
+                let decoded = decode::data_url(url)?;
+                (
+                    decoded.bytes,
+                    decoded.declared_type,
+                    None,
+                    Some(FileKind::Image),
+                )
+            }
+            ContentPart::ImageUrl { url, .. } => {
+                let fetched = self.inner.fetcher.fetch(url).await?;
+                (
+                    fetched.bytes.to_vec(),
+                    fetched.mime,
+                    None,
+                    Some(FileKind::Image),
+                )
+            }
+            ContentPart::InputAudio { data, format } => (
+                decode::base64(data)?,
+                None,
+                Some(format!("audio.{format}")),
+                Some(FileKind::Audio),
+            ),
+            ContentPart::File {
+                file_id: Some(id), ..
+            } => return self.known_file(id, context).await.map(|file| (file, None)),
+            ContentPart::File {
+                file_data: Some(data),
+                filename,
+                ..
+            } => (decode::base64(data)?, None, filename.clone(), None),
+            ContentPart::File { .. } => return Err(AttachmentError::EmptyFilePart),
+            ContentPart::Text { .. } | ContentPart::Refusal { .. } | ContentPart::Other { .. } => {
+                return Err(AttachmentError::EmptyFilePart);
+            }
+        };
+        let media = media::prepare(bytes, declared.as_deref(), filename.as_deref())?;
+        if let Some(expected) = expected
+            && media.kind != expected
+        {
+            return Err(MediaError::WrongKind {
+                expected: media::kind_name(expected),
+                got: media::kind_name(media.kind),
+            }
+            .into());
+        }
+        let kind = media.kind;
+        let (stored, key) = self.upload_once(media, context).await?;
+        Ok((
+            ResolvedFile {
+                file_id: stored.file_id,
+                kind,
+            },
+            Some(key),
+        ))
+    }
+
+    /// The id for these bytes: from the dedup store, or uploaded now (once for concurrent callers).
+    async fn upload_once(
+        &self,
+        media: Media,
+        context: &RequestContext,
+    ) -> Result<(StoredFile, FileKey), AttachmentError> {
+        let key = FileKey::new(&media.bytes, &self.inner.identity);
+        let upload = FileUpload {
+            filename: media.filename,
+            content_type: Some(media.mime.to_owned()),
+            purpose: FilePurpose::General,
+            source: FileSource::Bytes(Bytes::from(media.bytes)),
+        };
+        let client = self.inner.client.clone();
+        let ttl = self.inner.ttl_secs;
+        let (stored, _) = self
+            .inner
+            .dedup
+            .get_or_upload(&key, || async move {
+                let answer = client
+                    .upload_file(&upload, context)
+                    .await
+                    .map_err(UploadFailure)?;
+                Ok::<_, UploadFailure>(StoredFile {
+                    file_id: answer.data.id,
+                    expires_at: crate::context::unix_now().saturating_add(ttl),
+                })
+            })
+            .await
+            .map_err(|err| AttachmentError::Upload(err.into_inner().0))?;
+        Ok((stored, key))
+    }
+
+    /// A `file_id` from our Files API: GigaChat must know it; its name tells the kind.
+    async fn known_file(
+        &self,
+        id: &str,
+        context: &RequestContext,
+    ) -> Result<ResolvedFile, AttachmentError> {
+        let file = self
+            .inner
+            .client
+            .get_file(id, context)
+            .await
+            .map_err(|err| match err.status() {
+                Some(404 | 400 | 422) => AttachmentError::UnknownFileId(id.to_owned()),
+                _ => AttachmentError::Upload(err),
+            })?;
+        let guess = mime_guess::from_path(&file.data.filename).first_or_octet_stream();
+        let kind = match guess.type_().as_str() {
+            "image" => FileKind::Image,
+            "audio" => FileKind::Audio,
+            _ => FileKind::Document,
+        };
+        Ok(ResolvedFile {
+            file_id: file.data.id,
+            kind,
+        })
+    }
+}
+
+/// An upload error that can be shared among the callers waiting on one upload.
+#[derive(Debug, Clone)]
+pub struct UploadFailure(gigachat::Error);
+
+impl std::fmt::Display for UploadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
