@@ -52,6 +52,15 @@ ADAPTER_VARS = (
     "MODELS_CACHE_SECS",
     "READY_CACHE_SECS",
     "RUST_LOG",
+    "DATA_DIR",
+    "REDIS_URL",
+    "FILE_ID_TTL_SECS",
+    "FETCH_ALLOWED_NETWORKS",
+    "FETCH_MAX_BYTES",
+    "FETCH_TIMEOUT_SECS",
+    "IMAGE_GENERATION",
+    "GENERATED_IMAGES",
+    "PUBLIC_BASE_URL",
 )
 
 _PROCESSES: list["Process"] = []
@@ -207,6 +216,20 @@ class Emulator:
                 out.append(request)
         return out
 
+    def file_uploads(self) -> list[dict[str, Any]]:
+        """Logged `POST /api/v1/files` calls, each with its multipart `file` part parsed:
+        `filename`, `content_type`, `content` (bytes) and the form's `purpose`."""
+        out = []
+        for request in self.requests():
+            if request["listener"] == "api" and request["method"] == "POST" and request["path"].endswith("/api/v1/files"):
+                headers = {k.lower(): v for k, v in request["headers"]}
+                parts = multipart_parts(headers.get("content-type", ""), base64.b64decode(request["body_base64"]))
+                upload = dict(parts.get("file", {}))
+                upload["purpose"] = parts.get("purpose", {}).get("content", b"").decode() or None
+                upload["status"] = request["status"]
+                out.append(upload)
+        return out
+
     def clear_requests(self) -> None:
         self.http.delete(f"{self.control_url}/requests").raise_for_status()
 
@@ -215,6 +238,33 @@ class Emulator:
 
     def revoke_tokens(self) -> None:
         self.http.post(f"{self.control_url}/tokens/revoke").raise_for_status()
+
+
+def multipart_parts(content_type: str, body: bytes) -> dict[str, dict[str, Any]]:
+    """The parts of a `multipart/form-data` body by field name: `filename`, `content_type`, `content`
+    (exact bytes). Asserts the framing is well-formed."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    assert content_type.startswith("multipart/form-data") and match, f"not a multipart upload: {content_type!r}"
+    delimiter = b"--" + match.group(1).encode()
+    chunks = body.split(delimiter)
+    assert chunks[-1].startswith(b"--"), "multipart body has no closing delimiter"
+    parts: dict[str, dict[str, Any]] = {}
+    for chunk in chunks[1:-1]:
+        assert chunk.startswith(b"\r\n") and chunk.endswith(b"\r\n"), f"malformed part framing: {chunk[:80]!r}"
+        head, _, content = chunk[2:-2].partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        disposition = headers.get("content-disposition", "")
+        name = re.search(r'(?:^|;)\s*name="([^"]*)"', disposition)
+        filename = re.search(r'filename="([^"]*)"', disposition)
+        parts[name.group(1) if name else ""] = {
+            "filename": filename.group(1) if filename else None,
+            "content_type": headers.get("content-type"),
+            "content": content,
+        }
+    return parts
 
 
 def start_emulator(log_dir: Path) -> Emulator:
@@ -301,6 +351,8 @@ class AdapterFactory:
         env.update(
             HOST="127.0.0.1",
             PORT=str(port),
+            # Its own uploaded-file store (redb allows one process per file), never ./data.
+            DATA_DIR=str(self.log_dir / f"data-{self.count}"),
             BEARER_TOKEN=f"{API_KEY},{SECOND_KEY}",
             MODEL_ALIASES=",".join(f"{k}={v}" for k, v in MODEL_ALIASES.items()),
             GIGACHAT_SCOPE="GIGACHAT_API_PERS",

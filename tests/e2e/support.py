@@ -1,10 +1,16 @@
-"""Helpers shared by the e2e tests: raw SSE parsing and OpenAI error-envelope checks."""
+"""Helpers shared by the e2e tests: raw SSE parsing, OpenAI error-envelope checks, and small media
+files built in code (PNG, WAV, PDF) for the attachment tests."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import socket
+import struct
+import wave
+import zlib
 from typing import Any
 
 import httpx
@@ -91,3 +97,67 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# --------------------------------------------------------------------------------------------
+# Media made in code: deterministic for a seed, distinct across seeds (so dedup never meets a
+# file another test already uploaded).
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png(seed: str, width: int = 8, height: int = 6) -> bytes:
+    """A valid RGB PNG whose pixels derive from `seed`."""
+    key = zlib.crc32(seed.encode()).to_bytes(4, "big")
+    rows = b"".join(
+        b"\x00"  # filter type None, then R, G, B per pixel
+        + b"".join(bytes(((x * 31 ^ key[0]) & 255, (y * 47 ^ key[1]) & 255, (x * y ^ key[2] ^ key[3]) & 255)) for x in range(width))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def wav(seed: str, frames: int = 800) -> bytes:
+    """A valid mono 16-bit 8 kHz WAV (a tenth of a second) whose samples derive from `seed`."""
+    step = zlib.crc32(seed.encode()) % 97 + 1
+    samples = b"".join(struct.pack("<h", (i * step) % 2000 - 1000) for i in range(frames))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(samples)
+    return out.getvalue()
+
+
+def pdf(text: str) -> bytes:
+    """A minimal valid one-page PDF showing `text` (ASCII), with a correct xref table."""
+    stream = f"BT /F1 12 Tf 20 100 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 144] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def data_url(mime: str, content: bytes) -> str:
+    """`data:<mime>;base64,<content>`."""
+    return f"data:{mime};base64,{base64.b64encode(content).decode()}"

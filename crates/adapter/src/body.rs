@@ -1,23 +1,38 @@
 //! Request bodies: size-limited bytes parsed as JSON, with errors that name the failing JSON path.
 
-use axum::extract::rejection::BytesRejection;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
-/// Turns the body extractor's rejection into our envelope (413 for the size limit).
-pub fn bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, AppError> {
-    body.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::PayloadTooLarge(limit)
-        } else {
-            AppError::InvalidRequest {
-                message: format!("Could not read the request body: {rejection}"),
-                param: None,
-            }
+/// Reads a request body into one buffer sized from `Content-Length`, so a large body is held once
+/// (collecting chunks and then joining them would hold it twice); 413 beyond `limit`.
+pub async fn read(
+    body: axum::body::Body,
+    headers: &axum::http::HeaderMap,
+    limit: usize,
+) -> Result<Bytes, AppError> {
+    use futures_util::StreamExt;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(AppError::PayloadTooLarge(limit));
+    }
+    let mut buffer = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|err| AppError::InvalidRequest {
+            message: format!("Could not read the request body: {err}"),
+            param: None,
+        })?;
+        if buffer.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge(limit));
         }
-    })
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
 }
 
 /// Parses JSON, naming the path of the first problem (`messages[0].content`).

@@ -1,7 +1,7 @@
 //! Chat completions: the tolerant request, the response, and the stream chunk.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// `POST /v1/chat/completions`. Fields not listed are accepted and ignored.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -207,59 +207,74 @@ pub enum ContentPart {
     },
 }
 
+/// The wire form of a content part: the fields of every kind, read straight into strings (no
+/// intermediate JSON tree, so a large base64 payload is copied out of the body only once).
+#[derive(Deserialize)]
+struct RawPart {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+    refusal: Option<String>,
+    image_url: Option<RawImageUrl>,
+    input_audio: Option<RawAudio>,
+    file: Option<RawFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawImageUrl {
+    Object {
+        url: String,
+        detail: Option<String>,
+    },
+    Url(String),
+}
+
+#[derive(Deserialize)]
+struct RawAudio {
+    data: String,
+    format: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    file_id: Option<String>,
+    file_data: Option<String>,
+    filename: Option<String>,
+}
+
 impl<'de> Deserialize<'de> for ContentPart {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let mut object = Map::<String, Value>::deserialize(deserializer)?;
-        let kind = match object.get("type") {
-            Some(Value::String(kind)) => kind.clone(),
-            _ => return Err(D::Error::custom("content part without a string `type`")),
-        };
-        let string = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
-        let inner = |object: &mut Map<String, Value>, key: &str| match object.remove(key) {
-            Some(Value::Object(inner)) => Ok(inner),
-            Some(Value::String(url)) if key == "image_url" => {
-                let mut inner = Map::new();
-                inner.insert("url".into(), Value::String(url));
-                Ok(inner)
-            }
-            _ => Err(D::Error::custom(format!(
-                "`{key}` part without a `{key}` object"
-            ))),
-        };
-        Ok(match kind.as_str() {
+        let raw = RawPart::deserialize(deserializer)?;
+        let missing = |what: &str| D::Error::custom(format!("`{}` part without `{what}`", raw.kind));
+        Ok(match raw.kind.as_str() {
             "text" => ContentPart::Text {
-                text: string(object.get("text"))
-                    .ok_or_else(|| D::Error::custom("text part without `text`"))?,
+                text: raw.text.ok_or_else(|| missing("text"))?,
             },
-            "image_url" => {
-                let inner = inner(&mut object, "image_url")?;
-                ContentPart::ImageUrl {
-                    url: string(inner.get("url"))
-                        .ok_or_else(|| D::Error::custom("image_url part without `url`"))?,
-                    detail: string(inner.get("detail")),
-                }
-            }
+            "image_url" => match raw.image_url.ok_or_else(|| missing("image_url"))? {
+                RawImageUrl::Object { url, detail } => ContentPart::ImageUrl { url, detail },
+                RawImageUrl::Url(url) => ContentPart::ImageUrl { url, detail: None },
+            },
             "input_audio" => {
-                let inner = inner(&mut object, "input_audio")?;
+                let audio = raw.input_audio.ok_or_else(|| missing("input_audio"))?;
                 ContentPart::InputAudio {
-                    data: string(inner.get("data"))
-                        .ok_or_else(|| D::Error::custom("input_audio part without `data`"))?,
-                    format: string(inner.get("format")).unwrap_or_default(),
+                    data: audio.data,
+                    format: audio.format.unwrap_or_default(),
                 }
             }
             "file" => {
-                let inner = inner(&mut object, "file")?;
+                let file = raw.file.ok_or_else(|| missing("file"))?;
                 ContentPart::File {
-                    file_id: string(inner.get("file_id")),
-                    file_data: string(inner.get("file_data")),
-                    filename: string(inner.get("filename")),
+                    file_id: file.file_id,
+                    file_data: file.file_data,
+                    filename: file.filename,
                 }
             }
             "refusal" => ContentPart::Refusal {
-                refusal: string(object.get("refusal")).unwrap_or_default(),
+                refusal: raw.refusal.unwrap_or_default(),
             },
-            _ => ContentPart::Other { kind },
+            _ => ContentPart::Other { kind: raw.kind },
         })
     }
 }

@@ -173,7 +173,7 @@ impl Attachments {
             ContentPart::ImageUrl { url, .. } => {
                 let fetched = self.inner.fetcher.fetch(url).await?;
                 (
-                    fetched.bytes.to_vec(),
+                    Vec::from(fetched.bytes),
                     fetched.mime,
                     None,
                     Some(FileKind::Image),

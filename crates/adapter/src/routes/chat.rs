@@ -1,10 +1,8 @@
 //! `POST /v1/chat/completions`, streaming and not: parse → attach files → translate → call → translate back.
 
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use gigachat::RequestContext;
 use openai::chat::ChatCompletionRequest;
 use translate::{ChatPlan, ResponseIds};
@@ -18,9 +16,9 @@ use crate::{body, context, streaming};
 pub async fn chat_completions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Bytes, BytesRejection>,
+    payload: axum::body::Body,
 ) -> Result<Response, AppError> {
-    let payload = body::bytes(payload, state.max_request_bytes())?;
+    let payload = body::read(payload, &headers, state.max_request_bytes()).await?;
     let request: ChatCompletionRequest = body::json(&payload)?;
     // The parsed request owns what it needs; large inline files are not kept twice.
     drop(payload);
