@@ -37,6 +37,8 @@ pub enum AppError {
     FileNotFound(String),
     /// A file part of a message could not be attached.
     Attachment(crate::attachments::resolve::PartError),
+    /// A bug or a task that could not finish inside the adapter (never the client's or GigaChat's fault).
+    Internal(String),
 }
 
 /// The parts of an error response.
@@ -47,6 +49,25 @@ struct Shape {
     message: String,
     param: Option<String>,
     retry_after: Option<Duration>,
+}
+
+impl Shape {
+    /// A shape without `param` or `retry-after`.
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: Option<&'static str>,
+        message: String,
+    ) -> Self {
+        Self {
+            status,
+            kind,
+            code,
+            message,
+            param: None,
+            retry_after: None,
+        }
+    }
 }
 
 impl AppError {
@@ -60,6 +81,7 @@ impl AppError {
             AppError::RouteNotFound(_) => "route_not_found",
             AppError::InvalidOutput(_) => "invalid_upstream_output",
             AppError::FileNotFound(_) => "file_not_found",
+            AppError::Internal(_) => "internal",
             AppError::Attachment(part) => match &part.error {
                 AttachmentError::Upload(_) => "attachment_upload",
                 _ => "invalid_attachment",
@@ -89,14 +111,7 @@ impl AppError {
     }
 
     fn shape(&self) -> Shape {
-        let shape = |status, kind, code, message: String| Shape {
-            status,
-            kind,
-            code,
-            message,
-            param: None,
-            retry_after: None,
-        };
+        let shape = Shape::new;
         match self {
             AppError::InvalidRequest { message, param } => Shape {
                 param: param.clone(),
@@ -135,6 +150,12 @@ impl AppError {
                 format!("Unknown request URL: {path}."),
             ),
             AppError::Upstream(err) => upstream_shape(err),
+            AppError::Internal(what) => shape(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                Some("internal_error"),
+                format!("The adapter failed to serve the request: {what}."),
+            ),
             AppError::FileNotFound(id) => shape(
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",
@@ -169,14 +190,7 @@ impl AppError {
 /// Maps GigaChat's failures: its rate limits stay 429, its verdicts on the request stay 4xx,
 /// everything about the adapter's own credentials or GigaChat's health becomes 502/503/504.
 fn upstream_shape(err: &Upstream) -> Shape {
-    let make = |status, kind, code, message: String| Shape {
-        status,
-        kind,
-        code,
-        message,
-        param: None,
-        retry_after: None,
-    };
+    let make = Shape::new;
     match err {
         Upstream::Api(api) => {
             let said = &api.message;

@@ -11,8 +11,6 @@ use tracing_subscriber::EnvFilter;
 use gigachat_adapter::config::{Cli, Command, Config};
 use gigachat_adapter::{demo, server};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     // `.env` first, so its values reach both the flags and the GIGACHAT_* settings.

@@ -49,8 +49,10 @@ impl OpenAiFile {
 pub struct FileList {
     object: &'static str,
     data: Vec<OpenAiFile>,
-    first_id: Option<String>,
-    last_id: Option<String>,
+    /// Empty for an empty list (OpenAI's schema requires a string).
+    first_id: String,
+    /// Empty for an empty list.
+    last_id: String,
     has_more: bool,
 }
 
@@ -136,8 +138,8 @@ pub async fn list(
         .collect();
     Ok(Json(FileList {
         object: "list",
-        first_id: data.first().map(|f| f.id.clone()),
-        last_id: data.last().map(|f| f.id.clone()),
+        first_id: data.first().map(|f| f.id.clone()).unwrap_or_default(),
+        last_id: data.last().map(|f| f.id.clone()).unwrap_or_default(),
         data,
         has_more: false,
     }))
