@@ -11,8 +11,49 @@ SOURCE = ROOT.parent / "shared" / "openai-spec" / "openapi-subset.json"
 TARGET = ROOT / "crates" / "adapter" / "openapi.json"
 SERVED = {
     "/chat/completions": ["post"],
+    "/completions": ["post"],
+    "/embeddings": ["post"],
     "/models": ["get"],
     "/models/{model}": ["get"],
+}
+
+
+TOKENS_COUNT = {
+    "summary": "Count tokens with a GigaChat model's tokenizer (adapter extension)",
+    "description": "GigaChat's /tokens/count: one count per input. `model` defaults to the default chat model; aliases apply.",
+    "tags": ["Tokens"],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["input"],
+            "properties": {
+                "model": {"type": "string"},
+                "input": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"type": "string"}}]},
+            },
+        }}},
+    },
+    "responses": {
+        "200": {"description": "one count per input, in input order", "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["object", "model", "data"],
+            "properties": {
+                "object": {"type": "string", "enum": ["list"]},
+                "model": {"type": "string"},
+                "data": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["object", "index", "tokens", "characters"],
+                    "properties": {
+                        "object": {"type": "string", "enum": ["tokens"]},
+                        "index": {"type": "integer"},
+                        "tokens": {"type": "integer"},
+                        "characters": {"type": "integer"},
+                    },
+                }},
+            },
+        }}}},
+        "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}},
+    },
 }
 
 
@@ -72,6 +113,8 @@ def main():
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+    # The adapter's own helper (not an OpenAI route): GigaChat's /tokens/count as a list.
+    document["paths"]["/tokens/count"] = {"post": TOKENS_COUNT}
     for probe in ["/health/live", "/health/ready"]:
         document["paths"][probe] = {**health, "servers": [{"url": "/"}]}
         document["paths"][probe]["get"] = dict(health["get"], security=[])

@@ -59,6 +59,9 @@ pub struct Config {
     /// Model aliases `client-name=GigaChat-model`, comma-separated (e.g. `gpt-4o=GigaChat-2-Max`).
     #[arg(long, env = "MODEL_ALIASES", default_value = "")]
     pub model_aliases: String,
+    /// Embedder used when an embeddings request names no model (aliases apply).
+    #[arg(long, env = "EMBEDDINGS_MODEL", default_value = "Embeddings")]
+    pub embeddings_model: String,
     /// Verbose logs (debug level).
     #[arg(long, env = "DEBUG", default_value_t = false)]
     pub debug: bool,

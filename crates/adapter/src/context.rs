@@ -41,3 +41,10 @@ pub fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
+
+/// Returns the request id to the client as `x-request-id`.
+pub fn tag_response(response: &mut axum::response::Response, request_id: &str) {
+    if let Ok(value) = axum::http::HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+}

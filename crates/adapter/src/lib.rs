@@ -65,6 +65,7 @@ pub async fn build_router(
     let state = AppState::new(
         client,
         defaults,
+        config.embeddings_model.clone(),
         keys,
         Limits {
             models_ttl: Duration::from_secs(config.models_cache_secs),

@@ -13,13 +13,16 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::auth;
 use crate::error::AppError;
-use crate::routes::{chat, docs, files, health, models};
+use crate::routes::{chat, completions, docs, embeddings, files, health, models, tokens};
 use crate::state::AppState;
 
 /// Every route, served both under `/v1` and at the root (clients disagree on which they use).
 pub fn router(state: AppState, cors_origins: &[String], max_request_bytes: usize) -> Router {
     let api = Router::new()
         .route("/chat/completions", post(chat::chat_completions))
+        .route("/completions", post(completions::completions))
+        .route("/embeddings", post(embeddings::embeddings))
+        .route("/tokens/count", post(tokens::count))
         .route("/models", get(models::list))
         .route("/models/{id}", get(models::get))
         .route("/files", post(files::upload).get(files::list))

@@ -20,6 +20,7 @@ pub struct AppState {
 struct Inner {
     client: GigaChat,
     defaults: ChatDefaults,
+    embeddings_model: String,
     keys: Vec<SecretString>,
     models: TimedCache<Vec<gigachat::types::Model>>,
     ready: TimedCache<Result<(), String>>,
@@ -50,10 +51,12 @@ pub struct Media {
 }
 
 impl AppState {
-    /// Builds the state; `keys` empty means unauthenticated access was allowed explicitly.
+    /// Builds the state; `keys` empty means unauthenticated access was allowed explicitly;
+    /// `embeddings_model` serves embeddings requests that name no model.
     pub fn new(
         client: GigaChat,
         defaults: ChatDefaults,
+        embeddings_model: String,
         keys: Vec<SecretString>,
         limits: Limits,
         media: Media,
@@ -62,6 +65,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 client,
                 defaults,
+                embeddings_model,
                 keys,
                 models: TimedCache::new(limits.models_ttl),
                 ready: TimedCache::new(limits.ready_ttl),
@@ -80,6 +84,11 @@ impl AppState {
     /// Model defaults and aliases.
     pub fn defaults(&self) -> &ChatDefaults {
         &self.inner.defaults
+    }
+
+    /// The embedder for requests that name none (`EMBEDDINGS_MODEL`).
+    pub fn embeddings_model(&self) -> &str {
+        &self.inner.embeddings_model
     }
 
     /// Accepted client keys.

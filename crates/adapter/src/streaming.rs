@@ -17,11 +17,32 @@ use translate::{ChatPlan, ResponseIds, StreamTranslator};
 use crate::attachments::generated::ImageRewriter;
 use crate::error::AppError;
 
-/// What one choice's stream produces.
+/// What one choice's stream produces; `Finished` carries the index of the plan it belongs to.
 enum Piece {
     Chunks(Vec<ChatCompletionChunk>),
-    Finished(Usage),
+    Finished(usize, Usage),
     Failed(AppError),
+}
+
+/// How a kind of stream writes its events: chat chunks as they are, or reshaped (legacy completions).
+pub trait EventShape: Send + 'static {
+    /// The SSE event for one translated chunk, or `None` when it carries nothing in this shape.
+    fn chunk(&self, chunk: &ChatCompletionChunk) -> Option<Bytes>;
+    /// The SSE event of the final usage chunk.
+    fn usage(&self, ids: &ResponseIds, model: &str, usage: openai::chat::Usage) -> Bytes;
+}
+
+/// Chat completion chunks, unchanged.
+struct ChatEvents;
+
+impl EventShape for ChatEvents {
+    fn chunk(&self, chunk: &ChatCompletionChunk) -> Option<Bytes> {
+        Some(frame(chunk))
+    }
+
+    fn usage(&self, ids: &ResponseIds, model: &str, usage: openai::chat::Usage) -> Bytes {
+        frame(&translate::usage_chunk(ids, model, usage))
+    }
 }
 
 /// Opens the upstream streams and answers with an SSE body.
@@ -32,7 +53,36 @@ pub async fn respond(
     ids: ResponseIds,
     images: ImageRewriter,
 ) -> Result<Response, gigachat::Error> {
-    let opens = (0..plan.n).map(|_| client.chat_stream(&plan.upstream, context));
+    respond_many(
+        client,
+        std::slice::from_ref(plan),
+        context,
+        ids,
+        images,
+        ChatEvents,
+    )
+    .await
+}
+
+/// Like [`respond`] for several plans (one per prompt of a legacy completion), written in `shape`:
+/// the `n` choices of each plan are indexed one after the other across plans, and the usage chunk
+/// counts each plan's prompt once.
+pub async fn respond_many<S: EventShape>(
+    client: &GigaChat,
+    plans: &[ChatPlan],
+    context: &RequestContext,
+    ids: ResponseIds,
+    images: ImageRewriter,
+    shape: S,
+) -> Result<Response, gigachat::Error> {
+    let choices: Vec<usize> = plans
+        .iter()
+        .enumerate()
+        .flat_map(|(group, plan)| std::iter::repeat_n(group, plan.n as usize))
+        .collect();
+    let opens = choices
+        .iter()
+        .map(|group| client.chat_stream(&plans[*group].upstream, context));
     let mut streams = futures_util::future::try_join_all(opens).await?;
     let mut firsts = Vec::with_capacity(streams.len());
     for upstream in &mut streams {
@@ -44,35 +94,50 @@ pub async fn respond(
         .flatten()
         .map(|chunk| chunk.model.clone())
         .next()
-        .unwrap_or_else(|| plan.upstream.model.clone());
-    let prompt_chars = plan
-        .upstream
-        .messages
-        .iter()
-        .map(|m| m.content.chars().count())
-        .sum();
+        .or_else(|| plans.first().map(|plan| plan.upstream.model.clone()))
+        .unwrap_or_default();
     let mut merged: SelectAll<BoxStream<'static, Piece>> = SelectAll::new();
-    for (index, (upstream, first)) in streams.into_iter().zip(firsts).enumerate() {
+    for (index, ((upstream, first), group)) in
+        streams.into_iter().zip(firsts).zip(choices).enumerate()
+    {
+        let plan = &plans[group];
+        let prompt_chars = plan
+            .upstream
+            .messages
+            .iter()
+            .map(|m| m.content.chars().count())
+            .sum();
         let translator = StreamTranslator::new(
             ids.clone(),
             model.clone(),
             u32::try_from(index).unwrap_or(u32::MAX),
             plan,
         );
-        merged.push(choice(upstream, first, translator, prompt_chars, images.clone()).boxed());
+        merged.push(
+            choice(
+                upstream,
+                first,
+                translator,
+                (group, prompt_chars),
+                images.clone(),
+            )
+            .boxed(),
+        );
     }
-    let body = events(merged, plan.include_usage, ids, model);
+    let include_usage = plans.first().is_some_and(|plan| plan.include_usage);
+    let body = events(merged, include_usage, ids, model, shape);
     Ok(sse_response(Body::from_stream(
         body.map(Ok::<_, std::convert::Infallible>),
     )))
 }
 
-/// One choice: translated pieces until it finishes, then its usage. Ending drops the upstream.
+/// One choice of plan `group`: translated pieces until it finishes, then its usage. Ending drops
+/// the upstream.
 fn choice(
     upstream: ChatStream,
     first: Option<ChatChunk>,
     translator: StreamTranslator,
-    prompt_chars: usize,
+    (group, prompt_chars): (usize, usize),
     images: ImageRewriter,
 ) -> impl Stream<Item = Piece> + Send + 'static {
     struct State {
@@ -101,7 +166,7 @@ fn choice(
                         return Some((Piece::Failed(AppError::InvalidOutput(problem)), state));
                     }
                     let usage = state.translator.final_usage(prompt_chars);
-                    return Some((Piece::Finished(usage), state));
+                    return Some((Piece::Finished(group, usage), state));
                 }
                 let next = match state.first.take() {
                     Some(first) => Some(Ok(first)),
@@ -138,19 +203,22 @@ fn choice(
 
 /// The SSE body: chunks as they come, then the usage chunk (when asked) and `[DONE]`; or, after a
 /// failure mid-stream, one error event and the end.
-fn events(
+fn events<S: EventShape>(
     merged: SelectAll<BoxStream<'static, Piece>>,
     include_usage: bool,
     ids: ResponseIds,
     model: String,
+    shape: S,
 ) -> impl Stream<Item = Bytes> + Send + 'static {
-    struct State {
+    struct State<S> {
         merged: Option<SelectAll<BoxStream<'static, Piece>>>,
-        usages: Vec<Usage>,
+        usages: Vec<(usize, Usage)>,
+        shape: S,
     }
     let state = State {
         merged: Some(merged),
         usages: Vec::new(),
+        shape,
     };
     stream::unfold(state, move |mut state| {
         let ids = ids.clone();
@@ -161,12 +229,14 @@ fn events(
                 match merged.next().await {
                     Some(Piece::Chunks(chunks)) => {
                         let mut frames = BytesMut::new();
-                        for chunk in &chunks {
-                            frames.extend_from_slice(&frame(chunk));
+                        for event in chunks.iter().filter_map(|c| state.shape.chunk(c)) {
+                            frames.extend_from_slice(&event);
                         }
-                        return Some((frames.freeze(), state));
+                        if !frames.is_empty() {
+                            return Some((frames.freeze(), state));
+                        }
                     }
-                    Some(Piece::Finished(usage)) => state.usages.push(usage),
+                    Some(Piece::Finished(group, usage)) => state.usages.push((group, usage)),
                     Some(Piece::Failed(error)) => {
                         state.merged = None;
                         tracing::warn!(label = error.label(), "stream failed after it started");
@@ -175,12 +245,8 @@ fn events(
                     None => {
                         state.merged = None;
                         let mut tail = BytesMut::new();
-                        if include_usage
-                            && let Some(usage) = translate::combined_usage(&state.usages)
-                        {
-                            tail.extend_from_slice(&frame(&translate::usage_chunk(
-                                &ids, &model, usage,
-                            )));
+                        if include_usage && let Some(usage) = usage_of_groups(&mut state.usages) {
+                            tail.extend_from_slice(&state.shape.usage(&ids, &model, usage));
                         }
                         tail.extend_from_slice(openai::sse::DONE);
                         return Some((tail.freeze(), state));
@@ -191,7 +257,18 @@ fn events(
     })
 }
 
-fn frame<T: serde::Serialize>(payload: &T) -> Bytes {
+/// Each plan's usage (its prompt counted once, its choices' completions summed), added up.
+fn usage_of_groups(usages: &mut [(usize, Usage)]) -> Option<openai::chat::Usage> {
+    usages.sort_by_key(|(group, _)| *group);
+    translate::completions::total_usage(
+        usages
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter_map(|group| translate::combined_usage(group.iter().map(|(_, usage)| usage))),
+    )
+}
+
+/// One SSE event for `payload`.
+pub fn frame<T: serde::Serialize>(payload: &T) -> Bytes {
     openai::sse::event(payload).unwrap_or_else(|err| {
         tracing::error!(%err, "could not encode a stream event");
         Bytes::new()

@@ -4,8 +4,11 @@
 //! responses and stream chunks are exact (every field the SDKs require, `null`s included).
 
 pub mod chat;
+pub mod completions;
+pub mod embeddings;
 pub mod error;
 pub mod models;
 pub mod sse;
+pub mod tokens;
 
 pub use error::{ErrorBody, ErrorEnvelope};

@@ -2,11 +2,14 @@
 //! mapping, the stream translator, stop sequences and usage. No IO, no async, no clock.
 
 pub mod attachments;
+pub mod completions;
+pub mod embeddings;
 pub mod request;
 pub mod response;
 pub mod schema;
 pub mod stop;
 pub mod stream;
+pub mod tokens;
 pub mod tools;
 
 pub use attachments::{FileKind, ResolvedFile, ResolvedParts};

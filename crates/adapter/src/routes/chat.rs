@@ -77,15 +77,7 @@ async fn serve(
             .await
             .map_err(|err| unknown_model(err, model));
     }
-    let calls = (0..plan.n).map(|_| state.client().chat(&plan.upstream, upstream));
-    let answers: Vec<_> = futures_util::future::try_join_all(calls)
-        .await
-        .map_err(|err| unknown_model(err, model))?
-        .into_iter()
-        .map(|answer| answer.data)
-        .collect();
-    let mut answer =
-        translate::chat_response(&answers, ids, plan).map_err(AppError::InvalidOutput)?;
+    let mut answer = complete(state, plan, upstream, ids).await?;
     for choice in &mut answer.choices {
         if let Some(content) = choice.message.content.as_mut()
             && content.contains("<img")
@@ -94,6 +86,24 @@ async fn serve(
         }
     }
     Ok(axum::Json(answer).into_response())
+}
+
+/// Calls GigaChat once per choice of `plan` and maps the answers back (stop sequences, tool calls,
+/// output format); legacy completions are served by this too.
+pub(crate) async fn complete(
+    state: &AppState,
+    plan: &ChatPlan,
+    upstream: &RequestContext,
+    ids: &ResponseIds,
+) -> Result<openai::chat::ChatCompletion, AppError> {
+    let calls = (0..plan.n).map(|_| state.client().chat(&plan.upstream, upstream));
+    let answers: Vec<_> = futures_util::future::try_join_all(calls)
+        .await
+        .map_err(|err| unknown_model(err, &plan.upstream.model))?
+        .into_iter()
+        .map(|answer| answer.data)
+        .collect();
+    translate::chat_response(&answers, ids, plan).map_err(AppError::InvalidOutput)
 }
 
 /// GigaChat rejected an attachment id it does not know (any more).
@@ -109,8 +119,8 @@ fn is_stale_file(err: &gigachat::Error) -> bool {
             .any(|needle| message.contains(needle))
 }
 
-/// GigaChat's 404 on a chat call means the model is unknown; say which one.
-fn unknown_model(err: gigachat::Error, model: &str) -> AppError {
+/// GigaChat's 404 on a model call means the model is unknown; say which one.
+pub(crate) fn unknown_model(err: gigachat::Error, model: &str) -> AppError {
     if err.status() == Some(404) && !is_stale_file(&err) {
         AppError::ModelNotFound(model.to_owned())
     } else {

@@ -1,7 +1,10 @@
 //! HTTP handlers: parse → translate → call GigaChat → translate back.
 
 pub mod chat;
+pub mod completions;
 pub mod docs;
+pub mod embeddings;
 pub mod files;
 pub mod health;
 pub mod models;
+pub mod tokens;

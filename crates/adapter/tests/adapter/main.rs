@@ -6,7 +6,10 @@ mod common;
 
 mod attachments;
 mod chat;
+mod completions;
+mod embeddings;
 mod errors;
 mod service;
 mod streaming;
+mod tokens;
 mod tools;

@@ -1,0 +1,84 @@
+//! `POST /v1/completions` (legacy text completions), streaming and not: each prompt is served as a
+//! one-message chat by the chat path, and the answers are reshaped as `text_completion`s.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use openai::chat::{ChatCompletionChunk, Usage};
+use openai::completions::CompletionRequest;
+use translate::ResponseIds;
+use translate::completions::{completion_request, completion_response, text_chunk, usage_chunk};
+
+use crate::error::AppError;
+use crate::routes::chat::{complete, unknown_model};
+use crate::routes::embeddings::decode_off_thread;
+use crate::state::AppState;
+use crate::streaming::{self, EventShape};
+use crate::{body, context};
+
+/// Answers a legacy completion request.
+pub async fn completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    payload: axum::body::Body,
+) -> Result<Response, AppError> {
+    let payload = body::read(payload, &headers, state.max_request_bytes()).await?;
+    let request: CompletionRequest = body::json(&payload)?;
+    drop(payload);
+    let request_id = context::request_id(&headers);
+    let session =
+        translate::completions::session_id(&request, context::header(&headers, "x-session-id"));
+    let upstream = context::upstream(&headers, &request_id, session);
+    let ids = ResponseIds {
+        id: format!("cmpl-{}", uuid::Uuid::now_v7().simple()),
+        created: context::unix_now(),
+    };
+    let token_ids = request
+        .prompt
+        .as_ref()
+        .is_some_and(translate::tokens::has_token_ids);
+    let defaults = state.defaults().clone();
+    let plan =
+        decode_off_thread(token_ids, move || completion_request(request, &defaults)).await??;
+    let mut response = if plan.stream {
+        let model = plan
+            .prompts
+            .first()
+            .map(|p| p.upstream.model.clone())
+            .unwrap_or_default();
+        streaming::respond_many(
+            state.client(),
+            &plan.prompts,
+            &upstream,
+            ids,
+            state.image_rewriter(upstream.clone()),
+            TextEvents,
+        )
+        .await
+        .map_err(|err| unknown_model(err, &model))?
+    } else {
+        let answers = futures_util::future::try_join_all(
+            plan.prompts
+                .iter()
+                .map(|chat| complete(&state, chat, &upstream, &ids)),
+        )
+        .await?;
+        axum::Json(completion_response(answers, &ids)).into_response()
+    };
+    context::tag_response(&mut response, &request_id);
+    Ok(response)
+}
+
+/// Stream events in the legacy `text_completion` shape.
+struct TextEvents;
+
+impl EventShape for TextEvents {
+    fn chunk(&self, chunk: &ChatCompletionChunk) -> Option<Bytes> {
+        text_chunk(chunk).map(|chunk| streaming::frame(&chunk))
+    }
+
+    fn usage(&self, ids: &ResponseIds, model: &str, usage: Usage) -> Bytes {
+        streaming::frame(&usage_chunk(ids, model, usage))
+    }
+}

@@ -1,0 +1,74 @@
+//! `POST /v1/embeddings`: parse → translate (token ids decoded, inputs batched) → GigaChat
+//! `/embeddings`, a few batches at a time → vectors back in input order.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, TryStreamExt};
+use openai::embeddings::EmbeddingRequest;
+use translate::embeddings::{EmbeddingError, embedding_request, embedding_response};
+
+use crate::error::AppError;
+use crate::routes::chat::unknown_model;
+use crate::state::AppState;
+use crate::{body, context};
+
+/// GigaChat calls of one embeddings request in flight at once (`GIGACHAT_MAX_CONNECTIONS` still caps
+/// the adapter as a whole).
+pub const CONCURRENT_BATCHES: usize = 4;
+
+/// Answers an embeddings request.
+pub async fn embeddings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    payload: axum::body::Body,
+) -> Result<Response, AppError> {
+    let payload = body::read(payload, &headers, state.max_request_bytes()).await?;
+    let request: EmbeddingRequest = body::json(&payload)?;
+    drop(payload);
+    let request_id = context::request_id(&headers);
+    let session = context::header(&headers, "x-session-id").map(str::to_owned);
+    let upstream = context::upstream(&headers, &request_id, session);
+    let defaults = state.defaults().clone();
+    let default_model = state.embeddings_model().to_owned();
+    let plan = decode_off_thread(
+        translate::tokens::has_token_ids(&request.input),
+        move || embedding_request(request, &defaults, &default_model),
+    )
+    .await??;
+    // Futures do nothing until polled: `buffered` runs a few batches at a time, answers in order.
+    let calls: Vec<_> = plan
+        .batches
+        .iter()
+        .map(|batch| state.client().embeddings(batch, &upstream))
+        .collect();
+    let answers: Vec<_> = futures_util::stream::iter(calls)
+        .buffered(CONCURRENT_BATCHES)
+        .map_ok(|answer| answer.data)
+        .try_collect()
+        .await
+        .map_err(|err| unknown_model(err, plan.model()))?;
+    let list = embedding_response(&plan, answers).map_err(|err| match err {
+        EmbeddingError::Invalid(err) => AppError::from(err),
+        EmbeddingError::Upstream(mismatch) => {
+            AppError::Upstream(gigachat::Error::Protocol(mismatch.to_string()))
+        }
+    })?;
+    let mut response = axum::Json(list).into_response();
+    context::tag_response(&mut response, &request_id);
+    Ok(response)
+}
+
+/// Runs `work` on the blocking pool when it decodes token ids (the first use loads a tokenizer
+/// vocabulary, far too slow for an async worker), inline otherwise.
+pub(crate) async fn decode_off_thread<T: Send + 'static>(
+    token_ids: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    if !token_ids {
+        return Ok(work());
+    }
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| AppError::Internal(format!("decoding token ids failed ({err})")))
+}

@@ -1,0 +1,38 @@
+//! `POST /v1/tokens/count`: the adapter's token-counting helper, GigaChat's `/tokens/count` in
+//! OpenAI's list style (`{"model", "input": "text" | ["a", "b"]}` → one count per input).
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use openai::tokens::TokensCountRequest;
+
+use crate::error::AppError;
+use crate::routes::chat::unknown_model;
+use crate::state::AppState;
+use crate::{body, context};
+
+/// Counts the tokens of each input with the model's tokenizer (the default chat model when none is named).
+pub async fn count(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    payload: axum::body::Body,
+) -> Result<Response, AppError> {
+    let payload = body::read(payload, &headers, state.max_request_bytes()).await?;
+    let request: TokensCountRequest = body::json(&payload)?;
+    drop(payload);
+    let request_id = context::request_id(&headers);
+    let session = context::header(&headers, "x-session-id").map(str::to_owned);
+    let upstream = context::upstream(&headers, &request_id, session);
+    let request = translate::tokens::tokens_count_request(request, state.defaults())?;
+    let counts = state
+        .client()
+        .tokens_count(&request, &upstream)
+        .await
+        .map_err(|err| unknown_model(err, &request.model))?
+        .data;
+    let list = translate::tokens::tokens_count_response(request.model, request.input.len(), counts)
+        .map_err(|err| AppError::Upstream(gigachat::Error::Protocol(err.to_string())))?;
+    let mut response = axum::Json(list).into_response();
+    context::tag_response(&mut response, &request_id);
+    Ok(response)
+}

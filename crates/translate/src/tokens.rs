@@ -1,0 +1,227 @@
+//! Token ids back to text, and the token-counting helper route. GigaChat only takes text, while
+//! OpenAI clients may send token ids (langchain-openai's `OpenAIEmbeddings` does by default), so
+//! the ids are decoded with the tokenizer the client used to make them.
+//!
+//! Which tokenizer: tiktoken's own model table (the one `tiktoken.encoding_for_model` and
+//! langchain-openai use) applied to the model name the client sent, before aliases: names of the
+//! `o200k_base` family (`gpt-4o*`, `gpt-4.1*`, `gpt-5*`, `o1*`, `o3*`, `o4-mini*`, `gpt-oss-*`, ...)
+//! decode with `o200k_base`; everything else (`text-embedding-3-*`, `text-embedding-ada-002`,
+//! `gpt-4`, `gpt-3.5-turbo*`, GigaChat names, no name) with `cl100k_base`, which is also what
+//! langchain-openai falls back to for a model tiktoken does not know. The vocabularies ship inside
+//! the `tiktoken-rs` crate (nothing is downloaded) and are loaded on first use.
+
+use gigachat::types as gc;
+use openai::embeddings::Input;
+use openai::tokens::{TokensCount, TokensCountList};
+use tiktoken_rs::CoreBPE;
+use tiktoken_rs::tokenizer::{Tokenizer, get_tokenizer};
+
+use crate::TranslateError;
+use crate::request::ChatDefaults;
+
+/// A tokenizer token ids are decoded with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vocabulary {
+    /// `cl100k_base`: `text-embedding-3-*`, `text-embedding-ada-002`, `gpt-4`, `gpt-3.5-turbo`; the default.
+    Cl100kBase,
+    /// `o200k_base`: `gpt-4o`, `gpt-4.1`, `gpt-5`, the `o` series.
+    O200kBase,
+}
+
+impl Vocabulary {
+    /// The vocabulary for the model name the client sent (see the module documentation).
+    pub fn for_model(requested: Option<&str>) -> Self {
+        match requested.map(str::trim).and_then(get_tokenizer) {
+            Some(Tokenizer::O200kBase | Tokenizer::O200kHarmony) => Vocabulary::O200kBase,
+            _ => Vocabulary::Cl100kBase,
+        }
+    }
+
+    /// The tokenizer's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Vocabulary::Cl100kBase => "cl100k_base",
+            Vocabulary::O200kBase => "o200k_base",
+        }
+    }
+
+    fn bpe(self) -> &'static CoreBPE {
+        match self {
+            Vocabulary::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
+            Vocabulary::O200kBase => tiktoken_rs::o200k_base_singleton(),
+        }
+    }
+
+    /// The text of `tokens`. Bytes that are not valid UTF-8 (a character split between two token
+    /// lists) become U+FFFD; an id outside the vocabulary is the client's mistake, named at `param`.
+    pub fn decode(self, tokens: &[u32], param: &str) -> Result<String, TranslateError> {
+        let bytes = self.bpe().decode_bytes(tokens).map_err(|err| {
+            TranslateError::invalid(
+                param,
+                format!(
+                    "token id {} is not in the {} vocabulary used for this model; send text instead",
+                    err.token,
+                    self.name()
+                ),
+            )
+        })?;
+        Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned()))
+    }
+}
+
+/// Whether `input` carries token ids (decoding them may first load a vocabulary: slow, blocking work).
+pub fn has_token_ids(input: &Input) -> bool {
+    matches!(input, Input::Tokens(_) | Input::TokenLists(_))
+}
+
+/// The texts of `input` (a field named `param`), token ids decoded for the model name the client
+/// sent. A string or a token-id list is one text; an empty list is an error.
+pub fn input_texts(
+    input: Input,
+    requested_model: Option<&str>,
+    param: &str,
+) -> Result<Vec<String>, TranslateError> {
+    let texts = match input {
+        Input::Text(text) => vec![text],
+        Input::Texts(texts) => texts,
+        Input::Tokens(tokens) => {
+            vec![Vocabulary::for_model(requested_model).decode(&tokens, param)?]
+        }
+        Input::TokenLists(lists) => {
+            let vocabulary = Vocabulary::for_model(requested_model);
+            lists
+                .iter()
+                .enumerate()
+                .map(|(index, tokens)| vocabulary.decode(tokens, &format!("{param}[{index}]")))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    if texts.is_empty() {
+        return Err(TranslateError::invalid(
+            param,
+            format!("{param} must not be an empty list"),
+        ));
+    }
+    Ok(texts)
+}
+
+/// `POST /v1/tokens/count` → GigaChat's `/tokens/count`: text only, the default chat model when
+/// none is named, aliases applied.
+pub fn tokens_count_request(
+    request: openai::tokens::TokensCountRequest,
+    defaults: &ChatDefaults,
+) -> Result<gc::TokensCountRequest, TranslateError> {
+    if has_token_ids(&request.input) {
+        return Err(TranslateError::invalid(
+            "input",
+            "input must be a string or a list of strings: token ids are already counted",
+        ));
+    }
+    Ok(gc::TokensCountRequest {
+        model: defaults.resolve_model(request.model.as_deref()),
+        input: input_texts(request.input, None, "input")?,
+    })
+}
+
+/// GigaChat answered a different number of items than it was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("GigaChat answered {got} items for {sent} inputs")]
+pub struct CountMismatch {
+    /// Inputs sent.
+    pub sent: usize,
+    /// Items answered.
+    pub got: usize,
+}
+
+/// GigaChat's bare array of counts → the indexed list.
+pub fn tokens_count_response(
+    model: String,
+    sent: usize,
+    counts: Vec<gc::TokensCount>,
+) -> Result<TokensCountList, CountMismatch> {
+    if counts.len() != sent {
+        return Err(CountMismatch {
+            sent,
+            got: counts.len(),
+        });
+    }
+    Ok(TokensCountList {
+        object: "list".into(),
+        model,
+        data: counts
+            .into_iter()
+            .enumerate()
+            .map(|(index, count)| TokensCount {
+                object: "tokens".into(),
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                tokens: count.tokens,
+                characters: count.characters,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_name_picks_the_vocabulary() {
+        for (model, expected) in [
+            (None, Vocabulary::Cl100kBase),
+            (Some("text-embedding-3-small"), Vocabulary::Cl100kBase),
+            (Some("text-embedding-ada-002"), Vocabulary::Cl100kBase),
+            (Some("gpt-3.5-turbo-instruct"), Vocabulary::Cl100kBase),
+            (Some("Embeddings"), Vocabulary::Cl100kBase),
+            (Some("gpt-4o"), Vocabulary::O200kBase),
+            (Some("gpt-4o-mini"), Vocabulary::O200kBase),
+            (Some("o1-preview"), Vocabulary::O200kBase),
+            (Some("gpt-5"), Vocabulary::O200kBase),
+        ] {
+            assert_eq!(Vocabulary::for_model(model), expected, "{model:?}");
+        }
+    }
+
+    #[test]
+    fn ids_decode_to_the_text_they_encode() {
+        for vocabulary in [Vocabulary::Cl100kBase, Vocabulary::O200kBase] {
+            let text = "Hello, world! Привет, мир!";
+            let ids = vocabulary.bpe().encode_ordinary(text);
+            assert_eq!(vocabulary.decode(&ids, "input").unwrap(), text);
+        }
+        assert_eq!(
+            Vocabulary::Cl100kBase
+                .decode(&[15339, 1917], "input")
+                .unwrap(),
+            "hello world"
+        );
+    }
+
+    #[test]
+    fn unknown_ids_and_empty_lists_are_client_errors() {
+        let err = input_texts(
+            Input::TokenLists(vec![vec![1], vec![u32::MAX]]),
+            None,
+            "input",
+        )
+        .unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("input[1]"));
+        assert!(err.message.contains("cl100k_base"), "{}", err.message);
+        let err = input_texts(Input::Texts(Vec::new()), None, "prompt").unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("prompt"));
+    }
+
+    #[test]
+    fn a_character_split_between_lists_is_replaced_not_rejected() {
+        let ids = Vocabulary::Cl100kBase.bpe().encode_ordinary("🦀");
+        assert!(ids.len() > 1, "a multi-token character is needed: {ids:?}");
+        let texts = input_texts(
+            Input::TokenLists(vec![ids[..1].to_vec(), ids[1..].to_vec()]),
+            None,
+            "input",
+        )
+        .unwrap();
+        assert!(texts.iter().all(|t| t.contains('\u{fffd}')), "{texts:?}");
+    }
+}
