@@ -11,7 +11,6 @@ use tracing_subscriber::EnvFilter;
 use gigachat_adapter::config::{Cli, Command, Config};
 use gigachat_adapter::{demo, server};
 
-
 fn main() -> ExitCode {
     // `.env` first, so its values reach both the flags and the GIGACHAT_* settings.
     let _ = dotenvy::dotenv();

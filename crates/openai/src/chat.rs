@@ -252,10 +252,7 @@ struct RawPart {
 
 /// `image_url` as `{"url", "detail"}` or as a bare string (read directly, see [`MessageContent`]).
 enum RawImageUrl {
-    Object {
-        url: String,
-        detail: Option<String>,
-    },
+    Object { url: String, detail: Option<String> },
     Url(String),
 }
 
@@ -308,7 +305,8 @@ impl<'de> Deserialize<'de> for ContentPart {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let raw = RawPart::deserialize(deserializer)?;
-        let missing = |what: &str| D::Error::custom(format!("`{}` part without `{what}`", raw.kind));
+        let missing =
+            |what: &str| D::Error::custom(format!("`{}` part without `{what}`", raw.kind));
         Ok(match raw.kind.as_str() {
             "text" => ContentPart::Text {
                 text: raw.text.ok_or_else(|| missing("text"))?,
