@@ -12,14 +12,13 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// Paths served without a key.
-const PUBLIC_PATHS: [&str; 7] = [
+const PUBLIC_PATHS: [&str; 6] = [
     "/health/live",
     "/health/ready",
     "/health/liveness",
     "/health/readiness",
     "/openapi.json",
     "/docs",
-    "/metrics",
 ];
 
 fn is_public(path: &str) -> bool {

@@ -42,9 +42,20 @@ pub fn router(state: AppState, cors_origins: &[String], max_request_bytes: usize
             state.clone(),
             auth::require_key,
         ))
+        .layer(middleware::from_fn(processing_time))
         .layer(DefaultBodyLimit::max(max_request_bytes))
         .layer(cors(cors_origins))
         .with_state(state)
+}
+
+/// `openai-processing-ms`: time to the response head (for a stream, to its first event), as OpenAI sends it.
+async fn processing_time(request: Request, next: middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&started.elapsed().as_millis().to_string()) {
+        response.headers_mut().insert("openai-processing-ms", value);
+    }
+    response
 }
 
 async fn not_found(request: Request) -> Response {

@@ -144,58 +144,57 @@ fn choice(
         upstream: Option<ChatStream>,
         first: Option<ChatChunk>,
         translator: StreamTranslator,
+        images: ImageRewriter,
         done: bool,
     }
     let state = State {
         upstream: Some(upstream),
         first,
         translator,
+        images,
         done: false,
     };
-    stream::unfold(state, move |mut state| {
-        let images = images.clone();
-        async move {
-            loop {
-                if state.done {
-                    return None;
+    stream::unfold(state, move |mut state| async move {
+        loop {
+            if state.done {
+                return None;
+            }
+            if state.translator.is_finished() {
+                state.upstream = None;
+                state.done = true;
+                if let Some(problem) = state.translator.output_error() {
+                    return Some((Piece::Failed(AppError::InvalidOutput(problem)), state));
                 }
-                if state.translator.is_finished() {
-                    state.upstream = None;
+                let usage = state.translator.final_usage(prompt_chars);
+                return Some((Piece::Finished(group, usage), state));
+            }
+            let next = match state.first.take() {
+                Some(first) => Some(Ok(first)),
+                None => match state.upstream.as_mut() {
+                    Some(upstream) => upstream.next().await,
+                    None => None,
+                },
+            };
+            let mut chunks = match next {
+                Some(Ok(chunk)) => state.translator.push(&chunk),
+                Some(Err(err)) => {
                     state.done = true;
-                    if let Some(problem) = state.translator.output_error() {
-                        return Some((Piece::Failed(AppError::InvalidOutput(problem)), state));
-                    }
-                    let usage = state.translator.final_usage(prompt_chars);
-                    return Some((Piece::Finished(group, usage), state));
+                    state.upstream = None;
+                    return Some((Piece::Failed(AppError::Upstream(err)), state));
                 }
-                let next = match state.first.take() {
-                    Some(first) => Some(Ok(first)),
-                    None => match state.upstream.as_mut() {
-                        Some(upstream) => upstream.next().await,
-                        None => None,
-                    },
-                };
-                let mut chunks = match next {
-                    Some(Ok(chunk)) => state.translator.push(&chunk),
-                    Some(Err(err)) => {
-                        state.done = true;
-                        state.upstream = None;
-                        return Some((Piece::Failed(AppError::Upstream(err)), state));
-                    }
-                    None => state.translator.end(),
-                };
-                for chunk in &mut chunks {
-                    for choice in &mut chunk.choices {
-                        if let Some(text) = choice.delta.content.as_mut()
-                            && text.contains("<img")
-                        {
-                            *text = images.rewrite(text).await;
-                        }
+                None => state.translator.end(),
+            };
+            for chunk in &mut chunks {
+                for choice in &mut chunk.choices {
+                    if let Some(text) = choice.delta.content.as_mut()
+                        && text.contains("<img")
+                    {
+                        *text = state.images.rewrite(text).await;
                     }
                 }
-                if !chunks.is_empty() {
-                    return Some((Piece::Chunks(chunks), state));
-                }
+            }
+            if !chunks.is_empty() {
+                return Some((Piece::Chunks(chunks), state));
             }
         }
     })
@@ -214,43 +213,43 @@ fn events<S: EventShape>(
         merged: Option<SelectAll<BoxStream<'static, Piece>>>,
         usages: Vec<(usize, Usage)>,
         shape: S,
+        ids: ResponseIds,
+        model: String,
     }
     let state = State {
         merged: Some(merged),
         usages: Vec::new(),
         shape,
+        ids,
+        model,
     };
-    stream::unfold(state, move |mut state| {
-        let ids = ids.clone();
-        let model = model.clone();
-        async move {
-            let merged = state.merged.as_mut()?;
-            loop {
-                match merged.next().await {
-                    Some(Piece::Chunks(chunks)) => {
-                        let mut frames = BytesMut::new();
-                        for event in chunks.iter().filter_map(|c| state.shape.chunk(c)) {
-                            frames.extend_from_slice(&event);
-                        }
-                        if !frames.is_empty() {
-                            return Some((frames.freeze(), state));
-                        }
+    stream::unfold(state, move |mut state| async move {
+        let merged = state.merged.as_mut()?;
+        loop {
+            match merged.next().await {
+                Some(Piece::Chunks(chunks)) => {
+                    let mut frames = BytesMut::new();
+                    for event in chunks.iter().filter_map(|c| state.shape.chunk(c)) {
+                        frames.extend_from_slice(&event);
                     }
-                    Some(Piece::Finished(group, usage)) => state.usages.push((group, usage)),
-                    Some(Piece::Failed(error)) => {
-                        state.merged = None;
-                        tracing::warn!(label = error.label(), "stream failed after it started");
-                        return Some((frame(&error.envelope()), state));
+                    if !frames.is_empty() {
+                        return Some((frames.freeze(), state));
                     }
-                    None => {
-                        state.merged = None;
-                        let mut tail = BytesMut::new();
-                        if include_usage && let Some(usage) = usage_of_groups(&mut state.usages) {
-                            tail.extend_from_slice(&state.shape.usage(&ids, &model, usage));
-                        }
-                        tail.extend_from_slice(openai::sse::DONE);
-                        return Some((tail.freeze(), state));
+                }
+                Some(Piece::Finished(group, usage)) => state.usages.push((group, usage)),
+                Some(Piece::Failed(error)) => {
+                    state.merged = None;
+                    tracing::warn!(label = error.label(), "stream failed after it started");
+                    return Some((frame(&error.envelope()), state));
+                }
+                None => {
+                    state.merged = None;
+                    let mut tail = BytesMut::new();
+                    if include_usage && let Some(usage) = usage_of_groups(&mut state.usages) {
+                        tail.extend_from_slice(&state.shape.usage(&state.ids, &state.model, usage));
                     }
+                    tail.extend_from_slice(openai::sse::DONE);
+                    return Some((tail.freeze(), state));
                 }
             }
         }

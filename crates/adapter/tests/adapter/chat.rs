@@ -27,6 +27,13 @@ async fn answer_matches_openai_types_and_names_the_serving_model() {
     );
     assert!(usage["prompt_tokens_details"]["cached_tokens"].is_u64());
     assert!(headers.contains_key("x-request-id"));
+    assert!(
+        headers["openai-processing-ms"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
     let sent = &harness.upstream("/chat/completions")[0];
     assert_eq!(
         sent.header("x-request-id"),
