@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, BoxStream, SelectAll};
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use gigachat::types::{ChatChunk, Usage};
 use gigachat::{ChatStream, GigaChat, RequestContext};
 use openai::chat::ChatCompletionChunk;
@@ -201,7 +201,9 @@ fn choice(
 }
 
 /// The SSE body: chunks as they come, then the usage chunk (when asked) and `[DONE]`; or, after a
-/// failure mid-stream, one error event and the end.
+/// failure mid-stream, one error event and the end. Every event is written as soon as it exists;
+/// events that are already available together (GigaChat often sends several in one TCP segment)
+/// go out in one write.
 fn events<S: EventShape>(
     merged: SelectAll<BoxStream<'static, Piece>>,
     include_usage: bool,
@@ -209,51 +211,65 @@ fn events<S: EventShape>(
     model: String,
     shape: S,
 ) -> impl Stream<Item = Bytes> + Send + 'static {
-    struct State<S> {
-        merged: Option<SelectAll<BoxStream<'static, Piece>>>,
-        usages: Vec<(usize, Usage)>,
-        shape: S,
-        ids: ResponseIds,
-        model: String,
-    }
-    let state = State {
+    let state = Events {
         merged: Some(merged),
         usages: Vec::new(),
         shape,
         ids,
         model,
+        include_usage,
     };
-    stream::unfold(state, move |mut state| async move {
-        let merged = state.merged.as_mut()?;
-        loop {
-            match merged.next().await {
-                Some(Piece::Chunks(chunks)) => {
-                    let mut frames = BytesMut::new();
-                    for event in chunks.iter().filter_map(|c| state.shape.chunk(c)) {
-                        frames.extend_from_slice(&event);
-                    }
-                    if !frames.is_empty() {
-                        return Some((frames.freeze(), state));
-                    }
-                }
-                Some(Piece::Finished(group, usage)) => state.usages.push((group, usage)),
-                Some(Piece::Failed(error)) => {
-                    state.merged = None;
-                    tracing::warn!(label = error.label(), "stream failed after it started");
-                    return Some((frame(&error.envelope()), state));
-                }
-                None => {
-                    state.merged = None;
-                    let mut tail = BytesMut::new();
-                    if include_usage && let Some(usage) = usage_of_groups(&mut state.usages) {
-                        tail.extend_from_slice(&state.shape.usage(&state.ids, &state.model, usage));
-                    }
-                    tail.extend_from_slice(openai::sse::DONE);
-                    return Some((tail.freeze(), state));
-                }
+    stream::unfold(state, |mut state| async move {
+        let mut frames = BytesMut::new();
+        let first = state.merged.as_mut()?.next().await;
+        state.take(first, &mut frames);
+        while let Some(merged) = state.merged.as_mut() {
+            match merged.next().now_or_never() {
+                Some(piece) => state.take(piece, &mut frames),
+                None => break,
             }
         }
+        Some((frames.freeze(), state))
     })
+    .filter(|frames| std::future::ready(!frames.is_empty()))
+}
+
+/// The state of an SSE body being written.
+struct Events<S> {
+    merged: Option<SelectAll<BoxStream<'static, Piece>>>,
+    usages: Vec<(usize, Usage)>,
+    shape: S,
+    ids: ResponseIds,
+    model: String,
+    include_usage: bool,
+}
+
+impl<S: EventShape> Events<S> {
+    /// Adds what `piece` means to `frames`; the end of the choices (`None`) or a failure ends the body.
+    fn take(&mut self, piece: Option<Piece>, frames: &mut BytesMut) {
+        match piece {
+            Some(Piece::Chunks(chunks)) => {
+                for event in chunks.iter().filter_map(|c| self.shape.chunk(c)) {
+                    frames.extend_from_slice(&event);
+                }
+            }
+            Some(Piece::Finished(group, usage)) => self.usages.push((group, usage)),
+            Some(Piece::Failed(error)) => {
+                self.merged = None;
+                tracing::warn!(label = error.label(), "stream failed after it started");
+                frames.extend_from_slice(&frame(&error.envelope()));
+            }
+            None => {
+                self.merged = None;
+                if self.include_usage
+                    && let Some(usage) = usage_of_groups(&mut self.usages)
+                {
+                    frames.extend_from_slice(&self.shape.usage(&self.ids, &self.model, usage));
+                }
+                frames.extend_from_slice(openai::sse::DONE);
+            }
+        }
+    }
 }
 
 /// Each plan's usage (its prompt counted once, its choices' completions summed), added up.
