@@ -180,19 +180,12 @@ impl Config {
 
     /// `FETCH_ALLOWED_NETWORKS` parsed.
     pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-        self.fetch_allowed_networks
-            .iter()
-            .map(|net| net.trim())
-            .filter(|net| !net.is_empty())
-            .map(|net| {
-                net.parse::<ipnet::IpNet>()
-                    .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| ConfigError {
-                        variable: "FETCH_ALLOWED_NETWORKS",
-                        reason: format!("{net:?} is not a CIDR network or an IP address"),
-                    })
-            })
-            .collect()
+        crate::attachments::ssrf::parse_networks(&self.fetch_allowed_networks.join(",")).map_err(
+            |err| ConfigError {
+                variable: "FETCH_ALLOWED_NETWORKS",
+                reason: err.to_string(),
+            },
+        )
     }
 
     /// Drain deadline after SIGTERM.
