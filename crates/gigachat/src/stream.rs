@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client::ResponseMeta;
@@ -62,7 +62,11 @@ impl State {
             return None;
         }
         loop {
-            let next = tokio::time::timeout(self.idle_timeout, self.events.next()).await;
+            // An event already decoded needs no timer; only waiting for the network does.
+            let next = match self.events.next().now_or_never() {
+                Some(ready) => Ok(ready),
+                None => tokio::time::timeout(self.idle_timeout, self.events.next()).await,
+            };
             let event = match next {
                 Err(_) => return self.fail(Error::Timeout(self.idle_timeout)),
                 Ok(None) => {
