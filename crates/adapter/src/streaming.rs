@@ -160,6 +160,13 @@ fn choice(
                 return None;
             }
             if state.translator.is_finished() {
+                // A natural end: read GigaChat's `[DONE]` and the body's end, so its connection
+                // is reused. A stop sequence: drop the stream now, cancelling the call.
+                if !state.translator.cut_short()
+                    && let Some(upstream) = state.upstream.as_mut()
+                {
+                    while let Some(Ok(_)) = upstream.next().await {}
+                }
                 state.upstream = None;
                 state.done = true;
                 if let Some(problem) = state.translator.output_error() {

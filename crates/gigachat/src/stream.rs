@@ -83,6 +83,11 @@ impl State {
             }
             if data == "[DONE]" {
                 self.finished = true;
+                // Read to the end of the body, so the connection goes back to the pool.
+                while let Ok(Some(Ok(_))) =
+                    tokio::time::timeout(self.idle_timeout, self.events.next()).await
+                {
+                }
                 return None;
             }
             return match serde_json::from_str::<ChatChunk>(data) {

@@ -24,6 +24,8 @@ pub struct StreamTranslator {
     json_object: Option<String>,
     /// A tool call was sent: the finish reason is `tool_calls` whatever GigaChat said.
     called: bool,
+    /// A stop sequence ended the choice before GigaChat did.
+    cut: bool,
     sent_role: bool,
     finished: bool,
     usage: Option<gc::Usage>,
@@ -43,6 +45,7 @@ impl StreamTranslator {
             tools: plan.tools.clone(),
             json_object: (plan.output == OutputFormat::JsonObject).then(String::new),
             called: false,
+            cut: false,
             sent_role: false,
             finished: false,
             usage: None,
@@ -54,6 +57,12 @@ impl StreamTranslator {
     /// after a stop match the upstream call should be cancelled.
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// Whether a stop sequence ended the choice before GigaChat finished (the upstream call should
+    /// then be cancelled rather than read to its end).
+    pub fn cut_short(&self) -> bool {
+        self.cut
     }
 
     /// The usage GigaChat reported for this choice, once seen.
@@ -94,6 +103,7 @@ impl StreamTranslator {
                 let released = self.stop.push(text);
                 if released.stopped {
                     finish = Some("stop");
+                    self.cut = true;
                 }
                 append(&mut delta.content, released.text);
             }
