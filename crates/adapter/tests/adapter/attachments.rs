@@ -92,8 +92,13 @@ async fn the_embedded_store_survives_a_restart() {
     );
 }
 
+/// Two adapters for two GigaChat accounts share one Redis store (as replicas would): the same image
+/// is uploaded once per account, never reused across them; a third adapter of the first account
+/// reuses its id.
 #[tokio::test]
-async fn two_tenants_never_share_an_upload() {
+async fn two_tenants_sharing_a_store_never_share_an_upload() {
+    let redis = crate::redis_server::RedisServer::start().await;
+    let shared = vec!["--redis-url".to_owned(), redis.url.clone()];
     let harness = start_with(Options {
         emulator: EmulatorConfig {
             credentials: vec![
@@ -102,37 +107,54 @@ async fn two_tenants_never_share_an_upload() {
             ],
             ..EmulatorConfig::default()
         },
+        args: shared.clone(),
         ..Options::default()
     })
     .await;
     let other_key =
         Credential::new("tenant-b", "secret-b", "GIGACHAT_API_PERS").authorization_key();
-    let other_dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        harness._dir.path().join("ca.pem"),
-        other_dir.path().join("ca.pem"),
-    )
-    .unwrap();
-    let (other_base, _server) = spawn_adapter(
-        &harness.emulator,
-        other_dir.path(),
-        Vec::new(),
-        Box::new(move |s| s.credentials = Some(SecretString::from(other_key))),
-        KEY,
-    )
-    .await;
-    let request = image_request(&[data_url("image/png", &png(3))]);
-    assert_eq!(harness.chat(request.clone()).await.0, 200);
-    let response = harness
-        .http
-        .post(format!("{other_base}/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&request)
-        .send()
-        .await
+    let spawn = |change: Box<dyn FnOnce(&mut gigachat::Settings)>| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            harness._dir.path().join("ca.pem"),
+            dir.path().join("ca.pem"),
+        )
         .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(uploads(&harness), 2, "one upload per upstream identity");
+        let args = shared.clone();
+        let emulator = &harness.emulator;
+        async move {
+            let (base, server) = spawn_adapter(emulator, dir.path(), args, change, KEY).await;
+            (base, server, dir)
+        }
+    };
+    let (tenant_b, _b, _b_dir) = spawn(Box::new(move |s| {
+        s.credentials = Some(SecretString::from(other_key));
+    }))
+    .await;
+    let (replica_a, _a, _a_dir) = spawn(Box::new(|_| {})).await;
+    let request = image_request(&[data_url("image/png", &png(3))]);
+    let post = |base: String| {
+        let request = request.clone();
+        let http = harness.http.clone();
+        async move {
+            http.post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(KEY)
+                .json(&request)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(post(harness.base.clone()).await, 200);
+    assert_eq!(post(tenant_b).await, 200);
+    assert_eq!(uploads(&harness), 2, "one upload per account");
+    assert_eq!(post(replica_a).await, 200);
+    assert_eq!(
+        uploads(&harness),
+        2,
+        "a replica of the same account reuses the shared id"
+    );
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
+#[path = "../support/redis.rs"]
+mod redis_server;
 
 mod attachments;
 mod chat;
