@@ -2,15 +2,22 @@
 # Measures what the adapter adds to GigaChat's latency: the same open-loop load (oha, fixed rate,
 # coordinated-omission correction) against the emulator directly and through the adapter, for
 # non-streaming and streaming chat, in one run. Writes bench/results/overhead-<date>.md.
-# The emulator serves plain HTTP here so both paths use the same transport and the difference is
-# the adapter's own work plus one loopback hop (with TLS, oha's handshakes would dominate the direct path).
+# oha talks plain HTTP/1.1 to both. The adapter reaches its upstream as it reaches GigaChat: HTTPS
+# with HTTP/2 by ALPN, to a second emulator serving TLS (set UPSTREAM=plain for plain HTTP/1.1 to
+# the same emulator oha uses). The TLS emulator's encryption is counted against the adapter, so
+# the difference (the adapter's own work plus one loopback hop) is if anything overstated.
 #
-# Usage: bench/overhead.sh [rate=1000] [duration=20s]
+# The four runs (direct and adapted, non-streaming and streaming) are interleaved over ROUNDS
+# rounds and each figure is the median across rounds, so a burst of noise from the shared machine
+# moves one round, not the result. The adapter's CPU time per request is read from /proc.
+#
+# Usage: [UPSTREAM=tls|plain] [ROUNDS=3] bench/overhead.sh [rate=1000] [duration=10s]
 # Needs: oha (`cargo install oha --locked`), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-1000}
-DURATION=${2:-20s}
+DURATION=${2:-10s}
+ROUNDS=${ROUNDS:-3}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -19,60 +26,103 @@ cargo build --release --locked -p gigachat-adapter -p gigachat-emulator >&2
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 API_PORT=$(free_port); OAUTH_PORT=$(free_port); ADAPTER_PORT=$(free_port)
+TLS_API_PORT=$(free_port); TLS_OAUTH_PORT=$(free_port)
 TOKEN=bench-static-token
+UPSTREAM=${UPSTREAM:-tls}
 
-target/release/gigachat-emulator --api-port "$API_PORT" --oauth-port "$OAUTH_PORT" --no-tls \
-  --static-token "$TOKEN" --answer-words 24 --oauth-rate-limit 0 \
-  > "$WORK/emulator.log" 2>&1 &
+emulator() { # api-port oauth-port log extra...
+  local api=$1 oauth=$2 log=$3; shift 3
+  target/release/gigachat-emulator --api-port "$api" --oauth-port "$oauth" "$@" \
+    --static-token "$TOKEN" --answer-words 24 --oauth-rate-limit 0 > "$WORK/$log" 2>&1 &
+}
+emulator "$API_PORT" "$OAUTH_PORT" emulator.log --no-tls
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$API_PORT/" >/dev/null && break; sleep 0.05; done
+case $UPSTREAM in
+  tls)
+    emulator "$TLS_API_PORT" "$TLS_OAUTH_PORT" emulator-tls.log --ca-pem "$WORK/ca.pem"
+    for _ in $(seq 100); do curl -s --cacert "$WORK/ca.pem" "https://localhost:$TLS_API_PORT/" >/dev/null && break; sleep 0.05; done
+    UPSTREAM_URL="https://localhost:$TLS_API_PORT/api/v1"
+    export GIGACHAT_CA_BUNDLE_FILE="$WORK/ca.pem" ;;
+  plain) UPSTREAM_URL="http://127.0.0.1:$API_PORT/api/v1" ;;
+  *) echo "UPSTREAM must be tls or plain" >&2; exit 2 ;;
+esac
 
-HOST=127.0.0.1 PORT=$ADAPTER_PORT BEARER_TOKEN=bench-key ENVIRONMENT=production RUST_LOG=warn \
-GIGACHAT_BASE_URL="http://127.0.0.1:$API_PORT/api/v1" \
+HOST=127.0.0.1 PORT=$ADAPTER_PORT BEARER_TOKEN=bench-key ENVIRONMENT=production RUST_LOG=warn DATA_DIR="$WORK/data" \
+GIGACHAT_BASE_URL="$UPSTREAM_URL" \
 GIGACHAT_AUTH_URL="http://127.0.0.1:$OAUTH_PORT/api/v2/oauth" \
 GIGACHAT_ACCESS_TOKEN="$TOKEN" \
   target/release/gigachat-adapter > "$WORK/adapter.log" 2>&1 &
+ADAPTER_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$ADAPTER_PORT/health/ready" >/dev/null && break; sleep 0.1; done
+kill -0 "$ADAPTER_PID" 2>/dev/null || { cat "$WORK/adapter.log" >&2; exit 1; }
 
 BODY='{"model":"GigaChat","messages":[{"role":"user","content":"Привет! Как дела?"}]}'
 STREAM_BODY='{"model":"GigaChat","messages":[{"role":"user","content":"Привет! Как дела?"}],"stream":true}'
 
-run() { # name url auth body extra...
-  local name=$1 url=$2 auth=$3 body=$4; shift 4
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$ADAPTER_PID/stat"; }
+
+run() { # name url auth body
+  local name=$1 url=$2 auth=$3 body=$4 before
+  before=$(cpu_ticks)
   oha --no-tui --output-format json -z "$DURATION" -q "$RATE" --latency-correction -c 64 \
-    -m POST -H "Authorization: Bearer $auth" -H 'Content-Type: application/json' -d "$body" "$@" "$url" \
+    -m POST -H "Authorization: Bearer $auth" -H 'Content-Type: application/json' -d "$body" "$url" \
     > "$WORK/$name.json"
+  echo $(( $(cpu_ticks) - before )) > "$WORK/$name.ticks"
 }
 
 DIRECT="http://127.0.0.1:$API_PORT/api/v1/chat/completions"
 ADAPTED="http://127.0.0.1:$ADAPTER_PORT/v1/chat/completions"
 # Warm up connections and the token cache.
 run warm "$ADAPTED" bench-key "$BODY" >/dev/null 2>&1 || true
-run direct "$DIRECT" "$TOKEN" "$BODY"
-run adapter "$ADAPTED" bench-key "$BODY"
-run direct_stream "$DIRECT" "$TOKEN" "$STREAM_BODY"
-run adapter_stream "$ADAPTED" bench-key "$STREAM_BODY"
+for round in $(seq "$ROUNDS"); do
+  run "direct-$round" "$DIRECT" "$TOKEN" "$BODY"
+  run "adapter-$round" "$ADAPTED" bench-key "$BODY"
+  run "direct_stream-$round" "$DIRECT" "$TOKEN" "$STREAM_BODY"
+  run "adapter_stream-$round" "$ADAPTED" bench-key "$STREAM_BODY"
+  echo "round $round of $ROUNDS done" >&2
+done
 
 mkdir -p bench/results
-OUT="bench/results/overhead-$(date +%Y%m%d-%H%M%S).md"
-python3 - "$WORK" "$RATE" "$DURATION" > "$OUT" <<'PY'
-import json, sys, os, platform
-work, rate, duration = sys.argv[1], sys.argv[2], sys.argv[3]
+OUT="bench/results/overhead-$(date +%Y%m%d-%H%M%S)-$UPSTREAM.md"
+python3 - "$WORK" "$RATE" "$DURATION" "$UPSTREAM" "$ROUNDS" "$(getconf CLK_TCK)" > "$OUT" <<'PY'
+import json, os, platform, statistics, sys
+work, rate, duration, upstream, rounds, tick = sys.argv[1:7]
+rounds, tick = int(rounds), int(tick)
+
 def load(name):
     with open(os.path.join(work, name + ".json")) as f:
         data = json.load(f)
+    with open(os.path.join(work, name + ".ticks")) as f:
+        ticks = int(f.read())
     p = data["latencyPercentiles"]
-    summary = data["summary"]
-    codes = data.get("statusCodeDistribution", {})
-    return p["p50"] * 1000, p["p99"] * 1000, summary.get("requestsPerSec", 0), codes
-print(f"# Adapter overhead, {rate} req/s for {duration}, oha --latency-correction\n")
-print(f"Machine: {os.cpu_count()} cores, {platform.platform()}\n")
-print("| mode | path | p50 ms | p99 ms | req/s | statuses |")
-print("|---|---|---|---|---|---|")
+    done = sum(data.get("statusCodeDistribution", {}).values())
+    ok = data.get("statusCodeDistribution", {}).get("200", 0)
+    cpu_us = ticks / tick * 1e6 / done if done else 0.0
+    return p["p50"] * 1000, p["p99"] * 1000, done, ok, cpu_us
+
+def rows(name):
+    return [load(f"{name}-{r}") for r in range(1, rounds + 1)]
+
+def med(values):
+    return statistics.median(values)
+
+transport = "HTTPS, HTTP/2 by ALPN (a second emulator)" if upstream == "tls" else "plain HTTP/1.1"
+print(f"# Adapter overhead, {rate} req/s, {rounds} interleaved rounds of {duration}, oha --latency-correction\n")
+print(f"Adapter to upstream: {transport}. Machine: {os.cpu_count()} cores, {platform.platform()}.")
+print("Figures are medians across rounds; every round's p99 is listed in brackets.\n")
+print("| mode | path | p50 ms | p99 ms | p99 per round | non-200 | adapter CPU per request |")
+print("|---|---|---|---|---|---|---|")
 for mode, direct, adapter in [("non-streaming", "direct", "adapter"), ("streaming", "direct_stream", "adapter_stream")]:
-    d, a = load(direct), load(adapter)
-    print(f"| {mode} | emulator directly | {d[0]:.3f} | {d[1]:.3f} | {d[2]:.0f} | {d[3]} |")
-    print(f"| {mode} | through the adapter | {a[0]:.3f} | {a[1]:.3f} | {a[2]:.0f} | {a[3]} |")
-    print(f"| {mode} | **added by the adapter** | **{a[0]-d[0]:.3f}** | **{a[1]-d[1]:.3f}** | | |")
+    d, a = rows(direct), rows(adapter)
+    dp50, dp99 = med(x[0] for x in d), med(x[1] for x in d)
+    ap50, ap99 = med(x[0] for x in a), med(x[1] for x in a)
+    bad_d = sum(x[2] - x[3] for x in d)
+    bad_a = sum(x[2] - x[3] for x in a)
+    per_round = lambda rs: ", ".join(f"{x[1]:.2f}" for x in rs)
+    print(f"| {mode} | emulator directly | {dp50:.3f} | {dp99:.3f} | {per_round(d)} | {bad_d} | |")
+    print(f"| {mode} | through the adapter | {ap50:.3f} | {ap99:.3f} | {per_round(a)} | {bad_a} | {med(x[4] for x in a):.0f} µs |")
+    added = [x[1] - y[1] for x, y in zip(a, d)]
+    print(f"| {mode} | **added by the adapter** | **{ap50 - dp50:.3f}** | **{ap99 - dp99:.3f}** | {', '.join(f'{v:.2f}' for v in added)} | | |")
 PY
 cat "$OUT"
 echo "written to $OUT" >&2

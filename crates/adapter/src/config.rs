@@ -42,6 +42,10 @@ pub struct Config {
     /// Port to listen on.
     #[arg(long, env = "PORT", default_value_t = 8000)]
     pub port: u16,
+    /// Event-loop threads, each serving its own connections with its own upstream connections;
+    /// 0 means one per CPU.
+    #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
     /// Client API keys, comma-separated; clients send one as `Authorization: Bearer`, `x-api-key` or `api-key`.
     #[arg(
         long = "bearer-token",
@@ -192,6 +196,14 @@ impl Config {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
+
+    /// How many event-loop threads to run: `WORKER_THREADS`, or one per CPU when it is 0.
+    pub fn threads(&self) -> usize {
+        match self.worker_threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +233,13 @@ mod tests {
         );
         let comma = parse(&["--cors-allowed-hosts", "https://a.test,https://b.test"]);
         assert_eq!(comma.cors_origins().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_per_cpu() {
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(parse(&[]).threads(), cpus);
+        assert_eq!(parse(&["--worker-threads", "3"]).threads(), 3);
     }
 
     #[test]

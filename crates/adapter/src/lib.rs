@@ -13,6 +13,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod streaming;
+pub mod workers;
 
 use std::time::Duration;
 

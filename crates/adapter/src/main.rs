@@ -9,16 +9,13 @@ use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 
 use gigachat_adapter::config::{Cli, Command, Config};
-use gigachat_adapter::{demo, server};
+use gigachat_adapter::{demo, workers};
 
 fn main() -> ExitCode {
     // `.env` first, so its values reach both the flags and the GIGACHAT_* settings.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match workers::event_loop() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -27,7 +24,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Healthcheck { url }) => runtime.block_on(healthcheck(url, cli.config.port)),
-        None => runtime.block_on(run(cli.config)),
+        None => run(&runtime, cli.config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,8 +46,26 @@ fn init_logging(config: &Config) {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+/// Builds the router on `runtime` (which keeps running its background tasks) and serves.
+fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> {
     init_logging(&config);
+    let (router, demo) = runtime.block_on(prepare(&config))?;
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    workers::serve(
+        runtime,
+        router,
+        listener,
+        config.threads(),
+        config.shutdown_grace(),
+    )?;
+    drop(demo);
+    Ok(())
+}
+
+/// Checks the configuration, starts the demo emulator when asked, and builds the router.
+async fn prepare(config: &Config) -> anyhow::Result<(axum::Router, Option<demo::Demo>)> {
     let mut settings = gigachat::Settings::from_env()?;
     let mut keys = config.api_keys();
     let demo = if config.emulator {
@@ -58,9 +73,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         if keys.is_empty() && !config.allow_unauthenticated {
             let key = format!("sk-emulator-{}", uuid::Uuid::new_v4().simple());
             keys.push(SecretString::from(key.clone()));
-            print_demo(&config, Some(&key));
+            print_demo(config, Some(&key));
         } else {
-            print_demo(&config, None);
+            print_demo(config, None);
         }
         Some(demo)
     } else {
@@ -83,14 +98,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
              GIGACHAT_ACCESS_TOKEN, or a client certificate), or run with --emulator"
         );
     }
-    let router = gigachat_adapter::build_router(&config, settings, keys).await?;
-    let addr = SocketAddr::new(config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    server::serve(router, listener, config.shutdown_grace()).await?;
-    drop(demo);
-    Ok(())
+    let router = gigachat_adapter::build_router(config, settings, keys).await?;
+    Ok((router, demo))
 }
 
 fn print_demo(config: &Config, generated_key: Option<&str>) {

@@ -99,25 +99,30 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     grace: Duration,
 ) -> anyhow::Result<()> {
-    let local = listener.local_addr()?;
-    tracing::info!(%local, "gigachat-adapter listening");
+    tracing::info!(local = %listener.local_addr()?, "gigachat-adapter listening");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    serve_until(router, listener, grace, stop_rx).await
+}
+
+/// Serves until `stop` turns true, then lets in-flight requests and streams finish for up to `grace`.
+pub async fn serve_until(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    grace: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let listener = listener.tap_io(|tcp| {
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::debug!(%err, "could not set TCP_NODELAY");
         }
     });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
+    let server = axum::serve(listener, router).with_graceful_shutdown(stopped(stop.clone()));
     let deadline = async move {
-        let mut stop_rx = stop_rx;
-        while !*stop_rx.borrow() {
-            if stop_rx.changed().await.is_err() {
-                return;
-            }
-        }
+        stopped(stop).await;
         tracing::info!(?grace, "shutting down: draining in-flight requests");
         tokio::time::sleep(grace).await;
         tracing::warn!("drain deadline reached; closing remaining connections");
@@ -129,7 +134,15 @@ pub async fn serve(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves once `stop` is true; never, if its sender goes away without saying so.
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Resolves on SIGTERM (Unix) or Ctrl-C.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,4 +1,5 @@
-//! The real binary under SIGTERM: in-flight streams finish (up to the drain deadline), then it exits.
+//! The real binary under SIGTERM: in-flight streams finish (up to the drain deadline) on every
+//! event loop, then it exits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::process::{Child, Command, Stdio};
@@ -37,6 +38,7 @@ async fn spawn_adapter(emulator: &Emulator, grace_secs: u64) -> Adapter {
         .env("PORT", port.to_string())
         .env("BEARER_TOKEN", "k")
         .env("SHUTDOWN_GRACE_SECS", grace_secs.to_string())
+        .env("WORKER_THREADS", "3")
         .env("GIGACHAT_BASE_URL", emulator.api_base_url())
         .env("GIGACHAT_AUTH_URL", emulator.auth_url())
         .env("GIGACHAT_CREDENTIALS", emulator.credentials_header())
@@ -105,18 +107,28 @@ async fn open_stream(adapter: &Adapter) -> reqwest::Response {
 }
 
 #[tokio::test]
-async fn sigterm_lets_an_in_flight_stream_finish() {
+async fn sigterm_lets_in_flight_streams_finish() {
     let emulator = Emulator::start(slow_emulator(24)).await.unwrap();
     let mut adapter = spawn_adapter(&emulator, 20).await;
-    let mut body = open_stream(&adapter).await.bytes_stream();
-    body.next().await.unwrap().unwrap();
-    sigterm(&adapter.child);
-    let mut rest = Vec::new();
-    while let Some(chunk) = body.next().await {
-        rest.extend_from_slice(&chunk.unwrap());
+    // Separate connections, so the streams can sit on different event loops.
+    let mut bodies = Vec::new();
+    for _ in 0..4 {
+        let mut body = open_stream(&adapter).await.bytes_stream();
+        body.next().await.unwrap().unwrap();
+        bodies.push(body);
     }
-    let rest = String::from_utf8(rest).unwrap();
-    assert!(rest.ends_with("data: [DONE]\n\n"), "stream cut: {rest}");
+    sigterm(&adapter.child);
+    let rests = futures_util::future::join_all(bodies.into_iter().map(|mut body| async move {
+        let mut rest = Vec::new();
+        while let Some(chunk) = body.next().await {
+            rest.extend_from_slice(&chunk.unwrap());
+        }
+        String::from_utf8(rest).unwrap()
+    }))
+    .await;
+    for rest in rests {
+        assert!(rest.ends_with("data: [DONE]\n\n"), "stream cut: {rest}");
+    }
     let status = wait_exit(&mut adapter.child, Duration::from_secs(10)).await;
     assert!(status.success(), "{status}");
 }

@@ -121,6 +121,8 @@ pub struct EmulatorConfig {
     pub stream_usage: bool,
     /// The gateway whose response headers both listeners imitate.
     pub response_headers: ResponseHeaders,
+    /// How many of the latest requests the request log keeps.
+    pub log_capacity: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -155,6 +157,7 @@ impl Default for EmulatorConfig {
             stream_final_text_with_finish: false,
             stream_usage: true,
             response_headers: ResponseHeaders::SynGx,
+            log_capacity: 10_000,
         }
     }
 }

@@ -79,7 +79,7 @@ impl Emulator {
             tokens: TokenStore::new(config.static_tokens.clone()),
             oauth_limiter: RateLimiter::new(config.oauth_rate_limit_per_sec),
             files: FileStore::default(),
-            log: RequestLog::default(),
+            log: RequestLog::new(config.log_capacity),
             faults: Faults::default(),
             prompt_cache: PromptCache::new(config.prompt_cache_ttl),
             inflight: Inflight::new(config.concurrency_limit),
@@ -191,7 +191,8 @@ impl Emulator {
         &self.state.config
     }
 
-    /// Everything received so far on both listeners, in order (control API calls excluded).
+    /// The latest requests on both listeners (up to `log_capacity`), in order (control API calls
+    /// excluded).
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.state.log.snapshot()
     }

@@ -1,5 +1,7 @@
-//! The request log: every request on both listeners, in order, with its body, status and stream tally.
+//! The request log: the latest requests on both listeners, in order, with body, status and stream tally
+//! (bounded, so a long-running emulator does not grow without end).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -86,13 +88,22 @@ struct Entry {
     tally: Arc<StreamTally>,
 }
 
-/// The shared, ordered request log.
-#[derive(Debug, Default)]
+/// The shared, ordered request log, keeping the latest `capacity` requests.
+#[derive(Debug)]
 pub(crate) struct RequestLog {
-    entries: Mutex<Vec<Arc<Entry>>>,
+    entries: Mutex<VecDeque<Arc<Entry>>>,
+    capacity: usize,
 }
 
 impl RequestLog {
+    /// An empty log that forgets its oldest entry once it holds `capacity` (at least one).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
     /// A snapshot of everything logged so far.
     pub(crate) fn snapshot(&self) -> Vec<LoggedRequest> {
         lock(&self.entries)
@@ -121,7 +132,11 @@ impl RequestLog {
             status: AtomicU16::new(0),
             tally: Arc::new(StreamTally::default()),
         });
-        lock(&self.entries).push(entry.clone());
+        let mut entries = lock(&self.entries);
+        if entries.len() >= self.capacity {
+            entries.pop_front();
+        }
+        entries.push_back(entry.clone());
         entry
     }
 }

@@ -104,6 +104,9 @@ struct Args {
         default_value_t = 131_072
     )]
     context_window_tokens: usize,
+    /// How many of the latest requests the request log (`/_emulator/requests`) keeps.
+    #[arg(long, env = "GIGACHAT_EMULATOR_LOG_CAPACITY", default_value_t = 10_000)]
+    log_capacity: usize,
     /// Serve recorded answers from the VCR cassettes in this directory when a request matches.
     #[arg(long, env = "GIGACHAT_EMULATOR_REPLAY_DIR")]
     replay_dir: Option<PathBuf>,
@@ -173,6 +176,7 @@ impl Args {
             stream_final_text_with_finish: self.stream_final_text_with_finish,
             stream_usage: !self.no_stream_usage,
             response_headers: self.response_headers,
+            log_capacity: self.log_capacity,
             ..EmulatorConfig::default()
         }
     }

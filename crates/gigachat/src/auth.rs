@@ -249,7 +249,7 @@ async fn fetch(issuer: &Issuer, transport: &Transport, timeout: Duration) -> Res
             user,
             password,
         } => transport
-            .api
+            .api()?
             .post(url)
             .basic_auth(user, Some(password.expose_secret()))
             .header(reqwest::header::CONTENT_LENGTH, "0"),

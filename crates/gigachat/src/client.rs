@@ -493,7 +493,11 @@ impl GigaChat {
     ) -> Result<reqwest::Response, Error> {
         let settings = &self.inner.settings;
         let url = format!("{}{}", settings.base_url, call.path);
-        let mut request = self.inner.transport.api.request(call.method.clone(), &url);
+        let mut request = self
+            .inner
+            .transport
+            .api()?
+            .request(call.method.clone(), &url);
         if let Some(bearer) = bearer {
             request = request.header(AUTHORIZATION, bearer);
         }

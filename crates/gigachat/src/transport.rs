@@ -1,8 +1,16 @@
 //! The two HTTP clients (API host and OAuth host): rustls with the Russian Trusted Root CA beside
 //! the system roots, HTTP/2 by ALPN with HTTP/1.1 fallback, pooled connections, and the client
 //! certificate presented to the API host only.
+//!
+//! The API client is built once per thread that calls GigaChat, each with its own connection
+//! pool: a connection's I/O task then runs on the thread whose requests use it, so a call does not
+//! hop between threads (on a thread-per-core server, every wake-up of the other thread costs an
+//! inter-processor interrupt).
 
 use std::path::Path;
+use std::sync::Arc;
+
+use thread_local::ThreadLocal;
 
 use reqwest::{Certificate, Identity};
 use secrecy::{ExposeSecret, SecretString};
@@ -21,9 +29,37 @@ const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
     /// Talks to the API host (and `/token`); presents the client certificate when configured.
-    pub(crate) api: reqwest::Client,
+    api: Arc<ApiClients>,
     /// Talks to the OAuth host; never presents a client certificate.
     pub(crate) oauth: reqwest::Client,
+}
+
+/// One API client per calling thread, all built alike.
+struct ApiClients {
+    settings: Settings,
+    roots: Vec<Certificate>,
+    identity: Option<Identity>,
+    per_thread: ThreadLocal<reqwest::Client>,
+}
+
+impl std::fmt::Debug for ApiClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClients")
+            .field("roots", &self.roots.len())
+            .field("identity", &self.identity.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiClients {
+    fn build(&self) -> Result<reqwest::Client, Error> {
+        let mut api = builder(&self.settings, &self.roots);
+        if let Some(identity) = &self.identity {
+            api = api.identity(identity.clone());
+        }
+        api.build()
+            .map_err(|err| Error::Config(format!("cannot build the API HTTP client: {err}")))
+    }
 }
 
 impl Transport {
@@ -36,17 +72,26 @@ impl Transport {
                  Use GIGACHAT_CA_BUNDLE_FILE instead outside development."
             );
         }
-        let mut api = builder(settings, &roots);
-        if let Some(identity) = client_identity(settings)? {
-            api = api.identity(identity);
-        }
-        let api = api
-            .build()
-            .map_err(|err| Error::Config(format!("cannot build the API HTTP client: {err}")))?;
         let oauth = builder(settings, &roots)
             .build()
             .map_err(|err| Error::Config(format!("cannot build the OAuth HTTP client: {err}")))?;
-        Ok(Self { api, oauth })
+        let api = ApiClients {
+            settings: settings.clone(),
+            identity: client_identity(settings)?,
+            roots,
+            per_thread: ThreadLocal::new(),
+        };
+        // Build this thread's client now, so a bad setting fails at start, not on the first call.
+        api.per_thread.get_or_try(|| api.build())?;
+        Ok(Self {
+            api: Arc::new(api),
+            oauth,
+        })
+    }
+
+    /// The API client of the calling thread.
+    pub(crate) fn api(&self) -> Result<&reqwest::Client, Error> {
+        self.api.per_thread.get_or_try(|| self.api.build())
     }
 }
 
@@ -57,7 +102,8 @@ fn builder(settings: &Settings, roots: &[Certificate]) -> reqwest::ClientBuilder
         .connect_timeout(settings.connect_timeout)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .tcp_nodelay(true)
-        .http2_adaptive_window(true)
+        // hyper's fixed HTTP/2 windows (2 MiB a stream, 5 MiB a connection) cover GigaChat's
+        // answers; an adaptive window would add a PING round trip to every answer.
         .user_agent(concat!("gigachat-rs/", env!("CARGO_PKG_VERSION")));
     if let Some(max) = settings.max_connections {
         builder = builder.pool_max_idle_per_host(max);

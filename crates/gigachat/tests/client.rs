@@ -770,3 +770,39 @@ async fn secrets_never_reach_debug_output() {
         "{debug}"
     );
 }
+
+/// Every thread gets its own connection pool (see `transport`); the token cache stays shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_serves_several_event_loops() {
+    let setup = setup(|_| {}).await;
+    let client = setup.client();
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let answer = client.chat(&hello(), &ctx()).await.unwrap();
+                    assert!(!answer.data.choices.is_empty());
+                    let mut stream = client.chat_stream(&hello(), &ctx()).await.unwrap();
+                    let mut chunks = 0;
+                    while let Some(chunk) = stream.next().await {
+                        chunk.unwrap();
+                        chunks += 1;
+                    }
+                    assert!(chunks > 1);
+                });
+            })
+        })
+        .collect();
+    for thread in threads {
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+    }
+    assert_eq!(setup.token_requests(), 1);
+    assert_eq!(setup.logged(Listener::Api, "/chat/completions").len(), 6);
+}

@@ -198,7 +198,17 @@ impl Attachments {
                 return Err(AttachmentError::EmptyFilePart);
             }
         };
-        let media = media::prepare(bytes, declared.as_deref(), filename.as_deref())?;
+        // Sniffing, converting and hashing a large file take milliseconds: not on the event loop,
+        // where they would hold up every other connection it serves.
+        let identity = self.inner.identity.clone();
+        let (media, key) = tokio::task::spawn_blocking(move || {
+            media::prepare(bytes, declared.as_deref(), filename.as_deref()).map(|media| {
+                let key = FileKey::new(&media.bytes, &identity);
+                (media, key)
+            })
+        })
+        .await
+        .map_err(|_| MediaError::Conversion)??;
         if let Some(expected) = expected
             && media.kind != expected
         {
@@ -209,7 +219,7 @@ impl Attachments {
             .into());
         }
         let kind = media.kind;
-        let (stored, key) = self.upload_once(media, context).await?;
+        let stored = self.upload_once(media, &key, context).await?;
         Ok((
             ResolvedFile {
                 file_id: stored.file_id,
@@ -219,13 +229,14 @@ impl Attachments {
         ))
     }
 
-    /// The id for these bytes: from the dedup store, or uploaded now (once for concurrent callers).
+    /// The id for `media` (whose key is `key`): from the dedup store, or uploaded now (once for
+    /// concurrent callers).
     async fn upload_once(
         &self,
         media: Media,
+        key: &FileKey,
         context: &RequestContext,
-    ) -> Result<(StoredFile, FileKey), AttachmentError> {
-        let key = FileKey::new(&media.bytes, &self.inner.identity);
+    ) -> Result<StoredFile, AttachmentError> {
         let upload = FileUpload {
             filename: media.filename,
             content_type: Some(media.mime.to_owned()),
@@ -237,7 +248,7 @@ impl Attachments {
         let (stored, _) = self
             .inner
             .dedup
-            .get_or_upload(&key, || async move {
+            .get_or_upload(key, || async move {
                 let answer = client
                     .upload_file(&upload, context)
                     .await
@@ -249,7 +260,7 @@ impl Attachments {
             })
             .await
             .map_err(|err| AttachmentError::Upload(err.into_inner().0))?;
-        Ok((stored, key))
+        Ok(stored)
     }
 
     /// A `file_id` from our Files API: GigaChat must know it; its name tells the kind.

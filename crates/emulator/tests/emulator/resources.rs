@@ -466,3 +466,25 @@ async fn functions_convert_builds_specs_from_openapi() {
         .unwrap();
     assert_eq!(response.status(), 422);
 }
+
+#[tokio::test]
+async fn request_log_keeps_only_the_latest_requests() {
+    let env = Env::with(EmulatorConfig {
+        log_capacity: 3,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    for query in ["a", "b", "c", "d"] {
+        let status = env.get(&format!("/models?n={query}")).await.status();
+        assert_eq!(status, 200);
+    }
+    let paths: Vec<String> = env.emu.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/models?n=b",
+            "/api/v1/models?n=c",
+            "/api/v1/models?n=d"
+        ]
+    );
+}
