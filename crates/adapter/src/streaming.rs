@@ -160,14 +160,15 @@ fn choice(
                 return None;
             }
             if state.translator.is_finished() {
-                // A natural end: read GigaChat's `[DONE]` and the body's end, so its connection
-                // is reused. A stop sequence: drop the stream now, cancelling the call.
-                if !state.translator.cut_short()
-                    && let Some(upstream) = state.upstream.as_mut()
+                // A natural end: the answer is complete, so GigaChat's `[DONE]` and the body's end
+                // are read in the background (the connection is then reused) rather than holding
+                // up the client's last bytes. A stop sequence: drop the stream now, cancelling
+                // the call.
+                if let Some(upstream) = state.upstream.take()
+                    && !state.translator.cut_short()
                 {
-                    while let Some(Ok(_)) = upstream.next().await {}
+                    tokio::spawn(drain(upstream));
                 }
-                state.upstream = None;
                 state.done = true;
                 if let Some(problem) = state.translator.output_error() {
                     return Some((Piece::Failed(AppError::InvalidOutput(problem)), state));
@@ -205,6 +206,11 @@ fn choice(
             }
         }
     })
+}
+
+/// Reads what is left of a finished upstream stream, so its connection can serve the next call.
+async fn drain(mut upstream: ChatStream) {
+    while let Some(Ok(_)) = upstream.next().await {}
 }
 
 /// The SSE body: chunks as they come, then the usage chunk (when asked) and `[DONE]`; or, after a

@@ -2,7 +2,7 @@
 //! (bounded, so a long-running emulator does not grow without end).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -43,6 +43,9 @@ pub struct LoggedRequest {
     pub body: Bytes,
     /// CN of the TLS client certificate presented on the connection, if any.
     pub client_cert_cn: Option<String>,
+    /// The connection it arrived on, numbered from 1 in accept order across both listeners
+    /// (requests on one kept-alive or HTTP/2 connection share it).
+    pub connection: u64,
     /// `HTTP/1.1` or `HTTP/2.0`.
     pub http_version: String,
     /// The status answered (0 while the handler has not answered yet).
@@ -93,6 +96,7 @@ struct Entry {
 pub(crate) struct RequestLog {
     entries: Mutex<VecDeque<Arc<Entry>>>,
     capacity: usize,
+    connections: AtomicU64,
 }
 
 impl RequestLog {
@@ -101,7 +105,13 @@ impl RequestLog {
         Self {
             entries: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
+            connections: AtomicU64::new(0),
         }
+    }
+
+    /// The number of a newly accepted connection.
+    pub(crate) fn next_connection(&self) -> u64 {
+        self.connections.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// A snapshot of everything logged so far.
@@ -179,6 +189,7 @@ pub(crate) async fn record(
             .collect(),
         body: body.clone(),
         client_cert_cn: conn.client_cert_cn.clone(),
+        connection: conn.connection,
         http_version: format!("{:?}", parts.version),
         status: 0,
         stream_events_sent: None,

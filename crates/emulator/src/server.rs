@@ -25,6 +25,8 @@ use crate::state::AppState;
 pub(crate) struct ConnInfo {
     /// Which listener accepted the connection.
     pub(crate) listener: Listener,
+    /// The connection's number, counted from 1 across both listeners in accept order.
+    pub(crate) connection: u64,
     /// CN of the verified TLS client certificate, if one was presented.
     pub(crate) client_cert_cn: Option<String>,
 }
@@ -33,6 +35,7 @@ impl Default for ConnInfo {
     fn default() -> Self {
         Self {
             listener: Listener::Api,
+            connection: 0,
             client_cert_cn: None,
         }
     }
@@ -103,6 +106,7 @@ async fn connection(
     router: Router,
     state: AppState,
 ) {
+    let connection = state.log.next_connection();
     let mut builder = Builder::new(TokioExecutor::new());
     // HTTP/1.1 header names as SynGX writes them (`Content-Type`, `X-Request-Id`).
     builder.http1().title_case_headers(true);
@@ -110,6 +114,7 @@ async fn connection(
         None => {
             let info = Arc::new(ConnInfo {
                 listener,
+                connection,
                 client_cert_cn: None,
             });
             let service = service(router, info);
@@ -139,6 +144,7 @@ async fn connection(
                 .and_then(|cert| state.pki.as_ref().and_then(|pki| pki.client_cn(cert)));
             let info = Arc::new(ConnInfo {
                 listener,
+                connection,
                 client_cert_cn,
             });
             let service = service(router, info);

@@ -47,7 +47,9 @@ pub async fn start() -> Harness {
 pub async fn start_with(options: Options) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let emulator = Emulator::start(options.emulator).await.unwrap();
-    std::fs::write(dir.path().join("ca.pem"), emulator.ca_pem().unwrap()).unwrap();
+    if let Some(pem) = emulator.ca_pem() {
+        std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
+    }
     let (base, server) =
         spawn_adapter(&emulator, dir.path(), options.args, options.settings, KEY).await;
     Harness {
@@ -71,7 +73,7 @@ pub async fn spawn_adapter(
         base_url: emulator.api_base_url(),
         auth_url: emulator.auth_url(),
         credentials: Some(SecretString::from(emulator.credentials_header())),
-        ca_bundle_file: Some(dir.join("ca.pem")),
+        ca_bundle_file: emulator.ca_pem().map(|_| dir.join("ca.pem")),
         timeout: Duration::from_secs(10),
         stream_idle_timeout: Duration::from_secs(10),
         ..gigachat::Settings::default()

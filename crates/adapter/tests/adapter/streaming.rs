@@ -301,3 +301,35 @@ async fn failure_mid_stream_is_one_error_event_then_the_end() {
         "never replayed"
     );
 }
+
+/// A natural end answers the client at once and still reads GigaChat's stream to its end (in the
+/// background): the upstream call is not cancelled, and even an HTTP/1.1 connection (which a
+/// half-read body would close) serves the next call.
+#[tokio::test]
+async fn a_finished_stream_is_read_to_its_end_upstream() {
+    let harness = start_with(Options {
+        emulator: EmulatorConfig {
+            tls: false,
+            answer_words: 24,
+            words_per_event: 3,
+            // `[DONE]` comes 30 ms after the last answer event: a dropped stream would miss it.
+            event_gap: Duration::from_millis(30),
+            ..EmulatorConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    for call in 0..2 {
+        let (status, events) = harness.stream(stream_request("hello", None)).await;
+        assert_eq!(status, 200);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        // 8 text events of 3 words, the event with finish_reason and usage, then `[DONE]`.
+        assert_eq!(wait_for_stream_end(&harness, call).await, 10);
+    }
+    let calls = harness.upstream("/chat/completions");
+    assert_eq!(calls[0].http_version, "HTTP/1.1");
+    assert_eq!(
+        calls[0].connection, calls[1].connection,
+        "connection not reused"
+    );
+}
