@@ -109,7 +109,7 @@ def med(values):
 transport = "HTTPS, HTTP/2 by ALPN (a second emulator)" if upstream == "tls" else "plain HTTP/1.1"
 print(f"# Adapter overhead, {rate} req/s, {rounds} interleaved rounds of {duration}, oha --latency-correction\n")
 print(f"Adapter to upstream: {transport}. Machine: {os.cpu_count()} cores, {platform.platform()}.")
-print("Figures are medians across rounds; every round's p99 is listed in brackets.\n")
+print("Figures are medians across rounds; the p99 of every round is listed beside them.\n")
 print("| mode | path | p50 ms | p99 ms | p99 per round | non-200 | adapter CPU per request |")
 print("|---|---|---|---|---|---|---|")
 for mode, direct, adapter in [("non-streaming", "direct", "adapter"), ("streaming", "direct_stream", "adapter_stream")]:
