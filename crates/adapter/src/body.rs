@@ -35,6 +35,26 @@ pub async fn read(
     Ok(buffer.freeze())
 }
 
+/// Bodies larger than this are parsed on a blocking thread: parsing megabytes of JSON (an inline
+/// image) takes milliseconds that would hold up every other connection of the event loop.
+const PARSE_INLINE_MAX: usize = 256 * 1024;
+
+/// Reads and parses a JSON request body (see [`read`] and [`json`]); the raw bytes are dropped as
+/// soon as the parsed value owns what it needs, so a large inline file is not held twice.
+pub async fn parse<T: DeserializeOwned + Send + 'static>(
+    body: axum::body::Body,
+    headers: &axum::http::HeaderMap,
+    limit: usize,
+) -> Result<T, AppError> {
+    let payload = read(body, headers, limit).await?;
+    if payload.len() <= PARSE_INLINE_MAX {
+        return json(&payload);
+    }
+    tokio::task::spawn_blocking(move || json(&payload))
+        .await
+        .map_err(|err| AppError::Internal(format!("parsing the request body failed: {err}")))?
+}
+
 /// Parses JSON, naming the path of the first problem (`messages[0].content`).
 pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -79,5 +99,28 @@ mod tests {
         assert_eq!(param(r#"{"messages": "#), None);
         assert_eq!(param(r#"{"model": "x"}"#), None);
         assert_eq!(param("  "), None);
+    }
+
+    /// Bodies past `PARSE_INLINE_MAX` take the blocking-thread path and come out the same.
+    #[tokio::test]
+    async fn large_bodies_parse_off_the_event_loop_with_the_same_errors() {
+        let text = "x".repeat(PARSE_INLINE_MAX);
+        let headers = axum::http::HeaderMap::new();
+        let good = format!(r#"{{"messages": [{{"role": "user", "content": "{text}"}}]}}"#);
+        let request: ChatCompletionRequest =
+            parse(axum::body::Body::from(good), &headers, usize::MAX)
+                .await
+                .unwrap();
+        assert_eq!(request.messages.len(), 1);
+        let bad =
+            format!(r#"{{"messages": [{{"role": "user", "content": "{text}"}}, {{"role": 5}}]}}"#);
+        match parse::<ChatCompletionRequest>(axum::body::Body::from(bad), &headers, usize::MAX)
+            .await
+        {
+            Err(AppError::InvalidRequest { param, .. }) => {
+                assert_eq!(param.as_deref(), Some("messages[1].role"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

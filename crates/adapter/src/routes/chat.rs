@@ -18,10 +18,8 @@ pub async fn chat_completions(
     headers: HeaderMap,
     payload: axum::body::Body,
 ) -> Result<Response, AppError> {
-    let payload = body::read(payload, &headers, state.max_request_bytes()).await?;
-    let request: ChatCompletionRequest = body::json(&payload)?;
-    // The parsed request owns what it needs; large inline files are not kept twice.
-    drop(payload);
+    let request: ChatCompletionRequest =
+        body::parse(payload, &headers, state.max_request_bytes()).await?;
     let request_id = context::request_id(&headers);
     let session = translate::session_id(&request, context::header(&headers, "x-session-id"));
     let upstream = context::upstream(&headers, &request_id, session);

@@ -23,9 +23,8 @@ pub async fn completions(
     headers: HeaderMap,
     payload: axum::body::Body,
 ) -> Result<Response, AppError> {
-    let payload = body::read(payload, &headers, state.max_request_bytes()).await?;
-    let request: CompletionRequest = body::json(&payload)?;
-    drop(payload);
+    let request: CompletionRequest =
+        body::parse(payload, &headers, state.max_request_bytes()).await?;
     let request_id = context::request_id(&headers);
     let session =
         translate::completions::session_id(&request, context::header(&headers, "x-session-id"));

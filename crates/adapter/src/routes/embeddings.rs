@@ -23,9 +23,8 @@ pub async fn embeddings(
     headers: HeaderMap,
     payload: axum::body::Body,
 ) -> Result<Response, AppError> {
-    let payload = body::read(payload, &headers, state.max_request_bytes()).await?;
-    let request: EmbeddingRequest = body::json(&payload)?;
-    drop(payload);
+    let request: EmbeddingRequest =
+        body::parse(payload, &headers, state.max_request_bytes()).await?;
     let request_id = context::request_id(&headers);
     let session = context::header(&headers, "x-session-id").map(str::to_owned);
     let upstream = context::upstream(&headers, &request_id, session);
