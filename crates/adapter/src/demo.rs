@@ -18,6 +18,8 @@ pub async fn start(settings: &mut Settings) -> anyhow::Result<Demo> {
     let ca_path = dir.path().join("emulator-ca.pem");
     let emulator = Emulator::start(EmulatorConfig {
         ca_pem_path: Some(ca_path.clone()),
+        // The log keeps request bodies (inline images too); a demo needs only the recent ones.
+        log_capacity: 100,
         ..EmulatorConfig::default()
     })
     .await?;

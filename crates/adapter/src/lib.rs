@@ -31,6 +31,15 @@ pub async fn build_router(
     settings: gigachat::Settings,
     keys: Vec<SecretString>,
 ) -> anyhow::Result<Router> {
+    Ok(build(config, settings, keys).await?.0)
+}
+
+/// Like [`build_router`], also returning the GigaChat client the router uses.
+pub async fn build(
+    config: &Config,
+    settings: gigachat::Settings,
+    keys: Vec<SecretString>,
+) -> anyhow::Result<(Router, gigachat::GigaChat)> {
     let defaults = translate::ChatDefaults {
         default_model: settings.default_model().to_owned(),
         aliases: config.aliases()?,
@@ -64,7 +73,7 @@ pub async fn build_router(
         public_base_url: config.public_base_url.clone(),
     };
     let state = AppState::new(
-        client,
+        client.clone(),
         defaults,
         config.embeddings_model.clone(),
         keys,
@@ -75,11 +84,8 @@ pub async fn build_router(
         },
         media,
     );
-    Ok(server::router(
-        state,
-        &config.cors_origins()?,
-        config.max_request_bytes,
-    ))
+    let router = server::router(state, &config.cors_origins()?, config.max_request_bytes);
+    Ok((router, client))
 }
 
 /// A secret-free fingerprint of who uploads to GigaChat, so cached file ids are never shared

@@ -49,23 +49,31 @@ fn init_logging(config: &Config) {
 /// Builds the router on `runtime` (which keeps running its background tasks) and serves.
 fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> {
     init_logging(&config);
-    let (router, demo) = runtime.block_on(prepare(&config))?;
+    let (router, client, demo) = runtime.block_on(prepare(&config))?;
     let addr = SocketAddr::new(config.host, config.port);
     let listener =
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let prepare_thread = move || {
+        if let Err(err) = client.prepare_thread() {
+            tracing::warn!(%err, "could not prepare this thread's GigaChat client");
+        }
+    };
     workers::serve(
         runtime,
         router,
         listener,
         config.threads(),
         config.shutdown_grace(),
+        prepare_thread,
     )?;
     drop(demo);
     Ok(())
 }
 
 /// Checks the configuration, starts the demo emulator when asked, and builds the router.
-async fn prepare(config: &Config) -> anyhow::Result<(axum::Router, Option<demo::Demo>)> {
+async fn prepare(
+    config: &Config,
+) -> anyhow::Result<(axum::Router, gigachat::GigaChat, Option<demo::Demo>)> {
     let mut settings = gigachat::Settings::from_env()?;
     let mut keys = config.api_keys();
     let demo = if config.emulator {
@@ -98,8 +106,8 @@ async fn prepare(config: &Config) -> anyhow::Result<(axum::Router, Option<demo::
              GIGACHAT_ACCESS_TOKEN, or a client certificate), or run with --emulator"
         );
     }
-    let router = gigachat_adapter::build_router(config, settings, keys).await?;
-    Ok((router, demo))
+    let (router, client) = gigachat_adapter::build(config, settings, keys).await?;
+    Ok((router, client, demo))
 }
 
 fn print_demo(config: &Config, generated_key: Option<&str>) {

@@ -3,12 +3,13 @@
 //! thread and a request never wakes another (each cross-thread wake-up is a context switch, and an
 //! inter-processor interrupt when that thread sleeps).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
 use tokio::runtime::Runtime;
-use tokio::sync::watch;
+use tokio::sync::{Barrier, watch};
 
 use crate::server;
 
@@ -19,57 +20,113 @@ pub fn event_loop() -> std::io::Result<Runtime> {
         .build()
 }
 
-/// Serves `router` on `listener` from `threads` event loops: `main` (which must stay alive, as it
-/// runs whatever was spawned while building the router) plus `threads - 1` new ones. SIGTERM or
-/// Ctrl-C stops every loop; each drains its own connections for up to `grace`.
+/// What every event loop shares.
+struct Shared {
+    router: Router,
+    grace: Duration,
+    /// Turns true on SIGTERM/Ctrl-C, or when a loop fails: every loop stops accepting and drains.
+    stop: watch::Sender<bool>,
+    /// Every loop waits here after draining, so no runtime (and no connection or task it drives
+    /// for the others, such as the Redis connection or the `--emulator` demo) goes away while
+    /// another loop still serves.
+    drained: Barrier,
+    /// Runs first on each loop's thread (builds its GigaChat client off the request path).
+    prepare: Box<dyn Fn() + Send + Sync>,
+}
+
+/// Serves `router` on `listener` from `threads` event loops: `main` (which built the router and
+/// runs whatever was spawned then) plus `threads - 1` new ones. SIGTERM or Ctrl-C stops every
+/// loop; each drains its own connections for up to `grace`; all runtimes live until all are done.
 pub fn serve(
     main: &Runtime,
     router: Router,
     listener: std::net::TcpListener,
     threads: usize,
     grace: Duration,
+    prepare: impl Fn() + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
+    let threads = threads.max(1);
     listener
         .set_nonblocking(true)
         .context("cannot make the listening socket non-blocking")?;
     tracing::info!(local = %listener.local_addr()?, threads, "gigachat-adapter listening");
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut others = Vec::with_capacity(threads.saturating_sub(1));
-    for index in 1..threads {
+    let shared = Arc::new(Shared {
+        router,
+        grace,
+        stop: watch::channel(false).0,
+        drained: Barrier::new(threads),
+        prepare: Box::new(prepare),
+    });
+    // Everything that can fail is done before any loop starts, so none waits for a missing peer.
+    let mut others = Vec::with_capacity(threads - 1);
+    for _ in 1..threads {
         let listener = listener
             .try_clone()
             .context("cannot share the listening socket")?;
-        let (router, stop) = (router.clone(), stop_rx.clone());
-        let thread = std::thread::Builder::new()
-            .name(format!("gigachat-adapter-{index}"))
-            .spawn(move || -> anyhow::Result<()> {
-                event_loop()?.block_on(serve_one(router, listener, grace, stop))
-            })
-            .context("cannot start an event-loop thread")?;
-        others.push(thread);
+        let runtime = event_loop().context("cannot start an event loop")?;
+        others.push((runtime, listener));
     }
+    let mut handles = Vec::with_capacity(others.len());
+    for (index, (runtime, listener)) in others.into_iter().enumerate() {
+        let for_loop = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("gigachat-adapter-{}", index + 1))
+            .spawn(move || runtime.block_on(run_loop(for_loop, listener)));
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(err) => {
+                // The loops already started wait at the barrier for the ones that never will:
+                // stop them, stand in for the missing ones, and say why.
+                let _ = shared.stop.send(true);
+                let missing = threads - handles.len();
+                main.block_on(futures_util::future::join_all(
+                    (0..missing).map(|_| shared.drained.wait()),
+                ));
+                for handle in handles {
+                    let _ = handle.join();
+                }
+                return Err(err).context("cannot start an event-loop thread");
+            }
+        }
+    }
+    let signal = shared.stop.clone();
     let result = main.block_on(async move {
         tokio::spawn(async move {
             server::shutdown_signal().await;
-            let _ = stop_tx.send(true);
+            let _ = signal.send(true);
         });
-        serve_one(router, listener, grace, stop_rx).await
+        run_loop(shared, listener).await
     });
-    for thread in others {
-        match thread.join() {
-            Ok(outcome) => outcome?,
-            Err(_) => anyhow::bail!("an event-loop thread crashed"),
-        }
+    let mut failures = vec![result];
+    for handle in handles {
+        failures.push(
+            handle
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("an event-loop thread crashed"))),
+        );
     }
-    result
+    failures.into_iter().collect()
 }
 
-async fn serve_one(
-    router: Router,
-    listener: std::net::TcpListener,
-    grace: Duration,
-    stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    server::serve_until(router, listener, grace, stop).await
+/// One event loop: prepare, serve until stopped, drain, then wait for the other loops.
+async fn run_loop(shared: Arc<Shared>, listener: std::net::TcpListener) -> anyhow::Result<()> {
+    (shared.prepare)();
+    let served = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => {
+            server::serve_until(
+                shared.router.clone(),
+                listener,
+                shared.grace,
+                shared.stop.subscribe(),
+            )
+            .await
+        }
+        Err(err) => Err(err.into()),
+    };
+    if let Err(err) = &served {
+        tracing::error!(error = %format!("{err:#}"), "an event loop failed; stopping all of them");
+        let _ = shared.stop.send(true);
+    }
+    shared.drained.wait().await;
+    served
 }

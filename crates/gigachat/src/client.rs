@@ -164,6 +164,12 @@ impl GigaChat {
         })
     }
 
+    /// Builds the calling thread's HTTP client now (each thread has its own connection pool), so
+    /// its first call does not pay for it; building reads the system's certificate store.
+    pub fn prepare_thread(&self) -> Result<(), Error> {
+        self.inner.transport.api().map(|_| ())
+    }
+
     /// A client configured from the `GIGACHAT_*` environment variables.
     pub fn from_env() -> Result<Self, Error> {
         let settings = Settings::from_env().map_err(|err| Error::Config(err.to_string()))?;

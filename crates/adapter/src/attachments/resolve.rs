@@ -208,7 +208,12 @@ impl Attachments {
             })
         })
         .await
-        .map_err(|_| MediaError::Conversion)??;
+        .map_err(|err| {
+            // A panic in a decoder on this input: our bug, logged; the client hears the file
+            // could not be converted.
+            tracing::error!(%err, "preparing an attached file failed");
+            MediaError::Conversion
+        })??;
         if let Some(expected) = expected
             && media.kind != expected
         {
