@@ -24,24 +24,31 @@ enum Piece {
     Failed(AppError),
 }
 
-/// How a kind of stream writes its events: chat chunks as they are, or reshaped (legacy completions).
+/// How a kind of stream writes its events (appending them to the bytes about to be sent): chat
+/// chunks as they are, or reshaped (legacy completions).
 pub trait EventShape: Send + 'static {
-    /// The SSE event for one translated chunk, or `None` when it carries nothing in this shape.
-    fn chunk(&self, chunk: &ChatCompletionChunk) -> Option<Bytes>;
-    /// The SSE event of the final usage chunk.
-    fn usage(&self, ids: &ResponseIds, model: &str, usage: openai::chat::Usage) -> Bytes;
+    /// Appends the SSE event for one translated chunk, if it carries anything in this shape.
+    fn chunk(&self, chunk: &ChatCompletionChunk, out: &mut BytesMut);
+    /// Appends the SSE event of the final usage chunk.
+    fn usage(&self, ids: &ResponseIds, model: &str, usage: openai::chat::Usage, out: &mut BytesMut);
 }
 
 /// Chat completion chunks, unchanged.
 struct ChatEvents;
 
 impl EventShape for ChatEvents {
-    fn chunk(&self, chunk: &ChatCompletionChunk) -> Option<Bytes> {
-        Some(frame(chunk))
+    fn chunk(&self, chunk: &ChatCompletionChunk, out: &mut BytesMut) {
+        frame_into(out, chunk);
     }
 
-    fn usage(&self, ids: &ResponseIds, model: &str, usage: openai::chat::Usage) -> Bytes {
-        frame(&translate::usage_chunk(ids, model, usage))
+    fn usage(
+        &self,
+        ids: &ResponseIds,
+        model: &str,
+        usage: openai::chat::Usage,
+        out: &mut BytesMut,
+    ) {
+        frame_into(out, &translate::usage_chunk(ids, model, usage));
     }
 }
 
@@ -262,22 +269,22 @@ impl<S: EventShape> Events<S> {
     fn take(&mut self, piece: Option<Piece>, frames: &mut BytesMut) {
         match piece {
             Some(Piece::Chunks(chunks)) => {
-                for event in chunks.iter().filter_map(|c| self.shape.chunk(c)) {
-                    frames.extend_from_slice(&event);
+                for chunk in &chunks {
+                    self.shape.chunk(chunk, frames);
                 }
             }
             Some(Piece::Finished(group, usage)) => self.usages.push((group, usage)),
             Some(Piece::Failed(error)) => {
                 self.merged = None;
                 tracing::warn!(label = error.label(), "stream failed after it started");
-                frames.extend_from_slice(&frame(&error.envelope()));
+                frame_into(frames, &error.envelope());
             }
             None => {
                 self.merged = None;
                 if self.include_usage
                     && let Some(usage) = usage_of_groups(&mut self.usages)
                 {
-                    frames.extend_from_slice(&self.shape.usage(&self.ids, &self.model, usage));
+                    self.shape.usage(&self.ids, &self.model, usage, frames);
                 }
                 frames.extend_from_slice(openai::sse::DONE);
             }
@@ -295,12 +302,11 @@ fn usage_of_groups(usages: &mut [(usize, Usage)]) -> Option<openai::chat::Usage>
     )
 }
 
-/// One SSE event for `payload`.
-pub fn frame<T: serde::Serialize>(payload: &T) -> Bytes {
-    openai::sse::event(payload).unwrap_or_else(|err| {
+/// Appends one SSE event for `payload` to `out` (nothing, logged, if it cannot be encoded).
+pub fn frame_into<T: serde::Serialize>(out: &mut BytesMut, payload: &T) {
+    if let Err(err) = openai::sse::write_event(out, payload) {
         tracing::error!(%err, "could not encode a stream event");
-        Bytes::new()
-    })
+    }
 }
 
 fn sse_response(body: Body) -> Response {

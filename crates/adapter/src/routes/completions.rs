@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::BytesMut;
 use openai::chat::{ChatCompletionChunk, Usage};
 use openai::completions::CompletionRequest;
 use translate::ResponseIds;
@@ -73,11 +73,13 @@ pub async fn completions(
 struct TextEvents;
 
 impl EventShape for TextEvents {
-    fn chunk(&self, chunk: &ChatCompletionChunk) -> Option<Bytes> {
-        text_chunk(chunk).map(|chunk| streaming::frame(&chunk))
+    fn chunk(&self, chunk: &ChatCompletionChunk, out: &mut BytesMut) {
+        if let Some(chunk) = text_chunk(chunk) {
+            streaming::frame_into(out, &chunk);
+        }
     }
 
-    fn usage(&self, ids: &ResponseIds, model: &str, usage: Usage) -> Bytes {
-        streaming::frame(&usage_chunk(ids, model, usage))
+    fn usage(&self, ids: &ResponseIds, model: &str, usage: Usage, out: &mut BytesMut) {
+        streaming::frame_into(out, &usage_chunk(ids, model, usage));
     }
 }
