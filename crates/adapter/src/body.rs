@@ -47,12 +47,12 @@ pub async fn parse<T: DeserializeOwned + Send + 'static>(
     limit: usize,
 ) -> Result<T, AppError> {
     let payload = read(body, headers, limit).await?;
-    if payload.len() <= PARSE_INLINE_MAX {
-        return json(&payload);
-    }
-    tokio::task::spawn_blocking(move || json(&payload))
-        .await
-        .map_err(|err| AppError::Internal(format!("parsing the request body failed: {err}")))?
+    crate::offload::run(
+        payload.len() > PARSE_INLINE_MAX,
+        "parsing the request body",
+        move || json(&payload),
+    )
+    .await?
 }
 
 /// Parses JSON, naming the path of the first problem (`messages[0].content`).

@@ -30,9 +30,9 @@ pub fn upstream(
     }
 }
 
-/// `chatcmpl-...` ids, unique and sortable by time.
-pub fn completion_id() -> String {
-    format!("chatcmpl-{}", uuid::Uuid::now_v7().simple())
+/// `<prefix>-...` response ids (`chatcmpl-`, `cmpl-`), unique and sortable by time.
+pub fn response_id(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 
 /// Now, in Unix seconds.

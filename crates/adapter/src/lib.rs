@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod error;
+pub mod offload;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -804,5 +804,12 @@ async fn one_client_serves_several_event_loops() {
             .unwrap();
     }
     assert_eq!(setup.token_requests(), 1);
-    assert_eq!(setup.logged(Listener::Api, "/chat/completions").len(), 6);
+    let calls = setup.logged(Listener::Api, "/chat/completions");
+    assert_eq!(calls.len(), 6);
+    // Three pools, one HTTP/2 connection each, each used for its thread's two calls.
+    let mut connections: Vec<u64> = calls.iter().map(|call| call.connection).collect();
+    connections.sort_unstable();
+    connections.dedup();
+    assert_eq!(connections.len(), 3, "{calls:?}");
+    assert!(calls.iter().all(|call| call.http_version == "HTTP/2.0"));
 }

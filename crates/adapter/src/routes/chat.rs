@@ -24,7 +24,7 @@ pub async fn chat_completions(
     let session = translate::session_id(&request, context::header(&headers, "x-session-id"));
     let upstream = context::upstream(&headers, &request_id, session);
     let ids = ResponseIds {
-        id: context::completion_id(),
+        id: context::response_id("chatcmpl"),
         created: context::unix_now(),
     };
     let images = state.image_rewriter(upstream.clone());

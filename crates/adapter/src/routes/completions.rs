@@ -12,10 +12,9 @@ use translate::completions::{completion_request, completion_response, text_chunk
 
 use crate::error::AppError;
 use crate::routes::chat::{complete, unknown_model};
-use crate::routes::embeddings::decode_off_thread;
 use crate::state::AppState;
 use crate::streaming::{self, EventShape};
-use crate::{body, context};
+use crate::{body, context, offload};
 
 /// Answers a legacy completion request.
 pub async fn completions(
@@ -30,7 +29,7 @@ pub async fn completions(
         translate::completions::session_id(&request, context::header(&headers, "x-session-id"));
     let upstream = context::upstream(&headers, &request_id, session);
     let ids = ResponseIds {
-        id: format!("cmpl-{}", uuid::Uuid::now_v7().simple()),
+        id: context::response_id("cmpl"),
         created: context::unix_now(),
     };
     let token_ids = request
@@ -38,8 +37,10 @@ pub async fn completions(
         .as_ref()
         .is_some_and(translate::tokens::has_token_ids);
     let defaults = state.defaults().clone();
-    let plan =
-        decode_off_thread(token_ids, move || completion_request(request, &defaults)).await??;
+    let plan = offload::run(token_ids, "decoding token ids", move || {
+        completion_request(request, &defaults)
+    })
+    .await??;
     let mut response = if plan.stream {
         let model = plan
             .prompts

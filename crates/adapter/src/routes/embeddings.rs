@@ -11,7 +11,7 @@ use translate::embeddings::{EmbeddingError, embedding_request, embedding_respons
 use crate::error::AppError;
 use crate::routes::chat::unknown_model;
 use crate::state::AppState;
-use crate::{body, context};
+use crate::{body, context, offload};
 
 /// GigaChat calls of one embeddings request in flight at once (`GIGACHAT_MAX_CONNECTIONS` still caps
 /// the adapter as a whole).
@@ -30,8 +30,10 @@ pub async fn embeddings(
     let upstream = context::upstream(&headers, &request_id, session);
     let defaults = state.defaults().clone();
     let default_model = state.embeddings_model().to_owned();
-    let plan = decode_off_thread(
+    // Decoding token ids loads a tokenizer vocabulary on first use: far too slow for the loop.
+    let plan = offload::run(
         translate::tokens::has_token_ids(&request.input),
+        "decoding token ids",
         move || embedding_request(request, &defaults, &default_model),
     )
     .await??;
@@ -56,18 +58,4 @@ pub async fn embeddings(
     let mut response = axum::Json(list).into_response();
     context::tag_response(&mut response, &request_id);
     Ok(response)
-}
-
-/// Runs `work` on the blocking pool when it decodes token ids (the first use loads a tokenizer
-/// vocabulary, far too slow for an async worker), inline otherwise.
-pub(crate) async fn decode_off_thread<T: Send + 'static>(
-    token_ids: bool,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, AppError> {
-    if !token_ids {
-        return Ok(work());
-    }
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|err| AppError::Internal(format!("decoding token ids failed ({err})")))
 }
