@@ -15,6 +15,9 @@ SERVED = {
     "/embeddings": ["post"],
     "/models": ["get"],
     "/models/{model}": ["get"],
+    "/files": ["get", "post"],
+    "/files/{file_id}": ["get", "delete"],
+    "/files/{file_id}/content": ["get"],
 }
 
 

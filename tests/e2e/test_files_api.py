@@ -14,9 +14,9 @@ from support import assert_error_envelope, png
 MODEL = "GigaChat"
 
 
-def upload(client, validate, content: bytes, name: str = "chart.png", mime: str = "image/png"):
+def upload(client, validate, content: bytes, name: str = "chart.png", mime: str = "image/png", purpose: str = "user_data"):
     """`client.files.create(...)`; validates the raw JSON and returns the SDK's FileObject."""
-    raw = client.files.with_raw_response.create(file=(name, content, mime), purpose="user_data")
+    raw = client.files.with_raw_response.create(file=(name, content, mime), purpose=purpose)
     validate("OpenAIFile", raw.http_response.json())
     return raw.parse()
 
@@ -103,3 +103,40 @@ def test_unsupported_upload_is_400_and_not_sent_upstream(client, emulator, valid
         client.files.create(file=("blob.bin", b"just some bytes", "application/octet-stream"), purpose="user_data")
     assert_error_envelope(validate, caught.value, status=400)
     assert emulator.file_uploads() == [], "an unsupported file went upstream"
+
+
+def test_purpose_is_kept_and_lists_filter_by_it(client, validate):
+    mine = upload(client, validate, png(uuid.uuid4().hex), purpose="assistants")
+    other = upload(client, validate, png(uuid.uuid4().hex), purpose="user_data")
+    assert mine.purpose == "assistants", mine
+    assert client.files.retrieve(mine.id).purpose == "assistants"
+
+    raw = client.files.with_raw_response.list(purpose="assistants")
+    validate("ListFilesResponse", raw.http_response.json())
+    listed = {f.id: f.purpose for f in raw.parse()}
+    assert listed.get(mine.id) == "assistants", listed
+    assert other.id not in listed, listed
+    assert set(listed.values()) == {"assistants"}, listed
+
+
+def test_list_pages_with_limit_and_after(client, validate):
+    for _ in range(3):
+        upload(client, validate, png(uuid.uuid4().hex))
+    everything = [f.id for f in client.files.list()]
+    first_page = client.files.list(limit=2)
+    assert [f.id for f in first_page.data] == everything[:2]
+    assert first_page.has_more is True
+    # The SDK's auto-pagination follows `after` to the end and meets every file once.
+    assert [f.id for f in client.files.list(limit=2)] == everything
+    oldest_first = [f.id for f in client.files.list(order="asc")]
+    assert sorted(oldest_first) == sorted(everything)
+
+
+@pytest.mark.parametrize("purpose", ["general", "nonsense"])
+def test_unknown_purpose_is_400_and_not_sent_upstream(client, emulator, validate, purpose):
+    emulator.clear_requests()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.files.create(file=("chart.png", png(uuid.uuid4().hex), "image/png"), purpose=purpose)
+    error = assert_error_envelope(validate, caught.value, status=400)
+    assert error["param"] == "purpose", error
+    assert emulator.file_uploads() == [], "a file with an unknown purpose went upstream"

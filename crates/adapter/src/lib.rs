@@ -66,10 +66,11 @@ pub async fn build(
         attachments: attachments::resolve::Attachments::new(
             client.clone(),
             fetcher,
-            attachments::store::Dedup::new(store),
-            identity,
+            attachments::store::Dedup::new(store.clone()),
+            identity.clone(),
             i64::try_from(config.file_id_ttl_secs).unwrap_or(i64::MAX),
         ),
+        purposes: attachments::purposes::Purposes::new(store, &identity),
         image_mode: config.generated_images,
         public_base_url: config.public_base_url.clone(),
     };

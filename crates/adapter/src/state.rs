@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use translate::ChatDefaults;
 
 use crate::attachments::generated::{ImageMode, ImageRewriter};
+use crate::attachments::purposes::Purposes;
 use crate::attachments::resolve::Attachments;
 use crate::cache::TimedCache;
 
@@ -26,6 +27,7 @@ struct Inner {
     ready: TimedCache<Result<(), String>>,
     max_request_bytes: usize,
     attachments: Attachments,
+    purposes: Purposes,
     images: (ImageMode, String),
 }
 
@@ -44,6 +46,8 @@ pub struct Limits {
 pub struct Media {
     /// The file-part resolver.
     pub attachments: Attachments,
+    /// Purposes of Files API uploads.
+    pub purposes: Purposes,
     /// Generated images: data URL or link.
     pub image_mode: ImageMode,
     /// Base of generated-image links.
@@ -71,6 +75,7 @@ impl AppState {
                 ready: TimedCache::new(limits.ready_ttl),
                 max_request_bytes: limits.max_request_bytes,
                 attachments: media.attachments,
+                purposes: media.purposes,
                 images: (media.image_mode, media.public_base_url),
             }),
         }
@@ -109,6 +114,11 @@ impl AppState {
     /// The file-part resolver.
     pub fn attachments(&self) -> &Attachments {
         &self.inner.attachments
+    }
+
+    /// Purposes of Files API uploads.
+    pub fn purposes(&self) -> &Purposes {
+        &self.inner.purposes
     }
 
     /// A generated-image rewriter for one request.

@@ -1,4 +1,4 @@
-//! The file-id deduplication store: memory, redb (restarts), Redis (a real server, two replicas) and single-flight uploads.
+//! The file-id deduplication store: memory, redb (restarts), Redis (a real server, two replicas) and single-flight uploads; Files API purposes kept in it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use gigachat_adapter::attachments::purposes::Purposes;
 use gigachat_adapter::attachments::store::{
     Dedup, DedupError, FileKey, FileStore, MemoryStore, RedbStore, RedisStore, StoreConfig,
     StoreError, StoreFuture, StoredFile, TieredStore, open_store, unix_now,
@@ -18,6 +19,7 @@ fn live(id: &str) -> StoredFile {
     StoredFile {
         file_id: id.to_owned(),
         expires_at: FAR_FUTURE,
+        purpose: None,
     }
 }
 
@@ -25,6 +27,7 @@ fn expired(id: &str) -> StoredFile {
     StoredFile {
         file_id: id.to_owned(),
         expires_at: unix_now() - 10,
+        purpose: None,
     }
 }
 
@@ -110,6 +113,21 @@ async fn redb_survives_a_restart() {
 
     let store = RedbStore::open(&data_dir).await.unwrap();
     assert_eq!(store.get(&key).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn purposes_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        redis_url: None,
+        data_dir: dir.path().to_owned(),
+        memory_capacity: 10,
+    };
+    Purposes::new(open_store(&config).await.unwrap(), "id")
+        .remember("file-1", "fine-tune")
+        .await;
+    let reopened = Purposes::new(open_store(&config).await.unwrap(), "id");
+    assert_eq!(reopened.of("file-1").await.as_deref(), Some("fine-tune"));
 }
 
 #[tokio::test]
@@ -234,6 +252,23 @@ async fn redis_put_get_remove_with_json_values() {
     let other = FileKey::new(b"image", "other-identity");
     store.put(&key, &live("mine")).await.unwrap();
     assert_eq!(store.get(&other).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn redis_replicas_share_purposes() {
+    let server = RedisServer::start().await;
+    let one = Purposes::new(
+        Arc::new(RedisStore::connect(&server.url).await.unwrap()),
+        "id",
+    );
+    let two = Purposes::new(
+        Arc::new(RedisStore::connect(&server.url).await.unwrap()),
+        "id",
+    );
+    one.remember("file-1", "batch").await;
+    assert_eq!(two.of("file-1").await.as_deref(), Some("batch"));
+    two.forget("file-1").await;
+    assert_eq!(one.of("file-1").await, None);
 }
 
 #[tokio::test]

@@ -261,6 +261,7 @@ impl Attachments {
                 Ok::<_, UploadFailure>(StoredFile {
                     file_id: answer.data.id,
                     expires_at: crate::context::unix_now().saturating_add(ttl),
+                    purpose: None,
                 })
             })
             .await

@@ -2,13 +2,15 @@
 //! GigaChat's own, so a `file_id` content part can reference them directly.
 
 use axum::Json;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures_util::StreamExt as _;
 use gigachat::types::{FileObject, FilePurpose};
 use gigachat::{FileSource, FileUpload};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::attachments::media;
 use crate::context;
@@ -17,6 +19,22 @@ use crate::state::AppState;
 
 /// The purpose reported for files we did not see uploaded (GigaChat only knows `general`).
 const DEFAULT_PURPOSE: &str = "user_data";
+
+/// The purposes OpenAI accepts for an upload.
+const UPLOAD_PURPOSES: [&str; 6] = [
+    "assistants",
+    "batch",
+    "fine-tune",
+    "vision",
+    "user_data",
+    "evals",
+];
+
+/// Most files a list returns (OpenAI's maximum and default).
+const MAX_LIST_LIMIT: usize = 10_000;
+
+/// Purpose lookups a list runs at once (each may be a Redis round trip).
+const PARALLEL_LOOKUPS: usize = 16;
 
 /// OpenAI's file object.
 #[derive(Debug, Serialize)]
@@ -75,7 +93,7 @@ pub async fn upload(
     mut form: Multipart,
 ) -> Result<Json<OpenAiFile>, AppError> {
     let mut file: Option<(Bytes, Option<String>, Option<String>)> = None;
-    let mut purpose = DEFAULT_PURPOSE.to_owned();
+    let mut purpose = None;
     while let Some(field) = form
         .next_field()
         .await
@@ -92,7 +110,7 @@ pub async fn upload(
                 file = Some((bytes, declared, filename));
             }
             Some("purpose") => {
-                purpose = field.text().await.map_err(|err| invalid(err.body_text()))?;
+                purpose = Some(field.text().await.map_err(|err| invalid(err.body_text()))?);
             }
             _ => {}
         }
@@ -103,6 +121,7 @@ pub async fn upload(
             param: Some("file".into()),
         });
     };
+    let purpose = upload_purpose(purpose)?;
     let prepared = media::prepare(bytes.to_vec(), declared.as_deref(), filename.as_deref())
         .map_err(|err| AppError::InvalidRequest {
             message: err.to_string(),
@@ -118,30 +137,125 @@ pub async fn upload(
         .client()
         .upload_file(&upload, &upstream_context(&headers))
         .await?;
+    state.purposes().remember(&answer.data.id, &purpose).await;
     Ok(Json(OpenAiFile::from_gigachat(answer.data, &purpose)))
 }
 
-/// `GET /v1/files`.
+/// The form's `purpose`, which OpenAI requires and restricts to [`UPLOAD_PURPOSES`].
+fn upload_purpose(purpose: Option<String>) -> Result<String, AppError> {
+    let Some(purpose) = purpose else {
+        return Err(AppError::InvalidRequest {
+            message: "Missing required parameter: 'purpose'.".into(),
+            param: Some("purpose".into()),
+        });
+    };
+    if UPLOAD_PURPOSES.contains(&purpose.as_str()) {
+        return Ok(purpose);
+    }
+    Err(AppError::InvalidRequest {
+        message: format!(
+            "Invalid value for 'purpose': {purpose:?}. Supported values are: {}.",
+            UPLOAD_PURPOSES.join(", ")
+        ),
+        param: Some("purpose".into()),
+    })
+}
+
+/// The query of `GET /v1/files`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Only files with this purpose.
+    purpose: Option<String>,
+    /// At most this many files (1 to 10,000).
+    limit: Option<usize>,
+    /// By `created_at`: `asc` or `desc` (the default).
+    order: Option<String>,
+    /// A cursor: the files after this id in the chosen order.
+    after: Option<String>,
+}
+
+/// Whether a list is sorted oldest first.
+fn ascending(query: &ListQuery) -> Result<bool, AppError> {
+    match query.order.as_deref() {
+        None | Some("desc") => Ok(false),
+        Some("asc") => Ok(true),
+        Some(other) => Err(AppError::InvalidRequest {
+            message: format!(
+                "Invalid value for 'order': {other:?}. Supported values are: asc, desc."
+            ),
+            param: Some("order".into()),
+        }),
+    }
+}
+
+/// The requested page size.
+fn list_limit(query: &ListQuery) -> Result<usize, AppError> {
+    match query.limit {
+        None => Ok(MAX_LIST_LIMIT),
+        Some(limit @ 1..=MAX_LIST_LIMIT) => Ok(limit),
+        Some(other) => Err(AppError::InvalidRequest {
+            message: format!(
+                "Invalid value for 'limit': {other}. It must be between 1 and {MAX_LIST_LIMIT}."
+            ),
+            param: Some("limit".into()),
+        }),
+    }
+}
+
+/// `GET /v1/files`: GigaChat's list with each file's remembered purpose, filtered by `purpose`,
+/// ordered by `created_at` and paged by `limit` and `after` as OpenAI does.
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<FileList>, AppError> {
-    let files = state
+    let Query(query) = query.map_err(|err| AppError::InvalidRequest {
+        message: err.body_text(),
+        param: None,
+    })?;
+    let ascending = ascending(&query)?;
+    let limit = list_limit(&query)?;
+    let mut files = state
         .client()
         .list_files(&upstream_context(&headers))
         .await?
         .data
         .data;
-    let data: Vec<OpenAiFile> = files
-        .into_iter()
-        .map(|file| OpenAiFile::from_gigachat(file, DEFAULT_PURPOSE))
-        .collect();
+    // Stable, so files created in the same second keep GigaChat's order.
+    files.sort_by_key(|file| file.created_at);
+    if !ascending {
+        files.reverse();
+    }
+    if let Some(after) = &query.after {
+        let position = files.iter().position(|file| &file.id == after);
+        files.drain(..position.map_or(files.len(), |index| index + 1));
+    }
+    let purposes = state.purposes();
+    let mut described = futures_util::stream::iter(files)
+        .map(|file| async move {
+            let purpose = purposes.of(&file.id).await;
+            OpenAiFile::from_gigachat(file, purpose.as_deref().unwrap_or(DEFAULT_PURPOSE))
+        })
+        .buffered(PARALLEL_LOOKUPS)
+        .filter(|file| {
+            let wanted = query.purpose.as_ref().is_none_or(|p| *p == file.purpose);
+            std::future::ready(wanted)
+        });
+    let mut data = Vec::new();
+    let mut has_more = false;
+    while let Some(file) = described.next().await {
+        if data.len() == limit {
+            has_more = true;
+            break;
+        }
+        data.push(file);
+    }
     Ok(Json(FileList {
         object: "list",
         first_id: data.first().map(|f| f.id.clone()).unwrap_or_default(),
         last_id: data.last().map(|f| f.id.clone()).unwrap_or_default(),
         data,
-        has_more: false,
+        has_more,
     }))
 }
 
@@ -156,7 +270,11 @@ pub async fn get(
         .get_file(&id, &upstream_context(&headers))
         .await
         .map_err(|err| not_found(err, &id))?;
-    Ok(Json(OpenAiFile::from_gigachat(file.data, DEFAULT_PURPOSE)))
+    let purpose = state.purposes().of(&id).await;
+    Ok(Json(OpenAiFile::from_gigachat(
+        file.data,
+        purpose.as_deref().unwrap_or(DEFAULT_PURPOSE),
+    )))
 }
 
 /// `DELETE /v1/files/{id}` (GigaChat's `POST /files/{id}/delete`).
@@ -170,6 +288,9 @@ pub async fn delete(
         .delete_file(&id, &upstream_context(&headers))
         .await
         .map_err(|err| not_found(err, &id))?;
+    if deleted.data.deleted {
+        state.purposes().forget(&id).await;
+    }
     Ok(Json(Deleted {
         id: deleted.data.id,
         object: "file",

@@ -457,6 +457,127 @@ async fn files_api_round_trip_and_file_id_parts() {
     assert_eq!(root.status(), 200, "the seed's /files path keeps working");
 }
 
+/// Uploads `bytes` through `/v1/files` with `purpose` (none: the field is left out).
+async fn upload_file(harness: &Harness, bytes: Vec<u8>, purpose: Option<&str>) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes)
+            .file_name("chart.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    if let Some(purpose) = purpose {
+        form = form.text("purpose", purpose.to_owned());
+    }
+    let response = harness
+        .http
+        .post(format!("{}/v1/files", harness.base))
+        .bearer_auth(KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// `GET {path}` → (status, JSON body).
+async fn get_json(harness: &Harness, path: &str) -> (u16, Value) {
+    let response = harness.get(path).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn listed_ids(list: &Value) -> Vec<&str> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file["id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn files_keep_their_purpose_and_lists_filter_order_and_page() {
+    let harness = start().await;
+    let mut ids = Vec::new();
+    for (seed, purpose) in [(60, "assistants"), (61, "user_data"), (62, "assistants")] {
+        let (status, created) = upload_file(&harness, png(seed), Some(purpose)).await;
+        assert_eq!(status, 200, "{created}");
+        assert_eq!(created["purpose"], purpose);
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let (first, second, third) = (ids[0].as_str(), ids[1].as_str(), ids[2].as_str());
+
+    let (_, one) = get_json(&harness, &format!("/v1/files/{first}")).await;
+    assert_eq!(one["purpose"], "assistants", "{one}");
+    let (_, all) = get_json(&harness, "/v1/files").await;
+    assert_eq!(
+        listed_ids(&all),
+        [third, second, first],
+        "newest first by default"
+    );
+    let purposes: Vec<&Value> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["purpose"])
+        .collect();
+    assert_eq!(
+        purposes,
+        [
+            &json!("assistants"),
+            &json!("user_data"),
+            &json!("assistants")
+        ]
+    );
+
+    let (_, assistants) = get_json(&harness, "/v1/files?purpose=assistants&order=asc").await;
+    assert_eq!(listed_ids(&assistants), [first, third]);
+    assert_eq!(assistants["first_id"], first);
+    assert_eq!(assistants["last_id"], third);
+
+    let (_, page) = get_json(&harness, "/v1/files?limit=2").await;
+    assert_eq!(listed_ids(&page), [third, second]);
+    assert_eq!(page["has_more"], true);
+    let (_, rest) = get_json(&harness, &format!("/v1/files?limit=2&after={second}")).await;
+    assert_eq!(listed_ids(&rest), [first]);
+    assert_eq!(rest["has_more"], false);
+
+    let deleted = harness
+        .http
+        .delete(format!("{}/v1/files/{first}", harness.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let (_, left) = get_json(&harness, "/v1/files?purpose=assistants").await;
+    assert_eq!(listed_ids(&left), [third]);
+}
+
+#[tokio::test]
+async fn bad_purposes_and_list_queries_are_400s() {
+    let harness = start().await;
+    let (status, body) = upload_file(&harness, png(70), None).await;
+    let message = assert_error(status, &body, 400, None);
+    assert!(message.contains("purpose"), "{message}");
+    assert_eq!(body["error"]["param"], "purpose");
+    let (status, body) = upload_file(&harness, png(71), Some("general")).await;
+    assert_error(status, &body, 400, None);
+    assert_eq!(body["error"]["param"], "purpose");
+    assert_eq!(uploads(&harness), 0, "nothing reaches GigaChat");
+
+    for (query, param) in [
+        ("order=sideways", json!("order")),
+        ("limit=0", json!("limit")),
+        ("limit=10001", json!("limit")),
+        ("limit=many", Value::Null),
+    ] {
+        let (status, body) = get_json(&harness, &format!("/v1/files?{query}")).await;
+        assert_error(status, &body, 400, None);
+        assert_eq!(body["error"]["param"], param, "{query}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn generated_images_become_markdown() {
     let harness = start().await;

@@ -69,6 +69,9 @@ pub struct StoredFile {
     pub file_id: String,
     /// When the entry expires, in Unix seconds; from then on stores treat it as absent.
     pub expires_at: i64,
+    /// The `purpose` a Files API upload was given (entries of [`crate::attachments::purposes`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
 }
 
 impl StoredFile {
@@ -78,6 +81,15 @@ impl StoredFile {
         Self {
             file_id: file_id.into(),
             expires_at: unix_now().saturating_add(ttl),
+            purpose: None,
+        }
+    }
+
+    /// The same entry, carrying `purpose`.
+    pub fn with_purpose(self, purpose: &str) -> Self {
+        Self {
+            purpose: Some(purpose.to_owned()),
+            ..self
         }
     }
 
@@ -208,10 +220,23 @@ mod tests {
     }
 
     #[test]
+    fn entries_without_a_purpose_still_decode() {
+        let old: StoredFile = serde_json::from_str(r#"{"file_id":"f","expires_at":100}"#).unwrap();
+        assert_eq!(old.purpose, None);
+        let with = StoredFile::new("f", Duration::from_secs(60)).with_purpose("batch");
+        let encoded = serde_json::to_string(&with).unwrap();
+        assert_eq!(serde_json::from_str::<StoredFile>(&encoded).unwrap(), with);
+        let without =
+            serde_json::to_string(&StoredFile::new("f", Duration::from_secs(60))).unwrap();
+        assert!(!without.contains("purpose"), "{without}");
+    }
+
+    #[test]
     fn remaining_time() {
         let file = StoredFile {
             file_id: "f".into(),
             expires_at: 100,
+            purpose: None,
         };
         assert_eq!(file.remaining_at(40), Some(Duration::from_secs(60)));
         assert_eq!(file.remaining_at(100), None);

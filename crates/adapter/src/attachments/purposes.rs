@@ -1,0 +1,97 @@
+//! Remembers the `purpose` each Files API upload was given: GigaChat keeps only its own
+//! (`general`), while OpenAI clients read theirs back and filter file lists by it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::store::{FileKey, FileStore, StoredFile};
+
+/// How long a purpose is remembered (GigaChat keeps files until they are deleted).
+const PURPOSE_TTL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// Suffix that gives purpose entries their own key space in the shared file store: content keys
+/// use the bare identity, so no uploaded content can ever look up (or overwrite) a purpose entry.
+const KEY_SPACE: &str = "#purpose";
+
+/// Purposes of uploaded files, per upstream identity, in the same store as the upload dedup.
+#[derive(Clone)]
+pub struct Purposes {
+    store: Arc<dyn FileStore>,
+    identity: String,
+}
+
+impl Purposes {
+    /// Purposes kept in `store` for files uploaded as `identity`.
+    pub fn new(store: Arc<dyn FileStore>, identity: &str) -> Self {
+        Self {
+            store,
+            identity: format!("{identity}{KEY_SPACE}"),
+        }
+    }
+
+    /// Remembers `purpose` for `file_id`; a store failure is logged (the upload still succeeded).
+    pub async fn remember(&self, file_id: &str, purpose: &str) {
+        let entry = StoredFile::new(file_id, PURPOSE_TTL).with_purpose(purpose);
+        if let Err(error) = self.store.put(&self.key(file_id), &entry).await {
+            tracing::warn!(%error, "could not remember a file's purpose");
+        }
+    }
+
+    /// The purpose `file_id` was uploaded with, if it went through our Files API and is remembered.
+    pub async fn of(&self, file_id: &str) -> Option<String> {
+        match self.store.get(&self.key(file_id)).await {
+            Ok(entry) => entry.and_then(|entry| entry.purpose),
+            Err(error) => {
+                tracing::warn!(%error, "could not read a file's purpose");
+                None
+            }
+        }
+    }
+
+    /// Forgets the purpose of a deleted file.
+    pub async fn forget(&self, file_id: &str) {
+        if let Err(error) = self.store.remove(&self.key(file_id)).await {
+            tracing::warn!(%error, "could not forget a deleted file's purpose");
+        }
+    }
+
+    fn key(&self, file_id: &str) -> FileKey {
+        FileKey::new(file_id.as_bytes(), &self.identity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attachments::store::MemoryStore;
+
+    #[tokio::test]
+    async fn remembers_and_forgets_per_identity() {
+        let store: Arc<dyn FileStore> = Arc::new(MemoryStore::new(100));
+        let ours = Purposes::new(store.clone(), "tenant-a");
+        let theirs = Purposes::new(store.clone(), "tenant-b");
+        ours.remember("file-1", "assistants").await;
+        assert_eq!(ours.of("file-1").await.as_deref(), Some("assistants"));
+        assert_eq!(
+            theirs.of("file-1").await,
+            None,
+            "identities never share entries"
+        );
+        ours.forget("file-1").await;
+        assert_eq!(ours.of("file-1").await, None);
+    }
+
+    #[tokio::test]
+    async fn content_keys_never_meet_purpose_entries() {
+        let store: Arc<dyn FileStore> = Arc::new(MemoryStore::new(100));
+        let purposes = Purposes::new(store.clone(), "tenant");
+        purposes.remember("file-1", "batch").await;
+        // An upload whose bytes are exactly the file id, as the same identity.
+        let content_key = FileKey::new(b"file-1", "tenant");
+        assert_eq!(store.get(&content_key).await.unwrap(), None);
+        assert_ne!(
+            content_key.storage_key(),
+            purposes.key("file-1").storage_key()
+        );
+    }
+}
