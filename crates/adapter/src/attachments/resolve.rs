@@ -162,7 +162,7 @@ impl Attachments {
     ) -> Result<(ResolvedFile, Option<FileKey>), AttachmentError> {
         let (bytes, declared, filename, expected) = match part {
             ContentPart::ImageUrl { url, .. } if decode::is_data_url(url) => {
-                let decoded = decode::data_url(url)?;
+                let decoded = decode::data_url(url).await?;
                 (
                     decoded.bytes,
                     decoded.declared_type,
@@ -180,7 +180,7 @@ impl Attachments {
                 )
             }
             ContentPart::InputAudio { data, format } => (
-                decode::base64(data)?,
+                decode::base64(data).await?,
                 None,
                 Some(format!("audio.{format}")),
                 Some(FileKind::Audio),
@@ -192,7 +192,7 @@ impl Attachments {
                 file_data: Some(data),
                 filename,
                 ..
-            } => (decode::base64(data)?, None, filename.clone(), None),
+            } => (decode::base64(data).await?, None, filename.clone(), None),
             ContentPart::File { .. } => return Err(AttachmentError::EmptyFilePart),
             ContentPart::Text { .. } | ContentPart::Refusal { .. } | ContentPart::Other { .. } => {
                 return Err(AttachmentError::EmptyFilePart);
