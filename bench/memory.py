@@ -100,7 +100,7 @@ def main():
     lines = [
         f"# Adapter peak memory for one chat request with a {len(image) / 1e6:.1f} MB image",
         "",
-        f"{datetime.date.today()}, {os.cpu_count()} cores; `bench/memory.py {megabytes:g}` (release build, mimalloc).",
+        f"{datetime.date.today()}, {os.cpu_count()} cores; `bench/memory.py {megabytes:g}` (release build, system allocator).",
         "",
         "| measure | value |",
         "|---|---|",
