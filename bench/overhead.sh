@@ -24,37 +24,24 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 command -v oha >/dev/null || { echo "oha not found: cargo install oha --locked" >&2; exit 1; }
 cargo build --release --locked -p gigachat-adapter -p gigachat-emulator >&2
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
 API_PORT=$(free_port); OAUTH_PORT=$(free_port); ADAPTER_PORT=$(free_port)
 TLS_API_PORT=$(free_port); TLS_OAUTH_PORT=$(free_port)
 TOKEN=bench-static-token
 UPSTREAM=${UPSTREAM:-tls}
 
-emulator() { # api-port oauth-port log extra...
-  local api=$1 oauth=$2 log=$3; shift 3
-  target/release/gigachat-emulator --api-port "$api" --oauth-port "$oauth" "$@" \
-    --static-token "$TOKEN" --answer-words 24 --oauth-rate-limit 0 > "$WORK/$log" 2>&1 &
-}
-emulator "$API_PORT" "$OAUTH_PORT" emulator.log --no-tls
-for _ in $(seq 100); do curl -s "http://127.0.0.1:$API_PORT/" >/dev/null && break; sleep 0.05; done
+start_emulator "$API_PORT" "$OAUTH_PORT" emulator.log --no-tls
+wait_for "http://127.0.0.1:$API_PORT/"
 case $UPSTREAM in
   tls)
-    emulator "$TLS_API_PORT" "$TLS_OAUTH_PORT" emulator-tls.log --ca-pem "$WORK/ca.pem"
-    for _ in $(seq 100); do curl -s --cacert "$WORK/ca.pem" "https://localhost:$TLS_API_PORT/" >/dev/null && break; sleep 0.05; done
+    start_emulator "$TLS_API_PORT" "$TLS_OAUTH_PORT" emulator-tls.log --ca-pem "$WORK/ca.pem"
+    wait_for --cacert "$WORK/ca.pem" "https://localhost:$TLS_API_PORT/"
     UPSTREAM_URL="https://localhost:$TLS_API_PORT/api/v1"
     export GIGACHAT_CA_BUNDLE_FILE="$WORK/ca.pem" ;;
   plain) UPSTREAM_URL="http://127.0.0.1:$API_PORT/api/v1" ;;
   *) echo "UPSTREAM must be tls or plain" >&2; exit 2 ;;
 esac
-
-HOST=127.0.0.1 PORT=$ADAPTER_PORT BEARER_TOKEN=bench-key ENVIRONMENT=production RUST_LOG=warn DATA_DIR="$WORK/data" \
-GIGACHAT_BASE_URL="$UPSTREAM_URL" \
-GIGACHAT_AUTH_URL="http://127.0.0.1:$OAUTH_PORT/api/v2/oauth" \
-GIGACHAT_ACCESS_TOKEN="$TOKEN" \
-  target/release/gigachat-adapter > "$WORK/adapter.log" 2>&1 &
-ADAPTER_PID=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$ADAPTER_PORT/health/ready" >/dev/null && break; sleep 0.1; done
-kill -0 "$ADAPTER_PID" 2>/dev/null || { cat "$WORK/adapter.log" >&2; exit 1; }
+start_adapter "$ADAPTER_PORT" "$UPSTREAM_URL" "$OAUTH_PORT"
 
 BODY='{"model":"GigaChat","messages":[{"role":"user","content":"Привет! Как дела?"}]}'
 STREAM_BODY='{"model":"GigaChat","messages":[{"role":"user","content":"Привет! Как дела?"}],"stream":true}'
