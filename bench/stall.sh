@@ -38,7 +38,7 @@ OHA=$!
 sleep 1
 for _ in $(seq "$BIG"); do
   curl -s -o /dev/null -w '%{http_code} ' -H "Authorization: Bearer bench-key" \
-    -H 'Content-Type: application/json' --data-binary "@$WORK/big.json" "$URL"
+    -H 'Content-Type: application/json' --data-binary "@$WORK/big.json" "$URL" >&2
   sleep 0.3
 done
 echo >&2

@@ -84,40 +84,54 @@ pub async fn base64(text: &str) -> Result<Vec<u8>, DecodeError> {
 
 /// Base64 without a `data:` prefix.
 async fn bare_base64(text: &str) -> Result<Vec<u8>, DecodeError> {
-    let text = text.trim();
-    if let Some(bytes) = in_turns(&STANDARD, text).await {
-        return Ok(bytes);
-    }
-    if let Some(bytes) = in_turns(&URL_SAFE, text).await {
+    let text = text.trim().as_bytes();
+    if let Some(bytes) = in_either_alphabet(text).await {
         return Ok(bytes);
     }
     // Rare: wrapped lines. Only then is the text copied, without its whitespace.
-    if text.bytes().any(|b| b.is_ascii_whitespace()) {
-        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        if let Some(bytes) = in_turns(&STANDARD, &compact).await {
-            return Ok(bytes);
-        }
-        if let Some(bytes) = in_turns(&URL_SAFE, &compact).await {
+    if text.iter().any(u8::is_ascii_whitespace) {
+        let compact = without_whitespace(text).await;
+        if let Some(bytes) = in_either_alphabet(&compact).await {
             return Ok(bytes);
         }
     }
     Err(DecodeError::BadBase64)
 }
 
+/// `text` decoded in the standard alphabet, else the URL-safe one.
+async fn in_either_alphabet(text: &[u8]) -> Option<Vec<u8>> {
+    match in_turns(&STANDARD, text).await {
+        Some(bytes) => Some(bytes),
+        None => in_turns(&URL_SAFE, text).await,
+    }
+}
+
 /// Decodes `text` with `engine` [`PIECE`] characters at a time, giving the event loop a turn after
 /// each piece; `None` if it is not valid in this alphabet.
-async fn in_turns(engine: &GeneralPurpose, text: &str) -> Option<Vec<u8>> {
+async fn in_turns(engine: &GeneralPurpose, text: &[u8]) -> Option<Vec<u8>> {
     if text.len() <= PIECE {
         return engine.decode(text).ok();
     }
     let mut out = vec![0; base64::decoded_len_estimate(text.len())];
     let mut written = 0;
-    for piece in text.as_bytes().chunks(PIECE) {
+    for piece in text.chunks(PIECE) {
         written += engine.decode_slice(piece, &mut out[written..]).ok()?;
         tokio::task::yield_now().await;
     }
     out.truncate(written);
     Some(out)
+}
+
+/// `text` without its whitespace, copied [`PIECE`] bytes at a time with a turn for the loop between.
+async fn without_whitespace(text: &[u8]) -> Vec<u8> {
+    let mut compact = Vec::with_capacity(text.len());
+    for piece in text.chunks(PIECE) {
+        compact.extend(piece.iter().filter(|b| !b.is_ascii_whitespace()));
+        if text.len() > PIECE {
+            tokio::task::yield_now().await;
+        }
+    }
+    compact
 }
 
 #[cfg(test)]

@@ -166,8 +166,8 @@ fn upload_purpose(purpose: Option<String>) -> Result<String, AppError> {
 pub struct ListQuery {
     /// Only files with this purpose.
     purpose: Option<String>,
-    /// At most this many files (1 to 10,000).
-    limit: Option<usize>,
+    /// At most this many files (1 to 10,000); text, so a malformed value gets a precise error.
+    limit: Option<String>,
     /// By `created_at`: `asc` or `desc` (the default).
     order: Option<String>,
     /// A cursor: the files after this id in the chosen order.
@@ -190,12 +190,14 @@ fn ascending(query: &ListQuery) -> Result<bool, AppError> {
 
 /// The requested page size.
 fn list_limit(query: &ListQuery) -> Result<usize, AppError> {
-    match query.limit {
-        None => Ok(MAX_LIST_LIMIT),
-        Some(limit @ 1..=MAX_LIST_LIMIT) => Ok(limit),
-        Some(other) => Err(AppError::InvalidRequest {
+    let Some(text) = query.limit.as_deref() else {
+        return Ok(MAX_LIST_LIMIT);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(limit @ 1..=MAX_LIST_LIMIT) => Ok(limit),
+        _ => Err(AppError::InvalidRequest {
             message: format!(
-                "Invalid value for 'limit': {other}. It must be between 1 and {MAX_LIST_LIMIT}."
+                "Invalid value for 'limit': {text:?}. It must be an integer between 1 and {MAX_LIST_LIMIT}."
             ),
             param: Some("limit".into()),
         }),
@@ -221,7 +223,7 @@ pub async fn list(
         .await?
         .data
         .data;
-    // Stable, so files created in the same second keep GigaChat's order.
+    // Stable: files created in the same second keep GigaChat's (upload) order, reversed for `desc`.
     files.sort_by_key(|file| file.created_at);
     if !ascending {
         files.reverse();
