@@ -53,6 +53,10 @@ fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> 
     let addr = SocketAddr::new(config.host, config.port);
     let listener =
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    // The demo's address and key, once nothing can fail before serving any more.
+    if let Some(demo) = &demo {
+        print_demo(&config, demo.generated_key.as_deref());
+    }
     let prepare_thread = move || {
         if let Err(err) = client.prepare_thread() {
             tracing::warn!(%err, "could not prepare this thread's GigaChat client");
@@ -70,22 +74,29 @@ fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The running demo emulator and the client key made up for it (none when keys were configured).
+struct DemoRun {
+    _emulator: demo::Demo,
+    generated_key: Option<String>,
+}
+
 /// Checks the configuration, starts the demo emulator when asked, and builds the router.
 async fn prepare(
     config: &Config,
-) -> anyhow::Result<(axum::Router, gigachat::GigaChat, Option<demo::Demo>)> {
+) -> anyhow::Result<(axum::Router, gigachat::GigaChat, Option<DemoRun>)> {
     let mut settings = gigachat::Settings::from_env()?;
     let mut keys = config.api_keys();
     let demo = if config.emulator {
-        let demo = demo::start(&mut settings).await?;
-        if keys.is_empty() && !config.allow_unauthenticated {
+        let emulator = demo::start(&mut settings).await?;
+        let generated_key = (keys.is_empty() && !config.allow_unauthenticated).then(|| {
             let key = format!("sk-emulator-{}", uuid::Uuid::new_v4().simple());
             keys.push(SecretString::from(key.clone()));
-            print_demo(config, Some(&key));
-        } else {
-            print_demo(config, None);
-        }
-        Some(demo)
+            key
+        });
+        Some(DemoRun {
+            _emulator: emulator,
+            generated_key,
+        })
     } else {
         None
     };
