@@ -60,16 +60,18 @@ TOKENS_COUNT = {
 }
 
 
-def refs(node, found):
+def refs(node, found, kind="schemas"):
+    """Adds to `found` the names of the `#/components/<kind>/...` entries `node` refers to."""
+    prefix = f"#/components/{kind}/"
     if isinstance(node, dict):
         ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-            found.add(ref.rsplit("/", 1)[1])
+        if isinstance(ref, str) and ref.startswith(prefix):
+            found.add(ref[len(prefix):])
         for value in node.values():
-            refs(value, found)
+            refs(value, found, kind)
     elif isinstance(node, list):
         for value in node:
-            refs(value, found)
+            refs(value, found, kind)
 
 
 def main():
@@ -78,8 +80,13 @@ def main():
     for path, methods in SERVED.items():
         paths[path] = {m: spec["paths"][path][m] for m in methods}
     schemas = spec["components"]["schemas"]
+    # Shared responses (e.g. TooManyRequests) the paths use, and the schemas those refer to.
+    response_names = set()
+    refs(paths, response_names, "responses")
+    responses = {name: spec["components"]["responses"][name] for name in sorted(response_names)}
     needed, queue = set(), set()
     refs(paths, queue)
+    refs(responses, queue)
     queue.add("ErrorResponse")
     while queue:
         name = queue.pop()
@@ -112,6 +119,7 @@ def main():
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
+            "responses": responses,
             "schemas": {name: schemas[name] for name in sorted(needed)},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },

@@ -133,6 +133,9 @@ fn print_demo(config: &Config, generated_key: Option<&str>) {
     println!("  OPENAI_BASE_URL=http://{host}:{}/v1", config.port);
     match generated_key {
         Some(key) => println!("  OPENAI_API_KEY={key}"),
+        None if config.api_keys().is_empty() => {
+            println!("  OPENAI_API_KEY=<any value: ALLOW_UNAUTHENTICATED is on>");
+        }
         None => println!("  OPENAI_API_KEY=<one of BEARER_TOKEN>"),
     }
 }

@@ -243,14 +243,31 @@ fn reasoning_effort(request: &ChatCompletionRequest) -> Result<Option<String>, T
     }
 }
 
-/// The session id for GigaChat's prompt cache: the client's header, else `prompt_cache_key`, else `user`.
+/// The session id for GigaChat's prompt cache: the client's header, else `prompt_cache_key`, else
+/// `user`, made safe to send as a header.
 pub fn session_id(request: &ChatCompletionRequest, header: Option<&str>) -> Option<String> {
     header
         .or(request.prompt_cache_key.as_deref())
         .or(request.user.as_deref())
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+        .map(header_safe)
+}
+
+/// `id` as a header value: visible ASCII stays as it is; anything else (spaces, control characters,
+/// Cyrillic user names) and `%` itself are percent-encoded, so distinct ids stay distinct and a
+/// client's free-form `user` can never make the upstream request unsendable.
+fn header_safe(id: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_graphic() && byte != b'%' {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
 }
 
 /// Maps the history. `system`/`developer` messages before the first other message become one
@@ -617,5 +634,28 @@ mod tests {
         .unwrap();
         assert_eq!(session_id(&request, Some("h")).as_deref(), Some("h"));
         assert_eq!(session_id(&request, None).as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn session_ids_are_always_valid_header_values() {
+        let with_user = |user: &str| -> ChatCompletionRequest {
+            serde_json::from_value(json!({"messages": [], "user": user})).unwrap()
+        };
+        let cases = [
+            ("user-42:team/a", "user-42:team/a"),
+            ("Иван", "%D0%98%D0%B2%D0%B0%D0%BD"),
+            ("a\u{12}b c", "a%12b%20c"),
+            ("50%", "50%25"),
+        ];
+        for (user, sent) in cases {
+            let id = session_id(&with_user(user), None).unwrap();
+            assert_eq!(id, sent);
+            assert!(id.bytes().all(|b| b.is_ascii_graphic()), "{id:?}");
+        }
+        // Distinct ids stay distinct.
+        assert_ne!(
+            session_id(&with_user("a b"), None),
+            session_id(&with_user("a%20b"), None)
+        );
     }
 }

@@ -20,15 +20,10 @@ use crate::state::AppState;
 /// The purpose reported for files we did not see uploaded (GigaChat only knows `general`).
 const DEFAULT_PURPOSE: &str = "user_data";
 
-/// The purposes OpenAI accepts for an upload.
-const UPLOAD_PURPOSES: [&str; 6] = [
-    "assistants",
-    "batch",
-    "fine-tune",
-    "vision",
-    "user_data",
-    "evals",
-];
+/// The purposes OpenAI accepts for an upload and reports on a file object. (OpenAI also takes
+/// `evals`, for its Evals API, which this gateway does not serve; its file object schema has no
+/// such value.)
+const UPLOAD_PURPOSES: [&str; 5] = ["assistants", "batch", "fine-tune", "vision", "user_data"];
 
 /// Most files a list returns (OpenAI's maximum and default).
 const MAX_LIST_LIMIT: usize = 10_000;

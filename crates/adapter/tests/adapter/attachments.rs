@@ -561,9 +561,11 @@ async fn bad_purposes_and_list_queries_are_400s() {
     let message = assert_error(status, &body, 400, None);
     assert!(message.contains("purpose"), "{message}");
     assert_eq!(body["error"]["param"], "purpose");
-    let (status, body) = upload_file(&harness, png(71), Some("general")).await;
-    assert_error(status, &body, 400, None);
-    assert_eq!(body["error"]["param"], "purpose");
+    for purpose in ["general", "evals"] {
+        let (status, body) = upload_file(&harness, png(71), Some(purpose)).await;
+        assert_error(status, &body, 400, None);
+        assert_eq!(body["error"]["param"], "purpose");
+    }
     assert_eq!(uploads(&harness), 0, "nothing reaches GigaChat");
 
     for (query, param) in [

@@ -125,6 +125,30 @@ async fn session_header_wins_for_prompt_caching() {
 }
 
 #[tokio::test]
+async fn any_user_string_still_reaches_gigachat() {
+    let harness = start().await;
+    let user = "Иван\u{12} Петров";
+    let (status, _, body) = harness
+        .chat(json!({"messages": [{"role": "user", "content": "x"}], "user": user}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let logged = &harness.upstream("/chat/completions")[0];
+    assert_eq!(
+        logged.header("x-session-id"),
+        Some("%D0%98%D0%B2%D0%B0%D0%BD%12%20%D0%9F%D0%B5%D1%82%D1%80%D0%BE%D0%B2")
+    );
+    let response = harness
+        .post(
+            "/v1/completions",
+            json!({"prompt": "x", "user": "tab\there"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
 async fn repeated_prompt_reports_cached_tokens() {
     let harness = start().await;
     let request = json!({"messages": [{"role": "user", "content": "A long enough prompt to cache"}], "user": "u"});

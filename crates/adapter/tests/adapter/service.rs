@@ -171,6 +171,20 @@ async fn openapi_and_swagger_ui_are_served_offline() {
         .await
         .unwrap();
     assert!(document["paths"]["/chat/completions"].is_object());
+    for path in ["/files", "/files/{file_id}", "/files/{file_id}/content"] {
+        assert!(
+            document["paths"][path].is_object(),
+            "{path} is not described"
+        );
+    }
+    let mut unresolved = Vec::new();
+    local_refs(&document, &mut |reference| {
+        let pointer = reference.trim_start_matches('#');
+        if document.pointer(pointer).is_none() {
+            unresolved.push(reference.to_owned());
+        }
+    });
+    assert!(unresolved.is_empty(), "dangling $refs: {unresolved:?}");
     let page = harness
         .http
         .get(format!("{}/docs/", harness.base))
@@ -179,6 +193,20 @@ async fn openapi_and_swagger_ui_are_served_offline() {
         .unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("swagger"));
+}
+
+/// Calls `found` with every `$ref` in `node`.
+fn local_refs(node: &serde_json::Value, found: &mut impl FnMut(&str)) {
+    match node {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::String(reference)) = map.get("$ref") {
+                found(reference);
+            }
+            map.values().for_each(|value| local_refs(value, found));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|value| local_refs(value, found)),
+        _ => {}
+    }
 }
 
 #[tokio::test]
