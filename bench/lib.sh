@@ -1,5 +1,14 @@
-# Shared by the bench scripts (sourced): free loopback ports, and the release emulator and adapter
-# started in the background with their logs in $WORK. Needs WORK and TOKEN set.
+# Shared by the bench scripts (sourced): the common set-up, free loopback ports, and the release
+# emulator and adapter started in the background with their logs in $WORK (start_* need TOKEN set).
+
+# Makes $WORK (removed on exit, with every background job killed), checks for oha, builds the
+# release binaries.
+prepare_bench() {
+  WORK=$(mktemp -d)
+  trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  command -v oha >/dev/null || { echo "oha not found: cargo install oha --locked" >&2; exit 1; }
+  cargo build --release --locked -p gigachat-adapter -p gigachat-emulator >&2
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

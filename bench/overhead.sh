@@ -18,13 +18,8 @@ cd "$(dirname "$0")/.."
 RATE=${1:-1000}
 DURATION=${2:-10s}
 ROUNDS=${ROUNDS:-3}
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
-command -v oha >/dev/null || { echo "oha not found: cargo install oha --locked" >&2; exit 1; }
-cargo build --release --locked -p gigachat-adapter -p gigachat-emulator >&2
-
 source bench/lib.sh
+prepare_bench
 API_PORT=$(free_port); OAUTH_PORT=$(free_port); ADAPTER_PORT=$(free_port)
 TLS_API_PORT=$(free_port); TLS_OAUTH_PORT=$(free_port)
 TOKEN=bench-static-token

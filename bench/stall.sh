@@ -11,13 +11,8 @@ cd "$(dirname "$0")/.."
 RATE=${1:-200}
 DURATION=${2:-8s}
 BIG=${3:-12}
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
-command -v oha >/dev/null || { echo "oha not found: cargo install oha --locked" >&2; exit 1; }
-cargo build --release --locked -p gigachat-adapter -p gigachat-emulator >&2
-
 source bench/lib.sh
+prepare_bench
 API_PORT=$(free_port); OAUTH_PORT=$(free_port); ADAPTER_PORT=$(free_port)
 TOKEN=bench-static-token
 start_emulator "$API_PORT" "$OAUTH_PORT" emulator.log --no-tls

@@ -7,7 +7,7 @@ use crate::error::AppError;
 
 /// Reads a request body into one buffer sized from `Content-Length`, so a large body is held once
 /// (collecting chunks and then joining them would hold it twice); 413 beyond `limit`.
-pub async fn read(
+async fn read(
     body: axum::body::Body,
     headers: &axum::http::HeaderMap,
     limit: usize,
@@ -56,7 +56,7 @@ pub async fn parse<T: DeserializeOwned + Send + 'static>(
 }
 
 /// Parses JSON, naming the path of the first problem (`messages[0].content`).
-pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::InvalidRequest {
             message: "The request body is empty; send a JSON object.".into(),
@@ -101,9 +101,20 @@ mod tests {
         assert_eq!(param("  "), None);
     }
 
-    /// Bodies past `PARSE_INLINE_MAX` take the blocking-thread path and come out the same.
-    #[tokio::test]
+    /// Bodies past `PARSE_INLINE_MAX` take the blocking-thread path (the one-thread loop runs its
+    /// other tasks meanwhile) and come out the same.
+    #[tokio::test(flavor = "current_thread")]
     async fn large_bodies_parse_off_the_event_loop_with_the_same_errors() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let counter = ticks.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+            }
+        });
         let text = "x".repeat(PARSE_INLINE_MAX);
         let headers = axum::http::HeaderMap::new();
         let good = format!(r#"{{"messages": [{{"role": "user", "content": "{text}"}}]}}"#);
@@ -111,6 +122,11 @@ mod tests {
             parse(axum::body::Body::from(good), &headers, usize::MAX)
                 .await
                 .unwrap();
+        assert!(
+            ticks.load(Ordering::SeqCst) > 0,
+            "the loop got no turn while the body was parsed"
+        );
+        ticker.abort();
         assert_eq!(request.messages.len(), 1);
         let bad =
             format!(r#"{{"messages": [{{"role": "user", "content": "{text}"}}, {{"role": 5}}]}}"#);

@@ -3,33 +3,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-struct Demo {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "support/process.rs"]
+mod process;
+use process::{Running, free_port};
 
 /// Starts the binary with `--emulator` and nothing else configured but the address.
-fn spawn_demo(port: u16) -> Demo {
+fn spawn_demo(port: u16) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_gigachat-adapter"))
         .arg("--emulator")
@@ -42,11 +26,11 @@ fn spawn_demo(port: u16) -> Demo {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    Demo { child, _dir: dir }
+    Running::new(child, dir)
 }
 
 /// The `NAME=value` lines the demo printed before `stdout` closed or the banner ended.
-fn banner(demo: &mut Demo) -> Vec<String> {
+fn banner(demo: &mut Running) -> Vec<String> {
     let stdout = demo.child.stdout.take().unwrap();
     BufReader::new(stdout)
         .lines()

@@ -5,31 +5,23 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+#[path = "support/process.rs"]
+mod process;
+use process::{Running, free_port};
+
 use futures_util::StreamExt;
 use gigachat_emulator::{Emulator, EmulatorConfig};
 
 struct Adapter {
-    child: Child,
+    process: Running,
     base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Adapter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn spawn_adapter(emulator: &Emulator, grace_secs: u64) -> Adapter {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, emulator.ca_pem().unwrap()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_gigachat-adapter"))
         .current_dir(dir.path())
         .env_clear()
@@ -48,9 +40,8 @@ async fn spawn_adapter(emulator: &Emulator, grace_secs: u64) -> Adapter {
         .spawn()
         .unwrap();
     let adapter = Adapter {
-        child,
+        process: Running::new(child, dir),
         base: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
     };
     for _ in 0..200 {
         if let Ok(response) = reqwest::get(format!("{}/health/live", adapter.base)).await
@@ -117,7 +108,7 @@ async fn sigterm_lets_in_flight_streams_finish() {
         body.next().await.unwrap().unwrap();
         bodies.push(body);
     }
-    sigterm(&adapter.child);
+    sigterm(&adapter.process.child);
     let rests = futures_util::future::join_all(bodies.into_iter().map(|mut body| async move {
         let mut rest = Vec::new();
         while let Some(chunk) = body.next().await {
@@ -129,7 +120,7 @@ async fn sigterm_lets_in_flight_streams_finish() {
     for rest in rests {
         assert!(rest.ends_with("data: [DONE]\n\n"), "stream cut: {rest}");
     }
-    let status = wait_exit(&mut adapter.child, Duration::from_secs(10)).await;
+    let status = wait_exit(&mut adapter.process.child, Duration::from_secs(10)).await;
     assert!(status.success(), "{status}");
 }
 
@@ -139,8 +130,8 @@ async fn drain_deadline_bounds_the_shutdown() {
     let mut adapter = spawn_adapter(&emulator, 1).await;
     let mut body = open_stream(&adapter).await.bytes_stream();
     body.next().await.unwrap().unwrap();
-    sigterm(&adapter.child);
+    sigterm(&adapter.process.child);
     // The answer would take 20 s; the adapter must exit after its 1 s grace period instead.
-    let status = wait_exit(&mut adapter.child, Duration::from_secs(8)).await;
+    let status = wait_exit(&mut adapter.process.child, Duration::from_secs(8)).await;
     assert!(status.success(), "{status}");
 }

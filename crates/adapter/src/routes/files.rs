@@ -13,9 +13,10 @@ use gigachat::{FileSource, FileUpload};
 use serde::{Deserialize, Serialize};
 
 use crate::attachments::media;
-use crate::context;
+use crate::attachments::purposes::Purposes;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::{context, offload};
 
 /// The purpose reported for files we did not see uploaded (GigaChat only knows `general`).
 const DEFAULT_PURPOSE: &str = "user_data";
@@ -117,11 +118,15 @@ pub async fn upload(
         });
     };
     let purpose = upload_purpose(purpose)?;
-    let prepared = media::prepare(bytes.to_vec(), declared.as_deref(), filename.as_deref())
-        .map_err(|err| AppError::InvalidRequest {
-            message: err.to_string(),
-            param: Some("file".into()),
-        })?;
+    // Sniffing and converting take milliseconds for a large file: not on the event loop.
+    let prepared = offload::run(true, "preparing the uploaded file", move || {
+        media::prepare(bytes.to_vec(), declared.as_deref(), filename.as_deref())
+    })
+    .await?
+    .map_err(|err| AppError::InvalidRequest {
+        message: err.to_string(),
+        param: Some("file".into()),
+    })?;
     let upload = FileUpload {
         filename: prepared.filename,
         content_type: Some(prepared.mime.to_owned()),
@@ -230,8 +235,8 @@ pub async fn list(
     let purposes = state.purposes();
     let mut described = futures_util::stream::iter(files)
         .map(|file| async move {
-            let purpose = purposes.of(&file.id).await;
-            OpenAiFile::from_gigachat(file, purpose.as_deref().unwrap_or(DEFAULT_PURPOSE))
+            let purpose = reported_purpose(purposes, &file.id).await;
+            OpenAiFile::from_gigachat(file, &purpose)
         })
         .buffered(PARALLEL_LOOKUPS)
         .filter(|file| {
@@ -267,11 +272,16 @@ pub async fn get(
         .get_file(&id, &upstream_context(&headers))
         .await
         .map_err(|err| not_found(err, &id))?;
-    let purpose = state.purposes().of(&id).await;
-    Ok(Json(OpenAiFile::from_gigachat(
-        file.data,
-        purpose.as_deref().unwrap_or(DEFAULT_PURPOSE),
-    )))
+    let purpose = reported_purpose(state.purposes(), &id).await;
+    Ok(Json(OpenAiFile::from_gigachat(file.data, &purpose)))
+}
+
+/// The purpose a file object reports: the one it was uploaded with, else [`DEFAULT_PURPOSE`].
+async fn reported_purpose(purposes: &Purposes, id: &str) -> String {
+    purposes
+        .of(id)
+        .await
+        .unwrap_or_else(|| DEFAULT_PURPOSE.to_owned())
 }
 
 /// `DELETE /v1/files/{id}` (GigaChat's `POST /files/{id}/delete`).

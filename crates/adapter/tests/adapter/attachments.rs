@@ -179,9 +179,7 @@ async fn a_stale_file_id_is_uploaded_again() {
         .to_owned();
     // GigaChat forgets the file (deleted, expired): the cached id is now stale.
     let deleted = harness
-        .http
-        .delete(format!("{}/v1/files/{file_id}", harness.base))
-        .bearer_auth(KEY)
+        .delete(&format!("/v1/files/{file_id}"))
         .send()
         .await
         .unwrap();
@@ -365,26 +363,8 @@ async fn image_urls_are_fetched_only_where_allowed() {
 #[tokio::test]
 async fn files_api_round_trip_and_file_id_parts() {
     let harness = start().await;
-    let form = reqwest::multipart::Form::new()
-        .text("purpose", "user_data")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(png(50))
-                .file_name("chart.png")
-                .mime_str("image/png")
-                .unwrap(),
-        );
-    let created: Value = harness
-        .http
-        .post(format!("{}/v1/files", harness.base))
-        .bearer_auth(KEY)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, created) = upload_file(&harness, png(50), Some("user_data")).await;
+    assert_eq!(status, 200, "{created}");
     assert_eq!(created["object"], "file");
     assert_eq!(created["purpose"], "user_data");
     assert_eq!(created["status"], "processed");
@@ -434,9 +414,7 @@ async fn files_api_round_trip_and_file_id_parts() {
     );
 
     let deleted: Value = harness
-        .http
-        .delete(format!("{}/v1/files/{id}", harness.base))
-        .bearer_auth(KEY)
+        .delete(&format!("/v1/files/{id}"))
         .send()
         .await
         .unwrap()
@@ -543,9 +521,7 @@ async fn files_keep_their_purpose_and_lists_filter_order_and_page() {
     assert_eq!(rest["has_more"], false);
 
     let deleted = harness
-        .http
-        .delete(format!("{}/v1/files/{first}", harness.base))
-        .bearer_auth(KEY)
+        .delete(&format!("/v1/files/{first}"))
         .send()
         .await
         .unwrap();

@@ -112,6 +112,12 @@ impl Harness {
             .bearer_auth(KEY)
     }
 
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(KEY)
+    }
+
     /// POSTs a chat request and returns (status, headers, JSON body).
     pub async fn chat(&self, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
         let response = self
