@@ -71,6 +71,9 @@ impl std::str::FromStr for ResponseHeaders {
 pub struct EmulatorConfig {
     /// Serve HTTPS with a certificate from a private CA generated at start; `false` serves plain HTTP.
     pub tls: bool,
+    /// Offer HTTP/2 by ALPN beside HTTP/1.1 (as GigaChat does); `false` makes TLS clients fall
+    /// back to HTTP/1.1, to test that they can.
+    pub http2: bool,
     /// Write the CA certificate (PEM) to this path at start.
     pub ca_pem_path: Option<PathBuf>,
     /// Address both listeners bind to.
@@ -129,6 +132,7 @@ impl Default for EmulatorConfig {
     fn default() -> Self {
         Self {
             tls: true,
+            http2: true,
             ca_pem_path: None,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             api_port: 0,

@@ -70,8 +70,8 @@ impl Emulator {
         }
         let (api_tls, oauth_tls) = match &pki {
             Some(pki) => (
-                Some(pki.acceptor(config.host, config.require_client_cert_on_api)?),
-                Some(pki.acceptor(config.host, false)?),
+                Some(pki.acceptor(config.host, config.require_client_cert_on_api, config.http2)?),
+                Some(pki.acceptor(config.host, false, config.http2)?),
             ),
             None => (None, None),
         };

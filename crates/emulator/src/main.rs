@@ -25,6 +25,9 @@ struct Args {
     /// Serve plain HTTP (HTTP/1.1 and h2c) instead of HTTPS.
     #[arg(long, env = "GIGACHAT_EMULATOR_NO_TLS")]
     no_tls: bool,
+    /// Offer only HTTP/1.1 by ALPN over HTTPS (clients must fall back from HTTP/2).
+    #[arg(long, env = "GIGACHAT_EMULATOR_NO_HTTP2")]
+    no_http2: bool,
     /// Where to write the generated CA certificate (PEM).
     #[arg(long, env = "GIGACHAT_EMULATOR_CA_PEM")]
     ca_pem: Option<PathBuf>,
@@ -142,6 +145,7 @@ impl Args {
         let tls = !self.no_tls;
         EmulatorConfig {
             tls,
+            http2: !self.no_http2,
             ca_pem_path: tls.then(|| {
                 self.ca_pem
                     .unwrap_or_else(|| std::env::temp_dir().join("gigachat-emulator-ca.pem"))

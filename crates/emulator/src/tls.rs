@@ -84,11 +84,13 @@ impl Pki {
         lock(&self.issued).get(der).cloned()
     }
 
-    /// Builds a TLS acceptor (ALPN h2 + http/1.1) for a server certificate valid for localhost and `host`.
+    /// Builds a TLS acceptor (ALPN h2, unless `http2` is false, and http/1.1) for a server
+    /// certificate valid for localhost and `host`.
     pub(crate) fn acceptor(
         &self,
         host: IpAddr,
         require_client_cert: bool,
+        http2: bool,
     ) -> Result<TlsAcceptor, EmulatorError> {
         let mut names = vec![
             "localhost".to_owned(),
@@ -126,7 +128,11 @@ impl Pki {
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain, key)?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = if http2 {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 }

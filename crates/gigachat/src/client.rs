@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, multipart};
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Auth;
 use crate::error::{ApiError, Error};
+use crate::lane::Refused;
 use crate::retry::RetryPolicy;
 use crate::settings::Settings;
 use crate::stream::{self, ChatStream};
@@ -498,45 +499,32 @@ impl GigaChat {
         bearer: Option<String>,
     ) -> Result<reqwest::Response, Error> {
         let settings = &self.inner.settings;
-        let url = format!("{}{}", settings.base_url, call.path);
-        let mut request = self
-            .inner
-            .transport
-            .api()?
-            .request(call.method.clone(), &url);
-        if let Some(bearer) = bearer {
-            request = request.header(AUTHORIZATION, bearer);
-        }
-        if let Some(accept) = call.accept {
-            request = request.header(ACCEPT, accept);
-        }
-        if call.accept == Some("text/event-stream") {
-            request = request.header(reqwest::header::CACHE_CONTROL, "no-store");
-        }
-        for (name, value) in [
-            ("X-Request-ID", &context.request_id),
-            ("X-Session-ID", &context.session_id),
-            ("X-Client-ID", &context.client_id),
-        ] {
-            if let Some(value) = value {
-                request = request.header(name, value);
-            }
-        }
-        request = match &call.payload {
-            Payload::Empty => request,
-            Payload::Json(body) => request
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone()),
-            Payload::Upload(upload) => request.multipart(upload_form(upload).await?),
-            Payload::DeleteForm(id) => {
-                request.multipart(multipart::Form::new().text("file", (*id).to_owned()))
+        let headers = call_headers(call, context, bearer)?;
+        let started = tokio::time::Instant::now();
+        let response = match self.send_on_lane(call, &headers).await {
+            Some(sent) => sent?,
+            None => {
+                let url = format!("{}{}", settings.base_url, call.path);
+                let request = self
+                    .inner
+                    .transport
+                    .api()?
+                    .request(call.method.clone(), &url)
+                    .headers(headers);
+                let request = match &call.payload {
+                    Payload::Empty => request,
+                    Payload::Json(body) => request.body(body.clone()),
+                    Payload::Upload(upload) => request.multipart(upload_form(upload).await?),
+                    Payload::DeleteForm(id) => {
+                        request.multipart(multipart::Form::new().text("file", (*id).to_owned()))
+                    }
+                };
+                request
+                    .send()
+                    .await
+                    .map_err(|err| Error::transport(err, settings.timeout))?
             }
         };
-        let started = tokio::time::Instant::now();
-        let response = request
-            .send()
-            .await
-            .map_err(|err| Error::transport(err, settings.timeout))?;
         let status = response.status();
         if settings.verbose {
             tracing::info!(method = %call.method, path = %call.path, status = status.as_u16(), elapsed = ?started.elapsed(), "GigaChat call");
@@ -554,6 +542,64 @@ impl GigaChat {
             &body,
         )))
     }
+
+    /// Sends a call with a complete body (JSON or none) over this thread's direct HTTP/2 lane;
+    /// `None` when the lane cannot take it (a form, or an API host the lane does not serve).
+    async fn send_on_lane(
+        &self,
+        call: &Call<'_>,
+        headers: &HeaderMap,
+    ) -> Option<Result<reqwest::Response, Error>> {
+        let body = match &call.payload {
+            Payload::Empty => Bytes::new(),
+            Payload::Json(body) => body.clone(),
+            Payload::Upload(_) | Payload::DeleteForm(_) => return None,
+        };
+        let (endpoint, lane) = self.inner.transport.lane()?;
+        match lane
+            .send(endpoint, &call.method, &call.path, headers, body)
+            .await
+        {
+            Ok(response) => Some(Ok(response)),
+            Err(Refused::Failed(err)) => Some(Err(err)),
+            Err(Refused::Unsupported) => None,
+        }
+    }
+}
+
+/// The headers of one call: token, accepted type, the caller's context ids and the body's type.
+fn call_headers(
+    call: &Call<'_>,
+    context: &RequestContext,
+    bearer: Option<String>,
+) -> Result<HeaderMap, Error> {
+    let mut headers = HeaderMap::new();
+    let value = |name: &str, value: &str| {
+        HeaderValue::from_str(value)
+            .map_err(|_| Error::Config(format!("{name} is not a valid HTTP header value")))
+    };
+    if let Some(bearer) = bearer {
+        headers.insert(AUTHORIZATION, value("the access token", &bearer)?);
+    }
+    if let Some(accept) = call.accept {
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
+        if accept == "text/event-stream" {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+    for (name, id) in [
+        ("x-request-id", &context.request_id),
+        ("x-session-id", &context.session_id),
+        ("x-client-id", &context.client_id),
+    ] {
+        if let Some(id) = id {
+            headers.insert(name, value(name, id)?);
+        }
+    }
+    if let Payload::Json(_) = call.payload {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    Ok(headers)
 }
 
 impl Call<'_> {

@@ -19,8 +19,8 @@ pub enum Error {
     Transport {
         /// Where in the exchange the failure happened.
         kind: TransportKind,
-        /// The underlying HTTP client error.
-        source: Arc<reqwest::Error>,
+        /// The underlying HTTP client or connection error.
+        source: Arc<dyn std::error::Error + Send + Sync>,
     },
     /// No answer (or no next stream event) within the configured time.
     #[error("GigaChat did not answer within {0:?}")]

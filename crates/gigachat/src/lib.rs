@@ -21,10 +21,12 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+mod lane;
 pub mod retry;
 pub mod settings;
 pub mod sse;
 pub mod stream;
+mod tls;
 mod transport;
 pub mod types;
 
@@ -35,4 +37,4 @@ pub use error::{ApiError, Error, ErrorBodyKind, TransportKind};
 pub use retry::RetryPolicy;
 pub use settings::{SettingError, Settings};
 pub use stream::ChatStream;
-pub use transport::RUSSIAN_TRUSTED_ROOT_CA_PEM;
+pub use tls::RUSSIAN_TRUSTED_ROOT_CA_PEM;

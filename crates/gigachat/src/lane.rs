@@ -1,0 +1,485 @@
+//! The direct HTTP/2 lane for JSON calls to the API host: one connection per calling thread,
+//! driven by `h2` without reqwest's pool and hyper's body pipe, so a request leaves in one TLS
+//! write (HEADERS and DATA together) and its answer is read without hopping between tasks.
+//!
+//! The lane serves only what it can serve exactly like reqwest: an `https` API host reached
+//! without a proxy that speaks HTTP/2. Anything else (plain HTTP, a proxy, a host that chose
+//! HTTP/1.1 by ALPN) goes through reqwest, and so do uploads and multipart forms.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use h2::client::SendRequest;
+use reqwest::Method;
+use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderValue, USER_AGENT};
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::error::{Error, TransportKind};
+
+/// hyper's client windows (2 MiB a stream, 5 MiB a connection): ample for GigaChat's answers, and
+/// fixed, so no PING round trip per answer.
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+
+/// Where the lane connects and how.
+pub(crate) struct Endpoint {
+    host: String,
+    port: u16,
+    server_name: ServerName<'static>,
+    /// `https://host[:port]` plus the base path, to which a call's path is appended.
+    base: String,
+    tls: TlsConnector,
+    connect_timeout: Duration,
+    idle_timeout: Duration,
+    user_agent: HeaderValue,
+    /// Turns false for good once the host chose HTTP/1.1: every call then goes through reqwest.
+    speaks_h2: AtomicBool,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base", &self.base)
+            .field("speaks_h2", &self.speaks_h2)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a call could not use the lane.
+pub(crate) enum Refused {
+    /// The lane does not serve this host; send the call through reqwest instead.
+    Unsupported,
+    /// The call failed on the lane.
+    Failed(Error),
+}
+
+impl Endpoint {
+    /// The lane for `base_url`, or `None` when it must not be used (not https, or `proxied`).
+    pub(crate) fn for_base_url(
+        base_url: &str,
+        tls: Arc<rustls::ClientConfig>,
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+        user_agent: &'static str,
+        proxied: bool,
+    ) -> Option<Self> {
+        if proxied {
+            return None;
+        }
+        let url = url::Url::parse(base_url).ok()?;
+        if url.scheme() != "https" {
+            return None;
+        }
+        let host = url.host_str()?.to_owned();
+        let port = url.port_or_known_default()?;
+        let server_name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned()).ok()?;
+        Some(Self {
+            host,
+            port,
+            server_name,
+            base: base_url.trim_end_matches('/').to_owned(),
+            tls: TlsConnector::from(tls),
+            connect_timeout,
+            idle_timeout,
+            user_agent: HeaderValue::from_static(user_agent),
+            speaks_h2: AtomicBool::new(true),
+        })
+    }
+
+    /// Opens a new HTTP/2 connection and spawns its driver on the calling thread's runtime.
+    async fn connect(&self) -> Result<Connection, Refused> {
+        let connecting = async {
+            let tcp = TcpStream::connect((self.host.trim_matches(['[', ']']), self.port)).await?;
+            tcp.set_nodelay(true)?;
+            self.tls.connect(self.server_name.clone(), tcp).await
+        };
+        let tls = tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .map_err(|_| Refused::Failed(Error::Timeout(self.connect_timeout)))?
+            .map_err(|err| Refused::Failed(transport(TransportKind::Connect, err)))?;
+        if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+            tracing::debug!(host = %self.host, "the API host chose HTTP/1.1; calls go through the pooled client");
+            self.speaks_h2.store(false, Ordering::Relaxed);
+            return Err(Refused::Unsupported);
+        }
+        let (send, connection) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .enable_push(false)
+            .handshake::<_, Bytes>(tls)
+            .await
+            .map_err(|err| Refused::Failed(transport(TransportKind::Connect, err)))?;
+        let alive = Arc::new(AtomicBool::new(true));
+        let ended = Ended(alive.clone());
+        tokio::spawn(async move {
+            let _ended = ended;
+            if let Err(err) = connection.await {
+                tracing::debug!(%err, "GigaChat HTTP/2 connection ended");
+            }
+        });
+        Ok(Connection {
+            send,
+            alive,
+            last_used: Instant::now(),
+        })
+    }
+}
+
+/// Marks a connection dead when its driver ends, also when the driver is dropped with its runtime.
+struct Ended(Arc<AtomicBool>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// One thread's connection to the API host.
+#[derive(Debug, Default)]
+pub(crate) struct Lane {
+    connection: tokio::sync::Mutex<Option<Connection>>,
+}
+
+#[derive(Debug)]
+struct Connection {
+    send: SendRequest<Bytes>,
+    alive: Arc<AtomicBool>,
+    last_used: Instant,
+}
+
+impl Lane {
+    /// Sends one call with its complete body and returns the answer's head and streaming body.
+    pub(crate) async fn send(
+        &self,
+        endpoint: &Endpoint,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<reqwest::Response, Refused> {
+        if !endpoint.speaks_h2.load(Ordering::Relaxed) {
+            return Err(Refused::Unsupported);
+        }
+        let uri: http::Uri =
+            format!("{}{path}", endpoint.base)
+                .parse()
+                .map_err(|err: http::uri::InvalidUri| {
+                    Refused::Failed(Error::Config(format!("not a usable GigaChat URL: {err}")))
+                })?;
+        let mut headers = headers.clone();
+        headers.insert(USER_AGENT, endpoint.user_agent.clone());
+        if !body.is_empty() {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        let mut request = http::Request::new(());
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        // A call is sent again, once and on a new connection, only when the server provably did
+        // not process it: the connection was already gone before the call left, or the server
+        // refused the stream.
+        let mut fresh = false;
+        loop {
+            let send = self.sender(endpoint, fresh).await?;
+            let response = match start(send, clone_head(&request), &body).await {
+                Ok(response) => response,
+                Err(err) if !fresh => {
+                    tracing::debug!(%err, "the GigaChat connection was closed; reconnecting");
+                    fresh = true;
+                    continue;
+                }
+                Err(err) => return Err(Refused::Failed(transport(TransportKind::Connect, err))),
+            };
+            match response.await {
+                Ok(response) => return Ok(into_reqwest(response)),
+                Err(err) if !fresh && unprocessed(&err) => {
+                    tracing::debug!(%err, "GigaChat refused the stream; sending it again");
+                    fresh = true;
+                }
+                Err(err) => return Err(Refused::Failed(transport(TransportKind::Io, err))),
+            }
+        }
+    }
+
+    /// This thread's live connection, opened (or replaced when stale, closed, or `fresh` is asked).
+    async fn sender(
+        &self,
+        endpoint: &Endpoint,
+        fresh: bool,
+    ) -> Result<SendRequest<Bytes>, Refused> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_mut()
+            && !fresh
+            && connection.alive.load(Ordering::Relaxed)
+            && connection.last_used.elapsed() < endpoint.idle_timeout
+        {
+            connection.last_used = Instant::now();
+            return Ok(connection.send.clone());
+        }
+        *slot = None;
+        let connection = endpoint.connect().await?;
+        let send = connection.send.clone();
+        *slot = Some(connection);
+        Ok(send)
+    }
+}
+
+/// Opens the stream and hands HEADERS and the whole body to h2 together (one write).
+async fn start(
+    send: SendRequest<Bytes>,
+    request: http::Request<()>,
+    body: &Bytes,
+) -> Result<h2::client::ResponseFuture, h2::Error> {
+    let mut send = send.ready().await?;
+    let (response, mut stream) = send.send_request(request, body.is_empty())?;
+    if !body.is_empty() {
+        stream.send_data(body.clone(), true)?;
+    }
+    Ok(response)
+}
+
+fn clone_head(request: &http::Request<()>) -> http::Request<()> {
+    let mut copy = http::Request::new(());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+/// True when the server provably did not process the stream (RFC 9113 §8.7): it refused it, or
+/// a GOAWAY from the server excluded it.
+fn unprocessed(err: &h2::Error) -> bool {
+    err.reason() == Some(h2::Reason::REFUSED_STREAM) || (err.is_go_away() && err.is_remote())
+}
+
+fn transport(kind: TransportKind, err: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Transport {
+        kind,
+        source: Arc::new(err),
+    }
+}
+
+fn into_reqwest(response: http::Response<h2::RecvStream>) -> reqwest::Response {
+    reqwest::Response::from(response.map(|body| reqwest::Body::wrap_stream(Body(body))))
+}
+
+/// An answer's body as a stream of bytes, giving each piece's flow-control credit back at once.
+struct Body(h2::RecvStream);
+
+impl Stream for Body {
+    type Item = Result<Bytes, h2::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        let polled = self.0.poll_data(cx);
+        if let Poll::Ready(Some(Ok(data))) = &polled {
+            // Cannot fail while the stream is open; a failure shows on the next poll anyway.
+            let _ = self.0.flow_control().release_capacity(data.len());
+        }
+        polled
+    }
+}
+
+/// Whether reqwest would send calls to an `https` host through a proxy (it reads these variables).
+pub(crate) fn proxy_configured() -> bool {
+    ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+    use gigachat_emulator::{Emulator, EmulatorConfig};
+
+    const TOKEN: &str = "lane-test-token";
+
+    struct Upstream {
+        emulator: Emulator,
+        endpoint: Endpoint,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A TLS emulator and a lane endpoint that trusts its CA.
+    async fn upstream(configure: impl FnOnce(&mut EmulatorConfig)) -> Upstream {
+        let mut config = EmulatorConfig {
+            static_tokens: vec![TOKEN.to_owned()],
+            ..EmulatorConfig::default()
+        };
+        configure(&mut config);
+        let emulator = Emulator::start(config).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, emulator.ca_pem().unwrap()).unwrap();
+        let settings = Settings {
+            ca_bundle_file: Some(ca),
+            ..Settings::default()
+        };
+        let endpoint = endpoint(&emulator.api_base_url(), &settings);
+        Upstream {
+            emulator,
+            endpoint,
+            _dir: dir,
+        }
+    }
+
+    fn endpoint(base_url: &str, settings: &Settings) -> Endpoint {
+        let tls = crate::tls::Configs::new(settings).unwrap().api;
+        Endpoint::for_base_url(
+            base_url,
+            tls,
+            Duration::from_secs(5),
+            Duration::from_secs(10),
+            "lane-test",
+            false,
+        )
+        .unwrap()
+    }
+
+    fn headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer lane-test-token"),
+        );
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers
+    }
+
+    fn chat_body(content: &str) -> Bytes {
+        Bytes::from(
+            serde_json::json!({
+                "model": "GigaChat",
+                "messages": [{"role": "user", "content": content}],
+            })
+            .to_string(),
+        )
+    }
+
+    async fn chat(lane: &Lane, endpoint: &Endpoint, content: &str) -> serde_json::Value {
+        let Ok(response) = lane
+            .send(
+                endpoint,
+                &Method::POST,
+                "/chat/completions",
+                &headers(),
+                chat_body(content),
+            )
+            .await
+        else {
+            panic!("the lane refused the call");
+        };
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn calls_share_one_http2_connection() {
+        let upstream = upstream(|_| {}).await;
+        let lane = Lane::default();
+        for _ in 0..3 {
+            let answer = chat(&lane, &upstream.endpoint, "Привет").await;
+            assert!(answer["choices"][0]["message"]["content"].is_string());
+        }
+        let logged = upstream.emulator.requests();
+        assert_eq!(logged.len(), 3);
+        for request in &logged {
+            assert_eq!(request.http_version, "HTTP/2.0");
+            assert_eq!(request.connection, logged[0].connection);
+            assert_eq!(request.header("user-agent"), Some("lane-test"));
+            assert_eq!(
+                request.header("content-length"),
+                Some(request.body.len().to_string().as_str())
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_larger_than_the_flow_control_window_arrives_whole() {
+        let upstream = upstream(|config| config.context_window_tokens = usize::MAX).await;
+        let lane = Lane::default();
+        let content = "слово ".repeat(200_000);
+        let body = chat_body(&content);
+        assert!(body.len() > 65_535 * 16, "well past the default windows");
+        chat(&lane, &upstream.endpoint, &content).await;
+        assert_eq!(upstream.emulator.requests()[0].body, body);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_is_replaced() {
+        let first = upstream(|_| {}).await;
+        let port = first.emulator.api_addr().port();
+        let lane = Lane::default();
+        chat(&lane, &first.endpoint, "раз").await;
+        drop(first.emulator);
+        // The same address, a new server (and a new CA: verification is off for this test).
+        let second = loop {
+            let started = Emulator::start(EmulatorConfig {
+                static_tokens: vec![TOKEN.to_owned()],
+                api_port: port,
+                ..EmulatorConfig::default()
+            })
+            .await;
+            match started {
+                Ok(emulator) => break emulator,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        let insecure = Settings {
+            verify_ssl_certs: false,
+            ..Settings::default()
+        };
+        let endpoint = endpoint(&second.api_base_url(), &insecure);
+        chat(&lane, &endpoint, "два").await;
+        assert_eq!(second.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_host_without_http2_is_left_to_the_pooled_client() {
+        let upstream = upstream(|config| config.http2 = false).await;
+        let lane = Lane::default();
+        let refused = lane
+            .send(
+                &upstream.endpoint,
+                &Method::POST,
+                "/chat/completions",
+                &headers(),
+                chat_body("hi"),
+            )
+            .await;
+        assert!(matches!(refused, Err(Refused::Unsupported)));
+        assert!(!upstream.endpoint.speaks_h2.load(Ordering::Relaxed));
+        assert!(upstream.emulator.requests().is_empty(), "nothing was sent");
+    }
+
+    #[test]
+    fn only_direct_https_hosts_get_a_lane() {
+        let tls = crate::tls::Configs::new(&Settings::default()).unwrap().api;
+        let lane = |url: &str, proxied: bool| {
+            Endpoint::for_base_url(
+                url,
+                tls.clone(),
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+                "t",
+                proxied,
+            )
+        };
+        assert!(lane("https://gigachat.devices.sberbank.ru/api/v1", false).is_some());
+        assert!(lane("https://[::1]:8443/api/v1", false).is_some());
+        assert!(lane("http://127.0.0.1:8080/api/v1", false).is_none());
+        assert!(lane("https://gigachat.devices.sberbank.ru/api/v1", true).is_none());
+    }
+}
