@@ -1,13 +1,14 @@
-//! The direct HTTP/2 lane for JSON calls to the API host: one connection per calling thread,
-//! driven by `h2` without reqwest's pool and hyper's body pipe, so a request leaves in one TLS
-//! write (HEADERS and DATA together) and its answer is read without hopping between tasks.
+//! The direct HTTP/2 lane for API calls with a complete body (JSON or none): one connection per
+//! calling thread, driven by `h2` without reqwest's pool and hyper's body pipe, so a request
+//! leaves in one TLS write (HEADERS and DATA together) and its answer is read without hopping
+//! between tasks.
 //!
 //! The lane serves only what it can serve exactly like reqwest: an `https` API host reached
 //! without a proxy that speaks HTTP/2. Anything else (plain HTTP, a proxy, a host that chose
-//! HTTP/1.1 by ALPN) goes through reqwest, and so do uploads and multipart forms.
+//! HTTP/1.1 by ALPN) goes through reqwest, and so do uploads and other multipart forms.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -116,18 +117,101 @@ impl Endpoint {
             .await
             .map_err(|err| Refused::Failed(transport(TransportKind::Connect, err)))?;
         let alive = Arc::new(AtomicBool::new(true));
-        let ended = Ended(alive.clone());
-        tokio::spawn(async move {
-            let _ended = ended;
-            if let Err(err) = connection.await {
-                tracing::debug!(%err, "GigaChat HTTP/2 connection ended");
-            }
-        });
+        let activity = Arc::new(Activity::new());
+        tokio::spawn(drive(
+            connection,
+            activity.clone(),
+            self.idle_timeout,
+            Ended(alive.clone()),
+        ));
         Ok(Connection {
             send,
             alive,
-            last_used: Instant::now(),
+            activity,
         })
+    }
+}
+
+/// Runs a connection until it ends, or until it has carried no stream for `idle_timeout`, which
+/// closes it before the server's keep-alive does. The idle deadline is a timer always pending on
+/// the thread, so the timeouts of the calls themselves, set later, never need to wake the loop.
+async fn drive(
+    connection: h2::client::Connection<tokio_rustls::client::TlsStream<TcpStream>, Bytes>,
+    activity: Arc<Activity>,
+    idle_timeout: Duration,
+    _ended: Ended,
+) {
+    tokio::pin!(connection);
+    let idle = tokio::time::sleep(idle_timeout);
+    tokio::pin!(idle);
+    loop {
+        tokio::select! {
+            ended = &mut connection => {
+                if let Err(err) = ended {
+                    tracing::debug!(%err, "the GigaChat HTTP/2 connection ended");
+                }
+                return;
+            }
+            () = &mut idle => {
+                let now = Instant::now();
+                let next = match activity.quiet_since() {
+                    Some(quiet) if now >= quiet + idle_timeout => {
+                        tracing::debug!("closing the idle GigaChat HTTP/2 connection");
+                        return;
+                    }
+                    Some(quiet) => quiet + idle_timeout,
+                    None => now + idle_timeout,
+                };
+                idle.as_mut().reset(next.into());
+            }
+        }
+    }
+}
+
+/// A connection's streams in flight and when it last carried one, shared with its driver.
+#[derive(Debug)]
+struct Activity {
+    since: Instant,
+    /// Milliseconds from `since` to the last start or end of a stream.
+    last_ms: AtomicU64,
+    streams: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            streams: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts a stream in flight until the returned guard is dropped.
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.touch();
+        self.streams.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    fn touch(&self) {
+        let elapsed = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(elapsed, Ordering::Relaxed);
+    }
+
+    /// When the connection last carried a stream, or `None` while one is in flight.
+    fn quiet_since(&self) -> Option<Instant> {
+        (self.streams.load(Ordering::Relaxed) == 0)
+            .then(|| self.since + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// One stream in flight on a connection: from the call's start until its answer is read or dropped.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
     }
 }
 
@@ -149,8 +233,9 @@ pub(crate) struct Lane {
 #[derive(Debug)]
 struct Connection {
     send: SendRequest<Bytes>,
+    /// False once the driver has ended: the connection is closed.
     alive: Arc<AtomicBool>,
-    last_used: Instant,
+    activity: Arc<Activity>,
 }
 
 impl Lane {
@@ -186,7 +271,7 @@ impl Lane {
         // refused the stream.
         let mut fresh = false;
         loop {
-            let send = self.sender(endpoint, fresh).await?;
+            let (send, in_flight) = self.sender(endpoint, fresh).await?;
             let response = match start(send, clone_head(&request), &body).await {
                 Ok(response) => response,
                 Err(err) if !fresh => {
@@ -197,7 +282,7 @@ impl Lane {
                 Err(err) => return Err(Refused::Failed(transport(TransportKind::Connect, err))),
             };
             match response.await {
-                Ok(response) => return Ok(into_reqwest(response)),
+                Ok(response) => return Ok(into_reqwest(response, in_flight)),
                 Err(err) if !fresh && unprocessed(&err) => {
                     tracing::debug!(%err, "GigaChat refused the stream; sending it again");
                     fresh = true;
@@ -207,26 +292,24 @@ impl Lane {
         }
     }
 
-    /// This thread's live connection, opened (or replaced when stale, closed, or `fresh` is asked).
+    /// This thread's live connection, opened (or replaced when closed, or when `fresh` is asked).
     async fn sender(
         &self,
         endpoint: &Endpoint,
         fresh: bool,
-    ) -> Result<SendRequest<Bytes>, Refused> {
+    ) -> Result<(SendRequest<Bytes>, InFlight), Refused> {
         let mut slot = self.connection.lock().await;
-        if let Some(connection) = slot.as_mut()
+        if let Some(connection) = slot.as_ref()
             && !fresh
             && connection.alive.load(Ordering::Relaxed)
-            && connection.last_used.elapsed() < endpoint.idle_timeout
         {
-            connection.last_used = Instant::now();
-            return Ok(connection.send.clone());
+            return Ok((connection.send.clone(), connection.activity.begin()));
         }
         *slot = None;
         let connection = endpoint.connect().await?;
-        let send = connection.send.clone();
+        let opened = (connection.send.clone(), connection.activity.begin());
         *slot = Some(connection);
-        Ok(send)
+        Ok(opened)
     }
 }
 
@@ -265,12 +348,24 @@ fn transport(kind: TransportKind, err: impl std::error::Error + Send + Sync + 's
     }
 }
 
-fn into_reqwest(response: http::Response<h2::RecvStream>) -> reqwest::Response {
-    reqwest::Response::from(response.map(|body| reqwest::Body::wrap_stream(Body(body))))
+fn into_reqwest(
+    response: http::Response<h2::RecvStream>,
+    in_flight: InFlight,
+) -> reqwest::Response {
+    reqwest::Response::from(response.map(|body| {
+        reqwest::Body::wrap_stream(Body {
+            data: body,
+            _in_flight: in_flight,
+        })
+    }))
 }
 
-/// An answer's body as a stream of bytes, giving each piece's flow-control credit back at once.
-struct Body(h2::RecvStream);
+/// An answer's body as a stream of bytes, giving each piece's flow-control credit back at once;
+/// the stream counts as in flight until the body is dropped.
+struct Body {
+    data: h2::RecvStream,
+    _in_flight: InFlight,
+}
 
 impl Stream for Body {
     type Item = Result<Bytes, h2::Error>;
@@ -279,10 +374,10 @@ impl Stream for Body {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Self::Item>> {
-        let polled = self.0.poll_data(cx);
+        let polled = self.data.poll_data(cx);
         if let Poll::Ready(Some(Ok(data))) = &polled {
             // Cannot fail while the stream is open; a failure shows on the next poll anyway.
-            let _ = self.0.flow_control().release_capacity(data.len());
+            let _ = self.data.flow_control().release_capacity(data.len());
         }
         polled
     }
@@ -333,12 +428,16 @@ mod tests {
     }
 
     fn endpoint(base_url: &str, settings: &Settings) -> Endpoint {
+        endpoint_idle(base_url, settings, Duration::from_secs(10))
+    }
+
+    fn endpoint_idle(base_url: &str, settings: &Settings, idle: Duration) -> Endpoint {
         let tls = crate::tls::Configs::new(settings).unwrap().api;
         Endpoint::for_base_url(
             base_url,
             tls,
             Duration::from_secs(5),
-            Duration::from_secs(10),
+            idle,
             "lane-test",
             false,
         )
@@ -444,6 +543,58 @@ mod tests {
         let endpoint = endpoint(&second.api_base_url(), &insecure);
         chat(&lane, &endpoint, "два").await;
         assert_eq!(second.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_closed_but_not_while_a_stream_runs() {
+        let mut upstream = upstream(|config| {
+            config.event_gap = Duration::from_millis(60);
+            config.answer_words = 8;
+            config.words_per_event = 1;
+        })
+        .await;
+        let ca = upstream._dir.path().join("ca.pem");
+        let settings = Settings {
+            ca_bundle_file: Some(ca),
+            ..Settings::default()
+        };
+        let idle = Duration::from_millis(150);
+        upstream.endpoint = endpoint_idle(&upstream.emulator.api_base_url(), &settings, idle);
+        let lane = Lane::default();
+        // A stream that outlasts the idle timeout: its events are 60 ms apart.
+        let streamed = serde_json::json!({
+            "model": "GigaChat",
+            "messages": [{"role": "user", "content": "long"}],
+            "stream": true,
+        });
+        let Ok(response) = lane
+            .send(
+                &upstream.endpoint,
+                &Method::POST,
+                "/chat/completions",
+                &headers(),
+                Bytes::from(streamed.to_string()),
+            )
+            .await
+        else {
+            panic!("the lane refused the call");
+        };
+        let text = response.text().await.unwrap();
+        assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+        chat(&lane, &upstream.endpoint, "same connection").await;
+        tokio::time::sleep(idle * 3).await;
+        let closed = lane.connection.lock().await;
+        assert!(!closed.as_ref().unwrap().alive.load(Ordering::Relaxed));
+        drop(closed);
+        chat(&lane, &upstream.endpoint, "new connection").await;
+        let connections: Vec<u64> = upstream
+            .emulator
+            .requests()
+            .iter()
+            .map(|r| r.connection)
+            .collect();
+        assert_eq!(connections[0], connections[1]);
+        assert_ne!(connections[1], connections[2]);
     }
 
     #[tokio::test]
