@@ -251,7 +251,32 @@ pub fn session_id(request: &ChatCompletionRequest, header: Option<&str>) -> Opti
         .or(request.user.as_deref())
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(header_safe)
+        .map(|id| {
+            let safe = header_safe(id);
+            if safe.len() <= MAX_SESSION_ID {
+                safe
+            } else {
+                digest_id(id)
+            }
+        })
+}
+
+/// Longer session ids are replaced by their digest: a free-form `user` of any length must not
+/// become an upstream header that GigaChat's gateway refuses.
+const MAX_SESSION_ID: usize = 128;
+
+/// `sha256-` and the hex SHA-256 of `id`: stable (the same user keeps hitting the same cache),
+/// distinct for distinct ids, and 71 bytes whatever the input.
+fn digest_id(id: &str) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256-");
+    for byte in digest {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
 }
 
 /// `id` as a header value: visible ASCII stays as it is; anything else (spaces, control characters,
@@ -656,6 +681,29 @@ mod tests {
         assert_ne!(
             session_id(&with_user("a b"), None),
             session_id(&with_user("a%20b"), None)
+        );
+    }
+
+    #[test]
+    fn long_session_ids_are_sent_as_their_digest() {
+        let with_user = |user: &str| -> ChatCompletionRequest {
+            serde_json::from_value(json!({"messages": [], "user": user})).unwrap()
+        };
+        let fits = "u".repeat(MAX_SESSION_ID);
+        assert_eq!(session_id(&with_user(&fits), None), Some(fits));
+        // 43 Cyrillic letters encode to 258 bytes: over the limit once encoded.
+        for long in ["u".repeat(100_000), "Ж".repeat(43)] {
+            let id = session_id(&with_user(&long), None).unwrap();
+            assert!(id.starts_with("sha256-") && id.len() == 71, "{id}");
+            assert_eq!(session_id(&with_user(&long), None).unwrap(), id, "stable");
+        }
+        assert_ne!(
+            session_id(&with_user(&"a".repeat(200)), None),
+            session_id(&with_user(&"b".repeat(200)), None)
+        );
+        assert_eq!(
+            digest_id("abc"),
+            "sha256-ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
 }

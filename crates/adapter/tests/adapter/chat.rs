@@ -146,6 +146,27 @@ async fn any_user_string_still_reaches_gigachat() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // A user string of any length goes upstream as a bounded, stable digest.
+    let long = "x".repeat(64 * 1024);
+    for _ in 0..2 {
+        let (status, _, body) = harness
+            .chat(json!({"messages": [{"role": "user", "content": "x"}], "user": long}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let sent: Vec<String> = harness
+        .upstream("/chat/completions")
+        .iter()
+        .skip(2) // the chat and the legacy completion above
+        .map(|r| r.header("x-session-id").unwrap().to_owned())
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent[0].starts_with("sha256-") && sent[0].len() == 71,
+        "{}",
+        sent[0]
+    );
+    assert_eq!(sent[0], sent[1]);
 }
 
 #[tokio::test]
