@@ -140,3 +140,28 @@ def test_unknown_purpose_is_400_and_not_sent_upstream(client, emulator, validate
     error = assert_error_envelope(validate, caught.value, status=400)
     assert error["param"] == "purpose", error
     assert emulator.file_uploads() == [], "a file with an unknown purpose went upstream"
+
+
+def test_expires_after_is_reported_and_validated(client, emulator, validate):
+    raw = client.files.with_raw_response.create(
+        file=("chart.png", png(uuid.uuid4().hex), "image/png"),
+        purpose="batch",
+        expires_after={"anchor": "created_at", "seconds": 7200},
+    )
+    validate("OpenAIFile", raw.http_response.json())
+    created = raw.parse()
+    assert created.expires_at == created.created_at + 7200, created
+    assert client.files.retrieve(created.id).expires_at == created.expires_at
+    listed = {f.id: f.expires_at for f in client.files.list(purpose="batch")}
+    assert listed[created.id] == created.expires_at, listed
+
+    emulator.clear_requests()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.files.create(
+            file=("chart.png", png(uuid.uuid4().hex), "image/png"),
+            purpose="batch",
+            expires_after={"anchor": "created_at", "seconds": 60},
+        )
+    error = assert_error_envelope(validate, caught.value, status=400)
+    assert error["param"] == "expires_after.seconds", error
+    assert emulator.file_uploads() == [], "a file with a bad expiry went upstream"

@@ -115,7 +115,9 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         });
-        let text = "x".repeat(PARSE_INLINE_MAX);
+        // Far past the threshold, so the parse outlasts any delay between handing it to the
+        // blocking thread and awaiting it (were it done by then, the loop would not have to wait).
+        let text = "x".repeat(PARSE_INLINE_MAX * 32);
         let headers = axum::http::HeaderMap::new();
         let good = format!(r#"{{"messages": [{{"role": "user", "content": "{text}"}}]}}"#);
         let request: ChatCompletionRequest =

@@ -20,6 +20,7 @@ fn live(id: &str) -> StoredFile {
         file_id: id.to_owned(),
         expires_at: FAR_FUTURE,
         purpose: None,
+        file_expires_at: None,
     }
 }
 
@@ -28,6 +29,7 @@ fn expired(id: &str) -> StoredFile {
         file_id: id.to_owned(),
         expires_at: unix_now() - 10,
         purpose: None,
+        file_expires_at: None,
     }
 }
 
@@ -124,10 +126,12 @@ async fn purposes_survive_a_restart() {
         memory_capacity: 10,
     };
     Purposes::new(open_store(&config).await.unwrap(), "id")
-        .remember("file-1", "fine-tune")
+        .remember("file-1", "fine-tune", Some(1_900_000_000))
         .await;
     let reopened = Purposes::new(open_store(&config).await.unwrap(), "id");
-    assert_eq!(reopened.of("file-1").await.as_deref(), Some("fine-tune"));
+    let recorded = reopened.of("file-1").await.unwrap();
+    assert_eq!(recorded.purpose, "fine-tune");
+    assert_eq!(recorded.expires_at, Some(1_900_000_000));
 }
 
 #[tokio::test]
@@ -265,8 +269,12 @@ async fn redis_replicas_share_purposes() {
         Arc::new(RedisStore::connect(&server.url).await.unwrap()),
         "id",
     );
-    one.remember("file-1", "batch").await;
-    assert_eq!(two.of("file-1").await.as_deref(), Some("batch"));
+    one.remember("file-1", "batch", None).await;
+    let recorded = two.of("file-1").await.unwrap();
+    assert_eq!(
+        (recorded.purpose.as_str(), recorded.expires_at),
+        ("batch", None)
+    );
     two.forget("file-1").await;
     assert_eq!(one.of("file-1").await, None);
 }

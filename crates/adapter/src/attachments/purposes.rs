@@ -1,5 +1,6 @@
-//! Remembers the `purpose` each Files API upload was given: GigaChat keeps only its own
-//! (`general`), while OpenAI clients read theirs back and filter file lists by it.
+//! Remembers the `purpose` (and the `expires_after` deadline) each Files API upload was given:
+//! GigaChat keeps only its own purpose (`general`) and never expires files, while OpenAI clients
+//! read theirs back, filter file lists by purpose and rely on expiry.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,15 @@ const PURPOSE_TTL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// Suffix that gives purpose entries their own key space in the shared file store: content keys
 /// use the bare identity, so no uploaded content can ever look up (or overwrite) a purpose entry.
 const KEY_SPACE: &str = "#purpose";
+
+/// What a Files API upload was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The upload's `purpose`.
+    pub purpose: String,
+    /// When the file expires (Unix seconds), from the upload's `expires_after`.
+    pub expires_at: Option<i64>,
+}
 
 /// Purposes of uploaded files, per upstream identity, in the same store as the upload dedup.
 #[derive(Clone)]
@@ -29,18 +39,25 @@ impl Purposes {
         }
     }
 
-    /// Remembers `purpose` for `file_id`; a store failure is logged (the upload still succeeded).
-    pub async fn remember(&self, file_id: &str, purpose: &str) {
-        let entry = StoredFile::new(file_id, PURPOSE_TTL).with_purpose(purpose);
+    /// Remembers `purpose` (and when the file expires, if it does) for `file_id`; a store failure
+    /// is logged (the upload still succeeded).
+    pub async fn remember(&self, file_id: &str, purpose: &str, expires_at: Option<i64>) {
+        let mut entry = StoredFile::new(file_id, PURPOSE_TTL).with_purpose(purpose);
+        entry.file_expires_at = expires_at;
         if let Err(error) = self.store.put(&self.key(file_id), &entry).await {
             tracing::warn!(%error, "could not remember a file's purpose");
         }
     }
 
-    /// The purpose `file_id` was uploaded with, if it went through our Files API and is remembered.
-    pub async fn of(&self, file_id: &str) -> Option<String> {
+    /// What `file_id` was uploaded with, if it went through our Files API and is remembered.
+    pub async fn of(&self, file_id: &str) -> Option<Recorded> {
         match self.store.get(&self.key(file_id)).await {
-            Ok(entry) => entry.and_then(|entry| entry.purpose),
+            Ok(entry) => entry.and_then(|entry| {
+                Some(Recorded {
+                    purpose: entry.purpose?,
+                    expires_at: entry.file_expires_at,
+                })
+            }),
             Err(error) => {
                 tracing::warn!(%error, "could not read a file's purpose");
                 None
@@ -70,8 +87,15 @@ mod tests {
         let store: Arc<dyn FileStore> = Arc::new(MemoryStore::new(100));
         let ours = Purposes::new(store.clone(), "tenant-a");
         let theirs = Purposes::new(store.clone(), "tenant-b");
-        ours.remember("file-1", "assistants").await;
-        assert_eq!(ours.of("file-1").await.as_deref(), Some("assistants"));
+        ours.remember("file-1", "assistants", Some(1_900_000_000))
+            .await;
+        assert_eq!(
+            ours.of("file-1").await,
+            Some(Recorded {
+                purpose: "assistants".into(),
+                expires_at: Some(1_900_000_000)
+            })
+        );
         assert_eq!(
             theirs.of("file-1").await,
             None,
@@ -85,7 +109,7 @@ mod tests {
     async fn content_keys_never_meet_purpose_entries() {
         let store: Arc<dyn FileStore> = Arc::new(MemoryStore::new(100));
         let purposes = Purposes::new(store.clone(), "tenant");
-        purposes.remember("file-1", "batch").await;
+        purposes.remember("file-1", "batch", None).await;
         // An upload whose bytes are exactly the file id, as the same identity.
         let content_key = FileKey::new(b"file-1", "tenant");
         assert_eq!(store.get(&content_key).await.unwrap(), None);

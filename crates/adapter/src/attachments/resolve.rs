@@ -262,6 +262,7 @@ impl Attachments {
                     file_id: answer.data.id,
                     expires_at: crate::context::unix_now().saturating_add(ttl),
                     purpose: None,
+                    file_expires_at: None,
                 })
             })
             .await

@@ -13,7 +13,8 @@ use gigachat::{FileSource, FileUpload};
 use serde::{Deserialize, Serialize};
 
 use crate::attachments::media;
-use crate::attachments::purposes::Purposes;
+use crate::attachments::purposes::{Purposes, Recorded};
+use crate::attachments::store::unix_now;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::{context, offload};
@@ -32,6 +33,9 @@ const MAX_LIST_LIMIT: usize = 10_000;
 /// Purpose lookups a list runs at once (each may be a Redis round trip).
 const PARALLEL_LOOKUPS: usize = 16;
 
+/// The range OpenAI allows for `expires_after[seconds]`: one hour to 30 days.
+const EXPIRY_SECONDS: std::ops::RangeInclusive<i64> = 3_600..=2_592_000;
+
 /// OpenAI's file object.
 #[derive(Debug, Serialize)]
 pub struct OpenAiFile {
@@ -42,18 +46,21 @@ pub struct OpenAiFile {
     filename: String,
     purpose: String,
     status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
 }
 
 impl OpenAiFile {
-    fn from_gigachat(file: FileObject, purpose: &str) -> Self {
+    fn from_gigachat(file: FileObject, recorded: Recorded) -> Self {
         Self {
             id: file.id,
             object: "file",
             bytes: file.bytes,
             created_at: file.created_at,
             filename: file.filename,
-            purpose: purpose.to_owned(),
+            purpose: recorded.purpose,
             status: "processed",
+            expires_at: recorded.expires_at,
         }
     }
 }
@@ -90,6 +97,7 @@ pub async fn upload(
 ) -> Result<Json<OpenAiFile>, AppError> {
     let mut file: Option<(Bytes, Option<String>, Option<String>)> = None;
     let mut purpose = None;
+    let (mut anchor, mut seconds) = (None, None);
     while let Some(field) = form
         .next_field()
         .await
@@ -105,8 +113,13 @@ pub async fn upload(
                     .map_err(|err| invalid(err.body_text()))?;
                 file = Some((bytes, declared, filename));
             }
-            Some("purpose") => {
-                purpose = Some(field.text().await.map_err(|err| invalid(err.body_text()))?);
+            Some(name @ ("purpose" | "expires_after[anchor]" | "expires_after[seconds]")) => {
+                let slot = match name {
+                    "purpose" => &mut purpose,
+                    "expires_after[anchor]" => &mut anchor,
+                    _ => &mut seconds,
+                };
+                *slot = Some(field.text().await.map_err(|err| invalid(err.body_text()))?);
             }
             _ => {}
         }
@@ -118,6 +131,7 @@ pub async fn upload(
         });
     };
     let purpose = upload_purpose(purpose)?;
+    let lifetime = expires_after(anchor, seconds)?;
     // Sniffing and converting take milliseconds for a large file: not on the event loop.
     let prepared = offload::run(true, "preparing the uploaded file", move || {
         media::prepare(bytes.to_vec(), declared.as_deref(), filename.as_deref())
@@ -137,8 +151,54 @@ pub async fn upload(
         .client()
         .upload_file(&upload, &upstream_context(&headers))
         .await?;
-    state.purposes().remember(&answer.data.id, &purpose).await;
-    Ok(Json(OpenAiFile::from_gigachat(answer.data, &purpose)))
+    let expires_at = lifetime.map(|seconds| answer.data.created_at.saturating_add(seconds));
+    state
+        .purposes()
+        .remember(&answer.data.id, &purpose, expires_at)
+        .await;
+    let recorded = Recorded {
+        purpose,
+        expires_at,
+    };
+    Ok(Json(OpenAiFile::from_gigachat(answer.data, recorded)))
+}
+
+/// The form's `expires_after` (`anchor` must be `created_at`): the file's lifetime in seconds, or
+/// `None` when the upload does not expire.
+fn expires_after(anchor: Option<String>, seconds: Option<String>) -> Result<Option<i64>, AppError> {
+    let bad = |param: &str, message: String| AppError::InvalidRequest {
+        message,
+        param: Some(param.into()),
+    };
+    match (anchor.as_deref(), seconds) {
+        (None, None) => Ok(None),
+        (Some("created_at"), Some(text)) => match text.trim().parse::<i64>() {
+            Ok(seconds) if EXPIRY_SECONDS.contains(&seconds) => Ok(Some(seconds)),
+            _ => Err(bad(
+                "expires_after.seconds",
+                format!(
+                    "Invalid value for 'expires_after.seconds': {text:?}. It must be an integer \
+                     between {} and {}.",
+                    EXPIRY_SECONDS.start(),
+                    EXPIRY_SECONDS.end()
+                ),
+            )),
+        },
+        (Some("created_at"), None) => Err(bad(
+            "expires_after.seconds",
+            "Missing required parameter: 'expires_after.seconds'.".into(),
+        )),
+        (None, Some(_)) => Err(bad(
+            "expires_after.anchor",
+            "Missing required parameter: 'expires_after.anchor'.".into(),
+        )),
+        (Some(other), _) => Err(bad(
+            "expires_after.anchor",
+            format!(
+                "Invalid value for 'expires_after.anchor': {other:?}. Supported values are: created_at."
+            ),
+        )),
+    }
 }
 
 /// The form's `purpose`, which OpenAI requires and restricts to [`UPLOAD_PURPOSES`].
@@ -232,15 +292,22 @@ pub async fn list(
         let position = files.iter().position(|file| &file.id == after);
         files.drain(..position.map_or(files.len(), |index| index + 1));
     }
-    let purposes = state.purposes();
+    let state = &state;
+    let context = upstream_context(&headers);
+    let context = &context;
     let mut described = futures_util::stream::iter(files)
         .map(|file| async move {
-            let purpose = reported_purpose(purposes, &file.id).await;
-            OpenAiFile::from_gigachat(file, &purpose)
+            let recorded = reported(state.purposes(), &file.id).await;
+            if expired(&recorded) {
+                retire(state, &file.id, context).await;
+                return None;
+            }
+            Some(OpenAiFile::from_gigachat(file, recorded))
         })
         .buffered(PARALLEL_LOOKUPS)
-        .filter(|file| {
-            let wanted = query.purpose.as_ref().is_none_or(|p| *p == file.purpose);
+        .filter_map(|file| {
+            let wanted =
+                file.filter(|file| query.purpose.as_ref().is_none_or(|p| *p == file.purpose));
             std::future::ready(wanted)
         });
     let mut data = Vec::new();
@@ -272,16 +339,42 @@ pub async fn get(
         .get_file(&id, &upstream_context(&headers))
         .await
         .map_err(|err| not_found(err, &id))?;
-    let purpose = reported_purpose(state.purposes(), &id).await;
-    Ok(Json(OpenAiFile::from_gigachat(file.data, &purpose)))
+    let recorded = unexpired(&state, &id, &headers).await?;
+    Ok(Json(OpenAiFile::from_gigachat(file.data, recorded)))
 }
 
-/// The purpose a file object reports: the one it was uploaded with, else [`DEFAULT_PURPOSE`].
-async fn reported_purpose(purposes: &Purposes, id: &str) -> String {
-    purposes
-        .of(id)
-        .await
-        .unwrap_or_else(|| DEFAULT_PURPOSE.to_owned())
+/// What a file object reports: what it was uploaded with, else [`DEFAULT_PURPOSE`] and no expiry.
+async fn reported(purposes: &Purposes, id: &str) -> Recorded {
+    purposes.of(id).await.unwrap_or_else(|| Recorded {
+        purpose: DEFAULT_PURPOSE.to_owned(),
+        expires_at: None,
+    })
+}
+
+/// Whether a file's `expires_after` has run out.
+fn expired(recorded: &Recorded) -> bool {
+    recorded.expires_at.is_some_and(|at| at <= unix_now())
+}
+
+/// What `id` was uploaded with; a 404 once it has expired (it is then deleted upstream).
+async fn unexpired(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Recorded, AppError> {
+    let recorded = reported(state.purposes(), id).await;
+    if expired(&recorded) {
+        retire(state, id, &upstream_context(headers)).await;
+        return Err(AppError::FileNotFound(id.to_owned()));
+    }
+    Ok(recorded)
+}
+
+/// Deletes an expired file from GigaChat and forgets it. GigaChat never expires files itself, so
+/// this runs whenever the adapter meets one (retrieve, content, list); a failure is logged and
+/// the next meeting tries again.
+async fn retire(state: &AppState, id: &str, context: &gigachat::RequestContext) {
+    match state.client().delete_file(id, context).await {
+        Ok(_) => state.purposes().forget(id).await,
+        Err(err) if err.status() == Some(404) => state.purposes().forget(id).await,
+        Err(err) => tracing::warn!(%err, "could not delete an expired file"),
+    }
 }
 
 /// `DELETE /v1/files/{id}` (GigaChat's `POST /files/{id}/delete`).
@@ -311,6 +404,7 @@ pub async fn content(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
+    unexpired(&state, &id, &headers).await?;
     let file = state
         .client()
         .file_content(&id, &upstream_context(&headers))

@@ -437,6 +437,12 @@ async fn files_api_round_trip_and_file_id_parts() {
 
 /// Uploads `bytes` through `/v1/files` with `purpose` (none: the field is left out).
 async fn upload_file(harness: &Harness, bytes: Vec<u8>, purpose: Option<&str>) -> (u16, Value) {
+    let fields: Vec<(&str, &str)> = purpose.map(|p| ("purpose", p)).into_iter().collect();
+    upload_with(harness, bytes, &fields).await
+}
+
+/// Uploads `bytes` through `/v1/files` with these text fields.
+async fn upload_with(harness: &Harness, bytes: Vec<u8>, fields: &[(&str, &str)]) -> (u16, Value) {
     let mut form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(bytes)
@@ -444,8 +450,8 @@ async fn upload_file(harness: &Harness, bytes: Vec<u8>, purpose: Option<&str>) -
             .mime_str("image/png")
             .unwrap(),
     );
-    if let Some(purpose) = purpose {
-        form = form.text("purpose", purpose.to_owned());
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
     }
     let response = harness
         .http
@@ -555,6 +561,157 @@ async fn bad_purposes_and_list_queries_are_400s() {
         assert_error(status, &body, 400, None);
         assert_eq!(body["error"]["param"], param, "{query}: {body}");
     }
+}
+
+#[tokio::test]
+async fn files_report_their_expiry_and_bad_expiries_are_400s() {
+    let harness = start().await;
+    let (status, created) = upload_with(
+        &harness,
+        png(80),
+        &[
+            ("purpose", "assistants"),
+            ("expires_after[anchor]", "created_at"),
+            ("expires_after[seconds]", "3600"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let expires_at = created["created_at"].as_i64().unwrap() + 3600;
+    assert_eq!(created["expires_at"], expires_at);
+    let id = created["id"].as_str().unwrap();
+    let (_, got) = get_json(&harness, &format!("/v1/files/{id}")).await;
+    assert_eq!(got["expires_at"], expires_at);
+    let (_, list) = get_json(&harness, "/v1/files").await;
+    assert_eq!(list["data"][0]["expires_at"], expires_at);
+    let (_, plain) = upload_file(&harness, png(81), Some("assistants")).await;
+    assert!(plain.get("expires_at").is_none(), "{plain}");
+
+    let uploaded = uploads(&harness);
+    for (fields, param) in [
+        (
+            vec![
+                ("expires_after[anchor]", "last_active_at"),
+                ("expires_after[seconds]", "3600"),
+            ],
+            "expires_after.anchor",
+        ),
+        (
+            vec![
+                ("expires_after[anchor]", "created_at"),
+                ("expires_after[seconds]", "60"),
+            ],
+            "expires_after.seconds",
+        ),
+        (
+            vec![
+                ("expires_after[anchor]", "created_at"),
+                ("expires_after[seconds]", "2592001"),
+            ],
+            "expires_after.seconds",
+        ),
+        (
+            vec![
+                ("expires_after[anchor]", "created_at"),
+                ("expires_after[seconds]", "soon"),
+            ],
+            "expires_after.seconds",
+        ),
+        (
+            vec![("expires_after[anchor]", "created_at")],
+            "expires_after.seconds",
+        ),
+        (
+            vec![("expires_after[seconds]", "3600")],
+            "expires_after.anchor",
+        ),
+    ] {
+        let mut fields = fields;
+        fields.push(("purpose", "user_data"));
+        let (status, body) = upload_with(&harness, png(82), &fields).await;
+        assert_error(status, &body, 400, None);
+        assert_eq!(body["error"]["param"], param, "{fields:?}: {body}");
+    }
+    assert_eq!(uploads(&harness), uploaded, "nothing more reaches GigaChat");
+}
+
+#[tokio::test]
+async fn an_expired_file_is_gone_and_deleted_from_gigachat() {
+    let redis = crate::redis_server::RedisServer::start().await;
+    let harness = start_with(Options {
+        args: vec!["--redis-url".into(), redis.url.clone()],
+        ..Options::default()
+    })
+    .await;
+    let (_, created) = upload_with(
+        &harness,
+        png(83),
+        &[
+            ("purpose", "batch"),
+            ("expires_after[anchor]", "created_at"),
+            ("expires_after[seconds]", "3600"),
+        ],
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (_, kept) = upload_file(&harness, png(84), Some("batch")).await;
+    // An hour later, as another replica sharing the store would see it: move the deadline back.
+    let mut raw = redis.raw().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let mut moved = 0;
+    for key in keys {
+        let value: String = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let mut entry: Value = serde_json::from_str(&value).unwrap();
+        if entry["file_id"] == id.as_str() && entry.get("file_expires_at").is_some() {
+            entry["file_expires_at"] = json!(created["created_at"].as_i64().unwrap() - 1);
+            let _: () = redis::cmd("SET")
+                .arg(&key)
+                .arg(entry.to_string())
+                .arg("KEEPTTL")
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            moved += 1;
+        }
+    }
+    assert_eq!(moved, 1);
+
+    // A second replica on the same store (the first keeps the entry in its memory tier).
+    let (later, _server) = spawn_adapter(
+        &harness.emulator,
+        harness._dir.path(),
+        vec!["--redis-url".into(), redis.url.clone()],
+        Box::new(|_| {}),
+        KEY,
+    )
+    .await;
+    let get = |path: String| {
+        let request = harness.http.get(format!("{later}{path}")).bearer_auth(KEY);
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let (status, list) = get("/v1/files".into()).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(listed_ids(&list), [kept["id"].as_str().unwrap()]);
+    let deletes = harness.upstream(&format!("/files/{id}/delete"));
+    assert_eq!(deletes.len(), 1, "deleted from GigaChat when met");
+    let (status, body) = get(format!("/v1/files/{id}")).await;
+    assert_error(status, &body, 404, None);
+    let (status, _) = get(format!("/v1/files/{id}/content")).await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -72,6 +72,9 @@ pub struct StoredFile {
     /// The `purpose` a Files API upload was given (entries of [`crate::attachments::purposes`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
+    /// When the file itself expires (a Files API upload's `expires_after`), in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_expires_at: Option<i64>,
 }
 
 impl StoredFile {
@@ -82,6 +85,7 @@ impl StoredFile {
             file_id: file_id.into(),
             expires_at: unix_now().saturating_add(ttl),
             purpose: None,
+            file_expires_at: None,
         }
     }
 
@@ -189,11 +193,7 @@ pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn FileStore>, Stor
 }
 
 /// The current Unix time in seconds (wall clock: entries must survive restarts).
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+pub use crate::context::unix_now;
 
 /// Lowercase hex of `bytes`.
 fn hex(bytes: &[u8]) -> String {
@@ -237,6 +237,7 @@ mod tests {
             file_id: "f".into(),
             expires_at: 100,
             purpose: None,
+            file_expires_at: None,
         };
         assert_eq!(file.remaining_at(40), Some(Duration::from_secs(60)));
         assert_eq!(file.remaining_at(100), None);
