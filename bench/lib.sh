@@ -26,13 +26,13 @@ start_emulator() {
 }
 
 # start_adapter <port> <upstream-url> <oauth-port> [VAR=value...]: key `bench-key`, the VARs last
-# (so they override); sets ADAPTER_PID.
+# (so they override); sets ADAPTER_PID. ADAPTER_BIN picks another binary (default: this build).
 start_adapter() {
   local port=$1 upstream=$2 oauth=$3; shift 3
   env HOST=127.0.0.1 PORT="$port" BEARER_TOKEN=bench-key ENVIRONMENT=production RUST_LOG=warn \
     DATA_DIR="$WORK/data" GIGACHAT_BASE_URL="$upstream" \
     GIGACHAT_AUTH_URL="http://127.0.0.1:$oauth/api/v2/oauth" GIGACHAT_ACCESS_TOKEN="$TOKEN" "$@" \
-    target/release/gigachat-adapter > "$WORK/adapter.log" 2>&1 &
+    "${ADAPTER_BIN:-target/release/gigachat-adapter}" > "$WORK/adapter.log" 2>&1 &
   ADAPTER_PID=$!
   wait_for -f "http://127.0.0.1:$port/health/ready" || true
   kill -0 "$ADAPTER_PID" 2>/dev/null || { cat "$WORK/adapter.log" >&2; return 1; }
