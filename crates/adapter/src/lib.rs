@@ -62,15 +62,17 @@ pub async fn build(
     })
     .await
     .context("file-id store (DATA_DIR or REDIS_URL)")?;
+    let purposes = attachments::purposes::Purposes::new(store.clone(), &identity);
     let media = state::Media {
         attachments: attachments::resolve::Attachments::new(
             client.clone(),
             fetcher,
-            attachments::store::Dedup::new(store.clone()),
-            identity.clone(),
+            attachments::store::Dedup::new(store),
+            identity,
             i64::try_from(config.file_id_ttl_secs).unwrap_or(i64::MAX),
+            purposes.clone(),
         ),
-        purposes: attachments::purposes::Purposes::new(store, &identity),
+        purposes,
         image_mode: config.generated_images,
         public_base_url: config.public_base_url.clone(),
     };

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::store::{FileKey, FileStore, StoredFile};
+use gigachat::{GigaChat, RequestContext};
+
+use super::store::{FileKey, FileStore, StoredFile, unix_now};
 
 /// How long a purpose is remembered (GigaChat keeps files until they are deleted).
 const PURPOSE_TTL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
@@ -21,6 +23,13 @@ pub struct Recorded {
     pub purpose: String,
     /// When the file expires (Unix seconds), from the upload's `expires_after`.
     pub expires_at: Option<i64>,
+}
+
+impl Recorded {
+    /// Whether the file's `expires_after` has run out.
+    pub fn is_expired(&self) -> bool {
+        self.expires_at.is_some_and(|at| at <= unix_now())
+    }
 }
 
 /// Purposes of uploaded files, per upstream identity, in the same store as the upload dedup.
@@ -63,6 +72,42 @@ impl Purposes {
                 None
             }
         }
+    }
+
+    /// What `file_id` reports: what it was uploaded with, else `default_purpose` and no expiry.
+    pub async fn reported(&self, file_id: &str, default_purpose: &str) -> Recorded {
+        self.of(file_id).await.unwrap_or_else(|| Recorded {
+            purpose: default_purpose.to_owned(),
+            expires_at: None,
+        })
+    }
+
+    /// Deletes a file whose `expires_after` has run out from GigaChat and forgets it. GigaChat
+    /// never expires files itself, so this runs whenever the adapter meets one; a failure is
+    /// logged and the next meeting tries again.
+    pub async fn retire(&self, client: &GigaChat, file_id: &str, context: &RequestContext) {
+        match client.delete_file(file_id, context).await {
+            Ok(_) => self.forget(file_id).await,
+            Err(err) if err.status() == Some(404) => self.forget(file_id).await,
+            Err(err) => tracing::warn!(%err, "could not delete an expired file"),
+        }
+    }
+
+    /// True (after retiring it) when `file_id` was uploaded with an `expires_after` that has run out.
+    pub async fn retire_if_expired(
+        &self,
+        client: &GigaChat,
+        file_id: &str,
+        context: &RequestContext,
+    ) -> bool {
+        let expired = self
+            .of(file_id)
+            .await
+            .is_some_and(|recorded| recorded.is_expired());
+        if expired {
+            self.retire(client, file_id, context).await;
+        }
+        expired
     }
 
     /// Forgets the purpose of a deleted file.

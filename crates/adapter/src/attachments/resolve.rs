@@ -13,6 +13,7 @@ use translate::{FileKind, ResolvedFile, ResolvedParts};
 use super::decode::{self, DecodeError};
 use super::fetch::{FetchError, Fetcher};
 use super::media::{self, Media, MediaError};
+use super::purposes::Purposes;
 use super::store::{Dedup, FileKey, StoredFile};
 
 /// How many parts of one request are prepared and uploaded at once.
@@ -64,6 +65,8 @@ struct Inner {
     identity: String,
     /// How long an uploaded id is trusted before it is uploaded again.
     ttl_secs: i64,
+    /// What Files API uploads were given: a `file_id` past its `expires_after` is refused.
+    purposes: Purposes,
 }
 
 /// A file part to resolve, borrowed from the request.
@@ -80,6 +83,7 @@ impl Attachments {
         dedup: Dedup,
         identity: String,
         ttl_secs: i64,
+        purposes: Purposes,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -88,6 +92,7 @@ impl Attachments {
                 dedup,
                 identity,
                 ttl_secs,
+                purposes,
             }),
         }
     }
@@ -270,12 +275,20 @@ impl Attachments {
         Ok(stored)
     }
 
-    /// A `file_id` from our Files API: GigaChat must know it; its name tells the kind.
+    /// A `file_id` from our Files API: GigaChat must know it, and it must not have expired; its
+    /// name tells the kind.
     async fn known_file(
         &self,
         id: &str,
         context: &RequestContext,
     ) -> Result<ResolvedFile, AttachmentError> {
+        let purposes = &self.inner.purposes;
+        if purposes
+            .retire_if_expired(&self.inner.client, id, context)
+            .await
+        {
+            return Err(AttachmentError::UnknownFileId(id.to_owned()));
+        }
         let file = self
             .inner
             .client

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::attachments::media;
 use crate::attachments::purposes::{Purposes, Recorded};
-use crate::attachments::store::unix_now;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::{context, offload};
@@ -298,8 +297,11 @@ pub async fn list(
     let mut described = futures_util::stream::iter(files)
         .map(|file| async move {
             let recorded = reported(state.purposes(), &file.id).await;
-            if expired(&recorded) {
-                retire(state, &file.id, context).await;
+            if recorded.is_expired() {
+                state
+                    .purposes()
+                    .retire(state.client(), &file.id, context)
+                    .await;
                 return None;
             }
             Some(OpenAiFile::from_gigachat(file, recorded))
@@ -345,36 +347,18 @@ pub async fn get(
 
 /// What a file object reports: what it was uploaded with, else [`DEFAULT_PURPOSE`] and no expiry.
 async fn reported(purposes: &Purposes, id: &str) -> Recorded {
-    purposes.of(id).await.unwrap_or_else(|| Recorded {
-        purpose: DEFAULT_PURPOSE.to_owned(),
-        expires_at: None,
-    })
-}
-
-/// Whether a file's `expires_after` has run out.
-fn expired(recorded: &Recorded) -> bool {
-    recorded.expires_at.is_some_and(|at| at <= unix_now())
+    purposes.reported(id, DEFAULT_PURPOSE).await
 }
 
 /// What `id` was uploaded with; a 404 once it has expired (it is then deleted upstream).
 async fn unexpired(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Recorded, AppError> {
     let recorded = reported(state.purposes(), id).await;
-    if expired(&recorded) {
-        retire(state, id, &upstream_context(headers)).await;
+    if recorded.is_expired() {
+        let context = upstream_context(headers);
+        state.purposes().retire(state.client(), id, &context).await;
         return Err(AppError::FileNotFound(id.to_owned()));
     }
     Ok(recorded)
-}
-
-/// Deletes an expired file from GigaChat and forgets it. GigaChat never expires files itself, so
-/// this runs whenever the adapter meets one (retrieve, content, list); a failure is logged and
-/// the next meeting tries again.
-async fn retire(state: &AppState, id: &str, context: &gigachat::RequestContext) {
-    match state.client().delete_file(id, context).await {
-        Ok(_) => state.purposes().forget(id).await,
-        Err(err) if err.status() == Some(404) => state.purposes().forget(id).await,
-        Err(err) => tracing::warn!(%err, "could not delete an expired file"),
-    }
 }
 
 /// `DELETE /v1/files/{id}` (GigaChat's `POST /files/{id}/delete`).

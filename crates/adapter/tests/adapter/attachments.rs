@@ -636,7 +636,7 @@ async fn files_report_their_expiry_and_bad_expiries_are_400s() {
 }
 
 #[tokio::test]
-async fn an_expired_file_is_gone_and_deleted_from_gigachat() {
+async fn an_expired_file_is_refused_in_chat_gone_and_deleted_from_gigachat() {
     let redis = crate::redis_server::RedisServer::start().await;
     let harness = start_with(Options {
         args: vec!["--redis-url".into(), redis.url.clone()],
@@ -703,11 +703,27 @@ async fn an_expired_file_is_gone_and_deleted_from_gigachat() {
             )
         }
     };
+    // A chat naming the expired file is refused as one naming a deleted file is, and the file
+    // is deleted.
+    let chat = harness
+        .http
+        .post(format!("{later}/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is it?"},
+            {"type": "file", "file": {"file_id": id}},
+        ]}]}))
+        .send()
+        .await
+        .unwrap();
+    let status = chat.status().as_u16();
+    let body: Value = chat.json().await.unwrap();
+    assert_error(status, &body, 400, Some("file_not_found"));
+    let deletes = harness.upstream(&format!("/files/{id}/delete"));
+    assert_eq!(deletes.len(), 1, "deleted from GigaChat when met");
     let (status, list) = get("/v1/files".into()).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(listed_ids(&list), [kept["id"].as_str().unwrap()]);
-    let deletes = harness.upstream(&format!("/files/{id}/delete"));
-    assert_eq!(deletes.len(), 1, "deleted from GigaChat when met");
     let (status, body) = get(format!("/v1/files/{id}")).await;
     assert_error(status, &body, 404, None);
     let (status, _) = get(format!("/v1/files/{id}/content")).await;
