@@ -28,6 +28,13 @@ use crate::error::{Error, TransportKind};
 const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
 
+/// TCP keepalive as reqwest sets it (first probe after 15 s idle, then every 15 s, 3 probes), and
+/// (on Linux) unacknowledged data gives up after 30 s: a connection a NAT or balancer dropped
+/// silently is noticed, and replaced, as quickly as on the pooled client.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+const KEEPALIVE_RETRIES: u32 = 3;
+
 /// Where the lane connects and how.
 pub(crate) struct Endpoint {
     host: String,
@@ -80,11 +87,14 @@ impl Endpoint {
         let host = url.host_str()?.to_owned();
         let port = url.port_or_known_default()?;
         let server_name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned()).ok()?;
+        // The parsed form: an internationalised host is in punycode, as `http::Uri` needs it.
+        let base = url.as_str().trim_end_matches('/').to_owned();
+        base.parse::<http::Uri>().ok()?;
         Some(Self {
             host,
             port,
             server_name,
-            base: base_url.trim_end_matches('/').to_owned(),
+            base,
             tls: TlsConnector::from(tls),
             connect_timeout,
             idle_timeout,
@@ -96,8 +106,7 @@ impl Endpoint {
     /// Opens a new HTTP/2 connection and spawns its driver on the calling thread's runtime.
     async fn connect(&self) -> Result<Connection, Refused> {
         let connecting = async {
-            let tcp = TcpStream::connect((self.host.trim_matches(['[', ']']), self.port)).await?;
-            tcp.set_nodelay(true)?;
+            let tcp = self.tcp().await?;
             self.tls.connect(self.server_name.clone(), tcp).await
         };
         let tls = tokio::time::timeout(self.connect_timeout, connecting)
@@ -130,6 +139,54 @@ impl Endpoint {
             activity,
         })
     }
+}
+
+impl Endpoint {
+    /// A TCP connection to the host: its addresses in turn, each given an equal share of the
+    /// connect timeout (so one address that drops packets does not use it all up), with
+    /// `TCP_NODELAY`, keepalive and a user timeout set.
+    async fn tcp(&self) -> std::io::Result<TcpStream> {
+        let host = self.host.trim_matches(['[', ']']);
+        let addresses: Vec<std::net::SocketAddr> =
+            tokio::net::lookup_host((host, self.port)).await?.collect();
+        let count = u32::try_from(addresses.len()).unwrap_or(u32::MAX).max(1);
+        let share = self.connect_timeout / count;
+        let mut last = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} has no address"),
+        );
+        for address in addresses {
+            match tokio::time::timeout(share, TcpStream::connect(address)).await {
+                Ok(Ok(tcp)) => {
+                    tune(&tcp)?;
+                    return Ok(tcp);
+                }
+                Ok(Err(err)) => last = err,
+                Err(_) => {
+                    last = std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("connecting to {address} timed out"),
+                    );
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+/// `TCP_NODELAY`, keepalive probes and a user timeout, as reqwest sets them.
+fn tune(tcp: &TcpStream) -> std::io::Result<()> {
+    tcp.set_nodelay(true)?;
+    let socket = socket2::SockRef::from(tcp);
+    socket.set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_INTERVAL)
+            .with_retries(KEEPALIVE_RETRIES),
+    )?;
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+    socket.set_tcp_user_timeout(Some(Duration::from_secs(30)))?;
+    Ok(())
 }
 
 /// Runs a connection until it ends, or until it has carried no stream for `idle_timeout`, which
@@ -233,9 +290,16 @@ pub(crate) struct Lane {
 #[derive(Debug)]
 struct Connection {
     send: SendRequest<Bytes>,
-    /// False once the driver has ended: the connection is closed.
+    /// False once the driver has ended: the connection is closed. Also the connection's identity.
     alive: Arc<AtomicBool>,
     activity: Arc<Activity>,
+}
+
+impl Connection {
+    /// What a call needs: the sender, the connection's identity, and its stream counted in flight.
+    fn handles(&self) -> (SendRequest<Bytes>, Arc<AtomicBool>, InFlight) {
+        (self.send.clone(), self.alive.clone(), self.activity.begin())
+    }
 }
 
 impl Lane {
@@ -269,47 +333,51 @@ impl Lane {
         // A call is sent again, once and on a new connection, only when the server provably did
         // not process it: the connection was already gone before the call left, or the server
         // refused the stream.
-        let mut fresh = false;
+        let mut failed: Option<Arc<AtomicBool>> = None;
         loop {
-            let (send, in_flight) = self.sender(endpoint, fresh).await?;
+            let retry = failed.is_some();
+            let (send, alive, in_flight) = self.sender(endpoint, failed.take()).await?;
             let response = match start(send, clone_head(&request), &body).await {
                 Ok(response) => response,
-                Err(err) if !fresh => {
+                Err(err) if !retry => {
                     tracing::debug!(%err, "the GigaChat connection was closed; reconnecting");
-                    fresh = true;
+                    failed = Some(alive);
                     continue;
                 }
                 Err(err) => return Err(Refused::Failed(transport(TransportKind::Connect, err))),
             };
             match response.await {
                 Ok(response) => return Ok(into_reqwest(response, in_flight)),
-                Err(err) if !fresh && unprocessed(&err) => {
+                Err(err) if !retry && unprocessed(&err) => {
                     tracing::debug!(%err, "GigaChat refused the stream; sending it again");
-                    fresh = true;
+                    failed = Some(alive);
                 }
                 Err(err) => return Err(Refused::Failed(transport(TransportKind::Io, err))),
             }
         }
     }
 
-    /// This thread's live connection, opened (or replaced when closed, or when `fresh` is asked).
+    /// This thread's live connection, opened, or replaced when it has closed or is the one that
+    /// just `failed` (calls that failed together on one connection then share its replacement).
     async fn sender(
         &self,
         endpoint: &Endpoint,
-        fresh: bool,
-    ) -> Result<(SendRequest<Bytes>, InFlight), Refused> {
+        failed: Option<Arc<AtomicBool>>,
+    ) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>, InFlight), Refused> {
         let mut slot = self.connection.lock().await;
         if let Some(connection) = slot.as_ref()
-            && !fresh
             && connection.alive.load(Ordering::Relaxed)
+            && failed
+                .as_ref()
+                .is_none_or(|failed| !Arc::ptr_eq(failed, &connection.alive))
         {
-            return Ok((connection.send.clone(), connection.activity.begin()));
+            return Ok(connection.handles());
         }
         *slot = None;
         let connection = endpoint.connect().await?;
-        let opened = (connection.send.clone(), connection.activity.begin());
+        let handles = connection.handles();
         *slot = Some(connection);
-        Ok(opened)
+        Ok(handles)
     }
 }
 
@@ -355,7 +423,7 @@ fn into_reqwest(
     reqwest::Response::from(response.map(|body| {
         reqwest::Body::wrap_stream(Body {
             data: body,
-            _in_flight: in_flight,
+            in_flight: Some(in_flight),
         })
     }))
 }
@@ -364,7 +432,9 @@ fn into_reqwest(
 /// the stream counts as in flight until the body is dropped.
 struct Body {
     data: h2::RecvStream,
-    _in_flight: InFlight,
+    /// Released when the body ends (or is dropped), so a finished answer kept around does not
+    /// keep the connection busy.
+    in_flight: Option<InFlight>,
 }
 
 impl Stream for Body {
@@ -375,9 +445,13 @@ impl Stream for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Self::Item>> {
         let polled = self.data.poll_data(cx);
-        if let Poll::Ready(Some(Ok(data))) = &polled {
-            // Cannot fail while the stream is open; a failure shows on the next poll anyway.
-            let _ = self.data.flow_control().release_capacity(data.len());
+        match &polled {
+            Poll::Ready(Some(Ok(data))) => {
+                // Cannot fail while the stream is open; a failure shows on the next poll anyway.
+                let _ = self.data.flow_control().release_capacity(data.len());
+            }
+            Poll::Ready(_) => self.in_flight = None,
+            Poll::Pending => {}
         }
         polled
     }
@@ -595,6 +669,65 @@ mod tests {
             .collect();
         assert_eq!(connections[0], connections[1]);
         assert_ne!(connections[1], connections[2]);
+    }
+
+    #[tokio::test]
+    async fn calls_that_failed_on_one_connection_share_its_replacement() {
+        let upstream = upstream(|_| {}).await;
+        let lane = Lane::default();
+        let handles = |failed: Option<Arc<AtomicBool>>| {
+            let lane = &lane;
+            let endpoint = &upstream.endpoint;
+            async move {
+                let Ok((_, alive, _)) = lane.sender(endpoint, failed).await else {
+                    panic!("no connection");
+                };
+                alive
+            }
+        };
+        let first = handles(None).await;
+        let second = handles(Some(first.clone())).await;
+        let again = handles(Some(first.clone())).await;
+        assert!(!Arc::ptr_eq(&first, &second), "the failed one is replaced");
+        assert!(
+            Arc::ptr_eq(&second, &again),
+            "once, not once per failed call"
+        );
+        assert!(Arc::ptr_eq(&handles(None).await, &second));
+    }
+
+    #[tokio::test]
+    async fn a_finished_answer_no_longer_counts_as_in_flight() {
+        use futures_util::StreamExt as _;
+        let upstream = upstream(|_| {}).await;
+        let lane = Lane::default();
+        let Ok(response) = lane
+            .send(
+                &upstream.endpoint,
+                &Method::POST,
+                "/chat/completions",
+                &headers(),
+                chat_body("hi"),
+            )
+            .await
+        else {
+            panic!("the lane refused the call");
+        };
+        let streams = || async {
+            let slot = lane.connection.lock().await;
+            slot.as_ref()
+                .unwrap()
+                .activity
+                .streams
+                .load(Ordering::Relaxed)
+        };
+        assert_eq!(streams().await, 1);
+        let mut body = response.bytes_stream();
+        while let Some(piece) = body.next().await {
+            piece.unwrap();
+        }
+        assert_eq!(streams().await, 0, "the body ended; it is still held");
+        drop(body);
     }
 
     #[tokio::test]

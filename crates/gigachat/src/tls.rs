@@ -29,7 +29,10 @@ pub(crate) struct Configs {
 
 impl Configs {
     pub(crate) fn new(settings: &Settings) -> Result<Self, Error> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        // The application's installed provider (e.g. a FIPS build), else aws-lc-rs.
+        let provider = CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
         let verifier: Arc<dyn ServerCertVerifier> = if settings.verify_ssl_certs {
             let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
                 trusted_roots(settings)?,
@@ -43,7 +46,7 @@ impl Configs {
                  anyone on the network path can read and alter traffic, including credentials. \
                  Use GIGACHAT_CA_BUNDLE_FILE instead outside development."
             );
-            Arc::new(AnyCertificate(provider.clone()))
+            Arc::new(AnyCertificate)
         };
         let builder = || {
             ClientConfig::builder_with_provider(provider.clone())
@@ -180,10 +183,11 @@ fn plain_key_pem(key: &[u8], password: Option<&SecretString>) -> Result<SecretSt
     Ok(SecretString::from(pem.to_string()))
 }
 
-/// `GIGACHAT_VERIFY_SSL_CERTS=false`: accepts any certificate, still checking the handshake's
-/// signatures so the connection itself is sound.
+/// `GIGACHAT_VERIFY_SSL_CERTS=false`: accepts any certificate and any handshake signature, as
+/// reqwest's own "accept invalid certificates" does (a self-signed X.509 v1 test certificate, which
+/// webpki cannot even parse, keeps working).
 #[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
+struct AnyCertificate;
 
 impl ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
@@ -199,34 +203,39 @@ impl ServerCertVerifier for AnyCertificate {
 
     fn verify_tls12_signature(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        Ok(HandshakeSignatureValid::assertion())
     }
 
     fn verify_tls13_signature(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        Ok(HandshakeSignatureValid::assertion())
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        use rustls::SignatureScheme as S;
+        vec![
+            S::RSA_PKCS1_SHA1,
+            S::ECDSA_SHA1_Legacy,
+            S::RSA_PKCS1_SHA256,
+            S::ECDSA_NISTP256_SHA256,
+            S::RSA_PKCS1_SHA384,
+            S::ECDSA_NISTP384_SHA384,
+            S::RSA_PKCS1_SHA512,
+            S::ECDSA_NISTP521_SHA512,
+            S::RSA_PSS_SHA256,
+            S::RSA_PSS_SHA384,
+            S::RSA_PSS_SHA512,
+            S::ED25519,
+            S::ED448,
+        ]
     }
 }
 

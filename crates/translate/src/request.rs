@@ -252,9 +252,8 @@ pub fn session_id(request: &ChatCompletionRequest, header: Option<&str>) -> Opti
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|id| {
-            let safe = header_safe(id);
-            if safe.len() <= MAX_SESSION_ID {
-                safe
+            if encoded_len(id) <= MAX_SESSION_ID {
+                header_safe(id)
             } else {
                 digest_id(id)
             }
@@ -265,18 +264,32 @@ pub fn session_id(request: &ChatCompletionRequest, header: Option<&str>) -> Opti
 /// become an upstream header that GigaChat's gateway refuses.
 const MAX_SESSION_ID: usize = 128;
 
-/// `sha256-` and the hex SHA-256 of `id`: stable (the same user keeps hitting the same cache),
-/// distinct for distinct ids, and 71 bytes whatever the input.
+/// `%sha256-` and the hex SHA-256 of `id`: stable (the same user keeps hitting the same cache),
+/// distinct for distinct ids, 72 bytes whatever the input, and never equal to an id sent as it is
+/// (in those, `%` only starts an escape with upper-case hex digits).
 fn digest_id(id: &str) -> String {
     use sha2::Digest as _;
     use std::fmt::Write as _;
     let digest = sha2::Sha256::digest(id.as_bytes());
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256-");
+    let mut out = String::with_capacity(8 + 64);
+    out.push_str("%sha256-");
     for byte in digest {
         let _ = write!(out, "{byte:02x}");
     }
     out
+}
+
+/// The length of [`header_safe`]`(id)`, without building it.
+fn encoded_len(id: &str) -> usize {
+    id.bytes()
+        .map(|byte| {
+            if byte.is_ascii_graphic() && byte != b'%' {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
 }
 
 /// `id` as a header value: visible ASCII stays as it is; anything else (spaces, control characters,
@@ -694,7 +707,7 @@ mod tests {
         // 43 Cyrillic letters encode to 258 bytes: over the limit once encoded.
         for long in ["u".repeat(100_000), "Ж".repeat(43)] {
             let id = session_id(&with_user(&long), None).unwrap();
-            assert!(id.starts_with("sha256-") && id.len() == 71, "{id}");
+            assert!(id.starts_with("%sha256-") && id.len() == 72, "{id}");
             assert_eq!(session_id(&with_user(&long), None).unwrap(), id, "stable");
         }
         assert_ne!(
@@ -703,7 +716,10 @@ mod tests {
         );
         assert_eq!(
             digest_id("abc"),
-            "sha256-ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            "%sha256-ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+        // A client cannot send a digest of someone else's id as its own: `%` is escaped.
+        let forged = digest_id(&"a".repeat(200));
+        assert_ne!(session_id(&with_user(&forged), None), Some(forged));
     }
 }

@@ -336,12 +336,12 @@ pub async fn get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<OpenAiFile>, AppError> {
+    let recorded = unexpired(&state, &id, &headers).await?;
     let file = state
         .client()
         .get_file(&id, &upstream_context(&headers))
         .await
         .map_err(|err| not_found(err, &id))?;
-    let recorded = unexpired(&state, &id, &headers).await?;
     Ok(Json(OpenAiFile::from_gigachat(file.data, recorded)))
 }
 

@@ -162,7 +162,7 @@ async fn any_user_string_still_reaches_gigachat() {
         .collect();
     assert_eq!(sent.len(), 2);
     assert!(
-        sent[0].starts_with("sha256-") && sent[0].len() == 71,
+        sent[0].starts_with("%sha256-") && sent[0].len() == 72,
         "{}",
         sent[0]
     );
