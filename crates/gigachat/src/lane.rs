@@ -541,19 +541,25 @@ mod tests {
         )
     }
 
-    async fn chat(lane: &Lane, endpoint: &Endpoint, content: &str) -> serde_json::Value {
-        let Ok(response) = lane
+    /// POSTs `body` to `/chat/completions` over `lane`; the lane must take the call.
+    async fn post_chat(lane: &Lane, endpoint: &Endpoint, body: Bytes) -> reqwest::Response {
+        let sent = lane
             .send(
                 endpoint,
                 &Method::POST,
                 "/chat/completions",
                 &headers(),
-                chat_body(content),
+                body,
             )
-            .await
-        else {
+            .await;
+        let Ok(response) = sent else {
             panic!("the lane refused the call");
         };
+        response
+    }
+
+    async fn chat(lane: &Lane, endpoint: &Endpoint, content: &str) -> serde_json::Value {
+        let response = post_chat(lane, endpoint, chat_body(content)).await;
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
     }
@@ -641,18 +647,8 @@ mod tests {
             "messages": [{"role": "user", "content": "long"}],
             "stream": true,
         });
-        let Ok(response) = lane
-            .send(
-                &upstream.endpoint,
-                &Method::POST,
-                "/chat/completions",
-                &headers(),
-                Bytes::from(streamed.to_string()),
-            )
-            .await
-        else {
-            panic!("the lane refused the call");
-        };
+        let response =
+            post_chat(&lane, &upstream.endpoint, Bytes::from(streamed.to_string())).await;
         let text = response.text().await.unwrap();
         assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
         chat(&lane, &upstream.endpoint, "same connection").await;
@@ -701,18 +697,7 @@ mod tests {
         use futures_util::StreamExt as _;
         let upstream = upstream(|_| {}).await;
         let lane = Lane::default();
-        let Ok(response) = lane
-            .send(
-                &upstream.endpoint,
-                &Method::POST,
-                "/chat/completions",
-                &headers(),
-                chat_body("hi"),
-            )
-            .await
-        else {
-            panic!("the lane refused the call");
-        };
+        let response = post_chat(&lane, &upstream.endpoint, chat_body("hi")).await;
         let streams = || async {
             let slot = lane.connection.lock().await;
             slot.as_ref()
