@@ -139,9 +139,7 @@ impl Endpoint {
             activity,
         })
     }
-}
 
-impl Endpoint {
     /// A TCP connection to the host: its addresses in turn, each given an equal share of the
     /// connect timeout (so one address that drops packets does not use it all up), with
     /// `TCP_NODELAY`, keepalive and a user timeout set.
@@ -321,15 +319,20 @@ impl Lane {
                 .map_err(|err: http::uri::InvalidUri| {
                     Refused::Failed(Error::Config(format!("not a usable GigaChat URL: {err}")))
                 })?;
-        let mut headers = headers.clone();
-        headers.insert(USER_AGENT, endpoint.user_agent.clone());
-        if !body.is_empty() {
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        }
-        let mut request = http::Request::new(());
-        *request.method_mut() = method.clone();
-        *request.uri_mut() = uri;
-        *request.headers_mut() = headers;
+        let content_length = (!body.is_empty()).then(|| HeaderValue::from(body.len()));
+        // Built for each attempt (h2 takes the request): the caller's headers plus our own.
+        let head = || {
+            let mut request = http::Request::new(());
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri.clone();
+            let mut headers = headers.clone();
+            headers.insert(USER_AGENT, endpoint.user_agent.clone());
+            if let Some(length) = &content_length {
+                headers.insert(CONTENT_LENGTH, length.clone());
+            }
+            *request.headers_mut() = headers;
+            request
+        };
         // A call is sent again, once and on a new connection, only when the server provably did
         // not process it: the connection was already gone before the call left, or the server
         // refused the stream.
@@ -337,7 +340,7 @@ impl Lane {
         loop {
             let retry = failed.is_some();
             let (send, alive, in_flight) = self.sender(endpoint, failed.take()).await?;
-            let response = match start(send, clone_head(&request), &body).await {
+            let response = match start(send, head(), &body).await {
                 Ok(response) => response,
                 Err(err) if !retry => {
                     tracing::debug!(%err, "the GigaChat connection was closed; reconnecting");
@@ -395,14 +398,6 @@ async fn start(
     Ok(response)
 }
 
-fn clone_head(request: &http::Request<()>) -> http::Request<()> {
-    let mut copy = http::Request::new(());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.headers_mut() = request.headers().clone();
-    copy
-}
-
 /// True when the server provably did not process the stream (RFC 9113 §8.7): it refused it, or
 /// a GOAWAY from the server excluded it.
 fn unprocessed(err: &h2::Error) -> bool {
@@ -429,7 +424,7 @@ fn into_reqwest(
 }
 
 /// An answer's body as a stream of bytes, giving each piece's flow-control credit back at once;
-/// the stream counts as in flight until the body is dropped.
+/// the stream counts as in flight until the body ends or is dropped.
 struct Body {
     data: h2::RecvStream,
     /// Released when the body ends (or is dropped), so a finished answer kept around does not

@@ -25,6 +25,10 @@ pub struct Recorded {
     pub expires_at: Option<i64>,
 }
 
+/// A file whose `expires_after` has run out (and which has been retired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired;
+
 impl Recorded {
     /// Whether the file's `expires_after` has run out.
     pub fn is_expired(&self) -> bool {
@@ -74,40 +78,26 @@ impl Purposes {
         }
     }
 
-    /// What `file_id` reports: what it was uploaded with, else `default_purpose` and no expiry.
-    pub async fn reported(&self, file_id: &str, default_purpose: &str) -> Recorded {
-        self.of(file_id).await.unwrap_or_else(|| Recorded {
-            purpose: default_purpose.to_owned(),
-            expires_at: None,
-        })
-    }
-
-    /// Deletes a file whose `expires_after` has run out from GigaChat and forgets it. GigaChat
-    /// never expires files itself, so this runs whenever the adapter meets one; a failure is
-    /// logged and the next meeting tries again.
-    pub async fn retire(&self, client: &GigaChat, file_id: &str, context: &RequestContext) {
+    /// What `file_id` was uploaded with (`None` if it did not go through our Files API), or
+    /// [`Expired`] when its `expires_after` has run out. GigaChat never expires files itself, so an
+    /// expired file is deleted there and forgotten here whenever the adapter meets it; a failed
+    /// delete is logged and the next meeting tries again.
+    pub async fn unless_expired(
+        &self,
+        client: &GigaChat,
+        file_id: &str,
+        context: &RequestContext,
+    ) -> Result<Option<Recorded>, Expired> {
+        let recorded = self.of(file_id).await;
+        if !recorded.as_ref().is_some_and(Recorded::is_expired) {
+            return Ok(recorded);
+        }
         match client.delete_file(file_id, context).await {
             Ok(_) => self.forget(file_id).await,
             Err(err) if err.status() == Some(404) => self.forget(file_id).await,
             Err(err) => tracing::warn!(%err, "could not delete an expired file"),
         }
-    }
-
-    /// True (after retiring it) when `file_id` was uploaded with an `expires_after` that has run out.
-    pub async fn retire_if_expired(
-        &self,
-        client: &GigaChat,
-        file_id: &str,
-        context: &RequestContext,
-    ) -> bool {
-        let expired = self
-            .of(file_id)
-            .await
-            .is_some_and(|recorded| recorded.is_expired());
-        if expired {
-            self.retire(client, file_id, context).await;
-        }
-        expired
+        Err(Expired)
     }
 
     /// Forgets the purpose of a deleted file.

@@ -284,8 +284,9 @@ impl Attachments {
     ) -> Result<ResolvedFile, AttachmentError> {
         let purposes = &self.inner.purposes;
         if purposes
-            .retire_if_expired(&self.inner.client, id, context)
+            .unless_expired(&self.inner.client, id, context)
             .await
+            .is_err()
         {
             return Err(AttachmentError::UnknownFileId(id.to_owned()));
         }

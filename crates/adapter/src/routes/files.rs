@@ -13,7 +13,7 @@ use gigachat::{FileSource, FileUpload};
 use serde::{Deserialize, Serialize};
 
 use crate::attachments::media;
-use crate::attachments::purposes::{Purposes, Recorded};
+use crate::attachments::purposes::Recorded;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::{context, offload};
@@ -296,15 +296,12 @@ pub async fn list(
     let context = &context;
     let mut described = futures_util::stream::iter(files)
         .map(|file| async move {
-            let recorded = reported(state.purposes(), &file.id).await;
-            if recorded.is_expired() {
-                state
-                    .purposes()
-                    .retire(state.client(), &file.id, context)
-                    .await;
-                return None;
-            }
-            Some(OpenAiFile::from_gigachat(file, recorded))
+            let recorded = state
+                .purposes()
+                .unless_expired(state.client(), &file.id, context)
+                .await
+                .ok()?;
+            Some(OpenAiFile::from_gigachat(file, reported(recorded)))
         })
         .buffered(PARALLEL_LOOKUPS)
         .filter_map(|file| {
@@ -346,19 +343,21 @@ pub async fn get(
 }
 
 /// What a file object reports: what it was uploaded with, else [`DEFAULT_PURPOSE`] and no expiry.
-async fn reported(purposes: &Purposes, id: &str) -> Recorded {
-    purposes.reported(id, DEFAULT_PURPOSE).await
+fn reported(recorded: Option<Recorded>) -> Recorded {
+    recorded.unwrap_or_else(|| Recorded {
+        purpose: DEFAULT_PURPOSE.to_owned(),
+        expires_at: None,
+    })
 }
 
-/// What `id` was uploaded with; a 404 once it has expired (it is then deleted upstream).
+/// What `id` reports; a 404 once it has expired (it is then deleted upstream).
 async fn unexpired(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Recorded, AppError> {
-    let recorded = reported(state.purposes(), id).await;
-    if recorded.is_expired() {
-        let context = upstream_context(headers);
-        state.purposes().retire(state.client(), id, &context).await;
-        return Err(AppError::FileNotFound(id.to_owned()));
-    }
-    Ok(recorded)
+    state
+        .purposes()
+        .unless_expired(state.client(), id, &upstream_context(headers))
+        .await
+        .map(reported)
+        .map_err(|_| AppError::FileNotFound(id.to_owned()))
 }
 
 /// `DELETE /v1/files/{id}` (GigaChat's `POST /files/{id}/delete`).
