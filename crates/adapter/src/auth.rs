@@ -1,14 +1,11 @@
 //! Client authentication: a key from `Authorization: Bearer`, `x-api-key` or `api-key`, compared
 //! in constant time; health probes, docs and CORS preflights are on an explicit allow-list.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
-use crate::error::AppError;
 use crate::state::AppState;
 
 /// Paths served without a key.
@@ -41,22 +38,18 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Middleware: lets the request through only with a valid key (or on a public path).
-pub async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Whether `request` may pass: no key is configured, it is a CORS preflight or a public path, or
+/// it presents one of the keys.
+pub fn admits(state: &AppState, request: &Request) -> bool {
     let keys = state.keys();
     if keys.is_empty() || request.method() == Method::OPTIONS || is_public(request.uri().path()) {
-        return next.run(request).await;
+        return true;
     }
-    let accepted = presented_key(request.headers()).is_some_and(|presented| {
+    presented_key(request.headers()).is_some_and(|presented| {
         keys.iter().fold(false, |found, key| {
             found | bool::from(key.expose_secret().as_bytes().ct_eq(presented.as_bytes()))
         })
-    });
-    if accepted {
-        next.run(request).await
-    } else {
-        AppError::Unauthorized.into_response()
-    }
+    })
 }
 
 #[cfg(test)]

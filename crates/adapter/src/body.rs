@@ -1,9 +1,35 @@
 //! Request bodies: size-limited bytes parsed as JSON, with errors that name the failing JSON path.
 
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::HeaderMap;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
+
+/// A JSON call's headers and its unread body, moved out of the request (axum's `HeaderMap`
+/// extractor would copy every header).
+pub struct JsonCall {
+    /// The request's headers.
+    pub headers: HeaderMap,
+    /// The request's body, not yet read.
+    pub body: Body,
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonCall {
+    type Rejection = Infallible;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, Infallible> {
+        let (parts, body) = request.into_parts();
+        Ok(Self {
+            headers: parts.headers,
+            body,
+        })
+    }
+}
 
 /// Reads a request body into one buffer sized from `Content-Length`, so a large body is held once
 /// (collecting chunks and then joining them would hold it twice); 413 beyond `limit`.
@@ -55,13 +81,17 @@ pub async fn parse<T: DeserializeOwned + Send + 'static>(
     .await?
 }
 
-/// Parses JSON, naming the path of the first problem (`messages[0].content`).
+/// Parses JSON, naming the path of the first problem (`messages[0].content`). Tracking the path
+/// costs allocations on every field, so only a body that failed is parsed again to find it.
 fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::InvalidRequest {
             message: "The request body is empty; send a JSON object.".into(),
             param: None,
         });
+    }
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {

@@ -1,6 +1,6 @@
 //! Per-request ids: the response id, and the headers forwarded to GigaChat.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use gigachat::RequestContext;
 
 /// The request id we log, return as `x-request-id`, and forward upstream.
@@ -44,7 +44,8 @@ pub fn unix_now() -> i64 {
 
 /// Returns the request id to the client as `x-request-id`.
 pub fn tag_response(response: &mut axum::response::Response, request_id: &str) {
+    const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     if let Ok(value) = axum::http::HeaderValue::from_str(request_id) {
-        response.headers_mut().insert("x-request-id", value);
+        response.headers_mut().insert(X_REQUEST_ID, value);
     }
 }

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -28,7 +30,9 @@ pub fn expiry_millis(value: i64) -> i64 {
 
 /// A bearer token and when it stops being valid.
 pub struct Token {
-    value: SecretString,
+    /// `Bearer <token>`, built once and shared by every call; `None` when the token cannot be
+    /// sent in a header.
+    authorization: Option<HeaderValue>,
     /// Unix milliseconds; `None` never expires.
     expires_at_ms: Option<i64>,
 }
@@ -48,15 +52,18 @@ impl Token {
             0 => None,
             ms => Some(ms),
         };
+        let header = Bytes::from(format!("Bearer {}", value.expose_secret()));
         Self {
-            value,
+            authorization: HeaderValue::from_maybe_shared(header).ok(),
             expires_at_ms,
         }
     }
 
     /// The `Authorization` header value.
-    pub(crate) fn bearer(&self) -> String {
-        format!("Bearer {}", self.value.expose_secret())
+    pub(crate) fn bearer(&self) -> Result<HeaderValue, Error> {
+        self.authorization.clone().ok_or_else(|| {
+            Error::Config("the access token is not a valid HTTP header value".into())
+        })
     }
 
     fn usable_at(&self, now_ms: i64, buffer: Duration) -> bool {

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+};
 use reqwest::{Method, multipart};
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -448,8 +450,8 @@ impl GigaChat {
             .run(|| async {
                 let _permit = self.acquire().await?;
                 let attempt = async {
-                    let response = self.send_authorized(call, context).await?;
-                    let headers = response.headers().clone();
+                    let mut response = self.send_authorized(call, context).await?;
+                    let headers = std::mem::take(response.headers_mut());
                     let bytes = response
                         .bytes()
                         .await
@@ -478,7 +480,7 @@ impl GigaChat {
         } else {
             None
         };
-        let bearer = token.as_ref().map(|token| token.bearer());
+        let bearer = token.as_ref().map(|token| token.bearer()).transpose()?;
         match self.send(call, context, bearer).await {
             Err(error) if error.is_unauthorized() && auth.can_refresh() => {
                 tracing::warn!("GigaChat rejected the access token; fetching a new one");
@@ -486,7 +488,7 @@ impl GigaChat {
                     auth.invalidate(rejected);
                 }
                 let fresh = auth.token(&self.inner.transport).await?;
-                self.send(call, context, Some(fresh.bearer())).await
+                self.send(call, context, Some(fresh.bearer()?)).await
             }
             other => other,
         }
@@ -496,12 +498,12 @@ impl GigaChat {
         &self,
         call: &Call<'_>,
         context: &RequestContext,
-        bearer: Option<String>,
+        bearer: Option<HeaderValue>,
     ) -> Result<reqwest::Response, Error> {
         let settings = &self.inner.settings;
         let headers = call_headers(call, context, bearer)?;
         let started = tokio::time::Instant::now();
-        let response = match self.send_on_lane(call, &headers).await {
+        let mut response = match self.send_on_lane(call, &headers).await {
             Some(sent) => sent?,
             None => {
                 let url = format!("{}{}", settings.base_url, call.path);
@@ -534,7 +536,7 @@ impl GigaChat {
         if status.is_success() {
             return Ok(response);
         }
-        let headers = response.headers().clone();
+        let headers = std::mem::take(response.headers_mut());
         let body = read_limited(response, MAX_ERROR_BODY).await;
         Err(Error::Api(ApiError::from_parts(
             status.as_u16(),
@@ -567,11 +569,16 @@ impl GigaChat {
     }
 }
 
+// Built at compile time: a custom name given as a string would be allocated on every insert.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_SESSION_ID: HeaderName = HeaderName::from_static("x-session-id");
+const X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
+
 /// The headers of one call: token, accepted type, the caller's context ids and the body's type.
 fn call_headers(
     call: &Call<'_>,
     context: &RequestContext,
-    bearer: Option<String>,
+    bearer: Option<HeaderValue>,
 ) -> Result<HeaderMap, Error> {
     let mut headers = HeaderMap::new();
     let value = |name: &str, value: &str| {
@@ -579,7 +586,7 @@ fn call_headers(
             .map_err(|_| Error::Config(format!("{name} is not a valid HTTP header value")))
     };
     if let Some(bearer) = bearer {
-        headers.insert(AUTHORIZATION, value("the access token", &bearer)?);
+        headers.insert(AUTHORIZATION, bearer);
     }
     if let Some(accept) = call.accept {
         headers.insert(ACCEPT, HeaderValue::from_static(accept));
@@ -588,12 +595,13 @@ fn call_headers(
         }
     }
     for (name, id) in [
-        ("x-request-id", &context.request_id),
-        ("x-session-id", &context.session_id),
-        ("x-client-id", &context.client_id),
+        (X_REQUEST_ID, &context.request_id),
+        (X_SESSION_ID, &context.session_id),
+        (X_CLIENT_ID, &context.client_id),
     ] {
         if let Some(id) = id {
-            headers.insert(name, value(name, id)?);
+            let id = value(name.as_str(), id)?;
+            headers.insert(name, id);
         }
     }
     if let Payload::Json(_) = call.payload {

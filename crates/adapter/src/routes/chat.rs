@@ -1,7 +1,7 @@
 //! `POST /v1/chat/completions`, streaming and not: parse → attach files → translate → call → translate back.
 
+use crate::body::JsonCall;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use gigachat::RequestContext;
 use openai::chat::ChatCompletionRequest;
@@ -15,8 +15,10 @@ use crate::{body, context, streaming};
 /// Answers a chat completion request.
 pub async fn chat_completions(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    payload: axum::body::Body,
+    JsonCall {
+        headers,
+        body: payload,
+    }: JsonCall,
 ) -> Result<Response, AppError> {
     let request: ChatCompletionRequest =
         body::parse(payload, &headers, state.max_request_bytes()).await?;
@@ -40,9 +42,7 @@ pub async fn chat_completions(
         other => other,
     };
     let mut response = result?;
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
+    context::tag_response(&mut response, &request_id);
     Ok(response)
 }
 
