@@ -57,7 +57,8 @@ run() { # name url auth body [oha flags...]
   before=$(cpu_ticks)
   oha --no-tui --output-format json -z "$DURATION" -q "$RATE" --latency-correction "$@" \
     --db-url "$WORK/$name.db" -m POST -H "Authorization: Bearer $auth" \
-    -H 'Content-Type: application/json' -d "$body" "$url" > "$WORK/$name.json"
+    -H 'Content-Type: application/json' -d "$body" "$url" > "$WORK/$name.json" \
+    2> >(grep -v '^Storing results' >&2)
   echo $(( $(cpu_ticks) - before )) > "$WORK/$name.ticks"
 }
 
@@ -82,9 +83,11 @@ done
 
 mkdir -p bench/results
 OUT="bench/results/overhead-$(date +%Y%m%d-%H%M%S)-$UPSTREAM.md"
-python3 - "$WORK" "$RATE" "$DURATION" "$UPSTREAM" "$ROUNDS" "$(getconf CLK_TCK)" > "$OUT" <<'PY'
+python3 - "$WORK" "$RATE" "$DURATION" "$UPSTREAM" "$ROUNDS" "$(getconf CLK_TCK)" \
+  "${ADAPTER_BIN:-target/release/gigachat-adapter ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))}" \
+  > "$OUT" <<'PY'
 import json, os, platform, sqlite3, statistics, sys
-work, rate, duration, upstream, rounds, tick = sys.argv[1:7]
+work, rate, duration, upstream, rounds, tick, binary = sys.argv[1:8]
 rounds, tick = int(rounds), int(tick)
 WARMUP = 0.5
 
@@ -121,7 +124,7 @@ def per_round(rs):
 
 print(f"# Adapter overhead, {rate} req/s, {rounds} interleaved rounds of {duration}, oha --latency-correction\n")
 transport = "HTTPS, HTTP/2 by ALPN" if upstream == "tls" else "plain HTTP/1.1"
-print(f"Adapter to the emulator: {transport}. Machine: {os.cpu_count()} cores, {platform.platform()}.")
+print(f"Adapter: {binary}, to the emulator over {transport}. Machine: {os.cpu_count()} cores, {platform.platform()}.")
 print(f"Latency from each request's scheduled start, leaving out the first {WARMUP} s of every run (connection set-up).")
 print("Figures are medians across rounds; the p99 of every round is listed beside them.\n")
 print("| mode | path | p50 ms | p99 ms | p99 per round | non-200 | adapter CPU per request |")

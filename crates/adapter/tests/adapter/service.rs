@@ -159,6 +159,46 @@ async fn cors_preflight_for_configured_origins() {
 }
 
 #[tokio::test]
+async fn every_answer_passes_the_gate_and_routes_serve_with_and_without_v1() {
+    let harness = start().await;
+    // Refused, unknown and served requests all carry the processing time.
+    let refused = harness
+        .http
+        .get(format!("{}/v1/models", harness.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("openai-processing-ms"));
+    let unknown = harness.get("/v1/nothing-here").send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown.headers().contains_key("openai-processing-ms"));
+    for path in ["/v1/models/GigaChat", "/models/GigaChat"] {
+        let served = harness.get(path).send().await.unwrap();
+        assert_eq!(served.status(), 200, "{path}");
+        assert!(served.headers().contains_key("openai-processing-ms"));
+    }
+    // Without configured origins there is no CORS at all: a browser gets no permission.
+    let preflight = harness
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/chat/completions", harness.base),
+        )
+        .header("origin", "https://webui.test")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn openapi_and_swagger_ui_are_served_offline() {
     let harness = start().await;
     let document: serde_json::Value = harness
