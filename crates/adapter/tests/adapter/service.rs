@@ -124,13 +124,25 @@ async fn cors_preflight_for_configured_origins() {
         ..Options::default()
     })
     .await;
-    let preflight = harness
+    let allowed = preflight(&harness, "https://webui.test").await;
+    assert!(allowed.status().is_success());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://webui.test"
+    );
+    let other = preflight(&harness, "https://evil.test").await;
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+/// A browser's CORS preflight for a chat call from `origin`.
+async fn preflight(harness: &crate::common::Harness, origin: &str) -> reqwest::Response {
+    harness
         .http
         .request(
             reqwest::Method::OPTIONS,
             format!("{}/v1/chat/completions", harness.base),
         )
-        .header("origin", "https://webui.test")
+        .header("origin", origin)
         .header("access-control-request-method", "POST")
         .header(
             "access-control-request-headers",
@@ -138,24 +150,7 @@ async fn cors_preflight_for_configured_origins() {
         )
         .send()
         .await
-        .unwrap();
-    assert!(preflight.status().is_success());
-    assert_eq!(
-        preflight.headers()["access-control-allow-origin"],
-        "https://webui.test"
-    );
-    let other = harness
-        .http
-        .request(
-            reqwest::Method::OPTIONS,
-            format!("{}/v1/chat/completions", harness.base),
-        )
-        .header("origin", "https://evil.test")
-        .header("access-control-request-method", "POST")
-        .send()
-        .await
-        .unwrap();
-    assert!(other.headers().get("access-control-allow-origin").is_none());
+        .unwrap()
 }
 
 #[tokio::test]
@@ -179,19 +174,9 @@ async fn every_answer_passes_the_gate_and_routes_serve_with_and_without_v1() {
         assert!(served.headers().contains_key("openai-processing-ms"));
     }
     // Without configured origins there is no CORS at all: a browser gets no permission.
-    let preflight = harness
-        .http
-        .request(
-            reqwest::Method::OPTIONS,
-            format!("{}/v1/chat/completions", harness.base),
-        )
-        .header("origin", "https://webui.test")
-        .header("access-control-request-method", "POST")
-        .send()
-        .await
-        .unwrap();
+    let refused = preflight(&harness, "https://webui.test").await;
     assert!(
-        preflight
+        refused
             .headers()
             .get("access-control-allow-origin")
             .is_none()
