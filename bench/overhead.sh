@@ -107,9 +107,14 @@ def steady_percentiles(db):
     omission corrected), leaving out the first WARMUP seconds of the run: connection set-up and
     TLS handshakes, which a long-running client pays once."""
     with sqlite3.connect(db) as con:
-        rows = con.execute("SELECT start_latency_correction, end FROM oha").fetchall()
-    first = min(start for start, _ in rows)
-    latencies = sorted(end - start for start, end in rows if start - first >= WARMUP)
+        rows = con.execute("SELECT start_latency_correction, end, status FROM oha").fetchall()
+    if not rows:
+        sys.exit(f"{db}: no answers recorded")
+    first = min(row[0] for row in rows)
+    latencies = sorted(end - start for start, end, status in rows
+                       if status == 200 and start - first >= WARMUP)
+    if not latencies:
+        sys.exit(f"{db}: no successful answers after the first {WARMUP} s")
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
     return pick(0.50), pick(0.99)
 
