@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import httpx
 
+from conftest import binary, clean_env
 from support import free_port
 
 
@@ -46,3 +49,28 @@ def test_ready_is_503_when_gigachat_is_unreachable(adapters):
         response = http.get(f"{adapter.root_url}/health/ready")
     assert response.status_code == 503, response.text
     adapter.process.stop()
+
+
+def test_healthcheck_subcommand_probes_the_adapter(adapter):
+    """Docker's HEALTHCHECK runs `gigachat-adapter healthcheck`: by default it probes
+    http://127.0.0.1:$PORT/health/live, exits 0 when the adapter is alive and non-zero otherwise."""
+
+    def probe(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(binary("gigachat-adapter")), "healthcheck", *args],
+            env={**clean_env(), **env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    healthy = probe(PORT=str(adapter.port))
+    assert healthy.returncode == 0, healthy.stderr
+    explicit = probe("--url", f"{adapter.root_url}/health/live")
+    assert explicit.returncode == 0, explicit.stderr
+    dead = probe(PORT=str(free_port()))
+    assert dead.returncode != 0
+    assert "health/live" in dead.stderr, dead.stderr
+    refused = probe("--url", f"{adapter.root_url}/v1/models")  # 401 without a key
+    assert refused.returncode != 0
+    assert "401" in refused.stderr, refused.stderr
