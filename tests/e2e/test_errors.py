@@ -6,11 +6,14 @@ GIGACHAT_MAX_RETRIES=0 so the client sees the first upstream answer)."""
 from __future__ import annotations
 
 import json
+import subprocess
 
+import httpx
 import openai
 import pytest
 
-from support import assert_error_envelope, sse_events
+from conftest import binary
+from support import assert_error_envelope, free_port, sse_events
 
 MODEL = "GigaChat"
 MESSAGES = [{"role": "user", "content": "Привет"}]
@@ -34,6 +37,29 @@ def test_bad_key_is_authentication_error(adapter, validate):
     with pytest.raises(openai.AuthenticationError) as caught:
         chat(adapter.client(api_key="wrong-key"))
     assert_error_envelope(validate, caught.value, status=401, code="invalid_api_key")
+
+
+def test_body_too_large_is_413_in_the_sdk(adapters, validate):
+    """A body past MAX_REQUEST_BYTES: 413 `request_too_large`, which the SDK raises as APIStatusError."""
+    small = adapters.start(MAX_REQUEST_BYTES="2048")
+    with pytest.raises(openai.APIStatusError) as caught:
+        small.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "я" * 4096}])
+    assert caught.value.status_code == 413
+    assert_error_envelope(validate, caught.value, status=413, code="request_too_large")
+
+
+def test_no_keys_refuses_to_start_unless_unauthenticated_access_is_allowed(adapters):
+    env = adapters.env(free_port(), {"BEARER_TOKEN": ""})
+    refused = subprocess.run(
+        [str(binary("gigachat-adapter"))], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert refused.returncode != 0
+    assert "BEARER_TOKEN" in refused.stderr and "ALLOW_UNAUTHENTICATED" in refused.stderr, refused.stderr
+    open_adapter = adapters.start(BEARER_TOKEN="", ALLOW_UNAUTHENTICATED="true")
+    with httpx.Client(timeout=30, trust_env=False) as http:
+        response = http.get(f"{open_adapter.base_url}/models")
+    assert response.status_code == 200, response.text
+    open_adapter.process.stop()
 
 
 def test_missing_key_is_401(http, validate):

@@ -244,3 +244,50 @@ async fn unknown_routes_and_methods_get_envelopes() {
     let response = harness.get("/v1/chat/completions").send().await.unwrap();
     assert_eq!(response.status(), 405);
 }
+
+#[tokio::test]
+async fn readiness_is_cached_for_a_few_seconds() {
+    let ready = |harness: &crate::common::Harness| {
+        harness
+            .http
+            .get(format!("{}/health/ready", harness.base))
+            .send()
+    };
+    let cached = start().await;
+    for _ in 0..3 {
+        assert_eq!(ready(&cached).await.unwrap().status(), 200);
+    }
+    assert_eq!(
+        cached.upstream("/models").len(),
+        1,
+        "probes reached GigaChat"
+    );
+    let uncached = start_with(Options {
+        args: vec!["--ready-cache-secs".into(), "0".into()],
+        ..Options::default()
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(ready(&uncached).await.unwrap().status(), 200);
+    }
+    assert_eq!(uncached.upstream("/models").len(), 3);
+}
+
+#[tokio::test]
+async fn a_request_without_a_model_gets_gigachat_model() {
+    let harness = start_with(Options {
+        settings: Box::new(|s| s.model = Some("GigaChat-2-Max".into())),
+        ..Options::default()
+    })
+    .await;
+    let (code, _, body) = harness.chat(user("x")).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(harness.upstream_chat_bodies()[0]["model"], "GigaChat-2-Max");
+    assert!(
+        body["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("GigaChat-2-Max"),
+        "{body}"
+    );
+}

@@ -154,38 +154,35 @@ async fn stop_sequence_spanning_chunks_ends_the_stream_and_the_upstream_call() {
         "usage chunk still sent"
     );
 
-    // The upstream stream was cancelled well before its end.
+    // The upstream stream was cancelled well before its end: 30 events 15 ms apart would all
+    // have been sent by the time this reads the count.
     let total = harness.upstream("/chat/completions")[0]
         .stream_events_sent
         .unwrap();
-    let stopped = wait_for_stream_end(&harness, 1).await;
+    let stopped = events_sent_by_then(&harness, 1, Duration::from_millis(450)).await;
     assert!(stopped < total, "upstream sent {stopped} of {total} events");
 }
 
-/// Waits until the emulator recorded how many events it sent on upstream call `index`.
-async fn wait_for_stream_end(harness: &crate::common::Harness, index: usize) -> usize {
-    for _ in 0..100 {
-        let calls = harness.upstream("/chat/completions");
-        if let Some(sent) = calls.get(index).and_then(|c| c.stream_events_sent)
-            && calls[index].status == 200
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            return harness.upstream("/chat/completions")[index]
-                .stream_events_sent
-                .unwrap_or(sent);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the emulator never finished upstream call {index}");
+/// How many events the emulator sent on upstream call `index`, read twice `whole_stream` from now:
+/// the count grows while a stream runs, so only a stream that was cancelled stays short of its end.
+async fn events_sent_by_then(
+    harness: &crate::common::Harness,
+    index: usize,
+    whole_stream: Duration,
+) -> usize {
+    tokio::time::sleep(whole_stream * 2).await;
+    harness.upstream("/chat/completions")[index]
+        .stream_events_sent
+        .expect("the emulator logged no stream")
 }
 
 #[tokio::test]
 async fn client_disconnect_cancels_the_upstream_stream() {
     let harness = start_with(Options {
         emulator: EmulatorConfig {
-            answer_words: 400,
+            answer_words: 200,
             words_per_event: 2,
-            event_gap: Duration::from_millis(20),
+            event_gap: Duration::from_millis(10),
             ..EmulatorConfig::default()
         },
         ..Options::default()
@@ -200,12 +197,10 @@ async fn client_disconnect_cancels_the_upstream_stream() {
     body.next().await.unwrap().unwrap();
     body.next().await.unwrap().unwrap();
     drop(body);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let sent = harness.upstream("/chat/completions")[0]
-        .stream_events_sent
-        .unwrap_or(0);
+    // 100 events 10 ms apart: uncancelled, all of them would be out by the time this looks.
+    let sent = events_sent_by_then(&harness, 0, Duration::from_secs(1)).await;
     assert!(
-        sent < 60,
+        sent < 50,
         "upstream kept streaming after the client left: {sent} events"
     );
 }
@@ -324,7 +319,8 @@ async fn a_finished_stream_is_read_to_its_end_upstream() {
         assert_eq!(status, 200);
         assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
         // 8 text events of 3 words, the event with finish_reason and usage, then `[DONE]`.
-        assert_eq!(wait_for_stream_end(&harness, call).await, 10);
+        let sent = events_sent_by_then(&harness, call, Duration::from_millis(300)).await;
+        assert_eq!(sent, 10);
     }
     let calls = harness.upstream("/chat/completions");
     assert_eq!(calls[0].http_version, "HTTP/1.1");
