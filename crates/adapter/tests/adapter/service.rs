@@ -116,22 +116,24 @@ async fn keys_in_any_of_three_headers() {
 
 #[tokio::test]
 async fn cors_preflight_for_configured_origins() {
-    let harness = start_with(Options {
-        args: vec![
-            "--cors-allowed-hosts".into(),
-            r#"["https://webui.test"]"#.into(),
-        ],
-        ..Options::default()
-    })
-    .await;
-    let allowed = preflight(&harness, "https://webui.test").await;
-    assert!(allowed.status().is_success());
-    assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
-        "https://webui.test"
-    );
-    let other = preflight(&harness, "https://evil.test").await;
-    assert!(other.headers().get("access-control-allow-origin").is_none());
+    // The JSON list and the comma list name the same origins.
+    for origins in [
+        r#"["https://webui.test", "https://other.test"]"#,
+        "https://webui.test, https://other.test",
+    ] {
+        let harness = start_with(Options {
+            args: vec!["--cors-allowed-hosts".into(), origins.into()],
+            ..Options::default()
+        })
+        .await;
+        for origin in ["https://webui.test", "https://other.test"] {
+            let allowed = preflight(&harness, origin).await;
+            assert!(allowed.status().is_success(), "{origins}");
+            assert_eq!(allowed.headers()["access-control-allow-origin"], origin);
+        }
+        let other = preflight(&harness, "https://evil.test").await;
+        assert!(other.headers().get("access-control-allow-origin").is_none());
+    }
 }
 
 /// A browser's CORS preflight for a chat call from `origin`.
@@ -217,7 +219,32 @@ async fn openapi_and_swagger_ui_are_served_offline() {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("swagger"));
+    let page = page.text().await.unwrap();
+    assert!(page.contains("swagger"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "{page}"
+    );
+    // Every script, style sheet and icon the page loads is served by the adapter itself.
+    let assets: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|part| {
+            [".js", ".css", ".png"]
+                .iter()
+                .any(|ext| part.ends_with(ext))
+        })
+        .collect();
+    assert!(assets.len() >= 5, "{assets:?}");
+    for asset in assets {
+        let url = format!("{}/docs/{}", harness.base, asset.trim_start_matches("./"));
+        let response = harness.http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        let body = response.text().await.unwrap_or_default();
+        assert!(!body.is_empty(), "{url}");
+        if asset.ends_with("initializer.js") {
+            assert!(body.contains("\"/openapi.json\""), "{body}");
+        }
+    }
 }
 
 /// Calls `found` with every `$ref` in `node`.
