@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import httpx
 
 from conftest import binary, clean_env
-from support import free_port
+from support import API_KEY, free_port
 
 
 def test_health_live_needs_no_key(http):
@@ -74,3 +75,35 @@ def test_healthcheck_subcommand_probes_the_adapter(adapter):
     refused = probe("--url", f"{adapter.root_url}/v1/models")  # 401 without a key
     assert refused.returncode != 0
     assert "401" in refused.stderr, refused.stderr
+
+
+def test_a_dotenv_file_in_the_working_directory_configures_the_adapter(adapters, tmp_path):
+    """Settings missing from the environment are read from `.env` in the working directory."""
+    port = free_port()
+    env = adapters.env(port, {})
+    del env["BEARER_TOKEN"], env["PORT"]
+    (tmp_path / ".env").write_text(f"BEARER_TOKEN=dotenv-key\nPORT={port}\n")
+    with open(tmp_path / "adapter.log", "wb") as log:
+        process = subprocess.Popen(
+            [str(binary("gigachat-adapter"))], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    root = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(timeout=5, trust_env=False) as http:
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None, (tmp_path / "adapter.log").read_text()
+                assert time.monotonic() < deadline, "the adapter never listened on the .env PORT"
+                try:
+                    if http.get(f"{root}/health/live").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+            accepted = http.get(f"{root}/v1/models", headers={"Authorization": "Bearer dotenv-key"})
+            assert accepted.status_code == 200, accepted.text
+            other = http.get(f"{root}/v1/models", headers={"Authorization": f"Bearer {API_KEY}"})
+            assert other.status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
