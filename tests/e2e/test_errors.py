@@ -48,8 +48,8 @@ def test_body_too_large_is_413_in_the_sdk(adapters, validate):
     assert_error_envelope(validate, caught.value, status=413, code="request_too_large")
 
 
-def test_no_keys_refuses_to_start_unless_unauthenticated_access_is_allowed(adapters):
-    env = adapters.env(free_port(), {"BEARER_TOKEN": ""})
+def test_no_keys_refuses_to_start_unless_unauthenticated_access_is_allowed(adapters, tmp_path):
+    env = adapters.env(free_port(), {"BEARER_TOKEN": "", "DATA_DIR": str(tmp_path / "data")})
     refused = subprocess.run(
         [str(binary("gigachat-adapter"))], env=env, capture_output=True, text=True, timeout=30
     )

@@ -1,7 +1,9 @@
-"""Health, readiness and the adapter's own API description; none of them needs a key."""
+"""Health, readiness, the adapter's own API description (none needs a key), and how the process is run:
+the healthcheck subcommand, `.env`, logging."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
@@ -80,7 +82,7 @@ def test_healthcheck_subcommand_probes_the_adapter(adapter):
 def test_a_dotenv_file_in_the_working_directory_configures_the_adapter(adapters, tmp_path):
     """Settings missing from the environment are read from `.env` in the working directory."""
     port = free_port()
-    env = adapters.env(port, {})
+    env = adapters.env(port, {"DATA_DIR": str(tmp_path / "data")})
     del env["BEARER_TOKEN"], env["PORT"]
     (tmp_path / ".env").write_text(f"BEARER_TOKEN=dotenv-key\nPORT={port}\n")
     with open(tmp_path / "adapter.log", "wb") as log:
@@ -107,3 +109,22 @@ def test_a_dotenv_file_in_the_working_directory_configures_the_adapter(adapters,
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_environment_production_logs_json_and_debug_logs_more(adapters):
+    """ENVIRONMENT=production writes one JSON object per log line; DEBUG=true adds debug records
+    (each GigaChat call is logged at debug level)."""
+    production = adapters.start(ENVIRONMENT="production")
+    production.client().models.list()
+    lines = [line for line in production.process.log_text().splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    assert records and all("level" in record for record in records), lines
+    assert not any(record["level"] == "DEBUG" for record in records)
+    production.process.stop()
+
+    debugging = adapters.start(ENVIRONMENT="development", DEBUG="true")
+    debugging.client().models.list()
+    text = debugging.process.log_text()
+    assert "DEBUG" in text and "GigaChat call" in text, text[-2000:]
+    assert not any(line.startswith("{") for line in text.splitlines())
+    debugging.process.stop()
