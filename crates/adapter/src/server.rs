@@ -85,11 +85,12 @@ async fn gate(State(state): State<AppState>, request: Request, next: middleware:
     } else {
         AppError::Unauthorized.into_response()
     };
-    if let Ok(value) = HeaderValue::from_str(&started.elapsed().as_millis().to_string()) {
-        const PROCESSING_MS: header::HeaderName =
-            header::HeaderName::from_static("openai-processing-ms");
-        response.headers_mut().insert(PROCESSING_MS, value);
-    }
+    const PROCESSING_MS: header::HeaderName =
+        header::HeaderName::from_static("openai-processing-ms");
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    response
+        .headers_mut()
+        .insert(PROCESSING_MS, HeaderValue::from(millis));
     response
 }
 

@@ -1,6 +1,5 @@
 //! `POST /v1/chat/completions`, streaming and not: parse → attach files → translate → call → translate back.
 
-use crate::body::JsonCall;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use gigachat::RequestContext;
@@ -15,10 +14,10 @@ use crate::{body, context, streaming};
 /// Answers a chat completion request.
 pub async fn chat_completions(
     State(state): State<AppState>,
-    JsonCall {
+    body::JsonCall {
         headers,
         body: payload,
-    }: JsonCall,
+    }: body::JsonCall,
 ) -> Result<Response, AppError> {
     let request: ChatCompletionRequest =
         body::parse(payload, &headers, state.max_request_bytes()).await?;

@@ -1,7 +1,6 @@
 //! `POST /v1/completions` (legacy text completions), streaming and not: each prompt is served as a
 //! one-message chat by the chat path, and the answers are reshaped as `text_completion`s.
 
-use crate::body::JsonCall;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
@@ -19,10 +18,10 @@ use crate::{body, context, offload};
 /// Answers a legacy completion request.
 pub async fn completions(
     State(state): State<AppState>,
-    JsonCall {
+    body::JsonCall {
         headers,
         body: payload,
-    }: JsonCall,
+    }: body::JsonCall,
 ) -> Result<Response, AppError> {
     let request: CompletionRequest =
         body::parse(payload, &headers, state.max_request_bytes()).await?;

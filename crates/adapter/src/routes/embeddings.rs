@@ -1,7 +1,6 @@
 //! `POST /v1/embeddings`: parse → translate (token ids decoded, inputs batched) → GigaChat
 //! `/embeddings`, a few batches at a time → vectors back in input order.
 
-use crate::body::JsonCall;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt};
@@ -20,10 +19,10 @@ pub const CONCURRENT_BATCHES: usize = 4;
 /// Answers an embeddings request.
 pub async fn embeddings(
     State(state): State<AppState>,
-    JsonCall {
+    body::JsonCall {
         headers,
         body: payload,
-    }: JsonCall,
+    }: body::JsonCall,
 ) -> Result<Response, AppError> {
     let request: EmbeddingRequest =
         body::parse(payload, &headers, state.max_request_bytes()).await?;

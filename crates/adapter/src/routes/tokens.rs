@@ -1,7 +1,6 @@
 //! `POST /v1/tokens/count`: the adapter's token-counting helper, GigaChat's `/tokens/count` in
 //! OpenAI's list style (`{"model", "input": "text" | ["a", "b"]}` → one count per input).
 
-use crate::body::JsonCall;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use openai::tokens::TokensCountRequest;
@@ -14,10 +13,10 @@ use crate::{body, context};
 /// Counts the tokens of each input with the model's tokenizer (the default chat model when none is named).
 pub async fn count(
     State(state): State<AppState>,
-    JsonCall {
+    body::JsonCall {
         headers,
         body: payload,
-    }: JsonCall,
+    }: body::JsonCall,
 ) -> Result<Response, AppError> {
     let request: TokensCountRequest =
         body::parse(payload, &headers, state.max_request_bytes()).await?;
