@@ -5,8 +5,10 @@
 # request (from /proc) and latency, then the medians per build.
 #
 # Usage: bench/ab.sh <adapter-binary-a> <adapter-binary-b> [pairs=5] [duration=6s] [stream|plain] [rate=1000]
-#   e.g. keep a copy of an older build (cp target/release/gigachat-adapter /tmp/before), change the
-#   code, then: bench/ab.sh /tmp/before target/release/gigachat-adapter
+#   e.g. keep a copy of an older build (cp target/dist/gigachat-adapter /tmp/before), change the
+#   code, then: bench/ab.sh /tmp/before target/dist/gigachat-adapter
+#   The two profiles: cargo build --release -p gigachat-adapter, then
+#   bench/ab.sh target/release/gigachat-adapter target/dist/gigachat-adapter
 # Needs: oha (`cargo install oha --locked`), python3, curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."

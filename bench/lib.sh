@@ -1,13 +1,18 @@
-# Shared by the bench scripts (sourced): the common set-up, free loopback ports, and the release
-# emulator and adapter started in the background with their logs in $WORK (start_* need TOKEN set).
+# Shared by the bench scripts (sourced): the common set-up, free loopback ports, and the emulator
+# and adapter of the shipped build (the `dist` profile: fat LTO, one codegen unit, as in the Docker
+# image) started in the background with their logs in $WORK (start_* need TOKEN set).
+# BENCH_PROFILE=release measures the lighter profile of `cargo run --release` instead.
+
+BENCH_PROFILE=${BENCH_PROFILE:-dist}
+BENCH_TARGET=target/$BENCH_PROFILE
 
 # Makes $WORK (removed on exit, with every background job killed), checks for oha, builds the
-# release binaries.
+# binaries with $BENCH_PROFILE.
 prepare_bench() {
   WORK=$(mktemp -d)
   trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
   command -v oha >/dev/null || { echo "oha not found: cargo install oha --locked" >&2; exit 1; }
-  cargo build --release --locked -p gigachat-adapter -p gigachat-emulator >&2
+  cargo build --profile "$BENCH_PROFILE" --locked -p gigachat-adapter -p gigachat-emulator >&2
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -21,7 +26,7 @@ wait_for() {
 # start_emulator <api-port> <oauth-port> <log> [flags...]: 24-word answers, static token.
 start_emulator() {
   local api=$1 oauth=$2 log=$3; shift 3
-  target/release/gigachat-emulator --api-port "$api" --oauth-port "$oauth" "$@" \
+  "$BENCH_TARGET/gigachat-emulator" --api-port "$api" --oauth-port "$oauth" "$@" \
     --static-token "$TOKEN" --answer-words 24 --oauth-rate-limit 0 > "$WORK/$log" 2>&1 &
 }
 
@@ -32,7 +37,7 @@ start_adapter() {
   env HOST=127.0.0.1 PORT="$port" BEARER_TOKEN=bench-key ENVIRONMENT=production RUST_LOG=warn \
     DATA_DIR="$WORK/data" GIGACHAT_BASE_URL="$upstream" \
     GIGACHAT_AUTH_URL="http://127.0.0.1:$oauth/api/v2/oauth" GIGACHAT_ACCESS_TOKEN="$TOKEN" "$@" \
-    "${ADAPTER_BIN:-target/release/gigachat-adapter}" > "$WORK/adapter.log" 2>&1 &
+    "${ADAPTER_BIN:-$BENCH_TARGET/gigachat-adapter}" > "$WORK/adapter.log" 2>&1 &
   ADAPTER_PID=$!
   wait_for -f "http://127.0.0.1:$port/health/ready" || true
   kill -0 "$ADAPTER_PID" 2>/dev/null || { cat "$WORK/adapter.log" >&2; return 1; }

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Peak memory the adapter adds while handling a chat request that carries a 10 MB image.
 
-Starts the release emulator (plain HTTP) and adapter, warms them up, then posts a chat request
+Starts the emulator (plain HTTP) and adapter of the shipped build (the `dist` profile, as in the
+Docker image; BENCH_PROFILE=release for the lighter one), warms them up, then posts a chat request
 whose image is a fresh 10 MB PNG as a base64 data URL, and reads the adapter's peak resident set
 (VmHWM in /proc/<pid>/status) before and after. Writes bench/results/memory-<date>.md.
 
-Usage: bench/memory.py [image_megabytes=10]   (after `cargo build --release -p gigachat-adapter -p gigachat-emulator`)
+Usage: bench/memory.py [image_megabytes=10]
+  (after `cargo build --profile dist -p gigachat-adapter -p gigachat-emulator`)
 """
 import base64
 import datetime
@@ -22,7 +24,8 @@ import urllib.request
 import zlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-TARGET = ROOT / "target" / "release"
+PROFILE = os.environ.get("BENCH_PROFILE", "dist")
+TARGET = ROOT / "target" / PROFILE
 KEY = "bench-key"
 TOKEN = "bench-static-token"
 
@@ -100,7 +103,7 @@ def main():
     lines = [
         f"# Adapter peak memory for one chat request with a {len(image) / 1e6:.1f} MB image",
         "",
-        f"{datetime.date.today()}, {os.cpu_count()} cores; `bench/memory.py {megabytes:g}` (release build, system allocator).",
+        f"{datetime.date.today()}, {os.cpu_count()} cores; `bench/memory.py {megabytes:g}` ({PROFILE} profile, system allocator).",
         "",
         "| measure | value |",
         "|---|---|",

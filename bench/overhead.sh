@@ -19,7 +19,7 @@
 # burst of noise from the shared machine moves one round, not the result. The adapter's CPU time
 # per request is read from /proc.
 #
-# Usage: [UPSTREAM=tls|plain] [ROUNDS=3] bench/overhead.sh [rate=1000] [duration=10s]
+# Usage: [UPSTREAM=tls|plain] [ROUNDS=3] [BENCH_PROFILE=dist|release] bench/overhead.sh [rate=1000] [duration=10s]
 # Needs: oha (`cargo install oha --locked`), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,7 +84,7 @@ done
 mkdir -p bench/results
 OUT="bench/results/overhead-$(date +%Y%m%d-%H%M%S)-$UPSTREAM.md"
 python3 - "$WORK" "$RATE" "$DURATION" "$UPSTREAM" "$ROUNDS" "$(getconf CLK_TCK)" \
-  "${ADAPTER_BIN:-target/release/gigachat-adapter ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))}" \
+  "${ADAPTER_BIN:-$BENCH_TARGET/gigachat-adapter ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))}" \
   > "$OUT" <<'PY'
 import json, os, platform, sqlite3, statistics, sys
 work, rate, duration, upstream, rounds, tick, binary = sys.argv[1:8]

@@ -4,7 +4,7 @@
 # requests each carrying a 14 MB base64 data URL (random bytes: decoded, then refused as not an
 # image, so only the adapter's own work is measured). Prints the small calls' latency percentiles.
 #
-# Usage: bench/stall.sh [rate=200] [duration=8s] [big-requests=12]
+# Usage: [BENCH_PROFILE=dist|release] bench/stall.sh [rate=200] [duration=8s] [big-requests=12]
 # Needs: oha (`cargo install oha --locked`), python3, curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
