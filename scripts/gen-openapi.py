@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Writes crates/adapter/openapi.json: the official OpenAI API description (../shared/openai-spec)
 cut to the routes this gateway serves, with every schema they reference, plus the health probes.
+Each route is described as this gateway serves it (OpenAI's own texts point readers to its
+platform and its Responses API); links into OpenAI's site, which would resolve against the
+adapter in Swagger UI and 404 there, are removed from the schema descriptions.
 Run it again when the served routes change."""
 import json
 import pathlib
+import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -19,6 +23,114 @@ SERVED = {
     "/files/{file_id}": ["get", "delete"],
     "/files/{file_id}/content": ["get"],
 }
+
+# What each route does here, replacing OpenAI's summaries: (summary, description).
+ROUTES = {
+    ("/chat/completions", "post"): (
+        "Chat completion, answered by GigaChat",
+        "The request is translated into a GigaChat chat call and the answer back into OpenAI's shape, "
+        "streamed (SSE) or not. System and developer messages at the start become GigaChat's one system "
+        "message; text, image, file and audio parts are uploaded to GigaChat and attached; tools become "
+        "GigaChat functions (at most one tool call per answer); `response_format` `json_schema` is native, "
+        "`json_object` is checked; `stop` is applied by the adapter; `n` > 1 makes that many calls. "
+        "Fields GigaChat has no counterpart for are accepted and ignored. Pictures GigaChat draws come "
+        "back as Markdown images.",
+    ),
+    ("/completions", "post"): (
+        "Legacy text completion, answered by GigaChat's chat",
+        "Each prompt is sent as one user message through the chat route, so `stop`, `n`, `max_tokens`, "
+        "`temperature`, `top_p` and `user` behave as in chat. Token-id prompts are decoded with the "
+        "tokenizer of the model name sent. `echo: true`, a non-empty `suffix`, `logprobs` and `best_of` > 1 "
+        "are refused with a 400.",
+    ),
+    ("/embeddings", "post"): (
+        "Embeddings from a GigaChat embedder",
+        "Calls GigaChat's embeddings with the model named (aliases apply) or the configured default "
+        "(`EMBEDDINGS_MODEL`, `Embeddings`). Inputs go upstream in batches and come back in input order; "
+        "token-id inputs are decoded first. `dimensions` must equal the model's own vector size: GigaChat "
+        "cannot shorten vectors.",
+    ),
+    ("/models", "get"): (
+        "GigaChat's models and the configured aliases",
+        "GigaChat's model list (cached for `MODELS_CACHE_SECS`), then each `MODEL_ALIASES` alias.",
+    ),
+    ("/models/{model}", "get"): (
+        "One GigaChat model or alias",
+        "A model from GigaChat's list, or a configured alias (its `owned_by` names the model it maps to).",
+    ),
+    ("/files", "get"): (
+        "Files uploaded to GigaChat",
+        "GigaChat's files, each with the purpose recorded when it was uploaded through this adapter "
+        "(`user_data` otherwise); `purpose`, `order`, `limit` and `after` filter and paginate. Files past "
+        "their `expires_after` are left out.",
+    ),
+    ("/files", "post"): (
+        "Upload a file to GigaChat",
+        "The file is checked against GigaChat's limits (images 15 MB, audio 35 MB, documents 40 MB, and its "
+        "list of accepted types; WebP and GIF pictures are converted to PNG) and uploaded to GigaChat; the "
+        "id returned is GigaChat's and works in `file_id` message parts. `purpose` is required and, with "
+        "`expires_after`, remembered by the adapter (GigaChat has neither).",
+    ),
+    ("/files/{file_id}", "get"): (
+        "A file's description",
+        "GigaChat's description of the file, with the purpose and expiry this adapter recorded.",
+    ),
+    ("/files/{file_id}", "delete"): (
+        "Delete a file from GigaChat",
+        "Deletes the file at GigaChat and forgets its recorded purpose.",
+    ),
+    ("/files/{file_id}/content", "get"): (
+        "A file's bytes",
+        "The file's content from GigaChat, such as a picture GigaChat drew (`GENERATED_IMAGES=link`).",
+    ),
+}
+
+# A Markdown link into OpenAI's site: relative (Swagger UI resolves it against the adapter) or absolute.
+OPENAI_LINK = re.compile(r"\[([^\]]+)\]\((/[^)]*|https?://(?:[a-z0-9-]+\.)*openai\.com[^)]*)\)")
+# A sentence that only sends the reader to OpenAI's pages ("Learn more", "See the guide", ...).
+POINTER = re.compile(r"\[?(learn|see|read|refer|please|to learn|example python code)\b", re.IGNORECASE)
+SENTENCE_END = re.compile(r"(?<=[.!?])(\s+)")
+
+
+def unlink(text):
+    """`text` without links into OpenAI's site: sentences that only point there are dropped, other
+    links keep their words."""
+    if not OPENAI_LINK.search(text):
+        return text
+    parts = SENTENCE_END.split(text)
+    kept = []
+    for index in range(0, len(parts), 2):
+        sentence = parts[index]
+        separator = parts[index + 1] if index + 1 < len(parts) else ""
+        if OPENAI_LINK.search(sentence) and POINTER.match(sentence.strip()):
+            continue
+        kept.append(OPENAI_LINK.sub(r"\1", sentence) + separator)
+    result = "".join(kept).strip()
+    if not result:
+        # The whole text was a pointer ("Learn about [image inputs](...)."): keep what it names.
+        result = OPENAI_LINK.sub(r"\1", text).strip()
+        result = re.sub(r"^Learn about ", "", result)
+        result = result[:1].upper() + result[1:]
+    return result
+
+
+def unlinked(node):
+    """`node` with every string passed through `unlink`."""
+    if isinstance(node, dict):
+        return {key: unlinked(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [unlinked(value) for value in node]
+    if isinstance(node, str):
+        return unlink(node)
+    return node
+
+
+def described(path, method, operation):
+    """OpenAI's operation with this gateway's summary and description, without OpenAI's doc-site
+    metadata (`x-oaiMeta`: examples calling api.openai.com)."""
+    summary, description = ROUTES[(path, method)]
+    operation = {key: value for key, value in operation.items() if key != "x-oaiMeta"}
+    return {**operation, "summary": summary, "description": description}
 
 
 TOKENS_COUNT = {
@@ -78,7 +190,7 @@ def main():
     spec = json.loads(SOURCE.read_text())
     paths = {}
     for path, methods in SERVED.items():
-        paths[path] = {m: spec["paths"][path][m] for m in methods}
+        paths[path] = {m: described(path, m, spec["paths"][path][m]) for m in methods}
     schemas = spec["components"]["schemas"]
     # Shared responses (e.g. TooManyRequests) the paths use, and the schemas those refer to.
     response_names = set()
@@ -96,39 +208,48 @@ def main():
         more = set()
         refs(schemas[name], more)
         queue |= more - needed
-    health = {
-        "get": {
-            "summary": "Health probe (no key needed)",
-            "tags": ["Health"],
-            "responses": {
-                "200": {"description": "healthy", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string"}}}}}},
-                "503": {"description": "not ready (readiness only)"},
-            },
-        }
+    probes = {
+        "/health/live": "Liveness: the process serves HTTP (no key needed)",
+        "/health/ready": "Readiness: a GigaChat token can be had and GigaChat answers (no key needed)",
+    }
+    health_responses = {
+        "200": {"description": "healthy", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string"}}}}}},
+        "503": {"description": "not ready (readiness only)"},
     }
     document = {
         "openapi": "3.1.0",
         "info": {
             "title": "gigachat-adapter",
             "version": "0.1.0",
-            "description": "OpenAI-compatible gateway to Sber's GigaChat. Routes are served under /v1 and at the root. "
-            "Authenticate with `Authorization: Bearer <key>` (or `x-api-key`/`api-key`). "
-            "Schemas come from the official OpenAI API description (MIT).",
+            "description": "An OpenAI-compatible gateway to Sber's GigaChat: applications written for the OpenAI "
+            "API call these routes, and the adapter turns each call into GigaChat calls (its OAuth tokens, "
+            "functions, file uploads and stream format) and the answers back into OpenAI's shapes. Every "
+            "answer comes from GigaChat (or the built-in emulator in `--emulator` mode); model names are "
+            "GigaChat's (`GigaChat`, `GigaChat-2-Max`, ...) or aliases set with `MODEL_ALIASES`.\n\n"
+            "Routes are served under /v1 and at the root. Authenticate with `Authorization: Bearer <key>` "
+            "(or `x-api-key`/`api-key`), a key from the adapter's `BEARER_TOKEN`. Errors use OpenAI's "
+            "envelope `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`.\n\n"
+            "Request and response schemas, and the field descriptions, come from the official OpenAI API "
+            "description (MIT); fields GigaChat has no counterpart for are accepted and ignored unless a "
+            "route says otherwise. The project's README describes every translation.",
         },
         "servers": [{"url": "/v1"}],
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
-            "responses": responses,
-            "schemas": {name: schemas[name] for name in sorted(needed)},
+            "responses": unlinked(responses),
+            "schemas": unlinked({name: schemas[name] for name in sorted(needed)}),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
     # The adapter's own helper (not an OpenAI route): GigaChat's /tokens/count as a list.
     document["paths"]["/tokens/count"] = {"post": TOKENS_COUNT}
-    for probe in ["/health/live", "/health/ready"]:
-        document["paths"][probe] = {**health, "servers": [{"url": "/"}]}
-        document["paths"][probe]["get"] = dict(health["get"], security=[])
+    for probe, summary in probes.items():
+        document["paths"][probe] = {
+            "get": {"summary": summary, "tags": ["Health"], "responses": health_responses, "security": []},
+            "servers": [{"url": "/"}],
+        }
+    document["paths"] = unlinked(document["paths"])
     TARGET.write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
     print(f"wrote {TARGET.relative_to(ROOT)} ({TARGET.stat().st_size} bytes, {len(needed)} schemas)", file=sys.stderr)
 

@@ -1,6 +1,8 @@
 //! The `gigachat-adapter` binary: configuration, logging, and the server (or the healthcheck probe).
 
+use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -38,7 +40,12 @@ fn main() -> ExitCode {
 fn init_logging(config: &Config) {
     let default = if config.debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour codes only for a person at a terminal: never in a file, a pipe or a log collector.
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colour);
     if config.environment.eq_ignore_ascii_case("production") {
         builder.json().init();
     } else {
@@ -51,11 +58,10 @@ fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> 
     init_logging(&config);
     let (router, client, demo) = runtime.block_on(prepare(&config))?;
     let addr = SocketAddr::new(config.host, config.port);
-    let listener =
-        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = std::net::TcpListener::bind(addr).map_err(|err| listen_error(addr, &err))?;
     // The demo's address and key, once nothing can fail before serving any more.
     if let Some(demo) = &demo {
-        print_demo(&config, demo.generated_key.as_deref());
+        print_demo(&config, demo.kept_key.as_ref());
     }
     let prepare_thread = move || {
         if let Err(err) = client.prepare_thread() {
@@ -74,10 +80,79 @@ fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The running demo emulator and the client key made up for it (none when keys were configured).
+/// Why the address cannot be listened on, and the settings that choose another one.
+fn listen_error(addr: SocketAddr, err: &std::io::Error) -> anyhow::Error {
+    let port = addr.port();
+    let hint = match err.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "another program already listens on port {port}; choose a free port with --port or \
+             PORT (and the address with --host or HOST)"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this machine; choose one with --host or HOST (0.0.0.0 for \
+             every interface)",
+            addr.ip()
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "ports below 1024 need privileges; choose another port with --port or PORT \
+             (port {port} was asked for)"
+        ),
+        _ => "choose the address with --host or HOST and the port with --port or PORT".to_owned(),
+    };
+    anyhow::anyhow!("cannot listen on {addr}: {err}; {hint}")
+}
+
+/// The running demo emulator and the client key kept for it (none when keys were configured).
 struct DemoRun {
     _emulator: demo::Demo,
-    generated_key: Option<String>,
+    kept_key: Option<DemoKey>,
+}
+
+/// The demo's client key and the file under `DATA_DIR` that keeps it across restarts.
+struct DemoKey {
+    key: String,
+    path: PathBuf,
+}
+
+/// File under `DATA_DIR` holding the demo's client key.
+const DEMO_KEY_FILE: &str = "demo-key";
+
+/// The demo's client key: the one kept in `<data_dir>/demo-key`, or a new one written there
+/// (readable by the owner only), so clients configured once keep working after a restart.
+fn demo_key(data_dir: &Path) -> anyhow::Result<DemoKey> {
+    let path = data_dir.join(DEMO_KEY_FILE);
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create DATA_DIR {}", data_dir.display()))?;
+    let key = format!("sk-emulator-{}", uuid::Uuid::new_v4().simple());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let key = match options.open(&path) {
+        Ok(mut file) => {
+            writeln!(file, "{key}")
+                .with_context(|| format!("cannot write the demo key to {}", path.display()))?;
+            key
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mut kept = String::new();
+            std::fs::File::open(&path)
+                .and_then(|mut file| file.read_to_string(&mut kept))
+                .with_context(|| format!("cannot read the demo key from {}", path.display()))?;
+            let kept = kept.trim();
+            anyhow::ensure!(
+                !kept.is_empty() && !kept.contains(char::is_whitespace),
+                "{} does not hold a key: delete it (a new key is made) or set BEARER_TOKEN",
+                path.display()
+            );
+            kept.to_owned()
+        }
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("cannot create the demo key file {}", path.display()));
+        }
+    };
+    Ok(DemoKey { key, path })
 }
 
 /// Checks the configuration, starts the demo emulator when asked, and builds the router.
@@ -88,14 +163,16 @@ async fn prepare(
     let mut keys = config.api_keys();
     let demo = if config.emulator {
         let emulator = demo::start(&mut settings).await?;
-        let generated_key = (keys.is_empty() && !config.allow_unauthenticated).then(|| {
-            let key = format!("sk-emulator-{}", uuid::Uuid::new_v4().simple());
-            keys.push(SecretString::from(key.clone()));
-            key
-        });
+        let kept_key = if keys.is_empty() && !config.allow_unauthenticated {
+            let kept = demo_key(&config.data_dir)?;
+            keys.push(SecretString::from(kept.key.clone()));
+            Some(kept)
+        } else {
+            None
+        };
         Some(DemoRun {
             _emulator: emulator,
-            generated_key,
+            kept_key,
         })
     } else {
         None
@@ -121,23 +198,32 @@ async fn prepare(
     Ok((router, client, demo))
 }
 
-fn print_demo(config: &Config, generated_key: Option<&str>) {
+/// Prints the demo's address and key in one write (a reader that stops after the key line cannot
+/// make a later line fail).
+fn print_demo(config: &Config, kept_key: Option<&DemoKey>) {
     let host = if config.host.is_unspecified() {
         "127.0.0.1".to_owned()
     } else {
         config.host.to_string()
     };
-    println!(
-        "gigachat-adapter is running against a built-in GigaChat emulator (no real GigaChat is called)."
-    );
-    println!("  OPENAI_BASE_URL=http://{host}:{}/v1", config.port);
-    match generated_key {
-        Some(key) => println!("  OPENAI_API_KEY={key}"),
+    let key = match kept_key {
+        Some(DemoKey { key, path }) => format!(
+            "  OPENAI_API_KEY={key}\n  (kept in {}, so it stays the same across restarts; set \
+             BEARER_TOKEN to choose your own)",
+            path.display()
+        ),
         None if config.api_keys().is_empty() => {
-            println!("  OPENAI_API_KEY=<any value: ALLOW_UNAUTHENTICATED is on>");
+            "  OPENAI_API_KEY=<any value: ALLOW_UNAUTHENTICATED is on>".to_owned()
         }
-        None => println!("  OPENAI_API_KEY=<one of BEARER_TOKEN>"),
-    }
+        None => "  OPENAI_API_KEY=<one of BEARER_TOKEN>".to_owned(),
+    };
+    let banner = format!(
+        "gigachat-adapter is running against a built-in GigaChat emulator (no real GigaChat is \
+         called).\n  OPENAI_BASE_URL=http://{host}:{}/v1\n{key}\n",
+        config.port
+    );
+    // Nothing to do when stdout is gone (e.g. piped into `head`): the adapter serves regardless.
+    let _ = std::io::stdout().lock().write_all(banner.as_bytes());
 }
 
 /// Probes `/health/live`; used by Docker's HEALTHCHECK, so no curl is needed in the image.

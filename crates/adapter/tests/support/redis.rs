@@ -34,8 +34,9 @@ impl RedisServer {
             let child = match spawned {
                 Ok(child) => child,
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
-                    "redis-server is not installed; the Redis store tests need a real one: \
-                     apt-get install -y redis-server"
+                    "redis-server is not on PATH: the Redis store tests need a real one. Install \
+                     the package `redis-server` (Debian/Ubuntu: apt-get install -y redis-server; \
+                     .ci/run does it) and run the tests again"
                 ),
                 Err(err) => panic!("cannot start redis-server: {err}"),
             };
