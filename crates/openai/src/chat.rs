@@ -684,6 +684,26 @@ mod tests {
         assert_eq!(request.stop.unwrap().sequences(), ["\n\n", "END"]);
     }
 
+    /// Parts the gateway cannot carry, and empty part lists, used to be dropped silently.
+    #[test]
+    fn unknown_part_kinds_and_empty_part_lists_are_refused() {
+        let parse = |content: serde_json::Value| {
+            serde_json::from_value::<ChatCompletionRequest>(
+                json!({"messages": [{"role": "user", "content": content}]}),
+            )
+        };
+        let unknown = parse(json!([{"type": "text", "text": "a"}, {"type": "video_url"}]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("video_url") && unknown.contains("image_url"),
+            "{unknown}"
+        );
+        let empty = parse(json!([])).unwrap_err().to_string();
+        assert!(empty.contains("empty list of content parts"), "{empty}");
+        assert!(parse(json!(null)).is_ok() && parse(json!("")).is_ok());
+    }
+
     #[test]
     fn answer_serializes_required_nulls() {
         let answer = ChatCompletion {
