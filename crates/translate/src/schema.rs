@@ -243,10 +243,10 @@ impl Expander<'_, '_> {
         }
         if let Some(Value::Array(all_of)) = object.get("allOf") {
             let (merged, followed) = self.merge_all_of(object, all_of)?;
-            let depth_before = self.expanding.len();
+            let open_before = self.expanding.len();
             self.expanding.extend(followed);
             let normalized = self.walk(&merged, depth + 1, root);
-            self.expanding.truncate(depth_before);
+            self.expanding.truncate(open_before);
             return normalized;
         }
         for key in ["anyOf", "oneOf"] {
