@@ -83,18 +83,30 @@ pub async fn parse<T: DeserializeOwned + Send + 'static>(
 
 /// Parses JSON, naming the path of the first problem (`messages[0].content`). Tracking the path
 /// costs allocations on every field, so only a body that failed is parsed again to find it.
+/// Anything but whitespace after the value is an error, as in the first parse: a body with
+/// trailing bytes is not the JSON the client meant to send.
 fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(AppError::InvalidRequest {
-            message: "The request body is empty; send a JSON object.".into(),
-            param: None,
-        });
+    match body.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        None => {
+            return Err(AppError::InvalidRequest {
+                message: "The request body is empty; send a JSON object.".into(),
+                param: None,
+            });
+        }
+        // A struct can be read from a JSON array too (its fields in order): not what was meant.
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(AppError::InvalidRequest {
+                message: "The request body must be a JSON object.".into(),
+                param: None,
+            });
+        }
     }
     if let Ok(value) = serde_json::from_slice(body) {
         return Ok(value);
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         let (message, param) = if inner.is_syntax() || inner.is_eof() {
@@ -105,7 +117,12 @@ fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
             (format!("Invalid value at `{path}`: {inner}"), Some(path))
         };
         AppError::InvalidRequest { message, param }
-    })
+    })?;
+    deserializer.end().map_err(|err| AppError::InvalidRequest {
+        message: format!("The request body is not valid JSON: {err}"),
+        param: None,
+    })?;
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -129,6 +146,138 @@ mod tests {
         assert_eq!(param(r#"{"messages": "#), None);
         assert_eq!(param(r#"{"model": "x"}"#), None);
         assert_eq!(param("  "), None);
+        assert_eq!(param(r#"[[{"role": "user", "content": "hi"}]]"#), None);
+    }
+
+    /// Bytes after the closing brace were ignored: the first parse refused them, the second (which
+    /// looks for the failing path) accepted the body as if they were not there.
+    #[test]
+    fn trailing_bytes_are_refused() {
+        for body in [
+            r#"{"messages": [{"role": "user", "content": "hi"}]} x"#,
+            r#"{"messages": [{"role": "user", "content": "hi"}]}{"model": "other"}"#,
+            r#"{"messages": [{"role": "user", "content": "hi"}]}]"#,
+        ] {
+            match json::<ChatCompletionRequest>(body.as_bytes()) {
+                Err(AppError::InvalidRequest { message, param }) => {
+                    assert!(message.contains("trailing"), "{message}");
+                    assert_eq!(param, None);
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let spaced = "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\r\n\t ";
+        assert!(json::<ChatCompletionRequest>(spaced.as_bytes()).is_ok());
+    }
+
+    /// Parts the request cannot carry are named down to the field.
+    #[test]
+    fn unknown_part_types_and_empty_part_lists_name_the_field() {
+        assert_eq!(
+            param(
+                r#"{"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "video_url", "video_url": {}}]}]}"#
+            )
+            .as_deref(),
+            Some("messages[1].content[1].type")
+        );
+        assert_eq!(
+            param(r#"{"messages": [{"role": "user", "content": []}]}"#).as_deref(),
+            Some("messages[0].content")
+        );
+    }
+
+    /// Any JSON text a client could send, including the shapes of each route's body.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            (-1e6..1e6f64).prop_map(serde_json::Value::from),
+            "[a-z\"\\\n\u{0416}]{0,6}".prop_map(serde_json::Value::from),
+            prop_oneof![
+                Just("messages"),
+                Just("role"),
+                Just("content"),
+                Just("type"),
+                Just("text"),
+                Just("user"),
+                Just("input"),
+                Just("prompt"),
+                Just("model"),
+                Just("tools"),
+                Just("image_url"),
+                Just("stop"),
+                Just("n"),
+                Just("function"),
+                Just("parameters"),
+            ]
+            .prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(5, 48, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("messages".to_owned()),
+                        Just("role".to_owned()),
+                        Just("content".to_owned()),
+                        Just("type".to_owned()),
+                        Just("text".to_owned()),
+                        Just("input".to_owned()),
+                        Just("prompt".to_owned()),
+                        Just("model".to_owned()),
+                        Just("tools".to_owned()),
+                        Just("function".to_owned()),
+                        Just("stop".to_owned()),
+                        Just("image_url".to_owned()),
+                        "[a-z_]{1,5}",
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Every route's body parser gives a value or an invalid-request error, never a panic; it
+    /// accepts only a JSON object with nothing after it.
+    fn parses_or_refuses(bytes: &[u8]) {
+        fn check<T: DeserializeOwned>(bytes: &[u8]) {
+            match json::<T>(bytes) {
+                Ok(_) => assert!(matches!(
+                    serde_json::from_slice::<serde_json::Value>(bytes),
+                    Ok(serde_json::Value::Object(_))
+                )),
+                Err(AppError::InvalidRequest { .. }) => {}
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        check::<ChatCompletionRequest>(bytes);
+        check::<openai::completions::CompletionRequest>(bytes);
+        check::<openai::embeddings::EmbeddingRequest>(bytes);
+        check::<openai::tokens::TokensCountRequest>(bytes);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+        #[test]
+        fn route_bodies_parse_or_refuse_any_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            parses_or_refuses(&bytes);
+        }
+
+        #[test]
+        fn route_bodies_parse_or_refuse_any_json(value in any_json(), cut in 0usize..64, tail in "[ }\\]x\n]{0,3}") {
+            let text = value.to_string();
+            parses_or_refuses(text.as_bytes());
+            // Cut short, or followed by more bytes.
+            parses_or_refuses(&text.as_bytes()[..text.len().saturating_sub(cut)]);
+            parses_or_refuses(format!("{text}{tail}").as_bytes());
+            let wrapped = serde_json::json!({"messages": [{"role": "user", "content": value.clone()}], "input": value.clone(), "prompt": value});
+            parses_or_refuses(wrapped.to_string().as_bytes());
+        }
     }
 
     /// Bodies past `PARSE_INLINE_MAX` take the blocking-thread path (the one-thread loop runs its

@@ -170,6 +170,12 @@ impl<'de> Deserialize<'de> for MessageContent {
                 while let Some(part) = seq.next_element()? {
                     parts.push(part);
                 }
+                if parts.is_empty() {
+                    // An empty list is not "no content": it was sent as an empty message.
+                    return Err(serde::de::Error::custom(
+                        "an empty list of content parts; send at least one part, a string or null",
+                    ));
+                }
                 Ok(MessageContent::Parts(parts))
             }
         }
@@ -194,7 +200,8 @@ impl MessageContent {
     }
 }
 
-/// One content part. Kinds this gateway does not understand are kept as [`ContentPart::Other`].
+/// One content part. A `type` other than these is refused (naming `messages[i].content[j].type`):
+/// dropping a part the client sent would change what it asked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContentPart {
     /// `{"type":"text","text":...}`.
@@ -230,11 +237,17 @@ pub enum ContentPart {
         /// The refusal text.
         refusal: String,
     },
-    /// Any other kind, ignored.
-    Other {
-        /// Its `type`.
-        kind: String,
-    },
+}
+
+/// The content part kinds there are; reading `type` into this names an unknown one at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PartKind {
+    Text,
+    ImageUrl,
+    InputAudio,
+    File,
+    Refusal,
 }
 
 /// The wire form of a content part: the fields of every kind, read straight into strings (no
@@ -242,7 +255,7 @@ pub enum ContentPart {
 #[derive(Deserialize)]
 struct RawPart {
     #[serde(rename = "type")]
-    kind: String,
+    kind: PartKind,
     text: Option<String>,
     refusal: Option<String>,
     image_url: Option<RawImageUrl>,
@@ -305,24 +318,23 @@ impl<'de> Deserialize<'de> for ContentPart {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let raw = RawPart::deserialize(deserializer)?;
-        let missing =
-            |what: &str| D::Error::custom(format!("`{}` part without `{what}`", raw.kind));
-        Ok(match raw.kind.as_str() {
-            "text" => ContentPart::Text {
+        let missing = |what: &str| D::Error::custom(format!("`{what}` part without `{what}`"));
+        Ok(match raw.kind {
+            PartKind::Text => ContentPart::Text {
                 text: raw.text.ok_or_else(|| missing("text"))?,
             },
-            "image_url" => match raw.image_url.ok_or_else(|| missing("image_url"))? {
+            PartKind::ImageUrl => match raw.image_url.ok_or_else(|| missing("image_url"))? {
                 RawImageUrl::Object { url, detail } => ContentPart::ImageUrl { url, detail },
                 RawImageUrl::Url(url) => ContentPart::ImageUrl { url, detail: None },
             },
-            "input_audio" => {
+            PartKind::InputAudio => {
                 let audio = raw.input_audio.ok_or_else(|| missing("input_audio"))?;
                 ContentPart::InputAudio {
                     data: audio.data,
                     format: audio.format.unwrap_or_default(),
                 }
             }
-            "file" => {
+            PartKind::File => {
                 let file = raw.file.ok_or_else(|| missing("file"))?;
                 ContentPart::File {
                     file_id: file.file_id,
@@ -330,10 +342,9 @@ impl<'de> Deserialize<'de> for ContentPart {
                     filename: file.filename,
                 }
             }
-            "refusal" => ContentPart::Refusal {
+            PartKind::Refusal => ContentPart::Refusal {
                 refusal: raw.refusal.unwrap_or_default(),
             },
-            _ => ContentPart::Other { kind: raw.kind },
         })
     }
 }
@@ -642,7 +653,7 @@ mod tests {
                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA==", "detail": "low"}},
                     {"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}},
                     {"type": "file", "file": {"file_data": "AA==", "filename": "a.pdf"}},
-                    {"type": "brand_new_kind", "x": 1}
+                    {"type": "refusal", "refusal": "no", "x": 1}
                 ]},
                 {"role": "assistant", "content": null, "tool_calls": [
                     {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
@@ -664,13 +675,33 @@ mod tests {
         assert_eq!(parts.len(), 5);
         assert_eq!(
             parts[4],
-            ContentPart::Other {
-                kind: "brand_new_kind".into()
+            ContentPart::Refusal {
+                refusal: "no".into()
             }
         );
         assert_eq!(request.messages[2].content, None);
         assert_eq!(request.tool_choice, Some(ToolChoice::Function("f".into())));
         assert_eq!(request.stop.unwrap().sequences(), ["\n\n", "END"]);
+    }
+
+    /// Parts the gateway cannot carry, and empty part lists, used to be dropped silently.
+    #[test]
+    fn unknown_part_kinds_and_empty_part_lists_are_refused() {
+        let parse = |content: serde_json::Value| {
+            serde_json::from_value::<ChatCompletionRequest>(
+                json!({"messages": [{"role": "user", "content": content}]}),
+            )
+        };
+        let unknown = parse(json!([{"type": "text", "text": "a"}, {"type": "video_url"}]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("video_url") && unknown.contains("image_url"),
+            "{unknown}"
+        );
+        let empty = parse(json!([])).unwrap_err().to_string();
+        assert!(empty.contains("empty list of content parts"), "{empty}");
+        assert!(parse(json!(null)).is_ok() && parse(json!("")).is_ok());
     }
 
     #[test]

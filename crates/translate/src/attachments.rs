@@ -86,7 +86,6 @@ pub(crate) fn pieces(
                 match part {
                     ContentPart::Text { text } => out.push(Piece::Text(text.clone())),
                     ContentPart::Refusal { refusal } => out.push(Piece::Text(refusal.clone())),
-                    ContentPart::Other { .. } => {}
                     _ if dropped.contains(&(index, part_index)) => {
                         out.push(Piece::Text(OMITTED_IMAGE.to_owned()));
                     }

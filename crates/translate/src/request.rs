@@ -10,7 +10,7 @@ use openai::chat::{ChatCompletionRequest, ChatMessage};
 
 use crate::TranslateError;
 use crate::attachments::{ResolvedParts, images_to_drop, pieces, split, text_of};
-use crate::schema::{Restore, normalize};
+use crate::schema::{ExpansionBudget, Restore, normalize};
 use crate::tools::Toolset;
 
 /// GigaChat's greedy decoding: temperatures in (0, 0.001] reset sampling to deterministic.
@@ -80,9 +80,11 @@ pub enum OutputFormat {
 /// The instruction that gives `json_object` its meaning on GigaChat.
 pub const JSON_OBJECT_INSTRUCTION: &str = "Answer with one valid JSON object and nothing else: no prose before or after it, no Markdown code fences.";
 
-/// OpenAI `response_format` → GigaChat's flat `{type: json_schema, schema, strict}`.
+/// OpenAI `response_format` → GigaChat's flat `{type: json_schema, schema, strict}`; the schema is
+/// normalised with the request's expansion `budget`.
 fn output_format(
     format: Option<&openai::chat::ResponseFormat>,
+    budget: &mut ExpansionBudget,
 ) -> Result<(Option<GcResponseFormat>, OutputFormat), TranslateError> {
     use openai::chat::ResponseFormat;
     match format {
@@ -95,7 +97,7 @@ fn output_format(
                     "a json_schema response format needs a schema",
                 ));
             };
-            let normalized = normalize(schema);
+            let normalized = normalize(schema, "response_format.json_schema.schema", budget)?;
             Ok((
                 Some(GcResponseFormat {
                     kind: "json_schema".into(),
@@ -125,7 +127,9 @@ pub fn chat_request(
     defaults: &ChatDefaults,
     resolved: &ResolvedParts,
 ) -> Result<ChatPlan, TranslateError> {
-    let mut tools = Toolset::from_request(request)?;
+    // One budget for all the request's schemas: many small ones cannot each expand to the allowance.
+    let mut budget = ExpansionBudget::default();
+    let mut tools = Toolset::from_request(request, &mut budget)?;
     let function_call = match tools.as_mut() {
         Some(tools) => Some(tools.choose(request)?),
         // Drawing on request, but never in place of a structured answer.
@@ -140,7 +144,7 @@ pub fn chat_request(
         resolved,
         tools.as_ref().unwrap_or(&Toolset::default()),
     )?;
-    let (response_format, output) = output_format(request.response_format.as_ref())?;
+    let (response_format, output) = output_format(request.response_format.as_ref(), &mut budget)?;
     if output == OutputFormat::JsonObject {
         instruct_json(&mut messages);
     }
@@ -393,7 +397,18 @@ fn tool_turn(
     tools: &Toolset,
     out: &mut Vec<Message>,
 ) -> Result<usize, TranslateError> {
-    let mut results: Vec<(usize, &ChatMessage)> = Vec::new();
+    // Each result is sent once per call that names it: calls sharing an id would repeat it.
+    let mut call_ids: HashMap<&str, usize> = HashMap::with_capacity(calls.len());
+    for (position, call) in calls.iter().enumerate() {
+        if call_ids.insert(call.id.as_str(), position).is_some() {
+            return Err(TranslateError::invalid(
+                format!("messages[{index}].tool_calls[{position}].id"),
+                format!("tool call id {:?} is used twice in this message", call.id),
+            ));
+        }
+    }
+    // The first result for each call, by its id.
+    let mut results: HashMap<&str, (usize, &ChatMessage)> = HashMap::new();
     let mut next = index + 1;
     while let Some(message) = history.get(next).filter(|m| m.role == "tool") {
         let Some(call_id) = message.tool_call_id.as_deref() else {
@@ -402,21 +417,18 @@ fn tool_turn(
                 "a tool message needs the tool_call_id it answers",
             ));
         };
-        if !calls.iter().any(|call| call.id == call_id) {
+        if !call_ids.contains_key(call_id) {
             return Err(TranslateError::invalid(
                 format!("messages[{next}].tool_call_id"),
                 format!("no tool call with id {call_id:?} in the preceding assistant message"),
             ));
         }
-        results.push((next, message));
+        results.entry(call_id).or_insert((next, message));
         next += 1;
     }
     let mut text = Some(text).filter(|t| !t.is_empty());
     for (position, call) in calls.iter().enumerate() {
-        let Some((result_index, result)) = results
-            .iter()
-            .find(|(_, m)| m.tool_call_id.as_deref() == Some(call.id.as_str()))
-        else {
+        let Some(&(result_index, result)) = results.get(call.id.as_str()) else {
             return Err(TranslateError::invalid(
                 format!("messages[{index}].tool_calls[{position}]"),
                 format!(
@@ -431,7 +443,7 @@ fn tool_turn(
         )?;
         let result_text = text_of(&pieces(
             result,
-            *result_index,
+            result_index,
             &ResolvedParts::new(),
             &Default::default(),
         )?);
@@ -630,6 +642,79 @@ mod tests {
             let err = plan(body).unwrap_err();
             assert_eq!(err.param.as_deref(), Some(param), "{}", err.message);
         }
+    }
+
+    /// Calls sharing an id would each carry the one result: a small body could repeat a large
+    /// result thousands of times upstream.
+    #[test]
+    fn tool_call_ids_are_unique_within_a_turn() {
+        let call =
+            json!({"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}});
+        let err = plan(json!({"messages": [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "content": null, "tool_calls": [call, call]},
+            {"role": "tool", "tool_call_id": "a", "content": "result"}
+        ]}))
+        .unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("messages[1].tool_calls[1].id"));
+    }
+
+    #[test]
+    fn response_format_schemas_must_be_object_schemas() {
+        for schema in [
+            json!("object"),
+            json!({"type": "array", "items": {}}),
+            json!([]),
+        ] {
+            let err = plan(json!({
+                "messages": [{"role": "user", "content": "x"}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}
+            }))
+            .unwrap_err();
+            assert_eq!(
+                err.param.as_deref(),
+                Some("response_format.json_schema.schema"),
+                "{}",
+                err.message
+            );
+        }
+    }
+
+    /// Tools and the response format draw on one expansion budget.
+    #[test]
+    fn schemas_of_one_request_share_the_budget() {
+        let mut defs = serde_json::Map::new();
+        for level in 0..4 {
+            let properties: serde_json::Map<String, serde_json::Value> = (0..6)
+                .map(|i| {
+                    (
+                        format!("p{i}"),
+                        json!({"$ref": format!("#/$defs/L{}", level + 1)}),
+                    )
+                })
+                .collect();
+            defs.insert(
+                format!("L{level}"),
+                json!({"type": "object", "properties": properties}),
+            );
+        }
+        defs.insert("L4".into(), json!({"type": "string"}));
+        let schema =
+            json!({"$defs": defs, "type": "object", "properties": {"x": {"$ref": "#/$defs/L0"}}});
+        let tools: Vec<_> = (0..40)
+            .map(|i| json!({"type": "function", "function": {"name": format!("f{i}"), "parameters": schema}}))
+            .collect();
+        let one =
+            plan(json!({"messages": [{"role": "user", "content": "x"}], "tools": [tools[0]]}));
+        assert!(one.is_ok(), "one such schema fits: {one:?}");
+        let err = plan(json!({"messages": [{"role": "user", "content": "x"}], "tools": tools}))
+            .unwrap_err();
+        assert!(
+            err.param
+                .as_deref()
+                .is_some_and(|p| p.ends_with(".function.parameters")),
+            "{err:?}"
+        );
     }
 
     #[test]

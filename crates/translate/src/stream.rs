@@ -311,7 +311,8 @@ mod tests {
             "messages": [], "tools": [{"type": "function", "function": {"name": "get weather", "parameters": {"type": "object", "properties": {"n": {"enum": [1, 2]}}}}}]
         }))
         .unwrap();
-        let tools = Toolset::from_request(&request).unwrap();
+        let tools = Toolset::from_request(&request, &mut crate::schema::ExpansionBudget::default())
+            .unwrap();
         let alias = tools.as_ref().unwrap().alias("get weather");
         let mut t = StreamTranslator::new(ids(), "m".into(), 0, &plan(&[], false, tools));
         let chunk: gc::ChatChunk = serde_json::from_value(json!({

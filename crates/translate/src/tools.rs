@@ -8,7 +8,7 @@ use openai::chat::{ChatCompletionRequest, FunctionCall, FunctionDefinition, Tool
 use serde_json::{Map, Value, json};
 
 use crate::TranslateError;
-use crate::schema::{Restore, normalize};
+use crate::schema::{ExpansionBudget, Restore, normalize};
 
 /// Names GigaChat reserves for its built-in functions.
 pub const RESERVED_NAMES: [&str; 8] = [
@@ -79,47 +79,60 @@ pub fn sanitize_name(name: &str) -> String {
 }
 
 impl Toolset {
-    /// The functions of `tools` (or legacy `functions`); `None` when the request has none.
-    pub fn from_request(request: &ChatCompletionRequest) -> Result<Option<Self>, TranslateError> {
-        let (definitions, legacy, param): (Vec<&FunctionDefinition>, bool, &str) =
+    /// The functions of `tools` (or legacy `functions`); `None` when the request has none. Their
+    /// schemas are normalised with the request's expansion `budget`.
+    pub fn from_request(
+        request: &ChatCompletionRequest,
+        budget: &mut ExpansionBudget,
+    ) -> Result<Option<Self>, TranslateError> {
+        // Each function with the JSON path of its definition (indexes as the client sent them).
+        let (definitions, legacy): (Vec<(String, &FunctionDefinition)>, bool) =
             match (&request.tools, &request.functions) {
                 (Some(tools), _) if !tools.is_empty() => (
                     tools
                         .iter()
-                        .filter(|tool| tool.kind == "function")
-                        .filter_map(|tool| tool.function.as_ref())
+                        .enumerate()
+                        .filter(|(_, tool)| tool.kind == "function")
+                        .filter_map(|(index, tool)| {
+                            let function = tool.function.as_ref()?;
+                            Some((format!("tools[{index}].function"), function))
+                        })
                         .collect(),
                     false,
-                    "tools",
                 ),
-                (_, Some(functions)) if !functions.is_empty() => {
-                    (functions.iter().collect(), true, "functions")
-                }
+                (_, Some(functions)) if !functions.is_empty() => (
+                    functions
+                        .iter()
+                        .enumerate()
+                        .map(|(index, function)| (format!("functions[{index}]"), function))
+                        .collect(),
+                    true,
+                ),
                 _ => return Ok(None),
             };
         if definitions.is_empty() {
             return Ok(None);
         }
+        let no_parameters = json!({"type": "object", "properties": {}});
         let mut entries: Vec<Entry> = Vec::with_capacity(definitions.len());
-        for (index, definition) in definitions.iter().enumerate() {
+        for (path, definition) in definitions {
             if definition.name.trim().is_empty() {
                 return Err(TranslateError::invalid(
-                    format!("{param}[{index}].function.name"),
+                    format!("{path}.name"),
                     "function names must not be empty",
                 ));
             }
             if entries.iter().any(|e| e.original == definition.name) {
                 return Err(TranslateError::invalid(
-                    format!("{param}[{index}].function.name"),
+                    format!("{path}.name"),
                     format!("duplicate function name {:?}", definition.name),
                 ));
             }
             let normalized = normalize(
-                definition
-                    .parameters
-                    .as_ref()
-                    .unwrap_or(&json!({"type": "object", "properties": {}})),
-            );
+                definition.parameters.as_ref().unwrap_or(&no_parameters),
+                &format!("{path}.parameters"),
+                budget,
+            )?;
             entries.push(Entry {
                 original: definition.name.clone(),
                 alias: sanitize_name(&definition.name),
@@ -386,10 +399,12 @@ mod tests {
 
     #[test]
     fn names_are_aliased_and_restored() {
-        let tools =
-            Toolset::from_request(&request(json!({"messages": [], "tools": weather_tools()})))
-                .unwrap()
-                .unwrap();
+        let tools = Toolset::from_request(
+            &request(json!({"messages": [], "tools": weather_tools()})),
+            &mut ExpansionBudget::default(),
+        )
+        .unwrap()
+        .unwrap();
         let specs = tools.specs();
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names[0], "get_weather");
@@ -411,10 +426,12 @@ mod tests {
 
     #[test]
     fn arguments_come_back_as_a_string_with_original_types() {
-        let tools =
-            Toolset::from_request(&request(json!({"messages": [], "tools": weather_tools()})))
-                .unwrap()
-                .unwrap();
+        let tools = Toolset::from_request(
+            &request(json!({"messages": [], "tools": weather_tools()})),
+            &mut ExpansionBudget::default(),
+        )
+        .unwrap()
+        .unwrap();
         let call = GcCall {
             name: "get_weather".into(),
             arguments: json!({"city": "Москва", "days": "3"}),
@@ -448,7 +465,9 @@ mod tests {
         };
         let mode = |choice| {
             let req = body(choice);
-            let mut tools = Toolset::from_request(&req).unwrap().unwrap();
+            let mut tools = Toolset::from_request(&req, &mut ExpansionBudget::default())
+                .unwrap()
+                .unwrap();
             (tools.choose(&req).unwrap(), tools)
         };
         assert_eq!(mode(json!("auto")).0, FunctionCallMode::Auto);
@@ -477,11 +496,15 @@ mod tests {
         let single = request(
             json!({"messages": [], "tools": [weather_tools()[0]], "tool_choice": "required"}),
         );
-        let mut tools = Toolset::from_request(&single).unwrap().unwrap();
+        let mut tools = Toolset::from_request(&single, &mut ExpansionBudget::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(tools.choose(&single).unwrap(), forced("get_weather"));
 
         let unknown = body(json!({"type": "function", "function": {"name": "nope"}}));
-        let mut tools = Toolset::from_request(&unknown).unwrap().unwrap();
+        let mut tools = Toolset::from_request(&unknown, &mut ExpansionBudget::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(
             tools.choose(&unknown).unwrap_err().param.as_deref(),
             Some("tool_choice")
@@ -493,9 +516,43 @@ mod tests {
         let req = request(
             json!({"messages": [], "functions": [{"name": "f", "parameters": {"type": "object", "properties": {}}}], "function_call": {"name": "f"}}),
         );
-        let mut tools = Toolset::from_request(&req).unwrap().unwrap();
+        let mut tools = Toolset::from_request(&req, &mut ExpansionBudget::default())
+            .unwrap()
+            .unwrap();
         assert!(tools.legacy);
         assert_eq!(tools.choose(&req).unwrap(), forced("f"));
+    }
+
+    /// Parameters that are not an object schema were sent as an empty object (the call's meaning
+    /// silently changed); they are the client's mistake, named by the client's own index.
+    #[test]
+    fn parameters_that_are_not_object_schemas_are_refused() {
+        for parameters in [
+            json!("{\"type\": \"object\"}"),
+            json!([{"type": "object"}]),
+            json!({"type": "string"}),
+        ] {
+            let req = request(json!({"messages": [], "tools": [
+                {"type": "web_search_preview"},
+                {"type": "function", "function": {"name": "f", "parameters": parameters}}
+            ]}));
+            let err = Toolset::from_request(&req, &mut ExpansionBudget::default()).unwrap_err();
+            assert_eq!(
+                err.param.as_deref(),
+                Some("tools[1].function.parameters"),
+                "{}",
+                err.message
+            );
+        }
+        let legacy = request(json!({"messages": [], "functions": [
+            {"name": "f"}, {"name": "g", "parameters": 5}
+        ]}));
+        let err = Toolset::from_request(&legacy, &mut ExpansionBudget::default()).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("functions[1].parameters"));
+        let duplicate =
+            request(json!({"messages": [], "functions": [{"name": "f"}, {"name": "f"}]}));
+        let err = Toolset::from_request(&duplicate, &mut ExpansionBudget::default()).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("functions[1].name"));
     }
 
     #[test]

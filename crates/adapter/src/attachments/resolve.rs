@@ -199,7 +199,7 @@ impl Attachments {
                 ..
             } => (decode::base64(data).await?, None, filename.clone(), None),
             ContentPart::File { .. } => return Err(AttachmentError::EmptyFilePart),
-            ContentPart::Text { .. } | ContentPart::Refusal { .. } | ContentPart::Other { .. } => {
+            ContentPart::Text { .. } | ContentPart::Refusal { .. } => {
                 return Err(AttachmentError::EmptyFilePart);
             }
         };
