@@ -163,13 +163,19 @@ proptest! {
         prop_assert_eq!(&whole, &split);
         let line_breaks = input.iter().filter(|b| matches!(b, b'\n' | b'\r')).count();
         prop_assert!(whole.len() <= line_breaks + 1, "{} events from {} line breaks", whole.len(), line_breaks);
-        let data_bytes: usize = whole.iter().map(|e| e.data.len()).sum();
-        prop_assert!(data_bytes <= 3 * input.len(), "{data_bytes} data bytes from {} input bytes", input.len());
+        // Every byte the events hold, a shared id counted once.
+        let mut ids: Vec<&std::sync::Arc<str>> = Vec::new();
+        let mut held = 0;
         for event in &whole {
-            let named = event.event.as_ref().map_or(0, String::len);
-            let id = event.id.as_ref().map_or(0, String::len);
-            prop_assert!(named <= 3 * input.len() && id <= 3 * input.len());
+            held += event.data.len() + event.event.as_ref().map_or(0, String::len);
+            if let Some(id) = &event.id
+                && !ids.iter().any(|seen| std::sync::Arc::ptr_eq(seen, id))
+            {
+                held += id.len();
+                ids.push(id);
+            }
         }
+        prop_assert!(held <= 3 * input.len(), "{held} bytes held from {} input bytes", input.len());
     }
 
     /// Byte-by-byte delivery (the worst a network can do) equals whole delivery on garbage too.
@@ -196,4 +202,22 @@ proptest! {
         }
         prop_assert_eq!(events.last().map(|e| e.data.as_str()), Some("[DONE]"));
     }
+}
+
+/// A long `id:` followed by many short events: every event carries the id, and they all share
+/// one copy of it (cloning it per event made the output grow with events × id length).
+#[test]
+fn a_repeated_id_is_shared_not_copied() {
+    let mut input = format!("id: {}\n", "7".repeat(64 * 1024)).into_bytes();
+    for _ in 0..10_000 {
+        input.extend_from_slice(b"data:x\n\n");
+    }
+    let events = decode(&input, &[]);
+    assert_eq!(events.len(), 10_000);
+    let first = events[0].id.clone().unwrap();
+    assert_eq!(first.len(), 64 * 1024);
+    assert!(events.iter().all(|e| {
+        e.id.as_ref()
+            .is_some_and(|id| std::sync::Arc::ptr_eq(id, &first))
+    }));
 }
