@@ -345,10 +345,19 @@ fn model_not_found_message(model: &str, served: &[String], aliases: &[String]) -
     } else {
         message.push_str(&format!(" MODEL_ALIASES names: {}.", aliases.join(", ")));
     }
+    // An embedder for an embedding name, a chat model otherwise.
+    let is_embedder = |name: &str| name.to_lowercase().contains("embed");
     let example = served
         .iter()
-        .find(|name| !name.to_lowercase().contains("embed"))
-        .map_or("GigaChat-2-Max", String::as_str);
+        .find(|name| is_embedder(name) == is_embedder(model))
+        .map_or(
+            if is_embedder(model) {
+                "Embeddings"
+            } else {
+                "GigaChat-2-Max"
+            },
+            String::as_str,
+        );
     message.push_str(&format!(
         " To accept another name, map it to a GigaChat model in the adapter's MODEL_ALIASES (e.g. MODEL_ALIASES={shown}={example})."
     ));
@@ -514,6 +523,18 @@ mod tests {
         .shape()
         .message;
         assert!(unlisted.contains("GET /v1/models") && unlisted.contains("No MODEL_ALIASES"));
+        assert!(unlisted.ends_with("=GigaChat-2-Max)."), "{unlisted}");
+        let embedder = AppError::ModelNotFound {
+            model: "my-embedder".into(),
+            served: vec!["GigaChat".into(), "EmbeddingsGigaR".into()],
+            aliases: Vec::new(),
+        }
+        .shape()
+        .message;
+        assert!(
+            embedder.ends_with("MODEL_ALIASES=my-embedder=EmbeddingsGigaR)."),
+            "{embedder}"
+        );
         assert!(unlisted.len() < 700, "{}", unlisted.len());
     }
 
