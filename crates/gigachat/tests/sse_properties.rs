@@ -112,10 +112,16 @@ fn gigachat_chunk() -> impl Strategy<Value = Value> {
     })
 }
 
-/// A GigaChat stream: chunks as `data:` events with varied framing and comments, then `[DONE]`.
+/// A GigaChat stream: chunks (and now and then an error body) as `data:` events with varied
+/// framing and comments, then `[DONE]`.
 fn gigachat_stream() -> impl Strategy<Value = (Vec<Value>, Vec<u8>)> {
+    let event = prop_oneof![
+        12 => gigachat_chunk(),
+        // GigaChat's error body, as a gateway may put it in a stream.
+        1 => Just(json!({"status": 500, "message": "Internal Server Error"})),
+    ];
     let framed = (
-        gigachat_chunk(),
+        event,
         line_end(),
         any::<bool>(),
         any::<bool>(),
@@ -185,8 +191,8 @@ proptest! {
         prop_assert_eq!(decode(&input, &[]), decode(&input, &cuts));
     }
 
-    /// A GigaChat stream cut anywhere gives back every chunk, in order, as the JSON sent, then
-    /// `[DONE]`; each chunk parses as the client's `ChatChunk`.
+    /// A GigaChat stream cut anywhere gives back every event, in order, as the JSON sent, then
+    /// `[DONE]`; each chunk parses as the client's `ChatChunk` and an error body does not.
     #[test]
     fn gigachat_streams_round_trip_however_cut(
         (chunks, body) in gigachat_stream(),
@@ -198,7 +204,7 @@ proptest! {
             let got: Value = serde_json::from_str(&event.data).map_err(|e| TestCaseError::fail(format!("{e}: {}", event.data)))?;
             prop_assert_eq!(&got, sent);
             let typed: Result<ChatChunk, _> = serde_json::from_str(&event.data);
-            prop_assert!(typed.is_ok(), "{:?}: {}", typed.err(), event.data);
+            prop_assert_eq!(typed.is_ok(), sent.get("choices").is_some(), "{:?}: {}", typed.err(), event.data);
         }
         prop_assert_eq!(events.last().map(|e| e.data.as_str()), Some("[DONE]"));
     }

@@ -277,7 +277,16 @@ struct UpstreamStream {
 
 fn upstream_stream() -> impl Strategy<Value = UpstreamStream> {
     (
-        proptest::collection::vec(upstream_chunk(), 0..10),
+        proptest::collection::vec(
+            prop_oneof![
+                20 => upstream_chunk(),
+                // An error mid-stream (GigaChat's `{status,message}`, or garbage): the client
+                // ends the stream there.
+                1 => Just(json!({"status": 500, "message": "Internal Server Error"})),
+                1 => Just(json!("not a chunk")),
+            ],
+            0..10,
+        ),
         proptest::collection::vec(any::<usize>(), 0..12),
         any::<bool>(),
         prop_oneof![5 => Just(true), 1 => Just(false)],
