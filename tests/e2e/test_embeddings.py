@@ -67,6 +67,12 @@ def embedding_adapter(adapters):
     )
 
 
+@pytest.fixture(scope="module")
+def bare_adapter(adapters):
+    """An adapter with no MODEL_ALIASES at all."""
+    return adapters.start(MODEL_ALIASES="")
+
+
 def _unit(vector: list[float]) -> None:
     assert len(vector) == 1024
     assert all(isinstance(x, float) for x in vector)
@@ -139,6 +145,26 @@ def test_langchain_embeddings_with_text_and_with_token_ids(embedding_adapter, em
         assert all(math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-6) for x, y in zip(a, b))
     query = OpenAIEmbeddings(**common).embed_query(TEXTS[1])
     assert all(math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-6) for x, y in zip(query, as_text[1]))
+
+
+@pytest.mark.parametrize("name", ["text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"])
+def test_openai_default_embedding_names_need_no_aliases(bare_adapter, emulator, name):
+    response = bare_adapter.client().embeddings.create(model=name, input=TEXTS)
+    assert response.model == "Embeddings"
+    assert len(response.data) == 3
+    for item in response.data:
+        _unit(list(item.embedding))
+    models = [json.loads(r["body"])["model"] for r in emulator.requests() if r["path"].endswith("/embeddings")]
+    assert models == ["Embeddings"]
+
+
+def test_langchain_default_embeddings_model_needs_no_aliases(bare_adapter, emulator, tiktoken_offline):
+    """OpenAIEmbeddings() with no model names OpenAI's default embedder; EMBEDDINGS_MODEL serves it."""
+    vectors = OpenAIEmbeddings(base_url=bare_adapter.base_url, api_key=API_KEY, max_retries=0).embed_documents(TEXTS)
+    assert len(vectors) == 3
+    for vector in vectors:
+        _unit(vector)
+    assert _upstream_inputs(emulator) == [TEXTS]
 
 
 def test_token_count_helper(http, auth):

@@ -52,3 +52,25 @@ def test_models_retrieve_unknown_is_not_found(client, validate):
 def test_models_need_a_key(http, validate):
     response = http.get("/v1/models")
     assert_error_envelope(validate, response, status=401, code="invalid_api_key")
+
+
+def test_unknown_chat_model_lists_the_served_models_and_names_model_aliases(client, validate):
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="gpt-5-turbo", messages=[{"role": "user", "content": "hi"}])
+    error = assert_error_envelope(validate, caught.value, status=404, code="model_not_found")
+    assert error["param"] == "model"
+    message = error["message"]
+    assert "gpt-5-turbo" in message and "MODEL_ALIASES" in message, message
+    gigachat_models = [m.id for m in client.models.list() if not m.owned_by.startswith("gigachat-adapter")]
+    assert gigachat_models
+    missing = [m for m in gigachat_models if m not in message]
+    assert not missing, f"{missing} not named in: {message}"
+    for alias in MODEL_ALIASES:
+        assert alias in message, f"configured alias {alias} not named in: {message}"
+
+
+def test_openai_embedding_names_are_listed_as_aliases_of_the_default_embedder(client):
+    listed = {m.id: m for m in client.models.list()}
+    for name in ("text-embedding-ada-002", "text-embedding-3-small", "text-embedding-3-large"):
+        assert listed[name].owned_by == "gigachat-adapter (alias of Embeddings)", listed[name]
+        assert client.models.retrieve(name).id == name

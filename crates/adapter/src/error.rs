@@ -26,7 +26,14 @@ pub enum AppError {
     /// Missing or wrong client key.
     Unauthorized,
     /// The model is not known.
-    ModelNotFound(String),
+    ModelNotFound {
+        /// The name GigaChat did not know.
+        model: String,
+        /// GigaChat's models (empty when they could not be listed).
+        served: Vec<String>,
+        /// The configured `MODEL_ALIASES` names.
+        aliases: Vec<String>,
+    },
     /// No such route.
     RouteNotFound(String),
     /// GigaChat (or the way to it) failed.
@@ -49,10 +56,13 @@ struct Shape {
     message: String,
     param: Option<String>,
     retry_after: Option<Duration>,
+    /// `x-should-retry`: whether sending the same request again may succeed.
+    should_retry: bool,
 }
 
 impl Shape {
-    /// A shape without `param` or `retry-after`.
+    /// A shape without `param` or `retry-after`; worth retrying when the status says the
+    /// failure is passing (429, 5xx).
     fn new(
         status: StatusCode,
         kind: &'static str,
@@ -66,6 +76,7 @@ impl Shape {
             message,
             param: None,
             retry_after: None,
+            should_retry: status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
         }
     }
 }
@@ -77,7 +88,7 @@ impl AppError {
             AppError::InvalidRequest { .. } => "invalid_request",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::Unauthorized => "unauthorized",
-            AppError::ModelNotFound(_) => "model_not_found",
+            AppError::ModelNotFound { .. } => "model_not_found",
             AppError::RouteNotFound(_) => "route_not_found",
             AppError::InvalidOutput(_) => "invalid_upstream_output",
             AppError::FileNotFound(_) => "file_not_found",
@@ -134,13 +145,17 @@ impl AppError {
                 Some("invalid_api_key"),
                 "Incorrect or missing API key. Send it as `Authorization: Bearer <key>`.".into(),
             ),
-            AppError::ModelNotFound(model) => Shape {
+            AppError::ModelNotFound {
+                model,
+                served,
+                aliases,
+            } => Shape {
                 param: Some("model".into()),
                 ..shape(
                     StatusCode::NOT_FOUND,
                     "invalid_request_error",
                     Some("model_not_found"),
-                    format!("The model `{model}` does not exist or you do not have access to it."),
+                    model_not_found_message(model, served, aliases),
                 )
             },
             AppError::RouteNotFound(path) => shape(
@@ -194,7 +209,7 @@ fn upstream_shape(err: &Upstream) -> Shape {
     match err {
         Upstream::Api(api) => {
             let said = &api.message;
-            match api.status {
+            let shape = match api.status {
                 400 | 422 if mentions_context(said) => make(
                     StatusCode::BAD_REQUEST,
                     "invalid_request_error",
@@ -247,23 +262,41 @@ fn upstream_shape(err: &Upstream) -> Shape {
                         "GigaChat is busy for this account (too many concurrent requests); retry shortly.".into(),
                     )
                 },
+                // Only what the client sent can make these: a file id too long for a URL path
+                // (414), or, were any forwarded id unbounded, headers too large (431).
+                414 | 431 => make(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    Some("request_too_large"),
+                    format!(
+                        "GigaChat refused the request as too large (HTTP {}): {said}; shorten the ids or names sent.",
+                        api.status
+                    ),
+                ),
                 status => make(
                     StatusCode::BAD_GATEWAY,
                     "upstream_error",
                     Some("upstream_error"),
                     format!("GigaChat failed with HTTP {status}: {said}"),
                 ),
+            };
+            Shape {
+                should_retry: is_passing(api.status),
+                ..shape
             }
         }
-        Upstream::Auth(api) => make(
-            StatusCode::BAD_GATEWAY,
-            "upstream_error",
-            Some("upstream_auth_failed"),
-            format!(
-                "The adapter could not obtain a GigaChat access token (HTTP {}: {}); check GIGACHAT_CREDENTIALS and GIGACHAT_SCOPE.",
-                api.status, api.message
-            ),
-        ),
+        Upstream::Auth(api) => Shape {
+            should_retry: is_passing(api.status),
+            ..make(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                Some("upstream_auth_failed"),
+                format!(
+                    "The adapter could not obtain a GigaChat access token (HTTP {}: {}); check GIGACHAT_CREDENTIALS and GIGACHAT_SCOPE.",
+                    api.status, api.message
+                ),
+            )
+        },
         Upstream::Timeout(after) => make(
             StatusCode::GATEWAY_TIMEOUT,
             "upstream_error",
@@ -289,6 +322,53 @@ fn upstream_shape(err: &Upstream) -> Shape {
             "The adapter is not configured to reach GigaChat; see its logs.".into(),
         ),
     }
+}
+
+/// Longest part of a client's model name repeated in an error message.
+const MAX_ECHOED_MODEL: usize = 128;
+
+/// What is served instead of `model`, and how to serve it under that name.
+fn model_not_found_message(model: &str, served: &[String], aliases: &[String]) -> String {
+    let mut shown: String = model.chars().take(MAX_ECHOED_MODEL).collect();
+    if shown.len() < model.len() {
+        shown.push('…');
+    }
+    let mut message =
+        format!("The model `{shown}` does not exist or you do not have access to it.");
+    if served.is_empty() {
+        message.push_str(" GET /v1/models lists the models served here.");
+    } else {
+        message.push_str(&format!(" GigaChat serves: {}.", served.join(", ")));
+    }
+    if aliases.is_empty() {
+        message.push_str(" No MODEL_ALIASES are configured.");
+    } else {
+        message.push_str(&format!(" MODEL_ALIASES names: {}.", aliases.join(", ")));
+    }
+    // An embedder for an embedding name, a chat model otherwise.
+    let is_embedder = |name: &str| name.to_lowercase().contains("embed");
+    let example = served
+        .iter()
+        .find(|name| is_embedder(name) == is_embedder(model))
+        .map_or(
+            if is_embedder(model) {
+                "Embeddings"
+            } else {
+                "GigaChat-2-Max"
+            },
+            String::as_str,
+        );
+    message.push_str(&format!(
+        " To accept another name, map it to a GigaChat model in the adapter's MODEL_ALIASES (e.g. MODEL_ALIASES={shown}={example})."
+    ));
+    message
+}
+
+/// Whether GigaChat's status says the same request may succeed later: its rate limit, its own
+/// failures, a timeout or a conflict. Any other 4xx (a quota used up, credentials refused, a
+/// request too large) answers the same request the same way every time.
+fn is_passing(status: u16) -> bool {
+    matches!(status, 408 | 409 | 425 | 429) || status >= 500
 }
 
 /// The `code` of a rejected file part.
@@ -355,12 +435,9 @@ impl IntoResponse for AppError {
                 headers.insert("retry-after", value);
             }
         }
-        let retryable = shape.status == StatusCode::TOO_MANY_REQUESTS
-            && shape.code != Some("insufficient_quota")
-            || shape.status.is_server_error();
         headers.insert(
             "x-should-retry",
-            HeaderValue::from_static(if retryable { "true" } else { "false" }),
+            HeaderValue::from_static(if shape.should_retry { "true" } else { "false" }),
         );
         response
     }
@@ -415,6 +492,103 @@ mod tests {
                 .status,
             StatusCode::GATEWAY_TIMEOUT
         );
+    }
+
+    #[test]
+    fn model_not_found_names_the_served_models_and_model_aliases() {
+        let error = AppError::ModelNotFound {
+            model: "gpt-5".into(),
+            served: vec![
+                "GigaChat".into(),
+                "Embeddings".into(),
+                "GigaChat-2-Max".into(),
+            ],
+            aliases: vec!["gpt-4o".into()],
+        };
+        let shape = error.shape();
+        assert_eq!(shape.status, StatusCode::NOT_FOUND);
+        assert_eq!(shape.code, Some("model_not_found"));
+        assert_eq!(
+            shape.message,
+            "The model `gpt-5` does not exist or you do not have access to it. GigaChat serves: \
+             GigaChat, Embeddings, GigaChat-2-Max. MODEL_ALIASES names: gpt-4o. To accept another \
+             name, map it to a GigaChat model in the adapter's MODEL_ALIASES (e.g. \
+             MODEL_ALIASES=gpt-5=GigaChat)."
+        );
+        let unlisted = AppError::ModelNotFound {
+            model: "x".repeat(10_000),
+            served: Vec::new(),
+            aliases: Vec::new(),
+        }
+        .shape()
+        .message;
+        assert!(unlisted.contains("GET /v1/models") && unlisted.contains("No MODEL_ALIASES"));
+        assert!(unlisted.ends_with("=GigaChat-2-Max)."), "{unlisted}");
+        let embedder = AppError::ModelNotFound {
+            model: "my-embedder".into(),
+            served: vec!["GigaChat".into(), "EmbeddingsGigaR".into()],
+            aliases: Vec::new(),
+        }
+        .shape()
+        .message;
+        assert!(
+            embedder.ends_with("MODEL_ALIASES=my-embedder=EmbeddingsGigaR)."),
+            "{embedder}"
+        );
+        assert!(unlisted.len() < 700, "{}", unlisted.len());
+    }
+
+    #[test]
+    fn oversized_requests_are_the_clients_to_fix_and_not_retried() {
+        for status in [414, 431] {
+            let response = api(status, "Request Header Fields Too Large").into_response();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{status}");
+            assert_eq!(response.headers()["x-should-retry"], "false", "{status}");
+            let shape = api(status, "x").shape();
+            assert_eq!(
+                (shape.kind, shape.code),
+                ("invalid_request_error", Some("request_too_large"))
+            );
+        }
+    }
+
+    #[test]
+    fn only_passing_upstream_failures_are_worth_a_retry() {
+        for (status, retry) in [
+            (400, false),
+            (401, false),
+            (402, false),
+            (403, false),
+            (404, false),
+            (405, false),
+            (408, true),
+            (409, true),
+            (413, false),
+            (415, false),
+            (422, false),
+            (429, true),
+            (451, false),
+            (500, true),
+            (502, true),
+            (503, true),
+        ] {
+            let response = api(status, "x").into_response();
+            let expected = if retry { "true" } else { "false" };
+            assert_eq!(response.headers()["x-should-retry"], expected, "{status}");
+        }
+        let auth = |status| {
+            AppError::Upstream(Upstream::Auth(ApiError {
+                status,
+                message: "x".into(),
+                code: None,
+                body_kind: ErrorBodyKind::Status,
+                retry_after: None,
+                request_id: None,
+            }))
+            .into_response()
+        };
+        assert_eq!(auth(401).headers()["x-should-retry"], "false");
+        assert_eq!(auth(503).headers()["x-should-retry"], "true");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod control;
 mod error;
 mod faults;
 mod files;
+mod header_limit;
 mod headers;
 mod limits;
 mod log;

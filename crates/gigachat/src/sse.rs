@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -18,8 +19,9 @@ pub struct SseEvent {
     pub event: Option<String>,
     /// The `data:` lines joined with `\n`.
     pub data: String,
-    /// The last `id:` seen, when any.
-    pub id: Option<String>,
+    /// The last `id:` seen, when any; shared by the events that repeat it, so a long id followed by
+    /// many short events costs its bytes once, not once per event.
+    pub id: Option<Arc<str>>,
     /// A `retry:` reconnection hint in milliseconds.
     pub retry: Option<u64>,
 }
@@ -36,7 +38,7 @@ pub struct SseDecoder {
     event: Option<String>,
     data: String,
     has_data: bool,
-    last_id: Option<String>,
+    last_id: Option<Arc<str>>,
     retry: Option<u64>,
     ready: VecDeque<SseEvent>,
 }
@@ -145,7 +147,7 @@ impl SseDecoder {
                 self.has_data = true;
             }
             b"event" => self.event = Some(value.into_owned()),
-            b"id" if !value.contains('\0') => self.last_id = Some(value.into_owned()),
+            b"id" if !value.contains('\0') => self.last_id = Some(Arc::from(value.as_ref())),
             b"retry" => {
                 if let Ok(ms) = value.parse() {
                     self.retry = Some(ms);

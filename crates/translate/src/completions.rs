@@ -140,19 +140,19 @@ pub fn session_id(request: &CompletionRequest, header: Option<&str>) -> Option<S
 /// Usage of several prompts: each prompt's usage (its prompt counted once) added up.
 pub fn total_usage(usages: impl IntoIterator<Item = Usage>) -> Option<Usage> {
     usages.into_iter().reduce(|a, b| Usage {
-        prompt_tokens: a.prompt_tokens + b.prompt_tokens,
-        completion_tokens: a.completion_tokens + b.completion_tokens,
-        total_tokens: a.total_tokens + b.total_tokens,
+        prompt_tokens: a.prompt_tokens.saturating_add(b.prompt_tokens),
+        completion_tokens: a.completion_tokens.saturating_add(b.completion_tokens),
+        total_tokens: a.total_tokens.saturating_add(b.total_tokens),
         prompt_tokens_details: add(a.prompt_tokens_details, b.prompt_tokens_details, |x, y| {
             PromptTokensDetails {
-                cached_tokens: x.cached_tokens + y.cached_tokens,
+                cached_tokens: x.cached_tokens.saturating_add(y.cached_tokens),
             }
         }),
         completion_tokens_details: add(
             a.completion_tokens_details,
             b.completion_tokens_details,
             |x, y| CompletionTokensDetails {
-                reasoning_tokens: x.reasoning_tokens + y.reasoning_tokens,
+                reasoning_tokens: x.reasoning_tokens.saturating_add(y.reasoning_tokens),
             },
         ),
     })

@@ -44,14 +44,36 @@ impl EmbeddingPlan {
     }
 }
 
+/// The embedding models OpenAI clients name by default (LlamaIndex, Open WebUI's RAG, LangChain):
+/// served by the default embedder unless `MODEL_ALIASES` maps them elsewhere.
+pub const OPENAI_EMBEDDING_MODELS: [&str; 3] = [
+    "text-embedding-ada-002",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+];
+
+/// The GigaChat embedder for what the client named: an alias's target, `default_model` for no
+/// name or one of [`OPENAI_EMBEDDING_MODELS`], else the name as given.
+pub fn embedding_model(
+    requested: Option<&str>,
+    defaults: &ChatDefaults,
+    default_model: &str,
+) -> String {
+    let named = requested
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .filter(|m| defaults.aliases.contains_key(*m) || !OPENAI_EMBEDDING_MODELS.contains(m));
+    defaults.resolve_model(Some(named.unwrap_or(default_model)))
+}
+
 /// The vector size of GigaChat's embedders, where known; `dimensions` must equal it.
 pub fn native_dimensions(model: &str) -> Option<usize> {
     let base = model.split_once(':').map_or(model, |(base, _)| base);
     matches!(base, "Embeddings" | "Embeddings-2" | "EmbeddingsGigaR").then_some(1024)
 }
 
-/// Builds the plan: model resolved (`default_model`, i.e. `EMBEDDINGS_MODEL`, when none is named;
-/// aliases applied), token ids decoded, empty inputs refused, `dimensions` checked for known models.
+/// Builds the plan: model resolved by [`embedding_model`] (`default_model` is `EMBEDDINGS_MODEL`),
+/// token ids decoded, empty inputs refused, `dimensions` checked for known models.
 pub fn embedding_request(
     request: EmbeddingRequest,
     defaults: &ChatDefaults,
@@ -62,7 +84,7 @@ pub fn embedding_request(
         .as_deref()
         .map(str::trim)
         .filter(|m| !m.is_empty());
-    let model = defaults.resolve_model(Some(requested.unwrap_or(default_model)));
+    let model = embedding_model(requested, defaults, default_model);
     let single = matches!(
         request.input,
         openai::embeddings::Input::Text(_) | openai::embeddings::Input::Tokens(_)
@@ -265,6 +287,39 @@ mod tests {
         assert_eq!(p.batches[0].input, ["hello world"]);
         let p = plan(json!({"input": ["a"], "model": "EmbeddingsGigaR"})).unwrap();
         assert_eq!(p.model(), "EmbeddingsGigaR");
+    }
+
+    #[test]
+    fn openai_default_names_use_the_default_embedder_unless_aliased() {
+        let bare = ChatDefaults::default();
+        for name in OPENAI_EMBEDDING_MODELS {
+            assert_eq!(
+                embedding_model(Some(name), &bare, "EmbeddingsGigaR"),
+                "EmbeddingsGigaR"
+            );
+        }
+        assert_eq!(embedding_model(None, &bare, "Embeddings"), "Embeddings");
+        assert_eq!(
+            embedding_model(Some(" "), &bare, "Embeddings"),
+            "Embeddings"
+        );
+        // Other names go to GigaChat as given (it judges them); aliases win over the default.
+        assert_eq!(
+            embedding_model(Some("text-embedding-4"), &bare, "Embeddings"),
+            "text-embedding-4"
+        );
+        let aliased = ChatDefaults {
+            aliases: HashMap::from([("text-embedding-3-large".into(), "EmbeddingsGigaR".into())]),
+            ..ChatDefaults::default()
+        };
+        assert_eq!(
+            embedding_model(Some("text-embedding-3-large"), &aliased, "Embeddings"),
+            "EmbeddingsGigaR"
+        );
+        assert_eq!(
+            embedding_model(Some("text-embedding-3-small"), &aliased, "Embeddings"),
+            "Embeddings"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod tokens;
 pub mod tools;
 
 pub use attachments::{FileKind, ResolvedFile, ResolvedParts};
-pub use request::{ChatDefaults, ChatPlan, OutputFormat, chat_request, session_id};
+pub use request::{ChatDefaults, ChatPlan, OutputFormat, chat_request, header_id, session_id};
 pub use response::{
     OutputError, ResponseIds, chat_response, combined_usage, finish_reason, json_object_text, usage,
 };

@@ -255,18 +255,23 @@ pub fn session_id(request: &ChatCompletionRequest, header: Option<&str>) -> Opti
         .or(request.user.as_deref())
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|id| {
-            if encoded_len(id) <= MAX_SESSION_ID {
-                header_safe(id)
-            } else {
-                digest_id(id)
-            }
-        })
+        .map(header_id)
 }
 
-/// Longer session ids are replaced by their digest: a free-form `user` of any length must not
-/// become an upstream header that GigaChat's gateway refuses.
-const MAX_SESSION_ID: usize = 128;
+/// A client's id as GigaChat receives it in an `X-Request-ID`, `X-Session-ID` or `X-Client-ID`
+/// header: percent-encoded to visible ASCII when that fits in 128 bytes, else its digest
+/// (`%sha256-` and 64 hex digits). The same id always gives the same value, distinct ids distinct values.
+pub fn header_id(id: &str) -> String {
+    if encoded_len(id) <= MAX_HEADER_ID {
+        header_safe(id)
+    } else {
+        digest_id(id)
+    }
+}
+
+/// Longer ids are replaced by their digest: a free-form `user` or header of any length must not
+/// become an upstream header that GigaChat's gateway refuses (431 from about 15.5 KB of headers).
+const MAX_HEADER_ID: usize = 128;
 
 /// `%sha256-` and the hex SHA-256 of `id`: stable (the same user keeps hitting the same cache),
 /// distinct for distinct ids, 72 bytes whatever the input, and never equal to an id sent as it is
@@ -787,7 +792,7 @@ mod tests {
         let with_user = |user: &str| -> ChatCompletionRequest {
             serde_json::from_value(json!({"messages": [], "user": user})).unwrap()
         };
-        let fits = "u".repeat(MAX_SESSION_ID);
+        let fits = "u".repeat(MAX_HEADER_ID);
         assert_eq!(session_id(&with_user(&fits), None), Some(fits));
         // 43 Cyrillic letters encode to 258 bytes: over the limit once encoded.
         for long in ["u".repeat(100_000), "Ж".repeat(43)] {

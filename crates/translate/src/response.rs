@@ -37,7 +37,7 @@ pub fn usage(usage: &gc::Usage) -> Usage {
     Usage {
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
-        total_tokens: usage.prompt_tokens + usage.completion_tokens,
+        total_tokens: usage.prompt_tokens.saturating_add(usage.completion_tokens),
         prompt_tokens_details: Some(PromptTokensDetails {
             cached_tokens: usage.precached_prompt_tokens.unwrap_or(0),
         }),
@@ -53,7 +53,9 @@ pub fn combined_usage<'a>(usages: impl IntoIterator<Item = &'a gc::Usage>) -> Op
     let first = usages.next()?;
     let mut total = *first;
     for extra in usages {
-        total.completion_tokens += extra.completion_tokens;
+        total.completion_tokens = total
+            .completion_tokens
+            .saturating_add(extra.completion_tokens);
     }
     Some(usage(&total))
 }

@@ -68,11 +68,10 @@ async fn serve(
     ids: &ResponseIds,
     images: &ImageRewriter,
 ) -> Result<Response, AppError> {
-    let model = &plan.upstream.model;
     if plan.stream {
-        return streaming::respond(state.client(), plan, upstream, ids.clone(), images.clone())
-            .await
-            .map_err(|err| unknown_model(err, model));
+        let opened =
+            streaming::respond(state.client(), plan, upstream, ids.clone(), images.clone()).await;
+        return unknown_model(state, opened, &plan.upstream.model).await;
     }
     let mut answer = complete(state, plan, upstream, ids).await?;
     for choice in &mut answer.choices {
@@ -94,9 +93,9 @@ pub(crate) async fn complete(
     ids: &ResponseIds,
 ) -> Result<openai::chat::ChatCompletion, AppError> {
     let calls = (0..plan.n).map(|_| state.client().chat(&plan.upstream, upstream));
-    let answers: Vec<_> = futures_util::future::try_join_all(calls)
-        .await
-        .map_err(|err| unknown_model(err, &plan.upstream.model))?
+    let answers = futures_util::future::try_join_all(calls).await;
+    let answers: Vec<_> = unknown_model(state, answers, &plan.upstream.model)
+        .await?
         .into_iter()
         .map(|answer| answer.data)
         .collect();
@@ -116,11 +115,18 @@ fn is_stale_file(err: &gigachat::Error) -> bool {
             .any(|needle| message.contains(needle))
 }
 
-/// GigaChat's 404 on a model call means the model is unknown; say which one.
-pub(crate) fn unknown_model(err: gigachat::Error, model: &str) -> AppError {
-    if err.status() == Some(404) && !is_stale_file(&err) {
-        AppError::ModelNotFound(model.to_owned())
-    } else {
-        AppError::Upstream(err)
+/// The result of a call to `model`: GigaChat's 404 means the model is unknown, so the error says
+/// which one and what is served instead; other failures pass on as they are.
+pub(crate) async fn unknown_model<T>(
+    state: &AppState,
+    result: Result<T, gigachat::Error>,
+    model: &str,
+) -> Result<T, AppError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(err) if err.status() == Some(404) && !is_stale_file(&err) => {
+            Err(crate::routes::models::not_found(state, model.to_owned()).await)
+        }
+        Err(err) => Err(AppError::Upstream(err)),
     }
 }

@@ -48,7 +48,7 @@ pub async fn completions(
             .first()
             .map(|p| p.upstream.model.clone())
             .unwrap_or_default();
-        streaming::respond_many(
+        let opened = streaming::respond_many(
             state.client(),
             &plan.prompts,
             &upstream,
@@ -56,8 +56,8 @@ pub async fn completions(
             state.image_rewriter(upstream.clone()),
             TextEvents,
         )
-        .await
-        .map_err(|err| unknown_model(err, &model))?
+        .await;
+        unknown_model(&state, opened, &model).await?
     } else {
         let answers = futures_util::future::try_join_all(
             plan.prompts

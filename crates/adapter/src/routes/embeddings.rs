@@ -27,7 +27,7 @@ pub async fn embeddings(
     let request: EmbeddingRequest =
         body::parse(payload, &headers, state.max_request_bytes()).await?;
     let request_id = context::request_id(&headers);
-    let session = context::header(&headers, "x-session-id").map(str::to_owned);
+    let session = context::session_id(&headers);
     let upstream = context::upstream(&headers, &request_id, session);
     let defaults = state.defaults().clone();
     let default_model = state.embeddings_model().to_owned();
@@ -44,12 +44,12 @@ pub async fn embeddings(
         .iter()
         .map(|batch| state.client().embeddings(batch, &upstream))
         .collect();
-    let answers: Vec<_> = futures_util::stream::iter(calls)
+    let answers = futures_util::stream::iter(calls)
         .buffered(CONCURRENT_BATCHES)
         .map_ok(|answer| answer.data)
-        .try_collect()
-        .await
-        .map_err(|err| unknown_model(err, plan.model()))?;
+        .try_collect::<Vec<_>>()
+        .await;
+    let answers = unknown_model(&state, answers, plan.model()).await?;
     let list = embedding_response(&plan, answers).map_err(|err| match err {
         EmbeddingError::Invalid(err) => AppError::from(err),
         EmbeddingError::Upstream(mismatch) => {

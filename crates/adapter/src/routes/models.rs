@@ -1,9 +1,12 @@
-//! `GET /v1/models` and `GET /v1/models/{id}`: GigaChat's list (cached briefly) plus configured aliases.
+//! `GET /v1/models` and `GET /v1/models/{id}`: GigaChat's list (cached briefly) plus configured
+//! aliases and the OpenAI embedding names the default embedder answers; and the `model_not_found`
+//! error that lists them.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use gigachat::RequestContext;
 use openai::models::{Model, ModelList};
+use translate::embeddings::OPENAI_EMBEDDING_MODELS;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -11,9 +14,9 @@ use crate::state::AppState;
 /// GigaChat reports no creation dates; this fixed date (2025-01-01) keeps `created` stable across restarts.
 const MODEL_CREATED: i64 = 1_735_689_600;
 
-/// Every model: GigaChat's, then the aliases.
-async fn all_models(state: &AppState) -> Result<Vec<Model>, AppError> {
-    let upstream = state
+/// GigaChat's own models, from the cache (`MODELS_CACHE_SECS`) or a fresh `/models` call.
+async fn gigachat_models(state: &AppState) -> Result<Vec<gigachat::types::Model>, AppError> {
+    Ok(state
         .models()
         .get_or_try(|| async {
             state
@@ -22,25 +25,41 @@ async fn all_models(state: &AppState) -> Result<Vec<Model>, AppError> {
                 .await
                 .map(|answer| answer.data.data)
         })
-        .await?;
-    let mut models: Vec<Model> = upstream
-        .into_iter()
-        .map(|model| Model {
-            id: model.id,
-            object: "model".into(),
-            created: MODEL_CREATED,
-            owned_by: model.owned_by,
-        })
-        .collect();
+        .await?)
+}
+
+/// The configured aliases, sorted by name.
+fn sorted_aliases(state: &AppState) -> Vec<(&String, &String)> {
     let mut aliases: Vec<_> = state.defaults().aliases.iter().collect();
     aliases.sort();
-    for (alias, target) in aliases {
-        models.push(Model {
-            id: alias.clone(),
-            object: "model".into(),
-            created: MODEL_CREATED,
-            owned_by: format!("gigachat-adapter (alias of {target})"),
-        });
+    aliases
+}
+
+/// Every model: GigaChat's, then the aliases, then the OpenAI embedding names not aliased.
+async fn all_models(state: &AppState) -> Result<Vec<Model>, AppError> {
+    let model = |id: &str, owned_by: String| Model {
+        id: id.to_owned(),
+        object: "model".into(),
+        created: MODEL_CREATED,
+        owned_by,
+    };
+    let mut models: Vec<Model> = gigachat_models(state)
+        .await?
+        .into_iter()
+        .map(|upstream| model(&upstream.id, upstream.owned_by))
+        .collect();
+    let aliases = sorted_aliases(state);
+    for (alias, target) in &aliases {
+        models.push(model(
+            alias,
+            format!("gigachat-adapter (alias of {target})"),
+        ));
+    }
+    for name in OPENAI_EMBEDDING_MODELS {
+        if !state.defaults().aliases.contains_key(name) {
+            let target = state.embeddings_model();
+            models.push(model(name, format!("gigachat-adapter (alias of {target})")));
+        }
     }
     Ok(models)
 }
@@ -58,10 +77,36 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Model>, AppError> {
-    all_models(&state)
+    let found = all_models(&state)
         .await?
         .into_iter()
-        .find(|model| model.id == id)
-        .map(Json)
-        .ok_or(AppError::ModelNotFound(id))
+        .find(|model| model.id == id);
+    match found {
+        Some(model) => Ok(Json(model)),
+        None => Err(not_found(&state, id).await),
+    }
+}
+
+/// `model_not_found` for `model`, naming what is served instead: GigaChat's models (from the
+/// cache; none when GigaChat cannot list them now) and the configured aliases.
+pub(crate) async fn not_found(state: &AppState, model: String) -> AppError {
+    let served = match gigachat_models(state).await {
+        Ok(models) => models.into_iter().map(|m| m.id).collect(),
+        Err(err) => {
+            tracing::debug!(
+                label = err.label(),
+                "no model list for a model_not_found message"
+            );
+            Vec::new()
+        }
+    };
+    let aliases = sorted_aliases(state)
+        .into_iter()
+        .map(|(alias, _)| alias.clone())
+        .collect();
+    AppError::ModelNotFound {
+        model,
+        served,
+        aliases,
+    }
 }

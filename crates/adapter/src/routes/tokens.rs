@@ -21,15 +21,11 @@ pub async fn count(
     let request: TokensCountRequest =
         body::parse(payload, &headers, state.max_request_bytes()).await?;
     let request_id = context::request_id(&headers);
-    let session = context::header(&headers, "x-session-id").map(str::to_owned);
+    let session = context::session_id(&headers);
     let upstream = context::upstream(&headers, &request_id, session);
     let request = translate::tokens::tokens_count_request(request, state.defaults())?;
-    let counts = state
-        .client()
-        .tokens_count(&request, &upstream)
-        .await
-        .map_err(|err| unknown_model(err, &request.model))?
-        .data;
+    let counts = state.client().tokens_count(&request, &upstream).await;
+    let counts = unknown_model(&state, counts, &request.model).await?.data;
     let list = translate::tokens::tokens_count_response(request.model, request.input.len(), counts)
         .map_err(|err| AppError::Upstream(gigachat::Error::Protocol(err.to_string())))?;
     let mut response = axum::Json(list).into_response();

@@ -11,6 +11,8 @@ mod chat;
 mod completions;
 mod embeddings;
 mod errors;
+mod headers;
+mod model_names;
 mod service;
 mod streaming;
 mod tokens;

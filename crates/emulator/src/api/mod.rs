@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::{bearer, oauth};
 use crate::state::AppState;
 use crate::wire::{self, ApiError};
-use crate::{control, faults, headers, log, replay};
+use crate::{control, faults, header_limit, headers, log, replay};
 
 /// Unix time in seconds.
 pub(crate) fn now_secs() -> u64 {
@@ -62,6 +62,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(wire::not_found)
         .layer(from_fn_with_state(state.clone(), faults::inject))
         .layer(from_fn(wire::id_headers))
+        .layer(from_fn(header_limit::enforce))
         .layer(from_fn_with_state(state.clone(), headers::gateway))
         .layer(from_fn_with_state(state.clone(), log::record))
         .layer(DefaultBodyLimit::max(state.config.max_request_bytes));

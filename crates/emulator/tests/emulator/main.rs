@@ -8,6 +8,7 @@ mod chat;
 mod chat_v2;
 mod faults;
 mod fidelity;
+mod header_limit;
 mod resources;
 mod scripted;
 mod stream;
