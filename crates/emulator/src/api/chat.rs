@@ -124,17 +124,32 @@ pub(crate) enum CallMode {
     Forced(String, Option<Value>),
 }
 
-/// Usage in recorded key order.
+/// Usage in recorded key order. As in every recording (`test_chat_simple.yaml`: 17 + 3 = 20 with
+/// 2 precached) and the API description, `prompt_tokens` leaves out the cached part and
+/// `total_tokens` is the billable prompt + completion (gigachat-api.md §11.7).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub(crate) struct Usage {
-    /// Prompt tokens.
+    /// Prompt tokens not served from the prompt cache.
     pub(crate) prompt_tokens: usize,
     /// Answer tokens.
     pub(crate) completion_tokens: usize,
-    /// prompt + completion (as recorded).
+    /// prompt + completion (cached tokens are not billed).
     pub(crate) total_tokens: usize,
     /// Part of the prompt served from the prompt cache.
     pub(crate) precached_prompt_tokens: usize,
+}
+
+impl Usage {
+    /// The usage of a prompt of `prompt_tokens` of which `precached` came from the cache.
+    pub(crate) fn new(prompt_tokens: usize, precached: usize, completion_tokens: usize) -> Self {
+        let uncached = prompt_tokens.saturating_sub(precached);
+        Self {
+            prompt_tokens: uncached,
+            completion_tokens,
+            total_tokens: uncached + completion_tokens,
+            precached_prompt_tokens: precached,
+        }
+    }
 }
 
 /// Everything needed to write the answer in either form.
@@ -415,12 +430,7 @@ pub(crate) fn prepare(
         .map(str::trim)
         .filter(|s| !s.is_empty());
     let precached = state.prompt_cache.hit(&identity.key, session, &prefixes);
-    let usage = Usage {
-        prompt_tokens,
-        completion_tokens: answer.completion_tokens,
-        total_tokens: prompt_tokens + answer.completion_tokens,
-        precached_prompt_tokens: precached,
-    };
+    let usage = Usage::new(prompt_tokens, precached, answer.completion_tokens);
     Ok(Reply {
         model,
         created: now_secs(),

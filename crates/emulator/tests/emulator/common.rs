@@ -22,8 +22,14 @@ impl Env {
         Env { emu, http, token }
     }
 
+    /// `path` under the new host's layout (`/v1`), the one clients use by default.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.emu.api_base_url(), path)
+    }
+
+    /// `path` under the older host's layout (`/api/v1`), the only one with `/token`.
+    pub fn legacy_url(&self, path: &str) -> String {
+        format!("{}{}", self.emu.legacy_api_base_url(), path)
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
@@ -37,10 +43,7 @@ impl Env {
     }
 
     pub async fn post_v2(&self, body: &Value) -> reqwest::Response {
-        let url = self
-            .emu
-            .api_base_url()
-            .replace("/api/v1", "/api/v2/chat/completions");
+        let url = format!("{}/v2/chat/completions", self.emu.api_origin());
         self.http
             .post(url)
             .bearer_auth(&self.token)

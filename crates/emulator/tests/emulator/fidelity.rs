@@ -102,7 +102,8 @@ fn recordings() -> Vec<Recorded> {
 }
 
 async fn send(env: &Env, recorded: &Recorded) -> reqwest::Response {
-    let url = env.emu.api_base_url().replace("/api/v1", "") + &recorded.path;
+    // The recordings were made on the older host: replay them in its `/api/v1` layout.
+    let url = env.emu.api_origin() + &recorded.path;
     let mut request = env
         .http
         .request(recorded.method.parse().unwrap(), url)

@@ -8,6 +8,7 @@ mod chat;
 mod chat_v2;
 mod faults;
 mod fidelity;
+mod layouts;
 mod resources;
 mod scripted;
 mod stream;

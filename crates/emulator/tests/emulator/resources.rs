@@ -251,7 +251,7 @@ async fn balance_for_prepaid_and_403_for_corp() {
     assert_eq!(status_text(response).await, (200, fixture.to_owned()));
     let user_token: Value = env
         .http
-        .post(env.url("/token"))
+        .post(env.legacy_url("/token"))
         .basic_auth("emulator-user", Some("emulator-password"))
         .send()
         .await
@@ -481,10 +481,6 @@ async fn request_log_keeps_only_the_latest_requests() {
     let paths: Vec<String> = env.emu.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
         paths,
-        [
-            "/api/v1/models?n=b",
-            "/api/v1/models?n=c",
-            "/api/v1/models?n=d"
-        ]
+        ["/v1/models?n=b", "/v1/models?n=c", "/v1/models?n=d"]
     );
 }
