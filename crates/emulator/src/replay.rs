@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{LEGACY_PREFIX, stream};
+use crate::api::{legacy_layout_rest, stream};
 use crate::error::EmulatorError;
 use crate::log::StreamTally;
 use crate::state::AppState;
@@ -103,9 +103,7 @@ fn uri_path(uri: &str) -> &str {
 /// A request path without the older host's `/api` prefix, so a recording made on either host
 /// matches requests in either layout (`/api/v1/models` and `/v1/models` are one endpoint).
 fn layout_free(path: &str) -> &str {
-    path.strip_prefix(LEGACY_PREFIX)
-        .filter(|rest| rest.starts_with("/v"))
-        .unwrap_or(path)
+    legacy_layout_rest(path).unwrap_or(path)
 }
 
 /// Splits an SSE body after each blank line, keeping every byte.

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::answer::{self, Answer};
-use super::{models, now_secs, parse_json, stream};
-use crate::auth::Identity;
+use super::{legacy_layout_rest, models, now_secs, parse_json, stream};
+use crate::auth::{Identity, Scope};
 use crate::cache::Prefix;
 use crate::log::StreamTally;
 use crate::schema;
@@ -397,11 +397,13 @@ fn prefixes(model: &str, request: &ChatRequest, attachment_tokens: &[usize]) -> 
         .collect()
 }
 
-/// Validates a request and computes the answer and usage, for either API version.
+/// Validates a request and computes the answer and usage, for either API version. `path` tells
+/// which host's layout it came in (GigaChat-3 models answer only on api.giga.chat, to PERS keys).
 pub(crate) fn prepare(
     state: &AppState,
     identity: &Identity,
     headers: &HeaderMap,
+    path: &str,
     request: &ChatRequest,
 ) -> Result<Reply, ApiError> {
     let model = request
@@ -410,6 +412,10 @@ pub(crate) fn prepare(
         .ok_or_else(|| ApiError::invalid_params("model is required"))?;
     let base = model.split_once(':').map_or(model, |(base, _)| base);
     let model = models::versioned_chat_model(model).ok_or_else(ApiError::no_such_model)?;
+    let on_legacy_host = legacy_layout_rest(path).is_some();
+    if models::new_host_pers_only(base) && (on_legacy_host || identity.scope != Scope::Pers) {
+        return Err(ApiError::no_such_model());
+    }
     let sends_functions = request.functions.as_ref().is_some_and(|f| !f.is_empty());
     if sends_functions && state.config.no_function_models.iter().any(|m| m == base) {
         return Err(ApiError::new(
@@ -450,7 +456,7 @@ pub(crate) async fn completions(
     body: Bytes,
 ) -> ApiResult {
     let request: ChatRequest = parse_json(&body)?;
-    let reply = prepare(&state, &identity, &headers, &request)?;
+    let reply = prepare(&state, &identity, &headers, uri.path(), &request)?;
     if request.stream == Some(true) {
         let pacing = stream::Pacing::new(&state.config, request.update_interval);
         let events = stream::events(&reply, &pacing, stream::Framing::new(&state.config));

@@ -41,7 +41,14 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
 }
 
 /// Path prefix of the older host's layout (`https://gigachat.devices.sberbank.ru/api/v1`).
-pub(crate) const LEGACY_PREFIX: &str = "/api";
+const LEGACY_PREFIX: &str = "/api";
+
+/// For a path in the older host's layout (`/api/v1/models`), the same path in api.giga.chat's
+/// (`/v1/models`); `None` for any other path.
+pub(crate) fn legacy_layout_rest(path: &str) -> Option<&str> {
+    path.strip_prefix(LEGACY_PREFIX)
+        .filter(|rest| rest.starts_with("/v"))
+}
 
 /// The endpoints that need a bearer token, under `prefix` (`""`: the new host's layout).
 fn authenticated_routes(prefix: &str) -> Router<AppState> {

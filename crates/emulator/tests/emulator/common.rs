@@ -1,6 +1,6 @@
 //! Shared helpers: start an emulator, a client trusting its CA, a token.
 
-use gigachat_emulator::{Emulator, EmulatorConfig};
+use gigachat_emulator::{Credential, Emulator, EmulatorConfig};
 use serde_json::Value;
 
 /// A started emulator with a trusting client and a valid token.
@@ -118,4 +118,21 @@ pub async fn status_text(response: reqwest::Response) -> (u16, String) {
 
 pub fn hello() -> Value {
     serde_json::json!({"model": "GigaChat", "messages": [{"role": "user", "content": "Say 'Hello' and nothing else"}]})
+}
+
+/// An emulator whose only key is bound to `scope`, and a token for it.
+pub async fn scoped(scope: &str) -> (Emulator, reqwest::Client, String) {
+    let emu = Emulator::start(EmulatorConfig {
+        credentials: vec![Credential::new("key", "secret", scope)],
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let http = client(&emu, reqwest::Client::builder());
+    let response = oauth(&emu, &http, &format!("scope={scope}")).await;
+    let token = response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (emu, http, token)
 }

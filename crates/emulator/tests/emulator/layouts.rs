@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Env, hello, status_text};
+use crate::common::{Env, hello, scoped, status_text};
 
 #[tokio::test]
 async fn base_urls_name_each_layout() {
@@ -229,4 +229,58 @@ async fn v2_input_tokens_leave_cached_tokens_out() {
         "{usage} vs {}",
         cold["usage"]
     );
+}
+
+#[tokio::test]
+async fn gigachat_3_answers_only_on_the_new_host_to_individuals() {
+    let env = Env::start().await;
+    let ultra = json!({"model":"GigaChat-3-Ultra","messages":[{"role":"user","content":"Hi"}]});
+    let v2 =
+        json!({"model":"GigaChat-3-Ultra","messages":[{"role":"user","content":[{"text":"Hi"}]}]});
+    let no_such_model = (
+        404,
+        "{\"status\":404,\"message\":\"No such model\"}\n".to_owned(),
+    );
+    let post = |url: String, body: &Value, token: &str| {
+        env.http
+            .post(url)
+            .bearer_auth(token.to_owned())
+            .json(body)
+            .send()
+    };
+    let origin = env.emu.api_origin();
+    let ok = post(env.url("/chat/completions"), &ultra, &env.token)
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let ok = post(format!("{origin}/v2/chat/completions"), &v2, &env.token)
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let legacy = post(env.legacy_url("/chat/completions"), &ultra, &env.token)
+        .await
+        .unwrap();
+    assert_eq!(status_text(legacy).await, no_such_model);
+    let legacy_v2 = post(format!("{origin}/api/v2/chat/completions"), &v2, &env.token)
+        .await
+        .unwrap();
+    assert_eq!(status_text(legacy_v2).await, no_such_model);
+    // GigaChat-2 answers in both.
+    let mut two = ultra.clone();
+    two["model"] = json!("GigaChat-2");
+    let legacy_two = post(env.legacy_url("/chat/completions"), &two, &env.token)
+        .await
+        .unwrap();
+    assert_eq!(legacy_two.status(), 200);
+
+    // A business (CORP) key: not for GigaChat-3-Ultra, even on the new host.
+    let (corp, http, token) = scoped("GIGACHAT_API_CORP").await;
+    let response = http
+        .post(format!("{}/chat/completions", corp.api_base_url()))
+        .bearer_auth(token)
+        .json(&ultra)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_text(response).await, no_such_model);
 }

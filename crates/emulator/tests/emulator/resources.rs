@@ -1,9 +1,9 @@
 //! Files, embeddings, tokens count, models, balance, `/ai/check`, `/functions/convert`.
 
-use gigachat_emulator::{Credential, EmulatorConfig};
+use gigachat_emulator::EmulatorConfig;
 use serde_json::{Value, json};
 
-use crate::common::{self, Env, keys, status_text};
+use crate::common::{Env, keys, scoped, status_text};
 
 const IMAGE: &[u8] = include_bytes!("../../assets/generated.jpg");
 
@@ -194,23 +194,6 @@ async fn models_equal_the_recorded_list() {
         (status, text.as_str()),
         (404, "{\"status\":404,\"message\":\"No such model\"}\n")
     );
-}
-
-/// An emulator whose only key is bound to `scope`, and a token for it.
-async fn scoped(scope: &str) -> (gigachat_emulator::Emulator, reqwest::Client, String) {
-    let emu = gigachat_emulator::Emulator::start(EmulatorConfig {
-        credentials: vec![Credential::new("key", "secret", scope)],
-        ..EmulatorConfig::default()
-    })
-    .await
-    .unwrap();
-    let http = common::client(&emu, reqwest::Client::builder());
-    let response = common::oauth(&emu, &http, &format!("scope={scope}")).await;
-    let token = response.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (emu, http, token)
 }
 
 #[tokio::test]
