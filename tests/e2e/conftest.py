@@ -186,7 +186,10 @@ class Emulator:
 
     @property
     def control_url(self) -> str:
-        return self.api_base_url.replace("/api/v1", "/_emulator")
+        # The API base is `https://localhost:PORT/v1` (the new host's layout, printed by the
+        # emulator) or `/api/v1` (the older one); the control API sits at the origin's root.
+        origin = httpx.URL(self.api_base_url).copy_with(path="/", query=None)
+        return str(origin).rstrip("/") + "/_emulator"
 
     def fault(self, kind: str, **spec: Any) -> None:
         """Queues a fault, e.g. `fault("status", status=429, retry_after_ms=2000,
@@ -217,11 +220,11 @@ class Emulator:
         return out
 
     def file_uploads(self) -> list[dict[str, Any]]:
-        """Logged `POST /api/v1/files` calls, each with its multipart `file` part parsed:
+        """Logged `POST /v1/files` calls (either host layout), each with its multipart `file` part parsed:
         `filename`, `content_type`, `content` (bytes) and the form's `purpose`."""
         out = []
         for request in self.requests():
-            if request["listener"] == "api" and request["method"] == "POST" and request["path"].endswith("/api/v1/files"):
+            if request["listener"] == "api" and request["method"] == "POST" and request["path"].endswith("/v1/files"):
                 headers = {k.lower(): v for k, v in request["headers"]}
                 parts = multipart_parts(headers.get("content-type", ""), base64.b64decode(request["body_base64"]))
                 upload = dict(parts.get("file", {}))

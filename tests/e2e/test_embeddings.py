@@ -171,7 +171,7 @@ def test_token_count_helper(http, auth):
     response = http.post("/v1/tokens/count", headers=auth, json={"input": ["Hello, world!", "Привет"]})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["object"] == "list" and body["model"] == "GigaChat"
+    assert body["object"] == "list" and body["model"] == "GigaChat-2"  # GIGACHAT_MODEL unset: the default
     assert [(d["object"], d["index"], d["characters"]) for d in body["data"]] == [("tokens", 0, 13), ("tokens", 1, 6)]
     assert all(d["tokens"] > 0 for d in body["data"])
     response = http.post("/tokens/count", headers=auth, json={"model": "gpt-4o", "input": "x"})

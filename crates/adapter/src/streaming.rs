@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, BoxStream, SelectAll};
 use futures_util::{FutureExt, Stream, StreamExt};
 use gigachat::types::{ChatChunk, Usage};
-use gigachat::{ChatStream, GigaChat, RequestContext};
+use gigachat::{CachedPromptTokens, ChatStream, GigaChat, RequestContext};
 use openai::chat::ChatCompletionChunk;
 use translate::{ChatPlan, ResponseIds, StreamTranslator};
 
@@ -132,7 +132,8 @@ pub async fn respond_many<S: EventShape>(
         );
     }
     let include_usage = plans.first().is_some_and(|plan| plan.include_usage);
-    let body = events(merged, include_usage, ids, model, shape);
+    let usage = include_usage.then_some(client.settings().cached_prompt_tokens);
+    let body = events(merged, usage, ids, model, shape);
     Ok(sse_response(Body::from_stream(
         body.map(Ok::<_, std::convert::Infallible>),
     )))
@@ -226,7 +227,7 @@ async fn drain(mut upstream: ChatStream) {
 /// go out in one write.
 fn events<S: EventShape>(
     merged: SelectAll<BoxStream<'static, Piece>>,
-    include_usage: bool,
+    usage: Option<CachedPromptTokens>,
     ids: ResponseIds,
     model: String,
     shape: S,
@@ -237,7 +238,7 @@ fn events<S: EventShape>(
         shape,
         ids,
         model,
-        include_usage,
+        usage,
     };
     stream::unfold(state, |mut state| async move {
         let mut frames = BytesMut::new();
@@ -261,7 +262,8 @@ struct Events<S> {
     shape: S,
     ids: ResponseIds,
     model: String,
-    include_usage: bool,
+    /// `Some` when the client asked for the usage chunk: how GigaChat counts cached prompt tokens.
+    usage: Option<CachedPromptTokens>,
 }
 
 impl<S: EventShape> Events<S> {
@@ -281,8 +283,8 @@ impl<S: EventShape> Events<S> {
             }
             None => {
                 self.merged = None;
-                if self.include_usage
-                    && let Some(usage) = usage_of_groups(&mut self.usages)
+                if let Some(cached_prompt_tokens) = self.usage
+                    && let Some(usage) = usage_of_groups(&mut self.usages, cached_prompt_tokens)
                 {
                     self.shape.usage(&self.ids, &self.model, usage, frames);
                 }
@@ -293,13 +295,14 @@ impl<S: EventShape> Events<S> {
 }
 
 /// Each plan's usage (its prompt counted once, its choices' completions summed), added up.
-fn usage_of_groups(usages: &mut [(usize, Usage)]) -> Option<openai::chat::Usage> {
+fn usage_of_groups(
+    usages: &mut [(usize, Usage)],
+    cached_prompt_tokens: CachedPromptTokens,
+) -> Option<openai::chat::Usage> {
     usages.sort_by_key(|(group, _)| *group);
-    translate::completions::total_usage(
-        usages
-            .chunk_by(|a, b| a.0 == b.0)
-            .filter_map(|group| translate::combined_usage(group.iter().map(|(_, usage)| usage))),
-    )
+    translate::completions::total_usage(usages.chunk_by(|a, b| a.0 == b.0).filter_map(|group| {
+        translate::combined_usage(group.iter().map(|(_, usage)| usage), cached_prompt_tokens)
+    }))
 }
 
 /// Appends one SSE event for `payload` to `out` (nothing, logged, if it cannot be encoded).

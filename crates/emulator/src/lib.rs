@@ -1,8 +1,9 @@
 //! An offline emulator of Sber's GigaChat REST API (OAuth host + API host) for tests, benchmarks
 //! and demos: same endpoints, wire format, errors and quirks, plus fault injection and a request log.
 //!
-//! Start one with [`Emulator::start`], point a client at [`Emulator::api_base_url`] and
-//! [`Emulator::auth_url`], and trust [`Emulator::ca_pem`].
+//! Start one with [`Emulator::start`], point a client at [`Emulator::api_base_url`] (or
+//! [`Emulator::legacy_api_base_url`] for user/password auth) and [`Emulator::auth_url`], and trust
+//! [`Emulator::ca_pem`].
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod api;
@@ -132,13 +133,26 @@ impl Emulator {
         }
     }
 
-    /// The API base URL, e.g. `https://localhost:PORT/api/v1`.
+    /// The API listener's origin, e.g. `https://localhost:PORT`.
+    pub fn api_origin(&self) -> String {
+        format!("{}://localhost:{}", self.scheme(), self.api_addr.port())
+    }
+
+    /// The API base URL in the new host's layout (api.giga.chat, the official SDK's default):
+    /// `https://localhost:PORT/v1`, v2 chat at `/v2/chat/completions`, no `/token`.
     pub fn api_base_url(&self) -> String {
-        format!(
-            "{}://localhost:{}/api/v1",
-            self.scheme(),
-            self.api_addr.port()
-        )
+        format!("{}/v1", self.api_origin())
+    }
+
+    /// The API base URL in the older host's layout: `https://localhost:PORT/api/v1`, v2 chat at
+    /// `/api/v2/chat/completions`, user/password tokens at `/api/v1/token`.
+    pub fn legacy_api_base_url(&self) -> String {
+        format!("{}/api/v1", self.api_origin())
+    }
+
+    /// The control API's base URL, e.g. `https://localhost:PORT/_emulator`.
+    pub fn control_url(&self) -> String {
+        format!("{}/_emulator", self.api_origin())
     }
 
     /// The OAuth URL, e.g. `https://localhost:PORT/api/v2/oauth`.

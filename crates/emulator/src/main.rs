@@ -227,16 +227,17 @@ async fn main() -> anyhow::Result<()> {
         println!("  GIGACHAT_SCOPE={}", credential.scope);
     }
     if let Some((user, password)) = config.users.first() {
+        println!(
+            "  user/password (/token) is served in the older layout only: GIGACHAT_BASE_URL={} with",
+            emulator.legacy_api_base_url()
+        );
         println!("  GIGACHAT_USER={user}");
         println!("  GIGACHAT_PASSWORD={password}");
     }
     if let Some(path) = &config.ca_pem_path {
         println!("  GIGACHAT_CA_BUNDLE_FILE={}", path.display());
     }
-    println!(
-        "  control API (emulator only): {}",
-        emulator.api_base_url().replace("/api/v1", "/_emulator/")
-    );
+    println!("  control API (emulator only): {}/", emulator.control_url());
     stop_signal().await?;
     emulator.shutdown().await;
     Ok(())

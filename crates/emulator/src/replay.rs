@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::stream;
+use crate::api::{legacy_layout_rest, stream};
 use crate::error::EmulatorError;
 use crate::log::StreamTally;
 use crate::state::AppState;
@@ -100,6 +100,12 @@ fn uri_path(uri: &str) -> &str {
     rest.find('/').map_or("/", |index| &rest[index..])
 }
 
+/// A request path without the older host's `/api` prefix, so a recording made on either host
+/// matches requests in either layout (`/api/v1/models` and `/v1/models` are one endpoint).
+fn layout_free(path: &str) -> &str {
+    legacy_layout_rest(path).unwrap_or(path)
+}
+
 /// Splits an SSE body after each blank line, keeping every byte.
 fn split_events(body: &str) -> Vec<Bytes> {
     let mut events = Vec::new();
@@ -116,9 +122,9 @@ fn split_events(body: &str) -> Vec<Bytes> {
 
 impl Recording {
     fn from_interaction(interaction: Interaction) -> Option<Self> {
-        let path = uri_path(&interaction.request.uri).to_owned();
+        let path = layout_free(uri_path(&interaction.request.uri)).to_owned();
         // Token calls are answered by the emulator's own auth, never replayed.
-        if !path.starts_with("/api/") || path.ends_with("/oauth") || path.ends_with("/token") {
+        if !path.starts_with("/v") || path.ends_with("/oauth") || path.ends_with("/token") {
             return None;
         }
         let request_body = match &interaction.request.body {
@@ -216,11 +222,11 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
         .uri
         .path_and_query()
         .map_or(parts.uri.path(), |pq| pq.as_str());
-    let Some(recording) =
-        state
-            .cassettes
-            .find(parts.method.as_str(), path, &normalized_body(&bytes))
-    else {
+    let Some(recording) = state.cassettes.find(
+        parts.method.as_str(),
+        layout_free(path),
+        &normalized_body(&bytes),
+    ) else {
         return next
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;
@@ -263,6 +269,17 @@ mod tests {
             uri_path("https://h.example/api/v1/models?x=1"),
             "/api/v1/models?x=1"
         );
+    }
+
+    #[test]
+    fn both_layouts_match_one_recording() {
+        assert_eq!(layout_free("/api/v1/models?x=1"), "/v1/models?x=1");
+        assert_eq!(layout_free("/v1/models"), "/v1/models");
+        assert_eq!(
+            layout_free("/api/v2/chat/completions"),
+            "/v2/chat/completions"
+        );
+        assert_eq!(layout_free("/apiary"), "/apiary");
     }
 
     #[test]

@@ -5,21 +5,43 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-/// Production API base URL (v1).
-pub const DEFAULT_BASE_URL: &str = "https://gigachat.devices.sberbank.ru/api/v1";
+/// Production API base URL (v1), the official SDK's default since 0.2.3: the new host, no `/api`
+/// prefix, v2 chat at `/v2/chat/completions`, no `/token` endpoint.
+pub const DEFAULT_BASE_URL: &str = "https://api.giga.chat/v1";
+/// The API base URL of the older host (`/api/v1` layout, serves `/token`); still answers.
+pub const LEGACY_BASE_URL: &str = "https://gigachat.devices.sberbank.ru/api/v1";
+/// Hosts known not to serve `POST {base_url}/token` (user/password auth).
+pub const HOSTS_WITHOUT_TOKEN_ENDPOINT: [&str; 1] = ["api.giga.chat"];
 /// Production OAuth endpoint.
 pub const DEFAULT_AUTH_URL: &str = "https://ngw.devices.sberbank.ru:9443/api/v2/oauth";
 /// The scope of personal (individual) keys, the SDK's default.
 pub const DEFAULT_SCOPE: &str = "GIGACHAT_API_PERS";
-/// The model the SDK sends when none is configured.
-pub const DEFAULT_MODEL: &str = "GigaChat";
+/// Every OAuth scope GigaChat issues keys for (individuals, prepaid business, pay-as-you-go business).
+pub const SCOPES: [&str; 3] = ["GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP"];
+/// The chat model sent when neither the request nor `GIGACHAT_MODEL` names one: the smallest of the
+/// models Sber's model guide lists (`GigaChat-2`, `-2-Pro`, `-2-Max`). The older names (`GigaChat`,
+/// `GigaChat-Pro`, `GigaChat-Max`) are still passed through unchanged when asked for.
+pub const DEFAULT_MODEL: &str = "GigaChat-2";
 /// Statuses the SDK retries by default.
 pub const DEFAULT_RETRY_ON_STATUS_CODES: [u16; 5] = [429, 500, 502, 503, 504];
+
+/// How GigaChat's `prompt_tokens` relates to its `precached_prompt_tokens`
+/// (`GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED`). OpenAI's `prompt_tokens` always counts cached tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CachedPromptTokens {
+    /// `prompt_tokens` leaves the cached part out, so the cached tokens are added to it (the
+    /// default). Every recorded answer has `total = prompt + completion` while cached > 0, and
+    /// the API description says cached tokens are subtracted from the billable total.
+    #[default]
+    Excluded,
+    /// `prompt_tokens` already counts the cached part; it is passed through unchanged.
+    Included,
+}
 
 /// Everything the client needs to reach GigaChat. `Debug` never shows secrets.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `GIGACHAT_BASE_URL`: API base, ending in `/api/v1`.
+    /// `GIGACHAT_BASE_URL`: API base, ending in `/v1` (new host) or `/api/v1` (older host).
     pub base_url: String,
     /// `GIGACHAT_AUTH_URL`: OAuth token endpoint.
     pub auth_url: String,
@@ -29,7 +51,7 @@ pub struct Settings {
     pub scope: String,
     /// `GIGACHAT_ACCESS_TOKEN`: a pre-issued token, treated as never expiring.
     pub access_token: Option<SecretString>,
-    /// `GIGACHAT_MODEL`: default chat model (`GigaChat` when unset).
+    /// `GIGACHAT_MODEL`: default chat model ([`DEFAULT_MODEL`] when unset).
     pub model: Option<String>,
     /// `GIGACHAT_PROFANITY_CHECK`: sent as `profanity_check` when set.
     pub profanity_check: Option<bool>,
@@ -67,6 +89,9 @@ pub struct Settings {
     pub token_expiry_buffer: Duration,
     /// `GIGACHAT_VERBOSE`: log every request and response line at info level.
     pub verbose: bool,
+    /// `GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED` (extension): whether GigaChat's `prompt_tokens`
+    /// already counts `precached_prompt_tokens` (`false`, the recorded behaviour, by default).
+    pub cached_prompt_tokens: CachedPromptTokens,
 }
 
 impl Default for Settings {
@@ -97,6 +122,7 @@ impl Default for Settings {
             retry_on_status_codes: DEFAULT_RETRY_ON_STATUS_CODES.to_vec(),
             token_expiry_buffer: Duration::from_millis(60_000),
             verbose: false,
+            cached_prompt_tokens: CachedPromptTokens::Excluded,
         }
     }
 }
@@ -175,6 +201,13 @@ impl Settings {
         if let Some(verbose) = reader.bool("GIGACHAT_VERBOSE")? {
             settings.verbose = verbose;
         }
+        if let Some(included) = reader.bool("GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED")? {
+            settings.cached_prompt_tokens = if included {
+                CachedPromptTokens::Included
+            } else {
+                CachedPromptTokens::Excluded
+            };
+        }
         if get("GIGACHAT_SSL_CONTEXT").is_some() {
             return Err(SettingError {
                 variable: "GIGACHAT_SSL_CONTEXT".into(),
@@ -193,11 +226,11 @@ impl Settings {
             value,
             reason: reason.into(),
         };
-        if self.scope.is_empty() {
+        if !SCOPES.contains(&self.scope.as_str()) {
             return Err(invalid(
                 "GIGACHAT_SCOPE",
-                String::new(),
-                "must not be empty",
+                self.scope.clone(),
+                "expected GIGACHAT_API_PERS, GIGACHAT_API_B2B or GIGACHAT_API_CORP",
             ));
         }
         if self.user.is_some() != self.password.is_some() {
@@ -210,6 +243,20 @@ impl Settings {
                 missing,
                 String::new(),
                 "GIGACHAT_USER and GIGACHAT_PASSWORD must be set together",
+            ));
+        }
+        if self.credentials.is_none()
+            && self.user.is_some()
+            && let Some(host) = self.host_without_token_endpoint()
+        {
+            return Err(invalid(
+                "GIGACHAT_BASE_URL",
+                self.base_url.clone(),
+                &format!(
+                    "GIGACHAT_USER/GIGACHAT_PASSWORD get tokens from {{GIGACHAT_BASE_URL}}/token, which \
+                     {host} does not serve: set GIGACHAT_BASE_URL to a host that has /token (such as \
+                     {LEGACY_BASE_URL} or a test stand), or use GIGACHAT_CREDENTIALS"
+                ),
             ));
         }
         if self.cert_file.is_some() != self.key_file.is_some() {
@@ -237,6 +284,16 @@ impl Settings {
     /// The chat model to use when a request names none.
     pub fn default_model(&self) -> &str {
         self.model.as_deref().unwrap_or(DEFAULT_MODEL)
+    }
+
+    /// The host of `base_url` when it is one known not to serve `/token`
+    /// ([`HOSTS_WITHOUT_TOKEN_ENDPOINT`]).
+    fn host_without_token_endpoint(&self) -> Option<&'static str> {
+        let url = url::Url::parse(&self.base_url).ok()?;
+        let host = url.host_str()?.trim_end_matches('.');
+        HOSTS_WITHOUT_TOKEN_ENDPOINT
+            .into_iter()
+            .find(|known| host.eq_ignore_ascii_case(known))
     }
 
     /// Whether any way to obtain or present a token is configured.
@@ -386,8 +443,81 @@ mod tests {
         assert_eq!(settings.retry_backoff_factor, 0.5);
         assert_eq!(settings.retry_on_status_codes, [429, 500, 502, 503, 504]);
         assert_eq!(settings.token_expiry_buffer, Duration::from_secs(60));
-        assert_eq!(settings.default_model(), "GigaChat");
+        assert_eq!(settings.default_model(), "GigaChat-2");
+        assert_eq!(settings.cached_prompt_tokens, CachedPromptTokens::Excluded);
         assert!(!settings.has_auth());
+    }
+
+    #[test]
+    fn the_default_host_is_the_sdks_new_one() {
+        // SDK 0.2.3 `settings.py` BASE_URL: no `/api` prefix.
+        assert_eq!(from(&[]).unwrap().base_url, "https://api.giga.chat/v1");
+    }
+
+    #[test]
+    fn older_model_names_stay_usable() {
+        for model in ["GigaChat", "GigaChat-Pro", "GigaChat-Max"] {
+            let settings = from(&[("GIGACHAT_MODEL", model)]).unwrap();
+            assert_eq!(settings.default_model(), model);
+        }
+    }
+
+    #[test]
+    fn cached_prompt_tokens_setting() {
+        for (value, expected) in [
+            ("true", CachedPromptTokens::Included),
+            ("false", CachedPromptTokens::Excluded),
+        ] {
+            let settings = from(&[("GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED", value)]).unwrap();
+            assert_eq!(settings.cached_prompt_tokens, expected);
+        }
+        let err = from(&[("GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED", "sometimes")]).unwrap_err();
+        assert_eq!(err.variable, "GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED");
+    }
+
+    #[test]
+    fn scopes_outside_the_three_known_ones_are_refused() {
+        for scope in ["FOO", "gigachat_api_pers", "GIGACHAT_API"] {
+            let err = from(&[("GIGACHAT_SCOPE", scope)]).unwrap_err();
+            assert_eq!(err.variable, "GIGACHAT_SCOPE", "{scope}");
+            assert!(err.to_string().contains(scope), "{err}");
+        }
+        for scope in SCOPES {
+            assert_eq!(from(&[("GIGACHAT_SCOPE", scope)]).unwrap().scope, scope);
+        }
+    }
+
+    #[test]
+    fn password_auth_needs_a_host_with_a_token_endpoint() {
+        let password = [("GIGACHAT_USER", "u"), ("GIGACHAT_PASSWORD", "p")];
+        for base in [
+            None,
+            Some("https://API.giga.chat/v1/"),
+            Some("https://api.giga.chat./v1"),
+        ] {
+            let mut pairs = password.to_vec();
+            pairs.extend(base.map(|url| ("GIGACHAT_BASE_URL", url)));
+            let err = from(&pairs).unwrap_err();
+            assert_eq!(err.variable, "GIGACHAT_BASE_URL", "{base:?}");
+            assert!(err.reason.contains("/token"), "{err}");
+        }
+        // Also with a pre-issued token: user/password would still be used to refresh it.
+        let mut with_token = password.to_vec();
+        with_token.push(("GIGACHAT_ACCESS_TOKEN", "t"));
+        assert_eq!(from(&with_token).unwrap_err().variable, "GIGACHAT_BASE_URL");
+        // Hosts with `/token`, or an authorization key (it wins over user/password), start.
+        let mut legacy = password.to_vec();
+        legacy.push(("GIGACHAT_BASE_URL", LEGACY_BASE_URL));
+        assert!(from(&legacy).is_ok());
+        let mut stand = password.to_vec();
+        stand.push((
+            "GIGACHAT_BASE_URL",
+            "https://gigachat.ift.sberdevices.ru/v1",
+        ));
+        assert!(from(&stand).is_ok());
+        let mut with_key = password.to_vec();
+        with_key.push(("GIGACHAT_CREDENTIALS", "a2V5OnNlY3JldA=="));
+        assert!(from(&with_key).is_ok());
     }
 
     #[test]

@@ -87,7 +87,7 @@ async fn oauth_flow_sends_what_gigachat_expects() {
     };
     let answer = client.chat(&hello(), &context).await.unwrap();
     assert!(!answer.data.choices[0].message.content.is_empty());
-    assert!(answer.data.model.starts_with("GigaChat:"));
+    assert!(answer.data.model.starts_with("GigaChat-2:"));
     assert_eq!(answer.meta.request_id.as_deref(), Some("req-1"));
     assert_eq!(answer.meta.session_id.as_deref(), Some("sess-1"));
 
@@ -119,8 +119,12 @@ async fn oauth_flow_sends_what_gigachat_expects() {
     assert_eq!(call.http_version, "HTTP/2.0", "HTTP/2 negotiated by ALPN");
     let body: serde_json::Value = serde_json::from_slice(&call.body).unwrap();
     assert_eq!(
-        body["model"], "GigaChat",
-        "the SDK's default model fills in"
+        body["model"], "GigaChat-2",
+        "the default model (the smallest one the model guide lists) fills in"
+    );
+    assert_eq!(
+        call.path, "/v1/chat/completions",
+        "the new host's layout, without /api"
     );
     assert!(
         body.get("stream").is_none(),
@@ -134,7 +138,11 @@ async fn oauth_flow_sends_what_gigachat_expects() {
 
 #[tokio::test]
 async fn user_password_flow_reads_exp_in_seconds() {
-    let setup = setup(|_| {}).await.with(|s| {
+    let setup = setup(|_| {}).await;
+    let legacy = setup.emulator.legacy_api_base_url();
+    let setup = setup.with(|s| {
+        // `/token` is served only in the older host's `/api/v1` layout.
+        s.base_url = legacy;
         s.credentials = None;
         s.user = Some("emulator-user".into());
         s.password = Some(SecretString::from("emulator-password"));
@@ -153,6 +161,38 @@ async fn user_password_flow_reads_exp_in_seconds() {
     );
     assert!(token_calls[0].body.is_empty());
     assert!(setup.logged(Listener::Oauth, "/oauth").is_empty());
+}
+
+#[tokio::test]
+async fn the_older_api_v1_layout_still_works() {
+    let setup = setup(|_| {}).await;
+    let legacy = setup.emulator.legacy_api_base_url();
+    let setup = setup.with(|s| s.base_url = legacy);
+    let client = setup.client();
+    client.chat(&hello(), &ctx()).await.unwrap();
+    client.models(&ctx()).await.unwrap();
+    let paths: Vec<String> = setup
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.listener == Listener::Api)
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(paths, ["/api/v1/chat/completions", "/api/v1/models"]);
+}
+
+#[test]
+fn password_auth_against_the_new_default_host_fails_at_startup() {
+    let settings = Settings {
+        user: Some("user".into()),
+        password: Some(SecretString::from("password")),
+        ..Settings::default()
+    };
+    let Err(Error::Config(message)) = GigaChat::new(settings) else {
+        panic!("user/password against api.giga.chat must not start");
+    };
+    assert!(message.contains("GIGACHAT_BASE_URL"), "{message}");
+    assert!(message.contains("/token"), "{message}");
 }
 
 #[tokio::test]

@@ -289,3 +289,52 @@ fn every_fixture_parses_into_client_types() {
     assert!(data_files >= 30, "only {data_files} data files found");
     assert!(interactions >= 70, "only {interactions} interactions found");
 }
+
+/// The evidence for `CachedPromptTokens::Excluded` in the v2 recordings: `input_tokens` equals
+/// `input_tokens_details.prompt_tokens` even with cached tokens, and `total = input + output`.
+#[test]
+fn v2_recordings_leave_cached_tokens_out_of_input_tokens() {
+    let mut files = Vec::new();
+    walk(&fixtures_root().join("cassettes"), &mut files);
+    let (mut checked, mut cached) = (0, 0);
+    for path in files
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("primary"))
+    {
+        let cassette: serde_norway::Value =
+            serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for interaction in cassette["interactions"].as_sequence().unwrap() {
+            let body = interaction["response"]["body"]["string"]
+                .as_str()
+                .unwrap_or("");
+            let payloads: Vec<String> = if body.trim_start().starts_with('{') {
+                vec![body.to_owned()]
+            } else {
+                sse_data(body).into_iter().map(|(_, data)| data).collect()
+            };
+            for payload in payloads {
+                let Ok(answer) = serde_json::from_str::<ChatV2Response>(&payload) else {
+                    continue;
+                };
+                let Some(usage) = answer.usage else { continue };
+                let details = usage.input_tokens_details.unwrap();
+                assert_eq!(
+                    usage.input_tokens,
+                    details.prompt_tokens,
+                    "{}",
+                    path.display()
+                );
+                assert_eq!(
+                    usage.total_tokens,
+                    usage.input_tokens + usage.output_tokens,
+                    "{}",
+                    path.display()
+                );
+                checked += 1;
+                cached += usize::from(details.cached_tokens > 0);
+            }
+        }
+    }
+    assert!(checked >= 6, "only {checked} v2 usages");
+    assert!(cached >= 2, "only {cached} v2 usages with cached tokens");
+}

@@ -1,5 +1,6 @@
 //! GigaChat answers → OpenAI answers: ids, choices, finish reasons and usage.
 
+use gigachat::CachedPromptTokens;
 use gigachat::types as gc;
 use openai::chat::{
     ChatCompletion, Choice, CompletionTokensDetails, PromptTokensDetails, ResponseMessage, Usage,
@@ -31,15 +32,22 @@ pub fn finish_reason(reason: Option<&gc::FinishReason>) -> &'static str {
     }
 }
 
-/// GigaChat usage in OpenAI's shape: `precached_prompt_tokens` → `cached_tokens`; the total is
-/// recomputed as prompt + completion (GigaChat's excludes cached tokens).
-pub fn usage(usage: &gc::Usage) -> Usage {
+/// GigaChat usage in OpenAI's shape; every answer's usage (chat, streams, legacy completions) is
+/// made here. OpenAI's `prompt_tokens` counts cached tokens, GigaChat's leaves them out (see
+/// [`CachedPromptTokens`]), so by default `prompt_tokens` = GigaChat's prompt + precached,
+/// `cached_tokens` = precached and `total_tokens` = that prompt + completion.
+pub fn usage(usage: &gc::Usage, cached_prompt_tokens: CachedPromptTokens) -> Usage {
+    let cached = usage.precached_prompt_tokens.unwrap_or(0);
+    let prompt_tokens = match cached_prompt_tokens {
+        CachedPromptTokens::Excluded => usage.prompt_tokens.saturating_add(cached),
+        CachedPromptTokens::Included => usage.prompt_tokens,
+    };
     Usage {
-        prompt_tokens: usage.prompt_tokens,
+        prompt_tokens,
         completion_tokens: usage.completion_tokens,
-        total_tokens: usage.prompt_tokens.saturating_add(usage.completion_tokens),
+        total_tokens: prompt_tokens.saturating_add(usage.completion_tokens),
         prompt_tokens_details: Some(PromptTokensDetails {
-            cached_tokens: usage.precached_prompt_tokens.unwrap_or(0),
+            cached_tokens: cached,
         }),
         completion_tokens_details: Some(CompletionTokensDetails {
             reasoning_tokens: 0,
@@ -48,7 +56,10 @@ pub fn usage(usage: &gc::Usage) -> Usage {
 }
 
 /// Usage of `n` upstream calls for one request: the prompt counted once, completions summed.
-pub fn combined_usage<'a>(usages: impl IntoIterator<Item = &'a gc::Usage>) -> Option<Usage> {
+pub fn combined_usage<'a>(
+    usages: impl IntoIterator<Item = &'a gc::Usage>,
+    cached_prompt_tokens: CachedPromptTokens,
+) -> Option<Usage> {
     let mut usages = usages.into_iter();
     let first = usages.next()?;
     let mut total = *first;
@@ -57,7 +68,7 @@ pub fn combined_usage<'a>(usages: impl IntoIterator<Item = &'a gc::Usage>) -> Op
             .completion_tokens
             .saturating_add(extra.completion_tokens);
     }
-    Some(usage(&total))
+    Some(usage(&total, cached_prompt_tokens))
 }
 
 /// GigaChat's answer broke the requested output format.
@@ -149,6 +160,7 @@ pub fn chat_response(
     answers: &[gc::ChatCompletion],
     ids: &ResponseIds,
     plan: &ChatPlan,
+    cached_prompt_tokens: CachedPromptTokens,
 ) -> Result<ChatCompletion, OutputError> {
     let model = answers
         .first()
@@ -176,7 +188,10 @@ pub fn chat_response(
         created: ids.created,
         model,
         choices,
-        usage: combined_usage(answers.iter().filter_map(|a| a.usage.as_ref())),
+        usage: combined_usage(
+            answers.iter().filter_map(|a| a.usage.as_ref()),
+            cached_prompt_tokens,
+        ),
         system_fingerprint: None,
     })
 }
@@ -216,6 +231,7 @@ mod tests {
             ],
             &ids,
             &plan,
+            CachedPromptTokens::Excluded,
         )
         .unwrap();
         assert_eq!(response.model, "GigaChat:2.0.28.2");
@@ -226,15 +242,65 @@ mod tests {
             Some("content_filter")
         );
         let usage = response.usage.unwrap();
+        // The prompt (10 uncached + 4 cached) counted once, completions 3 + 5 summed.
         assert_eq!(
             (
                 usage.prompt_tokens,
                 usage.completion_tokens,
                 usage.total_tokens
             ),
-            (10, 8, 18)
+            (14, 8, 22)
         );
         assert_eq!(usage.prompt_tokens_details.unwrap().cached_tokens, 4);
+    }
+
+    fn recorded_usage() -> gc::Usage {
+        // `test_chat_simple.yaml`: "Say 'Hello'" → 17 + 3 = 20 with 2 precached.
+        serde_json::from_value(serde_json::json!({
+            "prompt_tokens": 17, "completion_tokens": 3, "total_tokens": 20, "precached_prompt_tokens": 2
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn cached_tokens_are_added_to_the_prompt_by_default() {
+        let openai = usage(&recorded_usage(), CachedPromptTokens::default());
+        assert_eq!(
+            (
+                openai.prompt_tokens,
+                openai.completion_tokens,
+                openai.total_tokens
+            ),
+            (19, 3, 22)
+        );
+        assert_eq!(openai.prompt_tokens_details.unwrap().cached_tokens, 2);
+        assert_eq!(
+            openai.completion_tokens_details.unwrap().reasoning_tokens,
+            0
+        );
+    }
+
+    #[test]
+    fn cached_tokens_already_in_the_prompt_are_passed_through() {
+        let openai = usage(&recorded_usage(), CachedPromptTokens::Included);
+        assert_eq!(
+            (
+                openai.prompt_tokens,
+                openai.completion_tokens,
+                openai.total_tokens
+            ),
+            (17, 3, 20)
+        );
+        assert_eq!(openai.prompt_tokens_details.unwrap().cached_tokens, 2);
+    }
+
+    #[test]
+    fn usage_without_precached_tokens_is_unchanged() {
+        let mut gigachat = recorded_usage();
+        gigachat.precached_prompt_tokens = None;
+        let openai = usage(&gigachat, CachedPromptTokens::Excluded);
+        assert_eq!((openai.prompt_tokens, openai.total_tokens), (17, 20));
+        assert_eq!(openai.prompt_tokens_details.unwrap().cached_tokens, 0);
     }
 
     #[test]

@@ -129,7 +129,15 @@ fn answers_text_call_and_usage() {
         "usage": {"prompt_tokens": 40, "completion_tokens": 9, "total_tokens": 49}
     }))
     .unwrap();
-    insta::assert_json_snapshot!(translate::chat_response(&[text, call], &ids(), &plan).unwrap());
+    insta::assert_json_snapshot!(
+        translate::chat_response(
+            &[text, call],
+            &ids(),
+            &plan,
+            gigachat::CachedPromptTokens::Excluded
+        )
+        .unwrap()
+    );
 }
 
 #[test]
@@ -154,7 +162,10 @@ fn recorded_stream_translated() {
                 .map(|c| serde_json::to_value(c).unwrap()),
         );
     }
-    let usage = translate::usage(translator.usage().unwrap());
+    let usage = translate::usage(
+        translator.usage().unwrap(),
+        gigachat::CachedPromptTokens::Excluded,
+    );
     out.push(
         serde_json::to_value(translate::usage_chunk(&ids(), "GigaChat:2.0.28.2", usage)).unwrap(),
     );

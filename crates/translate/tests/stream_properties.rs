@@ -20,6 +20,8 @@ use translate::{
 };
 
 /// Cases per property: a fixed budget that keeps each property to about a second in CI.
+/// The default usage rule (GigaChat's prompt leaves cached tokens out).
+const CACHED: gigachat::CachedPromptTokens = gigachat::CachedPromptTokens::Excluded;
 const CASES: u32 = 160;
 
 /// Bytes a translated chunk may carry besides the text it passes on: field names, the id, the
@@ -177,7 +179,13 @@ fn function_name() -> impl Strategy<Value = String> {
                 "messages": [], "tools": [{"type": "function", "function": {"name": name}}]
             }))
             .unwrap();
-            translate::tools::Toolset::from_request(&request).unwrap().unwrap().alias(name)
+            translate::tools::Toolset::from_request(
+                &request,
+                &mut translate::schema::ExpansionBudget::default(),
+            )
+            .unwrap()
+            .unwrap()
+            .alias(name)
         }),
         1 => Just("text2image".to_owned()),
         1 => Just("choose_and_call_tool".to_owned()),
@@ -535,7 +543,7 @@ proptest! {
             all.extend(chunks);
         }
         if plan.include_usage {
-            let totals = combined_usage(&usages).unwrap_or_else(|| translate::usage(&gc::Usage::default()));
+            let totals = combined_usage(&usages, CACHED).unwrap_or_else(|| translate::usage(&gc::Usage::default(), CACHED));
             all.push(usage_chunk(&ids(), model, totals));
         }
         let spec = spec();
@@ -591,7 +599,7 @@ proptest! {
             }
         }
         if plan.include_usage {
-            let totals = combined_usage(&usages).unwrap_or_else(|| translate::usage(&gc::Usage::default()));
+            let totals = combined_usage(&usages, CACHED).unwrap_or_else(|| translate::usage(&gc::Usage::default(), CACHED));
             let chunk = translate::completions::usage_chunk(&ids(), model, totals);
             conforms(&spec.completion, "the completion usage chunk", &wire(&serde_json::to_string(&chunk).unwrap()))?;
         }
@@ -616,7 +624,7 @@ proptest! {
             .map(|answer| serde_json::from_value(answer).unwrap())
             .collect();
         let spec = spec();
-        match chat_response(&answers, &ids(), &plan) {
+        match chat_response(&answers, &ids(), &plan, CACHED) {
             Ok(response) => {
                 conforms(&spec.chat_completion, "a chat answer", &wire(&serde_json::to_string(&response).unwrap()))?;
                 prop_assert_eq!(response.choices.len(), answers.len());
@@ -629,7 +637,7 @@ proptest! {
         // The same answers for a plain prompt (no tools, no json_object), as a legacy completion.
         let prompt: CompletionRequest = serde_json::from_value(json!({"prompt": "x", "stop": stop})).unwrap();
         let plain = completion_request(prompt, &defaults()).unwrap();
-        let chat = chat_response(&answers, &ids(), &plain.prompts[0]).unwrap();
+        let chat = chat_response(&answers, &ids(), &plain.prompts[0], CACHED).unwrap();
         let completion = completion_response(vec![chat], &ids());
         conforms(&spec.completion, "a completion", &wire(&serde_json::to_string(&completion).unwrap()))?;
     }
@@ -681,8 +689,8 @@ fn usage_sums_saturate() {
         precached_prompt_tokens: Some(u32::MAX),
         system_tokens: None,
     };
-    assert_eq!(translate::usage(&huge).total_tokens, u32::MAX);
-    let combined = combined_usage([&huge, &huge]).unwrap();
+    assert_eq!(translate::usage(&huge, CACHED).total_tokens, u32::MAX);
+    let combined = combined_usage([&huge, &huge], CACHED).unwrap();
     assert_eq!(combined.total_tokens, u32::MAX);
     let totals = translate::completions::total_usage([combined, combined]).unwrap();
     assert_eq!(

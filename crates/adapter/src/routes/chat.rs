@@ -99,7 +99,13 @@ pub(crate) async fn complete(
         .into_iter()
         .map(|answer| answer.data)
         .collect();
-    translate::chat_response(&answers, ids, plan).map_err(AppError::InvalidOutput)
+    translate::chat_response(
+        &answers,
+        ids,
+        plan,
+        state.client().settings().cached_prompt_tokens,
+    )
+    .map_err(AppError::InvalidOutput)
 }
 
 /// GigaChat rejected an attachment id it does not know (any more).

@@ -1,7 +1,7 @@
 //! Non-streaming chat: shape, translation of roles and parameters, n, stop, usage, ids.
 
 use async_openai::types::chat::CreateChatCompletionResponse;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::{Options, start, start_with, user};
 
@@ -13,7 +13,8 @@ async fn answer_matches_openai_types_and_names_the_serving_model() {
     let parsed: CreateChatCompletionResponse = serde_json::from_value(body.clone()).unwrap();
     assert!(parsed.id.starts_with("chatcmpl-"));
     assert_eq!(body["object"], "chat.completion");
-    assert!(body["model"].as_str().unwrap().starts_with("GigaChat:"));
+    // No model asked for: the default, GigaChat-2, in its versioned name.
+    assert!(body["model"].as_str().unwrap().starts_with("GigaChat-2:"));
     let choice = &body["choices"][0];
     assert_eq!(choice["index"], 0);
     assert_eq!(choice["finish_reason"], "stop");
@@ -173,14 +174,54 @@ async fn any_user_string_still_reaches_gigachat() {
 async fn repeated_prompt_reports_cached_tokens() {
     let harness = start().await;
     let request = json!({"messages": [{"role": "user", "content": "A long enough prompt to cache"}], "user": "u"});
-    harness.chat(request.clone()).await;
-    let (_, _, body) = harness.chat(request).await;
+    let (_, _, cold) = harness.chat(request.clone()).await;
+    let (_, _, warm) = harness.chat(request).await;
+    let number = |body: &Value, key: &str| body["usage"][key].as_u64().unwrap();
+    let cached = warm["usage"]["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(cached > 0, "{warm}");
+    // GigaChat's prompt_tokens leaves the cached part out; OpenAI's counts it.
+    assert_eq!(
+        number(&warm, "prompt_tokens"),
+        number(&cold, "prompt_tokens")
+    );
+    assert_eq!(
+        number(&warm, "total_tokens"),
+        number(&warm, "prompt_tokens") + number(&warm, "completion_tokens")
+    );
+}
+
+#[tokio::test]
+async fn stream_usage_chunk_counts_cached_tokens_in_the_prompt() {
+    let harness = start().await;
+    let request = json!({"messages": [{"role": "user", "content": "A long enough prompt to cache"}], "user": "u"});
+    let (_, _, cold) = harness.chat(request.clone()).await;
+    let mut stream = request;
+    stream["stream"] = json!(true);
+    stream["stream_options"] = json!({"include_usage": true});
+    let text = harness
+        .post("/v1/chat/completions", stream)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let usage = text
+        .split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .find_map(|chunk| chunk.get("usage").filter(|u| !u.is_null()).cloned())
+        .unwrap();
     assert!(
-        body["usage"]["prompt_tokens_details"]["cached_tokens"]
+        usage["prompt_tokens_details"]["cached_tokens"]
             .as_u64()
             .unwrap()
-            > 0
+            > 0,
+        "{usage}"
     );
+    assert_eq!(usage["prompt_tokens"], cold["usage"]["prompt_tokens"]);
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ async fn counts_each_input_with_the_default_chat_model() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["object"], "list");
-    assert_eq!(body["model"], "GigaChat");
+    assert_eq!(body["model"], "GigaChat-2");
     let data = body["data"].as_array().unwrap();
     assert_eq!(data.len(), 2);
     for (i, item) in data.iter().enumerate() {
@@ -42,7 +42,7 @@ async fn counts_each_input_with_the_default_chat_model() {
     let sent: Value = serde_json::from_slice(&harness.upstream("/tokens/count")[0].body).unwrap();
     assert_eq!(
         sent,
-        json!({"model": "GigaChat", "input": ["Hello, world!", "Привет"]})
+        json!({"model": "GigaChat-2", "input": ["Hello, world!", "Привет"]})
     );
 }
 

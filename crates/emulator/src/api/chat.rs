@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::answer::{self, Answer};
-use super::{models, now_secs, parse_json, stream};
-use crate::auth::Identity;
+use super::{legacy_layout_rest, models, now_secs, parse_json, stream};
+use crate::auth::{Identity, Scope};
 use crate::cache::Prefix;
 use crate::log::StreamTally;
 use crate::schema;
@@ -124,17 +124,32 @@ pub(crate) enum CallMode {
     Forced(String, Option<Value>),
 }
 
-/// Usage in recorded key order.
+/// Usage in recorded key order. As in every recording (`test_chat_simple.yaml`: 17 + 3 = 20 with
+/// 2 precached) and the API description, `prompt_tokens` leaves out the cached part and
+/// `total_tokens` is the billable prompt + completion (gigachat-api.md §11.7).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub(crate) struct Usage {
-    /// Prompt tokens.
+    /// Prompt tokens not served from the prompt cache.
     pub(crate) prompt_tokens: usize,
     /// Answer tokens.
     pub(crate) completion_tokens: usize,
-    /// prompt + completion (as recorded).
+    /// prompt + completion (cached tokens are not billed).
     pub(crate) total_tokens: usize,
     /// Part of the prompt served from the prompt cache.
     pub(crate) precached_prompt_tokens: usize,
+}
+
+impl Usage {
+    /// The usage of a prompt of `prompt_tokens` of which `precached` came from the cache.
+    pub(crate) fn new(prompt_tokens: usize, precached: usize, completion_tokens: usize) -> Self {
+        let uncached = prompt_tokens.saturating_sub(precached);
+        Self {
+            prompt_tokens: uncached,
+            completion_tokens,
+            total_tokens: uncached + completion_tokens,
+            precached_prompt_tokens: precached,
+        }
+    }
 }
 
 /// Everything needed to write the answer in either form.
@@ -382,11 +397,13 @@ fn prefixes(model: &str, request: &ChatRequest, attachment_tokens: &[usize]) -> 
         .collect()
 }
 
-/// Validates a request and computes the answer and usage, for either API version.
+/// Validates a request and computes the answer and usage, for either API version. `path` tells
+/// which host's layout it came in (GigaChat-3 models answer only on api.giga.chat, to PERS keys).
 pub(crate) fn prepare(
     state: &AppState,
     identity: &Identity,
     headers: &HeaderMap,
+    path: &str,
     request: &ChatRequest,
 ) -> Result<Reply, ApiError> {
     let model = request
@@ -395,6 +412,10 @@ pub(crate) fn prepare(
         .ok_or_else(|| ApiError::invalid_params("model is required"))?;
     let base = model.split_once(':').map_or(model, |(base, _)| base);
     let model = models::versioned_chat_model(model).ok_or_else(ApiError::no_such_model)?;
+    let on_legacy_host = legacy_layout_rest(path).is_some();
+    if models::new_host_pers_only(base) && (on_legacy_host || identity.scope != Scope::Pers) {
+        return Err(ApiError::no_such_model());
+    }
     let sends_functions = request.functions.as_ref().is_some_and(|f| !f.is_empty());
     if sends_functions && state.config.no_function_models.iter().any(|m| m == base) {
         return Err(ApiError::new(
@@ -415,12 +436,7 @@ pub(crate) fn prepare(
         .map(str::trim)
         .filter(|s| !s.is_empty());
     let precached = state.prompt_cache.hit(&identity.key, session, &prefixes);
-    let usage = Usage {
-        prompt_tokens,
-        completion_tokens: answer.completion_tokens,
-        total_tokens: prompt_tokens + answer.completion_tokens,
-        precached_prompt_tokens: precached,
-    };
+    let usage = Usage::new(prompt_tokens, precached, answer.completion_tokens);
     Ok(Reply {
         model,
         created: now_secs(),
@@ -440,7 +456,7 @@ pub(crate) async fn completions(
     body: Bytes,
 ) -> ApiResult {
     let request: ChatRequest = parse_json(&body)?;
-    let reply = prepare(&state, &identity, &headers, &request)?;
+    let reply = prepare(&state, &identity, &headers, uri.path(), &request)?;
     if request.stream == Some(true) {
         let pacing = stream::Pacing::new(&state.config, request.update_interval);
         let events = stream::events(&reply, &pacing, stream::Framing::new(&state.config));

@@ -339,7 +339,7 @@ pub(crate) async fn completions(
     let request: Request = parse_json(&body)?;
     let had_state = request.messages.iter().any(|m| m.tools_state_id.is_some());
     let request = to_v1(request)?;
-    let reply = chat::prepare(&state, &identity, &headers, &request)?;
+    let reply = chat::prepare(&state, &identity, &headers, uri.path(), &request)?;
     // v2 answers carry a fresh state id whenever tools are in play.
     let state_id = reply
         .answer

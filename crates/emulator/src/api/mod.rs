@@ -1,4 +1,6 @@
-//! The API listener's routes (`/api/v1/...`) and the helpers its handlers share.
+//! The API listener's routes, in both hosts' layouts (`/v1/...` and `/v2/chat/completions` as on
+//! api.giga.chat, `/api/v1/...` and `/api/v2/...` as on the older host), and the helpers its
+//! handlers share.
 
 pub(crate) mod aicheck;
 pub(crate) mod answer;
@@ -38,26 +40,51 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     serde_json::from_value(value).map_err(ApiError::invalid_params)
 }
 
+/// Path prefix of the older host's layout (`https://gigachat.devices.sberbank.ru/api/v1`).
+const LEGACY_PREFIX: &str = "/api";
+
+/// For a path in the older host's layout (`/api/v1/models`), the same path in api.giga.chat's
+/// (`/v1/models`); `None` for any other path.
+pub(crate) fn legacy_layout_rest(path: &str) -> Option<&str> {
+    path.strip_prefix(LEGACY_PREFIX)
+        .filter(|rest| rest.starts_with("/v"))
+}
+
+/// The endpoints that need a bearer token, under `prefix` (`""`: the new host's layout).
+fn authenticated_routes(prefix: &str) -> Router<AppState> {
+    let v1 = |path: &str| format!("{prefix}/v1{path}");
+    Router::new()
+        .route(&v1("/chat/completions"), post(chat::completions))
+        .route(&v1("/files"), get(files::list).post(files::upload))
+        .route(&v1("/files/{id}"), get(files::get))
+        .route(&v1("/files/{id}/delete"), post(files::delete))
+        .route(&v1("/files/{id}/content"), get(files::content))
+        .route(&v1("/embeddings"), post(embeddings::embed))
+        .route(&v1("/tokens/count"), post(tokens::count))
+        .route(&v1("/models"), get(models::list))
+        .route(&v1("/models/{id}"), get(models::get))
+        .route(&v1("/balance"), get(models::balance))
+        .route(&v1("/ai/check"), post(aicheck::check))
+        .route(&v1("/functions/convert"), post(functions::convert))
+        .route(
+            &format!("{prefix}/v2/chat/completions"),
+            post(chat_v2::completions),
+        )
+}
+
 /// The API listener's router: control API, then logged requests through faults and auth.
+/// `/token` (user/password) exists only in the older host's layout: api.giga.chat does not serve
+/// it, so `/v1/token` is a 404 like any unknown path.
 pub(crate) fn router(state: AppState) -> Router {
-    let authenticated = Router::new()
-        .route("/api/v1/chat/completions", post(chat::completions))
-        .route("/api/v1/files", get(files::list).post(files::upload))
-        .route("/api/v1/files/{id}", get(files::get))
-        .route("/api/v1/files/{id}/delete", post(files::delete))
-        .route("/api/v1/files/{id}/content", get(files::content))
-        .route("/api/v1/embeddings", post(embeddings::embed))
-        .route("/api/v1/tokens/count", post(tokens::count))
-        .route("/api/v1/models", get(models::list))
-        .route("/api/v1/models/{id}", get(models::get))
-        .route("/api/v1/balance", get(models::balance))
-        .route("/api/v1/ai/check", post(aicheck::check))
-        .route("/api/v1/functions/convert", post(functions::convert))
-        .route("/api/v2/chat/completions", post(chat_v2::completions))
+    let authenticated = authenticated_routes("")
+        .merge(authenticated_routes(LEGACY_PREFIX))
         .layer(from_fn_with_state(state.clone(), replay::serve))
         .layer(from_fn_with_state(state.clone(), bearer::require));
     let api = Router::new()
-        .route("/api/v1/token", post(oauth::user_token))
+        .route(
+            &format!("{LEGACY_PREFIX}/v1/token"),
+            post(oauth::user_token),
+        )
         .merge(authenticated)
         .fallback(wire::not_found)
         .layer(from_fn_with_state(state.clone(), faults::inject))

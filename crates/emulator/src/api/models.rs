@@ -35,6 +35,12 @@ pub(crate) const MODELS: &[(&str, &str)] = &[
 /// Chat models that answer although `/models` does not list them (seen in other recordings).
 const UNLISTED_CHAT: &[&str] = &["GigaChat-3-Ultra", "GigaChat-2-Reasoning"];
 
+/// Whether chat model `base` (no version) answers only on api.giga.chat and only to individuals
+/// (PERS): GigaChat-3 models (gigachat-api.md §11.1, §11.6; the older host answers 404 for them).
+pub(crate) fn new_host_pers_only(base: &str) -> bool {
+    base.starts_with("GigaChat-3")
+}
+
 /// The versioned name a chat model reports in answers (`GigaChat` → `GigaChat:2.0.28.2`), or `None`
 /// if `name` is no chat model. A name that already carries a version keeps it.
 pub(crate) fn versioned_chat_model(name: &str) -> Option<String> {

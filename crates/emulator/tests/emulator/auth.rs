@@ -157,7 +157,7 @@ async fn user_password_token_endpoint() {
     let env = Env::start().await;
     let response = env
         .http
-        .post(env.url("/token"))
+        .post(env.legacy_url("/token"))
         .basic_auth("emulator-user", Some("emulator-password"))
         .send()
         .await
@@ -179,7 +179,7 @@ async fn user_password_token_endpoint() {
 
     let wrong = env
         .http
-        .post(env.url("/token"))
+        .post(env.legacy_url("/token"))
         .basic_auth("emulator-user", Some("nope"))
         .send()
         .await

@@ -1,6 +1,6 @@
 //! Shared helpers: start an emulator, a client trusting its CA, a token.
 
-use gigachat_emulator::{Emulator, EmulatorConfig};
+use gigachat_emulator::{Credential, Emulator, EmulatorConfig};
 use serde_json::Value;
 
 /// A started emulator with a trusting client and a valid token.
@@ -22,8 +22,14 @@ impl Env {
         Env { emu, http, token }
     }
 
+    /// `path` under the new host's layout (`/v1`), the one clients use by default.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.emu.api_base_url(), path)
+    }
+
+    /// `path` under the older host's layout (`/api/v1`), the only one with `/token`.
+    pub fn legacy_url(&self, path: &str) -> String {
+        format!("{}{}", self.emu.legacy_api_base_url(), path)
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
@@ -37,10 +43,7 @@ impl Env {
     }
 
     pub async fn post_v2(&self, body: &Value) -> reqwest::Response {
-        let url = self
-            .emu
-            .api_base_url()
-            .replace("/api/v1", "/api/v2/chat/completions");
+        let url = format!("{}/v2/chat/completions", self.emu.api_origin());
         self.http
             .post(url)
             .bearer_auth(&self.token)
@@ -115,4 +118,21 @@ pub async fn status_text(response: reqwest::Response) -> (u16, String) {
 
 pub fn hello() -> Value {
     serde_json::json!({"model": "GigaChat", "messages": [{"role": "user", "content": "Say 'Hello' and nothing else"}]})
+}
+
+/// An emulator whose only key is bound to `scope`, and a token for it.
+pub async fn scoped(scope: &str) -> (Emulator, reqwest::Client, String) {
+    let emu = Emulator::start(EmulatorConfig {
+        credentials: vec![Credential::new("key", "secret", scope)],
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let http = client(&emu, reqwest::Client::builder());
+    let response = oauth(&emu, &http, &format!("scope={scope}")).await;
+    let token = response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (emu, http, token)
 }

@@ -191,11 +191,7 @@ async fn oauth_status_fault() {
 #[tokio::test]
 async fn control_api_drives_faults_tokens_and_the_log() {
     let env = Env::start().await;
-    let control = |path: &str| {
-        env.emu
-            .api_base_url()
-            .replace("/api/v1", &format!("/_emulator{path}"))
-    };
+    let control = |path: &str| format!("{}{path}", env.emu.control_url());
     let pushed = env
         .http
         .post(control("/faults"))

@@ -9,6 +9,7 @@ mod chat_v2;
 mod faults;
 mod fidelity;
 mod header_limit;
+mod layouts;
 mod resources;
 mod scripted;
 mod stream;

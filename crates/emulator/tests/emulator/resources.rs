@@ -1,9 +1,9 @@
 //! Files, embeddings, tokens count, models, balance, `/ai/check`, `/functions/convert`.
 
-use gigachat_emulator::{Credential, EmulatorConfig};
+use gigachat_emulator::EmulatorConfig;
 use serde_json::{Value, json};
 
-use crate::common::{self, Env, keys, status_text};
+use crate::common::{Env, keys, scoped, status_text};
 
 const IMAGE: &[u8] = include_bytes!("../../assets/generated.jpg");
 
@@ -196,23 +196,6 @@ async fn models_equal_the_recorded_list() {
     );
 }
 
-/// An emulator whose only key is bound to `scope`, and a token for it.
-async fn scoped(scope: &str) -> (gigachat_emulator::Emulator, reqwest::Client, String) {
-    let emu = gigachat_emulator::Emulator::start(EmulatorConfig {
-        credentials: vec![Credential::new("key", "secret", scope)],
-        ..EmulatorConfig::default()
-    })
-    .await
-    .unwrap();
-    let http = common::client(&emu, reqwest::Client::builder());
-    let response = common::oauth(&emu, &http, &format!("scope={scope}")).await;
-    let token = response.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (emu, http, token)
-}
-
 #[tokio::test]
 async fn balance_for_prepaid_and_403_for_corp() {
     // The fixture `balance.json`, compact.
@@ -251,7 +234,7 @@ async fn balance_for_prepaid_and_403_for_corp() {
     assert_eq!(status_text(response).await, (200, fixture.to_owned()));
     let user_token: Value = env
         .http
-        .post(env.url("/token"))
+        .post(env.legacy_url("/token"))
         .basic_auth("emulator-user", Some("emulator-password"))
         .send()
         .await
@@ -481,10 +464,6 @@ async fn request_log_keeps_only_the_latest_requests() {
     let paths: Vec<String> = env.emu.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
         paths,
-        [
-            "/api/v1/models?n=b",
-            "/api/v1/models?n=c",
-            "/api/v1/models?n=d"
-        ]
+        ["/v1/models?n=b", "/v1/models?n=c", "/v1/models?n=d"]
     );
 }

@@ -262,14 +262,17 @@ pub enum FinishReason {
     Unknown,
 }
 
-/// Token usage of a call.
+/// Token usage of a call. Every recording has `total = prompt + completion` while
+/// `precached_prompt_tokens > 0`, and the API description says cached tokens are subtracted from
+/// the billable total: `prompt_tokens` is the uncached part only (see
+/// [`crate::settings::CachedPromptTokens`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
-    /// Prompt tokens.
+    /// Prompt tokens not served from the prompt cache (by default; see the type's note).
     pub prompt_tokens: u32,
     /// Generated tokens.
     pub completion_tokens: u32,
-    /// Billed tokens (the docs say cached tokens are subtracted).
+    /// Billed tokens: prompt + completion, the cached tokens subtracted.
     pub total_tokens: u32,
     /// Prompt tokens served from the prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]

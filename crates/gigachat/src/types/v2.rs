@@ -43,10 +43,11 @@ pub struct MessageV2 {
     pub tool_state_id: Option<String>,
 }
 
-/// v2 usage.
+/// v2 usage. As in v1, the recorded `input_tokens` equal `input_tokens_details.prompt_tokens`
+/// even with cached tokens, and `total_tokens = input + output`: the cached part is left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageV2 {
-    /// Prompt tokens.
+    /// Prompt tokens not served from the prompt cache.
     pub input_tokens: u32,
     /// Breakdown of the prompt tokens.
     #[serde(default)]
