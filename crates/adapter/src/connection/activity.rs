@@ -78,15 +78,19 @@ impl Activity {
         }
     }
 
-    /// When the connection task should look again.
+    /// When the connection task should look again: at the next deadline, and at least every
+    /// header timeout (a head that starts arriving does not wake the task, so that costs nothing
+    /// per request; its deadline is noticed at the following look, at most one interval late).
     pub(super) fn next_check(&self, limits: &ConnectionLimits) -> Instant {
+        let soonest = Instant::now() + limits.header_read_timeout.min(limits.idle_timeout);
         if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return Instant::now() + limits.idle_timeout;
+            return soonest;
         }
-        match self.head_since.load(Ordering::Relaxed) {
+        let deadline = match self.head_since.load(Ordering::Relaxed) {
             NONE => self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout,
             since => self.at(since) + limits.header_read_timeout,
-        }
+        };
+        deadline.min(soonest)
     }
 
     /// Whether the connection should close now. Never while a request is in flight: a stream may

@@ -100,6 +100,40 @@ async fn headers_sent_a_byte_at_a_time_are_cut_off_with_408() {
 }
 
 #[tokio::test]
+async fn a_slow_second_head_on_a_keep_alive_connection_is_closed() {
+    let harness = adapter(
+        &[("header-read-timeout-secs", "1")],
+        EmulatorConfig::default(),
+    )
+    .await;
+    let mut stream = connect(&harness).await;
+    stream
+        .write_all(b"GET /health/live HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    stream.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let (mut reader, mut writer) = stream.split();
+    let trickle = async {
+        for byte in b"GET /health/live HTTP/1.1\r\nhost: x\r\nx-slow: " {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        std::future::pending::<()>().await;
+    };
+    let mut rest = Vec::new();
+    tokio::select! {
+        () = trickle => {}
+        read = tokio::time::timeout(PATIENCE, reader.read_to_end(&mut rest)) => {
+            read.expect("the slow second head was never cut off").unwrap_or_default();
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_connection_that_sends_nothing_is_closed() {
     let harness = adapter(
         &[("header-read-timeout-secs", "1")],
