@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, Response, header};
+use axum::http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use axum::routing::future::RouteFuture;
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Frame, Incoming, SizeHint};
@@ -55,11 +55,13 @@ impl hyper::service::Service<Request<Incoming>> for AdapterService {
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let timeout = self.body_read_timeout;
+        let http1 = request.version() < Version::HTTP_2;
         let request = request.map(|body| TimeoutBody::new(timeout, body));
         Served {
             routed: self.router.clone().call(request),
             in_flight: Some(InFlight::new(self.activity.clone())),
             phase: self.phase.clone(),
+            http1,
         }
     }
 }
@@ -85,15 +87,23 @@ pub(super) struct Served {
     routed: RouteFuture<Infallible>,
     in_flight: Option<InFlight>,
     phase: watch::Receiver<Phase>,
+    http1: bool,
 }
 
 impl Future for Served {
     type Output = Result<Response<ServedBody>, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Poll::Ready(Ok(response)) = Pin::new(&mut self.routed).poll(cx) else {
+        let Poll::Ready(Ok(mut response)) = Pin::new(&mut self.routed).poll(cx) else {
             return Poll::Pending;
         };
+        if self.http1 && response.status() == StatusCode::REQUEST_TIMEOUT {
+            // The body stalled part-way, so the connection cannot carry another request: hyper
+            // closes it after this answer, and the client is told so.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         let is_stream = response
             .headers()
             .get(header::CONTENT_TYPE)

@@ -157,8 +157,9 @@ async fn a_body_shorter_than_its_content_length_gets_408() {
     );
     let mut stream = connect(&harness).await;
     stream.write_all(request.as_bytes()).await.unwrap();
-    let (status, _, body) = parse(&until_closed(&mut stream).await);
+    let (status, head, body) = parse(&until_closed(&mut stream).await);
     assert_error(status, &body, 408, Some("request_timeout"));
+    assert!(head.contains("connection: close"), "{head}");
     assert!(harness.upstream("/chat/completions").is_empty());
     still_serves(&harness).await;
 }
