@@ -179,7 +179,6 @@ pub async fn serve_until(
                             open.spawn(served);
                         }
                         None => {
-                            tracing::warn!("connection limit reached; refusing a connection");
                             open.spawn(async move { connections.refuse(tcp).await });
                         }
                     }

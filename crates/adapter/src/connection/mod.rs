@@ -62,6 +62,8 @@ pub struct Connections {
 struct Shared {
     limits: ConnectionLimits,
     permits: Arc<Semaphore>,
+    /// Connections refused for the cap so far (the log says so once per thousand, not each time).
+    refused: std::sync::atomic::AtomicU64,
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
 }
@@ -83,6 +85,7 @@ impl Connections {
             shared: Arc::new(Shared {
                 limits,
                 permits: Arc::new(Semaphore::new(limits.max_connections)),
+                refused: std::sync::atomic::AtomicU64::new(0),
                 http1,
                 http2,
             }),
@@ -101,6 +104,17 @@ impl Connections {
 
     /// Answers a connection over the limit with a 503 envelope and closes it.
     pub(crate) async fn refuse(&self, mut tcp: TcpStream) {
+        let refused = self
+            .shared
+            .refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if refused.is_multiple_of(1000) {
+            tracing::warn!(
+                limit = self.shared.limits.max_connections,
+                refused = refused + 1,
+                "connection limit reached; refusing connections with 503 (MAX_CONNECTIONS)"
+            );
+        }
         head::answer(
             &mut tcp,
             AppError::TooManyConnections(self.shared.limits.max_connections),
