@@ -96,6 +96,8 @@ pub async fn upload(
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<OpenAiFile>, AppError> {
     let mut form = form.map_err(|rejection| invalid(rejection.body_text()))?;
+    let limit = state.max_request_bytes();
+    let unreadable = |err| unreadable(err, limit);
     let mut file: Option<(Bytes, Option<String>, Option<String>)> = None;
     let mut purpose = None;
     let (mut anchor, mut seconds) = (None, None);
@@ -396,9 +398,16 @@ pub async fn content(
     Ok(([(header::CONTENT_TYPE, content_type)], file.data.bytes).into_response())
 }
 
-/// A multipart body that could not be read: 408 when it stalled, else 400 naming the problem.
-fn unreadable(err: MultipartError) -> AppError {
-    crate::body::stalled(&err).unwrap_or_else(|| invalid(err.body_text()))
+/// A multipart body that could not be read: 408 when it stalled, 413 past `MAX_REQUEST_BYTES`
+/// (`limit`), else 400 naming the problem.
+fn unreadable(err: MultipartError, limit: usize) -> AppError {
+    if let Some(stalled) = crate::body::stalled(&err) {
+        return stalled;
+    }
+    if err.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::PayloadTooLarge(limit);
+    }
+    invalid(err.body_text())
 }
 
 fn invalid(message: String) -> AppError {

@@ -351,3 +351,25 @@ async fn uploads_that_are_not_multipart_get_the_envelope() {
         assert_error(status, &body, 400, None);
     }
 }
+
+#[tokio::test]
+async fn an_upload_over_the_body_limit_gets_413_with_the_envelope() {
+    let harness = adapter(&[("max-request-bytes", "1000")], EmulatorConfig::default()).await;
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "user_data")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![b'a'; 5000]).file_name("a.txt"),
+        );
+    let response = harness
+        .http
+        .post(format!("{}/v1/files", harness.base))
+        .bearer_auth(KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap();
+    assert_error(status, &body, 413, Some("request_too_large"));
+}
