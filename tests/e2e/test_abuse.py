@@ -19,6 +19,7 @@ LIMITS = {
     "HEADER_READ_TIMEOUT_SECS": "2",
     "BODY_READ_TIMEOUT_SECS": "2",
     "IDLE_TIMEOUT_SECS": "2",
+    "SEND_TIMEOUT_SECS": "2",
     "MAX_CONNECTIONS": "30",
     "MAX_HEADER_BYTES": "16384",
     "HTTP2_MAX_CONCURRENT_STREAMS": "9",
@@ -153,6 +154,25 @@ def test_connections_over_the_cap_get_503_and_the_adapter_recovers(guarded, vali
         for sock in held:
             sock.close()
     time.sleep(0.3)
+    assert_serves(guarded)
+
+
+def test_a_client_that_reads_nothing_is_dropped(guarded):
+    """Forty pipelined requests for a large asset, never read: far more than the socket buffers
+    hold, so the adapter's writes stall and it drops the connection after SEND_TIMEOUT_SECS."""
+    import httpx
+
+    size = len(httpx.get(f"{guarded.root_url}/docs/swagger-ui-bundle.js", trust_env=False).content)
+    assert size > 100_000
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(PATIENCE)
+    sock.connect(("127.0.0.1", guarded.port))
+    with sock:
+        sock.sendall(b"GET /docs/swagger-ui-bundle.js HTTP/1.1\r\nhost: x\r\n\r\n" * 40)
+        time.sleep(5)
+        received = until_closed(sock)
+    assert len(received) < 40 * size
     assert_serves(guarded)
 
 

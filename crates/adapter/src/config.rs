@@ -88,6 +88,10 @@ pub struct Config {
     /// Seconds a keep-alive connection with no request in flight stays open.
     #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_secs: u64,
+    /// Seconds a client may go without taking any of the response being sent to it; then the
+    /// connection is dropped.
+    #[arg(long, env = "SEND_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub send_timeout_secs: u64,
     /// Most client connections open at once (all event loops together); more are answered 503.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
@@ -222,6 +226,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            send_timeout: Duration::from_secs(self.send_timeout_secs),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             max_header_bytes: self.max_header_bytes as usize,
             http2_max_concurrent_streams: self.http2_max_concurrent_streams,

@@ -1,6 +1,6 @@
 //! When a connection last did something: requests in flight, when it went idle, when the next
-//! request head started arriving; and the socket wrapper that reports received bytes (and replays
-//! the bytes read while the first head was checked).
+//! request head started arriving, since when its writes are stuck; and the socket wrapper that
+//! reports reads and writes (and replays the bytes read while the first head was checked).
 
 use std::io;
 use std::pin::Pin;
@@ -26,6 +26,8 @@ pub(super) struct Activity {
     idle_since: AtomicU64,
     /// When the first byte arrived with no request in flight: a head is on its way.
     head_since: AtomicU64,
+    /// When a write to the client last found its socket full (and has not got through since).
+    blocked_since: AtomicU64,
 }
 
 /// What the connection task should do when its timer fires.
@@ -36,6 +38,8 @@ pub(super) enum Verdict {
     SlowHead,
     /// Nothing has been asked for longer than the idle timeout.
     Idle,
+    /// The client has taken none of its response for longer than the send timeout.
+    NotReading,
 }
 
 impl Activity {
@@ -45,6 +49,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NONE),
+            blocked_since: AtomicU64::new(NONE),
         }
     }
 
@@ -65,6 +70,18 @@ impl Activity {
         }
     }
 
+    /// A write found the client's socket full, or got through.
+    fn wrote<T>(&self, written: &Poll<T>) {
+        let blocked = self.blocked_since.load(Ordering::Relaxed);
+        match written {
+            Poll::Pending if blocked == NONE => {
+                self.blocked_since.store(self.now(), Ordering::Relaxed)
+            }
+            Poll::Ready(_) if blocked != NONE => self.blocked_since.store(NONE, Ordering::Relaxed),
+            _ => {}
+        }
+    }
+
     /// A request head was parsed and handed to the router.
     pub(super) fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -82,7 +99,11 @@ impl Activity {
     /// header timeout (a head that starts arriving does not wake the task, so that costs nothing
     /// per request; its deadline is noticed at the following look, at most one interval late).
     pub(super) fn next_check(&self, limits: &ConnectionLimits) -> Instant {
-        let soonest = Instant::now() + limits.header_read_timeout.min(limits.idle_timeout);
+        let interval = limits
+            .header_read_timeout
+            .min(limits.idle_timeout)
+            .min(limits.send_timeout);
+        let soonest = Instant::now() + interval;
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return soonest;
         }
@@ -96,10 +117,15 @@ impl Activity {
     /// Whether the connection should close now. Never while a request is in flight: a stream may
     /// sit silent for as long as GigaChat thinks.
     pub(super) fn verdict(&self, limits: &ConnectionLimits) -> Verdict {
+        let now = Instant::now();
+        match self.blocked_since.load(Ordering::Relaxed) {
+            NONE => {}
+            since if now >= self.at(since) + limits.send_timeout => return Verdict::NotReading,
+            _ => {}
+        }
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return Verdict::Busy;
         }
-        let now = Instant::now();
         match self.head_since.load(Ordering::Relaxed) {
             NONE if now
                 >= self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout =>
@@ -158,7 +184,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let written = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.activity.wrote(&written);
+        written
     }
 
     fn poll_write_vectored(
@@ -166,7 +194,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.activity.wrote(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -192,6 +222,7 @@ mod tests {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(30),
             max_connections: 1,
             max_header_bytes: 1024,
             http2_max_concurrent_streams: 1,
@@ -217,5 +248,23 @@ mod tests {
         assert!(activity.next_check(&limits) > Instant::now());
         tokio::time::advance(Duration::from_secs(10)).await;
         assert!(matches!(activity.verdict(&limits), Verdict::SlowHead));
+    }
+
+    /// A client that takes none of its answer is dropped after the send timeout, even with its
+    /// request in flight; a write that gets through resets the clock.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_dropped() {
+        let limits = limits();
+        let activity = Activity::new();
+        activity.request_started();
+        activity.wrote(&Poll::<()>::Pending);
+        tokio::time::advance(Duration::from_secs(29)).await;
+        activity.wrote(&Poll::<()>::Pending);
+        assert!(matches!(activity.verdict(&limits), Verdict::Busy));
+        activity.wrote(&Poll::Ready(()));
+        tokio::time::advance(Duration::from_secs(29)).await;
+        activity.wrote(&Poll::<()>::Pending);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(matches!(activity.verdict(&limits), Verdict::NotReading));
     }
 }

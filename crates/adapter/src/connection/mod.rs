@@ -1,6 +1,6 @@
 //! Client connections under limits: every connection is admitted against `MAX_CONNECTIONS`, has its
 //! first request head checked here (so protocol errors get the OpenAI envelope), and is then served
-//! by hyper, with header, idle and body-read timeouts, until the server drains.
+//! by hyper, with header, idle, send and body-read timeouts, until the server drains.
 
 mod activity;
 mod head;
@@ -32,6 +32,8 @@ pub struct ConnectionLimits {
     pub body_read_timeout: Duration,
     /// How long a connection with no request in flight stays open.
     pub idle_timeout: Duration,
+    /// How long a client may take none of the response being sent to it.
+    pub send_timeout: Duration,
     /// Most client connections open at once across all event loops.
     pub max_connections: usize,
     /// Largest request head (HTTP/1) or header list (HTTP/2), in bytes.
@@ -200,8 +202,9 @@ async fn drive<C: Graceful>(
             _ = connection.as_mut() => return,
             () = tokio::time::sleep_until(check) => match activity.verdict(limits) {
                 Verdict::Busy => {}
-                // A head that has not arrived in time: nothing to finish, so no goodbye.
-                Verdict::SlowHead => return,
+                // A head that has not arrived in time, or a client that takes no answer: nothing
+                // can be finished, so no goodbye.
+                Verdict::SlowHead | Verdict::NotReading => return,
                 Verdict::Idle if closing => return,
                 Verdict::Idle => {
                     closing = true;

@@ -373,3 +373,39 @@ async fn an_upload_over_the_body_limit_gets_413_with_the_envelope() {
     let body = response.json().await.unwrap();
     assert_error(status, &body, 413, Some("request_too_large"));
 }
+
+#[tokio::test]
+async fn a_client_that_reads_nothing_of_its_answers_is_dropped() {
+    let harness = adapter(&[("send-timeout-secs", "1")], EmulatorConfig::default()).await;
+    let asset = format!("{}/docs/swagger-ui-bundle.js", harness.base);
+    let size = harness
+        .http
+        .get(&asset)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    assert!(size > 100_000, "{size}");
+    // Far more than the socket buffers on both sides hold, asked for at once and never read.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket
+        .connect(harness.base.trim_start_matches("http://").parse().unwrap())
+        .await
+        .unwrap();
+    let pipelined = "GET /docs/swagger-ui-bundle.js HTTP/1.1\r\nhost: x\r\n\r\n".repeat(40);
+    stream.write_all(pipelined.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the connection was never dropped");
+    assert!(
+        received.len() < 40 * size,
+        "{} bytes arrived",
+        received.len()
+    );
+    still_serves(&harness).await;
+}
