@@ -409,3 +409,25 @@ async fn a_client_that_reads_nothing_of_its_answers_is_dropped() {
     );
     still_serves(&harness).await;
 }
+
+#[tokio::test]
+async fn http2_clients_with_prior_knowledge_are_served() {
+    let harness = adapter(&[], EmulatorConfig::default()).await;
+    let http2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let mut body = user("hi");
+    body["stream"] = true.into();
+    let response = http2
+        .post(format!("{}/v1/chat/completions", harness.base))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+}
