@@ -280,6 +280,29 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_parse_and_refuse_zero() {
+        let limits =
+            parse(&["--idle-timeout-secs", "5", "--max-connections", "7"]).connection_limits();
+        assert_eq!(limits.idle_timeout, Duration::from_secs(5));
+        assert_eq!(limits.max_connections, 7);
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(limits.max_header_bytes, 65_536);
+        for flag in [
+            "--header-read-timeout-secs",
+            "--body-read-timeout-secs",
+            "--idle-timeout-secs",
+            "--send-timeout-secs",
+            "--max-connections",
+            "--http2-max-concurrent-streams",
+        ] {
+            assert!(
+                Cli::try_parse_from(["gigachat-adapter", flag, "0"]).is_err(),
+                "{flag}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         let err = parse(&["--model-aliases", "oops"]).aliases().unwrap_err();
         assert_eq!(err.variable, "MODEL_ALIASES");
