@@ -22,7 +22,7 @@ const ANSWER_WRITE_LIMIT: Duration = Duration::from_secs(5);
 
 /// How long the rest of a rejected request is read and dropped after the answer, so closing does
 /// not reset the connection (which can destroy the answer before the client reads it).
-const LINGER: Duration = Duration::from_secs(2);
+pub const REJECTION_LINGER: Duration = Duration::from_secs(2);
 
 /// Why a connection ends before hyper serves it.
 #[derive(Debug)]
@@ -152,8 +152,8 @@ fn framing(request: &httparse::Request<'_, '_>) -> Result<(), Rejection> {
 }
 
 /// Writes `error` as an HTTP/1.1 response with the OpenAI envelope and `connection: close`, then
-/// reads and drops what the client still sends for a moment, and closes.
-pub async fn answer(tcp: &mut TcpStream, error: AppError) {
+/// reads and drops what the client still sends for up to `linger`, and closes.
+pub async fn answer(tcp: &mut TcpStream, error: AppError, linger: Duration) {
     let response = encode(error);
     if tokio::time::timeout(ANSWER_WRITE_LIMIT, tcp.write_all(&response))
         .await
@@ -163,7 +163,7 @@ pub async fn answer(tcp: &mut TcpStream, error: AppError) {
     }
     let _ = tcp.shutdown().await;
     let mut sink = [0u8; 4096];
-    let _ = tokio::time::timeout(LINGER, async {
+    let _ = tokio::time::timeout(linger, async {
         while let Ok(1..) = tcp.read(&mut sink).await {}
     })
     .await;

@@ -20,6 +20,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use crate::error::AppError;
 use activity::{Activity, Verdict, Watched};
 
+/// How long a connection refused for the cap may linger after its 503 (see `head::answer`): short,
+/// since during a flood the refused sockets themselves hold file descriptors.
+const REFUSAL_LINGER: Duration = Duration::from_millis(250);
+
 /// Most headers one request may carry (hyper's default, which its HTTP/1 parser keeps on the stack).
 pub const MAX_HEADERS: usize = 100;
 
@@ -120,6 +124,7 @@ impl Connections {
         head::answer(
             &mut tcp,
             AppError::TooManyConnections(self.shared.limits.max_connections),
+            REFUSAL_LINGER,
         )
         .await;
     }
@@ -143,7 +148,7 @@ impl Connections {
             Err(head::Rejection::Close) => return,
             Err(head::Rejection::Answer(error)) => {
                 tracing::debug!(label = error.label(), "rejected a request head");
-                head::answer(&mut tcp, error).await;
+                head::answer(&mut tcp, error, head::REJECTION_LINGER).await;
                 return;
             }
         };
