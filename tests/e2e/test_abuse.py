@@ -10,6 +10,7 @@ import struct
 import threading
 import time
 
+import httpx
 import pytest
 
 from support import API_KEY
@@ -160,8 +161,6 @@ def test_connections_over_the_cap_get_503_and_the_adapter_recovers(guarded, vali
 def test_a_client_that_reads_nothing_is_dropped(guarded):
     """Forty pipelined requests for a large asset, never read: far more than the socket buffers
     hold, so the adapter's writes stall and it drops the connection after SEND_TIMEOUT_SECS."""
-    import httpx
-
     size = len(httpx.get(f"{guarded.root_url}/docs/swagger-ui-bundle.js", trust_env=False).content)
     assert size > 100_000
     sock = socket.socket()
