@@ -49,9 +49,11 @@ async fn read(
     let mut buffer = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
     let mut chunks = body.into_data_stream();
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|err| AppError::InvalidRequest {
-            message: format!("Could not read the request body: {err}"),
-            param: None,
+        let chunk = chunk.map_err(|err| {
+            stalled(&err).unwrap_or_else(|| AppError::InvalidRequest {
+                message: format!("Could not read the request body: {err}"),
+                param: None,
+            })
         })?;
         if buffer.len() + chunk.len() > limit {
             return Err(AppError::PayloadTooLarge(limit));
@@ -59,6 +61,24 @@ async fn read(
         buffer.extend_from_slice(&chunk);
     }
     Ok(buffer.freeze())
+}
+
+/// The 408 for a body read that failed because the client stopped sending for longer than
+/// `BODY_READ_TIMEOUT_SECS` (the connection layer times each wait for body bytes); `None` for any
+/// other failure. Looks through the error's causes, as the failure may be wrapped (multipart).
+pub fn stalled(err: &(dyn std::error::Error + 'static)) -> Option<AppError> {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return Some(AppError::RequestTimeout(
+                "The request body stopped arriving: no bytes came within the adapter's body read \
+                 timeout (BODY_READ_TIMEOUT_SECS)."
+                    .into(),
+            ));
+        }
+        cause = err.source();
+    }
+    None
 }
 
 /// Bodies larger than this are parsed on a blocking thread: parsing megabytes of JSON (an inline

@@ -78,6 +78,29 @@ pub struct Config {
     /// Seconds to let in-flight requests and streams finish after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// Seconds a client may take to send a request's headers (from its first byte, or from the
+    /// connection's start); then the connection is closed (408 when part of a head arrived).
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may go without a byte arriving; then the request fails with 408.
+    #[arg(long, env = "BODY_READ_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_secs: u64,
+    /// Seconds a keep-alive connection with no request in flight stays open.
+    #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+    /// Seconds a client may go without taking any of the response being sent to it; then the
+    /// connection is dropped.
+    #[arg(long, env = "SEND_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub send_timeout_secs: u64,
+    /// Most client connections open at once (all event loops together); more are answered 503.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// Largest request head (request line and headers; HTTP/2: the header list), in bytes.
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1024..))]
+    pub max_header_bytes: u32,
+    /// Most concurrent streams (requests) on one HTTP/2 connection.
+    #[arg(long, env = "HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http2_max_concurrent_streams: u32,
     /// Seconds the model list from GigaChat is cached.
     #[arg(long, env = "MODELS_CACHE_SECS", default_value_t = 60)]
     pub models_cache_secs: u64,
@@ -197,6 +220,20 @@ impl Config {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
+    /// The limits every client connection is served under, the drain deadline among them.
+    pub fn connection_limits(&self) -> crate::connection::ConnectionLimits {
+        crate::connection::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            send_timeout: Duration::from_secs(self.send_timeout_secs),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_header_bytes: self.max_header_bytes as usize,
+            http2_max_concurrent_streams: self.http2_max_concurrent_streams,
+            shutdown_grace: self.shutdown_grace(),
+        }
+    }
+
     /// How many event-loop threads to run: `WORKER_THREADS`, or one per CPU when it is 0.
     pub fn threads(&self) -> usize {
         match self.worker_threads {
@@ -240,6 +277,29 @@ mod tests {
         let cpus = std::thread::available_parallelism().unwrap().get();
         assert_eq!(parse(&[]).threads(), cpus);
         assert_eq!(parse(&["--worker-threads", "3"]).threads(), 3);
+    }
+
+    #[test]
+    fn connection_limits_parse_and_refuse_zero() {
+        let limits =
+            parse(&["--idle-timeout-secs", "5", "--max-connections", "7"]).connection_limits();
+        assert_eq!(limits.idle_timeout, Duration::from_secs(5));
+        assert_eq!(limits.max_connections, 7);
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(limits.max_header_bytes, 65_536);
+        for flag in [
+            "--header-read-timeout-secs",
+            "--body-read-timeout-secs",
+            "--idle-timeout-secs",
+            "--send-timeout-secs",
+            "--max-connections",
+            "--http2-max-concurrent-streams",
+        ] {
+            assert!(
+                Cli::try_parse_from(["gigachat-adapter", flag, "0"]).is_err(),
+                "{flag}"
+            );
+        }
     }
 
     #[test]

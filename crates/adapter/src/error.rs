@@ -44,6 +44,14 @@ pub enum AppError {
     FileNotFound(String),
     /// A file part of a message could not be attached.
     Attachment(crate::attachments::resolve::PartError),
+    /// The client sent its request (headers or body) too slowly; says which part and how long.
+    RequestTimeout(String),
+    /// The request head is larger than `MAX_HEADER_BYTES` or has too many headers; says which.
+    HeadersTooLarge(String),
+    /// `MAX_CONNECTIONS` client connections are already open.
+    TooManyConnections(usize),
+    /// The adapter is shutting down and its drain deadline has passed.
+    ShuttingDown,
     /// A bug or a task that could not finish inside the adapter (never the client's or GigaChat's fault).
     Internal(String),
 }
@@ -93,6 +101,10 @@ impl AppError {
             AppError::InvalidOutput(_) => "invalid_upstream_output",
             AppError::FileNotFound(_) => "file_not_found",
             AppError::Internal(_) => "internal",
+            AppError::RequestTimeout(_) => "request_timeout",
+            AppError::HeadersTooLarge(_) => "headers_too_large",
+            AppError::TooManyConnections(_) => "too_many_connections",
+            AppError::ShuttingDown => "shutting_down",
             AppError::Attachment(part) => match &part.error {
                 AttachmentError::Upload(_) => "attachment_upload",
                 _ => "invalid_attachment",
@@ -170,6 +182,36 @@ impl AppError {
                 "server_error",
                 Some("internal_error"),
                 format!("The adapter failed to serve the request: {what}."),
+            ),
+            AppError::RequestTimeout(message) => shape(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                Some("request_timeout"),
+                message.clone(),
+            ),
+            AppError::HeadersTooLarge(message) => shape(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "invalid_request_error",
+                Some("request_headers_too_large"),
+                message.clone(),
+            ),
+            AppError::TooManyConnections(limit) => Shape {
+                retry_after: Some(Duration::from_secs(1)),
+                ..shape(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    Some("too_many_connections"),
+                    format!(
+                        "The adapter already serves its limit of {limit} connections; retry shortly."
+                    ),
+                )
+            },
+            AppError::ShuttingDown => shape(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("server_shutting_down"),
+                "The adapter is shutting down and could not finish this response; retry the request."
+                    .into(),
             ),
             AppError::FileNotFound(id) => shape(
                 StatusCode::NOT_FOUND,

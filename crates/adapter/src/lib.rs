@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod config;
+pub mod connection;
 pub mod context;
 pub mod demo;
 pub mod error;

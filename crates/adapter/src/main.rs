@@ -73,7 +73,7 @@ fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> 
         router,
         listener,
         config.threads(),
-        config.shutdown_grace(),
+        config.connection_limits(),
         prepare_thread,
     )?;
     drop(demo);

@@ -1,4 +1,5 @@
-//! The router (routes, auth, CORS, body limit, fallbacks) and the server loop with graceful shutdown.
+//! The router (routes, auth, CORS, body limit, fallbacks) and the accept loop, with the connection
+//! limit and graceful shutdown.
 
 use std::time::Duration;
 
@@ -8,11 +9,11 @@ use axum::http::{HeaderValue, Method, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::auth;
+use crate::connection::{ConnectionLimits, Connections, Phase};
 use crate::error::AppError;
 use crate::routes::{chat, completions, docs, embeddings, files, health, models, tokens};
 use crate::state::AppState;
@@ -132,11 +133,15 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(layer.allow_origin(AllowOrigin::list(allowed)))
 }
 
-/// Serves until SIGTERM/Ctrl-C, then lets in-flight requests and streams finish for up to `grace`.
+/// How long connections get to send what they hold after open streams were ended at the drain
+/// deadline (each has one error event and the body's end left to write).
+const FINAL_FLUSH: Duration = Duration::from_secs(1);
+
+/// Serves until SIGTERM/Ctrl-C under `limits`, then drains (see [`serve_until`]).
 pub async fn serve(
     router: Router,
     listener: tokio::net::TcpListener,
-    grace: Duration,
+    limits: ConnectionLimits,
 ) -> anyhow::Result<()> {
     tracing::info!(local = %listener.local_addr()?, "gigachat-adapter listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -144,33 +149,79 @@ pub async fn serve(
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    serve_until(router, listener, grace, stop_rx).await
+    serve_until(router, listener, Connections::new(limits), stop_rx).await
 }
 
-/// Serves until `stop` turns true, then lets in-flight requests and streams finish for up to `grace`.
+/// Accepts connections (each under `connections`' limits) until `stop` turns true; then lets
+/// in-flight requests and streams finish for up to the shutdown grace, after which open event
+/// streams end with a shutdown error event and the remaining connections close.
 pub async fn serve_until(
     router: Router,
     listener: tokio::net::TcpListener,
-    grace: Duration,
+    connections: Connections,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(%err, "could not set TCP_NODELAY");
+    let (phase, watching) = tokio::sync::watch::channel(Phase::Serving);
+    let mut open = tokio::task::JoinSet::new();
+    let stopping = stopped(stop);
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    if let Err(err) = tcp.set_nodelay(true) {
+                        tracing::debug!(%err, "could not set TCP_NODELAY");
+                    }
+                    let connections = connections.clone();
+                    match connections.admit() {
+                        Some(permit) => {
+                            let served = connections.serve(router.clone(), tcp, watching.clone(), permit);
+                            open.spawn(served);
+                        }
+                        None => {
+                            open.spawn(async move { connections.refuse(tcp).await });
+                        }
+                    }
+                }
+                Err(err) => accept_failed(err).await,
+            },
+            Some(_) = open.join_next(), if !open.is_empty() => {}
+            () = &mut stopping => break,
         }
-    });
-    let server = axum::serve(listener, router).with_graceful_shutdown(stopped(stop.clone()));
-    let deadline = async move {
-        stopped(stop).await;
-        tracing::info!(?grace, "shutting down: draining in-flight requests");
-        tokio::time::sleep(grace).await;
-        tracing::warn!("drain deadline reached; closing remaining connections");
-    };
-    tokio::select! {
-        result = server => result?,
-        () = deadline => {}
     }
+    drop(listener);
+    let grace = connections.limits().shutdown_grace;
+    tracing::info!(?grace, "shutting down: draining in-flight requests");
+    let _ = phase.send(Phase::Draining);
+    if tokio::time::timeout(grace, join_all(&mut open))
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain deadline reached; ending open streams and closing connections");
+        let _ = phase.send(Phase::Cut);
+        let _ = tokio::time::timeout(FINAL_FLUSH, join_all(&mut open)).await;
+    }
+    open.shutdown().await;
     Ok(())
+}
+
+/// Waits for every task in `open` to end.
+async fn join_all(open: &mut tokio::task::JoinSet<()>) {
+    while open.join_next().await.is_some() {}
+}
+
+/// A failed `accept`: a connection that died in the backlog is skipped; anything else (out of
+/// file descriptors) is logged and waited out, so the loop does not spin.
+async fn accept_failed(err: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
+    ) {
+        return;
+    }
+    tracing::error!(%err, "accept failed; retrying in a second");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// Resolves once `stop` is true; never, if its sender goes away without saying so.

@@ -4,13 +4,13 @@
 //! inter-processor interrupt when that thread sleeps).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
 use tokio::runtime::Runtime;
 use tokio::sync::{Barrier, watch};
 
+use crate::connection::{ConnectionLimits, Connections};
 use crate::server;
 
 /// A single-threaded runtime with I/O and timers: one event loop.
@@ -23,7 +23,8 @@ pub fn event_loop() -> std::io::Result<Runtime> {
 /// What every event loop shares.
 struct Shared {
     router: Router,
-    grace: Duration,
+    /// The limits, and the connection count shared by every loop.
+    connections: Connections,
     /// Turns true on SIGTERM/Ctrl-C, or when a loop fails: every loop stops accepting and drains.
     stop: watch::Sender<bool>,
     /// Every loop waits here after draining, so no runtime (and no connection or task it drives
@@ -35,14 +36,15 @@ struct Shared {
 }
 
 /// Serves `router` on `listener` from `threads` event loops: `main` (which built the router and
-/// runs whatever was spawned then) plus `threads - 1` new ones. SIGTERM or Ctrl-C stops every
-/// loop; each drains its own connections for up to `grace`; all runtimes live until all are done.
+/// runs whatever was spawned then) plus `threads - 1` new ones, all under `limits` (the connection
+/// cap counts every loop's connections). SIGTERM or Ctrl-C stops every loop; each drains its own
+/// connections for up to the shutdown grace; all runtimes live until all are done.
 pub fn serve(
     main: &Runtime,
     router: Router,
     listener: std::net::TcpListener,
     threads: usize,
-    grace: Duration,
+    limits: ConnectionLimits,
     prepare: impl Fn() + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let threads = threads.max(1);
@@ -52,7 +54,7 @@ pub fn serve(
     tracing::info!(local = %listener.local_addr()?, threads, "gigachat-adapter listening");
     let shared = Arc::new(Shared {
         router,
-        grace,
+        connections: Connections::new(limits),
         stop: watch::channel(false).0,
         drained: Barrier::new(threads),
         prepare: Box::new(prepare),
@@ -116,7 +118,7 @@ async fn run_loop(shared: Arc<Shared>, listener: std::net::TcpListener) -> anyho
             server::serve_until(
                 shared.router.clone(),
                 listener,
-                shared.grace,
+                shared.connections.clone(),
                 shared.stop.subscribe(),
             )
             .await

@@ -1,5 +1,5 @@
-//! The real binary under SIGTERM: in-flight streams finish (up to the drain deadline) on every
-//! event loop, then it exits.
+//! The real binary under SIGTERM: in-flight streams finish (up to the drain deadline, then they
+//! end with a shutdown error event) on every event loop, then it exits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::process::{Child, Command, Stdio};
@@ -124,14 +124,40 @@ async fn sigterm_lets_in_flight_streams_finish() {
     assert!(status.success(), "{status}");
 }
 
+/// Streams still open when the drain deadline passes end with one `server_shutting_down` error
+/// event and a clean end of body (a cut chunked body would fail to read), then the adapter exits.
 #[tokio::test]
-async fn drain_deadline_bounds_the_shutdown() {
+async fn drain_deadline_ends_open_streams_with_an_error_event() {
     let emulator = Emulator::start(slow_emulator(600)).await.unwrap();
     let mut adapter = spawn_adapter(&emulator, 1).await;
-    let mut body = open_stream(&adapter).await.bytes_stream();
-    body.next().await.unwrap().unwrap();
+    let mut bodies = Vec::new();
+    for _ in 0..6 {
+        let mut body = open_stream(&adapter).await.bytes_stream();
+        body.next().await.unwrap().unwrap();
+        bodies.push(body);
+    }
     sigterm(&adapter.process.child);
-    // The answer would take 20 s; the adapter must exit after its 1 s grace period instead.
+    let rests = futures_util::future::join_all(bodies.into_iter().map(|mut body| async move {
+        let mut rest = Vec::new();
+        while let Some(chunk) = body.next().await {
+            rest.extend_from_slice(&chunk.expect("the stream body was cut"));
+        }
+        String::from_utf8(rest).unwrap()
+    }));
+    // The answers would take 20 s; the adapter must end them after its 1 s grace period instead.
+    let rests = tokio::time::timeout(Duration::from_secs(8), rests)
+        .await
+        .expect("the streams did not end");
+    for rest in rests {
+        assert!(!rest.contains("[DONE]"), "{rest}");
+        let last = rest.trim_end().rsplit("\n\n").next().unwrap();
+        let event: serde_json::Value =
+            serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(event["error"]["type"], "server_error", "{event}");
+        assert_eq!(event["error"]["code"], "server_shutting_down", "{event}");
+        assert!(rest.ends_with("\n\n"), "{rest}");
+        assert_eq!(rest.matches("\"error\"").count(), 1, "{rest}");
+    }
     let status = wait_exit(&mut adapter.process.child, Duration::from_secs(8)).await;
     assert!(status.success(), "{status}");
 }

@@ -2,6 +2,7 @@
 //! GigaChat's own, so a `file_id` content part can reference them directly.
 
 use axum::Json;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -92,24 +93,20 @@ fn upstream_context(headers: &HeaderMap) -> gigachat::RequestContext {
 pub async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<OpenAiFile>, AppError> {
+    let mut form = form.map_err(|rejection| invalid(rejection.body_text()))?;
+    let limit = state.max_request_bytes();
+    let unreadable = |err| unreadable(err, limit);
     let mut file: Option<(Bytes, Option<String>, Option<String>)> = None;
     let mut purpose = None;
     let (mut anchor, mut seconds) = (None, None);
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|err| invalid(err.body_text()))?
-    {
+    while let Some(field) = form.next_field().await.map_err(unreadable)? {
         match field.name() {
             Some("file") => {
                 let filename = field.file_name().map(str::to_owned);
                 let declared = field.content_type().map(str::to_owned);
-                let bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|err| invalid(err.body_text()))?;
+                let bytes = field.bytes().await.map_err(unreadable)?;
                 file = Some((bytes, declared, filename));
             }
             Some(name @ ("purpose" | "expires_after[anchor]" | "expires_after[seconds]")) => {
@@ -118,7 +115,7 @@ pub async fn upload(
                     "expires_after[anchor]" => &mut anchor,
                     _ => &mut seconds,
                 };
-                *slot = Some(field.text().await.map_err(|err| invalid(err.body_text()))?);
+                *slot = Some(field.text().await.map_err(unreadable)?);
             }
             _ => {}
         }
@@ -399,6 +396,18 @@ pub async fn content(
         .and_then(|t| HeaderValue::from_str(&t).ok())
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     Ok(([(header::CONTENT_TYPE, content_type)], file.data.bytes).into_response())
+}
+
+/// A multipart body that could not be read: 408 when it stalled, 413 past `MAX_REQUEST_BYTES`
+/// (`limit`), else 400 naming the problem.
+fn unreadable(err: MultipartError, limit: usize) -> AppError {
+    if let Some(stalled) = crate::body::stalled(&err) {
+        return stalled;
+    }
+    if err.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::PayloadTooLarge(limit);
+    }
+    invalid(err.body_text())
 }
 
 fn invalid(message: String) -> AppError {

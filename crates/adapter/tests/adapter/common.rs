@@ -92,8 +92,9 @@ pub async fn spawn_adapter(
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let limits = config.connection_limits();
     let server = tokio::spawn(async move {
-        let _ = gigachat_adapter::server::serve(router, listener, Duration::from_secs(1)).await;
+        let _ = gigachat_adapter::server::serve(router, listener, limits).await;
     });
     (base, server)
 }

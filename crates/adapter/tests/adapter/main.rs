@@ -9,6 +9,7 @@ mod redis_server;
 mod attachments;
 mod chat;
 mod completions;
+mod connections;
 mod embeddings;
 mod errors;
 mod headers;

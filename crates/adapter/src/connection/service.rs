@@ -1,0 +1,174 @@
+//! The router as a hyper service: each request counts as in flight (so an idle timeout never cuts
+//! it) until its response body is done, its body reads time out after `BODY_READ_TIMEOUT_SECS`,
+//! and an event stream still open when the drain deadline passes ends with a shutdown error event.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, Version, header};
+use axum::routing::future::RouteFuture;
+use bytes::{Bytes, BytesMut};
+use hyper::body::{Frame, Incoming, SizeHint};
+use tokio::sync::watch;
+use tower::Service as _;
+use tower_http::timeout::TimeoutBody;
+
+use super::Phase;
+use super::activity::Activity;
+use crate::error::AppError;
+
+/// Serves one connection's requests with the router.
+#[derive(Clone)]
+pub(super) struct AdapterService {
+    router: Router,
+    activity: Arc<Activity>,
+    body_read_timeout: Duration,
+    phase: watch::Receiver<Phase>,
+}
+
+impl AdapterService {
+    pub(super) fn new(
+        router: Router,
+        activity: Arc<Activity>,
+        body_read_timeout: Duration,
+        phase: watch::Receiver<Phase>,
+    ) -> Self {
+        Self {
+            router,
+            activity,
+            body_read_timeout,
+            phase,
+        }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for AdapterService {
+    type Response = Response<ServedBody>;
+    type Error = Infallible;
+    type Future = Served;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let timeout = self.body_read_timeout;
+        let http1 = request.version() < Version::HTTP_2;
+        let request = request.map(|body| TimeoutBody::new(timeout, body));
+        Served {
+            routed: self.router.clone().call(request),
+            in_flight: Some(InFlight::new(self.activity.clone())),
+            phase: self.phase.clone(),
+            http1,
+        }
+    }
+}
+
+/// Counts one request as in flight for as long as it lives.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(activity: Arc<Activity>) -> Self {
+        activity.request_started();
+        Self(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
+/// A request being routed; its response keeps it in flight until the body is done.
+pub(super) struct Served {
+    routed: RouteFuture<Infallible>,
+    in_flight: Option<InFlight>,
+    phase: watch::Receiver<Phase>,
+    http1: bool,
+}
+
+impl Future for Served {
+    type Output = Result<Response<ServedBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Poll::Ready(Ok(mut response)) = Pin::new(&mut self.routed).poll(cx) else {
+            return Poll::Pending;
+        };
+        if self.http1 && response.status() == StatusCode::REQUEST_TIMEOUT {
+            // The body stalled part-way, so the connection cannot carry another request: hyper
+            // closes it after this answer, and the client is told so.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        let is_stream = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
+        let cut = is_stream.then(|| cut(self.phase.clone()));
+        let in_flight = self.in_flight.take();
+        Poll::Ready(Ok(response.map(|body| ServedBody {
+            body,
+            _in_flight: in_flight,
+            cut,
+            ended: false,
+        })))
+    }
+}
+
+/// Resolves once the drain deadline has passed (never, if the server is gone without saying so).
+fn cut(mut phase: watch::Receiver<Phase>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        if phase.wait_for(|phase| *phase == Phase::Cut).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
+}
+
+/// A response body; an event stream's also ends, with one error event, at the drain deadline.
+pub(super) struct ServedBody {
+    body: Body,
+    _in_flight: Option<InFlight>,
+    cut: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    ended: bool,
+}
+
+impl hyper::body::Body for ServedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        let Some(cut) = self.cut.as_mut() else {
+            return Poll::Pending;
+        };
+        if cut.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.ended = true;
+        self.cut = None;
+        tracing::warn!("drain deadline reached: ending an open event stream");
+        let mut event = BytesMut::new();
+        crate::streaming::frame_into(&mut event, &AppError::ShuttingDown.envelope());
+        Poll::Ready(Some(Ok(Frame::data(event.freeze()))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || hyper::body::Body::is_end_stream(&self.body)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        hyper::body::Body::size_hint(&self.body)
+    }
+}
