@@ -283,6 +283,15 @@ fn upstream_shape(err: &Upstream) -> Shape {
                     Some("insufficient_quota"),
                     "The GigaChat token package of the adapter's account is used up.".into(),
                 ),
+                // A file uploaded under another `X-Client-ID`: the client's id, not the account.
+                403 if said.contains("Access to file") => make(
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    Some("file_not_found"),
+                    format!(
+                        "GigaChat keeps this file for another X-Client-ID; send the X-Client-ID it was uploaded with: {said}"
+                    ),
+                ),
                 403 => make(
                     StatusCode::BAD_GATEWAY,
                     "upstream_error",
@@ -507,6 +516,13 @@ mod tests {
             (401, "Unauthorized", 502, Some("upstream_auth_failed")),
             (402, "Payment Required", 429, Some("insufficient_quota")),
             (404, "No such model", 404, Some("model_not_found")),
+            (
+                403,
+                "Access to file 'abc' is denied",
+                404,
+                Some("file_not_found"),
+            ),
+            (403, "Forbidden", 502, Some("upstream_permission_denied")),
             (
                 413,
                 "Payload too large",

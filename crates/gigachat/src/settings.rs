@@ -547,6 +547,7 @@ mod tests {
             ("GIGACHAT_RETRY_ON_STATUS_CODES", "[429, 503]"),
             ("GIGACHAT_TOKEN_EXPIRY_BUFFER_MS", "5000"),
             ("GIGACHAT_VERBOSE", "yes"),
+            ("GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED", "true"),
         ])
         .unwrap();
         assert_eq!(settings.base_url, "https://example.test/api/v1");
@@ -573,6 +574,7 @@ mod tests {
         assert!(settings.key_file_password.is_some());
         assert_eq!(settings.flags, Some(vec!["a".into(), "b".into()]));
         assert_eq!(settings.max_connections, Some(8));
+        assert_eq!(settings.cached_prompt_tokens, CachedPromptTokens::Included);
         assert_eq!(settings.max_retries, 3);
         assert_eq!(settings.retry_backoff_factor, 0.1);
         assert_eq!(settings.retry_on_status_codes, [429, 503]);

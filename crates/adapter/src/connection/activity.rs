@@ -82,6 +82,11 @@ impl Activity {
         }
     }
 
+    /// Whether no request is in flight (what is written now is not the router's).
+    fn between_requests(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+    }
+
     /// A request head was parsed and handed to the router.
     pub(super) fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -140,11 +145,14 @@ impl Activity {
 }
 
 /// The client socket as hyper sees it: first the bytes already read (the checked first head),
-/// then the socket, telling [`Activity`] when bytes arrive.
+/// then the socket, telling [`Activity`] when bytes arrive; hyper's bare answer to a later head it
+/// could not parse goes out with the envelope instead.
 pub(super) struct Watched {
     read: Bytes,
     tcp: TcpStream,
     activity: std::sync::Arc<Activity>,
+    /// The envelope answer still to be written in place of hyper's bare one.
+    replacement: Bytes,
 }
 
 impl Watched {
@@ -153,6 +161,35 @@ impl Watched {
             read,
             tcp,
             activity,
+            replacement: Bytes::new(),
+        }
+    }
+
+    /// Writes what is left of the replacement answer.
+    fn send_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.replacement.is_empty() {
+            let written =
+                std::task::ready!(Pin::new(&mut self.tcp).poll_write(cx, &self.replacement))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.replacement.advance(written);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes `written` in place of hyper's bare error answer, when it is one (see
+    /// [`super::head::envelope_for_bare_rejection`]).
+    fn replaces(&mut self, written: &[u8]) -> bool {
+        if !self.activity.between_requests() {
+            return false;
+        }
+        match super::head::envelope_for_bare_rejection(written) {
+            Some(answer) => {
+                self.replacement = Bytes::from(answer);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -184,6 +221,14 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.send_replacement(cx))?;
+        if self.replaces(buf) {
+            // hyper's bytes count as written; the answer goes out now or on its flush.
+            return match self.send_replacement(cx) {
+                Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                _ => Poll::Ready(Ok(buf.len())),
+            };
+        }
         let written = Pin::new(&mut self.tcp).poll_write(cx, buf);
         self.activity.wrote(&written);
         written
@@ -194,6 +239,13 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.send_replacement(cx))?;
+        let mut filled = bufs.iter().filter(|buf| !buf.is_empty());
+        if let (Some(only), None) = (filled.next(), filled.next())
+            && self.activity.between_requests()
+        {
+            return self.poll_write(cx, only);
+        }
         let written = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
         self.activity.wrote(&written);
         written
@@ -204,10 +256,12 @@ impl AsyncWrite for Watched {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.send_replacement(cx))?;
         Pin::new(&mut self.tcp).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.send_replacement(cx))?;
         Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }

@@ -1,6 +1,7 @@
 //! The first request head of a connection, read and checked before hyper sees it, so that a
 //! malformed, oversized or slow head is answered with the OpenAI error envelope (hyper answers
-//! those with an empty body); and the raw HTTP/1.1 error responses written on such a connection.
+//! those with an empty body); hyper's bare answers to later heads, given the envelope; and the raw
+//! HTTP/1.1 error responses written on such a connection.
 
 use std::time::Duration;
 
@@ -169,6 +170,33 @@ pub async fn answer(tcp: &mut TcpStream, error: AppError, linger: Duration) {
     .await;
 }
 
+/// The envelope for hyper's own answer to a later head on a kept-alive connection that it could not
+/// parse (the first head is checked by [`read_first`]): hyper writes such an answer as a bare
+/// status line with `content-length: 0` and then closes. `written` is what hyper is writing while
+/// no request is in flight; `None` unless it is such an answer. The router never answers an error
+/// with an empty body, so a response of the router is never taken for one.
+pub fn envelope_for_bare_rejection(written: &[u8]) -> Option<Vec<u8>> {
+    let status = written.strip_prefix(b"HTTP/1.1 ")?.get(..3)?;
+    let status: u16 = std::str::from_utf8(status).ok()?.parse().ok()?;
+    let head_length = written.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let empty = written[..head_length]
+        .split(|byte| *byte == b'\n')
+        .any(|line| line.trim_ascii().eq_ignore_ascii_case(b"content-length: 0"));
+    if !(400..600).contains(&status) || head_length != written.len() || !empty {
+        return None;
+    }
+    let error = match status {
+        414 | 431 => AppError::HeadersTooLarge(
+            "The request line or headers are larger than the adapter accepts.".into(),
+        ),
+        _ => AppError::InvalidRequest {
+            message: "The request is not valid HTTP/1.1.".into(),
+            param: None,
+        },
+    };
+    Some(encode(error))
+}
+
 /// The bytes of `error`'s response (status, headers and envelope as the router would send them).
 fn encode(error: AppError) -> Vec<u8> {
     let (parts, body) = error.into_response().into_parts();
@@ -253,6 +281,27 @@ mod tests {
         assert_eq!(status(&format!("GET / HTTP/1.1\r\n{many}\r\n")), 431);
         let long = "a".repeat(9000);
         assert_eq!(status(&format!("GET / HTTP/1.1\r\nx: {long}")), 431);
+    }
+
+    /// hyper's bare answers get the envelope; the router's own answers (with a body) and partial
+    /// writes are left alone.
+    #[test]
+    fn bare_rejections_get_the_envelope_and_nothing_else_does() {
+        let bare = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: Sun, 06 Dec 2026 06:00:00 GMT\r\n\r\n";
+        let answer = String::from_utf8(envelope_for_bare_rejection(bare).unwrap()).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+        assert!(answer.contains("connection: close") && answer.contains("\"error\""));
+        let large = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n";
+        let answer = String::from_utf8(envelope_for_bare_rejection(large).unwrap()).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+        for other in [
+            &b"HTTP/1.1 400 Bad Request\r\ncontent-length: 57\r\n\r\n{\"error\":{}}"[..],
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n",
+            b"data: {}\n\n",
+        ] {
+            assert!(envelope_for_bare_rejection(other).is_none());
+        }
     }
 
     #[test]

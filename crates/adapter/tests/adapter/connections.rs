@@ -284,6 +284,74 @@ async fn protocol_errors_get_the_envelope_and_the_right_status() {
     still_serves(&harness).await;
 }
 
+/// One whole response with a `content-length` body, read off a connection that stays open.
+async fn one_response(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&received).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .map_or(0, |length| length.trim().parse().unwrap());
+            if received.len() >= end + 4 + length {
+                return received;
+            }
+        }
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed after {received:?}");
+        received.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The first head of a connection is checked before hyper sees it; a later head on the same
+/// kept-alive connection is parsed by hyper, whose bare answer is given the envelope too.
+#[tokio::test]
+async fn later_heads_on_a_kept_alive_connection_get_the_envelope_too() {
+    let harness = adapter(&[], EmulatorConfig::default()).await;
+    let many: String = (0..1000).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let huge = format!(
+        "GET /v1/models HTTP/1.1\r\nx-big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let cases: [(&str, Vec<u8>, u16); 4] = [
+        ("garbage", b"HELLO THERE\r\n\r\n".to_vec(), 400),
+        (
+            "control character",
+            b"GET /v1/models HTTP/1.1\r\nhost: x\r\nx-bad: a\x01b\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "1000 headers",
+            format!("GET /v1/models HTTP/1.1\r\n{many}\r\n").into_bytes(),
+            431,
+        ),
+        ("1 MB header", huge.into_bytes(), 431),
+    ];
+    for (what, request, expected) in cases {
+        let mut stream = connect(&harness).await;
+        stream
+            .write_all(b"GET /health/live HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let first = one_response(&mut stream).await;
+        assert!(first.starts_with(b"HTTP/1.1 200"), "{what}: {first:?}");
+        let _ = stream.write_all(&request).await;
+        let (status, head, body) = parse(&until_closed(&mut stream).await);
+        assert!(
+            head.contains("content-type: application/json") && head.contains("connection: close"),
+            "{what}: {head}"
+        );
+        let message = assert_error(status, &body, expected, None);
+        assert!(!message.is_empty(), "{what}");
+    }
+    still_serves(&harness).await;
+}
+
 /// The SETTINGS an HTTP/2 client with prior knowledge is sent first, as (identifier, value).
 async fn http2_settings(harness: &Harness) -> Vec<(u16, u32)> {
     let mut stream = connect(harness).await;
