@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Resource amplification: what a small pathological request costs the adapter.
 
-For each case a fresh release adapter (against the plain-HTTP emulator) is warmed up with one
+For each case a fresh adapter of the shipped build (`target/dist`; BENCH_PROFILE=release for the
+lighter profile) (against the plain-HTTP emulator) is warmed up with one
 ordinary chat request, then sent the case once. Recorded: the client body, the status, the time to
 answer, the adapter's peak resident set (VmHWM) and its resident set before and one second after,
 and the size of the body the adapter sent GigaChat (from the emulator's request log). Cases:
@@ -18,7 +19,8 @@ The adapter inherits the environment, so `MALLOC_MMAP_THRESHOLD_=1048576 bench/a
 measures it with glibc's large-allocation threshold fixed (see docs/benchmarks.md).
 Writes bench/results/amplification-<date>.md and prints it.
 
-Usage: bench/amplification.py   (after `cargo build --release -p gigachat-adapter -p gigachat-emulator`)
+Usage: bench/amplification.py   (after `cargo build --profile dist -p gigachat-adapter -p gigachat-emulator`)
+       BENCH_PROFILE=release bench/amplification.py   (after `cargo build --release ...`)
        ADAPTER_BIN=/path/to/older/gigachat-adapter bench/amplification.py   (measure another build)
 """
 import datetime
@@ -34,8 +36,9 @@ import urllib.error
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-ADAPTER = os.environ.get("ADAPTER_BIN", str(ROOT / "target" / "release" / "gigachat-adapter"))
-EMULATOR = os.environ.get("EMULATOR_BIN", str(ROOT / "target" / "release" / "gigachat-emulator"))
+PROFILE = os.environ.get("BENCH_PROFILE", "dist")
+ADAPTER = os.environ.get("ADAPTER_BIN", str(ROOT / "target" / PROFILE / "gigachat-adapter"))
+EMULATOR = os.environ.get("EMULATOR_BIN", str(ROOT / "target" / PROFILE / "gigachat-emulator"))
 KEY = "bench-key"
 TOKEN = "bench-static-token"
 MESSAGES = [{"role": "user", "content": "Build a tree"}]
