@@ -688,24 +688,7 @@ mod tests {
     /// Tools and the response format draw on one expansion budget.
     #[test]
     fn schemas_of_one_request_share_the_budget() {
-        let mut defs = serde_json::Map::new();
-        for level in 0..4 {
-            let properties: serde_json::Map<String, serde_json::Value> = (0..6)
-                .map(|i| {
-                    (
-                        format!("p{i}"),
-                        json!({"$ref": format!("#/$defs/L{}", level + 1)}),
-                    )
-                })
-                .collect();
-            defs.insert(
-                format!("L{level}"),
-                json!({"type": "object", "properties": properties}),
-            );
-        }
-        defs.insert("L4".into(), json!({"type": "string"}));
-        let schema =
-            json!({"$defs": defs, "type": "object", "properties": {"x": {"$ref": "#/$defs/L0"}}});
+        let schema = crate::schema::fan_out(4);
         let tools: Vec<_> = (0..40)
             .map(|i| json!({"type": "function", "function": {"name": format!("f{i}"), "parameters": schema}}))
             .collect();

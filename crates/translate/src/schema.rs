@@ -562,6 +562,29 @@ impl Restore {
     }
 }
 
+/// A schema without recursion whose `levels` definitions each reference the next one six times
+/// (6^levels leaves once inlined): the shape that outgrows any depth limit.
+#[cfg(test)]
+pub(crate) fn fan_out(levels: usize) -> Value {
+    let mut defs = Map::new();
+    for level in 0..levels {
+        let properties: Map<String, Value> = (0..6)
+            .map(|i| {
+                (
+                    format!("p{i}"),
+                    serde_json::json!({"$ref": format!("#/$defs/L{}", level + 1)}),
+                )
+            })
+            .collect();
+        defs.insert(
+            format!("L{level}"),
+            serde_json::json!({"type": "object", "properties": properties}),
+        );
+    }
+    defs.insert(format!("L{levels}"), serde_json::json!({"type": "string"}));
+    serde_json::json!({"$defs": defs, "type": "object", "properties": {"x": {"$ref": "#/$defs/L0"}}})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,24 +710,7 @@ mod tests {
     /// budget stops them with an error naming the parameter.
     #[test]
     fn fan_out_beyond_the_budget_is_refused() {
-        let mut defs = Map::new();
-        for level in 0..12 {
-            let properties: Map<String, Value> = (0..6)
-                .map(|i| {
-                    (
-                        format!("p{i}"),
-                        json!({"$ref": format!("#/$defs/L{}", level + 1)}),
-                    )
-                })
-                .collect();
-            defs.insert(
-                format!("L{level}"),
-                json!({"type": "object", "properties": properties}),
-            );
-        }
-        defs.insert("L12".into(), json!({"type": "string"}));
-        let schema =
-            json!({"$defs": defs, "type": "object", "properties": {"x": {"$ref": "#/$defs/L0"}}});
+        let schema = fan_out(12);
         let err = try_norm(&schema).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("tools[0].function.parameters"));
         assert!(err.message.contains("$ref"), "{}", err.message);
@@ -722,24 +728,7 @@ mod tests {
     /// allowance.
     #[test]
     fn the_budget_is_shared_by_the_request() {
-        let mut defs = Map::new();
-        for level in 0..4 {
-            let properties: Map<String, Value> = (0..6)
-                .map(|i| {
-                    (
-                        format!("p{i}"),
-                        json!({"$ref": format!("#/$defs/L{}", level + 1)}),
-                    )
-                })
-                .collect();
-            defs.insert(
-                format!("L{level}"),
-                json!({"type": "object", "properties": properties}),
-            );
-        }
-        defs.insert("L4".into(), json!({"type": "string"}));
-        let schema =
-            json!({"$defs": defs, "type": "object", "properties": {"x": {"$ref": "#/$defs/L0"}}});
+        let schema = fan_out(4);
         let mut budget = ExpansionBudget::default();
         let mut accepted = 0;
         while normalize(&schema, "tools[0].function.parameters", &mut budget).is_ok() {
