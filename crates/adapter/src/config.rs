@@ -134,7 +134,7 @@ pub struct Config {
     /// The adapter's public URL, for generated-image links (empty: relative links).
     #[arg(long, env = "PUBLIC_BASE_URL", default_value = "")]
     pub public_base_url: String,
-    /// Run against a built-in GigaChat emulator instead of the real service (demo and local development).
+    /// Run against a built-in GigaChat emulator instead of the real service (demo and local development; not in builds without the `emulator` feature).
     #[arg(long, env = "GIGACHAT_ADAPTER_EMULATOR", default_value_t = false)]
     pub emulator: bool,
 }

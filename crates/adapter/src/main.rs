@@ -189,9 +189,15 @@ async fn prepare(
         );
     }
     if !settings.has_auth() && settings.cert_file.is_none() {
+        // A lean build (no `emulator` feature) does not suggest a flag it refuses.
+        let or_emulator = if cfg!(feature = "emulator") {
+            ", or run with --emulator"
+        } else {
+            ""
+        };
         anyhow::bail!(
             "no GigaChat credentials: set GIGACHAT_CREDENTIALS (or GIGACHAT_USER/GIGACHAT_PASSWORD, \
-             GIGACHAT_ACCESS_TOKEN, or a client certificate), or run with --emulator"
+             GIGACHAT_ACCESS_TOKEN, or a client certificate){or_emulator}"
         );
     }
     let (router, client) = gigachat_adapter::build(config, settings, keys).await?;

@@ -1,6 +1,8 @@
 //! The README's first command: `gigachat-adapter --emulator` prints a base URL and a key that work
 //! with no GigaChat credentials, prints them only once it is really serving, keeps the key across
 //! restarts, says how to choose another port when its own is taken, and writes logs a file can hold.
+//! Needs the `emulator` feature (on by default); `lean.rs` covers the build without it.
+#![cfg(feature = "emulator")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::io::{BufRead, BufReader, Read};

@@ -28,7 +28,8 @@ pub mod sse;
 pub mod stream;
 mod tls;
 mod transport;
-pub mod types;
+/// The wire types, from the `gigachat-types` crate (kept apart so pure mapping code needs no client).
+pub use gigachat_types as types;
 
 pub use client::{
     Answer, FileContent, FileSource, FileUpload, GigaChat, RequestContext, ResponseMeta,

@@ -25,18 +25,9 @@ pub const DEFAULT_MODEL: &str = "GigaChat-2";
 /// Statuses the SDK retries by default.
 pub const DEFAULT_RETRY_ON_STATUS_CODES: [u16; 5] = [429, 500, 502, 503, 504];
 
-/// How GigaChat's `prompt_tokens` relates to its `precached_prompt_tokens`
-/// (`GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED`). OpenAI's `prompt_tokens` always counts cached tokens.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum CachedPromptTokens {
-    /// `prompt_tokens` leaves the cached part out, so the cached tokens are added to it (the
-    /// default). Every recorded answer has `total = prompt + completion` while cached > 0, and
-    /// the API description says cached tokens are subtracted from the billable total.
-    #[default]
-    Excluded,
-    /// `prompt_tokens` already counts the cached part; it is passed through unchanged.
-    Included,
-}
+// Lives with the wire types so `translate` can use it without this client; re-exported here, where
+// `GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED` is read.
+pub use gigachat_types::CachedPromptTokens;
 
 /// Everything the client needs to reach GigaChat. `Debug` never shows secrets.
 #[derive(Debug, Clone)]

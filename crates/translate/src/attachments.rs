@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use gigachat::types::{Message, Role};
+use gigachat_types::{Message, Role};
 use openai::chat::{ChatMessage, ContentPart, MessageContent};
 
 use crate::TranslateError;

@@ -237,7 +237,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    use gigachat::types::Role;
+    use gigachat_types::Role;
     use serde_json::json;
 
     fn plan(body: serde_json::Value) -> Result<CompletionPlan, TranslateError> {

@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use base64::Engine as _;
-use gigachat::types as gc;
+use gigachat_types as gc;
 use openai::embeddings::{
     Embedding, EmbeddingList, EmbeddingRequest, EmbeddingUsage, EncodingFormat, Vector,
 };

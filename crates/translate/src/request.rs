@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use gigachat::types::{
+use gigachat_types::{
     ChatRequest, FunctionCallMode, Message, ResponseFormat as GcResponseFormat, Role,
 };
 use openai::chat::{ChatCompletionRequest, ChatMessage};
@@ -509,7 +509,7 @@ fn push_pair(
     result: &str,
 ) {
     let mut call = Message::new(Role::Assistant, text);
-    call.function_call = Some(gigachat::types::FunctionCall {
+    call.function_call = Some(gigachat_types::FunctionCall {
         name: name.clone(),
         arguments,
     });

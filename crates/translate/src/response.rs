@@ -1,7 +1,7 @@
 //! GigaChat answers → OpenAI answers: ids, choices, finish reasons and usage.
 
-use gigachat::CachedPromptTokens;
-use gigachat::types as gc;
+use gigachat_types as gc;
+use gigachat_types::CachedPromptTokens;
 use openai::chat::{
     ChatCompletion, Choice, CompletionTokensDetails, PromptTokensDetails, ResponseMessage, Usage,
 };

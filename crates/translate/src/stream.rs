@@ -1,7 +1,7 @@
 //! The stream translator: GigaChat stream chunks of one choice → OpenAI `chat.completion.chunk`s,
 //! with a stable id, the role only first, stop sequences across chunks, and the finish reason last.
 
-use gigachat::types as gc;
+use gigachat_types as gc;
 use openai::chat::{
     ChatCompletionChunk, ChunkChoice, Delta, FunctionCallChunk, ToolCallChunk, Usage,
 };

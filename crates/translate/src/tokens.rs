@@ -10,7 +10,7 @@
 //! langchain-openai falls back to for a model tiktoken does not know. The vocabularies ship inside
 //! the `tiktoken-rs` crate (nothing is downloaded) and are loaded on first use.
 
-use gigachat::types as gc;
+use gigachat_types as gc;
 use openai::embeddings::Input;
 use openai::tokens::{TokensCount, TokensCountList};
 use tiktoken_rs::CoreBPE;

@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gigachat::types::{FunctionCall as GcCall, FunctionCallMode, FunctionSpec};
+use gigachat_types::{FunctionCall as GcCall, FunctionCallMode, FunctionSpec};
 use openai::chat::{ChatCompletionRequest, FunctionCall, FunctionDefinition, ToolCall, ToolChoice};
 use serde_json::{Map, Value, json};
 

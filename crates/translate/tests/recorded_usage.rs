@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use gigachat::CachedPromptTokens;
 use gigachat::sse::SseDecoder;
-use gigachat::types as gc;
+use gigachat_types as gc;
+use gigachat_types::CachedPromptTokens;
 use openai::chat::ChatCompletionRequest;
 use serde_json::{Value, json};
 use translate::{

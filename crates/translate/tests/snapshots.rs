@@ -2,7 +2,7 @@
 //! what the client receives for GigaChat's answers and stream chunks. Review changes with `cargo insta review`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use gigachat::types as gc;
+use gigachat_types as gc;
 use openai::chat::ChatCompletionRequest;
 use serde_json::{Value, json};
 use translate::{ChatDefaults, ResolvedParts, ResponseIds, StreamTranslator, chat_request};
@@ -134,7 +134,7 @@ fn answers_text_call_and_usage() {
             &[text, call],
             &ids(),
             &plan,
-            gigachat::CachedPromptTokens::Excluded
+            gigachat_types::CachedPromptTokens::Excluded
         )
         .unwrap()
     );
@@ -164,7 +164,7 @@ fn recorded_stream_translated() {
     }
     let usage = translate::usage(
         translator.usage().unwrap(),
-        gigachat::CachedPromptTokens::Excluded,
+        gigachat_types::CachedPromptTokens::Excluded,
     );
     out.push(
         serde_json::to_value(translate::usage_chunk(&ids(), "GigaChat:2.0.28.2", usage)).unwrap(),

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use gigachat::sse::SseDecoder;
-use gigachat::types as gc;
+use gigachat_types as gc;
 use openai::chat::{ChatCompletionChunk, ChatCompletionRequest};
 use openai::completions::CompletionRequest;
 use proptest::prelude::*;
@@ -21,7 +21,7 @@ use translate::{
 
 /// Cases per property: a fixed budget that keeps each property to about a second in CI.
 /// The default usage rule (GigaChat's prompt leaves cached tokens out).
-const CACHED: gigachat::CachedPromptTokens = gigachat::CachedPromptTokens::Excluded;
+const CACHED: gigachat_types::CachedPromptTokens = gigachat_types::CachedPromptTokens::Excluded;
 const CASES: u32 = 160;
 
 /// Bytes a translated chunk may carry besides the text it passes on: field names, the id, the

@@ -1,4 +1,7 @@
 //! Typed request and response bodies of the GigaChat REST API, field for field as the service sends them.
+//!
+//! Plain serde data with no I/O, kept apart from the `gigachat` client so that code which only maps
+//! these bodies (the `translate` crate) builds without TLS, HTTP or an async runtime.
 
 pub mod assistants;
 pub mod auth;
@@ -15,8 +18,9 @@ pub mod v2;
 pub use auth::TokenResponse;
 pub use balance::{Balance, BalanceEntry};
 pub use chat::{
-    ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, FinishReason, FunctionCall,
-    FunctionCallMode, FunctionSpec, Message, ResponseFormat, Role, Usage,
+    CachedPromptTokens, ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta,
+    FinishReason, FunctionCall, FunctionCallMode, FunctionSpec, Message, ResponseFormat, Role,
+    Usage,
 };
 pub use embeddings::{Embedding, EmbeddingUsage, EmbeddingsRequest, EmbeddingsResponse};
 pub use extras::{AiCheck, AiCheckRequest, ConvertedFunctions};

@@ -8,7 +8,8 @@ pub struct TokenResponse {
     /// The opaque bearer token.
     #[serde(alias = "tok")]
     pub access_token: String,
-    /// Expiry as a Unix timestamp, in seconds or milliseconds (see [`crate::auth::expiry_millis`]).
+    /// Expiry as a Unix timestamp, in seconds or milliseconds (the client's
+    /// `auth::expiry_millis` tells which).
     #[serde(alias = "exp")]
     pub expires_at: i64,
 }

@@ -265,7 +265,7 @@ pub enum FinishReason {
 /// Token usage of a call. Every recording has `total = prompt + completion` while
 /// `precached_prompt_tokens > 0`, and the API description says cached tokens are subtracted from
 /// the billable total: `prompt_tokens` is the uncached part only (see
-/// [`crate::settings::CachedPromptTokens`]).
+/// [`CachedPromptTokens`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Prompt tokens not served from the prompt cache (by default; see the type's note).
@@ -280,6 +280,19 @@ pub struct Usage {
     /// Tokens of system overhead (older deployments).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_tokens: Option<u32>,
+}
+
+/// How GigaChat's `prompt_tokens` relates to its `precached_prompt_tokens`
+/// (`GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED`). OpenAI's `prompt_tokens` always counts cached tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CachedPromptTokens {
+    /// `prompt_tokens` leaves the cached part out, so the cached tokens are added to it (the
+    /// default). Every recorded answer has `total = prompt + completion` while cached > 0, and
+    /// the API description says cached tokens are subtracted from the billable total.
+    #[default]
+    Excluded,
+    /// `prompt_tokens` already counts the cached part; it is passed through unchanged.
+    Included,
 }
 
 /// A non-streaming answer. There is no `id`.
