@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -21,6 +21,7 @@ use tower_http::timeout::TimeoutBody;
 
 use super::Phase;
 use super::activity::Activity;
+use crate::access::{Delivery, Exchange};
 use crate::error::AppError;
 
 /// Serves one connection's requests with the router.
@@ -110,11 +111,25 @@ impl Future for Served {
             .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
         let cut = is_stream.then(|| cut(self.phase.clone()));
         let in_flight = self.in_flight.take();
+        let access = response
+            .extensions_mut()
+            .remove::<Arc<Exchange>>()
+            .map(|exchange| Access {
+                exchange,
+                delivery: Delivery {
+                    status: response.status().as_u16(),
+                    stream: is_stream,
+                    bytes_out: 0,
+                    first_bytes: None,
+                    finished: false,
+                },
+            });
         Poll::Ready(Ok(response.map(|body| ServedBody {
             body,
             _in_flight: in_flight,
             cut,
             ended: false,
+            access,
         })))
     }
 }
@@ -129,11 +144,53 @@ fn cut(mut phase: watch::Receiver<Phase>) -> Pin<Box<dyn Future<Output = ()> + S
 }
 
 /// A response body; an event stream's also ends, with one error event, at the drain deadline.
+/// When it goes (sent, or the client gone), its request's access log line is written.
 pub(super) struct ServedBody {
     body: Body,
     _in_flight: Option<InFlight>,
     cut: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     ended: bool,
+    access: Option<Access>,
+}
+
+/// A request to write the access log line of, and how its body is going out.
+struct Access {
+    exchange: Arc<Exchange>,
+    delivery: Delivery,
+}
+
+impl ServedBody {
+    /// Counts what `frame` hands the connection (and whether it was the body's end).
+    fn note(&mut self, frame: &Option<Result<Frame<Bytes>, axum::Error>>) {
+        let end = hyper::body::Body::is_end_stream(&self.body);
+        let Some(access) = self.access.as_mut() else {
+            return;
+        };
+        let delivery = &mut access.delivery;
+        match frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    delivery.bytes_out += data.len() as u64;
+                    delivery.first_bytes.get_or_insert_with(Instant::now);
+                }
+                delivery.finished |= end;
+            }
+            Some(Err(_)) => {}
+            None => delivery.finished = true,
+        }
+    }
+}
+
+impl Drop for ServedBody {
+    fn drop(&mut self) {
+        if let Some(access) = self.access.take()
+            && access.exchange.logged()
+        {
+            // The body goes first, so what a stream reports when dropped (model, usage) is logged.
+            self.body = Body::empty();
+            access.exchange.log(&access.delivery);
+        }
+    }
 }
 
 impl hyper::body::Body for ServedBody {
@@ -147,7 +204,15 @@ impl hyper::body::Body for ServedBody {
         if self.ended {
             return Poll::Ready(None);
         }
+        // A stream's log lines (a failure mid-stream, the drain deadline) carry its request id.
+        let span = self
+            .access
+            .as_ref()
+            .filter(|access| access.delivery.stream)
+            .map(|access| access.exchange.span().clone());
+        let _entered = span.as_ref().map(tracing::Span::enter);
         if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            self.note(&frame);
             return Poll::Ready(frame);
         }
         let Some(cut) = self.cut.as_mut() else {
@@ -158,6 +223,9 @@ impl hyper::body::Body for ServedBody {
         }
         self.ended = true;
         self.cut = None;
+        if let Some(access) = self.access.as_ref() {
+            access.exchange.failed(AppError::ShuttingDown.label());
+        }
         tracing::warn!("drain deadline reached: ending an open event stream");
         let mut event = BytesMut::new();
         crate::streaming::frame_into(&mut event, &AppError::ShuttingDown.envelope());
