@@ -72,11 +72,12 @@ pub struct Delivery {
 impl Exchange {
     /// The record of a request with `headers`, answered under `id`, reached by `method` on the
     /// route template `route`, by the holder of the key named `key` (none: no key was needed);
-    /// `logged` says whether it ends with an access log line.
+    /// `logged` says whether it ends with an access log line. Its clock starts now.
     pub fn new(
         id: String,
         key: Option<Arc<str>>,
-        (method, route): (Method, &'static str),
+        method: Method,
+        route: &'static str,
         headers: &HeaderMap,
         logged: bool,
     ) -> Self {
@@ -101,6 +102,11 @@ impl Exchange {
     /// The request id: returned as `x-request-id`, sent to GigaChat as `X-Request-ID`.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// When the request arrived.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// The span every log line of this request is written in (it carries `request_id`).
@@ -212,7 +218,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
                     Arc::new(Exchange::new(
                         crate::context::request_id(&parts.headers),
                         None,
-                        (parts.method.clone(), "other"),
+                        parts.method.clone(),
+                        "other",
                         &parts.headers,
                         false,
                     ))

@@ -96,7 +96,6 @@ async fn gate(
     mut request: Request,
     next: middleware::Next,
 ) -> Response {
-    let started = std::time::Instant::now();
     let caller = auth::caller(state.keys(), &request);
     let key = match &caller {
         auth::Caller::Key(name) => Some(name.clone()),
@@ -105,10 +104,8 @@ async fn gate(
     let exchange = Arc::new(Exchange::new(
         context::request_id(request.headers()),
         key,
-        (
-            request.method().clone(),
-            route_template(request.uri().path()),
-        ),
+        request.method().clone(),
+        route_template(request.uri().path()),
         request.headers(),
         access_log,
     ));
@@ -124,7 +121,7 @@ async fn gate(
     const PROCESSING_MS: header::HeaderName =
         header::HeaderName::from_static("openai-processing-ms");
     const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
-    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let millis = u64::try_from(exchange.started().elapsed().as_millis()).unwrap_or(u64::MAX);
     let headers = response.headers_mut();
     headers.insert(PROCESSING_MS, HeaderValue::from(millis));
     if let Ok(id) = HeaderValue::from_str(exchange.id()) {
