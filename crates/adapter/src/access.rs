@@ -1,5 +1,6 @@
 //! One record per request: its id (returned, forwarded upstream, on every log line) and what the
-//! access log says about it once the response body has ended (or the client went away).
+//! access log says about it once the request is over: its response body ended, or the client went
+//! away (before the answer or during it).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -9,7 +10,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 
 /// A request as the access log sees it; made once by the router's gate, shared (one `Arc`) by the
-/// handler that fills in the model, usage and upstream time, and the response body that ends it.
+/// handler that fills in the model, usage and upstream time, a stream, and the response body that
+/// says how it went out. The line is written when the last of them lets go of it.
 pub struct Exchange {
     id: String,
     key: Option<Arc<str>>,
@@ -30,6 +32,7 @@ struct Report {
     upstream: Option<Duration>,
     usage: Option<Tokens>,
     error: Option<&'static str>,
+    delivery: Option<Delivery>,
 }
 
 /// Token counts of an answer.
@@ -56,6 +59,7 @@ impl From<&openai::chat::Usage> for Tokens {
 }
 
 /// How a response body went out, for the access log line.
+#[derive(Debug, Clone, Copy)]
 pub struct Delivery {
     /// The response status.
     pub status: u16,
@@ -114,11 +118,6 @@ impl Exchange {
         &self.span
     }
 
-    /// Whether the request ends with an access log line (`ACCESS_LOG`).
-    pub fn logged(&self) -> bool {
-        self.logged
-    }
-
     fn report(&self) -> std::sync::MutexGuard<'_, Report> {
         self.report.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -156,16 +155,31 @@ impl Exchange {
         self.report().error.get_or_insert(label);
     }
 
-    /// Writes the access log line (target `access`, info level).
-    pub fn log(&self, delivery: &Delivery) {
-        let report = self.report();
+    /// How the response body went out (none recorded: the client left before the answer).
+    pub fn delivered(&self, delivery: Delivery) {
+        self.report().delivery = Some(delivery);
+    }
+}
+
+impl Drop for Exchange {
+    /// Writes the access log line (target `access`, info level), unless `ACCESS_LOG` is off.
+    fn drop(&mut self) {
+        if !self.logged {
+            return;
+        }
+        let report = self
+            .report
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
         let millis = |elapsed: Duration| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-        let error = report
-            .error
-            .or((!delivery.finished).then_some("client_disconnected"));
+        let delivery = report.delivery;
+        let error = report.error.or(delivery
+            .is_none_or(|delivery| !delivery.finished)
+            .then_some("client_disconnected"));
+        let stream = delivery.is_some_and(|delivery| delivery.stream);
         let ttft = delivery
-            .first_bytes
-            .filter(|_| delivery.stream)
+            .filter(|delivery| delivery.stream)
+            .and_then(|delivery| delivery.first_bytes)
             .map(|at| millis(at.duration_since(self.started)));
         let usage = report.usage;
         tracing::info!(
@@ -176,8 +190,8 @@ impl Exchange {
             key = self.key.as_deref(),
             model = report.model.as_deref(),
             model_served = report.model_served.as_deref(),
-            stream = delivery.stream,
-            status = delivery.status,
+            stream,
+            status = delivery.map(|delivery| delivery.status),
             error,
             latency_ms = millis(self.started.elapsed()),
             upstream_ms = report.upstream.map(millis),
@@ -186,7 +200,7 @@ impl Exchange {
             completion_tokens = usage.map(|u| u.completion),
             cached_tokens = usage.map(|u| u.cached),
             bytes_in = self.bytes_in,
-            bytes_out = delivery.bytes_out,
+            bytes_out = delivery.map(|delivery| delivery.bytes_out),
             "request"
         );
     }
@@ -225,5 +239,148 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
                     ))
                 }),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// A writer appending to a shared buffer.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The JSON lines `run` logs.
+    fn logged(run: impl FnOnce()) -> Vec<serde_json::Value> {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, run);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    fn exchange(logged: bool) -> Arc<Exchange> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, "42".parse().unwrap());
+        Arc::new(Exchange::new(
+            "req-1".into(),
+            Some(Arc::from("team-a")),
+            Method::POST,
+            "/v1/chat/completions",
+            &headers,
+            logged,
+        ))
+    }
+
+    #[test]
+    fn the_line_comes_when_the_last_holder_lets_go() {
+        let lines = logged(|| {
+            let exchange = exchange(true);
+            let handler = Call(exchange.clone());
+            handler.asked(Some("gpt-4o"));
+            handler.waited_upstream(Duration::from_millis(3));
+            exchange.delivered(Delivery {
+                status: 200,
+                stream: true,
+                bytes_out: 512,
+                first_bytes: Some(Instant::now()),
+                finished: true,
+            });
+            drop(exchange);
+            // A stream still holds it: its end reports the model and usage, then the line is written.
+            handler.served(
+                "GigaChat-2-Max",
+                Some(Tokens {
+                    prompt: 10,
+                    completion: 5,
+                    cached: 2,
+                }),
+            );
+            tracing::info!("before the end");
+        });
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let fields = &lines[1]["fields"];
+        assert_eq!(lines[1]["target"], "access");
+        for (name, value) in [
+            ("request_id", json!("req-1")),
+            ("method", json!("POST")),
+            ("route", json!("/v1/chat/completions")),
+            ("key", json!("team-a")),
+            ("model", json!("gpt-4o")),
+            ("model_served", json!("GigaChat-2-Max")),
+            ("stream", json!(true)),
+            ("status", json!(200)),
+            ("upstream_ms", json!(3)),
+            ("prompt_tokens", json!(10)),
+            ("completion_tokens", json!(5)),
+            ("cached_tokens", json!(2)),
+            ("bytes_in", json!(42)),
+            ("bytes_out", json!(512)),
+        ] {
+            assert_eq!(fields[name], value, "{name}: {fields}");
+        }
+        assert!(fields["ttft_ms"].is_u64() && fields["latency_ms"].is_u64());
+        assert!(fields.get("error").is_none(), "{fields}");
+    }
+
+    #[test]
+    fn a_request_abandoned_before_its_answer_is_logged_as_such() {
+        let lines = logged(|| {
+            let exchange = exchange(true);
+            exchange.asked(Some("GigaChat"));
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let fields = &lines[0]["fields"];
+        assert_eq!(fields["error"], "client_disconnected");
+        assert!(fields.get("status").is_none(), "{fields}");
+        assert_eq!(fields["stream"], false);
+    }
+
+    #[test]
+    fn a_body_cut_short_keeps_its_status_and_the_first_error_wins() {
+        let lines = logged(|| {
+            let exchange = exchange(true);
+            exchange.delivered(Delivery {
+                status: 200,
+                stream: true,
+                bytes_out: 10,
+                first_bytes: None,
+                finished: false,
+            });
+        });
+        assert_eq!(lines[0]["fields"]["error"], "client_disconnected");
+        assert_eq!(lines[0]["fields"]["status"], 200);
+        let lines = logged(|| {
+            let exchange = exchange(true);
+            exchange.failed("upstream_timeout");
+            exchange.failed("shutting_down");
+        });
+        assert_eq!(lines[0]["fields"]["error"], "upstream_timeout");
+    }
+
+    #[test]
+    fn access_log_off_writes_nothing() {
+        assert!(logged(|| drop(exchange(false))).is_empty());
     }
 }

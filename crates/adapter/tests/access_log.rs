@@ -248,5 +248,12 @@ async fn development_writes_readable_lines_with_the_fields() {
     ] {
         assert!(chat.contains(field), "{field} in {chat}");
     }
+    // Text logs show the request's span, with its id, before the lines written inside it.
+    assert!(
+        text.lines()
+            .any(|line| line.contains("request{request_id=acc-chat}")
+                && line.contains("GigaChat call")),
+        "{text}"
+    );
     assert!(!text.contains(NAMED_KEY) && !text.contains(UNNAMED_KEY));
 }

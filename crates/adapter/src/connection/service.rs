@@ -183,12 +183,8 @@ impl ServedBody {
 
 impl Drop for ServedBody {
     fn drop(&mut self) {
-        if let Some(access) = self.access.take()
-            && access.exchange.logged()
-        {
-            // The body goes first, so what a stream reports when dropped (model, usage) is logged.
-            self.body = Body::empty();
-            access.exchange.log(&access.delivery);
+        if let Some(access) = &self.access {
+            access.exchange.delivered(access.delivery);
         }
     }
 }
