@@ -201,12 +201,12 @@ impl hyper::body::Body for ServedBody {
             return Poll::Ready(None);
         }
         // A stream's log lines (a failure mid-stream, the drain deadline) carry its request id.
-        let span = self
+        let exchange = self
             .access
             .as_ref()
             .filter(|access| access.delivery.stream)
-            .map(|access| access.exchange.span().clone());
-        let _entered = span.as_ref().map(tracing::Span::enter);
+            .map(|access| access.exchange.clone());
+        let _entered = exchange.as_ref().map(|exchange| exchange.span().enter());
         if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
             self.note(&frame);
             return Poll::Ready(frame);
