@@ -310,7 +310,12 @@ impl<S: EventShape> Events<S> {
             Some(Piece::Finished(group, usage)) => self.usages.push((group, usage)),
             Some(Piece::Failed(error)) => {
                 self.merged = None;
-                tracing::warn!(label = error.label(), "stream failed after it started");
+                // Written while the body is sent, outside the request's span: the id is named here.
+                tracing::warn!(
+                    request_id = self.exchange.id(),
+                    label = error.label(),
+                    "stream failed after it started"
+                );
                 self.exchange.failed(error.label());
                 frame_into(frames, &error.envelope());
             }

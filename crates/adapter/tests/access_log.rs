@@ -46,8 +46,27 @@ async fn spawn(extra: &[(&str, &str)]) -> (Running, String, PathBuf) {
     panic!("the adapter did not start");
 }
 
+/// The ids of [`send_traffic`]'s requests.
+const IDS: [&str; 6] = [
+    "acc-chat",
+    "acc-stream",
+    "acc-401",
+    "acc-404",
+    "acc-413",
+    "acc-head",
+];
+
+/// Whether each of [`IDS`] has a line in `text` that also holds `marker` (the access lines' target).
+fn all_logged(text: &str, marker: &str) -> bool {
+    IDS.iter().all(|id| {
+        text.lines()
+            .any(|line| line.contains(marker) && line.contains(id))
+    })
+}
+
 /// Sends the requests every test logs: a chat (named key), a stream (unnamed key), a wrong key,
-/// an unknown route and a body over `MAX_REQUEST_BYTES`; each with its own `x-request-id`.
+/// an unknown route, a body over `MAX_REQUEST_BYTES` and a HEAD (whose body is never sent); each
+/// with its own `x-request-id` (see [`IDS`]).
 async fn send_traffic(base: &str) {
     let http = reqwest::Client::new();
     let chat = json!({"model": "GigaChat", "messages": [{"role": "user", "content": "hi"}]});
@@ -78,10 +97,12 @@ async fn send_traffic(base: &str) {
             Some(&big),
             413,
         ),
+        ("acc-head", "/health/ready", NAMED_KEY, None, 200),
     ];
     for (id, path, key, body, status) in calls {
         let request = match body {
             Some(body) => http.post(format!("{base}{path}")).json(body),
+            None if id == "acc-head" => http.head(format!("{base}{path}")),
             None => http.get(format!("{base}{path}")),
         };
         let response = request
@@ -141,22 +162,19 @@ fn line_of<'a>(lines: &'a [Value], id: &str) -> &'a Value {
 async fn production_writes_one_json_line_per_request() {
     let (_adapter, base, log) = spawn(&[("ENVIRONMENT", "production")]).await;
     send_traffic(&base).await;
-    let text = lines_when(&log, |text| {
-        text.matches("\"target\":\"access\"").count() >= 5
-    })
-    .await;
+    let text = lines_when(&log, |text| all_logged(text, "\"target\":\"access\"")).await;
     assert!(
         !text.contains(NAMED_KEY) && !text.contains(UNNAMED_KEY),
         "a key was logged"
     );
     let lines = access_lines(&text);
-    // The traffic's five, and the health probes that waited for the start.
+    // The traffic's, and the health probes that waited for the start.
     assert!(
         lines
             .iter()
             .filter(|line| line["fields"]["route"] != "/health/live")
             .count()
-            == 5,
+            == IDS.len(),
         "{lines:#?}"
     );
 
@@ -204,6 +222,10 @@ async fn production_writes_one_json_line_per_request() {
         assert_eq!(fields["route"], route, "{fields}");
     }
     assert!(line_of(&lines, "acc-401")["fields"].get("key").is_none());
+    let head = &line_of(&lines, "acc-head")["fields"];
+    assert_eq!(head["method"], "HEAD");
+    assert_eq!(head["status"], 200);
+    assert!(head.get("error").is_none(), "{head}");
 
     // Other lines of a request carry its id: GigaChat's call, logged inside the request's span.
     let call = json_lines(&text).into_iter().find(|line| {
@@ -229,13 +251,7 @@ async fn access_log_false_writes_no_access_lines() {
 async fn development_writes_readable_lines_with_the_fields() {
     let (_adapter, base, log) = spawn(&[]).await;
     send_traffic(&base).await;
-    let text = lines_when(&log, |text| {
-        text.lines()
-            .filter(|line| line.contains(" access: "))
-            .count()
-            >= 5
-    })
-    .await;
+    let text = lines_when(&log, |text| all_logged(text, " access: ")).await;
     let chat = text
         .lines()
         .find(|line| line.contains(" access: ") && line.contains("request_id=acc-chat"))

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, Version, header};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use axum::routing::future::RouteFuture;
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Frame, Incoming, SizeHint};
@@ -57,12 +57,14 @@ impl hyper::service::Service<Request<Incoming>> for AdapterService {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let timeout = self.body_read_timeout;
         let http1 = request.version() < Version::HTTP_2;
+        let head = request.method() == Method::HEAD;
         let request = request.map(|body| TimeoutBody::new(timeout, body));
         Served {
             routed: self.router.clone().call(request),
             in_flight: Some(InFlight::new(self.activity.clone())),
             phase: self.phase.clone(),
             http1,
+            head,
         }
     }
 }
@@ -89,6 +91,8 @@ pub(super) struct Served {
     in_flight: Option<InFlight>,
     phase: watch::Receiver<Phase>,
     http1: bool,
+    /// A HEAD request: its answer's body is never sent.
+    head: bool,
 }
 
 impl Future for Served {
@@ -121,7 +125,8 @@ impl Future for Served {
                     stream: is_stream,
                     bytes_out: 0,
                     first_bytes: None,
-                    finished: false,
+                    // An empty body, or any body of a HEAD answer, is never polled: it is done.
+                    finished: self.head || hyper::body::Body::is_end_stream(response.body()),
                 },
             });
         Poll::Ready(Ok(response.map(|body| ServedBody {
@@ -200,13 +205,6 @@ impl hyper::body::Body for ServedBody {
         if self.ended {
             return Poll::Ready(None);
         }
-        // A stream's log lines (a failure mid-stream, the drain deadline) carry its request id.
-        let exchange = self
-            .access
-            .as_ref()
-            .filter(|access| access.delivery.stream)
-            .map(|access| access.exchange.clone());
-        let _entered = exchange.as_ref().map(|exchange| exchange.span().enter());
         if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
             self.note(&frame);
             return Poll::Ready(frame);
@@ -219,10 +217,14 @@ impl hyper::body::Body for ServedBody {
         }
         self.ended = true;
         self.cut = None;
-        if let Some(access) = self.access.as_ref() {
+        let request_id = self.access.as_ref().map(|access| {
             access.exchange.failed(AppError::ShuttingDown.label());
-        }
-        tracing::warn!("drain deadline reached: ending an open event stream");
+            access.exchange.id()
+        });
+        tracing::warn!(
+            request_id,
+            "drain deadline reached: ending an open event stream"
+        );
         let mut event = BytesMut::new();
         crate::streaming::frame_into(&mut event, &AppError::ShuttingDown.envelope());
         Poll::Ready(Some(Ok(Frame::data(event.freeze()))))
