@@ -95,27 +95,13 @@ pub async fn respond_many<S: EventShape>(
         .enumerate()
         .flat_map(|(group, plan)| std::iter::repeat_n(group, plan.n as usize))
         .collect();
-    let opens = choices
-        .iter()
-        .map(|group| client.chat_stream(&plans[*group].upstream, context));
-    let mut streams = match futures_util::future::try_join_all(opens).await {
-        Ok(streams) => streams,
+    let (streams, firsts) = match open(client, plans, &choices, context).await {
+        Ok(opened) => opened,
         Err(err) => {
             exchange.waited_upstream(opened.elapsed());
             return Err(err);
         }
     };
-    let mut firsts = Vec::with_capacity(streams.len());
-    for upstream in &mut streams {
-        // The first chunk is already buffered: `chat_stream` returns only after it arrived.
-        match upstream.next().await.transpose() {
-            Ok(first) => firsts.push(first),
-            Err(err) => {
-                exchange.waited_upstream(opened.elapsed());
-                return Err(err);
-            }
-        }
-    }
     let model = firsts
         .iter()
         .flatten()
@@ -167,6 +153,26 @@ pub async fn respond_many<S: EventShape>(
     Ok(sse_response(Body::from_stream(
         body.map(Ok::<_, std::convert::Infallible>),
     )))
+}
+
+/// Opens one upstream stream per choice (`choices` names the plan of each) and takes each one's
+/// first chunk.
+async fn open(
+    client: &GigaChat,
+    plans: &[ChatPlan],
+    choices: &[usize],
+    context: &RequestContext,
+) -> Result<(Vec<ChatStream>, Vec<Option<ChatChunk>>), gigachat::Error> {
+    let opens = choices
+        .iter()
+        .map(|group| client.chat_stream(&plans[*group].upstream, context));
+    let mut streams = futures_util::future::try_join_all(opens).await?;
+    let mut firsts = Vec::with_capacity(streams.len());
+    for upstream in &mut streams {
+        // The first chunk is already buffered: `chat_stream` returns only after it arrived.
+        firsts.push(upstream.next().await.transpose()?);
+    }
+    Ok((streams, firsts))
 }
 
 /// One choice of plan `group`: translated pieces until it finishes, then its usage. Ending drops
