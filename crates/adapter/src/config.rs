@@ -47,6 +47,7 @@ pub struct Config {
     #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
     /// Client API keys, comma-separated; clients send one as `Authorization: Bearer`, `x-api-key` or `api-key`.
+    /// `name:key` names a key for the access log (otherwise it is `key-<position>`).
     #[arg(
         long = "bearer-token",
         env = "BEARER_TOKEN",
@@ -69,6 +70,9 @@ pub struct Config {
     /// Verbose logs (debug level).
     #[arg(long, env = "DEBUG", default_value_t = false)]
     pub debug: bool,
+    /// One access log line per request (target `access`, info level).
+    #[arg(long, env = "ACCESS_LOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub access_log: bool,
     /// Deployment environment name; `production` switches logs to JSON.
     #[arg(long, env = "ENVIRONMENT", default_value = "development")]
     pub environment: String,

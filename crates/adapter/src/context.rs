@@ -5,11 +5,11 @@
 //! ASCII, a longer id as its 72-byte digest. Unbounded, a few kilobytes of ids make GigaChat's
 //! gateway answer 431 for a request that can never succeed.
 
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::HeaderMap;
 use gigachat::RequestContext;
 
 /// The request id we log, return as `x-request-id`, and forward upstream: the client's (bounded),
-/// else a new UUIDv7.
+/// else a new UUIDv7. Decided once per request, by the router's gate (see [`crate::access`]).
 pub fn request_id(headers: &HeaderMap) -> String {
     header(headers, "x-request-id")
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), translate::header_id)
@@ -55,14 +55,6 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Returns the request id to the client as `x-request-id`.
-pub fn tag_response(response: &mut axum::response::Response, request_id: &str) {
-    const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-    if let Ok(value) = axum::http::HeaderValue::from_str(request_id) {
-        response.headers_mut().insert(X_REQUEST_ID, value);
-    }
 }
 
 #[cfg(test)]
@@ -118,12 +110,9 @@ mod tests {
     }
 
     #[test]
-    fn the_echoed_request_id_is_the_bounded_one() {
+    fn the_request_id_is_the_bounded_one() {
         let long = "r".repeat(16 * 1024);
         let id = request_id(&header_map(&[("x-request-id", &long)]));
-        let mut response = axum::response::Response::new(axum::body::Body::empty());
-        tag_response(&mut response, &id);
-        assert_eq!(response.headers()["x-request-id"], id.as_str());
         assert_eq!(id.len(), 72);
         // Without a header, a fresh UUID.
         assert_eq!(request_id(&HeaderMap::new()).len(), 36);

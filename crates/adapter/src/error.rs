@@ -56,6 +56,11 @@ pub enum AppError {
     Internal(String),
 }
 
+/// The [`AppError::label`] an error response was made from, in the response's extensions (the
+/// access log reads it).
+#[derive(Debug, Clone, Copy)]
+pub struct Label(pub &'static str);
+
 /// The parts of an error response.
 struct Shape {
     status: StatusCode,
@@ -479,6 +484,7 @@ impl IntoResponse for AppError {
             shape.code.map(str::to_owned),
         );
         let mut response = (shape.status, axum::Json(envelope)).into_response();
+        response.extensions_mut().insert(Label(self.label()));
         let headers = response.headers_mut();
         if let Some(after) = shape.retry_after {
             let seconds = after.as_secs_f64().ceil().max(1.0).to_string();

@@ -1,6 +1,7 @@
 //! gigachat-adapter: an OpenAI-compatible gateway to Sber's GigaChat. The binary is thin glue
 //! around [`build_router`]; tests build the same router around an in-process emulator.
 
+pub mod access;
 pub mod attachments;
 pub mod auth;
 pub mod body;
@@ -89,7 +90,12 @@ pub async fn build(
         },
         media,
     );
-    let router = server::router(state, &config.cors_origins()?, config.max_request_bytes);
+    let router = server::router(
+        state,
+        &config.cors_origins()?,
+        config.max_request_bytes,
+        config.access_log,
+    );
     Ok((router, client))
 }
 

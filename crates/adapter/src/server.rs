@@ -1,6 +1,7 @@
 //! The router (routes, auth, CORS, body limit, fallbacks) and the accept loop, with the connection
 //! limit and graceful shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,20 +12,29 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tracing::Instrument as _;
 
-use crate::auth;
+use crate::access::Exchange;
 use crate::connection::{ConnectionLimits, Connections, Phase};
 use crate::error::AppError;
+use crate::error::Label;
 use crate::routes::{chat, completions, docs, embeddings, files, health, models, tokens};
 use crate::state::AppState;
+use crate::{auth, context};
 
 /// Every route, served both under `/v1` and at the root (clients disagree on which they use),
-/// behind CORS, the body limit and [`gate`].
+/// behind CORS, the body limit and [`gate`]; `access_log` (`ACCESS_LOG`) makes each request end
+/// with an access log line.
 ///
 /// The middleware wraps the routed app once instead of every route (what `Router::layer` does):
 /// a request then clones and boxes one middleware stack rather than one per layer and route, which
 /// took about a third of the adapter's allocations per chat call.
-pub fn router(state: AppState, cors_origins: &[String], max_request_bytes: usize) -> Router {
+pub fn router(
+    state: AppState,
+    cors_origins: &[String],
+    max_request_bytes: usize,
+    access_log: bool,
+) -> Router {
     let routes = ["/v1", ""]
         .into_iter()
         .fold(Router::new(), |routes, prefix| routes.merge(api(prefix)))
@@ -39,7 +49,7 @@ pub fn router(state: AppState, cors_origins: &[String], max_request_bytes: usize
     let app = ServiceBuilder::new()
         .option_layer(cors(cors_origins))
         .layer(DefaultBodyLimit::max(max_request_bytes))
-        .layer(middleware::from_fn_with_state(state, gate))
+        .layer(middleware::from_fn_with_state((state, access_log), gate))
         .service(routes);
     Router::new().fallback_service(app)
 }
@@ -76,23 +86,81 @@ fn api(prefix: &str) -> Router<AppState> {
         )
 }
 
-/// Lets a request through only with a valid key (or on a public path), and stamps every answer
-/// with `openai-processing-ms`: the time to the response head (for a stream, to its first event),
-/// as OpenAI sends it.
-async fn gate(State(state): State<AppState>, request: Request, next: middleware::Next) -> Response {
-    let started = std::time::Instant::now();
-    let mut response = if auth::admits(&state, &request) {
-        next.run(request).await
-    } else {
-        AppError::Unauthorized.into_response()
+/// Decides the request id (the client's `x-request-id`, bounded, else a new one) and the caller
+/// (a valid key, or a public path), runs the request in a span carrying the id, and stamps every
+/// answer, errors and refusals included, with `x-request-id` and `openai-processing-ms`: the time
+/// to the response head (for a stream, to its first event), as OpenAI sends it. The request's
+/// [`Exchange`] rides on the response to its body, which writes the access log line at its end.
+async fn gate(
+    State((state, access_log)): State<(AppState, bool)>,
+    mut request: Request,
+    next: middleware::Next,
+) -> Response {
+    let caller = auth::caller(state.keys(), &request);
+    let key = match &caller {
+        auth::Caller::Key(name) => Some(name.clone()),
+        auth::Caller::Open | auth::Caller::Refused => None,
     };
+    let exchange = Arc::new(Exchange::new(
+        context::request_id(request.headers()),
+        key,
+        request.method().clone(),
+        route_template(request.uri().path()),
+        request.headers(),
+        access_log,
+    ));
+    let mut response = if let auth::Caller::Refused = caller {
+        AppError::Unauthorized.into_response()
+    } else {
+        request.extensions_mut().insert(exchange.clone());
+        next.run(request).instrument(exchange.span().clone()).await
+    };
+    if let Some(Label(label)) = response.extensions().get::<Label>() {
+        exchange.failed(label);
+    }
     const PROCESSING_MS: header::HeaderName =
         header::HeaderName::from_static("openai-processing-ms");
-    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+    let millis = u64::try_from(exchange.started().elapsed().as_millis()).unwrap_or(u64::MAX);
+    let headers = response.headers_mut();
+    headers.insert(PROCESSING_MS, HeaderValue::from(millis));
+    if let Ok(id) = HeaderValue::from_str(exchange.id()) {
+        headers.insert(REQUEST_ID, id);
+    }
+    response.extensions_mut().insert(exchange);
     response
-        .headers_mut()
-        .insert(PROCESSING_MS, HeaderValue::from(millis));
-    response
+}
+
+/// The route template `path` is served by, for the access log: API routes by their `/v1` template
+/// (the same routes are served at the root too), ids as `{id}`; `other` for what no route serves.
+pub fn route_template(path: &str) -> &'static str {
+    let api = path
+        .strip_prefix("/v1")
+        .filter(|rest| rest.starts_with('/'))
+        .unwrap_or(path);
+    let mut segments = api.strip_prefix('/').unwrap_or(api).split('/');
+    let id = |segment: Option<&str>| segment.is_some_and(|id| !id.is_empty());
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some("chat"), Some("completions"), None, None) => "/v1/chat/completions",
+        (Some("completions"), None, None, None) => "/v1/completions",
+        (Some("embeddings"), None, None, None) => "/v1/embeddings",
+        (Some("tokens"), Some("count"), None, None) => "/v1/tokens/count",
+        (Some("models"), None, None, None) => "/v1/models",
+        (Some("models"), model, None, None) if id(model) => "/v1/models/{id}",
+        (Some("files"), None, None, None) => "/v1/files",
+        (Some("files"), file, None, None) if id(file) => "/v1/files/{id}",
+        (Some("files"), file, Some("content"), None) if id(file) => "/v1/files/{id}/content",
+        _ if path.starts_with("/docs/") => "/docs/{*path}",
+        _ => auth::PUBLIC_PATHS
+            .into_iter()
+            .find(|public| *public == path)
+            .unwrap_or("other"),
+    }
 }
 
 async fn not_found(request: Request) -> Response {
@@ -250,5 +318,30 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_named_by_their_templates() {
+        for (path, route) in [
+            ("/v1/chat/completions", "/v1/chat/completions"),
+            ("/chat/completions", "/v1/chat/completions"),
+            ("/v1/models/GigaChat-2-Max", "/v1/models/{id}"),
+            ("/files/file-1/content", "/v1/files/{id}/content"),
+            ("/v1/files/file-1", "/v1/files/{id}"),
+            ("/v1/tokens/count", "/v1/tokens/count"),
+            ("/health/ready", "/health/ready"),
+            ("/docs/index.html", "/docs/{*path}"),
+            ("/v1/models/", "other"),
+            ("/v1/chat/completions/x", "other"),
+            ("/v1x/models", "other"),
+            ("/nothing/here", "other"),
+        ] {
+            assert_eq!(route_template(path), route, "{path}");
+        }
     }
 }

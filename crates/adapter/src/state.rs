@@ -10,6 +10,7 @@ use translate::ChatDefaults;
 use crate::attachments::generated::{ImageMode, ImageRewriter};
 use crate::attachments::purposes::Purposes;
 use crate::attachments::resolve::Attachments;
+use crate::auth::Keys;
 use crate::cache::TimedCache;
 
 /// Everything handlers share; cheap to clone.
@@ -22,7 +23,7 @@ struct Inner {
     client: GigaChat,
     defaults: ChatDefaults,
     embeddings_model: String,
-    keys: Vec<SecretString>,
+    keys: Keys,
     models: TimedCache<Vec<gigachat::types::Model>>,
     ready: TimedCache<Result<(), String>>,
     max_request_bytes: usize,
@@ -55,7 +56,8 @@ pub struct Media {
 }
 
 impl AppState {
-    /// Builds the state; `keys` empty means unauthenticated access was allowed explicitly;
+    /// Builds the state; `keys` (`BEARER_TOKEN` entries, see [`Keys::new`]) empty means
+    /// unauthenticated access was allowed explicitly;
     /// `embeddings_model` serves embeddings requests that name no model.
     pub fn new(
         client: GigaChat,
@@ -70,7 +72,7 @@ impl AppState {
                 client,
                 defaults,
                 embeddings_model,
-                keys,
+                keys: Keys::new(keys),
                 models: TimedCache::new(limits.models_ttl),
                 ready: TimedCache::new(limits.ready_ttl),
                 max_request_bytes: limits.max_request_bytes,
@@ -96,8 +98,8 @@ impl AppState {
         &self.inner.embeddings_model
     }
 
-    /// Accepted client keys.
-    pub fn keys(&self) -> &[SecretString] {
+    /// Accepted client keys, with their names.
+    pub fn keys(&self) -> &Keys {
         &self.inner.keys
     }
 

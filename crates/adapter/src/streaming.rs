@@ -3,6 +3,8 @@
 //! Dropping the body (client gone) or a matched stop sequence drops the upstream stream, which
 //! cancels the GigaChat call.
 
+use std::time::Instant;
+
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -14,6 +16,7 @@ use gigachat::{CachedPromptTokens, ChatStream, GigaChat, RequestContext};
 use openai::chat::ChatCompletionChunk;
 use translate::{ChatPlan, ResponseIds, StreamTranslator};
 
+use crate::access::{Call, Tokens};
 use crate::attachments::generated::ImageRewriter;
 use crate::error::AppError;
 
@@ -59,6 +62,7 @@ pub async fn respond(
     context: &RequestContext,
     ids: ResponseIds,
     images: ImageRewriter,
+    exchange: Call,
 ) -> Result<Response, gigachat::Error> {
     respond_many(
         client,
@@ -67,13 +71,15 @@ pub async fn respond(
         ids,
         images,
         ChatEvents,
+        exchange,
     )
     .await
 }
 
 /// Like [`respond`] for several plans (one per prompt of a legacy completion), written in `shape`:
 /// the `n` choices of each plan are indexed one after the other across plans, and the usage chunk
-/// counts each plan's prompt once.
+/// counts each plan's prompt once. The model served, the usage and the time spent on GigaChat
+/// (from opening the streams to the body's end) go to `exchange` when the body ends or is dropped.
 pub async fn respond_many<S: EventShape>(
     client: &GigaChat,
     plans: &[ChatPlan],
@@ -81,21 +87,21 @@ pub async fn respond_many<S: EventShape>(
     ids: ResponseIds,
     images: ImageRewriter,
     shape: S,
+    exchange: Call,
 ) -> Result<Response, gigachat::Error> {
+    let opened = Instant::now();
     let choices: Vec<usize> = plans
         .iter()
         .enumerate()
         .flat_map(|(group, plan)| std::iter::repeat_n(group, plan.n as usize))
         .collect();
-    let opens = choices
-        .iter()
-        .map(|group| client.chat_stream(&plans[*group].upstream, context));
-    let mut streams = futures_util::future::try_join_all(opens).await?;
-    let mut firsts = Vec::with_capacity(streams.len());
-    for upstream in &mut streams {
-        // The first chunk is already buffered: `chat_stream` returns only after it arrived.
-        firsts.push(upstream.next().await.transpose()?);
-    }
+    let (streams, firsts) = match open(client, plans, &choices, context).await {
+        Ok(opened) => opened,
+        Err(err) => {
+            exchange.waited_upstream(opened.elapsed());
+            return Err(err);
+        }
+    };
     let model = firsts
         .iter()
         .flatten()
@@ -131,12 +137,42 @@ pub async fn respond_many<S: EventShape>(
             .boxed(),
         );
     }
-    let include_usage = plans.first().is_some_and(|plan| plan.include_usage);
-    let usage = include_usage.then_some(client.settings().cached_prompt_tokens);
-    let body = events(merged, usage, ids, model, shape);
+    let state = Events {
+        merged: Some(merged),
+        usages: Vec::new(),
+        shape,
+        ids,
+        model,
+        include_usage: plans.first().is_some_and(|plan| plan.include_usage),
+        cached_prompt_tokens: client.settings().cached_prompt_tokens,
+        total: None,
+        exchange,
+        opened,
+    };
+    let body = events(state);
     Ok(sse_response(Body::from_stream(
         body.map(Ok::<_, std::convert::Infallible>),
     )))
+}
+
+/// Opens one upstream stream per choice (`choices` names the plan of each) and takes each one's
+/// first chunk.
+async fn open(
+    client: &GigaChat,
+    plans: &[ChatPlan],
+    choices: &[usize],
+    context: &RequestContext,
+) -> Result<(Vec<ChatStream>, Vec<Option<ChatChunk>>), gigachat::Error> {
+    let opens = choices
+        .iter()
+        .map(|group| client.chat_stream(&plans[*group].upstream, context));
+    let mut streams = futures_util::future::try_join_all(opens).await?;
+    let mut firsts = Vec::with_capacity(streams.len());
+    for upstream in &mut streams {
+        // The first chunk is already buffered: `chat_stream` returns only after it arrived.
+        firsts.push(upstream.next().await.transpose()?);
+    }
+    Ok((streams, firsts))
 }
 
 /// One choice of plan `group`: translated pieces until it finishes, then its usage. Ending drops
@@ -225,21 +261,7 @@ async fn drain(mut upstream: ChatStream) {
 /// failure mid-stream, one error event and the end. Every event is written as soon as it exists;
 /// events that are already available together (GigaChat often sends several in one TCP segment)
 /// go out in one write.
-fn events<S: EventShape>(
-    merged: SelectAll<BoxStream<'static, Piece>>,
-    usage: Option<CachedPromptTokens>,
-    ids: ResponseIds,
-    model: String,
-    shape: S,
-) -> impl Stream<Item = Bytes> + Send + 'static {
-    let state = Events {
-        merged: Some(merged),
-        usages: Vec::new(),
-        shape,
-        ids,
-        model,
-        usage,
-    };
+fn events<S: EventShape>(state: Events<S>) -> impl Stream<Item = Bytes> + Send + 'static {
     stream::unfold(state, |mut state| async move {
         let mut frames = BytesMut::new();
         let first = state.merged.as_mut()?.next().await;
@@ -262,8 +284,24 @@ struct Events<S> {
     shape: S,
     ids: ResponseIds,
     model: String,
-    /// `Some` when the client asked for the usage chunk: how GigaChat counts cached prompt tokens.
-    usage: Option<CachedPromptTokens>,
+    /// Whether the client asked for the usage chunk.
+    include_usage: bool,
+    /// How GigaChat counts cached prompt tokens.
+    cached_prompt_tokens: CachedPromptTokens,
+    /// The usage of every choice, once all have finished.
+    total: Option<openai::chat::Usage>,
+    /// The request's record, told the model, usage and upstream time when the body goes.
+    exchange: Call,
+    /// When the upstream streams were opened.
+    opened: Instant,
+}
+
+impl<S> Drop for Events<S> {
+    fn drop(&mut self) {
+        self.exchange.waited_upstream(self.opened.elapsed());
+        self.exchange
+            .served(&self.model, self.total.as_ref().map(Tokens::from));
+    }
 }
 
 impl<S: EventShape> Events<S> {
@@ -278,13 +316,20 @@ impl<S: EventShape> Events<S> {
             Some(Piece::Finished(group, usage)) => self.usages.push((group, usage)),
             Some(Piece::Failed(error)) => {
                 self.merged = None;
-                tracing::warn!(label = error.label(), "stream failed after it started");
+                // Written while the body is sent, outside the request's span: the id is named here.
+                tracing::warn!(
+                    request_id = self.exchange.id(),
+                    label = error.label(),
+                    "stream failed after it started"
+                );
+                self.exchange.failed(error.label());
                 frame_into(frames, &error.envelope());
             }
             None => {
                 self.merged = None;
-                if let Some(cached_prompt_tokens) = self.usage
-                    && let Some(usage) = usage_of_groups(&mut self.usages, cached_prompt_tokens)
+                self.total = usage_of_groups(&mut self.usages, self.cached_prompt_tokens);
+                if self.include_usage
+                    && let Some(usage) = self.total
                 {
                     self.shape.usage(&self.ids, &self.model, usage, frames);
                 }

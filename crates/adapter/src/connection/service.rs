@@ -7,11 +7,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, Version, header};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use axum::routing::future::RouteFuture;
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Frame, Incoming, SizeHint};
@@ -21,6 +21,7 @@ use tower_http::timeout::TimeoutBody;
 
 use super::Phase;
 use super::activity::Activity;
+use crate::access::{Delivery, Exchange};
 use crate::error::AppError;
 
 /// Serves one connection's requests with the router.
@@ -56,12 +57,14 @@ impl hyper::service::Service<Request<Incoming>> for AdapterService {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let timeout = self.body_read_timeout;
         let http1 = request.version() < Version::HTTP_2;
+        let head = request.method() == Method::HEAD;
         let request = request.map(|body| TimeoutBody::new(timeout, body));
         Served {
             routed: self.router.clone().call(request),
             in_flight: Some(InFlight::new(self.activity.clone())),
             phase: self.phase.clone(),
             http1,
+            head,
         }
     }
 }
@@ -88,6 +91,8 @@ pub(super) struct Served {
     in_flight: Option<InFlight>,
     phase: watch::Receiver<Phase>,
     http1: bool,
+    /// A HEAD request: its answer's body is never sent.
+    head: bool,
 }
 
 impl Future for Served {
@@ -110,11 +115,26 @@ impl Future for Served {
             .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
         let cut = is_stream.then(|| cut(self.phase.clone()));
         let in_flight = self.in_flight.take();
+        let access = response
+            .extensions_mut()
+            .remove::<Arc<Exchange>>()
+            .map(|exchange| Access {
+                exchange,
+                delivery: Delivery {
+                    status: response.status().as_u16(),
+                    stream: is_stream,
+                    bytes_out: 0,
+                    first_bytes: None,
+                    // An empty body, or any body of a HEAD answer, is never polled: it is done.
+                    finished: self.head || hyper::body::Body::is_end_stream(response.body()),
+                },
+            });
         Poll::Ready(Ok(response.map(|body| ServedBody {
             body,
             _in_flight: in_flight,
             cut,
             ended: false,
+            access,
         })))
     }
 }
@@ -129,11 +149,49 @@ fn cut(mut phase: watch::Receiver<Phase>) -> Pin<Box<dyn Future<Output = ()> + S
 }
 
 /// A response body; an event stream's also ends, with one error event, at the drain deadline.
+/// When it goes (sent, or the client gone), its request's access log line is written.
 pub(super) struct ServedBody {
     body: Body,
     _in_flight: Option<InFlight>,
     cut: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     ended: bool,
+    access: Option<Access>,
+}
+
+/// A request to write the access log line of, and how its body is going out.
+struct Access {
+    exchange: Arc<Exchange>,
+    delivery: Delivery,
+}
+
+impl ServedBody {
+    /// Counts what `frame` hands the connection (and whether it was the body's end).
+    fn note(&mut self, frame: &Option<Result<Frame<Bytes>, axum::Error>>) {
+        let end = hyper::body::Body::is_end_stream(&self.body);
+        let Some(access) = self.access.as_mut() else {
+            return;
+        };
+        let delivery = &mut access.delivery;
+        match frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    delivery.bytes_out += data.len() as u64;
+                    delivery.first_bytes.get_or_insert_with(Instant::now);
+                }
+                delivery.finished |= end;
+            }
+            Some(Err(_)) => {}
+            None => delivery.finished = true,
+        }
+    }
+}
+
+impl Drop for ServedBody {
+    fn drop(&mut self) {
+        if let Some(access) = &self.access {
+            access.exchange.delivered(access.delivery);
+        }
+    }
 }
 
 impl hyper::body::Body for ServedBody {
@@ -148,6 +206,7 @@ impl hyper::body::Body for ServedBody {
             return Poll::Ready(None);
         }
         if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            self.note(&frame);
             return Poll::Ready(frame);
         }
         let Some(cut) = self.cut.as_mut() else {
@@ -158,7 +217,14 @@ impl hyper::body::Body for ServedBody {
         }
         self.ended = true;
         self.cut = None;
-        tracing::warn!("drain deadline reached: ending an open event stream");
+        let request_id = self.access.as_ref().map(|access| {
+            access.exchange.failed(AppError::ShuttingDown.label());
+            access.exchange.id()
+        });
+        tracing::warn!(
+            request_id,
+            "drain deadline reached: ending an open event stream"
+        );
         let mut event = BytesMut::new();
         crate::streaming::frame_into(&mut event, &AppError::ShuttingDown.envelope());
         Poll::Ready(Some(Ok(Frame::data(event.freeze()))))

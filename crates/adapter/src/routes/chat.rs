@@ -6,6 +6,7 @@ use gigachat::RequestContext;
 use openai::chat::ChatCompletionRequest;
 use translate::{ChatPlan, ResponseIds};
 
+use crate::access::{Call, Tokens};
 use crate::attachments::generated::ImageRewriter;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -14,6 +15,7 @@ use crate::{body, context, streaming};
 /// Answers a chat completion request.
 pub async fn chat_completions(
     State(state): State<AppState>,
+    call: Call,
     body::JsonCall {
         headers,
         body: payload,
@@ -21,28 +23,25 @@ pub async fn chat_completions(
 ) -> Result<Response, AppError> {
     let request: ChatCompletionRequest =
         body::parse(payload, &headers, state.max_request_bytes()).await?;
-    let request_id = context::request_id(&headers);
+    call.asked(request.model.as_deref());
     let session = translate::session_id(&request, context::header(&headers, "x-session-id"));
-    let upstream = context::upstream(&headers, &request_id, session);
+    let upstream = context::upstream(&headers, call.id(), session);
     let ids = ResponseIds {
         id: context::response_id("chatcmpl"),
         created: context::unix_now(),
     };
     let images = state.image_rewriter(upstream.clone());
     let (plan, keys) = prepare(&state, &request, &upstream).await?;
-    let result = match serve(&state, &plan, &upstream, &ids, &images).await {
+    match serve(&state, &plan, &upstream, &ids, &images, &call).await {
         // GigaChat forgot a file we had cached the id of: upload again, try once more.
         Err(AppError::Upstream(err)) if !keys.is_empty() && is_stale_file(&err) => {
             tracing::info!("GigaChat no longer knows a cached file id; uploading again");
             state.attachments().forget(&keys).await;
             let (plan, _) = prepare(&state, &request, &upstream).await?;
-            serve(&state, &plan, &upstream, &ids, &images).await
+            serve(&state, &plan, &upstream, &ids, &images, &call).await
         }
         other => other,
-    };
-    let mut response = result?;
-    context::tag_response(&mut response, &request_id);
-    Ok(response)
+    }
 }
 
 /// Uploads the request's files (or finds them in the dedup store) and translates the request.
@@ -60,20 +59,30 @@ async fn prepare(
     Ok((plan, keys))
 }
 
-/// Calls GigaChat and builds the answer (SSE or JSON).
+/// Calls GigaChat and builds the answer (SSE or JSON), reporting the model, usage and upstream
+/// time to `call`.
 async fn serve(
     state: &AppState,
     plan: &ChatPlan,
     upstream: &RequestContext,
     ids: &ResponseIds,
     images: &ImageRewriter,
+    call: &Call,
 ) -> Result<Response, AppError> {
     if plan.stream {
-        let opened =
-            streaming::respond(state.client(), plan, upstream, ids.clone(), images.clone()).await;
+        let opened = streaming::respond(
+            state.client(),
+            plan,
+            upstream,
+            ids.clone(),
+            images.clone(),
+            call.clone(),
+        )
+        .await;
         return unknown_model(state, opened, &plan.upstream.model).await;
     }
-    let mut answer = complete(state, plan, upstream, ids).await?;
+    let mut answer = call.upstream(complete(state, plan, upstream, ids)).await?;
+    call.served(&answer.model, answer.usage.as_ref().map(Tokens::from));
     for choice in &mut answer.choices {
         if let Some(content) = choice.message.content.as_mut()
             && content.contains("<img")

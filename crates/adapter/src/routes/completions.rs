@@ -9,6 +9,7 @@ use openai::completions::CompletionRequest;
 use translate::ResponseIds;
 use translate::completions::{completion_request, completion_response, text_chunk, usage_chunk};
 
+use crate::access::{Call, Tokens};
 use crate::error::AppError;
 use crate::routes::chat::{complete, unknown_model};
 use crate::state::AppState;
@@ -18,6 +19,7 @@ use crate::{body, context, offload};
 /// Answers a legacy completion request.
 pub async fn completions(
     State(state): State<AppState>,
+    call: Call,
     body::JsonCall {
         headers,
         body: payload,
@@ -25,10 +27,10 @@ pub async fn completions(
 ) -> Result<Response, AppError> {
     let request: CompletionRequest =
         body::parse(payload, &headers, state.max_request_bytes()).await?;
-    let request_id = context::request_id(&headers);
+    call.asked(request.model.as_deref());
     let session =
         translate::completions::session_id(&request, context::header(&headers, "x-session-id"));
-    let upstream = context::upstream(&headers, &request_id, session);
+    let upstream = context::upstream(&headers, call.id(), session);
     let ids = ResponseIds {
         id: context::response_id("cmpl"),
         created: context::unix_now(),
@@ -42,7 +44,7 @@ pub async fn completions(
         completion_request(request, &defaults)
     })
     .await??;
-    let mut response = if plan.stream {
+    let response = if plan.stream {
         let model = plan
             .prompts
             .first()
@@ -55,19 +57,22 @@ pub async fn completions(
             ids,
             state.image_rewriter(upstream.clone()),
             TextEvents,
+            call.clone(),
         )
         .await;
         unknown_model(&state, opened, &model).await?
     } else {
-        let answers = futures_util::future::try_join_all(
-            plan.prompts
-                .iter()
-                .map(|chat| complete(&state, chat, &upstream, &ids)),
-        )
-        .await?;
-        axum::Json(completion_response(answers, &ids)).into_response()
+        let answers = call
+            .upstream(futures_util::future::try_join_all(
+                plan.prompts
+                    .iter()
+                    .map(|chat| complete(&state, chat, &upstream, &ids)),
+            ))
+            .await?;
+        let answer = completion_response(answers, &ids);
+        call.served(&answer.model, answer.usage.as_ref().map(Tokens::from));
+        axum::Json(answer).into_response()
     };
-    context::tag_response(&mut response, &request_id);
     Ok(response)
 }
 

@@ -7,6 +7,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use openai::embeddings::EmbeddingRequest;
 use translate::embeddings::{EmbeddingError, embedding_request, embedding_response};
 
+use crate::access::{Call, Tokens};
 use crate::error::AppError;
 use crate::routes::chat::unknown_model;
 use crate::state::AppState;
@@ -19,6 +20,7 @@ pub const CONCURRENT_BATCHES: usize = 4;
 /// Answers an embeddings request.
 pub async fn embeddings(
     State(state): State<AppState>,
+    call: Call,
     body::JsonCall {
         headers,
         body: payload,
@@ -26,9 +28,9 @@ pub async fn embeddings(
 ) -> Result<Response, AppError> {
     let request: EmbeddingRequest =
         body::parse(payload, &headers, state.max_request_bytes()).await?;
-    let request_id = context::request_id(&headers);
+    call.asked(request.model.as_deref());
     let session = context::session_id(&headers);
-    let upstream = context::upstream(&headers, &request_id, session);
+    let upstream = context::upstream(&headers, call.id(), session);
     let defaults = state.defaults().clone();
     let default_model = state.embeddings_model().to_owned();
     // Decoding token ids loads a tokenizer vocabulary on first use: far too slow for the loop.
@@ -44,10 +46,13 @@ pub async fn embeddings(
         .iter()
         .map(|batch| state.client().embeddings(batch, &upstream))
         .collect();
-    let answers = futures_util::stream::iter(calls)
-        .buffered(CONCURRENT_BATCHES)
-        .map_ok(|answer| answer.data)
-        .try_collect::<Vec<_>>()
+    let answers = call
+        .upstream(
+            futures_util::stream::iter(calls)
+                .buffered(CONCURRENT_BATCHES)
+                .map_ok(|answer| answer.data)
+                .try_collect::<Vec<_>>(),
+        )
         .await;
     let answers = unknown_model(&state, answers, plan.model()).await?;
     let list = embedding_response(&plan, answers).map_err(|err| match err {
@@ -56,7 +61,12 @@ pub async fn embeddings(
             AppError::Upstream(gigachat::Error::Protocol(mismatch.to_string()))
         }
     })?;
-    let mut response = axum::Json(list).into_response();
-    context::tag_response(&mut response, &request_id);
-    Ok(response)
+    call.served(
+        &list.model,
+        Some(Tokens {
+            prompt: list.usage.prompt_tokens,
+            ..Tokens::default()
+        }),
+    );
+    Ok(axum::Json(list).into_response())
 }

@@ -13,6 +13,7 @@ use gigachat::types::{FileObject, FilePurpose};
 use gigachat::{FileSource, FileUpload};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Call;
 use crate::attachments::media;
 use crate::attachments::purposes::Recorded;
 use crate::error::AppError;
@@ -85,13 +86,15 @@ pub struct Deleted {
     deleted: bool,
 }
 
-fn upstream_context(headers: &HeaderMap) -> gigachat::RequestContext {
-    context::upstream(headers, &context::request_id(headers), None)
+/// The ids GigaChat gets for a Files API call (the request id from the gate).
+fn upstream_context(headers: &HeaderMap, call: &Call) -> gigachat::RequestContext {
+    context::upstream(headers, call.id(), None)
 }
 
 /// `POST /v1/files`: multipart `file` (+ `purpose`), checked and converted like attachments.
 pub async fn upload(
     State(state): State<AppState>,
+    call: Call,
     headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<OpenAiFile>, AppError> {
@@ -145,7 +148,7 @@ pub async fn upload(
     };
     let answer = state
         .client()
-        .upload_file(&upload, &upstream_context(&headers))
+        .upload_file(&upload, &upstream_context(&headers, &call))
         .await?;
     let expires_at = lifetime.map(|seconds| answer.data.created_at.saturating_add(seconds));
     state
@@ -264,6 +267,7 @@ fn list_limit(query: &ListQuery) -> Result<usize, AppError> {
 /// ordered by `created_at` and paged by `limit` and `after` as OpenAI does.
 pub async fn list(
     State(state): State<AppState>,
+    call: Call,
     headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<FileList>, AppError> {
@@ -273,12 +277,8 @@ pub async fn list(
     })?;
     let ascending = ascending(&query)?;
     let limit = list_limit(&query)?;
-    let mut files = state
-        .client()
-        .list_files(&upstream_context(&headers))
-        .await?
-        .data
-        .data;
+    let context = upstream_context(&headers, &call);
+    let mut files = state.client().list_files(&context).await?.data.data;
     // Stable: files created in the same second keep GigaChat's (upload) order, reversed for `desc`.
     files.sort_by_key(|file| file.created_at);
     if !ascending {
@@ -289,7 +289,6 @@ pub async fn list(
         files.drain(..position.map_or(files.len(), |index| index + 1));
     }
     let state = &state;
-    let context = upstream_context(&headers);
     let context = &context;
     let mut described = futures_util::stream::iter(files)
         .map(|file| async move {
@@ -327,13 +326,15 @@ pub async fn list(
 /// `GET /v1/files/{id}`.
 pub async fn get(
     State(state): State<AppState>,
+    call: Call,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<OpenAiFile>, AppError> {
-    let recorded = unexpired(&state, &id, &headers).await?;
+    let context = upstream_context(&headers, &call);
+    let recorded = unexpired(&state, &id, &context).await?;
     let file = state
         .client()
-        .get_file(&id, &upstream_context(&headers))
+        .get_file(&id, &context)
         .await
         .map_err(|err| not_found(err, &id))?;
     Ok(Json(OpenAiFile::from_gigachat(file.data, recorded)))
@@ -348,10 +349,14 @@ fn reported(recorded: Option<Recorded>) -> Recorded {
 }
 
 /// What `id` reports; a 404 once it has expired (it is then deleted upstream).
-async fn unexpired(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Recorded, AppError> {
+async fn unexpired(
+    state: &AppState,
+    id: &str,
+    context: &gigachat::RequestContext,
+) -> Result<Recorded, AppError> {
     state
         .purposes()
-        .unless_expired(state.client(), id, &upstream_context(headers))
+        .unless_expired(state.client(), id, context)
         .await
         .map(reported)
         .map_err(|_| AppError::FileNotFound(id.to_owned()))
@@ -360,12 +365,13 @@ async fn unexpired(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Re
 /// `DELETE /v1/files/{id}` (GigaChat's `POST /files/{id}/delete`).
 pub async fn delete(
     State(state): State<AppState>,
+    call: Call,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Deleted>, AppError> {
     let deleted = state
         .client()
-        .delete_file(&id, &upstream_context(&headers))
+        .delete_file(&id, &upstream_context(&headers, &call))
         .await
         .map_err(|err| not_found(err, &id))?;
     if deleted.data.deleted {
@@ -381,13 +387,15 @@ pub async fn delete(
 /// `GET /v1/files/{id}/content`: the bytes (send the `X-Client-ID` that generated an image).
 pub async fn content(
     State(state): State<AppState>,
+    call: Call,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    unexpired(&state, &id, &headers).await?;
+    let context = upstream_context(&headers, &call);
+    unexpired(&state, &id, &context).await?;
     let file = state
         .client()
-        .file_content(&id, &upstream_context(&headers))
+        .file_content(&id, &context)
         .await
         .map_err(|err| not_found(err, &id))?;
     let content_type = file

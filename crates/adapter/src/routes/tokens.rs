@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use openai::tokens::TokensCountRequest;
 
+use crate::access::Call;
 use crate::error::AppError;
 use crate::routes::chat::unknown_model;
 use crate::state::AppState;
@@ -13,6 +14,7 @@ use crate::{body, context};
 /// Counts the tokens of each input with the model's tokenizer (the default chat model when none is named).
 pub async fn count(
     State(state): State<AppState>,
+    call: Call,
     body::JsonCall {
         headers,
         body: payload,
@@ -20,15 +22,16 @@ pub async fn count(
 ) -> Result<Response, AppError> {
     let request: TokensCountRequest =
         body::parse(payload, &headers, state.max_request_bytes()).await?;
-    let request_id = context::request_id(&headers);
+    call.asked(request.model.as_deref());
     let session = context::session_id(&headers);
-    let upstream = context::upstream(&headers, &request_id, session);
+    let upstream = context::upstream(&headers, call.id(), session);
     let request = translate::tokens::tokens_count_request(request, state.defaults())?;
-    let counts = state.client().tokens_count(&request, &upstream).await;
+    let counts = call
+        .upstream(state.client().tokens_count(&request, &upstream))
+        .await;
+    call.served(&request.model, None);
     let counts = unknown_model(&state, counts, &request.model).await?.data;
     let list = translate::tokens::tokens_count_response(request.model, request.input.len(), counts)
         .map_err(|err| AppError::Upstream(gigachat::Error::Protocol(err.to_string())))?;
-    let mut response = axum::Json(list).into_response();
-    context::tag_response(&mut response, &request_id);
-    Ok(response)
+    Ok(axum::Json(list).into_response())
 }

@@ -14,6 +14,7 @@ mod embeddings;
 mod errors;
 mod headers;
 mod model_names;
+mod request_ids;
 mod service;
 mod streaming;
 mod tokens;

@@ -1,0 +1,386 @@
+//! One record per request: its id (returned, forwarded upstream, on every log line) and what the
+//! access log says about it once the request is over: its response body ended, or the client went
+//! away (before the answer or during it).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+
+/// A request as the access log sees it; made once by the router's gate, shared (one `Arc`) by the
+/// handler that fills in the model, usage and upstream time, a stream, and the response body that
+/// says how it went out. The line is written when the last of them lets go of it.
+pub struct Exchange {
+    id: String,
+    key: Option<Arc<str>>,
+    method: Method,
+    route: &'static str,
+    started: Instant,
+    bytes_in: Option<u64>,
+    span: tracing::Span,
+    logged: bool,
+    report: Mutex<Report>,
+}
+
+/// What the handler (and a stream) learned while serving.
+#[derive(Default)]
+struct Report {
+    model: Option<String>,
+    model_served: Option<String>,
+    upstream: Option<Duration>,
+    usage: Option<Tokens>,
+    error: Option<&'static str>,
+    delivery: Option<Delivery>,
+}
+
+/// Token counts of an answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokens {
+    /// Prompt tokens.
+    pub prompt: u32,
+    /// Generated tokens.
+    pub completion: u32,
+    /// Prompt tokens GigaChat served from its cache.
+    pub cached: u32,
+}
+
+impl From<&openai::chat::Usage> for Tokens {
+    fn from(usage: &openai::chat::Usage) -> Self {
+        Self {
+            prompt: usage.prompt_tokens,
+            completion: usage.completion_tokens,
+            cached: usage
+                .prompt_tokens_details
+                .map_or(0, |details| details.cached_tokens),
+        }
+    }
+}
+
+/// How a response body went out, for the access log line.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// The response status.
+    pub status: u16,
+    /// Whether it was an event stream.
+    pub stream: bool,
+    /// Body bytes handed to the connection.
+    pub bytes_out: u64,
+    /// When the first body bytes were handed over (a stream's first event).
+    pub first_bytes: Option<Instant>,
+    /// Whether the body reached its end (false: the client went away first).
+    pub finished: bool,
+}
+
+impl Exchange {
+    /// The record of a request with `headers`, answered under `id`, reached by `method` on the
+    /// route template `route`, by the holder of the key named `key` (none: no key was needed);
+    /// `logged` says whether it ends with an access log line. Its clock starts now.
+    pub fn new(
+        id: String,
+        key: Option<Arc<str>>,
+        method: Method,
+        route: &'static str,
+        headers: &HeaderMap,
+        logged: bool,
+    ) -> Self {
+        let span = tracing::info_span!("request", request_id = %id);
+        let bytes_in = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok());
+        Self {
+            id,
+            key,
+            method,
+            route,
+            started: Instant::now(),
+            bytes_in,
+            span,
+            logged,
+            report: Mutex::new(Report::default()),
+        }
+    }
+
+    /// The request id: returned as `x-request-id`, sent to GigaChat as `X-Request-ID`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// When the request arrived.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The span every log line of this request is written in (it carries `request_id`).
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    fn report(&self) -> std::sync::MutexGuard<'_, Report> {
+        self.report.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The model the client asked for (none: the default).
+    pub fn asked(&self, model: Option<&str>) {
+        if let Some(model) = model {
+            self.report().model = Some(model.to_owned());
+        }
+    }
+
+    /// The model that answered and the answer's token usage (when known).
+    pub fn served(&self, model: &str, usage: Option<Tokens>) {
+        let mut report = self.report();
+        report.model_served = Some(model.to_owned());
+        report.usage = usage;
+    }
+
+    /// Adds time spent waiting for GigaChat.
+    pub fn waited_upstream(&self, elapsed: Duration) {
+        let mut report = self.report();
+        report.upstream = Some(report.upstream.unwrap_or_default() + elapsed);
+    }
+
+    /// Awaits `call` (GigaChat calls), counting the wait as upstream time.
+    pub async fn upstream<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        let started = Instant::now();
+        let output = call.await;
+        self.waited_upstream(started.elapsed());
+        output
+    }
+
+    /// The error the request ended with (its short label), unless one is already known.
+    pub fn failed(&self, label: &'static str) {
+        self.report().error.get_or_insert(label);
+    }
+
+    /// How the response body went out (none recorded: the client left before the answer).
+    pub fn delivered(&self, delivery: Delivery) {
+        self.report().delivery = Some(delivery);
+    }
+}
+
+impl Drop for Exchange {
+    /// Writes the access log line (target `access`, info level), unless `ACCESS_LOG` is off.
+    fn drop(&mut self) {
+        if !self.logged {
+            return;
+        }
+        let report = self
+            .report
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let millis = |elapsed: Duration| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let delivery = report.delivery;
+        let error = report.error.or(delivery
+            .is_none_or(|delivery| !delivery.finished)
+            .then_some("client_disconnected"));
+        let stream = delivery.is_some_and(|delivery| delivery.stream);
+        let ttft = delivery
+            .filter(|delivery| delivery.stream)
+            .and_then(|delivery| delivery.first_bytes)
+            .map(|at| millis(at.duration_since(self.started)));
+        let usage = report.usage;
+        tracing::info!(
+            target: "access",
+            request_id = %self.id,
+            method = %self.method,
+            route = self.route,
+            key = self.key.as_deref(),
+            model = report.model.as_deref(),
+            model_served = report.model_served.as_deref(),
+            stream,
+            status = delivery.map(|delivery| delivery.status),
+            error,
+            latency_ms = millis(self.started.elapsed()),
+            upstream_ms = report.upstream.map(millis),
+            ttft_ms = ttft,
+            prompt_tokens = usage.map(|u| u.prompt),
+            completion_tokens = usage.map(|u| u.completion),
+            cached_tokens = usage.map(|u| u.cached),
+            bytes_in = self.bytes_in,
+            bytes_out = delivery.map(|delivery| delivery.bytes_out),
+            "request"
+        );
+    }
+}
+
+/// The request's [`Exchange`], for handlers: the one the gate made (a fresh one when the router
+/// runs without it, so a handler always has an id).
+#[derive(Clone)]
+pub struct Call(pub Arc<Exchange>);
+
+impl std::ops::Deref for Call {
+    type Target = Exchange;
+
+    fn deref(&self) -> &Exchange {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Call {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<Arc<Exchange>>()
+                .cloned()
+                .unwrap_or_else(|| {
+                    Arc::new(Exchange::new(
+                        crate::context::request_id(&parts.headers),
+                        None,
+                        parts.method.clone(),
+                        "other",
+                        &parts.headers,
+                        false,
+                    ))
+                }),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// A writer appending to a shared buffer.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The JSON lines `run` logs.
+    fn logged(run: impl FnOnce()) -> Vec<serde_json::Value> {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, run);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    fn exchange(logged: bool) -> Arc<Exchange> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, "42".parse().unwrap());
+        Arc::new(Exchange::new(
+            "req-1".into(),
+            Some(Arc::from("team-a")),
+            Method::POST,
+            "/v1/chat/completions",
+            &headers,
+            logged,
+        ))
+    }
+
+    #[test]
+    fn the_line_comes_when_the_last_holder_lets_go() {
+        let lines = logged(|| {
+            let exchange = exchange(true);
+            let handler = Call(exchange.clone());
+            handler.asked(Some("gpt-4o"));
+            handler.waited_upstream(Duration::from_millis(3));
+            exchange.delivered(Delivery {
+                status: 200,
+                stream: true,
+                bytes_out: 512,
+                first_bytes: Some(Instant::now()),
+                finished: true,
+            });
+            drop(exchange);
+            // A stream still holds it: its end reports the model and usage, then the line is written.
+            handler.served(
+                "GigaChat-2-Max",
+                Some(Tokens {
+                    prompt: 10,
+                    completion: 5,
+                    cached: 2,
+                }),
+            );
+            tracing::info!("before the end");
+        });
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let fields = &lines[1]["fields"];
+        assert_eq!(lines[1]["target"], "access");
+        for (name, value) in [
+            ("request_id", json!("req-1")),
+            ("method", json!("POST")),
+            ("route", json!("/v1/chat/completions")),
+            ("key", json!("team-a")),
+            ("model", json!("gpt-4o")),
+            ("model_served", json!("GigaChat-2-Max")),
+            ("stream", json!(true)),
+            ("status", json!(200)),
+            ("upstream_ms", json!(3)),
+            ("prompt_tokens", json!(10)),
+            ("completion_tokens", json!(5)),
+            ("cached_tokens", json!(2)),
+            ("bytes_in", json!(42)),
+            ("bytes_out", json!(512)),
+        ] {
+            assert_eq!(fields[name], value, "{name}: {fields}");
+        }
+        assert!(fields["ttft_ms"].is_u64() && fields["latency_ms"].is_u64());
+        assert!(fields.get("error").is_none(), "{fields}");
+    }
+
+    #[test]
+    fn a_request_abandoned_before_its_answer_is_logged_as_such() {
+        let lines = logged(|| {
+            let exchange = exchange(true);
+            exchange.asked(Some("GigaChat"));
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let fields = &lines[0]["fields"];
+        assert_eq!(fields["error"], "client_disconnected");
+        assert!(fields.get("status").is_none(), "{fields}");
+        assert_eq!(fields["stream"], false);
+    }
+
+    #[test]
+    fn a_body_cut_short_keeps_its_status_and_the_first_error_wins() {
+        let lines = logged(|| {
+            let exchange = exchange(true);
+            exchange.delivered(Delivery {
+                status: 200,
+                stream: true,
+                bytes_out: 10,
+                first_bytes: None,
+                finished: false,
+            });
+        });
+        assert_eq!(lines[0]["fields"]["error"], "client_disconnected");
+        assert_eq!(lines[0]["fields"]["status"], 200);
+        let lines = logged(|| {
+            let exchange = exchange(true);
+            exchange.failed("upstream_timeout");
+            exchange.failed("shutting_down");
+        });
+        assert_eq!(lines[0]["fields"]["error"], "upstream_timeout");
+    }
+
+    #[test]
+    fn access_log_off_writes_nothing() {
+        assert!(logged(|| drop(exchange(false))).is_empty());
+    }
+}
