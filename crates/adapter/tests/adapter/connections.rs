@@ -69,6 +69,17 @@ async fn still_serves(harness: &Harness) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// Sends the start of a head a byte every 100 ms, then nothing; returns only if the adapter closed.
+async fn trickle_head(writer: &mut (impl AsyncWriteExt + Unpin)) {
+    for byte in b"GET /health/live HTTP/1.1\r\nhost: x\r\nx-slow: " {
+        if writer.write_all(&[*byte]).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::future::pending::<()>().await;
+}
+
 #[tokio::test]
 async fn headers_sent_a_byte_at_a_time_are_cut_off_with_408() {
     let harness = adapter(
@@ -78,15 +89,7 @@ async fn headers_sent_a_byte_at_a_time_are_cut_off_with_408() {
     .await;
     let mut stream = connect(&harness).await;
     let (mut reader, mut writer) = stream.split();
-    let trickle = async {
-        for byte in b"GET /health/live HTTP/1.1\r\nhost: x\r\nx-slow: " {
-            if writer.write_all(&[*byte]).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        std::future::pending::<()>().await;
-    };
+    let trickle = trickle_head(&mut writer);
     let mut received = Vec::new();
     tokio::select! {
         () = trickle => unreachable!(),
@@ -115,15 +118,7 @@ async fn a_slow_second_head_on_a_keep_alive_connection_is_closed() {
     stream.read_exact(&mut first).await.unwrap();
     assert_eq!(&first, b"HTTP/1.1 200");
     let (mut reader, mut writer) = stream.split();
-    let trickle = async {
-        for byte in b"GET /health/live HTTP/1.1\r\nhost: x\r\nx-slow: " {
-            if writer.write_all(&[*byte]).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        std::future::pending::<()>().await;
-    };
+    let trickle = trickle_head(&mut writer);
     let mut rest = Vec::new();
     tokio::select! {
         () = trickle => {}
