@@ -361,6 +361,8 @@ mod tests {
             ("/v1/tokens/count", "/v1/tokens/count"),
             ("/health/ready", "/health/ready"),
             ("/docs/index.html", "/docs/{*path}"),
+            ("/metrics", "/metrics"),
+            ("/v1/metrics", "other"),
             ("/v1/models/", "other"),
             ("/v1/chat/completions/x", "other"),
             ("/v1x/models", "other"),
