@@ -133,7 +133,7 @@ def test_prometheus_sees_what_the_sdk_sent(scraped, emulator):
     assert total == 5, prometheus.query("gigachat_adapter_requests_total")
     ok = f'gigachat_adapter_requests_total{{{CHAT},surface="openai",model="gpt-4o",status="200",error="none"}}'
     assert prometheus.value(ok) == 3
-    assert prometheus.value(f'gigachat_adapter_requests_total{{{CHAT},status="500",error="upstream_server_error"}}') == 1
+    assert prometheus.value(f'gigachat_adapter_requests_total{{{CHAT},status="502",error="upstream_server_error"}}') == 1
     assert prometheus.value('gigachat_adapter_upstream_errors_total{verdict="upstream_server_error"}') == 1
     assert prometheus.value(f'sum(gigachat_adapter_requests_total{{{CHAT},model="other",status="404"}})') == 1
     assert not prometheus.query('gigachat_adapter_requests_total{model="no-such-model"}')

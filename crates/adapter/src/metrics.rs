@@ -1,8 +1,9 @@
 //! Prometheus metrics: a small registry fed once per request by the access record's end (the
 //! same data as the access log line), rendered as Prometheus text at `/metrics`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::hash::{BuildHasher as _, RandomState};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -258,13 +259,18 @@ fn endpoint(route: &str) -> &'static str {
     }
 }
 
-/// One metric family: its series by label values, behind one lock.
+/// One metric family: its series by label values, behind one lock. Series are found by a hash of
+/// the borrowed label values, so updating an existing one allocates nothing.
 struct Family<V> {
     name: &'static str,
     help: &'static str,
     labels: &'static [&'static str],
-    series: Mutex<BTreeMap<Vec<String>, V>>,
+    hasher: RandomState,
+    series: Mutex<HashMap<u64, Vec<Series<V>>>>,
 }
+
+/// A series' label values and its value.
+type Series<V> = (Vec<String>, V);
 
 impl<V: Default> Family<V> {
     fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
@@ -272,15 +278,37 @@ impl<V: Default> Family<V> {
             name,
             help,
             labels,
-            series: Mutex::new(BTreeMap::new()),
+            hasher: RandomState::new(),
+            series: Mutex::new(HashMap::new()),
         }
     }
 
     /// Applies `change` to the series with label `values`, making it when new.
     fn update(&self, values: &[&str], change: impl FnOnce(&mut V)) {
+        let hash = self.hasher.hash_one(values);
         let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        let key: Vec<String> = values.iter().map(|value| (*value).to_owned()).collect();
-        change(series.entry(key).or_default());
+        let same_hash = series.entry(hash).or_default();
+        let index = match same_hash.iter().position(|(labels, _)| labels == values) {
+            Some(index) => index,
+            None => {
+                let labels = values.iter().map(|value| (*value).to_owned()).collect();
+                same_hash.push((labels, V::default()));
+                same_hash.len() - 1
+            }
+        };
+        if let Some((_, value)) = same_hash.get_mut(index) {
+            change(value);
+        }
+    }
+
+    /// Runs `render` on every series, in label order (a stable exposition).
+    fn each(&self, mut render: impl FnMut(&[String], &V)) {
+        let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sorted: Vec<&Series<V>> = series.values().flatten().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        for (labels, value) in sorted {
+            render(labels, value);
+        }
     }
 
     /// `{name="value",…}` for a series, with `extra` (`le`) appended when given.
@@ -311,18 +339,16 @@ impl<V: Default> Family<V> {
 impl Family<u64> {
     fn render_counters(&self, out: &mut String) {
         self.header(out, "counter");
-        let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        for (values, count) in series.iter() {
+        self.each(|values, count| {
             let _ = writeln!(out, "{}{} {count}", self.name, self.label_set(values, None));
-        }
+        });
     }
 }
 
 impl Family<Histogram> {
     fn render_histograms(&self, out: &mut String, bounds: &[f64]) {
         self.header(out, "histogram");
-        let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        for (values, histogram) in series.iter() {
+        self.each(|values, histogram| {
             let mut cumulative = 0;
             for (index, bound) in bounds.iter().enumerate() {
                 cumulative += histogram.buckets.get(index).copied().unwrap_or(0);
@@ -335,7 +361,7 @@ impl Family<Histogram> {
             let labels = self.label_set(values, None);
             let _ = writeln!(out, "{}_sum{labels} {}", self.name, histogram.sum);
             let _ = writeln!(out, "{}_count{labels} {}", self.name, histogram.count);
-        }
+        });
     }
 }
 
