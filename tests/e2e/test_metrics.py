@@ -22,14 +22,7 @@ CHAT = 'route="/v1/chat/completions"'
 class Prometheus:
     """A Prometheus server scraping one target, queried over its HTTP API."""
 
-    def __init__(self, target: str, workdir: Path):
-        binary = shutil.which("prometheus")
-        if binary is None:
-            pytest.fail(
-                "the `prometheus` binary is missing: install Debian's `prometheus` package "
-                "(apt-get install prometheus; .ci/run does it)",
-                pytrace=False,
-            )
+    def __init__(self, binary: str, target: str, workdir: Path):
         config = workdir / "prometheus.yml"
         config.write_text(
             "global:\n"
@@ -98,9 +91,20 @@ class Prometheus:
 @pytest.fixture
 def scraped(adapters, tmp_path):
     """An adapter serving /metrics on its own address, and a Prometheus scraping it."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail(
+            "the `prometheus` binary is missing: install Debian's `prometheus` package "
+            "(apt-get install prometheus; .ci/run does it)",
+            pytrace=False,
+        )
     metrics_addr = f"127.0.0.1:{free_port()}"
     adapter = adapters.start(METRICS_ADDR=metrics_addr, BEARER_TOKEN=f"e2e-team:{API_KEY}")
-    prometheus = Prometheus(metrics_addr, tmp_path)
+    try:
+        prometheus = Prometheus(binary, metrics_addr, tmp_path)
+    except BaseException:
+        adapter.process.stop()
+        raise
     try:
         yield adapter, prometheus
     finally:
