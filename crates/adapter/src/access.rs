@@ -21,6 +21,8 @@ pub struct Exchange {
     bytes_in: Option<u64>,
     span: tracing::Span,
     logged: bool,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+    streamed: std::sync::atomic::AtomicBool,
     report: Mutex<Report>,
 }
 
@@ -99,7 +101,27 @@ impl Exchange {
             bytes_in,
             span,
             logged,
+            metrics: None,
+            streamed: std::sync::atomic::AtomicBool::new(false),
             report: Mutex::new(Report::default()),
+        }
+    }
+
+    /// The same record, also counted in `metrics` (in flight from now until its end).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        metrics.started();
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The answer is an event stream: counted as an active stream until the request ends.
+    pub fn stream_opened(&self) {
+        if let Some(metrics) = &self.metrics
+            && !self
+                .streamed
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            metrics.stream_opened();
         }
     }
 
@@ -162,9 +184,10 @@ impl Exchange {
 }
 
 impl Drop for Exchange {
-    /// Writes the access log line (target `access`, info level), unless `ACCESS_LOG` is off.
+    /// Records the request's metrics and writes the access log line (target `access`, info
+    /// level), unless `ACCESS_LOG` is off.
     fn drop(&mut self) {
-        if !self.logged {
+        if !self.logged && self.metrics.is_none() {
             return;
         }
         let report = self
@@ -177,11 +200,33 @@ impl Drop for Exchange {
             .is_none_or(|delivery| !delivery.finished)
             .then_some("client_disconnected"));
         let stream = delivery.is_some_and(|delivery| delivery.stream);
-        let ttft = delivery
+        let first_token = delivery
             .filter(|delivery| delivery.stream)
             .and_then(|delivery| delivery.first_bytes)
-            .map(|at| millis(at.duration_since(self.started)));
+            .map(|at| at.duration_since(self.started));
+        let latency = self.started.elapsed();
         let usage = report.usage;
+        if let Some(metrics) = &self.metrics {
+            metrics.finished(
+                &crate::metrics::Outcome {
+                    route: self.route,
+                    key: self.key.as_deref(),
+                    model: report.model.as_deref(),
+                    model_served: report.model_served.as_deref(),
+                    stream,
+                    status: delivery.map(|delivery| delivery.status),
+                    error,
+                    latency,
+                    upstream: report.upstream,
+                    first_token,
+                    tokens: usage,
+                },
+                *self.streamed.get_mut(),
+            );
+        }
+        if !self.logged {
+            return;
+        }
         tracing::info!(
             target: "access",
             request_id = %self.id,
@@ -193,9 +238,9 @@ impl Drop for Exchange {
             stream,
             status = delivery.map(|delivery| delivery.status),
             error,
-            latency_ms = millis(self.started.elapsed()),
+            latency_ms = millis(latency),
             upstream_ms = report.upstream.map(millis),
-            ttft_ms = ttft,
+            ttft_ms = first_token.map(millis),
             prompt_tokens = usage.map(|u| u.prompt),
             completion_tokens = usage.map(|u| u.completion),
             cached_tokens = usage.map(|u| u.cached),

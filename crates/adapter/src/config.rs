@@ -73,6 +73,10 @@ pub struct Config {
     /// One access log line per request (target `access`, info level).
     #[arg(long, env = "ACCESS_LOG", default_value_t = true, action = clap::ArgAction::Set)]
     pub access_log: bool,
+    /// Also serve `/metrics` (Prometheus text) on this address, without a key (e.g.
+    /// `127.0.0.1:9464`); on the main port `/metrics` needs a client key like the API.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Deployment environment name; `production` switches logs to JSON.
     #[arg(long, env = "ENVIRONMENT", default_value = "development")]
     pub environment: String,

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod context;
 pub mod demo;
 pub mod error;
+pub mod metrics;
 pub mod offload;
 pub mod routes;
 pub mod server;
@@ -18,6 +19,7 @@ pub mod state;
 pub mod streaming;
 pub mod workers;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -48,6 +50,15 @@ pub async fn build(
         aliases: config.aliases()?,
         builtin_functions: config.image_generation,
     };
+    let known_models: Vec<String> = defaults
+        .aliases
+        .iter()
+        .flat_map(|(alias, model)| [alias.clone(), model.clone()])
+        .chain([
+            defaults.default_model.clone(),
+            config.embeddings_model.clone(),
+        ])
+        .collect();
     let identity = upstream_identity(&settings);
     let client = gigachat::GigaChat::new(settings).context("GigaChat client")?;
     let fetcher = attachments::fetch::Fetcher::new(attachments::fetch::FetchConfig {
@@ -90,13 +101,37 @@ pub async fn build(
         },
         media,
     );
+    let metrics = Arc::new(metrics::Metrics::new(known_models));
+    if let Some(addr) = config.metrics_addr {
+        serve_metrics(addr, metrics.clone()).await?;
+    }
     let router = server::router(
         state,
         &config.cors_origins()?,
         config.max_request_bytes,
         config.access_log,
+        metrics,
     );
     Ok((router, client))
+}
+
+/// Serves `/metrics` (and nothing else) without a key on `addr` (`METRICS_ADDR`), in the
+/// background of the runtime building the router.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    metrics: Arc<metrics::Metrics>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {addr} (METRICS_ADDR)"))?;
+    let router = Router::new().route("/metrics", server::metrics_route(metrics));
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router).await {
+            tracing::error!(%err, "the metrics listener stopped");
+        }
+    });
+    tracing::info!(%addr, "serving /metrics");
+    Ok(())
 }
 
 /// A secret-free fingerprint of who uploads to GigaChat, so cached file ids are never shared

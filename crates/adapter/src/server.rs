@@ -18,13 +18,15 @@ use crate::access::Exchange;
 use crate::connection::{ConnectionLimits, Connections, Phase};
 use crate::error::AppError;
 use crate::error::Label;
+use crate::metrics::Metrics;
 use crate::routes::{chat, completions, docs, embeddings, files, health, models, tokens};
 use crate::state::AppState;
 use crate::{auth, context};
 
 /// Every route, served both under `/v1` and at the root (clients disagree on which they use),
 /// behind CORS, the body limit and [`gate`]; `access_log` (`ACCESS_LOG`) makes each request end
-/// with an access log line.
+/// with an access log line; every request is counted in `metrics`, served at `/metrics` (behind a
+/// client key like the API).
 ///
 /// The middleware wraps the routed app once instead of every route (what `Router::layer` does):
 /// a request then clones and boxes one middleware stack rather than one per layer and route, which
@@ -34,6 +36,7 @@ pub fn router(
     cors_origins: &[String],
     max_request_bytes: usize,
     access_log: bool,
+    metrics: Arc<Metrics>,
 ) -> Router {
     let routes = ["/v1", ""]
         .into_iter()
@@ -42,6 +45,7 @@ pub fn router(
         .route("/health/liveness", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/health/readiness", get(health::ready))
+        .route("/metrics", metrics_route(metrics.clone()))
         .merge(docs::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -49,7 +53,10 @@ pub fn router(
     let app = ServiceBuilder::new()
         .option_layer(cors(cors_origins))
         .layer(DefaultBodyLimit::max(max_request_bytes))
-        .layer(middleware::from_fn_with_state((state, access_log), gate))
+        .layer(middleware::from_fn_with_state(
+            (state, access_log, metrics),
+            gate,
+        ))
         .service(routes);
     Router::new().fallback_service(app)
 }
@@ -92,7 +99,7 @@ fn api(prefix: &str) -> Router<AppState> {
 /// to the response head (for a stream, to its first event), as OpenAI sends it. The request's
 /// [`Exchange`] rides on the response to its body, which writes the access log line at its end.
 async fn gate(
-    State((state, access_log)): State<(AppState, bool)>,
+    State((state, access_log, metrics)): State<(AppState, bool, Arc<Metrics>)>,
     mut request: Request,
     next: middleware::Next,
 ) -> Response {
@@ -101,14 +108,17 @@ async fn gate(
         auth::Caller::Key(name) => Some(name.clone()),
         auth::Caller::Open | auth::Caller::Refused => None,
     };
-    let exchange = Arc::new(Exchange::new(
-        context::request_id(request.headers()),
-        key,
-        request.method().clone(),
-        route_template(request.uri().path()),
-        request.headers(),
-        access_log,
-    ));
+    let exchange = Arc::new(
+        Exchange::new(
+            context::request_id(request.headers()),
+            key,
+            request.method().clone(),
+            route_template(request.uri().path()),
+            request.headers(),
+            access_log,
+        )
+        .with_metrics(metrics),
+    );
     let mut response = if let auth::Caller::Refused = caller {
         AppError::Unauthorized.into_response()
     } else {
@@ -117,6 +127,13 @@ async fn gate(
     };
     if let Some(Label(label)) = response.extensions().get::<Label>() {
         exchange.failed(label);
+    }
+    if response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
+    {
+        exchange.stream_opened();
     }
     const PROCESSING_MS: header::HeaderName =
         header::HeaderName::from_static("openai-processing-ms");
@@ -156,11 +173,19 @@ pub fn route_template(path: &str) -> &'static str {
         (Some("files"), file, None, None) if id(file) => "/v1/files/{id}",
         (Some("files"), file, Some("content"), None) if id(file) => "/v1/files/{id}/content",
         _ if path.starts_with("/docs/") => "/docs/{*path}",
+        _ if path == "/metrics" => "/metrics",
         _ => auth::PUBLIC_PATHS
             .into_iter()
             .find(|public| *public == path)
             .unwrap_or("other"),
     }
+}
+
+/// `GET /metrics`: `metrics` in Prometheus' text format.
+pub fn metrics_route<S: Clone + Send + Sync + 'static>(
+    metrics: Arc<Metrics>,
+) -> axum::routing::MethodRouter<S> {
+    get(move || std::future::ready(metrics.response()))
 }
 
 async fn not_found(request: Request) -> Response {
@@ -336,6 +361,8 @@ mod tests {
             ("/v1/tokens/count", "/v1/tokens/count"),
             ("/health/ready", "/health/ready"),
             ("/docs/index.html", "/docs/{*path}"),
+            ("/metrics", "/metrics"),
+            ("/v1/metrics", "other"),
             ("/v1/models/", "other"),
             ("/v1/chat/completions/x", "other"),
             ("/v1x/models", "other"),

@@ -13,6 +13,7 @@ mod connections;
 mod embeddings;
 mod errors;
 mod headers;
+mod metrics;
 mod model_names;
 mod request_ids;
 mod service;

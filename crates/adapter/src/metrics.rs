@@ -1,0 +1,475 @@
+//! Prometheus metrics: a small registry fed once per request by the access record's end (the
+//! same data as the access log line), rendered as Prometheus text at `/metrics`.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::hash::{BuildHasher as _, RandomState};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use crate::access::Tokens;
+
+/// The API surface every request is counted under today (Responses and Anthropic come later).
+pub const SURFACE: &str = "openai";
+
+/// The label value for a model or key outside the configured (or GigaChat-served) set.
+const OTHER: &str = "other";
+
+/// The label value for "not there": no key, no model, no status, no error.
+const NONE: &str = "none";
+
+/// Bucket bounds (seconds) for whole requests, GigaChat calls and the first token.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+/// Bucket bounds (seconds) for the adapter's own share of a request: small by design.
+const OVERHEAD_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// What one finished request contributes, as its access record saw it.
+pub struct Outcome<'a> {
+    /// The route template (`/v1/chat/completions`, `other`, …).
+    pub route: &'static str,
+    /// The caller's key name (none: no key was needed or given).
+    pub key: Option<&'a str>,
+    /// The model the client asked for.
+    pub model: Option<&'a str>,
+    /// The model GigaChat answered with.
+    pub model_served: Option<&'a str>,
+    /// Whether the answer was an event stream.
+    pub stream: bool,
+    /// The response status (none: the client left before the answer).
+    pub status: Option<u16>,
+    /// The error label the request ended with.
+    pub error: Option<&'static str>,
+    /// Total time from arrival to the end of the answer.
+    pub latency: Duration,
+    /// Time spent waiting for GigaChat.
+    pub upstream: Option<Duration>,
+    /// Time to a stream's first event.
+    pub first_token: Option<Duration>,
+    /// The answer's token usage.
+    pub tokens: Option<Tokens>,
+}
+
+/// The adapter's metrics. Cheap to update: one short lock per family a request touches.
+pub struct Metrics {
+    known_models: RwLock<HashSet<String>>,
+    requests: Family<u64>,
+    request_duration: Family<Histogram>,
+    upstream_duration: Family<Histogram>,
+    first_token: Family<Histogram>,
+    overhead: Family<Histogram>,
+    tokens: Family<u64>,
+    upstream_errors: Family<u64>,
+    in_flight: AtomicI64,
+    streams_active: AtomicI64,
+}
+
+impl Metrics {
+    /// Empty metrics whose `model` labels name only `models` (the configured aliases, their
+    /// targets and the defaults) and models GigaChat answered with; anything else is `other`.
+    pub fn new(models: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            known_models: RwLock::new(models.into_iter().collect()),
+            requests: Family::new(
+                "gigachat_adapter_requests_total",
+                "Requests served, by surface, route, model, status and error.",
+                &["surface", "route", "model", "status", "error"],
+            ),
+            request_duration: Family::new(
+                "gigachat_adapter_request_duration_seconds",
+                "Time from a request's arrival to the end of its answer.",
+                &["surface", "route", "stream"],
+            ),
+            upstream_duration: Family::new(
+                "gigachat_adapter_upstream_duration_seconds",
+                "Time a request spent waiting for GigaChat, by GigaChat endpoint.",
+                &["endpoint"],
+            ),
+            first_token: Family::new(
+                "gigachat_adapter_time_to_first_token_seconds",
+                "Time from a streaming request's arrival to its first event.",
+                &["surface", "model"],
+            ),
+            overhead: Family::new(
+                "gigachat_adapter_overhead_seconds",
+                "Request time minus the time spent waiting for GigaChat.",
+                &["surface", "stream"],
+            ),
+            tokens: Family::new(
+                "gigachat_adapter_tokens_total",
+                "Tokens used, by model, key and kind (prompt, completion, cached).",
+                &["model", "key", "kind"],
+            ),
+            upstream_errors: Family::new(
+                "gigachat_adapter_upstream_errors_total",
+                "Requests that ended with a GigaChat error, by verdict.",
+                &["verdict"],
+            ),
+            in_flight: AtomicI64::new(0),
+            streams_active: AtomicI64::new(0),
+        }
+    }
+
+    /// A request arrived (it is in flight until [`Metrics::finished`]).
+    pub fn started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request's answer became an event stream (active until the request is finished).
+    pub fn stream_opened(&self) {
+        self.streams_active.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a finished request; `streamed` says whether [`Metrics::stream_opened`] was called.
+    pub fn finished(&self, outcome: &Outcome<'_>, streamed: bool) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if streamed {
+            self.streams_active.fetch_sub(1, Ordering::Relaxed);
+        }
+        let model = self.model_label(outcome.model, outcome.model_served);
+        let status = outcome
+            .status
+            .map_or_else(|| NONE.to_owned(), |status| status.to_string());
+        let error = outcome.error.unwrap_or(NONE);
+        let stream = if outcome.stream { "true" } else { "false" };
+        self.requests
+            .update(&[SURFACE, outcome.route, model, &status, error], |count| {
+                *count += 1;
+            });
+        let latency = outcome.latency.as_secs_f64();
+        self.request_duration
+            .update(&[SURFACE, outcome.route, stream], |histogram| {
+                histogram.observe(LATENCY_BUCKETS, latency);
+            });
+        let upstream = outcome
+            .upstream
+            .map_or(0.0, |upstream| upstream.as_secs_f64());
+        if outcome.upstream.is_some() {
+            self.upstream_duration
+                .update(&[endpoint(outcome.route)], |histogram| {
+                    histogram.observe(LATENCY_BUCKETS, upstream);
+                });
+        }
+        self.overhead.update(&[SURFACE, stream], |histogram| {
+            histogram.observe(OVERHEAD_BUCKETS, (latency - upstream).max(0.0));
+        });
+        if let Some(first_token) = outcome.first_token {
+            self.first_token.update(&[SURFACE, model], |histogram| {
+                histogram.observe(LATENCY_BUCKETS, first_token.as_secs_f64());
+            });
+        }
+        if let Some(tokens) = outcome.tokens {
+            let key = outcome.key.unwrap_or(NONE);
+            for (kind, count) in [
+                ("prompt", tokens.prompt),
+                ("completion", tokens.completion),
+                ("cached", tokens.cached),
+            ] {
+                self.tokens.update(&[model, key, kind], |total| {
+                    *total += u64::from(count);
+                });
+            }
+        }
+        if let Some(verdict) = outcome.error.filter(|label| is_upstream_error(label)) {
+            self.upstream_errors.update(&[verdict], |count| *count += 1);
+        }
+    }
+
+    /// The `model` label: the model asked for (else the one served) when known, else `other`.
+    /// A model GigaChat answered with becomes known (GigaChat's model list bounds it).
+    fn model_label<'a>(&self, asked: Option<&'a str>, served: Option<&'a str>) -> &'a str {
+        let read = || {
+            self.known_models
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(served) = served.filter(|served| !read().contains(*served)) {
+            self.known_models
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(served.to_owned());
+        }
+        match asked.or(served) {
+            None => NONE,
+            Some(model) if read().contains(model) => model,
+            Some(_) => OTHER,
+        }
+    }
+
+    /// The `/metrics` answer: [`Metrics::render`] as `text/plain; version=0.0.4`.
+    pub fn response(&self) -> axum::response::Response {
+        use axum::response::IntoResponse as _;
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            self.render(),
+        )
+            .into_response()
+    }
+
+    /// Every metric in Prometheus' text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.requests.render_counters(&mut out);
+        self.request_duration
+            .render_histograms(&mut out, LATENCY_BUCKETS);
+        self.upstream_duration
+            .render_histograms(&mut out, LATENCY_BUCKETS);
+        self.first_token
+            .render_histograms(&mut out, LATENCY_BUCKETS);
+        self.overhead.render_histograms(&mut out, OVERHEAD_BUCKETS);
+        self.tokens.render_counters(&mut out);
+        self.upstream_errors.render_counters(&mut out);
+        let _ = write!(
+            out,
+            "# HELP gigachat_adapter_in_flight Requests being served.\n\
+             # TYPE gigachat_adapter_in_flight gauge\n\
+             gigachat_adapter_in_flight{{surface=\"{SURFACE}\"}} {}\n\
+             # HELP gigachat_adapter_streams_active Event streams being sent.\n\
+             # TYPE gigachat_adapter_streams_active gauge\n\
+             gigachat_adapter_streams_active {}\n",
+            self.in_flight.load(Ordering::Relaxed),
+            self.streams_active.load(Ordering::Relaxed),
+        );
+        out
+    }
+}
+
+/// Whether an error label is a GigaChat error (counted in `upstream_errors_total`).
+fn is_upstream_error(label: &str) -> bool {
+    label.starts_with("upstream_") || label == "invalid_upstream_output"
+}
+
+/// The GigaChat endpoint a route waits on.
+fn endpoint(route: &str) -> &'static str {
+    match route {
+        "/v1/chat/completions" | "/v1/completions" => "chat",
+        "/v1/embeddings" => "embeddings",
+        "/v1/tokens/count" => "tokens_count",
+        "/v1/models" | "/v1/models/{id}" => "models",
+        "/v1/files" | "/v1/files/{id}" | "/v1/files/{id}/content" => "files",
+        _ => OTHER,
+    }
+}
+
+/// One metric family: its series by label values, behind one lock. Series are found by a hash of
+/// the borrowed label values, so updating an existing one allocates nothing.
+struct Family<V> {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+    hasher: RandomState,
+    series: Mutex<HashMap<u64, Vec<Series<V>>>>,
+}
+
+/// A series' label values and its value.
+type Series<V> = (Vec<String>, V);
+
+impl<V: Default> Family<V> {
+    fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
+        Self {
+            name,
+            help,
+            labels,
+            hasher: RandomState::new(),
+            series: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Applies `change` to the series with label `values`, making it when new.
+    fn update(&self, values: &[&str], change: impl FnOnce(&mut V)) {
+        let hash = self.hasher.hash_one(values);
+        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        let same_hash = series.entry(hash).or_default();
+        let index = match same_hash.iter().position(|(labels, _)| labels == values) {
+            Some(index) => index,
+            None => {
+                let labels = values.iter().map(|value| (*value).to_owned()).collect();
+                same_hash.push((labels, V::default()));
+                same_hash.len() - 1
+            }
+        };
+        if let Some((_, value)) = same_hash.get_mut(index) {
+            change(value);
+        }
+    }
+
+    /// Runs `render` on every series, in label order (a stable exposition).
+    fn each(&self, mut render: impl FnMut(&[String], &V)) {
+        let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sorted: Vec<&Series<V>> = series.values().flatten().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        for (labels, value) in sorted {
+            render(labels, value);
+        }
+    }
+
+    /// `{name="value",…}` for a series, with `extra` (`le`) appended when given.
+    fn label_set(&self, values: &[String], extra: Option<(&str, &str)>) -> String {
+        let mut out = String::from("{");
+        let pairs = self
+            .labels
+            .iter()
+            .copied()
+            .zip(values.iter().map(String::as_str))
+            .chain(extra);
+        for (index, (name, value)) in pairs.enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{name}=\"{}\"", escape(value));
+        }
+        out.push('}');
+        out
+    }
+
+    fn header(&self, out: &mut String, kind: &str) {
+        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
+        let _ = writeln!(out, "# TYPE {} {kind}", self.name);
+    }
+}
+
+impl Family<u64> {
+    fn render_counters(&self, out: &mut String) {
+        self.header(out, "counter");
+        self.each(|values, count| {
+            let _ = writeln!(out, "{}{} {count}", self.name, self.label_set(values, None));
+        });
+    }
+}
+
+impl Family<Histogram> {
+    fn render_histograms(&self, out: &mut String, bounds: &[f64]) {
+        self.header(out, "histogram");
+        self.each(|values, histogram| {
+            let mut cumulative = 0;
+            for (index, bound) in bounds.iter().enumerate() {
+                cumulative += histogram.buckets.get(index).copied().unwrap_or(0);
+                let le = bound.to_string();
+                let labels = self.label_set(values, Some(("le", &le)));
+                let _ = writeln!(out, "{}_bucket{labels} {cumulative}", self.name);
+            }
+            let labels = self.label_set(values, Some(("le", "+Inf")));
+            let _ = writeln!(out, "{}_bucket{labels} {}", self.name, histogram.count);
+            let labels = self.label_set(values, None);
+            let _ = writeln!(out, "{}_sum{labels} {}", self.name, histogram.sum);
+            let _ = writeln!(out, "{}_count{labels} {}", self.name, histogram.count);
+        });
+    }
+}
+
+/// Observations counted per bucket (not cumulative: rendering adds them up), their sum and count.
+#[derive(Default)]
+struct Histogram {
+    buckets: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, bounds: &[f64], value: f64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; bounds.len()];
+        }
+        if let Some(index) = bounds.iter().position(|bound| value <= *bound)
+            && let Some(bucket) = self.buckets.get_mut(index)
+        {
+            *bucket += 1;
+        }
+        self.sum += value;
+        self.count += 1;
+    }
+}
+
+/// A label value escaped for the text format (backslash, quote, newline).
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(model: Option<&'static str>) -> Outcome<'static> {
+        Outcome {
+            route: "/v1/chat/completions",
+            key: Some("team-a"),
+            model,
+            model_served: Some("GigaChat-2-Max"),
+            stream: false,
+            status: Some(200),
+            error: None,
+            latency: Duration::from_millis(300),
+            upstream: Some(Duration::from_millis(200)),
+            first_token: None,
+            tokens: Some(Tokens {
+                prompt: 10,
+                completion: 4,
+                cached: 1,
+            }),
+        }
+    }
+
+    #[test]
+    fn unknown_models_fold_into_other_and_buckets_are_cumulative() {
+        let metrics = Metrics::new(["gpt-4o".to_owned()]);
+        metrics.started();
+        metrics.finished(&outcome(Some("gpt-4o")), false);
+        metrics.started();
+        metrics.finished(&outcome(Some("made-up-model")), false);
+        metrics.started();
+        metrics.finished(&outcome(Some("GigaChat-2-Max")), false);
+        let text = metrics.render();
+        for line in [
+            r#"gigachat_adapter_requests_total{surface="openai",route="/v1/chat/completions",model="gpt-4o",status="200",error="none"} 1"#,
+            r#"gigachat_adapter_requests_total{surface="openai",route="/v1/chat/completions",model="other",status="200",error="none"} 1"#,
+            r#"gigachat_adapter_requests_total{surface="openai",route="/v1/chat/completions",model="GigaChat-2-Max",status="200",error="none"} 1"#,
+            r#"gigachat_adapter_request_duration_seconds_bucket{surface="openai",route="/v1/chat/completions",stream="false",le="0.25"} 0"#,
+            r#"gigachat_adapter_request_duration_seconds_bucket{surface="openai",route="/v1/chat/completions",stream="false",le="0.5"} 3"#,
+            r#"gigachat_adapter_request_duration_seconds_bucket{surface="openai",route="/v1/chat/completions",stream="false",le="+Inf"} 3"#,
+            r#"gigachat_adapter_request_duration_seconds_count{surface="openai",route="/v1/chat/completions",stream="false"} 3"#,
+            r#"gigachat_adapter_upstream_duration_seconds_count{endpoint="chat"} 3"#,
+            r#"gigachat_adapter_tokens_total{model="gpt-4o",key="team-a",kind="prompt"} 10"#,
+            r#"gigachat_adapter_tokens_total{model="other",key="team-a",kind="cached"} 1"#,
+            r#"gigachat_adapter_in_flight{surface="openai"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+    }
+
+    #[test]
+    fn upstream_errors_are_counted_by_verdict_and_labels_are_escaped() {
+        let metrics = Metrics::new([]);
+        let mut failed = outcome(None);
+        failed.error = Some("upstream_rate_limited");
+        failed.status = Some(429);
+        failed.key = Some("a\"b");
+        metrics.started();
+        metrics.stream_opened();
+        assert!(
+            metrics
+                .render()
+                .contains("gigachat_adapter_streams_active 1")
+        );
+        metrics.finished(&failed, true);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                r#"gigachat_adapter_upstream_errors_total{verdict="upstream_rate_limited"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"key="a\"b""#), "{text}");
+        assert!(text.contains("gigachat_adapter_streams_active 0"), "{text}");
+    }
+}

@@ -1,0 +1,168 @@
+"""Metrics, as a real Prometheus sees them: Debian's `prometheus` scrapes the adapter's
+`METRICS_ADDR` every second while the openai SDK sends chat, stream and failing calls; then
+Prometheus' HTTP API must report the counts, the histogram buckets and the token totals sent."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from support import API_KEY, free_port
+
+MESSAGES = [{"role": "user", "content": "Привет"}]
+CHAT = 'route="/v1/chat/completions"'
+
+
+class Prometheus:
+    """A Prometheus server scraping one target, queried over its HTTP API."""
+
+    def __init__(self, binary: str, target: str, workdir: Path):
+        config = workdir / "prometheus.yml"
+        config.write_text(
+            "global:\n"
+            "  scrape_interval: 1s\n"
+            "scrape_configs:\n"
+            "  - job_name: gigachat-adapter\n"
+            f"    static_configs: [{{targets: ['{target}']}}]\n"
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(workdir / "prometheus.log", "wb")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.http.get("/-/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert self.process.poll() is None, (workdir / "prometheus.log").read_text()
+            time.sleep(0.2)
+        pytest.fail("prometheus did not become ready in 30 s", pytrace=False)
+
+    def query(self, expr: str) -> list[dict]:
+        response = self.http.get("/api/v1/query", params={"query": expr})
+        response.raise_for_status()
+        body = response.json()
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def value(self, expr: str) -> float:
+        """The single value `expr` yields (0 when it yields nothing)."""
+        result = self.query(expr)
+        assert len(result) <= 1, result
+        return float(result[0]["value"][1]) if result else 0.0
+
+    def wait_for(self, expr: str, expected: float) -> float:
+        """`expr`'s value once it equals `expected` (after a few scrapes), or the last one seen."""
+        deadline = time.monotonic() + 30
+        while True:
+            value = self.value(expr)
+            if value == expected or time.monotonic() > deadline:
+                return value
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def scraped(adapters, tmp_path):
+    """An adapter serving /metrics on its own address, and a Prometheus scraping it."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail(
+            "the `prometheus` binary is missing: install Debian's `prometheus` package "
+            "(apt-get install prometheus; .ci/run does it)",
+            pytrace=False,
+        )
+    metrics_addr = f"127.0.0.1:{free_port()}"
+    adapter = adapters.start(METRICS_ADDR=metrics_addr, BEARER_TOKEN=f"e2e-team:{API_KEY}")
+    try:
+        prometheus = Prometheus(binary, metrics_addr, tmp_path)
+    except BaseException:
+        adapter.process.stop()
+        raise
+    try:
+        yield adapter, prometheus
+    finally:
+        prometheus.stop()
+        adapter.process.stop()
+
+
+def test_prometheus_sees_what_the_sdk_sent(scraped, emulator):
+    adapter, prometheus = scraped
+    client = adapter.client()
+    prompt = completion = 0
+    for _ in range(2):
+        answer = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        prompt += answer.usage.prompt_tokens
+        completion += answer.usage.completion_tokens
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    usage = [chunk.usage for chunk in stream if chunk.usage]
+    assert len(usage) == 1
+    prompt += usage[0].prompt_tokens
+    completion += usage[0].completion_tokens
+    emulator.chat_fault("status", status=500)
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="no-such-model", messages=MESSAGES)
+
+    total = prometheus.wait_for(f"sum(gigachat_adapter_requests_total{{{CHAT}}})", 5)
+    assert total == 5, prometheus.query("gigachat_adapter_requests_total")
+    ok = f'gigachat_adapter_requests_total{{{CHAT},surface="openai",model="gpt-4o",status="200",error="none"}}'
+    assert prometheus.value(ok) == 3
+    assert prometheus.value(f'gigachat_adapter_requests_total{{{CHAT},status="502",error="upstream_server_error"}}') == 1
+    assert prometheus.value('gigachat_adapter_upstream_errors_total{verdict="upstream_server_error"}') == 1
+    assert prometheus.value(f'sum(gigachat_adapter_requests_total{{{CHAT},model="other",status="404"}})') == 1
+    assert not prometheus.query('gigachat_adapter_requests_total{model="no-such-model"}')
+
+    # Histograms: cumulative buckets, +Inf equal to the count of calls.
+    for stream_label, count in (("true", 1), ("false", 4)):
+        selector = f'{CHAT},stream="{stream_label}"'
+        buckets = prometheus.query(f"gigachat_adapter_request_duration_seconds_bucket{{{selector}}}")
+        by_bound = sorted(
+            (float(series["metric"]["le"]), float(series["value"][1])) for series in buckets
+        )
+        assert len(by_bound) > 5, buckets
+        values = [value for _, value in by_bound]
+        assert values == sorted(values), by_bound
+        assert by_bound[-1] == (float("inf"), count), by_bound
+        assert prometheus.value(f"gigachat_adapter_request_duration_seconds_count{{{selector}}}") == count
+        assert prometheus.value(f"gigachat_adapter_request_duration_seconds_sum{{{selector}}}") > 0
+    ttft = 'gigachat_adapter_time_to_first_token_seconds_count{surface="openai",model="gpt-4o"}'
+    assert prometheus.value(ttft) == 1
+    assert prometheus.value('gigachat_adapter_upstream_duration_seconds_count{endpoint="chat"}') >= 4
+    assert prometheus.value("sum(gigachat_adapter_overhead_seconds_count)") >= 5
+
+    # Tokens: what the SDK was told, by key name and model.
+    tokens = 'gigachat_adapter_tokens_total{{model="gpt-4o",key="e2e-team",kind="{}"}}'
+    assert prometheus.value(tokens.format("prompt")) == prompt
+    assert prometheus.value(tokens.format("completion")) == completion
+    assert prometheus.value("gigachat_adapter_streams_active") == 0
+    assert prometheus.value('up{job="gigachat-adapter"}') == 1
