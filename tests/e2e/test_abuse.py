@@ -102,7 +102,9 @@ def test_slow_headers_get_408_and_the_adapter_keeps_serving(guarded, validate):
                 assert_serves(guarded)  # served while the slow client trickles
                 started = float("inf")
             time.sleep(0.05)
+        assert started == float("inf"), "the adapter cut the head before serving was checked mid-trickle"
         assert_envelope(until_closed(sock), validate, 408, "request_timeout")
+    assert_serves(guarded)
 
 
 def test_a_silent_connection_is_closed(guarded):

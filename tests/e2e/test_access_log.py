@@ -72,7 +72,10 @@ def test_request_ids_and_access_lines(logged, emulator):
         named.chat.completions.create(model="no-such-model", messages=MESSAGES)
     assert unknown.value.request_id
 
-    lines = {line["request_id"]: line for line in access_lines(logged, since, 4)}
+    found = access_lines(logged, since, 4)
+    ids = [line["request_id"] for line in found]
+    assert all(ids.count(request_id) == 1 for request_id in ids), ids  # one line per call
+    lines = {line["request_id"]: line for line in found}
     assert set(lines) >= {generated, "e2e-stream", refused_id, unknown.value.request_id}, lines
     chat = lines[generated]
     assert chat["key"] == "team-a" and chat["status"] == 200 and chat["stream"] is False

@@ -59,6 +59,12 @@ def test_self_referencing_response_format_schema_is_cut_and_small(client, emulat
     assert json.loads(completion.choices[0].message.content) is not None
     sent = emulator.chat_requests()[-1]
     assert len(sent["body"]) < 8_000, f"{len(sent['body'])} bytes sent upstream"
+    # The schema went upstream, expanded once, with the recursion cut (not dropped).
+    schema = sent["json"]["response_format"]["schema"]
+    p0 = schema["properties"]["root"]["properties"]["p0"]
+    assert p0["type"] == "object" and p0["properties"] == {}
+    assert "N" in p0["description"]
+    assert "$ref" not in json.dumps(schema)
     assert_responsive(client)
 
 

@@ -78,6 +78,7 @@ impl Keys {
     }
 
     /// The keys' names, in configuration order.
+    #[cfg(test)]
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.named.iter().map(|(name, _)| &**name)
     }

@@ -132,13 +132,17 @@ impl Metrics {
             self.streams_active.fetch_sub(1, Ordering::Relaxed);
         }
         let model = self.model_label(outcome.model, outcome.model_served);
-        let status = outcome
+        // `StatusCode::as_str` reads a static table: no string per request.
+        let status_code = outcome
             .status
-            .map_or_else(|| NONE.to_owned(), |status| status.to_string());
+            .and_then(|status| axum::http::StatusCode::from_u16(status).ok());
+        let status = status_code
+            .as_ref()
+            .map_or(NONE, axum::http::StatusCode::as_str);
         let error = outcome.error.unwrap_or(NONE);
         let stream = if outcome.stream { "true" } else { "false" };
         self.requests
-            .update(&[SURFACE, outcome.route, model, &status, error], |count| {
+            .update(&[SURFACE, outcome.route, model, status, error], |count| {
                 *count += 1;
             });
         let latency = outcome.latency.as_secs_f64();
@@ -183,22 +187,29 @@ impl Metrics {
     /// The `model` label: the model asked for (else the one served) when known, else `other`.
     /// A model GigaChat answered with becomes known (GigaChat's model list bounds it).
     fn model_label<'a>(&self, asked: Option<&'a str>, served: Option<&'a str>) -> &'a str {
-        let read = || {
-            self.known_models
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-        };
-        if let Some(served) = served.filter(|served| !read().contains(*served)) {
-            self.known_models
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(served.to_owned());
-        }
-        match asked.or(served) {
+        let label = |known: &HashSet<String>| match asked.or(served) {
             None => NONE,
-            Some(model) if read().contains(model) => model,
+            Some(model) if known.contains(model) => model,
             Some(_) => OTHER,
+        };
+        {
+            // One read lock for the usual case: the served model is known already.
+            let known = self
+                .known_models
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if served.is_none_or(|served| known.contains(served)) {
+                return label(&known);
+            }
         }
+        let mut known = self
+            .known_models
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(served) = served {
+            known.insert(served.to_owned());
+        }
+        label(&known)
     }
 
     /// The `/metrics` answer: [`Metrics::render`] as `text/plain; version=0.0.4`.
