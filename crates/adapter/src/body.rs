@@ -1,35 +1,9 @@
 //! Request bodies: size-limited bytes parsed as JSON, with errors that name the failing JSON path.
 
-use std::convert::Infallible;
-
-use axum::body::Body;
-use axum::extract::{FromRequest, Request};
-use axum::http::HeaderMap;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
-
-/// A JSON call's headers and its unread body, moved out of the request (axum's `HeaderMap`
-/// extractor would copy every header).
-pub struct JsonCall {
-    /// The request's headers.
-    pub headers: HeaderMap,
-    /// The request's body, not yet read.
-    pub body: Body,
-}
-
-impl<S: Send + Sync> FromRequest<S> for JsonCall {
-    type Rejection = Infallible;
-
-    async fn from_request(request: Request, _: &S) -> Result<Self, Infallible> {
-        let (parts, body) = request.into_parts();
-        Ok(Self {
-            headers: parts.headers,
-            body,
-        })
-    }
-}
 
 /// Reads a request body into one buffer sized from `Content-Length`, so a large body is held once
 /// (collecting chunks and then joining them would hold it twice); 413 beyond `limit`.
@@ -277,7 +251,7 @@ mod tests {
         check::<ChatCompletionRequest>(bytes);
         check::<openai::completions::CompletionRequest>(bytes);
         check::<openai::embeddings::EmbeddingRequest>(bytes);
-        check::<openai::tokens::TokensCountRequest>(bytes);
+        check::<openai::extensions::TokensCountRequest>(bytes);
     }
 
     proptest::proptest! {

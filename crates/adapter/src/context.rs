@@ -15,12 +15,6 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), translate::header_id)
 }
 
-/// The client's `X-Session-ID`, bounded, for calls whose body has no session of its own (chat and
-/// completions take it through [`translate::session_id`], which also falls back to `user`).
-pub fn session_id(headers: &HeaderMap) -> Option<String> {
-    header(headers, "x-session-id").map(translate::header_id)
-}
-
 /// A header's value, trimmed, when present and non-empty.
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -31,7 +25,7 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// What GigaChat receives as `X-Request-ID`, `X-Session-ID` and `X-Client-ID` (`request_id` from
-/// [`request_id`], `session_id` already bounded; the client id is bounded here, the same way every
+/// [`request_id`], `session_id` already bounded, see [`crate::incoming::RequestBody::session`]; the client id is bounded here, the same way every
 /// time, so an image generated under a long client id is still downloadable under it).
 pub fn upstream(
     headers: &HeaderMap,
@@ -62,6 +56,11 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    /// The session a body without one of its own sends: the header, bounded.
+    fn session(headers: &HeaderMap) -> Option<String> {
+        header(headers, "x-session-id").map(translate::header_id)
+    }
+
     fn header_map(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for (name, value) in pairs {
@@ -79,7 +78,7 @@ mod tests {
         ]);
         let id = request_id(&headers);
         assert_eq!(id, "req-42");
-        let context = upstream(&headers, &id, session_id(&headers));
+        let context = upstream(&headers, &id, session(&headers));
         assert_eq!(context.request_id.as_deref(), Some("req-42"));
         assert_eq!(context.session_id.as_deref(), Some("conversation-7"));
         assert_eq!(context.client_id.as_deref(), Some("open-webui"));
@@ -94,7 +93,7 @@ mod tests {
             ("x-client-id", &long),
         ]);
         let id = request_id(&headers);
-        let context = upstream(&headers, &id, session_id(&headers));
+        let context = upstream(&headers, &id, session(&headers));
         for sent in [
             context.request_id.as_deref(),
             context.session_id.as_deref(),

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod context;
 pub mod demo;
 pub mod error;
+pub mod incoming;
 pub mod metrics;
 pub mod offload;
 pub mod routes;

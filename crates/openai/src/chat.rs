@@ -65,13 +65,13 @@ pub struct ChatCompletionRequest {
     /// Structured output.
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
-    /// GigaChat knob: repetition penalty (> 0).
+    /// Adapter extension ([`crate::extensions`]), GigaChat's repetition penalty (> 0).
     #[serde(default)]
     pub repetition_penalty: Option<f64>,
-    /// GigaChat knob: minimum seconds between stream events.
+    /// Adapter extension ([`crate::extensions`]), GigaChat's minimum seconds between stream events.
     #[serde(default)]
     pub update_interval: Option<f64>,
-    /// GigaChat knob: censoring switch.
+    /// Adapter extension ([`crate::extensions`]), GigaChat's censoring switch.
     #[serde(default)]
     pub profanity_check: Option<bool>,
 }

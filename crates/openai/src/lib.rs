@@ -1,4 +1,6 @@
-//! OpenAI API wire types, as the official clients send and expect them. Knows nothing about GigaChat.
+//! OpenAI API wire types, as the official clients send and expect them. Knows nothing about
+//! GigaChat's API; the adapter's few additions to OpenAI's wire format are gathered, and
+//! explained, in [`extensions`].
 //!
 //! Requests are tolerant (unknown fields and content-part kinds are accepted and ignored);
 //! responses and stream chunks are exact (every field the SDKs require, `null`s included).
@@ -7,8 +9,9 @@ pub mod chat;
 pub mod completions;
 pub mod embeddings;
 pub mod error;
+pub mod extensions;
+pub mod files;
 pub mod models;
 pub mod sse;
-pub mod tokens;
 
 pub use error::{ErrorBody, ErrorEnvelope};

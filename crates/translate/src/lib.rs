@@ -1,9 +1,10 @@
-//! Pure translation between OpenAI chat completions and GigaChat: request mapping, response
-//! mapping, the stream translator, stop sequences and usage. No IO, no async, no clock.
+//! Pure translation between OpenAI's API and GigaChat: request mapping, response mapping, the
+//! stream translator, stop sequences, usage and the Files API. No IO, no async, no clock.
 
 pub mod attachments;
 pub mod completions;
 pub mod embeddings;
+pub mod files;
 pub mod request;
 pub mod response;
 pub mod schema;

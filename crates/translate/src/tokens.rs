@@ -12,7 +12,7 @@
 
 use gigachat_types as gc;
 use openai::embeddings::Input;
-use openai::tokens::{TokensCount, TokensCountList};
+use openai::extensions::{TokensCount, TokensCountList};
 use tiktoken_rs::CoreBPE;
 use tiktoken_rs::tokenizer::{Tokenizer, get_tokenizer};
 
@@ -109,7 +109,7 @@ pub fn input_texts(
 /// `POST /v1/tokens/count` → GigaChat's `/tokens/count`: text only, the default chat model when
 /// none is named, aliases applied.
 pub fn tokens_count_request(
-    request: openai::tokens::TokensCountRequest,
+    request: openai::extensions::TokensCountRequest,
     defaults: &ChatDefaults,
 ) -> Result<gc::TokensCountRequest, TranslateError> {
     if has_token_ids(&request.input) {

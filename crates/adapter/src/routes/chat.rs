@@ -9,23 +9,19 @@ use translate::{ChatPlan, ResponseIds};
 use crate::access::{Call, Tokens};
 use crate::attachments::generated::ImageRewriter;
 use crate::error::AppError;
+use crate::incoming::Incoming;
 use crate::state::AppState;
-use crate::{body, context, streaming};
+use crate::{context, streaming};
 
 /// Answers a chat completion request.
 pub async fn chat_completions(
     State(state): State<AppState>,
-    call: Call,
-    body::JsonCall {
-        headers,
-        body: payload,
-    }: body::JsonCall,
+    Incoming {
+        call,
+        upstream,
+        request,
+    }: Incoming<ChatCompletionRequest>,
 ) -> Result<Response, AppError> {
-    let request: ChatCompletionRequest =
-        body::parse(payload, &headers, state.max_request_bytes()).await?;
-    call.asked(request.model.as_deref());
-    let session = translate::session_id(&request, context::header(&headers, "x-session-id"));
-    let upstream = context::upstream(&headers, call.id(), session);
     let ids = ResponseIds {
         id: context::response_id("chatcmpl"),
         created: context::unix_now(),

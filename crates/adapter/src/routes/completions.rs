@@ -9,28 +9,23 @@ use openai::completions::CompletionRequest;
 use translate::ResponseIds;
 use translate::completions::{completion_request, completion_response, text_chunk, usage_chunk};
 
-use crate::access::{Call, Tokens};
+use crate::access::Tokens;
 use crate::error::AppError;
+use crate::incoming::Incoming;
 use crate::routes::chat::{complete, unknown_model};
 use crate::state::AppState;
 use crate::streaming::{self, EventShape};
-use crate::{body, context, offload};
+use crate::{context, offload};
 
 /// Answers a legacy completion request.
 pub async fn completions(
     State(state): State<AppState>,
-    call: Call,
-    body::JsonCall {
-        headers,
-        body: payload,
-    }: body::JsonCall,
+    Incoming {
+        call,
+        upstream,
+        request,
+    }: Incoming<CompletionRequest>,
 ) -> Result<Response, AppError> {
-    let request: CompletionRequest =
-        body::parse(payload, &headers, state.max_request_bytes()).await?;
-    call.asked(request.model.as_deref());
-    let session =
-        translate::completions::session_id(&request, context::header(&headers, "x-session-id"));
-    let upstream = context::upstream(&headers, call.id(), session);
     let ids = ResponseIds {
         id: context::response_id("cmpl"),
         created: context::unix_now(),

@@ -7,11 +7,12 @@ use futures_util::{StreamExt, TryStreamExt};
 use openai::embeddings::EmbeddingRequest;
 use translate::embeddings::{EmbeddingError, embedding_request, embedding_response};
 
-use crate::access::{Call, Tokens};
+use crate::access::Tokens;
 use crate::error::AppError;
+use crate::incoming::Incoming;
+use crate::offload;
 use crate::routes::chat::unknown_model;
 use crate::state::AppState;
-use crate::{body, context, offload};
 
 /// GigaChat calls of one embeddings request in flight at once (`GIGACHAT_MAX_CONNECTIONS` still caps
 /// the adapter as a whole).
@@ -20,17 +21,12 @@ pub const CONCURRENT_BATCHES: usize = 4;
 /// Answers an embeddings request.
 pub async fn embeddings(
     State(state): State<AppState>,
-    call: Call,
-    body::JsonCall {
-        headers,
-        body: payload,
-    }: body::JsonCall,
+    Incoming {
+        call,
+        upstream,
+        request,
+    }: Incoming<EmbeddingRequest>,
 ) -> Result<Response, AppError> {
-    let request: EmbeddingRequest =
-        body::parse(payload, &headers, state.max_request_bytes()).await?;
-    call.asked(request.model.as_deref());
-    let session = context::session_id(&headers);
-    let upstream = context::upstream(&headers, call.id(), session);
     let defaults = state.defaults().clone();
     let default_model = state.embeddings_model().to_owned();
     // Decoding token ids loads a tokenizer vocabulary on first use: far too slow for the loop.

@@ -1,5 +1,6 @@
-//! The Files API (`/v1/files`) in OpenAI's shapes, backed by GigaChat's `/files`: ids are
-//! GigaChat's own, so a `file_id` content part can reference them directly.
+//! The Files API (`/v1/files`) handlers, backed by GigaChat's `/files`: ids are GigaChat's own,
+//! so a `file_id` content part can reference them directly. The wire types are in
+//! [`openai::files`]; the mapping and OpenAI's checks of a form or query in [`translate::files`].
 
 use axum::Json;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
@@ -9,9 +10,10 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use gigachat::types::{FileObject, FilePurpose};
+use gigachat::types::FilePurpose;
 use gigachat::{FileSource, FileUpload};
-use serde::{Deserialize, Serialize};
+use openai::files::{FileDeleted, FileList, FileListQuery, FileObject};
+use translate::files::{FileListing, file_deleted, file_list, file_object};
 
 use crate::access::Call;
 use crate::attachments::media;
@@ -20,71 +22,8 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::{context, offload};
 
-/// The purpose reported for files we did not see uploaded (GigaChat only knows `general`).
-const DEFAULT_PURPOSE: &str = "user_data";
-
-/// The purposes OpenAI accepts for an upload and reports on a file object. (OpenAI also takes
-/// `evals`, for its Evals API, which this gateway does not serve; its file object schema has no
-/// such value.)
-const UPLOAD_PURPOSES: [&str; 5] = ["assistants", "batch", "fine-tune", "vision", "user_data"];
-
-/// Most files a list returns (OpenAI's maximum and default).
-const MAX_LIST_LIMIT: usize = 10_000;
-
 /// Purpose lookups a list runs at once (each may be a Redis round trip).
 const PARALLEL_LOOKUPS: usize = 16;
-
-/// The range OpenAI allows for `expires_after[seconds]`: one hour to 30 days.
-const EXPIRY_SECONDS: std::ops::RangeInclusive<i64> = 3_600..=2_592_000;
-
-/// OpenAI's file object.
-#[derive(Debug, Serialize)]
-pub struct OpenAiFile {
-    id: String,
-    object: &'static str,
-    bytes: u64,
-    created_at: i64,
-    filename: String,
-    purpose: String,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires_at: Option<i64>,
-}
-
-impl OpenAiFile {
-    fn from_gigachat(file: FileObject, recorded: Recorded) -> Self {
-        Self {
-            id: file.id,
-            object: "file",
-            bytes: file.bytes,
-            created_at: file.created_at,
-            filename: file.filename,
-            purpose: recorded.purpose,
-            status: "processed",
-            expires_at: recorded.expires_at,
-        }
-    }
-}
-
-/// `GET /v1/files`.
-#[derive(Debug, Serialize)]
-pub struct FileList {
-    object: &'static str,
-    data: Vec<OpenAiFile>,
-    /// Empty for an empty list (OpenAI's schema requires a string).
-    first_id: String,
-    /// Empty for an empty list.
-    last_id: String,
-    has_more: bool,
-}
-
-/// `DELETE /v1/files/{id}`.
-#[derive(Debug, Serialize)]
-pub struct Deleted {
-    id: String,
-    object: &'static str,
-    deleted: bool,
-}
 
 /// The ids GigaChat gets for a Files API call (the request id from the gate).
 fn upstream_context(headers: &HeaderMap, call: &Call) -> gigachat::RequestContext {
@@ -97,7 +36,7 @@ pub async fn upload(
     call: Call,
     headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
-) -> Result<Json<OpenAiFile>, AppError> {
+) -> Result<Json<FileObject>, AppError> {
     let mut form = form.map_err(|rejection| invalid(rejection.body_text()))?;
     let limit = state.max_request_bytes();
     let unreadable = |err| unreadable(err, limit);
@@ -129,8 +68,8 @@ pub async fn upload(
             param: Some("file".into()),
         });
     };
-    let purpose = upload_purpose(purpose)?;
-    let lifetime = expires_after(anchor, seconds)?;
+    let purpose = translate::files::upload_purpose(purpose)?;
+    let lifetime = translate::files::expires_after(anchor.as_deref(), seconds.as_deref())?;
     // Sniffing and converting take milliseconds for a large file: not on the event loop.
     let prepared = offload::run(true, "preparing the uploaded file", move || {
         media::prepare(bytes.to_vec(), declared.as_deref(), filename.as_deref())
@@ -155,112 +94,7 @@ pub async fn upload(
         .purposes()
         .remember(&answer.data.id, &purpose, expires_at)
         .await;
-    let recorded = Recorded {
-        purpose,
-        expires_at,
-    };
-    Ok(Json(OpenAiFile::from_gigachat(answer.data, recorded)))
-}
-
-/// The form's `expires_after` (`anchor` must be `created_at`): the file's lifetime in seconds, or
-/// `None` when the upload does not expire.
-fn expires_after(anchor: Option<String>, seconds: Option<String>) -> Result<Option<i64>, AppError> {
-    let bad = |param: &str, message: String| AppError::InvalidRequest {
-        message,
-        param: Some(param.into()),
-    };
-    match (anchor.as_deref(), seconds) {
-        (None, None) => Ok(None),
-        (Some("created_at"), Some(text)) => match text.trim().parse::<i64>() {
-            Ok(seconds) if EXPIRY_SECONDS.contains(&seconds) => Ok(Some(seconds)),
-            _ => Err(bad(
-                "expires_after.seconds",
-                format!(
-                    "Invalid value for 'expires_after.seconds': {text:?}. It must be an integer \
-                     between {} and {}.",
-                    EXPIRY_SECONDS.start(),
-                    EXPIRY_SECONDS.end()
-                ),
-            )),
-        },
-        (Some("created_at"), None) => Err(bad(
-            "expires_after.seconds",
-            "Missing required parameter: 'expires_after.seconds'.".into(),
-        )),
-        (None, Some(_)) => Err(bad(
-            "expires_after.anchor",
-            "Missing required parameter: 'expires_after.anchor'.".into(),
-        )),
-        (Some(other), _) => Err(bad(
-            "expires_after.anchor",
-            format!(
-                "Invalid value for 'expires_after.anchor': {other:?}. Supported values are: created_at."
-            ),
-        )),
-    }
-}
-
-/// The form's `purpose`, which OpenAI requires and restricts to [`UPLOAD_PURPOSES`].
-fn upload_purpose(purpose: Option<String>) -> Result<String, AppError> {
-    let Some(purpose) = purpose else {
-        return Err(AppError::InvalidRequest {
-            message: "Missing required parameter: 'purpose'.".into(),
-            param: Some("purpose".into()),
-        });
-    };
-    if UPLOAD_PURPOSES.contains(&purpose.as_str()) {
-        return Ok(purpose);
-    }
-    Err(AppError::InvalidRequest {
-        message: format!(
-            "Invalid value for 'purpose': {purpose:?}. Supported values are: {}.",
-            UPLOAD_PURPOSES.join(", ")
-        ),
-        param: Some("purpose".into()),
-    })
-}
-
-/// The query of `GET /v1/files`.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    /// Only files with this purpose.
-    purpose: Option<String>,
-    /// At most this many files (1 to 10,000); text, so a malformed value gets a precise error.
-    limit: Option<String>,
-    /// By `created_at`: `asc` or `desc` (the default).
-    order: Option<String>,
-    /// A cursor: the files after this id in the chosen order.
-    after: Option<String>,
-}
-
-/// Whether a list is sorted oldest first.
-fn ascending(query: &ListQuery) -> Result<bool, AppError> {
-    match query.order.as_deref() {
-        None | Some("desc") => Ok(false),
-        Some("asc") => Ok(true),
-        Some(other) => Err(AppError::InvalidRequest {
-            message: format!(
-                "Invalid value for 'order': {other:?}. Supported values are: asc, desc."
-            ),
-            param: Some("order".into()),
-        }),
-    }
-}
-
-/// The requested page size.
-fn list_limit(query: &ListQuery) -> Result<usize, AppError> {
-    let Some(text) = query.limit.as_deref() else {
-        return Ok(MAX_LIST_LIMIT);
-    };
-    match text.trim().parse::<usize>() {
-        Ok(limit @ 1..=MAX_LIST_LIMIT) => Ok(limit),
-        _ => Err(AppError::InvalidRequest {
-            message: format!(
-                "Invalid value for 'limit': {text:?}. It must be an integer between 1 and {MAX_LIST_LIMIT}."
-            ),
-            param: Some("limit".into()),
-        }),
-    }
+    Ok(Json(file_object(answer.data, purpose, expires_at)))
 }
 
 /// `GET /v1/files`: GigaChat's list with each file's remembered purpose, filtered by `purpose`,
@@ -269,25 +103,15 @@ pub async fn list(
     State(state): State<AppState>,
     call: Call,
     headers: HeaderMap,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    query: Result<Query<FileListQuery>, QueryRejection>,
 ) -> Result<Json<FileList>, AppError> {
     let Query(query) = query.map_err(|err| AppError::InvalidRequest {
         message: err.body_text(),
         param: None,
     })?;
-    let ascending = ascending(&query)?;
-    let limit = list_limit(&query)?;
+    let listing = FileListing::new(query)?;
     let context = upstream_context(&headers, &call);
-    let mut files = state.client().list_files(&context).await?.data.data;
-    // Stable: files created in the same second keep GigaChat's (upload) order, reversed for `desc`.
-    files.sort_by_key(|file| file.created_at);
-    if !ascending {
-        files.reverse();
-    }
-    if let Some(after) = &query.after {
-        let position = files.iter().position(|file| &file.id == after);
-        files.drain(..position.map_or(files.len(), |index| index + 1));
-    }
+    let files = listing.arrange(state.client().list_files(&context).await?.data.data);
     let state = &state;
     let context = &context;
     let mut described = futures_util::stream::iter(files)
@@ -297,30 +121,21 @@ pub async fn list(
                 .unless_expired(state.client(), &file.id, context)
                 .await
                 .ok()?;
-            Some(OpenAiFile::from_gigachat(file, reported(recorded)))
+            let recorded = reported(recorded);
+            Some(file_object(file, recorded.purpose, recorded.expires_at))
         })
         .buffered(PARALLEL_LOOKUPS)
-        .filter_map(|file| {
-            let wanted =
-                file.filter(|file| query.purpose.as_ref().is_none_or(|p| *p == file.purpose));
-            std::future::ready(wanted)
-        });
+        .filter_map(|file| std::future::ready(file.filter(|file| listing.wants(file))));
     let mut data = Vec::new();
     let mut has_more = false;
     while let Some(file) = described.next().await {
-        if data.len() == limit {
+        if data.len() == listing.limit {
             has_more = true;
             break;
         }
         data.push(file);
     }
-    Ok(Json(FileList {
-        object: "list",
-        first_id: data.first().map(|f| f.id.clone()).unwrap_or_default(),
-        last_id: data.last().map(|f| f.id.clone()).unwrap_or_default(),
-        data,
-        has_more,
-    }))
+    Ok(Json(file_list(data, has_more)))
 }
 
 /// `GET /v1/files/{id}`.
@@ -329,7 +144,7 @@ pub async fn get(
     call: Call,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<OpenAiFile>, AppError> {
+) -> Result<Json<FileObject>, AppError> {
     let context = upstream_context(&headers, &call);
     let recorded = unexpired(&state, &id, &context).await?;
     let file = state
@@ -337,13 +152,17 @@ pub async fn get(
         .get_file(&id, &context)
         .await
         .map_err(|err| not_found(err, &id))?;
-    Ok(Json(OpenAiFile::from_gigachat(file.data, recorded)))
+    Ok(Json(file_object(
+        file.data,
+        recorded.purpose,
+        recorded.expires_at,
+    )))
 }
 
 /// What a file object reports: what it was uploaded with, else [`DEFAULT_PURPOSE`] and no expiry.
 fn reported(recorded: Option<Recorded>) -> Recorded {
     recorded.unwrap_or_else(|| Recorded {
-        purpose: DEFAULT_PURPOSE.to_owned(),
+        purpose: translate::files::DEFAULT_PURPOSE.to_owned(),
         expires_at: None,
     })
 }
@@ -368,7 +187,7 @@ pub async fn delete(
     call: Call,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Deleted>, AppError> {
+) -> Result<Json<FileDeleted>, AppError> {
     let deleted = state
         .client()
         .delete_file(&id, &upstream_context(&headers, &call))
@@ -377,11 +196,7 @@ pub async fn delete(
     if deleted.data.deleted {
         state.purposes().forget(&id).await;
     }
-    Ok(Json(Deleted {
-        id: deleted.data.id,
-        object: "file",
-        deleted: deleted.data.deleted,
-    }))
+    Ok(Json(file_deleted(deleted.data)))
 }
 
 /// `GET /v1/files/{id}/content`: the bytes (send the `X-Client-ID` that generated an image).

@@ -3,28 +3,22 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use openai::tokens::TokensCountRequest;
+use openai::extensions::TokensCountRequest;
 
-use crate::access::Call;
 use crate::error::AppError;
+use crate::incoming::Incoming;
 use crate::routes::chat::unknown_model;
 use crate::state::AppState;
-use crate::{body, context};
 
 /// Counts the tokens of each input with the model's tokenizer (the default chat model when none is named).
 pub async fn count(
     State(state): State<AppState>,
-    call: Call,
-    body::JsonCall {
-        headers,
-        body: payload,
-    }: body::JsonCall,
+    Incoming {
+        call,
+        upstream,
+        request,
+    }: Incoming<TokensCountRequest>,
 ) -> Result<Response, AppError> {
-    let request: TokensCountRequest =
-        body::parse(payload, &headers, state.max_request_bytes()).await?;
-    call.asked(request.model.as_deref());
-    let session = context::session_id(&headers);
-    let upstream = context::upstream(&headers, call.id(), session);
     let request = translate::tokens::tokens_count_request(request, state.defaults())?;
     let counts = call
         .upstream(state.client().tokens_count(&request, &upstream))
