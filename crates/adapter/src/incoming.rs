@@ -1,6 +1,9 @@
 //! The prologue every JSON front door shares, as one extractor: the caller's access record, the
 //! body parsed (size limit applied, errors naming the JSON path), the model asked for recorded,
 //! and the ids GigaChat receives. A handler starts from its output at "translate".
+//!
+//! A refused body is an [`AppError`] in OpenAI's envelope; a front door with an envelope of its own
+//! takes `Result<Incoming<T>, AppError>` and renders the error itself.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use gigachat::RequestContext;
@@ -32,7 +35,7 @@ pub trait RequestBody: DeserializeOwned + Send + 'static {
 pub struct Incoming<T> {
     /// The request's access record: its id, and what the access log and metrics learn of it.
     pub call: Call,
-    /// The ids GigaChat receives (`X-Request-ID` is the request id, [`Call::id`]).
+    /// The ids GigaChat receives (`X-Request-ID` is the request id, [`Exchange::id`](crate::access::Exchange::id)).
     pub upstream: RequestContext,
     /// The parsed body.
     pub request: T,
