@@ -35,7 +35,8 @@ pub trait RequestBody: DeserializeOwned + Send + 'static {
 pub struct Incoming<T> {
     /// The request's access record: its id, and what the access log and metrics learn of it.
     pub call: Call,
-    /// The ids GigaChat receives (`X-Request-ID` is the request id, [`Exchange::id`](crate::access::Exchange::id)).
+    /// The ids GigaChat receives (`X-Request-ID` is the request id,
+    /// [`Exchange::id`](crate::access::Exchange::id)).
     pub upstream: RequestContext,
     /// The parsed body.
     pub request: T,
