@@ -6,8 +6,8 @@
 //! - Three GigaChat sampling knobs a chat request may carry at its top level:
 //!   [`ChatCompletionRequest::repetition_penalty`], [`ChatCompletionRequest::update_interval`] and
 //!   [`ChatCompletionRequest::profanity_check`]. They are fields of the request itself, not a
-//!   struct of their own joined with `#[serde(flatten)]`: flattening makes serde collect every field
-//!   the request does not name (an unknown object or array is built in memory instead of skipped)
+//!   struct of their own joined with `#[serde(flatten)]`: flattening makes serde collect every
+//!   field the request does not name (an unknown object or array is built in memory instead of skipped)
 //!   and parse the flattened struct from that collection, where an error no longer names its JSON
 //!   path (`"repetition_penalty": "high"` is reported at `.`, not at `repetition_penalty`). As
 //!   plain fields they cost nothing when absent, and clients send them exactly as before.
