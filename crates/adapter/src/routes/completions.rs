@@ -10,8 +10,8 @@ use translate::ResponseIds;
 use translate::completions::{completion_request, completion_response, text_chunk, usage_chunk};
 
 use crate::access::{Call, Tokens};
-use crate::error::AppError;
-use crate::routes::chat::{complete, unknown_model};
+use crate::error::{AppError, about_model};
+use crate::routes::chat::complete;
 use crate::state::AppState;
 use crate::streaming::{self, EventShape};
 use crate::{body, context, offload};
@@ -60,7 +60,7 @@ pub async fn completions(
             call.clone(),
         )
         .await;
-        unknown_model(&state, opened, &model).await?
+        about_model(&state, opened, &model).await?
     } else {
         let answers = call
             .upstream(futures_util::future::try_join_all(

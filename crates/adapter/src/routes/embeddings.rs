@@ -8,8 +8,7 @@ use openai::embeddings::EmbeddingRequest;
 use translate::embeddings::{EmbeddingError, embedding_request, embedding_response};
 
 use crate::access::{Call, Tokens};
-use crate::error::AppError;
-use crate::routes::chat::unknown_model;
+use crate::error::{AppError, about_model};
 use crate::state::AppState;
 use crate::{body, context, offload};
 
@@ -54,11 +53,11 @@ pub async fn embeddings(
                 .try_collect::<Vec<_>>(),
         )
         .await;
-    let answers = unknown_model(&state, answers, plan.model()).await?;
+    let answers = about_model(&state, answers, plan.model()).await?;
     let list = embedding_response(&plan, answers).map_err(|err| match err {
         EmbeddingError::Invalid(err) => AppError::from(err),
         EmbeddingError::Upstream(mismatch) => {
-            AppError::Upstream(gigachat::Error::Protocol(mismatch.to_string()))
+            AppError::upstream(gigachat::Error::Protocol(mismatch.to_string()))
         }
     })?;
     call.served(

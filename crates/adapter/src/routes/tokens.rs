@@ -6,8 +6,7 @@ use axum::response::{IntoResponse, Response};
 use openai::tokens::TokensCountRequest;
 
 use crate::access::Call;
-use crate::error::AppError;
-use crate::routes::chat::unknown_model;
+use crate::error::{AppError, about_model};
 use crate::state::AppState;
 use crate::{body, context};
 
@@ -30,8 +29,8 @@ pub async fn count(
         .upstream(state.client().tokens_count(&request, &upstream))
         .await;
     call.served(&request.model, None);
-    let counts = unknown_model(&state, counts, &request.model).await?.data;
+    let counts = about_model(&state, counts, &request.model).await?.data;
     let list = translate::tokens::tokens_count_response(request.model, request.input.len(), counts)
-        .map_err(|err| AppError::Upstream(gigachat::Error::Protocol(err.to_string())))?;
+        .map_err(|err| AppError::upstream(gigachat::Error::Protocol(err.to_string())))?;
     Ok(axum::Json(list).into_response())
 }
