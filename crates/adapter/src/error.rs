@@ -41,7 +41,8 @@ pub enum AppError {
     },
     /// No such route.
     RouteNotFound(String),
-    /// GigaChat (or the way to it) failed; its [`Verdict`] says how. Made by [`AppError::upstream`].
+    /// GigaChat (or the way to it) failed; its [`Verdict`] says how. [`AppError::upstream`] makes
+    /// it and logs the detail once.
     Upstream(Upstream),
     /// GigaChat answered, but not in the format the client required (`json_object`).
     InvalidOutput(translate::OutputError),
