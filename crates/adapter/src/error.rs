@@ -1,15 +1,19 @@
 //! The one place that decides how any failure looks to an OpenAI client: status, `type`, `code`,
-//! `retry-after`/`x-should-retry`, and a short metric label. Upstream URLs, bodies and headers never
-//! reach the message.
+//! `retry-after`/`x-should-retry`, and a short metric label. A GigaChat failure arrives with its
+//! [`Verdict`] (decided by the `gigachat` crate) and is rendered through the [`openai`] table; the
+//! adapter's own refusals are shaped here. Upstream URLs, bodies and headers never reach the message.
+
+pub mod openai;
 
 use std::time::Duration;
 
+use ::openai::ErrorEnvelope;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gigachat::Error as Upstream;
-use openai::ErrorEnvelope;
+use gigachat::{Error as Upstream, Fault, Verdict};
 
 use crate::attachments::resolve::AttachmentError;
+use crate::state::AppState;
 
 /// Every failure a handler can return.
 #[derive(Debug)]
@@ -25,7 +29,8 @@ pub enum AppError {
     PayloadTooLarge(usize),
     /// Missing or wrong client key.
     Unauthorized,
-    /// The model is not known.
+    /// The model is not known (GigaChat's [`Verdict::ModelNotFound`], or absent from its model
+    /// list), told with what is served instead.
     ModelNotFound {
         /// The name GigaChat did not know.
         model: String,
@@ -36,11 +41,13 @@ pub enum AppError {
     },
     /// No such route.
     RouteNotFound(String),
-    /// GigaChat (or the way to it) failed.
+    /// GigaChat (or the way to it) failed; its [`Verdict`] says how. [`AppError::upstream`] makes
+    /// it and logs the detail once.
     Upstream(Upstream),
     /// GigaChat answered, but not in the format the client required (`json_object`).
     InvalidOutput(translate::OutputError),
-    /// No such file in the Files API.
+    /// No such file in the Files API (GigaChat's [`Verdict::FileNotFound`], or past its
+    /// `expires_after`), told with its id.
     FileNotFound(String),
     /// A file part of a message could not be attached.
     Attachment(crate::attachments::resolve::PartError),
@@ -101,29 +108,20 @@ impl AppError {
             AppError::InvalidRequest { .. } => "invalid_request",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::Unauthorized => "unauthorized",
-            AppError::ModelNotFound { .. } => "model_not_found",
+            AppError::ModelNotFound { .. } => Verdict::ModelNotFound.as_str(),
             AppError::RouteNotFound(_) => "route_not_found",
             AppError::InvalidOutput(_) => "invalid_upstream_output",
-            AppError::FileNotFound(_) => "file_not_found",
+            AppError::FileNotFound(_) => Verdict::FileNotFound.as_str(),
             AppError::Internal(_) => "internal",
             AppError::RequestTimeout(_) => "request_timeout",
             AppError::HeadersTooLarge(_) => "headers_too_large",
             AppError::TooManyConnections(_) => "too_many_connections",
             AppError::ShuttingDown => "shutting_down",
             AppError::Attachment(part) => match &part.error {
-                AttachmentError::Upload(_) => "attachment_upload",
+                AttachmentError::Upload(err) => err.verdict().as_str(),
                 _ => "invalid_attachment",
             },
-            AppError::Upstream(err) => match err {
-                Upstream::Api(api) if api.status == 429 => "upstream_rate_limited",
-                Upstream::Api(api) if api.status >= 500 => "upstream_server_error",
-                Upstream::Api(_) => "upstream_rejected",
-                Upstream::Auth(_) => "upstream_auth",
-                Upstream::Timeout(_) => "upstream_timeout",
-                Upstream::Transport { .. } => "upstream_unreachable",
-                Upstream::Protocol(_) => "upstream_protocol",
-                Upstream::Config(_) | Upstream::NoCredentials => "adapter_config",
-            },
+            AppError::Upstream(err) => err.verdict().as_str(),
         }
     }
 
@@ -166,15 +164,11 @@ impl AppError {
                 model,
                 served,
                 aliases,
-            } => Shape {
-                param: Some("model".into()),
-                ..shape(
-                    StatusCode::NOT_FOUND,
-                    "invalid_request_error",
-                    Some("model_not_found"),
-                    model_not_found_message(model, served, aliases),
-                )
-            },
+            } => verdict_shape(
+                Verdict::ModelNotFound,
+                model_not_found_message(model, served, aliases),
+                None,
+            ),
             AppError::RouteNotFound(path) => shape(
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",
@@ -218,12 +212,9 @@ impl AppError {
                 "The adapter is shutting down and could not finish this response; retry the request."
                     .into(),
             ),
-            AppError::FileNotFound(id) => shape(
-                StatusCode::NOT_FOUND,
-                "invalid_request_error",
-                Some("file_not_found"),
-                format!("No such file: {id}."),
-            ),
+            AppError::FileNotFound(id) => {
+                verdict_shape(Verdict::FileNotFound, format!("No such file: {id}."), None)
+            }
             AppError::Attachment(part) => match &part.error {
                 AttachmentError::Upload(err) => Shape {
                     message: format!("{}: {}", part.param, upstream_shape(err).message),
@@ -249,134 +240,84 @@ impl AppError {
     }
 }
 
-/// Maps GigaChat's failures: its rate limits stay 429, its verdicts on the request stay 4xx,
-/// everything about the adapter's own credentials or GigaChat's health becomes 502/503/504.
+/// How an OpenAI client is told of a GigaChat failure: the verdict's row of the table, its
+/// message, GigaChat's `retry-after` where the row asks clients to wait, and the verdict's retry
+/// advice.
 fn upstream_shape(err: &Upstream) -> Shape {
-    let make = Shape::new;
-    match err {
-        Upstream::Api(api) => {
-            let said = &api.message;
-            let shape = match api.status {
-                400 | 422 if mentions_context(said) => make(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    Some("context_length_exceeded"),
-                    format!("The conversation is too long for the model: {said}"),
-                ),
-                413 => make(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    Some("context_length_exceeded"),
-                    "The request exceeds the model's context window (GigaChat: Payload too large)."
-                        .into(),
-                ),
-                400 | 422 => make(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    None,
-                    format!("GigaChat rejected the request: {said}"),
-                ),
-                401 => make(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_error",
-                    Some("upstream_auth_failed"),
-                    "GigaChat rejected the adapter's access token even after a refresh; check the adapter's GIGACHAT_* credentials.".into(),
-                ),
-                402 => make(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "insufficient_quota",
-                    Some("insufficient_quota"),
-                    "The GigaChat token package of the adapter's account is used up.".into(),
-                ),
-                // A file uploaded under another `X-Client-ID`: the client's id, not the account.
-                403 if said.contains("Access to file") => make(
-                    StatusCode::NOT_FOUND,
-                    "invalid_request_error",
-                    Some("file_not_found"),
-                    format!(
-                        "GigaChat keeps this file for another X-Client-ID; send the X-Client-ID it was uploaded with: {said}"
-                    ),
-                ),
-                403 => make(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_error",
-                    Some("upstream_permission_denied"),
-                    format!("GigaChat denied the adapter's account access: {said}"),
-                ),
-                404 => make(
-                    StatusCode::NOT_FOUND,
-                    "invalid_request_error",
-                    Some("model_not_found"),
-                    format!("GigaChat: {said}"),
-                ),
-                429 => Shape {
-                    retry_after: Some(api.retry_after.unwrap_or(Duration::from_secs(1))),
-                    ..make(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "rate_limit_error",
-                        Some("rate_limit_exceeded"),
-                        "GigaChat is busy for this account (too many concurrent requests); retry shortly.".into(),
-                    )
-                },
-                // Only what the client sent can make these: a file id too long for a URL path
-                // (414), or, were any forwarded id unbounded, headers too large (431).
-                414 | 431 => make(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    Some("request_too_large"),
-                    format!(
-                        "GigaChat refused the request as too large (HTTP {}): {said}; shorten the ids or names sent.",
-                        api.status
-                    ),
-                ),
-                status => make(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_error",
-                    Some("upstream_error"),
-                    format!("GigaChat failed with HTTP {status}: {said}"),
-                ),
-            };
-            Shape {
-                should_retry: is_passing(api.status),
-                ..shape
-            }
+    let verdict = err.verdict();
+    verdict_shape(verdict, upstream_message(verdict, err), err.retry_after())
+}
+
+/// `verdict`'s row of the OpenAI table with `message`; `asked` is the `retry-after` GigaChat
+/// sent, used where the row asks clients to wait.
+fn verdict_shape(verdict: Verdict, message: String, asked: Option<Duration>) -> Shape {
+    let row = openai::openai(verdict);
+    Shape {
+        status: row.status,
+        kind: row.kind,
+        code: row.code,
+        message,
+        param: row.param.map(str::to_owned),
+        retry_after: row.wait.map(|wait| asked.unwrap_or(wait)),
+        should_retry: verdict.retryable(),
+    }
+}
+
+/// What a client is told of a GigaChat failure, in words any envelope can carry: what happened
+/// and what to do, with GigaChat's own message where it helps (never its URLs, bodies or headers).
+fn upstream_message(verdict: Verdict, err: &Upstream) -> String {
+    let (status, said) = match err {
+        Upstream::Api(api) | Upstream::Auth(api) => (api.status, api.message.as_str()),
+        _ => (0, ""),
+    };
+    match (verdict, err) {
+        (Verdict::CredentialsRefused | Verdict::TokenUnavailable, Upstream::Auth(_)) => format!(
+            "The adapter could not obtain a GigaChat access token (HTTP {status}: {said}); check GIGACHAT_CREDENTIALS and GIGACHAT_SCOPE."
+        ),
+        (Verdict::CredentialsRefused, _) => "GigaChat rejected the adapter's access token even after a refresh; check the adapter's GIGACHAT_* credentials.".into(),
+        (Verdict::ModelNotFound, _) => format!("GigaChat: {said}"),
+        // GigaChat's own text for an unknown file id is odd (`No such model`): not repeated.
+        (Verdict::FileNotFound, _) => "GigaChat has no such file.".into(),
+        (Verdict::FileOfAnotherClient, _) => format!(
+            "GigaChat keeps this file for another X-Client-ID; send the X-Client-ID it was uploaded with: {said}"
+        ),
+        (Verdict::StaleFile, _) => format!(
+            "GigaChat no longer knows a file attached to the request (deleted or expired); upload it again: {said}"
+        ),
+        (Verdict::ContextTooLong, _) if status == 413 => {
+            "The request exceeds the model's context window (GigaChat: Payload too large).".into()
         }
-        Upstream::Auth(api) => Shape {
-            should_retry: is_passing(api.status),
-            ..make(
-                StatusCode::BAD_GATEWAY,
-                "upstream_error",
-                Some("upstream_auth_failed"),
-                format!(
-                    "The adapter could not obtain a GigaChat access token (HTTP {}: {}); check GIGACHAT_CREDENTIALS and GIGACHAT_SCOPE.",
-                    api.status, api.message
-                ),
-            )
-        },
-        Upstream::Timeout(after) => make(
-            StatusCode::GATEWAY_TIMEOUT,
-            "upstream_error",
-            Some("upstream_timeout"),
-            format!("GigaChat did not answer within {after:?}."),
+        (Verdict::ContextTooLong, _) => format!("The conversation is too long for the model: {said}"),
+        (Verdict::InputRejected, _) => format!("GigaChat rejected the request: {said}"),
+        // Only what the client sent can make these: a file id too long for a URL path (414), or,
+        // were any forwarded id unbounded, headers too large (431).
+        (Verdict::RequestTooLarge, _) if status != 413 => format!(
+            "GigaChat refused the request as too large (HTTP {status}): {said}; shorten the ids or names sent."
         ),
-        Upstream::Transport { kind, .. } => make(
-            StatusCode::BAD_GATEWAY,
-            "upstream_error",
-            Some("upstream_unreachable"),
-            format!("The adapter could not reach GigaChat ({kind} error)."),
-        ),
-        Upstream::Protocol(_) => make(
-            StatusCode::BAD_GATEWAY,
-            "upstream_error",
-            Some("upstream_bad_response"),
-            "GigaChat sent a response the adapter could not understand.".into(),
-        ),
-        Upstream::Config(_) | Upstream::NoCredentials => make(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            Some("adapter_misconfigured"),
-            "The adapter is not configured to reach GigaChat; see its logs.".into(),
-        ),
+        (Verdict::RequestTooLarge, _) => format!("GigaChat refused the request as too large: {said}"),
+        (Verdict::RateLimited, _) => {
+            "GigaChat is busy for this account (too many concurrent requests); retry shortly.".into()
+        }
+        (Verdict::QuotaExhausted, _) => {
+            "The GigaChat token package of the adapter's account is used up.".into()
+        }
+        (Verdict::PermissionDenied, _) => {
+            format!("GigaChat denied the adapter's account access: {said}")
+        }
+        (Verdict::Timeout, Upstream::Timeout(after)) => {
+            format!("GigaChat did not answer within {after:?}.")
+        }
+        (Verdict::Unreachable, Upstream::Transport { kind, .. }) => {
+            format!("The adapter could not reach GigaChat ({kind} error).")
+        }
+        (Verdict::BadResponse, _) => {
+            "GigaChat sent a response the adapter could not understand.".into()
+        }
+        (Verdict::Misconfigured, _) => {
+            "The adapter is not configured to reach GigaChat; see its logs.".into()
+        }
+        _ if status != 0 => format!("GigaChat failed with HTTP {status}: {said}"),
+        _ => format!("GigaChat failed: {verdict}."),
     }
 }
 
@@ -420,13 +361,6 @@ fn model_not_found_message(model: &str, served: &[String], aliases: &[String]) -
     message
 }
 
-/// Whether GigaChat's status says the same request may succeed later: its rate limit, its own
-/// failures, a timeout or a conflict. Any other 4xx (a quota used up, credentials refused, a
-/// request too large) answers the same request the same way every time.
-fn is_passing(status: u16) -> bool {
-    matches!(status, 408 | 409 | 425 | 429) || status >= 500
-}
-
 /// The `code` of a rejected file part.
 fn attachment_code(error: &AttachmentError) -> &'static str {
     use crate::attachments::fetch::FetchError;
@@ -443,22 +377,50 @@ fn attachment_code(error: &AttachmentError) -> &'static str {
     }
 }
 
-fn mentions_context(message: &str) -> bool {
-    let lower = message.to_lowercase();
-    [
-        "context",
-        "too long",
-        "tokens limit",
-        "max tokens",
-        "payload too large",
-    ]
-    .iter()
-    .any(|needle| lower.contains(needle))
+impl AppError {
+    /// The error for a GigaChat failure, logged once here with its detail (the access log line
+    /// carries only the verdict): a warning when the adapter's operator or GigaChat is at fault.
+    pub fn upstream(err: Upstream) -> Self {
+        let verdict = err.verdict();
+        match verdict.fault() {
+            Fault::Client => {
+                tracing::debug!(error = %err, %verdict, "GigaChat refused the request")
+            }
+            Fault::Upstream | Fault::Adapter => {
+                tracing::warn!(error = %err, %verdict, "GigaChat call failed");
+            }
+        }
+        AppError::Upstream(err)
+    }
+
+    /// The error for a failed call about file `id`: GigaChat not knowing it is told with the id.
+    pub fn about_file(err: Upstream, id: &str) -> Self {
+        match err.verdict() {
+            Verdict::FileNotFound => AppError::FileNotFound(id.to_owned()),
+            _ => AppError::upstream(err),
+        }
+    }
+}
+
+/// The result of a GigaChat call naming `model`: when GigaChat does not know the model, the error
+/// says which one and what is served instead (GigaChat's models and the aliases).
+pub(crate) async fn about_model<T>(
+    state: &AppState,
+    result: Result<T, Upstream>,
+    model: &str,
+) -> Result<T, AppError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(err) if err.verdict() == Verdict::ModelNotFound => {
+            Err(crate::routes::models::not_found(state, model.to_owned()).await)
+        }
+        Err(err) => Err(AppError::upstream(err)),
+    }
 }
 
 impl From<Upstream> for AppError {
     fn from(err: Upstream) -> Self {
-        AppError::Upstream(err)
+        AppError::upstream(err)
     }
 }
 
@@ -473,9 +435,6 @@ impl From<translate::TranslateError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let AppError::Upstream(err) = &self {
-            tracing::warn!(error = %err, label = self.label(), "upstream failure");
-        }
         let shape = self.shape();
         let envelope = ErrorEnvelope::new(
             shape.message,
@@ -503,9 +462,14 @@ impl IntoResponse for AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gigachat::{ApiError, ErrorBodyKind};
+    use gigachat::{ApiError, Endpoint, ErrorBodyKind};
 
+    /// GigaChat's answer `status` with `message` to a chat call.
     fn api(status: u16, message: &str) -> AppError {
+        answer(status, message, Endpoint::Chat)
+    }
+
+    fn answer(status: u16, message: &str, endpoint: Endpoint) -> AppError {
         AppError::Upstream(Upstream::Api(ApiError {
             status,
             message: message.into(),
@@ -513,7 +477,101 @@ mod tests {
             body_kind: ErrorBodyKind::Status,
             retry_after: None,
             request_id: None,
+            endpoint,
         }))
+    }
+
+    /// A GigaChat failure the `gigachat` crate judges `verdict`.
+    fn judged(verdict: Verdict) -> Upstream {
+        let api = |status, message: &str, endpoint| match answer(status, message, endpoint) {
+            AppError::Upstream(err) => err,
+            _ => unreachable!(),
+        };
+        let err = match verdict {
+            Verdict::ModelNotFound => api(404, "No such model", Endpoint::Chat),
+            Verdict::FileNotFound => api(404, "No such model", Endpoint::File),
+            Verdict::FileOfAnotherClient => {
+                api(403, "Access to file 'a' is denied", Endpoint::File)
+            }
+            Verdict::StaleFile => api(422, "File a not found", Endpoint::Chat),
+            Verdict::ContextTooLong => api(413, "Payload too large", Endpoint::Chat),
+            Verdict::InputRejected => api(422, "Invalid params", Endpoint::Chat),
+            Verdict::RequestTooLarge => api(414, "URI Too Long", Endpoint::File),
+            Verdict::RateLimited => api(429, "Too many requests", Endpoint::Chat),
+            Verdict::QuotaExhausted => api(402, "Payment Required", Endpoint::Chat),
+            Verdict::CredentialsRefused => api(401, "Unauthorized", Endpoint::Chat),
+            Verdict::TokenUnavailable => Upstream::Auth(ApiError::from_parts(
+                503,
+                &axum::http::HeaderMap::new(),
+                b"",
+            )),
+            Verdict::PermissionDenied => api(403, "Permission denied", Endpoint::Other),
+            Verdict::UpstreamFailed => api(500, "Internal Server Error", Endpoint::Chat),
+            Verdict::UpstreamBusy => api(409, "Conflict", Endpoint::Chat),
+            Verdict::UnexpectedStatus => api(405, "Method Not Allowed", Endpoint::Chat),
+            Verdict::BadResponse => Upstream::Protocol("x".into()),
+            Verdict::Timeout => Upstream::Timeout(Duration::from_secs(1)),
+            Verdict::Unreachable => Upstream::Transport {
+                kind: gigachat::TransportKind::Connect,
+                source: std::sync::Arc::new(std::io::Error::other("refused")),
+            },
+            Verdict::Misconfigured => Upstream::NoCredentials,
+        };
+        assert_eq!(err.verdict(), verdict);
+        err
+    }
+
+    #[tokio::test]
+    async fn every_verdict_is_rendered_by_its_row_and_labelled_by_itself() {
+        for verdict in Verdict::ALL {
+            let row = openai::openai(verdict);
+            let response = AppError::upstream(judged(verdict)).into_response();
+            assert_eq!(response.status(), row.status, "{verdict}");
+            let label = response.extensions().get::<Label>().map(|label| label.0);
+            assert_eq!(label, Some(verdict.as_str()));
+            let expected = if verdict.retryable() { "true" } else { "false" };
+            assert_eq!(response.headers()["x-should-retry"], expected, "{verdict}");
+            assert_eq!(
+                response.headers().contains_key("retry-after"),
+                row.wait.is_some(),
+                "{verdict}"
+            );
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let envelope: ErrorEnvelope = serde_json::from_slice(&body).unwrap();
+            assert_eq!(envelope.error.kind, row.kind, "{verdict}");
+            assert_eq!(envelope.error.code.as_deref(), row.code, "{verdict}");
+            assert_eq!(envelope.error.param.as_deref(), row.param, "{verdict}");
+            assert!(!envelope.error.message.is_empty(), "{verdict}");
+        }
+    }
+
+    #[test]
+    fn a_model_or_file_told_by_name_keeps_its_verdict() {
+        let model = AppError::ModelNotFound {
+            model: "x".into(),
+            served: Vec::new(),
+            aliases: Vec::new(),
+        };
+        let file = AppError::about_file(judged(Verdict::FileNotFound), "file-1");
+        for (error, verdict) in [
+            (model, Verdict::ModelNotFound),
+            (file, Verdict::FileNotFound),
+        ] {
+            assert_eq!(error.label(), verdict.as_str());
+            let shape = error.shape();
+            let row = openai::openai(verdict);
+            assert_eq!((shape.status, shape.code), (row.status, row.code));
+        }
+        assert_eq!(
+            AppError::about_file(judged(Verdict::FileNotFound), "file-1")
+                .shape()
+                .message,
+            "No such file: file-1."
+        );
+        let other_client = AppError::about_file(judged(Verdict::FileOfAnotherClient), "file-1");
+        assert!(other_client.shape().message.contains("X-Client-ID"));
     }
 
     #[test]
@@ -546,9 +604,14 @@ mod tests {
             (500, "Internal Server Error", 502, Some("upstream_error")),
             (503, "Service Unavailable", 502, Some("upstream_error")),
         ] {
-            let shape = api(status, message).shape();
+            let error = api(status, message);
+            let shape = error.shape();
             assert_eq!(shape.status.as_u16(), expected, "{status}");
             assert_eq!(shape.code, code, "{status}");
+            // The label names what the answer says (a 404 was once `upstream_rejected`).
+            if code == Some("model_not_found") {
+                assert_eq!(error.label(), "model_not_found");
+            }
         }
         assert_eq!(
             AppError::from(Upstream::Timeout(Duration::from_secs(1)))
@@ -648,6 +711,7 @@ mod tests {
                 body_kind: ErrorBodyKind::Status,
                 retry_after: None,
                 request_id: None,
+                endpoint: Endpoint::Other,
             }))
             .into_response()
         };

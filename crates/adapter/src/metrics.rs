@@ -253,9 +253,10 @@ impl Metrics {
     }
 }
 
-/// Whether an error label is a GigaChat error (counted in `upstream_errors_total`).
+/// Whether an error label is a GigaChat [`Verdict`](gigachat::Verdict) (counted in
+/// `upstream_errors_total`): the access record keeps the label the verdict gave.
 fn is_upstream_error(label: &str) -> bool {
-    label.starts_with("upstream_") || label == "invalid_upstream_output"
+    gigachat::Verdict::from_label(label).is_some()
 }
 
 /// The GigaChat endpoint a route waits on.
@@ -481,6 +482,24 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"key="a\"b""#), "{text}");
+        // Only verdicts are GigaChat errors: the adapter's own refusals are not counted.
+        for label in [
+            "unauthorized",
+            "payload_too_large",
+            "invalid_upstream_output",
+        ] {
+            let mut refused = outcome(None);
+            refused.error = Some(label);
+            metrics.started();
+            metrics.finished(&refused, false);
+        }
+        let text = metrics.render();
+        assert_eq!(
+            text.matches("gigachat_adapter_upstream_errors_total{")
+                .count(),
+            1,
+            "{text}"
+        );
         assert!(text.contains("gigachat_adapter_streams_active 0"), "{text}");
     }
 }

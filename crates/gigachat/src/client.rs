@@ -24,6 +24,7 @@ use crate::types::{
     EmbeddingsRequest, EmbeddingsResponse, FileList, FileObject, FilePurpose, Model, ModelList,
     TokensCount, TokensCountRequest,
 };
+use crate::verdict::Endpoint;
 
 /// Error bodies longer than this are cut before parsing; GigaChat's are tiny.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -538,11 +539,10 @@ impl GigaChat {
         }
         let headers = std::mem::take(response.headers_mut());
         let body = read_limited(response, MAX_ERROR_BODY).await;
-        Err(Error::Api(ApiError::from_parts(
-            status.as_u16(),
-            &headers,
-            &body,
-        )))
+        Err(Error::Api(ApiError {
+            endpoint: Endpoint::of(&call.path),
+            ..ApiError::from_parts(status.as_u16(), &headers, &body)
+        }))
     }
 
     /// Sends a call with a complete body (JSON or none) over this thread's direct HTTP/2 lane;

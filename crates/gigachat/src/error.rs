@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::verdict::Endpoint;
+
 /// Every way a GigaChat call can fail.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
@@ -87,6 +89,8 @@ pub struct ApiError {
     pub retry_after: Option<Duration>,
     /// The `X-Request-Id` the server echoed, for support tickets.
     pub request_id: Option<String>,
+    /// The endpoint that answered ([`Endpoint::Other`] for the token endpoint).
+    pub endpoint: Endpoint,
 }
 
 #[derive(Deserialize)]
@@ -100,7 +104,8 @@ struct StatusBody {
 const MAX_MESSAGE_CHARS: usize = 200;
 
 impl ApiError {
-    /// Builds the error from a status, the response headers and the body bytes, recognising every known body shape.
+    /// Builds the error from a status, the response headers and the body bytes, recognising every
+    /// known body shape; the endpoint is [`Endpoint::Other`] until the caller names it.
     pub fn from_parts(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> Self {
         let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)
@@ -118,6 +123,7 @@ impl ApiError {
             body_kind,
             retry_after,
             request_id,
+            endpoint: Endpoint::Other,
         }
     }
 }
@@ -184,14 +190,14 @@ impl Error {
         }
     }
 
-    /// Whether repeating the same call may succeed, given the statuses configured as retryable
-    /// (`GIGACHAT_RETRY_ON_STATUS_CODES`). Connection failures, timeouts and garbled answers are
-    /// transient; client mistakes (4xx other than listed) are not.
+    /// Whether the client should repeat the same call itself: for an answer, when its status is
+    /// one configured as retryable (`GIGACHAT_RETRY_ON_STATUS_CODES`); otherwise as the
+    /// [`verdict`](Error::verdict) says (connection failures, timeouts and garbled answers pass,
+    /// configuration mistakes do not).
     pub fn is_retryable(&self, retry_on_status: &[u16]) -> bool {
         match self {
             Error::Api(err) | Error::Auth(err) => retry_on_status.contains(&err.status),
-            Error::Transport { .. } | Error::Timeout(_) | Error::Protocol(_) => true,
-            Error::Config(_) | Error::NoCredentials => false,
+            _ => self.verdict().retryable(),
         }
     }
 
@@ -298,6 +304,7 @@ mod tests {
                 body_kind: ErrorBodyKind::Status,
                 retry_after: None,
                 request_id: None,
+                endpoint: Endpoint::Chat,
             })
         };
         let codes = [429, 500, 502, 503, 504];
@@ -305,6 +312,8 @@ mod tests {
         assert!(!api(422).is_retryable(&codes));
         assert!(!api(500).is_retryable(&[]));
         assert!(Error::Protocol("x".into()).is_retryable(&codes));
+        assert!(Error::Timeout(Duration::from_secs(1)).is_retryable(&[]));
+        assert!(!Error::Config("x".into()).is_retryable(&codes));
         assert!(!Error::NoCredentials.is_retryable(&codes));
         assert!(api(401).is_unauthorized());
     }

@@ -28,6 +28,7 @@ pub mod sse;
 pub mod stream;
 mod tls;
 mod transport;
+pub mod verdict;
 /// The wire types, from the `gigachat-types` crate (kept apart so pure mapping code needs no client).
 pub use gigachat_types as types;
 
@@ -39,3 +40,4 @@ pub use retry::RetryPolicy;
 pub use settings::{CachedPromptTokens, SettingError, Settings};
 pub use stream::ChatStream;
 pub use tls::RUSSIAN_TRUSTED_ROOT_CA_PEM;
+pub use verdict::{Endpoint, Fault, Verdict};

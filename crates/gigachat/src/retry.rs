@@ -84,6 +84,7 @@ mod tests {
             body_kind: ErrorBodyKind::Status,
             retry_after,
             request_id: None,
+            endpoint: crate::verdict::Endpoint::Chat,
         })
     }
 

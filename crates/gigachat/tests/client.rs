@@ -295,12 +295,15 @@ async fn errors_carry_status_message_and_shape() {
     let client = setup.client();
     let mut request = hello();
     request.model = "NonExistentModel".into();
-    match client.chat(&request, &ctx()).await.unwrap_err() {
+    let unknown = client.chat(&request, &ctx()).await.unwrap_err();
+    assert_eq!(unknown.verdict(), gigachat::Verdict::ModelNotFound);
+    match unknown {
         Error::Api(err) => {
             assert_eq!(err.status, 404);
             assert_eq!(err.message, "No such model");
             assert_eq!(err.body_kind, ErrorBodyKind::Status);
             assert!(err.request_id.is_some());
+            assert_eq!(err.endpoint, gigachat::Endpoint::Chat);
         }
         other => panic!("{other:?}"),
     }
@@ -309,11 +312,14 @@ async fn errors_carry_status_message_and_shape() {
         .emulator
         .faults()
         .push(Fault::BadGatewayHtml { times: 1 });
-    match client.models(&ctx()).await.unwrap_err() {
+    let failed = client.models(&ctx()).await.unwrap_err();
+    assert_eq!(failed.verdict(), gigachat::Verdict::UpstreamFailed);
+    match failed {
         Error::Api(err) => {
             assert_eq!(err.status, 502);
             assert_eq!(err.body_kind, ErrorBodyKind::Html);
             assert_eq!(err.message, "502 Bad Gateway");
+            assert_eq!(err.endpoint, gigachat::Endpoint::Models);
         }
         other => panic!("{other:?}"),
     }

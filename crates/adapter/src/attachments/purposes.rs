@@ -94,7 +94,9 @@ impl Purposes {
         }
         match client.delete_file(file_id, context).await {
             Ok(_) => self.forget(file_id).await,
-            Err(err) if err.status() == Some(404) => self.forget(file_id).await,
+            Err(err) if err.verdict() == gigachat::Verdict::FileNotFound => {
+                self.forget(file_id).await;
+            }
             Err(err) => tracing::warn!(%err, "could not delete an expired file"),
         }
         Err(Expired)

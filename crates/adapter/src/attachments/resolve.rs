@@ -295,8 +295,8 @@ impl Attachments {
             .client
             .get_file(id, context)
             .await
-            .map_err(|err| match err.status() {
-                Some(404 | 400 | 422) => AttachmentError::UnknownFileId(id.to_owned()),
+            .map_err(|err| match err.verdict() {
+                gigachat::Verdict::FileNotFound => AttachmentError::UnknownFileId(id.to_owned()),
                 _ => AttachmentError::Upload(err),
             })?;
         let guess = mime_guess::from_path(&file.data.filename).first_or_octet_stream();

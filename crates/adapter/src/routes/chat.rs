@@ -8,7 +8,7 @@ use translate::{ChatPlan, ResponseIds};
 
 use crate::access::{Call, Tokens};
 use crate::attachments::generated::ImageRewriter;
-use crate::error::AppError;
+use crate::error::{AppError, about_model};
 use crate::incoming::Incoming;
 use crate::state::AppState;
 use crate::{context, streaming};
@@ -30,7 +30,9 @@ pub async fn chat_completions(
     let (plan, keys) = prepare(&state, &request, &upstream).await?;
     match serve(&state, &plan, &upstream, &ids, &images, &call).await {
         // GigaChat forgot a file we had cached the id of: upload again, try once more.
-        Err(AppError::Upstream(err)) if !keys.is_empty() && is_stale_file(&err) => {
+        Err(AppError::Upstream(err))
+            if !keys.is_empty() && err.verdict() == gigachat::Verdict::StaleFile =>
+        {
             tracing::info!("GigaChat no longer knows a cached file id; uploading again");
             state.attachments().forget(&keys).await;
             let (plan, _) = prepare(&state, &request, &upstream).await?;
@@ -75,7 +77,7 @@ async fn serve(
             call.clone(),
         )
         .await;
-        return unknown_model(state, opened, &plan.upstream.model).await;
+        return about_model(state, opened, &plan.upstream.model).await;
     }
     let mut answer = call.upstream(complete(state, plan, upstream, ids)).await?;
     call.served(&answer.model, answer.usage.as_ref().map(Tokens::from));
@@ -99,7 +101,7 @@ pub(crate) async fn complete(
 ) -> Result<openai::chat::ChatCompletion, AppError> {
     let calls = (0..plan.n).map(|_| state.client().chat(&plan.upstream, upstream));
     let answers = futures_util::future::try_join_all(calls).await;
-    let answers: Vec<_> = unknown_model(state, answers, &plan.upstream.model)
+    let answers: Vec<_> = about_model(state, answers, &plan.upstream.model)
         .await?
         .into_iter()
         .map(|answer| answer.data)
@@ -111,33 +113,4 @@ pub(crate) async fn complete(
         state.client().settings().cached_prompt_tokens,
     )
     .map_err(AppError::InvalidOutput)
-}
-
-/// GigaChat rejected an attachment id it does not know (any more).
-fn is_stale_file(err: &gigachat::Error) -> bool {
-    let gigachat::Error::Api(api) = err else {
-        return false;
-    };
-    let message = api.message.to_lowercase();
-    matches!(api.status, 400 | 404 | 422)
-        && (message.contains("file") || message.contains("attachment"))
-        && ["not found", "unknown", "does not exist", "not exist"]
-            .iter()
-            .any(|needle| message.contains(needle))
-}
-
-/// The result of a call to `model`: GigaChat's 404 means the model is unknown, so the error says
-/// which one and what is served instead; other failures pass on as they are.
-pub(crate) async fn unknown_model<T>(
-    state: &AppState,
-    result: Result<T, gigachat::Error>,
-    model: &str,
-) -> Result<T, AppError> {
-    match result {
-        Ok(value) => Ok(value),
-        Err(err) if err.status() == Some(404) && !is_stale_file(&err) => {
-            Err(crate::routes::models::not_found(state, model.to_owned()).await)
-        }
-        Err(err) => Err(AppError::Upstream(err)),
-    }
 }

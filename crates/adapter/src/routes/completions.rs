@@ -10,9 +10,9 @@ use translate::ResponseIds;
 use translate::completions::{completion_request, completion_response, text_chunk, usage_chunk};
 
 use crate::access::Tokens;
-use crate::error::AppError;
+use crate::error::{AppError, about_model};
 use crate::incoming::Incoming;
-use crate::routes::chat::{complete, unknown_model};
+use crate::routes::chat::complete;
 use crate::state::AppState;
 use crate::streaming::{self, EventShape};
 use crate::{context, offload};
@@ -55,7 +55,7 @@ pub async fn completions(
             call.clone(),
         )
         .await;
-        unknown_model(&state, opened, &model).await?
+        about_model(&state, opened, &model).await?
     } else {
         let answers = call
             .upstream(futures_util::future::try_join_all(

@@ -8,10 +8,9 @@ use openai::embeddings::EmbeddingRequest;
 use translate::embeddings::{EmbeddingError, embedding_request, embedding_response};
 
 use crate::access::Tokens;
-use crate::error::AppError;
+use crate::error::{AppError, about_model};
 use crate::incoming::Incoming;
 use crate::offload;
-use crate::routes::chat::unknown_model;
 use crate::state::AppState;
 
 /// GigaChat calls of one embeddings request in flight at once (`GIGACHAT_MAX_CONNECTIONS` still caps
@@ -50,11 +49,11 @@ pub async fn embeddings(
                 .try_collect::<Vec<_>>(),
         )
         .await;
-    let answers = unknown_model(&state, answers, plan.model()).await?;
+    let answers = about_model(&state, answers, plan.model()).await?;
     let list = embedding_response(&plan, answers).map_err(|err| match err {
         EmbeddingError::Invalid(err) => AppError::from(err),
         EmbeddingError::Upstream(mismatch) => {
-            AppError::Upstream(gigachat::Error::Protocol(mismatch.to_string()))
+            AppError::upstream(gigachat::Error::Protocol(mismatch.to_string()))
         }
     })?;
     call.served(

@@ -151,7 +151,7 @@ pub async fn get(
         .client()
         .get_file(&id, &context)
         .await
-        .map_err(|err| not_found(err, &id))?;
+        .map_err(|err| AppError::about_file(err, &id))?;
     Ok(Json(file_object(
         file.data,
         recorded.purpose,
@@ -192,7 +192,7 @@ pub async fn delete(
         .client()
         .delete_file(&id, &upstream_context(&headers, &call))
         .await
-        .map_err(|err| not_found(err, &id))?;
+        .map_err(|err| AppError::about_file(err, &id))?;
     if deleted.data.deleted {
         state.purposes().forget(&id).await;
     }
@@ -212,7 +212,7 @@ pub async fn content(
         .client()
         .file_content(&id, &context)
         .await
-        .map_err(|err| not_found(err, &id))?;
+        .map_err(|err| AppError::about_file(err, &id))?;
     let content_type = file
         .data
         .content_type
@@ -237,13 +237,5 @@ fn invalid(message: String) -> AppError {
     AppError::InvalidRequest {
         message: format!("invalid multipart upload: {message}"),
         param: None,
-    }
-}
-
-/// GigaChat's 404 (or 403 for a file generated under another client id) → our 404 for that file.
-fn not_found(err: gigachat::Error, id: &str) -> AppError {
-    match err.status() {
-        Some(404 | 403) => AppError::FileNotFound(id.to_owned()),
-        _ => AppError::Upstream(err),
     }
 }

@@ -5,9 +5,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use openai::extensions::TokensCountRequest;
 
-use crate::error::AppError;
+use crate::error::{AppError, about_model};
 use crate::incoming::Incoming;
-use crate::routes::chat::unknown_model;
 use crate::state::AppState;
 
 /// Counts the tokens of each input with the model's tokenizer (the default chat model when none is named).
@@ -24,8 +23,8 @@ pub async fn count(
         .upstream(state.client().tokens_count(&request, &upstream))
         .await;
     call.served(&request.model, None);
-    let counts = unknown_model(&state, counts, &request.model).await?.data;
+    let counts = about_model(&state, counts, &request.model).await?.data;
     let list = translate::tokens::tokens_count_response(request.model, request.input.len(), counts)
-        .map_err(|err| AppError::Upstream(gigachat::Error::Protocol(err.to_string())))?;
+        .map_err(|err| AppError::upstream(gigachat::Error::Protocol(err.to_string())))?;
     Ok(axum::Json(list).into_response())
 }

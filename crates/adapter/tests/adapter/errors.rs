@@ -179,3 +179,48 @@ async fn oversized_body_is_413() {
     let (code, _, body) = harness.chat(user(&"x".repeat(4096))).await;
     assert_error(code, &body, 413, Some("request_too_large"));
 }
+
+#[tokio::test]
+async fn a_file_of_another_client_id_says_which_header_to_send() {
+    let harness = start_with(Options {
+        args: vec![
+            "--generated-images".into(),
+            "link".into(),
+            "--public-base-url".into(),
+            "https://gw.example".into(),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let answer: serde_json::Value = harness
+        .post(
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "нарисуй кота"}]}),
+        )
+        .header("x-client-id", "painter")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let content = answer["choices"][0]["message"]["content"].as_str().unwrap();
+    let path = content
+        .split_once("https://gw.example")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(path, _)| path.to_owned())
+        .unwrap();
+    // GigaChat answers 403 `Access to file` without the generating X-Client-ID: a 404 that says so.
+    let refused = harness.get(&path).send().await.unwrap();
+    let code = refused.status().as_u16();
+    let body: serde_json::Value = refused.json().await.unwrap();
+    let message = assert_error(code, &body, 404, Some("file_not_found"));
+    assert!(message.contains("X-Client-ID"), "{message}");
+    let served = harness
+        .get(&path)
+        .header("x-client-id", "painter")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status().as_u16(), 200);
+}

@@ -153,6 +153,21 @@ async fn metrics_count_what_was_sent() {
         1.0,
         "{text}"
     );
+    // GigaChat's 404 for the unknown model is a verdict too, labelled as the request's error is.
+    assert_eq!(
+        sample(
+            &text,
+            "gigachat_adapter_upstream_errors_total",
+            &[("verdict", "model_not_found")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "gigachat_adapter_upstream_errors_total", &[]),
+        2.0,
+        "the adapter's own 401 is no GigaChat error: {text}"
+    );
 
     // Histograms: cumulative buckets ending in +Inf = _count, per stream and not.
     let duration = "gigachat_adapter_request_duration_seconds";
