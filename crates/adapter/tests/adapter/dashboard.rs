@@ -1,7 +1,8 @@
 //! The Grafana dashboard (deploy/grafana/gigachat-adapter.json) against the metrics the adapter
 //! renders, without Prometheus: every `gigachat_adapter_*` name a query of the dashboard uses is a
 //! family in `/metrics`' `# TYPE` lines (a histogram's `_bucket`, `_sum` and `_count` included).
-//! The e2e test (tests/e2e/test_metrics.py) runs the same queries on a real Prometheus.
+//! The e2e test (tests/e2e/test_metrics.py) runs the same queries on a real Prometheus. Also the
+//! shape Grafana imports: one Prometheus input used by every panel, unique ids, a 24-column grid.
 
 use serde_json::Value;
 
@@ -80,6 +81,65 @@ fn every_metric_the_dashboard_queries_is_exported() {
         missing.is_empty(),
         "the dashboard queries metrics /metrics does not declare: {missing:?}\n{rendered}"
     );
+}
+
+/// The datasource every panel and variable names: the import input, also a datasource variable
+/// (so a provisioned copy, whose inputs nobody fills in, resolves it too).
+const DATASOURCE: &str = "${DS_PROMETHEUS}";
+
+/// Every panel, rows' nested panels included.
+fn panels(dashboard: &Value) -> Vec<&Value> {
+    let mut found = Vec::new();
+    let mut pending: Vec<&Value> = dashboard["panels"].as_array().unwrap().iter().collect();
+    while let Some(panel) = pending.pop() {
+        if let Some(nested) = panel["panels"].as_array() {
+            pending.extend(nested);
+        }
+        found.push(panel);
+    }
+    found
+}
+
+#[test]
+fn the_dashboard_imports_with_one_prometheus_input() {
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(DASHBOARD).unwrap()).unwrap();
+    let inputs = dashboard["__inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 1, "{inputs:?}");
+    assert_eq!(inputs[0]["name"], "DS_PROMETHEUS");
+    assert_eq!(inputs[0]["pluginId"], "prometheus");
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(
+        variables
+            .iter()
+            .any(|v| v["name"] == "DS_PROMETHEUS" && v["type"] == "datasource"),
+        "{variables:?}"
+    );
+    let mut ids = Vec::new();
+    for panel in panels(&dashboard) {
+        let title = &panel["title"];
+        ids.push(panel["id"].as_u64().unwrap());
+        let grid = &panel["gridPos"];
+        assert!(
+            grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24,
+            "{title}"
+        );
+        if panel["type"] == "row" {
+            continue;
+        }
+        assert_eq!(panel["datasource"]["uid"], DATASOURCE, "{title}");
+        for target in panel["targets"].as_array().unwrap() {
+            assert_eq!(target["datasource"]["uid"], DATASOURCE, "{title}");
+            assert!(target["expr"].is_string(), "{title}");
+        }
+    }
+    for variable in variables.iter().filter(|v| v["type"] == "query") {
+        assert_eq!(variable["datasource"]["uid"], DATASOURCE, "{variable}");
+    }
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "panel ids repeat");
 }
 
 #[test]
