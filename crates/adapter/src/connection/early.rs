@@ -150,6 +150,23 @@ mod tests {
         }
     }
 
+    /// A router without the gate (the metrics listener's) leaves the answer as it is, unrecorded.
+    #[test]
+    fn a_router_without_the_gate_gives_the_bare_answer() {
+        let router = Router::new().route("/metrics", axum::routing::get(|| async { "" }));
+        let (bytes, record) = render(
+            &router,
+            AppError::TooManyConnections(1),
+            b"",
+            Instant::now(),
+        );
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
+        assert!(!text.contains("x-request-id"), "{text}");
+        assert!(text.contains("too_many_connections"), "{text}");
+        assert!(record.is_none());
+    }
+
     #[test]
     fn a_whole_request_line_and_head_are_kept() {
         let request = stand_in(
