@@ -1,9 +1,13 @@
 """Metrics, as a real Prometheus sees them: Debian's `prometheus` scrapes the adapter's
 `METRICS_ADDR` every second while the openai SDK sends chat, stream and failing calls; then
-Prometheus' HTTP API must report the counts, the histogram buckets and the token totals sent."""
+Prometheus' HTTP API must report the counts, the histogram buckets and the token totals sent.
+Every query of the Grafana dashboard (deploy/grafana/gigachat-adapter.json) must run there
+without error, on metrics and labels the adapter exports."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import time
@@ -13,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from support import API_KEY, free_port
+from support import API_KEY, data_url, free_port, png
 
 MESSAGES = [{"role": "user", "content": "Привет"}]
 CHAT = 'route="/v1/chat/completions"'
@@ -77,6 +81,19 @@ class Prometheus:
             if value == expected or time.monotonic() > deadline:
                 return value
             time.sleep(0.5)
+
+    def run(self, expr: str) -> dict:
+        """Prometheus' whole answer to the instant query `expr` (errors included)."""
+        return self.http.get("/api/v1/query", params={"query": expr}).json()
+
+    def names(self) -> set[str]:
+        """Every metric name Prometheus holds."""
+        return set(self.http.get("/api/v1/label/__name__/values").json()["data"])
+
+    def labels_of(self, name: str) -> set[str]:
+        """The label names of the series of metric `name`."""
+        series = self.http.get("/api/v1/series", params={"match[]": name}).json()["data"]
+        return {label for one in series for label in one}
 
     def stop(self) -> None:
         self.process.terminate()
@@ -166,3 +183,110 @@ def test_prometheus_sees_what_the_sdk_sent(scraped, emulator):
     assert prometheus.value(tokens.format("completion")) == completion
     assert prometheus.value("gigachat_adapter_streams_active") == 0
     assert prometheus.value('up{job="gigachat-adapter"}') == 1
+
+
+# --------------------------------------------------------------------------------------------
+# The Grafana dashboard
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "gigachat-adapter.json"
+
+# What Grafana puts in for its own variables, for queries run outside Grafana.
+GRAFANA_INTERVALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "10m"}
+METRIC = re.compile(r"\bgigachat_adapter_[a-z0-9_]+")
+SELECTOR = re.compile(r"\b(gigachat_adapter_[a-z0-9_]+)\{([^}]*)\}")
+MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+
+
+def dashboard_queries(dashboard: dict) -> list[tuple[str, str]]:
+    """(where, query) for every target of every panel (rows' nested panels too) and every
+    query variable; a variable's `label_values(selector, label)` becomes its selector."""
+    queries = []
+
+    def panels(items):
+        for panel in items:
+            yield panel
+            yield from panels(panel.get("panels", []))
+
+    for panel in panels(dashboard["panels"]):
+        for target in panel.get("targets", []):
+            if "expr" in target:
+                queries.append((f"panel {panel['title']!r} target {target['refId']}", target["expr"]))
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        query = variable["query"]
+        query = query["query"] if isinstance(query, dict) else query
+        values = re.fullmatch(r"\s*label_values\((.*),\s*\w+\s*\)\s*", query)
+        queries.append((f"variable {variable['name']!r}", values.group(1) if values else query))
+    return queries
+
+
+def substituted(query: str, variables: list[str]) -> str:
+    """`query` as Grafana would send it with every variable at `All` (`.*`)."""
+    for name, value in GRAFANA_INTERVALS.items():
+        query = query.replace(f"${{{name}}}", value).replace(f"${name}", value)
+    for name in sorted(variables, key=len, reverse=True):
+        query = re.sub(rf"\$\{{{name}(?::\w+)?\}}|\$\b{name}\b|\[\[{name}\]\]", ".*", query)
+    assert "$" not in query, f"a variable the test does not know: {query}"
+    return query
+
+
+def test_the_dashboard_names_only_metrics_the_adapter_exports(scraped, emulator):
+    """Every dashboard query runs on the scraped adapter without error, every `gigachat_adapter_*`
+    metric it names exists in Prometheus, and every label it filters or groups by is one of the
+    metric's labels."""
+    adapter, prometheus = scraped
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = [variable["name"] for variable in dashboard["templating"]["list"]]
+    queries = dashboard_queries(dashboard)
+    assert len(queries) > 20, queries
+
+    # Traffic that gives every family a series: calls, a stream, failures, an image attachment.
+    client = adapter.client()
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    image = {"type": "image_url", "image_url": {"url": data_url("image/png", png("dashboard"))}}
+    client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": [{"type": "text", "text": "?"}, image]}]
+    )
+    stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    assert [chunk for chunk in stream]
+    emulator.chat_fault("status", status=500)
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert prometheus.wait_for(f"sum(gigachat_adapter_requests_total{{{CHAT}}})", 4) == 4
+    time.sleep(3)  # a few more scrapes, so rates have two samples
+
+    failures = []
+    for where, query in queries:
+        expr = substituted(query, variables)
+        answer = prometheus.run(expr)
+        if answer.get("status") != "success" or answer.get("warnings"):
+            failures.append(f"{where}: {expr}\n  -> {answer.get('error') or answer.get('warnings')}")
+    assert not failures, "dashboard queries Prometheus refused:\n" + "\n".join(failures)
+
+    exported = prometheus.names()
+    labels = {name: prometheus.labels_of(name) for name in exported if name.startswith("gigachat_adapter_")}
+    unknown = []
+    for where, query in queries:
+        named = [name for name in METRIC.findall(query) if name in labels]
+        for name, matchers in SELECTOR.findall(query):
+            unknown += [
+                f"{where}: {name} has no label {label!r}"
+                for label in MATCHER.findall(matchers)
+                if name in labels and label not in labels[name]
+            ]
+        for grouping in GROUPING.findall(query):
+            for label in filter(None, (label.strip() for label in grouping.split(","))):
+                if named and not any(label in labels[name] for name in named):
+                    unknown.append(f"{where}: no metric of the query has label {label!r}")
+    assert not unknown, "the dashboard uses labels the adapter's metrics do not have:\n" + "\n".join(unknown)
+
+    missing = {}
+    for where, query in queries:
+        for name in METRIC.findall(query):
+            if name not in exported:
+                missing.setdefault(name, where)
+    assert not missing, "the dashboard names metrics Prometheus never scraped from the adapter: " + ", ".join(
+        f"{name} (first in {where})" for name, where in sorted(missing.items())
+    )

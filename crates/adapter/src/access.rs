@@ -107,6 +107,13 @@ impl Exchange {
         }
     }
 
+    /// The same record, its clock started at `arrived` instead (an answer of the connection layer:
+    /// its request began when the connection or its head did).
+    pub fn since(mut self, arrived: Instant) -> Self {
+        self.started = arrived;
+        self
+    }
+
     /// The same record, also counted in `metrics` (in flight from now until its end).
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
         metrics.started();

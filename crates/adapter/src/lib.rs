@@ -37,15 +37,17 @@ pub async fn build_router(
     settings: gigachat::Settings,
     keys: Vec<SecretString>,
 ) -> anyhow::Result<Router> {
+    // Dropped, the metrics listener serves until the runtime ends (or SIGTERM/Ctrl-C).
     Ok(build(config, settings, keys).await?.0)
 }
 
-/// Like [`build_router`], also returning the GigaChat client the router uses.
+/// Like [`build_router`], also returning the GigaChat client the router uses and the `/metrics`
+/// listener on `METRICS_ADDR` (when set), which the caller stops once the server has stopped.
 pub async fn build(
     config: &Config,
     settings: gigachat::Settings,
     keys: Vec<SecretString>,
-) -> anyhow::Result<(Router, gigachat::GigaChat)> {
+) -> anyhow::Result<(Router, gigachat::GigaChat, Option<MetricsListener>)> {
     let defaults = translate::ChatDefaults {
         default_model: settings.default_model().to_owned(),
         aliases: config.aliases()?,
@@ -103,9 +105,12 @@ pub async fn build(
         media,
     );
     let metrics = Arc::new(metrics::Metrics::new(known_models));
-    if let Some(addr) = config.metrics_addr {
-        serve_metrics(addr, metrics.clone()).await?;
-    }
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => {
+            Some(MetricsListener::start(addr, metrics.clone(), config.connection_limits()).await?)
+        }
+        None => None,
+    };
     let router = server::router(
         state,
         &config.cors_origins()?,
@@ -113,26 +118,52 @@ pub async fn build(
         config.access_log,
         metrics,
     );
-    Ok((router, client))
+    Ok((router, client, metrics_listener))
 }
 
-/// Serves `/metrics` (and nothing else) without a key on `addr` (`METRICS_ADDR`), in the
-/// background of the runtime building the router.
-async fn serve_metrics(
-    addr: std::net::SocketAddr,
-    metrics: Arc<metrics::Metrics>,
-) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen for metrics on {addr} (METRICS_ADDR)"))?;
-    let router = Router::new().route("/metrics", server::metrics_route(metrics));
-    tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, router).await {
-            tracing::error!(%err, "the metrics listener stopped");
-        }
-    });
-    tracing::info!(%addr, "serving /metrics");
-    Ok(())
+/// `/metrics` (and nothing else) served without a key on `METRICS_ADDR`, in the background of the
+/// runtime building the router, under the client connection limits. It stops with the server: on
+/// SIGTERM/Ctrl-C (or [`MetricsListener::stop`]) it stops accepting, answers the scrapes in
+/// progress and closes its connections, as the main listener drains.
+pub struct MetricsListener {
+    stop: tokio::sync::watch::Sender<bool>,
+    served: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl MetricsListener {
+    async fn start(
+        addr: std::net::SocketAddr,
+        metrics: Arc<metrics::Metrics>,
+        limits: connection::ConnectionLimits,
+    ) -> anyhow::Result<Self> {
+        use tracing::Instrument as _;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {addr} (METRICS_ADDR)"))?;
+        let router = Router::new().route("/metrics", server::metrics_route(metrics));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = stop.clone();
+        tokio::spawn(async move {
+            server::shutdown_signal().await;
+            let _ = signal.send(true);
+        });
+        let connections = connection::Connections::new(limits);
+        let served = tokio::spawn(
+            server::serve_until(router, listener, connections, stopped)
+                .instrument(tracing::info_span!("metrics_listener")),
+        );
+        tracing::info!(%addr, "serving /metrics");
+        Ok(Self { stop, served })
+    }
+
+    /// Stops it (unless a signal already did) and waits until its connections are done: at most
+    /// the shutdown grace.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.served
+            .await
+            .context("the metrics listener's task failed")?
+    }
 }
 
 /// A secret-free fingerprint of who uploads to GigaChat, so cached file ids are never shared

@@ -56,7 +56,7 @@ fn init_logging(config: &Config) {
 /// Builds the router on `runtime` (which keeps running its background tasks) and serves.
 fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> {
     init_logging(&config);
-    let (router, client, demo) = runtime.block_on(prepare(&config))?;
+    let (router, client, metrics_listener, demo) = runtime.block_on(prepare(&config))?;
     let addr = SocketAddr::new(config.host, config.port);
     let listener = std::net::TcpListener::bind(addr).map_err(|err| listen_error(addr, &err))?;
     // The demo's address and key, once nothing can fail before serving any more.
@@ -68,16 +68,21 @@ fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> 
             tracing::warn!(%err, "could not prepare this thread's GigaChat client");
         }
     };
-    workers::serve(
+    let served = workers::serve(
         runtime,
         router,
         listener,
         config.threads(),
         config.connection_limits(),
         prepare_thread,
-    )?;
+    );
+    // The signal that stopped the server stopped the metrics listener too; wait for its drain
+    // (and stop it when the server ended for another reason).
+    let metrics_stopped = metrics_listener.map_or(Ok(()), |metrics_listener| {
+        runtime.block_on(metrics_listener.stop())
+    });
     drop(demo);
-    Ok(())
+    served.and(metrics_stopped)
 }
 
 /// Why the address cannot be listened on, and the settings that choose another one.
@@ -155,10 +160,16 @@ fn demo_key(data_dir: &Path) -> anyhow::Result<DemoKey> {
     Ok(DemoKey { key, path })
 }
 
+/// What [`prepare`] makes: the router, its GigaChat client, the `METRICS_ADDR` listener, the demo.
+type Prepared = (
+    axum::Router,
+    gigachat::GigaChat,
+    Option<gigachat_adapter::MetricsListener>,
+    Option<DemoRun>,
+);
+
 /// Checks the configuration, starts the demo emulator when asked, and builds the router.
-async fn prepare(
-    config: &Config,
-) -> anyhow::Result<(axum::Router, gigachat::GigaChat, Option<DemoRun>)> {
+async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let mut settings = gigachat::Settings::from_env()?;
     let mut keys = config.api_keys();
     let demo = if config.emulator {
@@ -200,8 +211,9 @@ async fn prepare(
              GIGACHAT_ACCESS_TOKEN, or a client certificate){or_emulator}"
         );
     }
-    let (router, client) = gigachat_adapter::build(config, settings, keys).await?;
-    Ok((router, client, demo))
+    let (router, client, metrics_listener) =
+        gigachat_adapter::build(config, settings, keys).await?;
+    Ok((router, client, metrics_listener, demo))
 }
 
 /// Prints the demo's address and key in one write (a reader that stops after the key line cannot

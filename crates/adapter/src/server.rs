@@ -15,7 +15,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tracing::Instrument as _;
 
 use crate::access::Exchange;
-use crate::connection::{ConnectionLimits, Connections, Phase};
+use crate::connection::{ConnectionLimits, Connections, EarlyAnswer, Phase};
 use crate::error::AppError;
 use crate::error::Label;
 use crate::metrics::Metrics;
@@ -103,23 +103,31 @@ async fn gate(
     mut request: Request,
     next: middleware::Next,
 ) -> Response {
-    let caller = auth::caller(state.keys(), &request);
+    // The connection layer's own answers pass here on a stand-in request (see `EarlyAnswer`).
+    let early = request.extensions_mut().remove::<EarlyAnswer>();
+    let caller = match early {
+        Some(_) => auth::Caller::Open,
+        None => auth::caller(state.keys(), &request),
+    };
     let key = match &caller {
         auth::Caller::Key(name) => Some(name.clone()),
         auth::Caller::Open | auth::Caller::Refused => None,
     };
-    let exchange = Arc::new(
-        Exchange::new(
-            context::request_id(request.headers()),
-            key,
-            request.method().clone(),
-            route_template(request.uri().path()),
-            request.headers(),
-            access_log,
-        )
-        .with_metrics(metrics),
+    let mut exchange = Exchange::new(
+        context::request_id(request.headers()),
+        key,
+        request.method().clone(),
+        route_template(request.uri().path()),
+        request.headers(),
+        access_log,
     );
-    let mut response = if let auth::Caller::Refused = caller {
+    if let Some(early) = early {
+        exchange = exchange.since(early.arrived);
+    }
+    let exchange = Arc::new(exchange.with_metrics(metrics));
+    let mut response = if let Some(early) = early {
+        early.into_response()
+    } else if let auth::Caller::Refused = caller {
         AppError::Unauthorized.into_response()
     } else {
         request.extensions_mut().insert(exchange.clone());
@@ -272,7 +280,8 @@ pub async fn serve_until(
                             open.spawn(served);
                         }
                         None => {
-                            open.spawn(async move { connections.refuse(tcp).await });
+                            let router = router.clone();
+                            open.spawn(async move { connections.refuse(router, tcp).await });
                         }
                     }
                 }

@@ -273,3 +273,64 @@ async fn development_writes_readable_lines_with_the_fields() {
     );
     assert!(!text.contains(NAMED_KEY) && !text.contains(UNNAMED_KEY));
 }
+
+/// The answer to `request` sent on a new raw connection, read until the adapter closes it.
+async fn raw_answer(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the adapter kept the connection open")
+        .unwrap();
+    String::from_utf8(answer).unwrap()
+}
+
+/// The `x-request-id` of a raw answer.
+fn answer_id(answer: &str) -> String {
+    answer
+        .lines()
+        .find_map(|line| line.strip_prefix("x-request-id: "))
+        .unwrap_or_else(|| panic!("no x-request-id in {answer}"))
+        .trim()
+        .to_owned()
+}
+
+/// Heads the connection layer refuses before any request exists get an access line too, under
+/// the id their answer carries: the request line's method and route when it arrived, else `-` and
+/// `other`.
+#[tokio::test]
+async fn connection_layer_answers_are_logged() {
+    let (_adapter, base, log) = spawn(&[("ENVIRONMENT", "production")]).await;
+    let garbage = raw_answer(&base, b"HELLO THERE\r\n\r\n").await;
+    assert!(garbage.starts_with("HTTP/1.1 400 "), "{garbage}");
+    let garbage_id = answer_id(&garbage);
+    let framing = raw_answer(
+        &base,
+        b"POST /v1/chat/completions HTTP/1.1\r\nx-request-id: acc-framing\r\n\
+          content-length: 2\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .await;
+    assert!(framing.starts_with("HTTP/1.1 400 "), "{framing}");
+    assert_eq!(answer_id(&framing), "acc-framing");
+    let text = lines_when(&log, |text| {
+        text.contains(&garbage_id) && text.contains("\"request_id\":\"acc-framing\"")
+    })
+    .await;
+    let lines = access_lines(&text);
+    for (id, method, route) in [
+        (garbage_id.as_str(), "-", "other"),
+        ("acc-framing", "POST", "/v1/chat/completions"),
+    ] {
+        let fields = &line_of(&lines, id)["fields"];
+        assert_eq!(fields["method"], method, "{fields}");
+        assert_eq!(fields["route"], route, "{fields}");
+        assert_eq!(fields["status"], 400, "{fields}");
+        assert_eq!(fields["error"], "invalid_request", "{fields}");
+        assert!(fields["bytes_out"].as_u64().unwrap() > 0, "{fields}");
+        assert!(fields["latency_ms"].is_u64(), "{fields}");
+    }
+}

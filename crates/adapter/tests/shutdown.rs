@@ -18,6 +18,14 @@ struct Adapter {
 }
 
 async fn spawn_adapter(emulator: &Emulator, grace_secs: u64) -> Adapter {
+    spawn_adapter_with(emulator, grace_secs, &[]).await
+}
+
+async fn spawn_adapter_with(
+    emulator: &Emulator,
+    grace_secs: u64,
+    extra: &[(&str, &str)],
+) -> Adapter {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, emulator.ca_pem().unwrap()).unwrap();
@@ -35,6 +43,7 @@ async fn spawn_adapter(emulator: &Emulator, grace_secs: u64) -> Adapter {
         .env("GIGACHAT_AUTH_URL", emulator.auth_url())
         .env("GIGACHAT_CREDENTIALS", emulator.credentials_header())
         .env("GIGACHAT_CA_BUNDLE_FILE", &ca)
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -159,5 +168,59 @@ async fn drain_deadline_ends_open_streams_with_an_error_event() {
         assert_eq!(rest.matches("\"error\"").count(), 1, "{rest}");
     }
     let status = wait_exit(&mut adapter.process.child, Duration::from_secs(8)).await;
+    assert!(status.success(), "{status}");
+}
+
+/// The `METRICS_ADDR` listener stops with the server: on SIGTERM it stops accepting and closes its
+/// idle kept-alive scrape connection while the main port is still draining a stream, and the
+/// process then exits.
+#[tokio::test]
+async fn sigterm_stops_the_metrics_listener_with_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let emulator = Emulator::start(slow_emulator(150)).await.unwrap();
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let mut adapter =
+        spawn_adapter_with(&emulator, 20, &[("METRICS_ADDR", metrics_addr.as_str())]).await;
+    // A scrape on a connection that stays open afterwards, as Prometheus keeps it.
+    let mut scrape = tokio::net::TcpStream::connect(&metrics_addr).await.unwrap();
+    scrape
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 64];
+    let read = scrape.read(&mut first).await.unwrap();
+    assert!(first[..read].starts_with(b"HTTP/1.1 200"), "{first:?}");
+    // The stream takes about 5 s: the main port drains that long.
+    let mut body = open_stream(&adapter).await.bytes_stream();
+    body.next().await.unwrap().unwrap();
+    sigterm(&adapter.process.child);
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), scrape.read_to_end(&mut rest))
+        .await
+        .expect("the idle scrape connection stayed open after SIGTERM")
+        .unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match tokio::net::TcpStream::connect(&metrics_addr).await {
+                Err(_) => return,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
+    assert!(
+        refused.is_ok(),
+        "the metrics port still accepts after SIGTERM"
+    );
+    let mut tail = Vec::new();
+    while let Some(chunk) = body.next().await {
+        tail.extend_from_slice(&chunk.unwrap());
+    }
+    assert!(
+        String::from_utf8_lossy(&tail).ends_with("data: [DONE]\n\n"),
+        "the stream was cut: {}",
+        String::from_utf8_lossy(&tail)
+    );
+    let status = wait_exit(&mut adapter.process.child, Duration::from_secs(10)).await;
     assert!(status.success(), "{status}");
 }

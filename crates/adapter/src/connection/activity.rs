@@ -146,22 +146,33 @@ impl Activity {
 
 /// The client socket as hyper sees it: first the bytes already read (the checked first head),
 /// then the socket, telling [`Activity`] when bytes arrive; hyper's bare answer to a later head it
-/// could not parse goes out with the envelope instead.
+/// could not parse goes out with the envelope instead, stamped, logged and counted by `router`'s
+/// gate.
 pub(super) struct Watched {
     read: Bytes,
     tcp: TcpStream,
     activity: std::sync::Arc<Activity>,
+    router: axum::Router,
     /// The envelope answer still to be written in place of hyper's bare one.
     replacement: Bytes,
+    /// The replacement's access record, finished once it is written (or the connection goes).
+    replacement_record: Option<super::early::Record>,
 }
 
 impl Watched {
-    pub(super) fn new(tcp: TcpStream, read: Bytes, activity: std::sync::Arc<Activity>) -> Self {
+    pub(super) fn new(
+        tcp: TcpStream,
+        read: Bytes,
+        activity: std::sync::Arc<Activity>,
+        router: axum::Router,
+    ) -> Self {
         Self {
             read,
             tcp,
             activity,
+            router,
             replacement: Bytes::new(),
+            replacement_record: None,
         }
     }
 
@@ -175,22 +186,27 @@ impl Watched {
             }
             self.replacement.advance(written);
         }
+        if let Some(mut record) = self.replacement_record.take() {
+            record.written();
+        }
         Poll::Ready(Ok(()))
     }
 
     /// Takes `written` in place of hyper's bare error answer, when it is one (see
-    /// [`super::head::envelope_for_bare_rejection`]).
+    /// [`super::head::bare_rejection`]).
     fn replaces(&mut self, written: &[u8]) -> bool {
         if !self.activity.between_requests() {
             return false;
         }
-        match super::head::envelope_for_bare_rejection(written) {
-            Some(answer) => {
-                self.replacement = Bytes::from(answer);
-                true
-            }
-            None => false,
-        }
+        let Some(error) = super::head::bare_rejection(written) else {
+            return false;
+        };
+        // hyper keeps the head it could not parse to itself: the answer names no method or path.
+        let (answer, record) =
+            super::early::render(&self.router, error, &[], std::time::Instant::now());
+        self.replacement = Bytes::from(answer);
+        self.replacement_record = record;
+        true
     }
 }
 

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use axum::response::IntoResponse;
+use axum::Router;
+use axum::response::Response;
 use bytes::BytesMut;
 use futures_util::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,20 +35,20 @@ pub enum Rejection {
     Answer(AppError),
 }
 
-/// Reads until the first request head is complete (or the HTTP/2 preface arrived) and returns the
-/// bytes read, to be replayed to hyper; rejects a head that is malformed, too large, or not
-/// complete by `deadline`.
+/// Reads into `read` until the first request head is complete (or the HTTP/2 preface arrived),
+/// the bytes to be replayed to hyper; rejects a head that is malformed, too large, or not complete
+/// by `deadline` (`read` then holds what arrived of it).
 pub async fn read_first(
     tcp: &mut TcpStream,
     limits: &ConnectionLimits,
     deadline: Instant,
-) -> Result<BytesMut, Rejection> {
-    let mut read = BytesMut::with_capacity(4096);
+    read: &mut BytesMut,
+) -> Result<(), Rejection> {
     loop {
         if read.capacity() - read.len() < 1024 {
             read.reserve(4096);
         }
-        match tokio::time::timeout_at(deadline, tcp.read_buf(&mut read)).await {
+        match tokio::time::timeout_at(deadline, tcp.read_buf(read)).await {
             Err(_elapsed) if read.is_empty() => return Err(Rejection::Close),
             Err(_elapsed) => {
                 return Err(Rejection::Answer(AppError::RequestTimeout(format!(
@@ -58,8 +59,8 @@ pub async fn read_first(
             Ok(Ok(0) | Err(_)) => return Err(Rejection::Close),
             Ok(Ok(_)) => {}
         }
-        if inspect(&read, limits.max_header_bytes)? {
-            return Ok(read);
+        if inspect(read, limits.max_header_bytes)? {
+            return Ok(());
         }
     }
 }
@@ -152,16 +153,29 @@ fn framing(request: &httparse::Request<'_, '_>) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Writes `error` as an HTTP/1.1 response with the OpenAI envelope and `connection: close`, then
-/// reads and drops what the client still sends for up to `linger`, and closes.
-pub async fn answer(tcp: &mut TcpStream, error: AppError, linger: Duration) {
-    let response = encode(error);
+/// Writes `error` as an HTTP/1.1 response with the OpenAI envelope and `connection: close`,
+/// stamped, logged and counted by `router`'s gate as the answer to `head` (the bytes read so far),
+/// which arrived at `arrived`; then reads and drops what the client still sends for up to `linger`,
+/// and closes.
+pub async fn answer(
+    tcp: &mut TcpStream,
+    router: &Router,
+    error: AppError,
+    head: &[u8],
+    arrived: std::time::Instant,
+    linger: Duration,
+) {
+    let (response, mut record) = super::early::render(router, error, head, arrived);
     if tokio::time::timeout(ANSWER_WRITE_LIMIT, tcp.write_all(&response))
         .await
         .is_err()
     {
         return;
     }
+    if let Some(record) = record.as_mut() {
+        record.written();
+    }
+    drop(record);
     let _ = tcp.shutdown().await;
     let mut sink = [0u8; 4096];
     let _ = tokio::time::timeout(linger, async {
@@ -170,12 +184,12 @@ pub async fn answer(tcp: &mut TcpStream, error: AppError, linger: Duration) {
     .await;
 }
 
-/// The envelope for hyper's own answer to a later head on a kept-alive connection that it could not
-/// parse (the first head is checked by [`read_first`]): hyper writes such an answer as a bare
-/// status line with `content-length: 0` and then closes. `written` is what hyper is writing while
-/// no request is in flight; `None` unless it is such an answer. The router never answers an error
-/// with an empty body, so a response of the router is never taken for one.
-pub fn envelope_for_bare_rejection(written: &[u8]) -> Option<Vec<u8>> {
+/// The error to answer in place of hyper's own answer to a later head on a kept-alive connection
+/// that it could not parse (the first head is checked by [`read_first`]): hyper writes such an
+/// answer as a bare status line with `content-length: 0` and then closes. `written` is what hyper
+/// is writing while no request is in flight; `None` unless it is such an answer. The router never
+/// answers an error with an empty body, so a response of the router is never taken for one.
+pub fn bare_rejection(written: &[u8]) -> Option<AppError> {
     let status = written.strip_prefix(b"HTTP/1.1 ")?.get(..3)?;
     let status: u16 = std::str::from_utf8(status).ok()?.parse().ok()?;
     let head_length = written.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
@@ -194,12 +208,13 @@ pub fn envelope_for_bare_rejection(written: &[u8]) -> Option<Vec<u8>> {
             param: None,
         },
     };
-    Some(encode(error))
+    Some(error)
 }
 
-/// The bytes of `error`'s response (status, headers and envelope as the router would send them).
-fn encode(error: AppError) -> Vec<u8> {
-    let (parts, body) = error.into_response().into_parts();
+/// The bytes of `response` (an error's: status, headers and envelope as the router sends them),
+/// with `content-length` and `connection: close`.
+pub fn encode(response: Response) -> Vec<u8> {
+    let (parts, body) = response.into_parts();
     // The envelope is a complete in-memory body: it is ready at once.
     let body = axum::body::to_bytes(body, usize::MAX)
         .now_or_never()
@@ -232,9 +247,19 @@ fn encode(error: AppError) -> Vec<u8> {
     out
 }
 
+/// The body length of a response [`encode`] wrote.
+pub fn body_length(encoded: &[u8]) -> u64 {
+    let head = encoded
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .map_or(encoded.len(), |end| end + 4);
+    (encoded.len() - head) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::response::IntoResponse;
 
     fn verdict(head: &str) -> Result<bool, Rejection> {
         inspect(head.as_bytes(), 8192)
@@ -288,26 +313,27 @@ mod tests {
     #[test]
     fn bare_rejections_get_the_envelope_and_nothing_else_does() {
         let bare = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: Sun, 06 Dec 2026 06:00:00 GMT\r\n\r\n";
-        let answer = String::from_utf8(envelope_for_bare_rejection(bare).unwrap()).unwrap();
-        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
-        assert!(answer.contains("connection: close") && answer.contains("\"error\""));
+        let error = bare_rejection(bare).unwrap();
+        assert_eq!(error.into_response().status(), 400);
         let large = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n";
-        let answer = String::from_utf8(envelope_for_bare_rejection(large).unwrap()).unwrap();
-        assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+        let error = bare_rejection(large).unwrap();
+        assert_eq!(error.label(), "headers_too_large");
         for other in [
             &b"HTTP/1.1 400 Bad Request\r\ncontent-length: 57\r\n\r\n{\"error\":{}}"[..],
             b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
             b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n",
             b"data: {}\n\n",
         ] {
-            assert!(envelope_for_bare_rejection(other).is_none());
+            assert!(bare_rejection(other).is_none());
         }
     }
 
     #[test]
     fn answers_carry_the_envelope_and_close() {
-        let text = String::from_utf8(encode(AppError::HeadersTooLarge("big".into()))).unwrap();
+        let encoded = encode(AppError::HeadersTooLarge("big".into()).into_response());
+        let text = String::from_utf8(encoded.clone()).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert_eq!(body_length(&encoded), body.len() as u64);
         assert!(head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
         assert!(head.contains("connection: close"));
         assert!(head.contains(&format!("content-length: {}", body.len())));

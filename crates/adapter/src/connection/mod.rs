@@ -3,6 +3,7 @@
 //! by hyper, with header, idle, send and body-read timeouts, until the server drains.
 
 mod activity;
+mod early;
 mod head;
 mod service;
 
@@ -19,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::error::AppError;
 use activity::{Activity, Verdict, Watched};
+pub use early::EarlyAnswer;
 
 /// How long a connection refused for the cap may linger after its 503 (see `head::answer`): short,
 /// since during a flood the refused sockets themselves hold file descriptors.
@@ -108,8 +110,10 @@ impl Connections {
         self.shared.permits.clone().try_acquire_owned().ok()
     }
 
-    /// Answers a connection over the limit with a 503 envelope and closes it.
-    pub(crate) async fn refuse(&self, mut tcp: TcpStream) {
+    /// Answers a connection over the limit with a 503 envelope (stamped, logged and counted by
+    /// `router`'s gate) and closes it.
+    pub(crate) async fn refuse(&self, router: Router, mut tcp: TcpStream) {
+        let arrived = std::time::Instant::now();
         let refused = self
             .shared
             .refused
@@ -123,7 +127,10 @@ impl Connections {
         }
         head::answer(
             &mut tcp,
+            &router,
             AppError::TooManyConnections(self.shared.limits.max_connections),
+            &[],
+            arrived,
             REFUSAL_LINGER,
         )
         .await;
@@ -138,23 +145,38 @@ impl Connections {
         _permit: OwnedSemaphorePermit,
     ) {
         let limits = &self.shared.limits;
+        let arrived = std::time::Instant::now();
         let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
+        let mut read = bytes::BytesMut::with_capacity(4096);
         let first = tokio::select! {
-            first = head::read_first(&mut tcp, limits, deadline) => first,
+            first = head::read_first(&mut tcp, limits, deadline, &mut read) => first,
             _ = phase.wait_for(|phase| *phase != Phase::Serving) => return,
         };
-        let read = match first {
-            Ok(read) => read,
+        match first {
+            Ok(()) => {}
             Err(head::Rejection::Close) => return,
             Err(head::Rejection::Answer(error)) => {
                 tracing::debug!(label = error.label(), "rejected a request head");
-                head::answer(&mut tcp, error, head::REJECTION_LINGER).await;
+                head::answer(
+                    &mut tcp,
+                    &router,
+                    error,
+                    &read,
+                    arrived,
+                    head::REJECTION_LINGER,
+                )
+                .await;
                 return;
             }
-        };
+        }
         let activity = Arc::new(Activity::new());
         let http2 = head::is_http2(&read);
-        let io = TokioIo::new(Watched::new(tcp, read.freeze(), activity.clone()));
+        let io = TokioIo::new(Watched::new(
+            tcp,
+            read.freeze(),
+            activity.clone(),
+            router.clone(),
+        ));
         let service = service::AdapterService::new(
             router,
             activity.clone(),

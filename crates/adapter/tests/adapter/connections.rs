@@ -63,6 +63,42 @@ async fn exchange(harness: &Harness, request: &[u8]) -> (u16, String, Value) {
     answer
 }
 
+/// The `x-request-id` of a (lower-cased) response head; a generated one is a UUID.
+fn request_id(head: &str) -> String {
+    head.lines()
+        .find_map(|line| line.strip_prefix("x-request-id: "))
+        .unwrap_or_else(|| panic!("no x-request-id in {head}"))
+        .trim()
+        .to_owned()
+}
+
+/// Asserts the head carries a generated request id.
+fn assert_generated_id(head: &str) {
+    let id = request_id(head);
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id} in {head}");
+}
+
+/// The sum of `requests_total` samples with all of `labels`, as the main port's `/metrics` says.
+async fn requests_counted(harness: &Harness, labels: &[(&str, &str)]) -> f64 {
+    let text = harness
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| line.starts_with("gigachat_adapter_requests_total{"))
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(name, value)| line.contains(&format!("{name}=\"{value}\"")))
+        })
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 /// The adapter still serves an ordinary call.
 async fn still_serves(harness: &Harness) {
     let (status, _, body) = harness.chat(user("hi")).await;
@@ -97,8 +133,9 @@ async fn headers_sent_a_byte_at_a_time_are_cut_off_with_408() {
             read.expect("the slow head was never cut off").unwrap();
         }
     }
-    let (status, _, body) = parse(&received);
+    let (status, head, body) = parse(&received);
     assert_error(status, &body, 408, Some("request_timeout"));
+    assert_generated_id(&head);
     still_serves(&harness).await;
 }
 
@@ -166,6 +203,7 @@ async fn a_body_shorter_than_its_content_length_gets_408() {
     let (status, head, body) = parse(&until_closed(&mut stream).await);
     assert_error(status, &body, 408, Some("request_timeout"));
     assert!(head.contains("connection: close"), "{head}");
+    assert_generated_id(&head);
     assert!(harness.upstream("/chat/completions").is_empty());
     still_serves(&harness).await;
 }
@@ -185,8 +223,9 @@ async fn a_multipart_upload_that_stalls_gets_408() {
     );
     let mut stream = connect(&harness).await;
     stream.write_all(request.as_bytes()).await.unwrap();
-    let (status, _, body) = parse(&until_closed(&mut stream).await);
+    let (status, head, body) = parse(&until_closed(&mut stream).await);
     assert_error(status, &body, 408, Some("request_timeout"));
+    assert_generated_id(&head);
 }
 
 #[tokio::test]
@@ -233,6 +272,7 @@ async fn connections_over_the_limit_get_503_until_one_closes() {
     assert_error(status, &body, 503, Some("too_many_connections"));
     assert!(head.contains("retry-after: 1"), "{head}");
     assert!(head.contains("x-should-retry: true"), "{head}");
+    assert_generated_id(&head);
     drop(first);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut stream = connect(&harness).await;
@@ -286,7 +326,17 @@ async fn protocol_errors_get_the_envelope_and_the_right_status() {
         );
         let message = assert_error(status, &body, expected, None);
         assert!(!message.is_empty(), "{what}");
+        assert_generated_id(&head);
     }
+    // A whole head refused for its framing keeps the client's id.
+    let (status, head, _) = exchange(
+        &harness,
+        b"POST /v1/chat/completions HTTP/1.1\r\nx-request-id: client-7\r\n\
+          content-length: 2\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(request_id(&head), "client-7");
     still_serves(&harness).await;
 }
 
@@ -354,8 +404,58 @@ async fn later_heads_on_a_kept_alive_connection_get_the_envelope_too() {
         );
         let message = assert_error(status, &body, expected, None);
         assert!(!message.is_empty(), "{what}");
+        assert_generated_id(&head);
     }
     still_serves(&harness).await;
+}
+
+/// Answers the connection layer gives before a request exists are counted in `requests_total`
+/// with their status and error (by the path when the request line arrived, else as `other`).
+#[tokio::test]
+async fn connection_layer_answers_are_counted() {
+    let harness = adapter(
+        &[("header-read-timeout-secs", "1"), ("max-connections", "3")],
+        EmulatorConfig::default(),
+    )
+    .await;
+    let counted = |status: &'static str, error: &'static str, route: &'static str| {
+        let harness = &harness;
+        async move {
+            requests_counted(
+                harness,
+                &[("route", route), ("status", status), ("error", error)],
+            )
+            .await
+        }
+    };
+    assert_eq!(counted("400", "invalid_request", "other").await, 0.0);
+    let (status, _, _) = exchange(&harness, b"HELLO THERE\r\n\r\n").await;
+    assert_eq!(status, 400);
+    let many: String = (0..1000).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let (status, _, _) = exchange(
+        &harness,
+        format!("GET /v1/models HTTP/1.1\r\n{many}\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 431);
+    let (status, _, _) =
+        exchange(&harness, b"GET /v1/models HTTP/1.1\r\nhost: x\r\nx-slow: ").await;
+    assert_eq!(status, 408);
+    // Three connections held (the metrics client's pool may hold one): the next is refused.
+    let held = [
+        connect(&harness).await,
+        connect(&harness).await,
+        connect(&harness).await,
+    ];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _, _) = exchange(&harness, b"GET /health/live HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert_eq!(status, 503);
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(counted("400", "invalid_request", "other").await, 1.0);
+    assert_eq!(counted("431", "headers_too_large", "/v1/models").await, 1.0);
+    assert_eq!(counted("408", "request_timeout", "/v1/models").await, 1.0);
+    assert!(counted("503", "too_many_connections", "other").await >= 1.0);
 }
 
 /// The SETTINGS an HTTP/2 client with prior knowledge is sent first, as (identifier, value).

@@ -10,6 +10,7 @@ mod attachments;
 mod chat;
 mod completions;
 mod connections;
+mod dashboard;
 mod embeddings;
 mod errors;
 mod headers;
