@@ -17,6 +17,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod streaming;
+pub mod traces;
 pub mod workers;
 
 use std::sync::Arc;
@@ -89,6 +90,7 @@ pub async fn build(
         image_mode: config.generated_images,
         public_base_url: config.public_base_url.clone(),
     };
+    let attachment_counts = media.attachments.counts();
     let state = AppState::new(
         client.clone(),
         defaults,
@@ -102,6 +104,11 @@ pub async fn build(
         media,
     );
     let metrics = Arc::new(metrics::Metrics::new(known_models));
+    let refreshing = client.clone();
+    metrics.read_from(metrics::Sources {
+        token_refreshes: Box::new(move || refreshing.token_refreshes()),
+        attachments: attachment_counts,
+    });
     if let Some(addr) = config.metrics_addr {
         serve_metrics(addr, metrics.clone()).await?;
     }

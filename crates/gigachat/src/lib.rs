@@ -31,6 +31,7 @@ mod transport;
 /// The wire types, from the `gigachat-types` crate (kept apart so pure mapping code needs no client).
 pub use gigachat_types as types;
 
+pub use auth::TokenRefreshes;
 pub use client::{
     Answer, FileContent, FileSource, FileUpload, GigaChat, RequestContext, ResponseMeta,
 };
