@@ -176,9 +176,10 @@ pub struct Outcome<'a> {
 }
 
 /// Records how the request of `span` (made by [`request_span`]) ended; a 5xx marks it failed.
+/// Numbers go in as `i64`: the exporter writes unsigned ones as text.
 pub fn record_outcome(span: &tracing::Span, outcome: &Outcome<'_>) {
     if let Some(status) = outcome.status {
-        span.record("http.response.status_code", status);
+        span.record("http.response.status_code", i64::from(status));
     }
     if let Some(error) = outcome.error {
         span.record("error.type", error);
@@ -193,9 +194,12 @@ pub fn record_outcome(span: &tracing::Span, outcome: &Outcome<'_>) {
         span.record("gen_ai.response.model", model);
     }
     if let Some(tokens) = outcome.tokens {
-        span.record("gen_ai.usage.input_tokens", tokens.prompt);
-        span.record("gen_ai.usage.output_tokens", tokens.completion);
+        span.record("gen_ai.usage.input_tokens", i64::from(tokens.prompt));
+        span.record("gen_ai.usage.output_tokens", i64::from(tokens.completion));
     }
+    // The exported span ends when it was last exited: now, not when the handler returned (a
+    // stream's body, and any body, goes out after that).
+    span.in_scope(|| {});
 }
 
 /// The `traceparent` and `tracestate` GigaChat is sent: with traces on, the current request span's

@@ -251,7 +251,10 @@ impl GigaChat {
                 )
                 .await
                 .map_err(|_| Error::Timeout(self.inner.settings.timeout))??;
-                span.record("http.response.status_code", response.status().as_u16());
+                span.record(
+                    "http.response.status_code",
+                    i64::from(response.status().as_u16()),
+                );
                 let meta = ResponseMeta::from_headers(response.headers());
                 stream::open(response, meta, idle, permit).await
             })
@@ -500,7 +503,10 @@ impl GigaChat {
                 let _permit = self.acquire().await?;
                 let attempt = async {
                     let mut response = self.send_authorized(call, context).await?;
-                    span.record("http.response.status_code", response.status().as_u16());
+                    span.record(
+                        "http.response.status_code",
+                        i64::from(response.status().as_u16()),
+                    );
                     let headers = std::mem::take(response.headers_mut());
                     let bytes = response
                         .bytes()
@@ -723,7 +729,8 @@ fn call_span(call: &Call<'_>, model: Option<&str>) -> tracing::Span {
     )
 }
 
-/// Records the model that answered and the token usage on a call's span.
+/// Records the model that answered and the token usage on a call's span (numbers as `i64`, which
+/// OpenTelemetry exports as integers; unsigned ones would become text).
 pub(crate) fn record_answer(
     span: &tracing::Span,
     model: &str,
@@ -732,8 +739,14 @@ pub(crate) fn record_answer(
     span.record("gen_ai.response.model", model);
     if let Some(usage) = usage {
         let cached = usage.precached_prompt_tokens.unwrap_or(0);
-        span.record("gen_ai.usage.input_tokens", usage.prompt_tokens + cached);
-        span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
+        span.record(
+            "gen_ai.usage.input_tokens",
+            i64::from(usage.prompt_tokens) + i64::from(cached),
+        );
+        span.record(
+            "gen_ai.usage.output_tokens",
+            i64::from(usage.completion_tokens),
+        );
     }
 }
 

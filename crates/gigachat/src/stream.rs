@@ -56,13 +56,16 @@ impl ChatStream {
 impl Stream for ChatStream {
     type Item = Result<ChatChunk, Error>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let next = self.inner.as_mut().poll_next(cx);
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        // Entered while reading, so the exported span ends with the stream's last read.
+        let _entered = this.span.enter();
+        let next = this.inner.as_mut().poll_next(cx);
         match &next {
             Poll::Ready(Some(Ok(chunk))) if chunk.usage.is_some() => {
-                crate::client::record_answer(&self.span, &chunk.model, chunk.usage.as_ref());
+                crate::client::record_answer(&this.span, &chunk.model, chunk.usage.as_ref());
             }
-            Poll::Ready(Some(Err(err))) => crate::client::record_failure(&self.span, err),
+            Poll::Ready(Some(Err(err))) => crate::client::record_failure(&this.span, err),
             _ => {}
         }
         next

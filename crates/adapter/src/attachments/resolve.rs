@@ -190,7 +190,7 @@ impl Attachments {
         let span = tracing::debug_span!(
             "attachments",
             otel.name = "attachments",
-            attachments.count = pending.len(),
+            attachments.count = i64::try_from(pending.len()).unwrap_or(i64::MAX),
         );
         // The futures are built here, outside the stream combinator, so their borrow of the
         // request does not have to be valid "for any lifetime" (a Send-bound limitation).
