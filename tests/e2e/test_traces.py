@@ -257,6 +257,33 @@ def test_a_failed_call_marks_its_spans(traced, emulator):
     assert chat.status.code == Status.STATUS_CODE_ERROR
 
 
+def test_spans_still_queued_are_sent_at_shutdown(adapters):
+    """With batches due only once a minute, the spans of a request reach the collector because the
+    adapter sends what is queued when it stops (SIGTERM), after draining."""
+    collector = Collector()
+    try:
+        adapter = adapters.start(OTEL_EXPORTER_OTLP_ENDPOINT=collector.url, OTEL_BSP_SCHEDULE_DELAY="60000")
+        header, trace_id, _ = traceparent()
+        adapter.client().chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Привет"}], extra_headers={"traceparent": header}
+        )
+        time.sleep(0.5)
+        with collector.lock:
+            assert not [span for _, span in collector.spans if span.trace_id.hex() == trace_id]
+        adapter.process.stop()
+        assert adapter.process.popen.returncode == 0, adapter.process.log_text()
+        spans = collector.trace(trace_id, lambda spans: len(spans) >= 2, timeout=1.0)
+        assert {"POST /v1/chat/completions", f"chat {SERVED}"} <= {span.name for span in spans}
+    finally:
+        collector.stop()
+
+
+def test_an_unsupported_protocol_stops_the_start_with_a_reason(adapters):
+    with pytest.raises(pytest.fail.Exception) as failed:
+        adapters.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported" in str(failed.value)
+
+
 def test_without_export_the_clients_trace_context_is_passed_on(client, emulator):
     header, _, _ = traceparent()
     client.chat.completions.create(
