@@ -171,8 +171,6 @@ async fn open(
     for upstream in &mut streams {
         // The first chunk is already buffered: `chat_stream` returns only after it arrived.
         firsts.push(upstream.next().await.transpose()?);
-        // On the call's span (exported traces only; a disabled span ignores it).
-        tracing::debug!(parent: upstream.span(), "first token");
     }
     Ok((streams, firsts))
 }

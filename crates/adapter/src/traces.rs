@@ -79,6 +79,7 @@ impl Traces {
             + Sync,
     {
         ENABLED.store(true, Ordering::Relaxed);
+        gigachat::record_spans();
         let ours = Targets::new()
             .with_target("gigachat", LevelFilter::DEBUG)
             .with_target("gigachat_emulator", LevelFilter::OFF);

@@ -219,13 +219,17 @@ impl Auth {
         {
             return Err(err.clone());
         }
-        let span = tracing::debug_span!(
-            "gigachat token",
-            otel.name = "gigachat token",
-            otel.kind = "client",
-            otel.status_code = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-        );
+        let span = if crate::client::spans_recorded() {
+            tracing::debug_span!(
+                "gigachat token",
+                otel.name = "gigachat token",
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let result = tokio::time::timeout(self.timeout, fetch(issuer, transport, self.timeout))
             .instrument(span.clone())
             .await

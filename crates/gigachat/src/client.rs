@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use reqwest::header::{
@@ -261,8 +262,14 @@ impl GigaChat {
             .instrument(span.clone())
             .await;
         match opened {
-            // The span lasts as long as the stream: it ends when the answer was read or dropped.
-            Ok(stream) => Ok(stream.traced(span)),
+            // `stream::open` returned once the first chunk arrived: the first token, on the call's
+            // span, which lasts as long as the stream (until the answer was read or dropped).
+            Ok(stream) => {
+                if !span.is_disabled() {
+                    tracing::debug!(parent: &span, "first token");
+                }
+                Ok(stream.traced(span))
+            }
             Err(err) => {
                 record_failure(&span, &err);
                 Err(err)
@@ -697,11 +704,29 @@ impl Call<'_> {
     }
 }
 
+/// Whether calls and token fetches open spans (see [`record_spans`]).
+static SPANS: AtomicBool = AtomicBool::new(false);
+
+/// From now on every GigaChat call and token fetch of this process opens a `tracing` span
+/// (debug level, OpenTelemetry attributes), for a trace export. Without it they open none,
+/// whatever the log level: no cost, and log lines keep the caller's span as theirs.
+pub fn record_spans() {
+    SPANS.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`record_spans`] was called.
+pub(crate) fn spans_recorded() -> bool {
+    SPANS.load(Ordering::Relaxed)
+}
+
 /// The span of one GigaChat call, retries included: an OpenTelemetry client span named and
 /// labelled after the semantic conventions for HTTP and generative AI (`model`: the model a chat
-/// is sent to). Debug level, so it exists only when a subscriber asks for it (the adapter's trace
-/// export); otherwise it is `Span::none()` and its fields are never computed.
+/// is sent to). `Span::none()` unless [`record_spans`] was called (or no subscriber wants it), and
+/// then its fields are never computed.
 fn call_span(call: &Call<'_>, model: Option<&str>) -> tracing::Span {
+    if !spans_recorded() {
+        return tracing::Span::none();
+    }
     let endpoint = endpoint(&call.path);
     let operation = match endpoint {
         "/chat/completions" => Some("chat"),

@@ -34,6 +34,7 @@ pub use gigachat_types as types;
 pub use auth::TokenRefreshes;
 pub use client::{
     Answer, FileContent, FileSource, FileUpload, GigaChat, RequestContext, ResponseMeta,
+    record_spans,
 };
 pub use error::{ApiError, Error, ErrorBodyKind, TransportKind};
 pub use retry::RetryPolicy;

@@ -186,12 +186,16 @@ impl Attachments {
         if pending.is_empty() {
             return Ok((resolved, keys));
         }
-        // Exported with traces only (debug level): the parent of the uploads' GigaChat calls.
-        let span = tracing::debug_span!(
-            "attachments",
-            otel.name = "attachments",
-            attachments.count = i64::try_from(pending.len()).unwrap_or(i64::MAX),
-        );
+        // With traces exported only: the parent of the uploads' GigaChat calls.
+        let span = if crate::traces::enabled() {
+            tracing::debug_span!(
+                "attachments",
+                otel.name = "attachments",
+                attachments.count = i64::try_from(pending.len()).unwrap_or(i64::MAX),
+            )
+        } else {
+            tracing::Span::none()
+        };
         // The futures are built here, outside the stream combinator, so their borrow of the
         // request does not have to be valid "for any lifetime" (a Send-bound limitation).
         let tasks: Vec<_> = pending
