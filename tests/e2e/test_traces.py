@@ -189,9 +189,9 @@ def test_a_chat_with_an_image_is_one_trace_from_client_to_gigachat(traced, emula
     # GigaChat got the same trace, continued from our request span, and the client's state.
     for path in ("/chat/completions", "/files"):
         sent = upstream_traceparent(emulator, path)
-        assert len(sent) == 1, sent
-        version, sent_trace, sent_parent, flags = sent[0].split("-")
-        assert (version, sent_trace, sent_parent, flags) == ("00", trace_id, request.span_id.hex(), "01")
+        assert sent, path
+        for parent in sent:
+            assert parent.split("-") == ["00", trace_id, request.span_id.hex(), "01"], (path, sent)
 
     # The standard variables: the service name defaults to ours, the OTLP headers are sent.
     resources = [resource for resource, span in collector.spans if span.trace_id.hex() == trace_id]
@@ -232,7 +232,7 @@ def test_a_stream_has_a_first_token_event_and_its_usage(traced, emulator):
     assert chat_attrs["gen_ai.usage.output_tokens"] == usage[0].completion_tokens
     assert chat_attrs["http.response.status_code"] == 200
     sent = upstream_traceparent(emulator, "/chat/completions")
-    assert len(sent) == 1 and sent[0].split("-")[1] == trace_id, sent
+    assert sent and all(parent.split("-")[1] == trace_id for parent in sent), sent
 
 
 def test_a_failed_call_marks_its_spans(traced, emulator):
@@ -296,13 +296,13 @@ def test_without_export_the_clients_trace_context_is_passed_on(client, emulator)
         for request in emulator.requests()
         if request["listener"] == "api" and request["path"].endswith("/chat/completions")
     ]
-    assert len(calls) == 1
-    assert calls[0].get("traceparent") == header
-    assert calls[0].get("tracestate") == "client=1"
+    # (More than one call when the adapter's token had to be renewed: each carries the context.)
+    assert calls
+    assert all(call.get("traceparent") == header and call.get("tracestate") == "client=1" for call in calls), calls
     # A malformed one is not passed on.
     emulator.clear_requests()
     client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "Привет"}], extra_headers={"traceparent": "00-nonsense-01"}
     )
     sent = upstream_traceparent(emulator, "/chat/completions")
-    assert sent == [None], sent
+    assert sent and all(parent is None for parent in sent), sent
