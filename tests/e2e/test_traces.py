@@ -107,14 +107,18 @@ def one(spans: list[Span], name: str) -> Span:
     return named[0]
 
 
-def upstream_traceparent(emulator, path_end: str) -> list[str]:
-    """The `traceparent` headers of the logged GigaChat calls whose path ends with `path_end`."""
+def upstream_header(emulator, path_end: str, name: str) -> list[str | None]:
+    """Header `name` of each logged GigaChat call whose path ends with `path_end`."""
     found = []
     for request in emulator.requests():
         if request["listener"] == "api" and request["path"].endswith(path_end):
             headers = {k.lower(): v for k, v in request["headers"]}
-            found.append(headers.get("traceparent"))
+            found.append(headers.get(name))
     return found
+
+
+def upstream_traceparent(emulator, path_end: str) -> list[str | None]:
+    return upstream_header(emulator, path_end, "traceparent")
 
 
 @pytest.fixture
@@ -186,12 +190,13 @@ def test_a_chat_with_an_image_is_one_trace_from_client_to_gigachat(traced, emula
         assert request.start_time_unix_nano <= span.start_time_unix_nano <= span.end_time_unix_nano
         assert span.end_time_unix_nano <= request.end_time_unix_nano
 
-    # GigaChat got the same trace, continued from our request span, and the client's state.
-    for path in ("/chat/completions", "/files"):
+    # GigaChat got the same trace, each request under the span of its call, and the client's state.
+    for path, call in (("/chat/completions", chat), ("/files", upload)):
         sent = upstream_traceparent(emulator, path)
         assert sent, path
         for parent in sent:
-            assert parent.split("-") == ["00", trace_id, request.span_id.hex(), "01"], (path, sent)
+            assert parent.split("-") == ["00", trace_id, call.span_id.hex(), "01"], (path, sent)
+        assert upstream_header(emulator, path, "tracestate") == ["client=1"] * len(sent)
 
     # The standard variables: the service name defaults to ours, the OTLP headers are sent.
     resources = [resource for resource, span in collector.spans if span.trace_id.hex() == trace_id]
@@ -232,7 +237,7 @@ def test_a_stream_has_a_first_token_event_and_its_usage(traced, emulator):
     assert chat_attrs["gen_ai.usage.output_tokens"] == usage[0].completion_tokens
     assert chat_attrs["http.response.status_code"] == 200
     sent = upstream_traceparent(emulator, "/chat/completions")
-    assert sent and all(parent.split("-")[1] == trace_id for parent in sent), sent
+    assert sent and all(parent.split("-")[1:3] == [trace_id, chat.span_id.hex()] for parent in sent), sent
 
 
 def test_a_failed_call_marks_its_spans(traced, emulator):

@@ -1,14 +1,14 @@
 //! OpenTelemetry traces over OTLP/HTTP, on only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set. Then the spans of our crates (a request, its
 //! attachment work, each GigaChat call) go to a batching exporter on its own thread, a client's
-//! `traceparent` becomes the request span's parent, and GigaChat is sent ours. Off, no layer is
+//! `traceparent` becomes the request span's parent, and each GigaChat call sends its own. Off, no layer is
 //! installed and a request does what it did before, except that a client's own well-formed
 //! `traceparent`/`tracestate` are passed on to GigaChat unchanged.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::{HeaderMap, Method};
-use opentelemetry::propagation::{Injector, TextMapPropagator as _};
+use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -79,7 +79,7 @@ impl Traces {
             + Sync,
     {
         ENABLED.store(true, Ordering::Relaxed);
-        gigachat::record_spans();
+        gigachat::record_spans(propagate);
         let ours = Targets::new()
             .with_target("gigachat", LevelFilter::DEBUG)
             .with_target("gigachat_emulator", LevelFilter::OFF);
@@ -203,14 +203,21 @@ pub fn record_outcome(span: &tracing::Span, outcome: &Outcome<'_>) {
     span.in_scope(|| {});
 }
 
-/// The `traceparent` and `tracestate` GigaChat is sent: with traces on, the current request span's
-/// (in the client's trace when it sent one); off, the client's own, when well-formed.
+/// Writes the current span's context (a GigaChat call's) into its request's headers: the hook
+/// [`gigachat::record_spans`] calls for every GigaChat request while traces are exported.
+fn propagate(headers: &mut HeaderMap) {
+    TraceContextPropagator::new().inject_context(
+        &tracing::Span::current().context(),
+        &mut opentelemetry_http::HeaderInjector(headers),
+    );
+}
+
+/// The `traceparent` and `tracestate` to send GigaChat from the client's request: its own, when
+/// well-formed, while traces are not exported; none while they are (then each call sends its own
+/// span, see [`propagate`]).
 pub fn upstream(headers: &HeaderMap) -> (Option<String>, Option<String>) {
     if enabled() {
-        let mut carrier = Carrier::default();
-        TraceContextPropagator::new()
-            .inject_context(&tracing::Span::current().context(), &mut carrier);
-        return (carrier.traceparent, carrier.tracestate);
+        return (None, None);
     }
     match header(headers, "traceparent").filter(|value| is_traceparent(value)) {
         Some(parent) => (
@@ -220,23 +227,6 @@ pub fn upstream(headers: &HeaderMap) -> (Option<String>, Option<String>) {
                 .map(str::to_owned),
         ),
         None => (None, None),
-    }
-}
-
-/// The two W3C Trace Context headers an injection writes.
-#[derive(Default)]
-struct Carrier {
-    traceparent: Option<String>,
-    tracestate: Option<String>,
-}
-
-impl Injector for Carrier {
-    fn set(&mut self, key: &str, value: String) {
-        match key {
-            "traceparent" => self.traceparent = Some(value),
-            "tracestate" if !value.is_empty() => self.tracestate = Some(value),
-            _ => {}
-        }
     }
 }
 

@@ -2,8 +2,7 @@
 //! per-call context headers, a concurrency cap, timeouts and retries.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use reqwest::header::{
@@ -569,7 +568,10 @@ impl GigaChat {
         bearer: Option<HeaderValue>,
     ) -> Result<reqwest::Response, Error> {
         let settings = &self.inner.settings;
-        let headers = call_headers(call, context, bearer)?;
+        let mut headers = call_headers(call, context, bearer)?;
+        if let Some(propagate) = PROPAGATE.get() {
+            propagate(&mut headers);
+        }
         let started = tokio::time::Instant::now();
         let mut response = match self.send_on_lane(call, &headers).await {
             Some(sent) => sent?,
@@ -704,19 +706,24 @@ impl Call<'_> {
     }
 }
 
-/// Whether calls and token fetches open spans (see [`record_spans`]).
-static SPANS: AtomicBool = AtomicBool::new(false);
+/// Writes the trace context of the current span (a call's) into the headers of its request.
+pub type Propagate = fn(&mut HeaderMap);
+
+/// Set by [`record_spans`]: calls and token fetches open spans, and calls carry their context.
+static PROPAGATE: OnceLock<Propagate> = OnceLock::new();
 
 /// From now on every GigaChat call and token fetch of this process opens a `tracing` span
-/// (debug level, OpenTelemetry attributes), for a trace export. Without it they open none,
-/// whatever the log level: no cost, and log lines keep the caller's span as theirs.
-pub fn record_spans() {
-    SPANS.store(true, Ordering::Relaxed);
+/// (debug level, OpenTelemetry attributes), for a trace export, and `propagate` writes the call's
+/// span into its request's headers (its W3C `traceparent`, replacing [`RequestContext`]'s), so
+/// GigaChat's side of the trace hangs under the call. Without it calls open no span, whatever the
+/// log level: no cost, and log lines keep the caller's span as theirs. The first call wins.
+pub fn record_spans(propagate: Propagate) {
+    let _ = PROPAGATE.set(propagate);
 }
 
 /// Whether [`record_spans`] was called.
 pub(crate) fn spans_recorded() -> bool {
-    SPANS.load(Ordering::Relaxed)
+    PROPAGATE.get().is_some()
 }
 
 /// The span of one GigaChat call, retries included: an OpenTelemetry client span named and

@@ -33,7 +33,7 @@ pub use gigachat_types as types;
 
 pub use auth::TokenRefreshes;
 pub use client::{
-    Answer, FileContent, FileSource, FileUpload, GigaChat, RequestContext, ResponseMeta,
+    Answer, FileContent, FileSource, FileUpload, GigaChat, Propagate, RequestContext, ResponseMeta,
     record_spans,
 };
 pub use error::{ApiError, Error, ErrorBodyKind, TransportKind};
