@@ -290,3 +290,51 @@ def test_the_dashboard_names_only_metrics_the_adapter_exports(scraped, emulator)
     assert not missing, "the dashboard names metrics Prometheus never scraped from the adapter: " + ", ".join(
         f"{name} (first in {where})" for name, where in sorted(missing.items())
     )
+
+
+def counter(adapter, line_start: str) -> float:
+    """A counter's value as the adapter's own `/metrics` renders it now."""
+    response = httpx.get(f"{adapter.root_url}/metrics", headers={"Authorization": f"Bearer {API_KEY}"})
+    response.raise_for_status()
+    for line in response.text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{line_start} not in /metrics:\n{response.text}")
+
+
+def test_attachments_and_token_refreshes_move_with_traffic(scraped, emulator):
+    adapter, prometheus = scraped
+    # No retries by the SDK: each failing call reaches GigaChat's OAuth exactly once.
+    client = adapter.client(max_retries=0)
+
+    def ask(part: dict) -> None:
+        client.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": [{"type": "text", "text": "Что здесь?"}, part]}],
+        )
+
+    # The same image twice: uploaded once, then its id reused; a malformed one is refused.
+    image = {"type": "image_url", "image_url": {"url": data_url("image/png", png("metrics-attachment"))}}
+    ask(image)
+    ask(image)
+    with pytest.raises(openai.BadRequestError):
+        ask({"type": "image_url", "image_url": {"url": "data:image/png;base64,@@not-base64@@"}})
+    attachments = 'gigachat_adapter_attachments_total{{result="{}"}}'
+    assert prometheus.wait_for(attachments.format("refused"), 1) == 1
+    assert prometheus.value(attachments.format("uploaded")) == 1
+    assert prometheus.value(attachments.format("reused")) == 1
+    assert prometheus.value(attachments.format("fetched")) == 0
+
+    # A token refused by GigaChat's OAuth is a failed refresh; the next one that works is counted ok.
+    refreshes = 'gigachat_adapter_token_refreshes_total{{result="{}"}}'
+    ok_before = counter(adapter, refreshes.format("ok"))
+    assert ok_before >= 1  # the token the readiness check fetched
+    assert counter(adapter, refreshes.format("failed")) == 0
+    emulator.revoke_tokens()
+    emulator.fault("oauth_status", status=401, times=10)
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    emulator.clear_faults()
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert prometheus.wait_for(refreshes.format("failed"), 1) == 1
+    assert prometheus.wait_for(refreshes.format("ok"), ok_before + 1) == ok_before + 1

@@ -87,7 +87,11 @@ impl Exchange {
         headers: &HeaderMap,
         logged: bool,
     ) -> Self {
-        let span = tracing::info_span!("request", request_id = %id);
+        let span = if crate::traces::enabled() {
+            crate::traces::request_span(&id, &method, route, headers)
+        } else {
+            tracing::info_span!("request", request_id = %id)
+        };
         let bytes_in = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
@@ -213,6 +217,18 @@ impl Drop for Exchange {
             .map(|at| at.duration_since(self.started));
         let latency = self.started.elapsed();
         let usage = report.usage;
+        if crate::traces::enabled() {
+            crate::traces::record_outcome(
+                &self.span,
+                &crate::traces::Outcome {
+                    status: delivery.map(|delivery| delivery.status),
+                    error,
+                    model: report.model.as_deref(),
+                    model_served: report.model_served.as_deref(),
+                    tokens: usage,
+                },
+            );
+        }
         if let Some(metrics) = &self.metrics {
             metrics.finished(
                 &crate::metrics::Outcome {

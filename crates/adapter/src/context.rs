@@ -24,7 +24,8 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|value| !value.is_empty())
 }
 
-/// What GigaChat receives as `X-Request-ID`, `X-Session-ID` and `X-Client-ID` (`request_id` from
+/// What GigaChat receives as `X-Request-ID`, `X-Session-ID`, `X-Client-ID` and the W3C trace
+/// context (see [`crate::traces::upstream`]) (`request_id` from
 /// [`request_id`], `session_id` already bounded, see [`crate::incoming::RequestBody::session`]; the client id is bounded here, the same way every
 /// time, so an image generated under a long client id is still downloadable under it).
 pub fn upstream(
@@ -32,10 +33,13 @@ pub fn upstream(
     request_id: &str,
     session_id: Option<String>,
 ) -> RequestContext {
+    let (traceparent, tracestate) = crate::traces::upstream(headers);
     RequestContext {
         request_id: Some(request_id.to_owned()),
         session_id,
         client_id: header(headers, "x-client-id").map(translate::header_id),
+        traceparent,
+        tracestate,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod streaming;
+pub mod traces;
 pub mod workers;
 
 use std::sync::Arc;
@@ -92,6 +93,7 @@ pub async fn build(
         image_mode: config.generated_images,
         public_base_url: config.public_base_url.clone(),
     };
+    let attachment_counts = media.attachments.counts();
     let state = AppState::new(
         client.clone(),
         defaults,
@@ -105,6 +107,11 @@ pub async fn build(
         media,
     );
     let metrics = Arc::new(metrics::Metrics::new(known_models));
+    let refreshing = client.clone();
+    metrics.read_from(metrics::Sources {
+        token_refreshes: Box::new(move || refreshing.token_refreshes()),
+        attachments: attachment_counts,
+    });
     let metrics_listener = match config.metrics_addr {
         Some(addr) => {
             Some(MetricsListener::start(addr, metrics.clone(), config.connection_limits()).await?)

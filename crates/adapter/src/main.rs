@@ -8,9 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 use secrecy::SecretString;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use gigachat_adapter::config::{Cli, Command, Config};
+use gigachat_adapter::traces::Traces;
 use gigachat_adapter::{demo, workers};
 
 fn main() -> ExitCode {
@@ -37,31 +40,60 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(config: &Config) {
+/// Installs the log output and, when the `OTEL_*` variables ask for it, the trace export (returned,
+/// to be shut down at exit so its last spans are sent).
+fn init_logging(config: &Config) -> anyhow::Result<Option<Traces>> {
     let default = if config.debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colour codes only for a person at a terminal: never in a file, a pipe or a log collector.
     let colour = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour);
-    if config.environment.eq_ignore_ascii_case("production") {
-        builder.json().init();
+    let json = config.environment.eq_ignore_ascii_case("production");
+    let Some(traces) = Traces::from_env()? else {
+        // No export: the log output alone, with no other layer to consult on any span or event.
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(colour);
+        if json {
+            builder.json().init();
+        } else {
+            builder.init();
+        }
+        return Ok(None);
+    };
+    // Each layer filters for itself: the log keeps its level, the export takes our crates' spans.
+    let log = tracing_subscriber::fmt::layer().with_ansi(colour);
+    let log = if json {
+        log.json().boxed()
     } else {
-        builder.init();
-    }
+        log.boxed()
+    };
+    tracing_subscriber::registry()
+        .with(log.with_filter(filter))
+        .with(traces.layer())
+        .init();
+    Ok(Some(traces))
 }
 
 /// Builds the router on `runtime` (which keeps running its background tasks) and serves.
 fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> {
-    init_logging(&config);
-    let (router, client, metrics_listener, demo) = runtime.block_on(prepare(&config))?;
+    let traces = init_logging(&config)?;
+    let served = serve(runtime, &config);
+    // After the drain: the spans of the last requests are sent before the process exits.
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    served
+}
+
+/// Prepares the router and serves until the drain after SIGTERM/Ctrl-C is done.
+fn serve(runtime: &tokio::runtime::Runtime, config: &Config) -> anyhow::Result<()> {
+    let (router, client, metrics_listener, demo) = runtime.block_on(prepare(config))?;
     let addr = SocketAddr::new(config.host, config.port);
     let listener = std::net::TcpListener::bind(addr).map_err(|err| listen_error(addr, &err))?;
     // The demo's address and key, once nothing can fail before serving any more.
     if let Some(demo) = &demo {
-        print_demo(&config, demo.kept_key.as_ref());
+        print_demo(config, demo.kept_key.as_ref());
     }
     let prepare_thread = move || {
         if let Err(err) = client.prepare_thread() {

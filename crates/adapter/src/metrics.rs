@@ -67,6 +67,38 @@ pub struct Metrics {
     upstream_errors: Family<u64>,
     in_flight: AtomicI64,
     streams_active: AtomicI64,
+    sources: std::sync::OnceLock<Sources>,
+}
+
+/// Counters kept where their events happen, read when the metrics are rendered.
+pub struct Sources {
+    /// The GigaChat client's token fetches so far.
+    pub token_refreshes: Box<dyn Fn() -> gigachat::TokenRefreshes + Send + Sync>,
+    /// What became of attached files.
+    pub attachments: std::sync::Arc<crate::attachments::resolve::AttachmentCounts>,
+}
+
+impl Sources {
+    /// `gigachat_adapter_token_refreshes_total` and `gigachat_adapter_attachments_total`.
+    fn render(&self, out: &mut String) {
+        let refreshes = (self.token_refreshes)();
+        let _ = write!(
+            out,
+            "# HELP gigachat_adapter_token_refreshes_total GigaChat access-token fetches, by result.\n\
+             # TYPE gigachat_adapter_token_refreshes_total counter\n\
+             gigachat_adapter_token_refreshes_total{{result=\"ok\"}} {}\n\
+             gigachat_adapter_token_refreshes_total{{result=\"failed\"}} {}\n\
+             # HELP gigachat_adapter_attachments_total Attached files, by what became of them.\n\
+             # TYPE gigachat_adapter_attachments_total counter\n",
+            refreshes.ok, refreshes.failed,
+        );
+        for (result, count) in self.attachments.by_result() {
+            let _ = writeln!(
+                out,
+                "gigachat_adapter_attachments_total{{result=\"{result}\"}} {count}"
+            );
+        }
+    }
 }
 
 impl Metrics {
@@ -112,7 +144,13 @@ impl Metrics {
             ),
             in_flight: AtomicI64::new(0),
             streams_active: AtomicI64::new(0),
+            sources: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Also renders the counters of `sources` (the first ones given; later ones are ignored).
+    pub fn read_from(&self, sources: Sources) {
+        let _ = self.sources.set(sources);
     }
 
     /// A request arrived (it is in flight until [`Metrics::finished`]).
@@ -249,6 +287,9 @@ impl Metrics {
             self.in_flight.load(Ordering::Relaxed),
             self.streams_active.load(Ordering::Relaxed),
         );
+        if let Some(sources) = self.sources.get() {
+            sources.render(&mut out);
+        }
         out
     }
 }
@@ -501,5 +542,48 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("gigachat_adapter_streams_active 0"), "{text}");
+    }
+    #[test]
+    fn token_refreshes_and_attachments_are_read_when_rendered() {
+        use crate::attachments::resolve::{AttachmentCounts, AttachmentResult};
+        let metrics = Metrics::new([]);
+        assert!(!metrics.render().contains("attachments_total"));
+        let attachments = std::sync::Arc::new(AttachmentCounts::default());
+        let refreshes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = refreshes.clone();
+        metrics.read_from(Sources {
+            token_refreshes: Box::new(move || gigachat::TokenRefreshes {
+                ok: seen.load(Ordering::Relaxed),
+                failed: 1,
+            }),
+            attachments: attachments.clone(),
+        });
+        let text = metrics.render();
+        assert!(
+            text.contains("# TYPE gigachat_adapter_token_refreshes_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"gigachat_adapter_token_refreshes_total{result="ok"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"gigachat_adapter_attachments_total{result="refused"} 0"#),
+            "{text}"
+        );
+        refreshes.store(3, Ordering::Relaxed);
+        attachments.count(AttachmentResult::Uploaded);
+        attachments.count(AttachmentResult::Reused);
+        attachments.count(AttachmentResult::Reused);
+        let text = metrics.render();
+        for line in [
+            r#"gigachat_adapter_token_refreshes_total{result="ok"} 3"#,
+            r#"gigachat_adapter_token_refreshes_total{result="failed"} 1"#,
+            r#"gigachat_adapter_attachments_total{result="uploaded"} 1"#,
+            r#"gigachat_adapter_attachments_total{result="reused"} 2"#,
+            r#"gigachat_adapter_attachments_total{result="fetched"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Error};
@@ -113,6 +114,15 @@ enum Issuer {
     },
 }
 
+/// How many token fetches have finished since the client was made, by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenRefreshes {
+    /// Fetches that brought a token.
+    pub ok: u64,
+    /// Fetches that failed (refused, unreachable, timed out, garbled).
+    pub failed: u64,
+}
+
 #[derive(Default)]
 struct RefreshState {
     last_error: Option<Error>,
@@ -125,6 +135,9 @@ pub(crate) struct Auth {
     refresh: tokio::sync::Mutex<RefreshState>,
     /// Counts finished refresh attempts; lets waiters see that a refresh happened while they queued.
     generation: AtomicU64,
+    /// Fetches that brought a token, and those that failed.
+    refreshed: AtomicU64,
+    refresh_failed: AtomicU64,
     buffer: Duration,
     timeout: Duration,
     clock: Clock,
@@ -158,6 +171,8 @@ impl Auth {
             current: RwLock::new(current),
             refresh: tokio::sync::Mutex::new(RefreshState::default()),
             generation: AtomicU64::new(0),
+            refreshed: AtomicU64::new(0),
+            refresh_failed: AtomicU64::new(0),
             buffer: settings.token_expiry_buffer,
             timeout: settings.timeout,
             clock: Clock::new(),
@@ -204,10 +219,29 @@ impl Auth {
         {
             return Err(err.clone());
         }
+        let span = if crate::client::spans_recorded() {
+            tracing::debug_span!(
+                "gigachat token",
+                otel.name = "gigachat token",
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let result = tokio::time::timeout(self.timeout, fetch(issuer, transport, self.timeout))
+            .instrument(span.clone())
             .await
             .unwrap_or(Err(Error::Timeout(self.timeout)));
         self.generation.fetch_add(1, Ordering::AcqRel);
+        match &result {
+            Ok(_) => self.refreshed.fetch_add(1, Ordering::Relaxed),
+            Err(err) => {
+                crate::client::record_failure(&span, err);
+                self.refresh_failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
         match result {
             Ok(token) => {
                 let token = Arc::new(token);
@@ -221,6 +255,14 @@ impl Auth {
                 state.last_error = Some(err.clone());
                 Err(err)
             }
+        }
+    }
+
+    /// The token fetches finished so far.
+    pub(crate) fn refreshes(&self) -> TokenRefreshes {
+        TokenRefreshes {
+            ok: self.refreshed.load(Ordering::Relaxed),
+            failed: self.refresh_failed.load(Ordering::Relaxed),
         }
     }
 

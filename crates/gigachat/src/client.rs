@@ -2,7 +2,7 @@
 //! per-call context headers, a concurrency cap, timeouts and retries.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use reqwest::header::{
@@ -11,6 +11,7 @@ use reqwest::header::{
 use reqwest::{Method, multipart};
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument as _;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, Error};
@@ -38,6 +39,10 @@ pub struct RequestContext {
     pub session_id: Option<String>,
     /// Sent as `X-Client-ID`; must be repeated to download images generated under it.
     pub client_id: Option<String>,
+    /// Sent as `traceparent` (W3C Trace Context): the trace this call belongs to.
+    pub traceparent: Option<String>,
+    /// Sent as `tracestate`, beside `traceparent`.
+    pub tracestate: Option<String>,
 }
 
 /// The ids GigaChat echoed on a response.
@@ -193,6 +198,11 @@ impl GigaChat {
         Ok(())
     }
 
+    /// How many access-token fetches finished so far, by outcome (for metrics).
+    pub fn token_refreshes(&self) -> crate::auth::TokenRefreshes {
+        self.inner.auth.refreshes()
+    }
+
     /// `POST /chat/completions`: one whole answer.
     pub async fn chat(
         &self,
@@ -200,16 +210,19 @@ impl GigaChat {
         context: &RequestContext,
     ) -> Result<Answer<ChatCompletion>, Error> {
         let body = self.chat_body(request, false)?;
-        self.json_call(
-            Call {
-                method: Method::POST,
-                path: "/chat/completions".into(),
-                payload: Payload::Json(body),
-                accept: Some("application/json"),
-            },
-            context,
-        )
-        .await
+        let call = Call {
+            method: Method::POST,
+            path: "/chat/completions".into(),
+            payload: Payload::Json(body),
+            accept: Some("application/json"),
+        };
+        let span = call_span(&call, Some(self.model_of(request)));
+        let answer: Result<Answer<ChatCompletion>, Error> =
+            self.json_call_in(call, context, span.clone()).await;
+        if let Ok(answer) = &answer {
+            record_answer(&span, &answer.data.model, answer.data.usage.as_ref());
+        }
+        answer
     }
 
     /// `POST /chat/completions` with `stream: true`. Retries (when configured) happen only until
@@ -227,7 +240,9 @@ impl GigaChat {
             accept: Some("text/event-stream"),
         };
         let idle = self.inner.settings.stream_idle_timeout;
-        self.inner
+        let span = call_span(&call, Some(self.model_of(request)));
+        let opened = self
+            .inner
             .retry
             .run(|| async {
                 let permit = self.acquire().await?;
@@ -237,10 +252,29 @@ impl GigaChat {
                 )
                 .await
                 .map_err(|_| Error::Timeout(self.inner.settings.timeout))??;
+                span.record(
+                    "http.response.status_code",
+                    i64::from(response.status().as_u16()),
+                );
                 let meta = ResponseMeta::from_headers(response.headers());
                 stream::open(response, meta, idle, permit).await
             })
-            .await
+            .instrument(span.clone())
+            .await;
+        match opened {
+            // `stream::open` returned once the first chunk arrived: the first token, on the call's
+            // span, which lasts as long as the stream (until the answer was read or dropped).
+            Ok(stream) => {
+                if !span.is_disabled() {
+                    tracing::debug!(parent: &span, "first token");
+                }
+                Ok(stream.traced(span))
+            }
+            Err(err) => {
+                record_failure(&span, &err);
+                Err(err)
+            }
+        }
     }
 
     /// `POST /files` (multipart). The bytes are streamed into the request, not copied.
@@ -307,7 +341,8 @@ impl GigaChat {
             payload: Payload::Empty,
             accept: Some("application/jpg"),
         };
-        self.call(&call, context, |headers, bytes| {
+        let span = call_span(&call, None);
+        self.call(&call, context, span, |headers, bytes| {
             let content_type = headers
                 .get(CONTENT_TYPE)
                 .and_then(|value| value.to_str().ok())
@@ -385,6 +420,15 @@ impl GigaChat {
         self.json_call(call, context).await
     }
 
+    /// The model a chat request is sent to: its own, else the settings' default.
+    fn model_of<'a>(&'a self, request: &'a ChatRequest) -> &'a str {
+        if request.model.is_empty() {
+            self.inner.settings.default_model()
+        } else {
+            &request.model
+        }
+    }
+
     /// The chat body with the settings' defaults applied (model, flags, profanity check).
     fn chat_body(&self, request: &ChatRequest, stream: bool) -> Result<Bytes, Error> {
         let settings = &self.inner.settings;
@@ -430,7 +474,18 @@ impl GigaChat {
         call: Call<'_>,
         context: &RequestContext,
     ) -> Result<Answer<T>, Error> {
-        self.call(&call, context, |_, bytes| {
+        let span = call_span(&call, None);
+        self.json_call_in(call, context, span).await
+    }
+
+    /// [`GigaChat::json_call`] in `span`.
+    async fn json_call_in<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+        context: &RequestContext,
+        span: tracing::Span,
+    ) -> Result<Answer<T>, Error> {
+        self.call(&call, context, span, |_, bytes| {
             serde_json::from_slice(&bytes).map_err(|err| {
                 Error::Protocol(format!("unreadable answer from {}: {err}", call.path))
             })
@@ -438,20 +493,27 @@ impl GigaChat {
         .await
     }
 
-    /// One logical call: retries around (slot, token, request, whole body within the timeout, parse).
+    /// One logical call in `span` (see [`call_span`]): retries around (slot, token, request, whole
+    /// body within the timeout, parse).
     async fn call<T>(
         &self,
         call: &Call<'_>,
         context: &RequestContext,
+        span: tracing::Span,
         parse: impl Fn(&HeaderMap, Bytes) -> Result<T, Error>,
     ) -> Result<Answer<T>, Error> {
         let timeout = self.inner.settings.timeout;
-        self.inner
+        let answer = self
+            .inner
             .retry
             .run(|| async {
                 let _permit = self.acquire().await?;
                 let attempt = async {
                     let mut response = self.send_authorized(call, context).await?;
+                    span.record(
+                        "http.response.status_code",
+                        i64::from(response.status().as_u16()),
+                    );
                     let headers = std::mem::take(response.headers_mut());
                     let bytes = response
                         .bytes()
@@ -466,7 +528,12 @@ impl GigaChat {
                 let data = parse(&headers, bytes)?;
                 Ok(Answer { data, meta })
             })
-            .await
+            .instrument(span.clone())
+            .await;
+        if let Err(err) = &answer {
+            record_failure(&span, err);
+        }
+        answer
     }
 
     /// Sends with the current token; after a 401 drops it, fetches a fresh one and sends once more.
@@ -502,7 +569,10 @@ impl GigaChat {
         bearer: Option<HeaderValue>,
     ) -> Result<reqwest::Response, Error> {
         let settings = &self.inner.settings;
-        let headers = call_headers(call, context, bearer)?;
+        let mut headers = call_headers(call, context, bearer)?;
+        if let Some(propagate) = PROPAGATE.get() {
+            propagate(&mut headers);
+        }
         let started = tokio::time::Instant::now();
         let mut response = match self.send_on_lane(call, &headers).await {
             Some(sent) => sent?,
@@ -573,6 +643,8 @@ impl GigaChat {
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_SESSION_ID: HeaderName = HeaderName::from_static("x-session-id");
 const X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// The headers of one call: token, accepted type, the caller's context ids and the body's type.
 fn call_headers(
@@ -598,6 +670,8 @@ fn call_headers(
         (X_REQUEST_ID, &context.request_id),
         (X_SESSION_ID, &context.session_id),
         (X_CLIENT_ID, &context.client_id),
+        (TRACEPARENT, &context.traceparent),
+        (TRACESTATE, &context.tracestate),
     ] {
         if let Some(id) = id {
             let id = value(name.as_str(), id)?;
@@ -629,6 +703,121 @@ impl Call<'_> {
             payload: Payload::Json(Bytes::from(body)),
             accept: Some("application/json"),
         })
+    }
+}
+
+/// Writes the trace context of the current span (a call's) into the headers of its request.
+pub type Propagate = fn(&mut HeaderMap);
+
+/// Set by [`record_spans`]: calls and token fetches open spans, and calls carry their context.
+static PROPAGATE: OnceLock<Propagate> = OnceLock::new();
+
+/// From now on every GigaChat call and token fetch of this process opens a `tracing` span
+/// (debug level, OpenTelemetry attributes), for a trace export, and `propagate` writes the call's
+/// span into its request's headers (its W3C `traceparent`, replacing [`RequestContext`]'s), so
+/// GigaChat's side of the trace hangs under the call. Without it calls open no span, whatever the
+/// log level: no cost, and log lines keep the caller's span as theirs. The first call wins.
+pub fn record_spans(propagate: Propagate) {
+    let _ = PROPAGATE.set(propagate);
+}
+
+/// Whether [`record_spans`] was called.
+pub(crate) fn spans_recorded() -> bool {
+    PROPAGATE.get().is_some()
+}
+
+/// The span of one GigaChat call, retries included: an OpenTelemetry client span named and
+/// labelled after the semantic conventions for HTTP and generative AI (`model`: the model a chat
+/// is sent to). `Span::none()` unless [`record_spans`] was called (or no subscriber wants it), and
+/// then its fields are never computed.
+fn call_span(call: &Call<'_>, model: Option<&str>) -> tracing::Span {
+    if !spans_recorded() {
+        return tracing::Span::none();
+    }
+    let endpoint = endpoint(&call.path);
+    let operation = match endpoint {
+        "/chat/completions" => Some("chat"),
+        "/embeddings" => Some("embeddings"),
+        _ => None,
+    };
+    tracing::debug_span!(
+        "gigachat",
+        otel.name = %match (operation, model) {
+            (Some(operation), Some(model)) => format!("{operation} {model}"),
+            _ => format!("{} {endpoint}", call.method),
+        },
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        gen_ai.provider.name = "gigachat",
+        gen_ai.operation.name = operation,
+        gen_ai.request.model = model,
+        gen_ai.response.model = tracing::field::Empty,
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+        http.request.method = %call.method,
+        url.template = endpoint,
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
+}
+
+/// Records the model that answered and the token usage on a call's span (numbers as `i64`, which
+/// OpenTelemetry exports as integers; unsigned ones would become text).
+pub(crate) fn record_answer(
+    span: &tracing::Span,
+    model: &str,
+    usage: Option<&crate::types::Usage>,
+) {
+    span.record("gen_ai.response.model", model);
+    if let Some(usage) = usage {
+        let cached = usage.precached_prompt_tokens.unwrap_or(0);
+        span.record(
+            "gen_ai.usage.input_tokens",
+            i64::from(usage.prompt_tokens) + i64::from(cached),
+        );
+        span.record(
+            "gen_ai.usage.output_tokens",
+            i64::from(usage.completion_tokens),
+        );
+    }
+}
+
+/// Marks a call's span failed: `error.type` is GigaChat's status, or `_OTHER` (no answer).
+pub(crate) fn record_failure(span: &tracing::Span, error: &Error) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("otel.status_code", "error");
+    match error.status() {
+        Some(status) => span.record("error.type", status.to_string()),
+        None => span.record("error.type", "_OTHER"),
+    };
+}
+
+/// The API path `path` (without its query) as a template: ids replaced by `{id}`, so span names
+/// stay few.
+fn endpoint(path: &str) -> &'static str {
+    let path = path.split('?').next().unwrap_or(path);
+    let mut segments = path.trim_start_matches('/').split('/');
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some("chat"), Some("completions"), None, None) => "/chat/completions",
+        (Some("embeddings"), None, None, None) => "/embeddings",
+        (Some("tokens"), Some("count"), None, None) => "/tokens/count",
+        (Some("models"), None, None, None) => "/models",
+        (Some("models"), Some(_), None, None) => "/models/{id}",
+        (Some("files"), None, None, None) => "/files",
+        (Some("files"), Some(_), None, None) => "/files/{id}",
+        (Some("files"), Some(_), Some("content"), None) => "/files/{id}/content",
+        (Some("files"), Some(_), Some("delete"), None) => "/files/{id}/delete",
+        (Some("balance"), None, None, None) => "/balance",
+        (Some("ai"), Some("check"), None, None) => "/ai/check",
+        (Some("functions"), Some("convert"), None, None) => "/functions/convert",
+        _ => "other",
     }
 }
 
@@ -689,6 +878,34 @@ fn segment(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn span_names_use_path_templates() {
+        assert_eq!(endpoint("/chat/completions"), "/chat/completions");
+        assert_eq!(endpoint("/files/abc-123/content"), "/files/{id}/content");
+        assert_eq!(endpoint("/files/abc-123"), "/files/{id}");
+        assert_eq!(endpoint("/models/GigaChat-2-Max"), "/models/{id}");
+        assert_eq!(endpoint("/files?purpose=general"), "/files");
+        assert_eq!(endpoint("/something/else"), "other");
+    }
+
+    #[test]
+    fn trace_context_goes_upstream() {
+        let call = Call::get("/models".into());
+        let context = RequestContext {
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            tracestate: Some("congo=t61rcWkgMzE".into()),
+            ..RequestContext::default()
+        };
+        let headers = call_headers(&call, &context, None).unwrap();
+        assert_eq!(
+            headers.get("traceparent").unwrap(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        );
+        assert_eq!(headers.get("tracestate").unwrap(), "congo=t61rcWkgMzE");
+        let none = call_headers(&call, &RequestContext::default(), None).unwrap();
+        assert!(none.get("traceparent").is_none() && none.get("tracestate").is_none());
+    }
 
     #[test]
     fn ids_are_path_safe() {

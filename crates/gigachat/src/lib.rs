@@ -32,8 +32,10 @@ pub mod verdict;
 /// The wire types, from the `gigachat-types` crate (kept apart so pure mapping code needs no client).
 pub use gigachat_types as types;
 
+pub use auth::TokenRefreshes;
 pub use client::{
-    Answer, FileContent, FileSource, FileUpload, GigaChat, RequestContext, ResponseMeta,
+    Answer, FileContent, FileSource, FileUpload, GigaChat, Propagate, RequestContext, ResponseMeta,
+    record_spans,
 };
 pub use error::{ApiError, Error, ErrorBodyKind, TransportKind};
 pub use retry::RetryPolicy;

@@ -22,6 +22,8 @@ type Events = Pin<Box<dyn Stream<Item = Result<SseEvent, Error>> + Send>>;
 pub struct ChatStream {
     meta: ResponseMeta,
     inner: Pin<Box<dyn Stream<Item = Result<ChatChunk, Error>> + Send>>,
+    /// The call's span, ended with the stream (see [`ChatStream::span`]).
+    span: tracing::Span,
 }
 
 impl std::fmt::Debug for ChatStream {
@@ -37,13 +39,36 @@ impl ChatStream {
     pub fn meta(&self) -> &ResponseMeta {
         &self.meta
     }
+
+    /// The span of the GigaChat call this stream answers (disabled unless traces are exported):
+    /// it lasts until the stream is dropped, and records the usage and a failure mid-stream.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// The same stream, ending `span` when it ends.
+    pub(crate) fn traced(mut self, span: tracing::Span) -> Self {
+        self.span = span;
+        self
+    }
 }
 
 impl Stream for ChatStream {
     type Item = Result<ChatChunk, Error>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        // Entered while reading, so the exported span ends with the stream's last read.
+        let _entered = this.span.enter();
+        let next = this.inner.as_mut().poll_next(cx);
+        match &next {
+            Poll::Ready(Some(Ok(chunk))) if chunk.usage.is_some() => {
+                crate::client::record_answer(&this.span, &chunk.model, chunk.usage.as_ref());
+            }
+            Poll::Ready(Some(Err(err))) => crate::client::record_failure(&this.span, err),
+            _ => {}
+        }
+        next
     }
 }
 
@@ -148,5 +173,6 @@ pub(crate) async fn open(
     Ok(ChatStream {
         meta,
         inner: Box::pin(inner),
+        span: tracing::Span::none(),
     })
 }

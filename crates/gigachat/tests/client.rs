@@ -84,6 +84,7 @@ async fn oauth_flow_sends_what_gigachat_expects() {
         request_id: Some("req-1".into()),
         session_id: Some("sess-1".into()),
         client_id: Some("client-1".into()),
+        ..RequestContext::default()
     };
     let answer = client.chat(&hello(), &context).await.unwrap();
     assert!(!answer.data.choices[0].message.content.is_empty());

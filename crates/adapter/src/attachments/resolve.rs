@@ -2,12 +2,14 @@
 //! once per content and upstream identity (the dedup store), concurrently and single-flight.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use gigachat::types::FilePurpose;
 use gigachat::{FileSource, FileUpload, GigaChat, RequestContext};
 use openai::chat::{ChatCompletionRequest, ContentPart, MessageContent};
+use tracing::Instrument as _;
 use translate::{FileKind, ResolvedFile, ResolvedParts};
 
 use super::decode::{self, DecodeError};
@@ -51,6 +53,55 @@ pub struct PartError {
     pub error: AttachmentError,
 }
 
+/// What became of file parts, for `gigachat_adapter_attachments_total{result}`.
+#[derive(Debug, Default)]
+pub struct AttachmentCounts {
+    /// Parts whose content GigaChat already had (the dedup store knew its id).
+    reused: AtomicU64,
+    /// Parts uploaded to GigaChat.
+    uploaded: AtomicU64,
+    /// Image URLs fetched.
+    fetched: AtomicU64,
+    /// Parts refused as the client's mistake (malformed, unfetchable, wrong kind, unknown id).
+    refused: AtomicU64,
+}
+
+impl AttachmentCounts {
+    /// Each `result` label with its count.
+    pub fn by_result(&self) -> [(&'static str, u64); 4] {
+        [
+            ("reused", self.reused.load(Ordering::Relaxed)),
+            ("uploaded", self.uploaded.load(Ordering::Relaxed)),
+            ("fetched", self.fetched.load(Ordering::Relaxed)),
+            ("refused", self.refused.load(Ordering::Relaxed)),
+        ]
+    }
+
+    /// Counts one part as `result`.
+    pub fn count(&self, result: AttachmentResult) {
+        let counter = match result {
+            AttachmentResult::Reused => &self.reused,
+            AttachmentResult::Uploaded => &self.uploaded,
+            AttachmentResult::Fetched => &self.fetched,
+            AttachmentResult::Refused => &self.refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What became of one file part (see [`AttachmentCounts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentResult {
+    /// GigaChat already had its content.
+    Reused,
+    /// It was uploaded.
+    Uploaded,
+    /// Its image URL was fetched.
+    Fetched,
+    /// It was refused as the client's mistake.
+    Refused,
+}
+
 /// The file-part resolver shared by all requests.
 #[derive(Clone)]
 pub struct Attachments {
@@ -67,6 +118,8 @@ struct Inner {
     ttl_secs: i64,
     /// What Files API uploads were given: a `file_id` past its `expires_after` is refused.
     purposes: Purposes,
+    /// What became of the parts resolved so far.
+    counts: Arc<AttachmentCounts>,
 }
 
 /// A file part to resolve, borrowed from the request.
@@ -93,8 +146,14 @@ impl Attachments {
                 identity,
                 ttl_secs,
                 purposes,
+                counts: Arc::default(),
             }),
         }
+    }
+
+    /// What became of the file parts resolved so far (read by the metrics).
+    pub fn counts(&self) -> Arc<AttachmentCounts> {
+        self.inner.counts.clone()
     }
 
     /// Uploads (or finds) every file part of `request`; the keys of the map are (message, part).
@@ -124,6 +183,19 @@ impl Attachments {
             .collect();
         let mut resolved = ResolvedParts::new();
         let mut keys = Vec::new();
+        if pending.is_empty() {
+            return Ok((resolved, keys));
+        }
+        // With traces exported only: the parent of the uploads' GigaChat calls.
+        let span = if crate::traces::enabled() {
+            tracing::debug_span!(
+                "attachments",
+                otel.name = "attachments",
+                attachments.count = i64::try_from(pending.len()).unwrap_or(i64::MAX),
+            )
+        } else {
+            tracing::Span::none()
+        };
         // The futures are built here, outside the stream combinator, so their borrow of the
         // request does not have to be valid "for any lifetime" (a Send-bound limitation).
         let tasks: Vec<_> = pending
@@ -134,21 +206,28 @@ impl Attachments {
             })
             .collect();
         let mut results = futures_util::stream::iter(tasks).buffer_unordered(PARALLEL_UPLOADS);
-        while let Some(((message, part), outcome)) = results.next().await {
-            match outcome {
-                Ok((file, key)) => {
-                    resolved.insert((message, part), file);
-                    keys.extend(key);
-                }
-                Err(error) => {
-                    return Err(PartError {
-                        param: format!("messages[{message}].content[{part}]"),
-                        error,
-                    });
+        async {
+            while let Some(((message, part), outcome)) = results.next().await {
+                match outcome {
+                    Ok((file, key)) => {
+                        resolved.insert((message, part), file);
+                        keys.extend(key);
+                    }
+                    Err(error) => {
+                        if !matches!(error, AttachmentError::Upload(_)) {
+                            self.inner.counts.count(AttachmentResult::Refused);
+                        }
+                        return Err(PartError {
+                            param: format!("messages[{message}].content[{part}]"),
+                            error,
+                        });
+                    }
                 }
             }
+            Ok((resolved, keys))
         }
-        Ok((resolved, keys))
+        .instrument(span)
+        .await
     }
 
     /// Drops ids GigaChat no longer knows, so the next resolve uploads again.
@@ -177,6 +256,7 @@ impl Attachments {
             }
             ContentPart::ImageUrl { url, .. } => {
                 let fetched = self.inner.fetcher.fetch(url).await?;
+                self.inner.counts.count(AttachmentResult::Fetched);
                 (
                     Vec::from(fetched.bytes),
                     fetched.mime,
@@ -255,7 +335,7 @@ impl Attachments {
         };
         let client = self.inner.client.clone();
         let ttl = self.inner.ttl_secs;
-        let (stored, _) = self
+        let (stored, uploaded) = self
             .inner
             .dedup
             .get_or_upload(key, || async move {
@@ -272,6 +352,11 @@ impl Attachments {
             })
             .await
             .map_err(|err| AttachmentError::Upload(err.into_inner().0))?;
+        self.inner.counts.count(if uploaded {
+            AttachmentResult::Uploaded
+        } else {
+            AttachmentResult::Reused
+        });
         Ok(stored)
     }
 
