@@ -68,7 +68,13 @@ fn every_metric_the_dashboard_queries_is_exported() {
     let mut found = Vec::new();
     queries(&dashboard, &mut found);
     assert!(found.len() > 20, "{found:?}");
-    let rendered = gigachat_adapter::metrics::Metrics::new([]).render();
+    // As the adapter builds it: with the counters kept by the GigaChat client and the attachments.
+    let metrics = gigachat_adapter::metrics::Metrics::new([]);
+    metrics.read_from(gigachat_adapter::metrics::Sources {
+        token_refreshes: Box::new(|| gigachat::TokenRefreshes { ok: 0, failed: 0 }),
+        attachments: std::sync::Arc::default(),
+    });
+    let rendered = metrics.render();
     let families = declared(&rendered);
     let mut missing: Vec<&str> = found
         .iter()
