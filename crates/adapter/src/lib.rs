@@ -11,6 +11,7 @@ pub mod connection;
 pub mod context;
 pub mod demo;
 pub mod error;
+pub mod log_output;
 pub mod metrics;
 pub mod offload;
 pub mod routes;

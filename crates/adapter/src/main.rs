@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 
 use gigachat_adapter::config::{Cli, Command, Config};
+use gigachat_adapter::log_output::{JsonLines, JsonSpanFields, LogOutput};
 use gigachat_adapter::{demo, workers};
 
 fn main() -> ExitCode {
@@ -37,25 +38,39 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(config: &Config) {
+/// Sets up logging to stdout; the returned output holds access lines that wait to be written.
+fn init_logging(config: &Config) -> LogOutput {
     let default = if config.debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colour codes only for a person at a terminal: never in a file, a pipe or a log collector.
     let colour = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    let output = LogOutput::stdout();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(colour);
+        .with_ansi(colour)
+        .with_writer(output.clone());
     if config.environment.eq_ignore_ascii_case("production") {
-        builder.json().init();
+        builder
+            .fmt_fields(JsonSpanFields)
+            .event_format(JsonLines::default())
+            .init();
     } else {
         builder.init();
     }
+    output
 }
 
 /// Builds the router on `runtime` (which keeps running its background tasks) and serves.
 fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> {
-    init_logging(&config);
+    let output = init_logging(&config);
+    let served = serve(runtime, config);
+    output.flush();
+    served
+}
+
+/// Prepares and serves until shutdown.
+fn serve(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> {
     let (router, client, demo) = runtime.block_on(prepare(&config))?;
     let addr = SocketAddr::new(config.host, config.port);
     let listener = std::net::TcpListener::bind(addr).map_err(|err| listen_error(addr, &err))?;
