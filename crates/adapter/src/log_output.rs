@@ -184,7 +184,11 @@ where
             return self.json.format_event(ctx, writer, event);
         }
         writer.write_str("{\"timestamp\":\"")?;
-        SystemTime.format_time(&mut writer)?;
+        let now = std::time::SystemTime::now();
+        match now.duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) if since.as_secs() < LAST_FOUR_DIGIT_YEAR => timestamp(&mut writer, since)?,
+            _ => SystemTime.format_time(&mut writer)?,
+        }
         writer.write_str("\",\"level\":\"")?;
         writer.write_str(meta.level().as_str())?;
         writer.write_str("\",\"fields\":{")?;
@@ -342,6 +346,53 @@ impl<W: fmt::Write> Visit for JsonMembers<'_, W> {
             writer.write_char('"')
         });
     }
+}
+
+/// The first second of the year 10000, from which years take more than four digits.
+const LAST_FOUR_DIGIT_YEAR: u64 = 253_402_300_800;
+
+/// The time `since` the Unix epoch as `tracing_subscriber`'s `SystemTime` writes it (RFC 3339 in
+/// UTC, microseconds: `2026-12-06T09:13:13.545054Z`), without its chain of `write!`s; for years
+/// of four digits.
+fn timestamp(writer: &mut impl fmt::Write, since: Duration) -> fmt::Result {
+    let seconds = since.as_secs();
+    let (year, month, day) = civil_date(seconds / 86_400);
+    let of_day = seconds % 86_400;
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    for (field, value) in [
+        (0..4, year),
+        (5..7, month),
+        (8..10, day),
+        (11..13, of_day / 3600),
+        (14..16, of_day % 3600 / 60),
+        (17..19, of_day % 60),
+        (20..26, u64::from(since.subsec_micros())),
+    ] {
+        let mut value = value;
+        for digit in text.get_mut(field).unwrap_or_default().iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    writer.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+}
+
+/// The year, month and day `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_date(days: u64) -> (u64, u64, u64) {
+    let shifted = days + 719_468;
+    let era = shifted / 146_097;
+    let of_era = shifted % 146_097;
+    let year_of_era = (of_era - of_era / 1460 + of_era / 36_524 - of_era / 146_096) / 365;
+    let day_of_year = of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = era * 400 + year_of_era + u64::from(month <= 2);
+    (year, month, day)
 }
 
 /// `value` in decimal digits, without going through `core::fmt`'s padding machinery.
@@ -511,6 +562,27 @@ mod tests {
             "{fast}"
         );
         assert!(fast.contains(r#"bell \u0007 юникод"#), "{fast}");
+    }
+
+    #[test]
+    fn timestamps_read_as_rfc_3339_with_microseconds() {
+        for (seconds, micros, expected) in [
+            (0, 0, "1970-01-01T00:00:00.000000Z"),
+            (951_782_400, 1, "2000-02-29T00:00:00.000001Z"),
+            (1_709_164_800, 999_999, "2024-02-29T00:00:00.999999Z"),
+            (4_107_542_399, 123_456, "2100-02-28T23:59:59.123456Z"),
+            (1_796_548_393, 545_054, "2026-12-06T09:13:13.545054Z"),
+            (
+                LAST_FOUR_DIGIT_YEAR - 1,
+                999_999,
+                "9999-12-31T23:59:59.999999Z",
+            ),
+        ] {
+            let mut text = String::new();
+            let since = Duration::from_secs(seconds) + Duration::from_micros(micros);
+            timestamp(&mut text, since).unwrap();
+            assert_eq!(text, expected);
+        }
     }
 
     #[test]

@@ -389,12 +389,16 @@ impl Hasher for LabelHasher {
             eight.copy_from_slice(word);
             self.add(u64::from_le_bytes(eight));
         }
-        let mut rest = [0; 8];
-        let tail = words.remainder();
-        if let Some(start) = rest.get_mut(..tail.len()) {
-            start.copy_from_slice(tail);
-        }
-        self.add(u64::from_le_bytes(rest));
+        let tail = words
+            .remainder()
+            .iter()
+            .rev()
+            .fold(0, |word, byte| word << 8 | u64::from(*byte));
+        self.add(tail);
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
     }
 
     fn write_u64(&mut self, value: u64) {
