@@ -191,6 +191,9 @@ pub fn route_of(path: &str) -> &'static Route {
 
 /// Whether `path` fits `template`, whose `{id}` segments stand for any non-empty segment.
 fn matches_template(template: &str, path: &str) -> bool {
+    if !template.contains('{') {
+        return template == path;
+    }
     let mut expected = template.split('/');
     let mut got = path.split('/');
     loop {
