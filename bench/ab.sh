@@ -9,6 +9,8 @@
 #   code, then: bench/ab.sh /tmp/before target/dist/gigachat-adapter
 #   The two profiles: cargo build --release -p gigachat-adapter, then
 #   bench/ab.sh target/release/gigachat-adapter target/dist/gigachat-adapter
+# The adapters log as users run them: RUST_LOG=info (BENCH_RUST_LOG overrides), so the request span
+# and one JSON access line per request (to a file in $WORK) are part of what is measured.
 # Needs: oha (`cargo install oha --locked`), python3, curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,7 @@ PAIRS=${3:-5}
 DURATION=${4:-6s}
 MODE=${5:-stream}
 RATE=${6:-1000}
+BENCH_RUST_LOG=${BENCH_RUST_LOG:-info}
 source bench/lib.sh
 prepare_bench
 TOKEN=bench-static-token

@@ -2,6 +2,7 @@
 # and adapter of the shipped build (the `dist` profile: fat LTO, one codegen unit, as in the Docker
 # image) started in the background with their logs in $WORK (start_* need TOKEN set).
 # BENCH_PROFILE=release measures the lighter profile of `cargo run --release` instead.
+# BENCH_RUST_LOG sets the adapters' RUST_LOG (default warn: no access log line, no request span).
 
 BENCH_PROFILE=${BENCH_PROFILE:-dist}
 BENCH_TARGET=target/$BENCH_PROFILE
@@ -34,7 +35,7 @@ start_emulator() {
 # (so they override); sets ADAPTER_PID. ADAPTER_BIN picks another binary (default: this build).
 start_adapter() {
   local port=$1 upstream=$2 oauth=$3; shift 3
-  env HOST=127.0.0.1 PORT="$port" BEARER_TOKEN=bench-key ENVIRONMENT=production RUST_LOG=warn \
+  env HOST=127.0.0.1 PORT="$port" BEARER_TOKEN=bench-key ENVIRONMENT=production RUST_LOG="${BENCH_RUST_LOG:-warn}" \
     DATA_DIR="$WORK/data" GIGACHAT_BASE_URL="$upstream" \
     GIGACHAT_AUTH_URL="http://127.0.0.1:$oauth/api/v2/oauth" GIGACHAT_ACCESS_TOKEN="$TOKEN" "$@" \
     "${ADAPTER_BIN:-$BENCH_TARGET/gigachat-adapter}" > "$WORK/adapter.log" 2>&1 &

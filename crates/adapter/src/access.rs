@@ -2,12 +2,23 @@
 //! access log says about it once the request is over: its response body ended, or the client went
 //! away (before the answer or during it).
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
+
+use crate::server::Route;
+
+/// The `tracing` target of access log lines (`RUST_LOG=info,access=off` filters them out).
+pub const TARGET: &str = "access";
 
 /// A request as the access log sees it; made once by the router's gate, shared (one `Arc`) by the
 /// handler that fills in the model, usage and upstream time, a stream, and the response body that
@@ -16,13 +27,13 @@ pub struct Exchange {
     id: String,
     key: Option<Arc<str>>,
     method: Method,
-    route: &'static str,
+    route: &'static Route,
     started: Instant,
-    bytes_in: Option<u64>,
+    bytes_in: AtomicU64,
     span: tracing::Span,
     logged: bool,
     metrics: Option<Arc<crate::metrics::Metrics>>,
-    streamed: std::sync::atomic::AtomicBool,
+    streamed: AtomicBool,
     report: Mutex<Report>,
 }
 
@@ -76,37 +87,34 @@ pub struct Delivery {
 }
 
 impl Exchange {
-    /// The record of a request with `headers`, answered under `id`, reached by `method` on the
-    /// route template `route`, by the holder of the key named `key` (none: no key was needed);
-    /// `logged` says whether it ends with an access log line. Its clock starts now.
+    /// The record of a request answered under `id`, reached by `method` on `route`, by the
+    /// holder of the key named `key` (none: no key was needed), with request `headers` (read only
+    /// for the client's trace context, when traces are on); `logged` says whether it ends with an
+    /// access log line. Its clock starts now.
     pub fn new(
         id: String,
         key: Option<Arc<str>>,
         method: Method,
-        route: &'static str,
+        route: &'static Route,
         headers: &HeaderMap,
         logged: bool,
     ) -> Self {
         let span = if crate::traces::enabled() {
-            crate::traces::request_span(&id, &method, route, headers)
+            crate::traces::request_span(&id, &method, route.template, headers)
         } else {
             tracing::info_span!("request", request_id = %id)
         };
-        let bytes_in = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse().ok());
         Self {
             id,
             key,
             method,
             route,
             started: Instant::now(),
-            bytes_in,
+            bytes_in: AtomicU64::new(0),
             span,
             logged,
             metrics: None,
-            streamed: std::sync::atomic::AtomicBool::new(false),
+            streamed: AtomicBool::new(false),
             report: Mutex::new(Report::default()),
         }
     }
@@ -128,9 +136,7 @@ impl Exchange {
     /// The answer is an event stream: counted as an active stream until the request ends.
     pub fn stream_opened(&self) {
         if let Some(metrics) = &self.metrics
-            && !self
-                .streamed
-                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            && !self.streamed.swap(true, Ordering::Relaxed)
         {
             metrics.stream_opened();
         }
@@ -251,10 +257,10 @@ impl Drop for Exchange {
             return;
         }
         tracing::info!(
-            target: "access",
+            target: TARGET,
             request_id = %self.id,
             method = %self.method,
-            route = self.route,
+            route = self.route.template,
             key = self.key.as_deref(),
             model = report.model.as_deref(),
             model_served = report.model_served.as_deref(),
@@ -267,10 +273,59 @@ impl Drop for Exchange {
             prompt_tokens = usage.map(|u| u.prompt),
             completion_tokens = usage.map(|u| u.completion),
             cached_tokens = usage.map(|u| u.cached),
-            bytes_in = self.bytes_in,
+            bytes_in = *self.bytes_in.get_mut(),
             bytes_out = delivery.map(|delivery| delivery.bytes_out),
             "request"
         );
+    }
+}
+
+/// Whether a response with `headers` is an event stream (`Content-Type: text/event-stream`).
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
+}
+
+/// A request body that counts the bytes read from it into its request's `bytes_in` (whatever the
+/// framing: `Content-Length` or chunked).
+pub struct CountedBody {
+    body: Body,
+    exchange: Arc<Exchange>,
+}
+
+impl CountedBody {
+    /// `body`, counted into `exchange`.
+    pub fn new(body: Body, exchange: Arc<Exchange>) -> Self {
+        Self { body, exchange }
+    }
+}
+
+impl hyper::body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.exchange
+                .bytes_in
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -301,7 +356,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
                         crate::context::request_id(&parts.headers),
                         None,
                         parts.method.clone(),
-                        "other",
+                        &crate::server::UNROUTED,
                         &parts.headers,
                         false,
                     ))
@@ -349,22 +404,40 @@ mod tests {
     }
 
     fn exchange(logged: bool) -> Arc<Exchange> {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_LENGTH, "42".parse().unwrap());
         Arc::new(Exchange::new(
             "req-1".into(),
             Some(Arc::from("team-a")),
             Method::POST,
-            "/v1/chat/completions",
-            &headers,
+            crate::server::route_of("/v1/chat/completions"),
+            &HeaderMap::new(),
             logged,
         ))
+    }
+
+    /// Reads a body of `chunks` (no length declared: chunked, on the wire) counted into `exchange`.
+    fn read_chunked(exchange: &Arc<Exchange>, chunks: &[&'static str]) -> usize {
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            chunks.iter().map(|chunk| Ok(Bytes::from(*chunk))).collect();
+        let body = Body::from_stream(futures_util::stream::iter(chunks));
+        assert!(hyper::body::Body::size_hint(&body).exact().is_none());
+        let counted = Body::new(CountedBody::new(body, exchange.clone()));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(axum::body::to_bytes(counted, usize::MAX))
+            .unwrap()
+            .len()
     }
 
     #[test]
     fn the_line_comes_when_the_last_holder_lets_go() {
         let lines = logged(|| {
             let exchange = exchange(true);
+            assert_eq!(
+                read_chunked(&exchange, &["{\"model\":", "\"gpt-4o\"", "}"]),
+                18
+            );
             let handler = Call(exchange.clone());
             handler.asked(Some("gpt-4o"));
             handler.waited_upstream(Duration::from_millis(3));
@@ -403,7 +476,7 @@ mod tests {
             ("prompt_tokens", json!(10)),
             ("completion_tokens", json!(5)),
             ("cached_tokens", json!(2)),
-            ("bytes_in", json!(42)),
+            ("bytes_in", json!(18)),
             ("bytes_out", json!(512)),
         ] {
             assert_eq!(fields[name], value, "{name}: {fields}");

@@ -12,6 +12,7 @@ pub mod context;
 pub mod demo;
 pub mod error;
 pub mod incoming;
+pub mod log_output;
 pub mod metrics;
 pub mod offload;
 pub mod routes;

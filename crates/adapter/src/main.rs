@@ -13,6 +13,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
 use gigachat_adapter::config::{Cli, Command, Config};
+use gigachat_adapter::log_output::{JsonLines, JsonSpanFields, LogOutput};
 use gigachat_adapter::traces::Traces;
 use gigachat_adapter::{demo, workers};
 
@@ -40,31 +41,41 @@ fn main() -> ExitCode {
     }
 }
 
-/// Installs the log output and, when the `OTEL_*` variables ask for it, the trace export (returned,
-/// to be shut down at exit so its last spans are sent).
-fn init_logging(config: &Config) -> anyhow::Result<Option<Traces>> {
+/// Installs the log output (returned: it holds access lines that wait to be written) and, when the
+/// `OTEL_*` variables ask for it, the trace export (returned, to be shut down at exit so its last
+/// spans are sent).
+fn init_logging(config: &Config) -> anyhow::Result<(LogOutput, Option<Traces>)> {
     let default = if config.debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colour codes only for a person at a terminal: never in a file, a pipe or a log collector.
     let colour = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     let json = config.environment.eq_ignore_ascii_case("production");
+    let output = LogOutput::stdout();
     let Some(traces) = Traces::from_env()? else {
         // No export: the log output alone, with no other layer to consult on any span or event.
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_ansi(colour);
+            .with_ansi(colour)
+            .with_writer(output.clone());
         if json {
-            builder.json().init();
+            builder
+                .fmt_fields(JsonSpanFields)
+                .event_format(JsonLines::default())
+                .init();
         } else {
             builder.init();
         }
-        return Ok(None);
+        return Ok((output, None));
     };
     // Each layer filters for itself: the log keeps its level, the export takes our crates' spans.
-    let log = tracing_subscriber::fmt::layer().with_ansi(colour);
+    let log = tracing_subscriber::fmt::layer()
+        .with_ansi(colour)
+        .with_writer(output.clone());
     let log = if json {
-        log.json().boxed()
+        log.fmt_fields(JsonSpanFields)
+            .event_format(JsonLines::default())
+            .boxed()
     } else {
         log.boxed()
     };
@@ -72,17 +83,18 @@ fn init_logging(config: &Config) -> anyhow::Result<Option<Traces>> {
         .with(log.with_filter(filter))
         .with(traces.layer())
         .init();
-    Ok(Some(traces))
+    Ok((output, Some(traces)))
 }
 
 /// Builds the router on `runtime` (which keeps running its background tasks) and serves.
 fn run(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> {
-    let traces = init_logging(&config)?;
+    let (output, traces) = init_logging(&config)?;
     let served = serve(runtime, &config);
     // After the drain: the spans of the last requests are sent before the process exits.
     if let Some(traces) = traces {
         traces.shutdown();
     }
+    output.flush();
     served
 }
 

@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tracing::Instrument as _;
 
-use crate::access::Exchange;
+use crate::access::{self, CountedBody, Exchange};
 use crate::connection::{ConnectionLimits, Connections, EarlyAnswer, Phase};
 use crate::error::AppError;
 use crate::error::Label;
@@ -61,36 +61,149 @@ pub fn router(
     Router::new().fallback_service(app)
 }
 
-/// The OpenAI API routes under `prefix`.
+/// The API routes under `prefix`, from [`API_ROUTES`].
 fn api(prefix: &str) -> Router<AppState> {
-    Router::new()
-        .route(
-            &format!("{prefix}/chat/completions"),
-            post(chat::chat_completions),
-        )
-        .route(
-            &format!("{prefix}/completions"),
-            post(completions::completions),
-        )
-        .route(
-            &format!("{prefix}/embeddings"),
-            post(embeddings::embeddings),
-        )
-        .route(&format!("{prefix}/tokens/count"), post(tokens::count))
-        .route(&format!("{prefix}/models"), get(models::list))
-        .route(&format!("{prefix}/models/{{id}}"), get(models::get))
-        .route(
-            &format!("{prefix}/files"),
-            post(files::upload).get(files::list),
-        )
-        .route(
-            &format!("{prefix}/files/{{id}}"),
-            get(files::get).delete(files::delete),
-        )
-        .route(
-            &format!("{prefix}/files/{{id}}/content"),
-            get(files::content),
-        )
+    API_ROUTES.iter().fold(Router::new(), |router, api| {
+        let path = format!("{prefix}{}", api.route.unversioned());
+        router.route(&path, (api.handlers)())
+    })
+}
+
+/// A route as the access log and the metrics name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// Its template (API routes by their `/v1` form, though they are served at the root too; ids
+    /// as `{id}`), or `other` for what no route serves.
+    pub template: &'static str,
+    /// The API surface it belongs to.
+    pub surface: &'static str,
+    /// The GigaChat endpoint its requests wait on (`other`: none).
+    pub endpoint: &'static str,
+}
+
+impl Route {
+    /// The template without its `/v1` prefix.
+    fn unversioned(&self) -> &'static str {
+        self.template.strip_prefix("/v1").unwrap_or(self.template)
+    }
+}
+
+/// The API surface of the OpenAI routes, and of every request today (Responses and Anthropic
+/// routes come next).
+pub const OPENAI: &str = "openai";
+
+/// An API route: how it is named, and its handlers.
+struct ApiRoute {
+    route: Route,
+    handlers: fn() -> MethodRouter<AppState>,
+}
+
+const fn openai(template: &'static str, endpoint: &'static str) -> Route {
+    Route {
+        template,
+        surface: OPENAI,
+        endpoint,
+    }
+}
+
+/// The one table of API routes: [`router`] serves them, [`route_of`] names requests by them, and
+/// the metrics label upstream time by their GigaChat endpoint.
+static API_ROUTES: [ApiRoute; 9] = [
+    ApiRoute {
+        route: openai("/v1/chat/completions", "chat"),
+        handlers: || post(chat::chat_completions),
+    },
+    ApiRoute {
+        route: openai("/v1/completions", "chat"),
+        handlers: || post(completions::completions),
+    },
+    ApiRoute {
+        route: openai("/v1/embeddings", "embeddings"),
+        handlers: || post(embeddings::embeddings),
+    },
+    ApiRoute {
+        route: openai("/v1/tokens/count", "tokens_count"),
+        handlers: || post(tokens::count),
+    },
+    ApiRoute {
+        route: openai("/v1/models", "models"),
+        handlers: || get(models::list),
+    },
+    ApiRoute {
+        route: openai("/v1/models/{id}", "models"),
+        handlers: || get(models::get),
+    },
+    ApiRoute {
+        route: openai("/v1/files", "files"),
+        handlers: || post(files::upload).get(files::list),
+    },
+    ApiRoute {
+        route: openai("/v1/files/{id}", "files"),
+        handlers: || get(files::get).delete(files::delete),
+    },
+    ApiRoute {
+        route: openai("/v1/files/{id}/content", "files"),
+        handlers: || get(files::content),
+    },
+];
+
+/// What no route serves.
+pub static UNROUTED: Route = openai("other", "other");
+
+/// The routes outside the API: the public paths, the documentation's files and `/metrics`. None
+/// waits on GigaChat.
+static SERVICE_ROUTES: [Route; auth::PUBLIC_PATHS.len() + 2] = {
+    let mut routes = [UNROUTED; auth::PUBLIC_PATHS.len() + 2];
+    let mut index = 0;
+    while index < auth::PUBLIC_PATHS.len() {
+        routes[index] = openai(auth::PUBLIC_PATHS[index], "other");
+        index += 1;
+    }
+    routes[index] = openai("/docs/{*path}", "other");
+    routes[index + 1] = openai("/metrics", "other");
+    routes
+};
+
+/// The route `path` is served by.
+pub fn route_of(path: &str) -> &'static Route {
+    let api_path = path
+        .strip_prefix("/v1")
+        .filter(|rest| rest.starts_with('/'))
+        .unwrap_or(path);
+    if let Some(api) = API_ROUTES
+        .iter()
+        .find(|api| matches_template(api.route.unversioned(), api_path))
+    {
+        return &api.route;
+    }
+    let service = |template: &str| {
+        SERVICE_ROUTES
+            .iter()
+            .find(|route| route.template == template)
+    };
+    let found = if path.starts_with("/docs/") {
+        service("/docs/{*path}")
+    } else {
+        service(path)
+    };
+    found.unwrap_or(&UNROUTED)
+}
+
+/// Whether `path` fits `template`, whose `{id}` segments stand for any non-empty segment.
+fn matches_template(template: &str, path: &str) -> bool {
+    if !template.contains('{') {
+        return template == path;
+    }
+    let mut expected = template.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (expected.next(), got.next()) {
+            (None, None) => return true,
+            (Some("{id}"), Some(segment)) if !segment.is_empty() => {}
+            (Some(expected), Some(segment)) if expected == segment => {}
+            _ => return false,
+        }
+    }
 }
 
 /// Decides the request id (the client's `x-request-id`, bounded, else a new one) and the caller
@@ -117,7 +230,7 @@ async fn gate(
         context::request_id(request.headers()),
         key,
         request.method().clone(),
-        route_template(request.uri().path()),
+        route_of(request.uri().path()),
         request.headers(),
         access_log,
     );
@@ -131,16 +244,21 @@ async fn gate(
         AppError::Unauthorized.into_response()
     } else {
         request.extensions_mut().insert(exchange.clone());
-        next.run(request).instrument(exchange.span().clone()).await
+        let request = request.map(|body| Body::new(CountedBody::new(body, exchange.clone())));
+        // The span is entered on every poll, borrowed from the exchange: no clone of it to make
+        // and close per request. (Unlike `Instrument`, a handler dropped because the client left
+        // is dropped outside the span; no drop in the handlers logs.)
+        let mut handled = std::pin::pin!(next.run(request));
+        std::future::poll_fn(|cx| {
+            let _entered = exchange.span().enter();
+            handled.as_mut().poll(cx)
+        })
+        .await
     };
     if let Some(Label(label)) = response.extensions().get::<Label>() {
         exchange.failed(label);
     }
-    if response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
-    {
+    if access::is_event_stream(response.headers()) {
         exchange.stream_opened();
     }
     const PROCESSING_MS: header::HeaderName =
@@ -154,39 +272,6 @@ async fn gate(
     }
     response.extensions_mut().insert(exchange);
     response
-}
-
-/// The route template `path` is served by, for the access log: API routes by their `/v1` template
-/// (the same routes are served at the root too), ids as `{id}`; `other` for what no route serves.
-pub fn route_template(path: &str) -> &'static str {
-    let api = path
-        .strip_prefix("/v1")
-        .filter(|rest| rest.starts_with('/'))
-        .unwrap_or(path);
-    let mut segments = api.strip_prefix('/').unwrap_or(api).split('/');
-    let id = |segment: Option<&str>| segment.is_some_and(|id| !id.is_empty());
-    match (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) {
-        (Some("chat"), Some("completions"), None, None) => "/v1/chat/completions",
-        (Some("completions"), None, None, None) => "/v1/completions",
-        (Some("embeddings"), None, None, None) => "/v1/embeddings",
-        (Some("tokens"), Some("count"), None, None) => "/v1/tokens/count",
-        (Some("models"), None, None, None) => "/v1/models",
-        (Some("models"), model, None, None) if id(model) => "/v1/models/{id}",
-        (Some("files"), None, None, None) => "/v1/files",
-        (Some("files"), file, None, None) if id(file) => "/v1/files/{id}",
-        (Some("files"), file, Some("content"), None) if id(file) => "/v1/files/{id}/content",
-        _ if path.starts_with("/docs/") => "/docs/{*path}",
-        _ if path == "/metrics" => "/metrics",
-        _ => auth::PUBLIC_PATHS
-            .into_iter()
-            .find(|public| *public == path)
-            .unwrap_or("other"),
-    }
 }
 
 /// `GET /metrics`: `metrics` in Prometheus' text format.
@@ -377,7 +462,7 @@ mod tests {
             ("/v1x/models", "other"),
             ("/nothing/here", "other"),
         ] {
-            assert_eq!(route_template(path), route, "{path}");
+            assert_eq!(route_of(path).template, route, "{path}");
         }
     }
 }

@@ -234,6 +234,48 @@ async fn production_writes_one_json_line_per_request() {
     assert!(call.is_some(), "no GigaChat call line with the id:\n{text}");
 }
 
+/// Sends a chat request with a chunked body (no `Content-Length`) over a raw socket, under
+/// `x-request-id: acc-chunked`; returns the body's length.
+async fn send_chunked(base: &str) -> usize {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let body =
+        json!({"model": "GigaChat", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let (first, second) = body.split_at(body.len() / 2);
+    let address = base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {NAMED_KEY}\r\n\
+         content-type: application/json\r\nx-request-id: acc-chunked\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    for chunk in [first, second] {
+        let framed = format!("{:x}\r\n{chunk}\r\n", chunk.len());
+        socket.write_all(framed.as_bytes()).await.unwrap();
+        socket.flush().await.unwrap();
+    }
+    socket.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    body.len()
+}
+
+#[tokio::test]
+async fn bytes_in_counts_a_chunked_body() {
+    let (_adapter, base, log) = spawn(&[("ENVIRONMENT", "production")]).await;
+    let sent = send_chunked(&base).await;
+    let text = lines_when(&log, |text| {
+        text.lines()
+            .any(|line| line.contains("\"target\":\"access\"") && line.contains("acc-chunked"))
+    })
+    .await;
+    let lines = access_lines(&text);
+    let fields = &line_of(&lines, "acc-chunked")["fields"];
+    assert_eq!(fields["bytes_in"], sent, "{fields}");
+    assert_eq!(fields["status"], 200, "{fields}");
+}
+
 #[tokio::test]
 async fn access_log_false_writes_no_access_lines() {
     let (_adapter, base, log) = spawn(&[("ACCESS_LOG", "false")]).await;

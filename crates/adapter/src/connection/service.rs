@@ -109,10 +109,7 @@ impl Future for Served {
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        let is_stream = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
+        let is_stream = crate::access::is_event_stream(response.headers());
         let cut = is_stream.then(|| cut(self.phase.clone()));
         let in_flight = self.in_flight.take();
         let access = response
