@@ -24,7 +24,7 @@ pub const TARGET: &str = "access";
 /// handler that fills in the model, usage and upstream time, a stream, and the response body that
 /// says how it went out. The line is written when the last of them lets go of it.
 pub struct Exchange {
-    id: String,
+    id: Arc<str>,
     key: Option<Arc<str>>,
     method: Method,
     route: &'static Route,
@@ -101,11 +101,13 @@ impl Exchange {
     ) -> Self {
         let span = if crate::traces::enabled() {
             crate::traces::request_span(&id, &method, route.template, headers)
+        } else if crate::log_output::request_ids_by_thread() {
+            tracing::Span::none()
         } else {
             tracing::info_span!("request", request_id = %id)
         };
         Self {
-            id,
+            id: Arc::from(id),
             key,
             method,
             route,
@@ -145,6 +147,12 @@ impl Exchange {
     /// The request id: returned as `x-request-id`, sent to GigaChat as `X-Request-ID`.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Marks the calling thread as polling this request until the guard is dropped (see
+    /// [`crate::log_output::in_request`]).
+    pub fn polled(&self) -> crate::log_output::InRequest {
+        crate::log_output::in_request(&self.id)
     }
 
     /// When the request arrived.

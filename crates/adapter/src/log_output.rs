@@ -7,8 +7,10 @@
 //! rather than through `serde` maps and `serde_json::Value`s; the lines read exactly as
 //! `tracing_subscriber`'s JSON format writes them (the tests compare the two).
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -19,6 +21,48 @@ use tracing_subscriber::fmt::format::{Format, Json, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
+
+/// Whether requests are recorded without a `request` span (set once at startup, when lines are
+/// JSON and no traces are exported): their id then reaches the lines written while they are polled
+/// through [`in_request`], which costs far less than a span's life in the registry.
+static REQUEST_IDS_BY_THREAD: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// The id of the request this thread is polling, see [`in_request`].
+    static CURRENT_REQUEST: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+}
+
+/// From now on requests need no `request` span: [`JsonLines`] names the request a line was
+/// written in from [`in_request`].
+pub fn carry_request_ids_by_thread() {
+    REQUEST_IDS_BY_THREAD.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`carry_request_ids_by_thread`] was called.
+pub fn request_ids_by_thread() -> bool {
+    REQUEST_IDS_BY_THREAD.load(Ordering::Relaxed)
+}
+
+/// Marks this thread as polling request `id` until the guard is dropped (the previous mark is then
+/// restored). JSON lines written meanwhile outside any span read as if written in the request's
+/// span: `"span":{"request_id":…,"name":"request"}` and the same in `"spans"`.
+pub fn in_request(id: &Arc<str>) -> InRequest {
+    InRequest {
+        previous: CURRENT_REQUEST.with(|current| current.replace(Some(id.clone()))),
+    }
+}
+
+/// The mark [`in_request`] sets; dropping it restores the previous one.
+pub struct InRequest {
+    previous: Option<Arc<str>>,
+}
+
+impl Drop for InRequest {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT_REQUEST.with(|current| *current.borrow_mut() = previous);
+    }
+}
 
 /// The longest an access line waits before it is written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
@@ -177,10 +221,24 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
-        if meta.target() != crate::access::TARGET
-            || event.parent().is_some()
-            || (event.is_contextual() && ctx.lookup_current().is_some())
+        let in_span =
+            event.parent().is_some() || (event.is_contextual() && ctx.lookup_current().is_some());
+        if !in_span
+            && meta.target() != crate::access::TARGET
+            && let Some(id) = CURRENT_REQUEST.with(|current| current.borrow().clone())
         {
+            // A line of a request recorded without a span: as the span would have had it.
+            let mut line = String::new();
+            self.json.format_event(ctx, Writer::new(&mut line), event)?;
+            let line = line.trim_end();
+            let line = line.strip_suffix('}').ok_or(fmt::Error)?;
+            writer.write_str(line)?;
+            let mut span = String::from("{\"request_id\":");
+            json_string(&mut span, &id)?;
+            span.push_str(",\"name\":\"request\"}");
+            return writeln!(writer, ",\"span\":{span},\"spans\":[{span}]}}");
+        }
+        if in_span || meta.target() != crate::access::TARGET {
             return self.json.format_event(ctx, writer, event);
         }
         writer.write_str("{\"timestamp\":\"")?;
@@ -562,6 +620,56 @@ mod tests {
             "{fast}"
         );
         assert!(fast.contains(r#"bell \u0007 юникод"#), "{fast}");
+    }
+
+    #[test]
+    fn lines_of_a_request_without_a_span_read_as_in_its_span() {
+        let id: Arc<str> = Arc::from("req-\"7\"");
+        let lines = |run: &dyn Fn()| {
+            let sink = Sink::default();
+            let output = LogOutput::new(sink.clone());
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(output.clone())
+                .with_max_level(tracing::Level::DEBUG)
+                .fmt_fields(JsonSpanFields)
+                .event_format(JsonLines::default())
+                .finish();
+            tracing::subscriber::with_default(subscriber, run);
+            output.flush();
+            let text = sink.text();
+            text.lines()
+                .map(|line| {
+                    let parsed: serde_json::Value = serde_json::from_str(line).unwrap();
+                    line.replacen(parsed["timestamp"].as_str().unwrap(), "T", 1)
+                })
+                .collect::<Vec<_>>()
+        };
+        let events = || {
+            tracing::warn!(status = 500u64, "GigaChat failed");
+            tracing::debug!(target: "gigachat::client", "GigaChat call");
+            tracing::info!(target: "access", request_id = %"other", "request");
+        };
+        let spanned = lines(&|| {
+            tracing::info_span!("request", request_id = %id).in_scope(events);
+        });
+        let marked = lines(&|| {
+            let _request = in_request(&id);
+            events();
+        });
+        // The access line is the same either way only outside the span; the others must match.
+        assert_eq!(marked[..2], spanned[..2]);
+        assert!(
+            marked[0].ends_with(r#""span":{"request_id":"req-\"7\"","name":"request"},"spans":[{"request_id":"req-\"7\"","name":"request"}]}"#),
+            "{}",
+            marked[0]
+        );
+        assert!(!marked[2].contains("\"span\""), "{}", marked[2]);
+        // Once the mark is dropped, lines name no request.
+        let after = lines(&|| {
+            drop(in_request(&id));
+            tracing::warn!("later");
+        });
+        assert!(!after[0].contains("req-"), "{}", after[0]);
     }
 
     #[test]

@@ -53,7 +53,11 @@ fn init_logging(config: &Config) -> anyhow::Result<(LogOutput, Option<Traces>)> 
     let json = config.environment.eq_ignore_ascii_case("production");
     let output = LogOutput::stdout();
     let Some(traces) = Traces::from_env()? else {
-        // No export: the log output alone, with no other layer to consult on any span or event.
+        // No export: the log output alone, with no other layer to consult on any span or event;
+        // JSON lines name their request without a span per request.
+        if json {
+            gigachat_adapter::log_output::carry_request_ids_by_thread();
+        }
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(colour)

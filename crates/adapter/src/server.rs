@@ -246,11 +246,13 @@ async fn gate(
         request.extensions_mut().insert(exchange.clone());
         let request = request.map(|body| Body::new(CountedBody::new(body, exchange.clone())));
         // The span is entered on every poll, borrowed from the exchange: no clone of it to make
-        // and close per request. (Unlike `Instrument`, a handler dropped because the client left
-        // is dropped outside the span; no drop in the handlers logs.)
+        // and close per request; with JSON lines and no traces there is no span, and the thread's
+        // mark names the request in the lines written meanwhile. (Unlike `Instrument`, a handler
+        // dropped because the client left is dropped outside the span; no drop in the handlers logs.)
         let mut handled = std::pin::pin!(next.run(request));
         std::future::poll_fn(|cx| {
             let _entered = exchange.span().enter();
+            let _polled = exchange.polled();
             handled.as_mut().poll(cx)
         })
         .await
