@@ -150,9 +150,9 @@ impl Exchange {
     }
 
     /// Marks the calling thread as polling this request until the guard is dropped (see
-    /// [`crate::log_output::in_request`]).
-    pub fn polled(&self) -> crate::log_output::InRequest {
-        crate::log_output::in_request(&self.id)
+    /// [`crate::log_output::in_request`]); nothing when the request has a span to carry its id.
+    pub fn polled(&self) -> Option<crate::log_output::InRequest> {
+        crate::log_output::request_ids_by_thread().then(|| crate::log_output::in_request(&self.id))
     }
 
     /// When the request arrived.

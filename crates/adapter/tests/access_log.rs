@@ -227,7 +227,8 @@ async fn production_writes_one_json_line_per_request() {
     assert_eq!(head["status"], 200);
     assert!(head.get("error").is_none(), "{head}");
 
-    // Other lines of a request carry its id: GigaChat's call, logged inside the request's span.
+    // Other lines of a request carry its id as their span object: GigaChat's call (in JSON
+    // there is no span per request; the polling thread's mark gives the same `span` object).
     let call = json_lines(&text).into_iter().find(|line| {
         line["fields"]["message"] == "GigaChat call" && line["span"]["request_id"] == "acc-chat"
     });
