@@ -264,27 +264,121 @@ impl Drop for Exchange {
         if !self.logged {
             return;
         }
+        let line = Line {
+            request_id: &self.id,
+            method: self.method.as_str(),
+            route: self.route.template,
+            key: self.key.as_deref(),
+            model: report.model.as_deref(),
+            model_served: report.model_served.as_deref(),
+            stream,
+            status: delivery.map(|delivery| delivery.status),
+            error,
+            latency_ms: millis(latency),
+            upstream_ms: report.upstream.map(millis),
+            ttft_ms: first_token.map(millis),
+            tokens: usage,
+            bytes_in: *self.bytes_in.get_mut(),
+            bytes_out: delivery.map(|delivery| delivery.bytes_out),
+        };
+        if !crate::log_output::write_access_line(|members| line.write_members(members)) {
+            line.log();
+        }
+    }
+}
+
+/// What an access line says about a request.
+struct Line<'a> {
+    request_id: &'a str,
+    method: &'a str,
+    route: &'static str,
+    key: Option<&'a str>,
+    model: Option<&'a str>,
+    model_served: Option<&'a str>,
+    stream: bool,
+    status: Option<u16>,
+    error: Option<&'a str>,
+    latency_ms: u64,
+    upstream_ms: Option<u64>,
+    ttft_ms: Option<u64>,
+    tokens: Option<Tokens>,
+    bytes_in: u64,
+    bytes_out: Option<u64>,
+}
+
+impl Line<'_> {
+    /// Logs the line as a `tracing` event (target `access`, info level).
+    fn log(&self) {
         tracing::info!(
             target: TARGET,
-            request_id = %self.id,
+            request_id = %self.request_id,
             method = %self.method,
-            route = self.route.template,
-            key = self.key.as_deref(),
-            model = report.model.as_deref(),
-            model_served = report.model_served.as_deref(),
-            stream,
-            status = delivery.map(|delivery| delivery.status),
-            error,
-            latency_ms = millis(latency),
-            upstream_ms = report.upstream.map(millis),
-            ttft_ms = first_token.map(millis),
-            prompt_tokens = usage.map(|u| u.prompt),
-            completion_tokens = usage.map(|u| u.completion),
-            cached_tokens = usage.map(|u| u.cached),
-            bytes_in = *self.bytes_in.get_mut(),
-            bytes_out = delivery.map(|delivery| delivery.bytes_out),
+            route = self.route,
+            key = self.key,
+            model = self.model,
+            model_served = self.model_served,
+            stream = self.stream,
+            status = self.status,
+            error = self.error,
+            latency_ms = self.latency_ms,
+            upstream_ms = self.upstream_ms,
+            ttft_ms = self.ttft_ms,
+            prompt_tokens = self.tokens.map(|u| u.prompt),
+            completion_tokens = self.tokens.map(|u| u.completion),
+            cached_tokens = self.tokens.map(|u| u.cached),
+            bytes_in = self.bytes_in,
+            bytes_out = self.bytes_out,
             "request"
         );
+    }
+
+    /// Writes the members of the event [`Line::log`] logs, in its order, as JSON lines show them.
+    fn write_members<W: std::fmt::Write>(
+        &self,
+        members: &mut crate::log_output::JsonMembers<'_, W>,
+    ) {
+        let text =
+            |members: &mut crate::log_output::JsonMembers<'_, W>, name, value: Option<&str>| {
+                if let Some(value) = value {
+                    members.text(name, value);
+                }
+            };
+        let number =
+            |members: &mut crate::log_output::JsonMembers<'_, W>, name, value: Option<u64>| {
+                if let Some(value) = value {
+                    members.number(name, value);
+                }
+            };
+        members.text("message", "request");
+        members.text("request_id", self.request_id);
+        members.text("method", self.method);
+        members.text("route", self.route);
+        text(members, "key", self.key);
+        text(members, "model", self.model);
+        text(members, "model_served", self.model_served);
+        members.boolean("stream", self.stream);
+        number(members, "status", self.status.map(u64::from));
+        text(members, "error", self.error);
+        members.number("latency_ms", self.latency_ms);
+        number(members, "upstream_ms", self.upstream_ms);
+        number(members, "ttft_ms", self.ttft_ms);
+        number(
+            members,
+            "prompt_tokens",
+            self.tokens.map(|u| u64::from(u.prompt)),
+        );
+        number(
+            members,
+            "completion_tokens",
+            self.tokens.map(|u| u64::from(u.completion)),
+        );
+        number(
+            members,
+            "cached_tokens",
+            self.tokens.map(|u| u64::from(u.cached)),
+        );
+        members.number("bytes_in", self.bytes_in);
+        number(members, "bytes_out", self.bytes_out);
     }
 }
 
@@ -409,6 +503,68 @@ mod tests {
         text.lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
+    }
+
+    /// The JSON line `write` writes, its timestamp blanked.
+    fn without_timestamp(line: &str) -> String {
+        let parsed: serde_json::Value = serde_json::from_str(line).unwrap();
+        line.replacen(parsed["timestamp"].as_str().unwrap(), "T", 1)
+    }
+
+    #[test]
+    fn a_line_written_straight_reads_as_the_logged_event() {
+        let full = Line {
+            request_id: "req-\"1\"",
+            method: "POST",
+            route: "/v1/chat/completions",
+            key: Some("team \\ a"),
+            model: Some("GigaChat-2\n"),
+            model_served: Some("GigaChat-2-Max"),
+            stream: true,
+            status: Some(200),
+            error: Some("client_disconnected"),
+            latency_ms: 12,
+            upstream_ms: Some(u64::MAX),
+            ttft_ms: Some(0),
+            tokens: Some(Tokens {
+                prompt: 3,
+                completion: u32::MAX,
+                cached: 1,
+            }),
+            bytes_in: 120,
+            bytes_out: Some(4096),
+        };
+        let bare = Line {
+            key: None,
+            model: None,
+            model_served: None,
+            stream: false,
+            status: None,
+            error: None,
+            upstream_ms: None,
+            ttft_ms: None,
+            tokens: None,
+            bytes_out: None,
+            ..full
+        };
+        for line in [full, bare] {
+            let buffer = Buffer::default();
+            let writer = buffer.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .fmt_fields(crate::log_output::JsonSpanFields)
+                .event_format(crate::log_output::JsonLines::default())
+                .finish();
+            tracing::subscriber::with_default(subscriber, || line.log());
+            let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+            let mut direct = String::new();
+            crate::log_output::access_line(&mut direct, &tracing::Level::INFO, |members| {
+                line.write_members(members);
+            })
+            .unwrap();
+            assert_eq!(without_timestamp(&direct), without_timestamp(&logged));
+            assert!(direct.ends_with("}\n"), "{direct}");
+        }
     }
 
     fn exchange(logged: bool) -> Arc<Exchange> {

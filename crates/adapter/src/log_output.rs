@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
@@ -137,6 +137,18 @@ impl<W: Write> LogOutput<W> {
         self.pending().write_out();
     }
 
+    /// Adds an access line to the batch, written in place by `write` (a line it fails to write
+    /// is taken back whole).
+    fn push_with(&self, write: impl FnOnce(&mut Vec<u8>) -> fmt::Result) {
+        let mut pending = self.pending();
+        let start = pending.lines.len();
+        if write(&mut pending.lines).is_err() {
+            pending.lines.truncate(start);
+        } else if pending.lines.len() >= BATCH_BYTES {
+            pending.write_out();
+        }
+    }
+
     fn pending(&self) -> MutexGuard<'_, Pending<W>> {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -241,21 +253,62 @@ where
         if in_span || meta.target() != crate::access::TARGET {
             return self.json.format_event(ctx, writer, event);
         }
-        writer.write_str("{\"timestamp\":\"")?;
-        let now = std::time::SystemTime::now();
-        match now.duration_since(std::time::UNIX_EPOCH) {
-            Ok(since) if since.as_secs() < LAST_FOUR_DIGIT_YEAR => timestamp(&mut writer, since)?,
-            _ => SystemTime.format_time(&mut writer)?,
-        }
-        writer.write_str("\",\"level\":\"")?;
-        writer.write_str(meta.level().as_str())?;
-        writer.write_str("\",\"fields\":{")?;
-        let mut members = JsonMembers::new(&mut writer);
-        event.record(&mut members);
-        members.result?;
-        writer.write_str("},\"target\":")?;
-        json_string(&mut writer, meta.target())?;
-        writer.write_str("}\n")
+        access_line(&mut writer, meta.level(), |members| event.record(members))
+    }
+}
+
+/// Writes an access line (target `access`, outside any span) as JSON: `fields` writes the
+/// members of its `fields` object.
+pub(crate) fn access_line<W: fmt::Write>(
+    writer: &mut W,
+    level: &tracing::Level,
+    fields: impl FnOnce(&mut JsonMembers<'_, W>),
+) -> fmt::Result {
+    writer.write_str("{\"timestamp\":\"")?;
+    let now = std::time::SystemTime::now();
+    match now.duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) if since.as_secs() < LAST_FOUR_DIGIT_YEAR => timestamp(writer, since)?,
+        _ => SystemTime.format_time(&mut Writer::new(writer))?,
+    }
+    writer.write_str("\",\"level\":\"")?;
+    writer.write_str(level.as_str())?;
+    writer.write_str("\",\"fields\":{")?;
+    let mut members = JsonMembers::new(writer);
+    fields(&mut members);
+    members.result?;
+    writer.write_str("},\"target\":")?;
+    json_string(writer, crate::access::TARGET)?;
+    writer.write_str("}\n")
+}
+
+/// Where access lines go without a `tracing` event, once [`write_access_lines_to`] set it.
+static ACCESS_LINES: OnceLock<LogOutput> = OnceLock::new();
+
+/// From now on access lines are written as JSON straight into `output`'s batch, without a
+/// `tracing` event (its dispatch, filter, visitor and line buffer): for JSON lines when the filter
+/// lets `access` lines through and no traces are exported, where the event's line would read the
+/// same (tested). Only the first output given is kept.
+pub fn write_access_lines_to(output: LogOutput) {
+    let _ = ACCESS_LINES.set(output);
+}
+
+/// Writes an access line into the output [`write_access_lines_to`] set, `fields` writing its
+/// members; false when none is set (then the caller logs the line as a `tracing` event).
+pub fn write_access_line(fields: impl FnOnce(&mut JsonMembers<'_, LineBytes<'_>>)) -> bool {
+    let Some(output) = ACCESS_LINES.get() else {
+        return false;
+    };
+    output.push_with(|lines| access_line(&mut LineBytes(lines), &tracing::Level::INFO, fields));
+    true
+}
+
+/// Text written into the bytes of waiting lines.
+pub struct LineBytes<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for LineBytes<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.extend_from_slice(text.as_bytes());
+        Ok(())
     }
 }
 
@@ -318,8 +371,7 @@ impl Default for NameOrder {
 
 impl Visit for NameOrder {
     fn record_debug(&mut self, field: &Field, _: &dyn fmt::Debug) {
-        let name = field.name();
-        let name = name.strip_prefix("r#").unwrap_or(name);
+        let name = field_name(field);
         self.sorted &= self.last.is_none_or(|last| last < name);
         self.last = Some(name);
     }
@@ -333,7 +385,7 @@ fn sorted_object(object: &str) -> Result<String, fmt::Error> {
 }
 
 /// Writes fields as JSON object members (`"name":value`, comma-separated) into a line.
-struct JsonMembers<'a, W> {
+pub struct JsonMembers<'a, W> {
     writer: &'a mut W,
     first: bool,
     result: fmt::Result,
@@ -348,13 +400,28 @@ impl<'a, W: fmt::Write> JsonMembers<'a, W> {
         }
     }
 
+    /// Writes `"name":"value"`.
+    pub fn text(&mut self, name: &str, value: &str) {
+        self.member(name, |writer| json_string(writer, value));
+    }
+
+    /// Writes `"name":value`.
+    pub fn number(&mut self, name: &str, value: u64) {
+        self.member(name, |writer| decimal(writer, value));
+    }
+
+    /// Writes `"name":true` or `false`.
+    pub fn boolean(&mut self, name: &str, value: bool) {
+        self.member(name, |writer| {
+            writer.write_str(if value { "true" } else { "false" })
+        });
+    }
+
     /// Writes `"name":` then the value `write` writes.
-    fn member(&mut self, field: &Field, write: impl FnOnce(&mut W) -> fmt::Result) {
+    fn member(&mut self, name: &str, write: impl FnOnce(&mut W) -> fmt::Result) {
         if self.result.is_err() {
             return;
         }
-        let name = field.name();
-        let name = name.strip_prefix("r#").unwrap_or(name);
         let separator = if self.first { "" } else { "," };
         self.first = false;
         self.result = self
@@ -366,18 +433,24 @@ impl<'a, W: fmt::Write> JsonMembers<'a, W> {
     }
 }
 
+/// A field's name as JSON lines show it (without a raw identifier's `r#`).
+fn field_name(field: &Field) -> &'static str {
+    let name = field.name();
+    name.strip_prefix("r#").unwrap_or(name)
+}
+
 impl<W: fmt::Write> Visit for JsonMembers<'_, W> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         // As `serde_json`: a number when finite, else null.
         if value.is_finite() {
-            self.member(field, |writer| write!(writer, "{value:?}"));
+            self.member(field_name(field), |writer| write!(writer, "{value:?}"));
         } else {
-            self.member(field, |writer| writer.write_str("null"));
+            self.member(field_name(field), |writer| writer.write_str("null"));
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.member(field, |writer| {
+        self.member(field_name(field), |writer| {
             if value < 0 {
                 writer.write_char('-')?;
             }
@@ -386,19 +459,19 @@ impl<W: fmt::Write> Visit for JsonMembers<'_, W> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.member(field, |writer| decimal(writer, value));
+        self.member(field_name(field), |writer| decimal(writer, value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.member(field, |writer| write!(writer, "{value}"));
+        self.member(field_name(field), |writer| write!(writer, "{value}"));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.member(field, |writer| json_string(writer, value));
+        self.member(field_name(field), |writer| json_string(writer, value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.member(field, |writer| {
+        self.member(field_name(field), |writer| {
             writer.write_char('"')?;
             write!(Escaped(writer), "{value:?}")?;
             writer.write_char('"')

@@ -67,6 +67,9 @@ fn init_logging(config: &Config) -> anyhow::Result<(LogOutput, Option<Traces>)> 
                 .fmt_fields(JsonSpanFields)
                 .event_format(JsonLines::default())
                 .init();
+            if tracing::enabled!(target: gigachat_adapter::access::TARGET, tracing::Level::INFO) {
+                gigachat_adapter::log_output::write_access_lines_to(output.clone());
+            }
         } else {
             builder.init();
         }

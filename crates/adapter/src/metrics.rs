@@ -53,9 +53,18 @@ pub struct Outcome<'a> {
     pub tokens: Option<Tokens>,
 }
 
-/// The adapter's metrics. Cheap to update: one short lock per family a request touches.
+/// The adapter's metrics. Cheap to update: one short lock per request for all its families.
 pub struct Metrics {
     known_models: RwLock<HashSet<String, Labels>>,
+    families: Mutex<Families>,
+    /// Requests being served; every one is under [`OPENAI`] until a second surface exists.
+    in_flight: AtomicI64,
+    streams_active: AtomicI64,
+    sources: std::sync::OnceLock<Sources>,
+}
+
+/// The metric families a finished request updates, behind the one lock of [`Metrics`].
+struct Families {
     requests: Family<u64>,
     request_duration: Family<Histogram>,
     upstream_duration: Family<Histogram>,
@@ -63,10 +72,6 @@ pub struct Metrics {
     overhead: Family<Histogram>,
     tokens: Family<u64>,
     upstream_errors: Family<u64>,
-    /// Requests being served; every one is under [`OPENAI`] until a second surface exists.
-    in_flight: AtomicI64,
-    streams_active: AtomicI64,
-    sources: std::sync::OnceLock<Sources>,
 }
 
 /// Counters kept where their events happen, read when the metrics are rendered.
@@ -106,41 +111,43 @@ impl Metrics {
     pub fn new(models: impl IntoIterator<Item = String>) -> Self {
         Self {
             known_models: RwLock::new(models.into_iter().collect()),
-            requests: Family::new(
-                "gigachat_adapter_requests_total",
-                "Requests served, by surface, route, model, status and error.",
-                &["surface", "route", "model", "status", "error"],
-            ),
-            request_duration: Family::new(
-                "gigachat_adapter_request_duration_seconds",
-                "Time from a request's arrival to the end of its answer.",
-                &["surface", "route", "stream"],
-            ),
-            upstream_duration: Family::new(
-                "gigachat_adapter_upstream_duration_seconds",
-                "Time a request spent waiting for GigaChat, by GigaChat endpoint.",
-                &["endpoint"],
-            ),
-            first_token: Family::new(
-                "gigachat_adapter_time_to_first_token_seconds",
-                "Time from a streaming request's arrival to its first event.",
-                &["surface", "model"],
-            ),
-            overhead: Family::new(
-                "gigachat_adapter_overhead_seconds",
-                "Request time minus the time spent waiting for GigaChat.",
-                &["surface", "stream"],
-            ),
-            tokens: Family::new(
-                "gigachat_adapter_tokens_total",
-                "Tokens used, by model, key and kind (prompt, completion, cached).",
-                &["model", "key", "kind"],
-            ),
-            upstream_errors: Family::new(
-                "gigachat_adapter_upstream_errors_total",
-                "Requests that ended with a GigaChat error, by verdict.",
-                &["verdict"],
-            ),
+            families: Mutex::new(Families {
+                requests: Family::new(
+                    "gigachat_adapter_requests_total",
+                    "Requests served, by surface, route, model, status and error.",
+                    &["surface", "route", "model", "status", "error"],
+                ),
+                request_duration: Family::new(
+                    "gigachat_adapter_request_duration_seconds",
+                    "Time from a request's arrival to the end of its answer.",
+                    &["surface", "route", "stream"],
+                ),
+                upstream_duration: Family::new(
+                    "gigachat_adapter_upstream_duration_seconds",
+                    "Time a request spent waiting for GigaChat, by GigaChat endpoint.",
+                    &["endpoint"],
+                ),
+                first_token: Family::new(
+                    "gigachat_adapter_time_to_first_token_seconds",
+                    "Time from a streaming request's arrival to its first event.",
+                    &["surface", "model"],
+                ),
+                overhead: Family::new(
+                    "gigachat_adapter_overhead_seconds",
+                    "Request time minus the time spent waiting for GigaChat.",
+                    &["surface", "stream"],
+                ),
+                tokens: Family::new(
+                    "gigachat_adapter_tokens_total",
+                    "Tokens used, by model, key and kind (prompt, completion, cached).",
+                    &["model", "key", "kind"],
+                ),
+                upstream_errors: Family::new(
+                    "gigachat_adapter_upstream_errors_total",
+                    "Requests that ended with a GigaChat error, by verdict.",
+                    &["verdict"],
+                ),
+            }),
             in_flight: AtomicI64::new(0),
             streams_active: AtomicI64::new(0),
             sources: std::sync::OnceLock::new(),
@@ -183,12 +190,15 @@ impl Metrics {
             surface,
             endpoint,
         } = *outcome.route;
-        self.requests
+        let mut families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        families
+            .requests
             .update(&[surface, route, model, status, error], |count| {
                 *count += 1;
             });
         let latency = outcome.latency.as_secs_f64();
-        self.request_duration
+        families
+            .request_duration
             .update(&[surface, route, stream], |histogram| {
                 histogram.observe(LATENCY_BUCKETS, latency);
             });
@@ -196,15 +206,15 @@ impl Metrics {
             .upstream
             .map_or(0.0, |upstream| upstream.as_secs_f64());
         if outcome.upstream.is_some() {
-            self.upstream_duration.update(&[endpoint], |histogram| {
+            families.upstream_duration.update(&[endpoint], |histogram| {
                 histogram.observe(LATENCY_BUCKETS, upstream);
             });
         }
-        self.overhead.update(&[surface, stream], |histogram| {
+        families.overhead.update(&[surface, stream], |histogram| {
             histogram.observe(OVERHEAD_BUCKETS, (latency - upstream).max(0.0));
         });
         if let Some(first_token) = outcome.first_token {
-            self.first_token.update(&[surface, model], |histogram| {
+            families.first_token.update(&[surface, model], |histogram| {
                 histogram.observe(LATENCY_BUCKETS, first_token.as_secs_f64());
             });
         }
@@ -215,13 +225,15 @@ impl Metrics {
                 ("completion", tokens.completion),
                 ("cached", tokens.cached),
             ] {
-                self.tokens.update(&[model, key, kind], |total| {
+                families.tokens.update(&[model, key, kind], |total| {
                     *total += u64::from(count);
                 });
             }
         }
         if let Some(verdict) = outcome.error.filter(|label| is_upstream_error(label)) {
-            self.upstream_errors.update(&[verdict], |count| *count += 1);
+            families
+                .upstream_errors
+                .update(&[verdict], |count| *count += 1);
         }
     }
 
@@ -269,16 +281,23 @@ impl Metrics {
     /// Every metric in Prometheus' text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        self.requests.render_counters(&mut out);
-        self.request_duration
+        let families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        families.requests.render_counters(&mut out);
+        families
+            .request_duration
             .render_histograms(&mut out, LATENCY_BUCKETS);
-        self.upstream_duration
+        families
+            .upstream_duration
             .render_histograms(&mut out, LATENCY_BUCKETS);
-        self.first_token
+        families
+            .first_token
             .render_histograms(&mut out, LATENCY_BUCKETS);
-        self.overhead.render_histograms(&mut out, OVERHEAD_BUCKETS);
-        self.tokens.render_counters(&mut out);
-        self.upstream_errors.render_counters(&mut out);
+        families
+            .overhead
+            .render_histograms(&mut out, OVERHEAD_BUCKETS);
+        families.tokens.render_counters(&mut out);
+        families.upstream_errors.render_counters(&mut out);
+        drop(families);
         let _ = write!(
             out,
             "# HELP gigachat_adapter_in_flight Requests being served.\n\
@@ -303,13 +322,13 @@ fn is_upstream_error(label: &str) -> bool {
     gigachat::Verdict::from_label(label).is_some()
 }
 
-/// One metric family: its series by label values, behind one lock. Series are found by a hash of
-/// the borrowed label values, so updating an existing one allocates nothing.
+/// One metric family: its series by label values. Series are found by a hash of the borrowed
+/// label values, so updating an existing one allocates nothing.
 struct Family<V> {
     name: &'static str,
     help: &'static str,
     labels: &'static [&'static str],
-    series: Mutex<HashMap<u64, Vec<Series<V>>, Labels>>,
+    series: HashMap<u64, Vec<Series<V>>, Labels>,
 }
 
 /// Hashes label values (and their hashes, as the series map's keys).
@@ -324,15 +343,14 @@ impl<V: Default> Family<V> {
             name,
             help,
             labels,
-            series: Mutex::new(HashMap::default()),
+            series: HashMap::default(),
         }
     }
 
     /// Applies `change` to the series with label `values`, making it when new.
-    fn update(&self, values: &[&str], change: impl FnOnce(&mut V)) {
+    fn update(&mut self, values: &[&str], change: impl FnOnce(&mut V)) {
         let hash = Labels::default().hash_one(values);
-        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        let same_hash = series.entry(hash).or_default();
+        let same_hash = self.series.entry(hash).or_default();
         let index = match same_hash.iter().position(|(labels, _)| labels == values) {
             Some(index) => index,
             None => {
@@ -348,8 +366,7 @@ impl<V: Default> Family<V> {
 
     /// Runs `render` on every series, in label order (a stable exposition).
     fn each(&self, mut render: impl FnMut(&[String], &V)) {
-        let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut sorted: Vec<&Series<V>> = series.values().flatten().collect();
+        let mut sorted: Vec<&Series<V>> = self.series.values().flatten().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         for (labels, value) in sorted {
             render(labels, value);

@@ -291,6 +291,24 @@ async fn access_log_false_writes_no_access_lines() {
 }
 
 #[tokio::test]
+async fn a_filter_turning_access_lines_off_holds_in_production() {
+    // JSON access lines skip `tracing`'s event path: the filter must still be obeyed.
+    let (_adapter, base, log) = spawn(&[
+        ("ENVIRONMENT", "production"),
+        ("RUST_LOG", "info,gigachat=debug,access=off"),
+    ])
+    .await;
+    send_traffic(&base).await;
+    let text = lines_when(&log, |text| text.matches("GigaChat call").count() >= 2).await;
+    assert!(
+        !text
+            .lines()
+            .any(|line| line.contains(r#""target":"access""#)),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn development_writes_readable_lines_with_the_fields() {
     let (_adapter, base, log) = spawn(&[]).await;
     send_traffic(&base).await;
