@@ -45,10 +45,7 @@ pub async fn create(
         request,
     }: Incoming<CreateResponse>,
 ) -> Result<Response, AppError> {
-    let ids = ResponseIds {
-        id: format!("resp_{}", uuid::Uuid::now_v7().simple()),
-        created: context::unix_now(),
-    };
+    let ids = new_ids();
     let history = history(&state, &request).await?;
     let plan = responses_request(&request, &history, state.defaults(), &ids)?;
     report_left_out(&plan);
@@ -77,6 +74,14 @@ pub async fn create(
         response.headers_mut().insert(DROPPED_TOOLS_HEADER, value);
     }
     Ok(response)
+}
+
+/// A new response's id (`resp_…`) and creation time.
+fn new_ids() -> ResponseIds {
+    ResponseIds {
+        id: format!("resp_{}", uuid::Uuid::now_v7().simple()),
+        created: context::unix_now(),
+    }
 }
 
 /// The history a request continuing a stored response starts from (`previous_response_id`).
@@ -162,12 +167,8 @@ pub async fn input_tokens(
         request,
     }: Incoming<CreateResponse>,
 ) -> Result<Response, AppError> {
-    let ids = ResponseIds {
-        id: String::new(),
-        created: 0,
-    };
     let history = history(&state, &request).await?;
-    let plan = responses_request(&request, &history, state.defaults(), &ids)?;
+    let plan = responses_request(&request, &history, state.defaults(), &new_ids())?;
     let count = input_token_texts(&plan, state.defaults())?;
     call.served(&count.model, None);
     let input_tokens = if count.input.is_empty() {
