@@ -339,6 +339,34 @@ async fn left_out_tools_are_named_in_a_header() {
         .collect();
     assert_eq!(functions, ["get_weather"]);
 
+    // Browsers may read it (CORS exposes it).
+    let browser = start_with(Options {
+        args: vec!["--cors-allowed-hosts".into(), "https://webui.test".into()],
+        ..Options::default()
+    })
+    .await;
+    let response = browser
+        .post(
+            "/v1/responses",
+            json!({"input": "Hi", "tools": [{"type": "web_search"}]}),
+        )
+        .header("origin", "https://webui.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["x-gigachat-adapter-dropped-tools"],
+        "web_search"
+    );
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        exposed.contains("x-gigachat-adapter-dropped-tools"),
+        "{exposed}"
+    );
+
     // No header when nothing was left out.
     let (_, headers, _) = harness
         .responses(json!({"input": "Hi", "tools": [weather_tool()]}))
