@@ -1,7 +1,7 @@
-//! Requests Codex CLI 0.171.0 really sent (the four `tests/fixtures/codex-0.171.0-*.json`, captured against
-//! a stub, long strings trimmed, the key redacted) parse, map to a chat request the chat path
-//! accepts, with every item and tool type handled; and the answers made for them validate against
-//! the OpenAI description's `Response` schema (`../shared/openai-spec`, loaded at test time).
+//! Requests Codex CLI 0.171.0 really sent (the four `tests/fixtures/codex-0.171.0-*.json`,
+//! captured against a stub, long strings trimmed, the key redacted) parse, map to a chat request the
+//! chat path accepts, with every item and tool type handled; and the answers made for them validate
+//! against the OpenAI description's `Response` schema (`../shared/openai-spec`, loaded at test time).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::HashMap;
