@@ -27,19 +27,38 @@ pub async fn chat_completions(
         created: context::unix_now(),
     };
     let images = state.image_rewriter(upstream.clone());
-    let (plan, keys) = prepare(&state, &request, &upstream).await?;
-    match serve(&state, &plan, &upstream, &ids, &images, &call).await {
-        // GigaChat forgot a file we had cached the id of: upload again, try once more.
-        Err(AppError::Upstream(err))
-            if !keys.is_empty() && err.verdict() == gigachat::Verdict::StaleFile =>
-        {
-            tracing::info!("GigaChat no longer knows a cached file id; uploading again");
-            state.attachments().forget(&keys).await;
-            let (plan, _) = prepare(&state, &request, &upstream).await?;
-            serve(&state, &plan, &upstream, &ids, &images, &call).await
-        }
-        other => other,
+    let (state, upstream, ids, images, call) = (&state, &upstream, &ids, &images, &call);
+    with_files(state, &request, upstream, |plan| async move {
+        serve(state, &plan, upstream, ids, images, call).await
+    })
+    .await
+}
+
+/// Uploads the request's files (or finds them in the dedup store), builds its plan and runs `serve`
+/// with it; when GigaChat no longer knows a file whose id was cached, uploads the files again and
+/// runs `serve` once more.
+pub(crate) async fn with_files<T, F, Fut>(
+    state: &AppState,
+    request: &ChatCompletionRequest,
+    upstream: &RequestContext,
+    serve: F,
+) -> Result<T, AppError>
+where
+    F: Fn(ChatPlan) -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let (plan, keys) = prepare(state, request, upstream).await?;
+    let served = serve(plan).await;
+    let forgot = matches!(&served, Err(AppError::Upstream(err))
+        if !keys.is_empty() && err.verdict() == gigachat::Verdict::StaleFile);
+    if !forgot {
+        return served;
     }
+    drop(served);
+    tracing::info!("GigaChat no longer knows a cached file id; uploading again");
+    state.attachments().forget(&keys).await;
+    let (plan, _) = prepare(state, request, upstream).await?;
+    serve(plan).await
 }
 
 /// Uploads the request's files (or finds them in the dedup store) and translates the request.
@@ -79,6 +98,19 @@ async fn serve(
         .await;
         return about_model(state, opened, &plan.upstream.model).await;
     }
+    let answer = answer(state, plan, upstream, ids, images, call).await?;
+    Ok(axum::Json(answer).into_response())
+}
+
+/// The whole (non-streamed) answer to `plan`, its generated images rewritten, reported to `call`.
+pub(crate) async fn answer(
+    state: &AppState,
+    plan: &ChatPlan,
+    upstream: &RequestContext,
+    ids: &ResponseIds,
+    images: &ImageRewriter,
+    call: &Call,
+) -> Result<openai::chat::ChatCompletion, AppError> {
     let mut answer = call.upstream(complete(state, plan, upstream, ids)).await?;
     call.served(&answer.model, answer.usage.as_ref().map(Tokens::from));
     for choice in &mut answer.choices {
@@ -88,7 +120,7 @@ async fn serve(
             *content = images.rewrite(content).await;
         }
     }
-    Ok(axum::Json(answer).into_response())
+    Ok(answer)
 }
 
 /// Calls GigaChat once per choice of `plan` and maps the answers back (stop sequences, tool calls,
