@@ -3,6 +3,8 @@
 //! Dropping the body (client gone) or a matched stop sequence drops the upstream stream, which
 //! cancels the GigaChat call.
 
+pub mod responses;
+
 use std::time::Instant;
 
 use axum::body::Body;
