@@ -19,6 +19,7 @@ mod headers;
 mod metrics;
 mod model_names;
 mod request_ids;
+mod responses;
 mod responses_stream;
 mod service;
 mod streaming;
