@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_openai::types::responses::ResponseStreamEvent;
+use futures_util::StreamExt;
 use gigachat_emulator::{EmulatorConfig, Fault};
 use serde_json::{Value, json};
 
@@ -252,4 +253,76 @@ async fn a_failure_before_the_first_byte_is_an_http_error() {
         "{content_type}"
     );
     assert_error(status, &body[0], 502, None);
+}
+
+#[tokio::test]
+async fn a_custom_tool_call_streams_its_input_not_its_arguments() {
+    let harness = start().await;
+    let body = json!({
+        "model": "GigaChat-2-Max",
+        "input": "Add a file hello.txt",
+        "stream": true,
+        "tools": [{"type": "custom", "name": "apply_patch", "description": "Edit files with a patch.",
+                   "format": {"type": "grammar", "syntax": "lark",
+                              "definition": "start: \"*** Begin Patch\" LF"}}],
+        "tool_choice": {"type": "custom", "name": "apply_patch"}
+    });
+    let (status, _, events) = stream(&harness, body).await;
+    assert_eq!(status, 200);
+    assert_numbered_with_active_items(&events);
+    let kinds = types(&events);
+    assert!(
+        !kinds
+            .iter()
+            .any(|kind| kind.starts_with("response.function_call_arguments")),
+        "{kinds:?}"
+    );
+    let done = events
+        .iter()
+        .find(|e| e["type"] == "response.custom_tool_call_input.done")
+        .unwrap_or_else(|| panic!("no custom input: {kinds:?}"));
+    let input = done["input"].as_str().unwrap();
+    let deltas: String = events
+        .iter()
+        .filter(|e| e["type"] == "response.custom_tool_call_input.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(deltas, input);
+    let call = &events.last().unwrap()["response"]["output"][0];
+    assert_eq!(call["type"], "custom_tool_call");
+    assert_eq!(call["name"], "apply_patch");
+    assert_eq!(call["input"], input);
+    assert!(call.get("arguments").is_none() && call.get("status").is_none());
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_cancels_the_upstream_stream() {
+    let harness = start_with(Options {
+        emulator: EmulatorConfig {
+            answer_words: 200,
+            words_per_event: 2,
+            event_gap: Duration::from_millis(10),
+            ..EmulatorConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let response = harness
+        .post("/v1/responses", request("long"))
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    body.next().await.unwrap().unwrap();
+    body.next().await.unwrap().unwrap();
+    drop(body);
+    // 100 events 10 ms apart: uncancelled, all of them would be out two seconds later.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sent = harness.upstream("/chat/completions")[0]
+        .stream_events_sent
+        .unwrap();
+    assert!(
+        sent < 50,
+        "upstream kept streaming after the client left: {sent} events"
+    );
 }
