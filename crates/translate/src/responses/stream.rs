@@ -189,11 +189,6 @@ impl ResponseEvents {
         self.emit(EventKind::Failed { response }, out);
     }
 
-    /// Whether a terminal event has been sent.
-    pub fn is_ended(&self) -> bool {
-        self.ended
-    }
-
     fn emit(&mut self, kind: EventKind, out: &mut Vec<StreamEvent>) {
         out.push(StreamEvent {
             kind,
