@@ -50,27 +50,19 @@ pub async fn create(
     let plan = responses_request(&request, &history, state.defaults(), &ids)?;
     report_left_out(&plan);
     let images = state.image_rewriter(upstream.clone());
-    let serve = async |chat_plan: &ChatPlan| {
+    let (state, plan, upstream, ids, images, call) =
+        (&state, &plan, &upstream, &ids, &images, &call);
+    let mut response = chat::with_files(state, &plan.chat, upstream, |chat_plan| async move {
         if chat_plan.stream {
-            return serve_stream(&state, &plan, chat_plan, &upstream, &ids, &images, &call).await;
+            return serve_stream(state, plan, &chat_plan, upstream, ids, images, call).await;
         }
-        let answer = chat::answer(&state, chat_plan, &upstream, &ids, &images, &call).await?;
-        let response = responses_response(&answer, &plan, context::unix_now());
+        let answer = chat::answer(state, &chat_plan, upstream, ids, images, call).await?;
+        let response = responses_response(&answer, plan, context::unix_now());
         Ok(axum::Json(response).into_response())
-    };
-    let (chat_plan, keys) = chat::prepare(&state, &plan.chat, &upstream)
-        .await
-        .map_err(|err| renamed(err, &plan))?;
-    let mut served = serve(&chat_plan).await;
-    if chat::forgot_files(&keys, &served) {
-        state.attachments().forget(&keys).await;
-        let (chat_plan, _) = chat::prepare(&state, &plan.chat, &upstream)
-            .await
-            .map_err(|err| renamed(err, &plan))?;
-        served = serve(&chat_plan).await;
-    }
-    let mut response = served.map_err(|err| renamed(err, &plan))?;
-    if let Some(value) = dropped_tools_header(&plan) {
+    })
+    .await
+    .map_err(|err| renamed(err, plan))?;
+    if let Some(value) = dropped_tools_header(plan) {
         response.headers_mut().insert(DROPPED_TOOLS_HEADER, value);
     }
     Ok(response)
