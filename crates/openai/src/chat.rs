@@ -1,5 +1,6 @@
 //! Chat completions: the tolerant request, the response, and the stream chunk.
 
+use crate::text_or_list::TextOrList;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -150,36 +151,14 @@ pub enum MessageContent {
 /// large inline files twice).
 impl<'de> Deserialize<'de> for MessageContent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = MessageContent;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string or a list of content parts")
-            }
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
-                Ok(MessageContent::Text(text.to_owned()))
-            }
-            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
-                Ok(MessageContent::Text(text))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(1));
-                while let Some(part) = seq.next_element()? {
-                    parts.push(part);
-                }
-                if parts.is_empty() {
-                    // An empty list is not "no content": it was sent as an empty message.
-                    return Err(serde::de::Error::custom(
-                        "an empty list of content parts; send at least one part, a string or null",
-                    ));
-                }
-                Ok(MessageContent::Parts(parts))
-            }
+        match crate::text_or_list::read(deserializer, "a string or a list of content parts")? {
+            TextOrList::Text(text) => Ok(MessageContent::Text(text)),
+            // An empty list is not "no content": it was sent as an empty message.
+            TextOrList::List(parts) if parts.is_empty() => Err(serde::de::Error::custom(
+                "an empty list of content parts; send at least one part, a string or null",
+            )),
+            TextOrList::List(parts) => Ok(MessageContent::Parts(parts)),
         }
-        deserializer.deserialize_any(Visitor)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod response;
 
 use std::collections::BTreeMap;
 
+use crate::text_or_list::TextOrList;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -146,30 +147,10 @@ pub enum Input {
 /// Read directly (no intermediate JSON tree), so errors keep their path (`input[3].role`).
 impl<'de> Deserialize<'de> for Input {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Input;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string or a list of input items")
-            }
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
-                Ok(Input::Text(text.to_owned()))
-            }
-            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
-                Ok(Input::Text(text))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Input::Items(items))
-            }
+        match crate::text_or_list::read(deserializer, "a string or a list of input items")? {
+            TextOrList::Text(text) => Ok(Input::Text(text)),
+            TextOrList::List(items) => Ok(Input::Items(items)),
         }
-        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -344,36 +325,15 @@ impl<'de> Deserialize<'de> for ToolOutput {
     }
 }
 
-/// Reads a string or a list of parts directly (no intermediate JSON tree: a large inline file is
-/// copied out of the body once, and errors keep their path).
+/// Reads a string or a list of parts (errors keep their path).
 fn text_or_parts<'de, D: Deserializer<'de>>(
     deserializer: D,
     expected: &'static str,
 ) -> Result<ItemContent, D::Error> {
-    struct Visitor(&'static str);
-    impl<'de> serde::de::Visitor<'de> for Visitor {
-        type Value = ItemContent;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.0)
-        }
-        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            Ok(ItemContent::Text(text.to_owned()))
-        }
-        fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
-            Ok(ItemContent::Text(text))
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(1));
-            while let Some(part) = seq.next_element()? {
-                parts.push(part);
-            }
-            Ok(ItemContent::Parts(parts))
-        }
+    match crate::text_or_list::read(deserializer, expected)? {
+        TextOrList::Text(text) => Ok(ItemContent::Text(text)),
+        TextOrList::List(parts) => Ok(ItemContent::Parts(parts)),
     }
-    deserializer.deserialize_any(Visitor(expected))
 }
 
 impl ItemContent {
@@ -568,40 +528,16 @@ enum LenientOutput {
 
 impl<'de> Deserialize<'de> for LenientOutput {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = LenientOutput;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string or a list of output parts")
-            }
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
-                Ok(LenientOutput::Tool(ToolOutput::Text(text.to_owned())))
-            }
-            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
-                Ok(LenientOutput::Tool(ToolOutput::Text(text)))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(1));
-                while let Some(part) = seq.next_element()? {
-                    parts.push(part);
-                }
-                Ok(LenientOutput::Tool(ToolOutput::Parts(parts)))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(LenientOutput::Other)
-            }
-        }
-        deserializer.deserialize_any(Visitor)
+        Ok(
+            match crate::text_or_list::read_or_object(
+                deserializer,
+                "a string or a list of output parts",
+            )? {
+                Some(TextOrList::Text(text)) => LenientOutput::Tool(ToolOutput::Text(text)),
+                Some(TextOrList::List(parts)) => LenientOutput::Tool(ToolOutput::Parts(parts)),
+                None => LenientOutput::Other,
+            },
+        )
     }
 }
 
