@@ -1,0 +1,407 @@
+//! Stored Responses (`store: true`): a finished Response and the input items it answered, kept per caller key, for `GET /responses/{id}`, its `input_items` and `previous_response_id`.
+//!
+//! Entries live in the persistent store of [`crate::store`] (redb under `DATA_DIR`, or Redis with
+//! `REDIS_URL` so every replica can continue a conversation), without a memory tier: a response
+//! deleted through one replica must be gone for all of them. The storage key holds the upstream
+//! identity and the caller's key name, so no key ever reads another key's responses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::store::{Entry, KvStore, StoreError, unix_now};
+
+/// Prefix of every storage key; bump the version when the key or value format changes.
+const KEY_PREFIX: &str = "gigachat-adapter:response:v1";
+
+/// Most items one `input_items` page holds.
+pub const MAX_PAGE: usize = 100;
+
+/// Items an `input_items` page holds when the client names no `limit`.
+pub const DEFAULT_PAGE: usize = 20;
+
+/// How long stored responses are kept and how large one may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// How long a stored response stays retrievable (`RESPONSES_TTL_SECS`).
+    pub ttl: Duration,
+    /// The largest stored entry (the Response and its input items as JSON), in bytes
+    /// (`RESPONSES_MAX_BYTES`); a larger one is not stored.
+    pub max_bytes: usize,
+}
+
+/// A Response as stored: the Response object and the input items it answered (the whole history
+/// the model saw, earlier turns of a `previous_response_id` chain included), each with an `id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    /// The Response object, as the client received it.
+    pub response: Value,
+    /// Its input items, oldest first.
+    pub input_items: Vec<Value>,
+}
+
+impl StoredResponse {
+    /// The conversation up to and including this response, for a request continuing it with
+    /// `previous_response_id`: the input items, then the output items. Instructions are not part
+    /// of it (OpenAI does not carry them over).
+    pub fn history(&self) -> Vec<Value> {
+        let output = self
+            .response
+            .get("output")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        self.input_items.iter().chain(output).cloned().collect()
+    }
+}
+
+/// What [`ResponsesStore::keep`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// The response is stored.
+    Stored,
+    /// The entry is larger than [`Retention::max_bytes`]: nothing was stored.
+    TooLarge {
+        /// The entry's size, in bytes.
+        bytes: usize,
+    },
+}
+
+/// Stored responses, per upstream identity and caller key; cheap to clone.
+#[derive(Clone)]
+pub struct ResponsesStore {
+    /// Where entries are kept.
+    kv: Arc<dyn KvStore>,
+    /// The upstream identity the adapter serves as (tenants sharing a Redis stay apart).
+    scope: String,
+    /// How long and how large.
+    retention: Retention,
+}
+
+impl std::fmt::Debug for ResponsesStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponsesStore")
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponsesStore {
+    /// Responses kept in `kv` for the upstream identity `scope`, as `retention` says.
+    pub fn new(kv: Arc<dyn KvStore>, scope: &str, retention: Retention) -> Self {
+        Self {
+            kv,
+            scope: scope.to_owned(),
+            retention,
+        }
+    }
+
+    /// How long and how large.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// The storage key of response `id` stored by the caller whose key is named `owner` (`None`:
+    /// no key is configured). Key names never hold a `:`, so no id can reach another owner's keys.
+    fn key(&self, owner: Option<&str>, id: &str) -> String {
+        format!(
+            "{KEY_PREFIX}:{}:{}:{id}",
+            self.scope,
+            owner.unwrap_or_default()
+        )
+    }
+
+    /// Keeps `stored` as response `id` of `owner` for [`Retention::ttl`], unless it is larger
+    /// than [`Retention::max_bytes`].
+    pub async fn keep(
+        &self,
+        owner: Option<&str>,
+        id: &str,
+        stored: &StoredResponse,
+    ) -> Result<Kept, StoreError> {
+        let value = serde_json::to_vec(stored)?;
+        if value.len() > self.retention.max_bytes {
+            return Ok(Kept::TooLarge { bytes: value.len() });
+        }
+        let ttl = i64::try_from(self.retention.ttl.as_secs()).unwrap_or(i64::MAX);
+        let entry = Entry {
+            value: value.into(),
+            expires_at: unix_now().saturating_add(ttl),
+        };
+        self.kv.put(&self.key(owner, id), &entry).await?;
+        Ok(Kept::Stored)
+    }
+
+    /// Response `id` of `owner`, unless it is unknown, expired or another key's.
+    pub async fn load(
+        &self,
+        owner: Option<&str>,
+        id: &str,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        let Some(entry) = self.kv.get(&self.key(owner, id)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(serde_json::from_slice(&entry.value)?))
+    }
+
+    /// Deletes response `id` of `owner`; `false` when there was none to delete.
+    pub async fn delete(&self, owner: Option<&str>, id: &str) -> Result<bool, StoreError> {
+        let key = self.key(owner, id);
+        if self.kv.get(&key).await?.is_none() {
+            return Ok(false);
+        }
+        self.kv.remove(&key).await?;
+        Ok(true)
+    }
+}
+
+/// A request's `input` as the list of items it stands for (a string is one user message), each
+/// in the shape `input_items` lists: with a `type`, message text as content parts, and an `id`
+/// (made here for items that came without one).
+pub fn input_items(input: &Value) -> Vec<Value> {
+    let items = match input {
+        Value::String(text) => vec![json!({"type": "message", "role": "user", "content": text})],
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    };
+    items.into_iter().map(listed_item).collect()
+}
+
+/// `item` with a `type` (`message` when it has none), string message content as one text part,
+/// and an `id`.
+fn listed_item(mut item: Value) -> Value {
+    let Some(fields) = item.as_object_mut() else {
+        return item;
+    };
+    if !fields.get("type").is_some_and(Value::is_string) {
+        fields.insert("type".into(), json!("message"));
+    }
+    let kind = fields
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if kind == "message" {
+        text_as_part(fields);
+    }
+    if fields
+        .get("id")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        let id = format!("{}_{}", id_prefix(&kind), uuid::Uuid::now_v7().simple());
+        fields.insert("id".into(), Value::String(id));
+    }
+    item
+}
+
+/// A message's string `content` as one part: `output_text` for the assistant, else `input_text`.
+fn text_as_part(message: &mut Map<String, Value>) {
+    let Some(Value::String(text)) = message.get("content") else {
+        return;
+    };
+    let part = if message.get("role").and_then(Value::as_str) == Some("assistant") {
+        json!([{"type": "output_text", "text": text, "annotations": []}])
+    } else {
+        json!([{"type": "input_text", "text": text}])
+    };
+    message.insert("content".into(), part);
+}
+
+/// The prefix of an id made for an item of type `kind`, as OpenAI names its items.
+fn id_prefix(kind: &str) -> &'static str {
+    match kind {
+        "message" => "msg",
+        "function_call" => "fc",
+        "function_call_output" => "fco",
+        "custom_tool_call" => "ctc",
+        "custom_tool_call_output" => "ctco",
+        "reasoning" => "rs",
+        _ => "item",
+    }
+}
+
+/// The query of `GET /responses/{id}/input_items` (`include[]` is accepted and changes nothing).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ItemsQuery {
+    /// Items per page, 1 to [`MAX_PAGE`] ([`DEFAULT_PAGE`] when absent).
+    #[serde(default)]
+    pub limit: Option<String>,
+    /// `asc` (oldest first) or `desc` (newest first, the default).
+    #[serde(default)]
+    pub order: Option<String>,
+    /// A cursor: the items after the one with this id, in the chosen order.
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// One page of `items` as `query` asks: `{object: "list", data, first_id, last_id, has_more}`.
+/// An `after` id that is not among the items gives an empty page.
+pub fn page(items: &[Value], query: &ItemsQuery) -> Result<Value, translate::TranslateError> {
+    let ascending = translate::files::list_order(query.order.as_deref())?;
+    let limit = translate::files::list_limit(query.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
+    let mut ordered: Vec<&Value> = items.iter().collect();
+    if !ascending {
+        ordered.reverse();
+    }
+    if let Some(after) = &query.after {
+        let position = ordered
+            .iter()
+            .position(|item| item.get("id").and_then(Value::as_str) == Some(after.as_str()));
+        ordered.drain(..position.map_or(ordered.len(), |index| index + 1));
+    }
+    let has_more = ordered.len() > limit;
+    ordered.truncate(limit);
+    let id_of = |item: Option<&&Value>| item.and_then(|item| item.get("id")).cloned();
+    Ok(json!({
+        "object": "list",
+        "first_id": id_of(ordered.first()),
+        "last_id": id_of(ordered.last()),
+        "has_more": has_more,
+        "data": ordered,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_input_is_one_user_message_with_an_id() {
+        let items = input_items(&json!("Hi"));
+        assert_eq!(items.len(), 1);
+        let id = items[0]["id"].as_str().unwrap();
+        assert!(id.starts_with("msg_") && id.len() > 20, "{id}");
+        assert_eq!(
+            items[0],
+            json!({"type": "message", "role": "user", "id": id,
+                   "content": [{"type": "input_text", "text": "Hi"}]})
+        );
+    }
+
+    #[test]
+    fn items_keep_their_ids_and_get_missing_ones() {
+        let items = input_items(&json!([
+            {"role": "assistant", "content": "Earlier"},
+            {"type": "function_call_output", "call_id": "c1", "output": "42", "id": "fco_client"},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}", "id": ""},
+            {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Be brief"}]},
+        ]));
+        assert_eq!(items[0]["type"], "message");
+        assert_eq!(
+            items[0]["content"],
+            json!([{"type": "output_text", "text": "Earlier", "annotations": []}])
+        );
+        assert!(items[0]["id"].as_str().unwrap().starts_with("msg_"));
+        assert_eq!(items[1]["id"], "fco_client");
+        assert!(items[2]["id"].as_str().unwrap().starts_with("fc_"));
+        assert_eq!(items[3]["content"][0]["text"], "Be brief");
+        let ids: std::collections::HashSet<&str> = items
+            .iter()
+            .map(|item| item["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 4, "ids are distinct");
+    }
+
+    #[test]
+    fn history_is_the_input_then_the_output() {
+        let stored = StoredResponse {
+            response: json!({"id": "resp_1", "instructions": "secret",
+                             "output": [{"type": "message", "id": "msg_out"}]}),
+            input_items: vec![json!({"type": "message", "id": "msg_in"})],
+        };
+        let ids: Vec<Value> = stored
+            .history()
+            .iter()
+            .map(|item| item["id"].clone())
+            .collect();
+        assert_eq!(ids, [json!("msg_in"), json!("msg_out")]);
+    }
+
+    fn numbered(count: usize) -> Vec<Value> {
+        (1..=count)
+            .map(|n| json!({"id": format!("i{n}")}))
+            .collect()
+    }
+
+    fn query(limit: Option<&str>, order: Option<&str>, after: Option<&str>) -> ItemsQuery {
+        ItemsQuery {
+            limit: limit.map(str::to_owned),
+            order: order.map(str::to_owned),
+            after: after.map(str::to_owned),
+        }
+    }
+
+    fn ids(page: &Value) -> Vec<&str> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn pages_newest_first_by_default_twenty_at_a_time() {
+        let items = numbered(25);
+        let first = page(&items, &ItemsQuery::default()).unwrap();
+        assert_eq!(first["object"], "list");
+        assert_eq!(ids(&first).len(), 20);
+        assert_eq!(
+            (&first["first_id"], &first["last_id"]),
+            (&json!("i25"), &json!("i6"))
+        );
+        assert_eq!(first["has_more"], true);
+        let rest = page(&items, &query(None, None, Some("i6"))).unwrap();
+        assert_eq!(ids(&rest), ["i5", "i4", "i3", "i2", "i1"]);
+        assert_eq!(rest["has_more"], false);
+    }
+
+    #[test]
+    fn pages_oldest_first_with_a_limit_and_cursor() {
+        let items = numbered(5);
+        let first = page(&items, &query(Some("2"), Some("asc"), None)).unwrap();
+        assert_eq!(ids(&first), ["i1", "i2"]);
+        assert_eq!(first["has_more"], true);
+        let second = page(&items, &query(Some("2"), Some("asc"), Some("i2"))).unwrap();
+        assert_eq!(ids(&second), ["i3", "i4"]);
+        let last = page(&items, &query(Some("2"), Some("asc"), Some("i4"))).unwrap();
+        assert_eq!(ids(&last), ["i5"]);
+        assert_eq!(last["has_more"], false);
+        // Exactly `limit` left: no more after them.
+        let exact = page(&items, &query(Some("3"), Some("asc"), Some("i2"))).unwrap();
+        assert_eq!(exact["has_more"], false);
+    }
+
+    #[test]
+    fn an_unknown_cursor_or_no_items_give_an_empty_page() {
+        for (items, after) in [(numbered(3), Some("nope")), (Vec::new(), None)] {
+            let empty = page(&items, &query(None, None, after)).unwrap();
+            assert_eq!(ids(&empty), Vec::<&str>::new());
+            assert_eq!(empty["first_id"], Value::Null);
+            assert_eq!(empty["last_id"], Value::Null);
+            assert_eq!(empty["has_more"], false);
+        }
+    }
+
+    #[test]
+    fn bad_limits_and_orders_name_their_parameter() {
+        let items = numbered(3);
+        for (limit, order, param) in [
+            (Some("0"), None, "limit"),
+            (Some("101"), None, "limit"),
+            (Some("ten"), None, "limit"),
+            (None, Some("newest"), "order"),
+        ] {
+            let error = page(&items, &query(limit, order, None)).unwrap_err();
+            assert_eq!(error.param.as_deref(), Some(param), "{error:?}");
+        }
+        assert_eq!(
+            ids(&page(&items, &query(Some("100"), None, None)).unwrap()).len(),
+            3
+        );
+    }
+}
