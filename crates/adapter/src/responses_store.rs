@@ -8,8 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use openai::responses::InputItem;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use translate::responses::StoredExchange;
 
 use crate::store::{Entry, KvStore, StoreError, unix_now};
 
@@ -30,31 +32,6 @@ pub struct Retention {
     /// The largest stored entry (the Response and its input items as JSON), in bytes
     /// (`RESPONSES_MAX_BYTES`); a larger one is not stored.
     pub max_bytes: usize,
-}
-
-/// A Response as stored: the Response object and the input items it answered (the whole history
-/// the model saw, earlier turns of a `previous_response_id` chain included), each with an `id`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredResponse {
-    /// The Response object, as the client received it.
-    pub response: Value,
-    /// Its input items, oldest first.
-    pub input_items: Vec<Value>,
-}
-
-impl StoredResponse {
-    /// The conversation up to and including this response, for a request continuing it with
-    /// `previous_response_id`: the input items, then the output items. Instructions are not part
-    /// of it (OpenAI does not carry them over).
-    pub fn history(&self) -> Vec<Value> {
-        let output = self
-            .response
-            .get("output")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten();
-        self.input_items.iter().chain(output).cloned().collect()
-    }
 }
 
 /// What [`ResponsesStore::keep`] did.
@@ -113,15 +90,17 @@ impl ResponsesStore {
         )
     }
 
-    /// Keeps `stored` as response `id` of `owner` for [`Retention::ttl`], unless it is larger
-    /// than [`Retention::max_bytes`].
+    /// Keeps `exchange` (the response and its input items, history first) as a response of
+    /// `owner` for [`Retention::ttl`], unless it is larger than [`Retention::max_bytes`]. Input
+    /// items without an id get one, so `input_items` can list and page them.
     pub async fn keep(
         &self,
         owner: Option<&str>,
-        id: &str,
-        stored: &StoredResponse,
+        mut exchange: StoredExchange,
     ) -> Result<Kept, StoreError> {
-        let value = serde_json::to_vec(stored)?;
+        give_ids(&mut exchange.input);
+        let id = exchange.response.id.clone();
+        let value = serde_json::to_vec(&exchange)?;
         if value.len() > self.retention.max_bytes {
             return Ok(Kept::TooLarge { bytes: value.len() });
         }
@@ -130,7 +109,7 @@ impl ResponsesStore {
             value: value.into(),
             expires_at: unix_now().saturating_add(ttl),
         };
-        self.kv.put(&self.key(owner, id), &entry).await?;
+        self.kv.put(&self.key(owner, &id), &entry).await?;
         Ok(Kept::Stored)
     }
 
@@ -139,7 +118,7 @@ impl ResponsesStore {
         &self,
         owner: Option<&str>,
         id: &str,
-    ) -> Result<Option<StoredResponse>, StoreError> {
+    ) -> Result<Option<StoredExchange>, StoreError> {
         let Some(entry) = self.kv.get(&self.key(owner, id)).await? else {
             return Ok(None);
         };
@@ -157,70 +136,22 @@ impl ResponsesStore {
     }
 }
 
-/// A request's `input` as the list of items it stands for (a string is one user message), each
-/// in the shape `input_items` lists: with a `type`, message text as content parts, and an `id`
-/// (made here for items that came without one).
-pub fn input_items(input: &Value) -> Vec<Value> {
-    let items = match input {
-        Value::String(text) => vec![json!({"type": "message", "role": "user", "content": text})],
-        Value::Array(items) => items.clone(),
-        Value::Null => Vec::new(),
-        other => vec![other.clone()],
-    };
-    items.into_iter().map(listed_item).collect()
-}
-
-/// `item` with a `type` (`message` when it has none), string message content as one text part,
-/// and an `id`.
-fn listed_item(mut item: Value) -> Value {
-    let Some(fields) = item.as_object_mut() else {
-        return item;
-    };
-    if !fields.get("type").is_some_and(Value::is_string) {
-        fields.insert("type".into(), json!("message"));
-    }
-    let kind = fields
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    if kind == "message" {
-        text_as_part(fields);
-    }
-    if fields
-        .get("id")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        let id = format!("{}_{}", id_prefix(&kind), uuid::Uuid::now_v7().simple());
-        fields.insert("id".into(), Value::String(id));
-    }
-    item
-}
-
-/// A message's string `content` as one part: `output_text` for the assistant, else `input_text`.
-fn text_as_part(message: &mut Map<String, Value>) {
-    let Some(Value::String(text)) = message.get("content") else {
-        return;
-    };
-    let part = if message.get("role").and_then(Value::as_str) == Some("assistant") {
-        json!([{"type": "output_text", "text": text, "annotations": []}])
-    } else {
-        json!([{"type": "input_text", "text": text}])
-    };
-    message.insert("content".into(), part);
-}
-
-/// The prefix of an id made for an item of type `kind`, as OpenAI names its items.
-fn id_prefix(kind: &str) -> &'static str {
-    match kind {
-        "message" => "msg",
-        "function_call" => "fc",
-        "function_call_output" => "fco",
-        "custom_tool_call" => "ctc",
-        "custom_tool_call_output" => "ctco",
-        "reasoning" => "rs",
-        _ => "item",
+/// Gives every item that has no id (or an empty one) a new one, prefixed as OpenAI names its
+/// items (`msg_`, `fc_`, `fco_`, ...). References and items of unserved kinds have none to give.
+fn give_ids(items: &mut [InputItem]) {
+    for item in items {
+        let (slot, prefix) = match item {
+            InputItem::Message(message) => (&mut message.id, "msg"),
+            InputItem::FunctionCall(call) => (&mut call.id, "fc"),
+            InputItem::FunctionCallOutput(output) => (&mut output.id, "fco"),
+            InputItem::CustomToolCall(call) => (&mut call.id, "ctc"),
+            InputItem::CustomToolCallOutput(output) => (&mut output.id, "ctco"),
+            InputItem::Reasoning(reasoning) => (&mut reasoning.id, "rs"),
+            InputItem::ItemReference { .. } | InputItem::Other { .. } => continue,
+        };
+        if slot.as_deref().is_none_or(str::is_empty) {
+            *slot = Some(format!("{prefix}_{}", uuid::Uuid::now_v7().simple()));
+        }
     }
 }
 
@@ -240,10 +171,13 @@ pub struct ItemsQuery {
 
 /// One page of `items` as `query` asks: `{object: "list", data, first_id, last_id, has_more}`.
 /// An `after` id that is not among the items gives an empty page.
-pub fn page(items: &[Value], query: &ItemsQuery) -> Result<Value, translate::TranslateError> {
+pub fn page(items: &[InputItem], query: &ItemsQuery) -> Result<Value, translate::TranslateError> {
     let ascending = translate::files::list_order(query.order.as_deref())?;
     let limit = translate::files::list_limit(query.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
-    let mut ordered: Vec<&Value> = items.iter().collect();
+    let mut ordered: Vec<Value> = items
+        .iter()
+        .map(|item| serde_json::to_value(item).unwrap_or(Value::Null))
+        .collect();
     if !ascending {
         ordered.reverse();
     }
@@ -255,7 +189,7 @@ pub fn page(items: &[Value], query: &ItemsQuery) -> Result<Value, translate::Tra
     }
     let has_more = ordered.len() > limit;
     ordered.truncate(limit);
-    let id_of = |item: Option<&&Value>| item.and_then(|item| item.get("id")).cloned();
+    let id_of = |item: Option<&Value>| item.and_then(|item| item.get("id")).cloned();
     Ok(json!({
         "object": "list",
         "first_id": id_of(ordered.first()),
@@ -269,61 +203,39 @@ pub fn page(items: &[Value], query: &ItemsQuery) -> Result<Value, translate::Tra
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_string_input_is_one_user_message_with_an_id() {
-        let items = input_items(&json!("Hi"));
-        assert_eq!(items.len(), 1);
-        let id = items[0]["id"].as_str().unwrap();
-        assert!(id.starts_with("msg_") && id.len() > 20, "{id}");
-        assert_eq!(
-            items[0],
-            json!({"type": "message", "role": "user", "id": id,
-                   "content": [{"type": "input_text", "text": "Hi"}]})
-        );
+    fn items(value: Value) -> Vec<InputItem> {
+        serde_json::from_value(value).unwrap()
     }
 
     #[test]
     fn items_keep_their_ids_and_get_missing_ones() {
-        let items = input_items(&json!([
-            {"role": "assistant", "content": "Earlier"},
+        let mut input = items(json!([
+            {"role": "user", "content": "Hi"},
             {"type": "function_call_output", "call_id": "c1", "output": "42", "id": "fco_client"},
             {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}", "id": ""},
-            {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Be brief"}]},
+            {"type": "custom_tool_call_output", "call_id": "c2", "output": "done"},
+            {"type": "item_reference", "id": "msg_earlier"},
         ]));
-        assert_eq!(items[0]["type"], "message");
-        assert_eq!(
-            items[0]["content"],
-            json!([{"type": "output_text", "text": "Earlier", "annotations": []}])
-        );
-        assert!(items[0]["id"].as_str().unwrap().starts_with("msg_"));
-        assert_eq!(items[1]["id"], "fco_client");
-        assert!(items[2]["id"].as_str().unwrap().starts_with("fc_"));
-        assert_eq!(items[3]["content"][0]["text"], "Be brief");
-        let ids: std::collections::HashSet<&str> = items
+        give_ids(&mut input);
+        let listed: Vec<Value> = input
             .iter()
-            .map(|item| item["id"].as_str().unwrap())
+            .map(|item| serde_json::to_value(item).unwrap())
             .collect();
-        assert_eq!(ids.len(), 4, "ids are distinct");
+        let id = |index: usize| listed[index]["id"].as_str().unwrap().to_owned();
+        assert!(id(0).starts_with("msg_") && id(0).len() == 36, "{}", id(0));
+        assert_eq!(id(1), "fco_client");
+        assert!(id(2).starts_with("fc_"), "{}", id(2));
+        assert!(id(3).starts_with("ctco_"), "{}", id(3));
+        assert_eq!(id(4), "msg_earlier");
+        let distinct: std::collections::HashSet<String> = (0..5).map(id).collect();
+        assert_eq!(distinct.len(), 5);
     }
 
-    #[test]
-    fn history_is_the_input_then_the_output() {
-        let stored = StoredResponse {
-            response: json!({"id": "resp_1", "instructions": "secret",
-                             "output": [{"type": "message", "id": "msg_out"}]}),
-            input_items: vec![json!({"type": "message", "id": "msg_in"})],
-        };
-        let ids: Vec<Value> = stored
-            .history()
-            .iter()
-            .map(|item| item["id"].clone())
-            .collect();
-        assert_eq!(ids, [json!("msg_in"), json!("msg_out")]);
-    }
-
-    fn numbered(count: usize) -> Vec<Value> {
+    fn numbered(count: usize) -> Vec<InputItem> {
         (1..=count)
-            .map(|n| json!({"id": format!("i{n}")}))
+            .map(|n| InputItem::ItemReference {
+                id: format!("i{n}"),
+            })
             .collect()
     }
 

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gigachat_adapter::attachments::store::{FileKey, FileStore, StoredFile};
-use gigachat_adapter::responses_store::{Kept, ResponsesStore, Retention, StoredResponse};
+use gigachat_adapter::responses_store::{Kept, ResponsesStore, Retention};
 use gigachat_adapter::store::{KvStore, MemoryStore, RedbStore, RedisStore, unix_now};
 use serde_json::json;
+use translate::responses::StoredExchange;
 
 #[path = "support/redis.rs"]
 mod redis_server;
@@ -19,14 +20,26 @@ fn retention(ttl: Duration, max_bytes: usize) -> Retention {
     Retention { ttl, max_bytes }
 }
 
-fn stored(id: &str, text: &str) -> StoredResponse {
-    StoredResponse {
-        response: json!({"id": id, "object": "response", "output": [
-            {"type": "message", "id": "msg_out", "role": "assistant",
-             "content": [{"type": "output_text", "text": text, "annotations": []}]}]}),
-        input_items: vec![json!({"type": "message", "id": "msg_in", "role": "user",
-                                 "content": [{"type": "input_text", "text": "Hi"}]})],
-    }
+/// A finished response `id` saying `text`, answered from one user message.
+fn stored(id: &str, text: &str) -> StoredExchange {
+    serde_json::from_value(json!({
+        "response": {
+            "id": id, "object": "response", "created_at": 1, "status": "completed",
+            "completed_at": 2, "error": null, "incomplete_details": null, "instructions": null,
+            "max_output_tokens": null, "max_tool_calls": null, "model": "GigaChat",
+            "output": [{"type": "message", "id": "msg_out", "role": "assistant",
+                        "status": "completed",
+                        "content": [{"type": "output_text", "text": text,
+                                     "annotations": [], "logprobs": []}]}],
+            "parallel_tool_calls": true, "previous_response_id": null, "reasoning": null,
+            "store": true, "temperature": null, "text": {"format": {"type": "text"}},
+            "tool_choice": "auto", "tools": [], "top_p": null, "truncation": "disabled",
+            "background": false, "metadata": {}
+        },
+        "input": [{"type": "message", "id": "msg_in", "role": "user",
+                   "content": [{"type": "input_text", "text": "Hi"}]}]
+    }))
+    .unwrap()
 }
 
 /// What every backend must do: keep, load, keep keys and upstream identities apart, delete.
@@ -35,7 +48,7 @@ async fn keeps_responses_apart(kv: Arc<dyn KvStore>) {
     let other_upstream = ResponsesStore::new(kv, "upstream-b", retention(MONTH, 1 << 20));
     let first = stored("resp_1", "one");
     assert_eq!(
-        store.keep(Some("team-a"), "resp_1", &first).await.unwrap(),
+        store.keep(Some("team-a"), first.clone()).await.unwrap(),
         Kept::Stored
     );
     assert_eq!(
@@ -55,10 +68,7 @@ async fn keeps_responses_apart(kv: Arc<dyn KvStore>) {
     // Another key's delete does not touch it.
     assert!(!store.delete(Some("team-b"), "resp_1").await.unwrap());
     // Without keys (none configured) responses are kept too.
-    store
-        .keep(None, "resp_2", &stored("resp_2", "two"))
-        .await
-        .unwrap();
+    store.keep(None, stored("resp_2", "two")).await.unwrap();
     assert_eq!(
         store.load(None, "resp_2").await.unwrap(),
         Some(stored("resp_2", "two"))
@@ -73,7 +83,7 @@ async fn expires(kv: Arc<dyn KvStore>) {
     let store = ResponsesStore::new(kv, "id", retention(Duration::from_secs(1), 1 << 20));
     let started = unix_now();
     store
-        .keep(Some("k"), "resp_short", &stored("resp_short", "brief"))
+        .keep(Some("k"), stored("resp_short", "brief"))
         .await
         .unwrap();
     assert!(store.load(Some("k"), "resp_short").await.unwrap().is_some());
@@ -90,13 +100,13 @@ async fn caps_the_size(kv: Arc<dyn KvStore>) {
     let size = serde_json::to_vec(&response).unwrap().len();
     let tight = ResponsesStore::new(kv.clone(), "id", retention(MONTH, size - 1));
     assert_eq!(
-        tight.keep(Some("k"), "resp_big", &response).await.unwrap(),
+        tight.keep(Some("k"), response.clone()).await.unwrap(),
         Kept::TooLarge { bytes: size }
     );
     assert_eq!(tight.load(Some("k"), "resp_big").await.unwrap(), None);
     let exact = ResponsesStore::new(kv, "id", retention(MONTH, size));
     assert_eq!(
-        exact.keep(Some("k"), "resp_big", &response).await.unwrap(),
+        exact.keep(Some("k"), response.clone()).await.unwrap(),
         Kept::Stored
     );
     assert_eq!(
@@ -159,7 +169,7 @@ async fn redb_keeps_responses_and_file_ids_across_a_restart() {
         let kv = redb(&dir).await;
         let store = ResponsesStore::new(kv.clone(), "id", retention(MONTH, 1 << 20));
         store
-            .keep(Some("k"), "resp_1", &stored("resp_1", "kept"))
+            .keep(Some("k"), stored("resp_1", "kept"))
             .await
             .unwrap();
         // One database file holds both kinds of entries.
@@ -252,7 +262,7 @@ async fn redis_replicas_share_responses_with_the_ttl_in_redis() {
     let server = RedisServer::start().await;
     let one = ResponsesStore::new(redis(&server).await, "id", retention(MONTH, 1 << 20));
     let two = ResponsesStore::new(redis(&server).await, "id", retention(MONTH, 1 << 20));
-    one.keep(Some("k"), "resp_1", &stored("resp_1", "shared"))
+    one.keep(Some("k"), stored("resp_1", "shared"))
         .await
         .unwrap();
     assert_eq!(

@@ -3,12 +3,14 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use openai::responses::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use translate::responses::StoredExchange;
 
 use crate::access::Call;
 use crate::error::AppError;
-use crate::responses_store::{ItemsQuery, StoredResponse, page};
+use crate::responses_store::{ItemsQuery, page};
 use crate::state::AppState;
 
 /// The query of `GET /responses/{id}` the adapter reads (`include[]`, `starting_after` and
@@ -26,7 +28,7 @@ pub async fn get(
     call: Call,
     Path(id): Path<String>,
     query: Result<Query<RetrieveQuery>, QueryRejection>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Response>, AppError> {
     let Query(query) = query.map_err(bad_query)?;
     match query.stream.as_deref().map(str::trim) {
         None | Some("false") => {}
@@ -70,11 +72,11 @@ pub async fn input_items(
 ) -> Result<Json<Value>, AppError> {
     let Query(query) = query.map_err(bad_query)?;
     let stored = load(&state, &call, &id).await?;
-    Ok(Json(page(&stored.input_items, &query)?))
+    Ok(Json(page(&stored.input, &query)?))
 }
 
 /// The caller's stored response `id`, or a 404.
-async fn load(state: &AppState, call: &Call, id: &str) -> Result<StoredResponse, AppError> {
+async fn load(state: &AppState, call: &Call, id: &str) -> Result<StoredExchange, AppError> {
     state
         .responses()
         .load(call.key(), id)

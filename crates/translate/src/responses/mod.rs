@@ -10,6 +10,6 @@ pub use request::{
     LEFT_OUT_TOOL_TYPES, ResponsesPlan, custom_tool_arguments, responses_request, session_id,
 };
 pub use response::{
-    StoredExchange, call_item_id, custom_tool_input, history_items, incomplete_reason,
-    message_id, output_input_items, response_usage, responses_response,
+    StoredExchange, call_item_id, custom_tool_input, history_items, incomplete_reason, message_id,
+    output_input_items, response_usage, responses_response,
 };

@@ -82,7 +82,9 @@ impl ResponsesPlan {
     /// `max_output_tokens`).
     pub fn param(&self, chat_param: &str) -> String {
         if let Some(rest) = chat_param.strip_prefix("messages[") {
-            return self.message_param(rest).unwrap_or_else(|| "input".to_owned());
+            return self
+                .message_param(rest)
+                .unwrap_or_else(|| "input".to_owned());
         }
         if chat_param == "messages" {
             return "input".to_owned();
@@ -459,7 +461,10 @@ impl Tools {
             }
             ResponseToolChoice::Hosted(value) => refuse(format!(
                 "tool_choice forces the built-in tool type {:?}, which this gateway does not serve",
-                value.get("type").and_then(Value::as_str).unwrap_or_default()
+                value
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
             )),
         }
     }
@@ -545,15 +550,17 @@ fn resolve_references<'a>(
     let mut out = Vec::with_capacity(items.len());
     for (path, item) in items {
         let item = match item {
-            InputItem::ItemReference { id } => by_id.get(id.as_str()).copied().ok_or_else(|| {
-                TranslateError::invalid(
-                    format!("{path}.id"),
-                    format!(
-                        "no item with id {id:?} is known: a reference must name an item of the \
+            InputItem::ItemReference { id } => {
+                by_id.get(id.as_str()).copied().ok_or_else(|| {
+                    TranslateError::invalid(
+                        format!("{path}.id"),
+                        format!(
+                            "no item with id {id:?} is known: a reference must name an item of the \
                          response continued with `previous_response_id`, or an earlier input item"
-                    ),
-                )
-            })?,
+                        ),
+                    )
+                })?
+            }
             item => *item,
         };
         if let Some(id) = item_id(item) {
@@ -699,7 +706,14 @@ impl Builder {
                         InputItem::FunctionCallOutput(output) | InputItem::CustomToolCallOutput(output)
                             if output.call_id == *call_id)
             });
-            let Some((index, (output_path, InputItem::FunctionCallOutput(output) | InputItem::CustomToolCallOutput(output)))) = found else {
+            let Some((
+                index,
+                (
+                    output_path,
+                    InputItem::FunctionCallOutput(output) | InputItem::CustomToolCallOutput(output),
+                ),
+            )) = found
+            else {
                 return Err(TranslateError::invalid(
                     path.clone(),
                     format!(
@@ -789,7 +803,10 @@ const FILES_FROM_TOOLS: &str = "Files returned by the tool calls above:";
 /// History arguments must be what the model could have produced: a JSON object in a string.
 fn check_arguments(arguments: &str, path: &str) -> Result<(), TranslateError> {
     if arguments.trim().is_empty()
-        || matches!(serde_json::from_str::<Value>(arguments), Ok(Value::Object(_)))
+        || matches!(
+            serde_json::from_str::<Value>(arguments),
+            Ok(Value::Object(_))
+        )
     {
         return Ok(());
     }

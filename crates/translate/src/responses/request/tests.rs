@@ -22,7 +22,10 @@ fn ids() -> ResponseIds {
     }
 }
 
-fn plan_with(body: serde_json::Value, history: &[InputItem]) -> Result<ResponsesPlan, TranslateError> {
+fn plan_with(
+    body: serde_json::Value,
+    history: &[InputItem],
+) -> Result<ResponsesPlan, TranslateError> {
     let request: CreateResponse = serde_json::from_value(body).unwrap();
     responses_request(&request, history, &defaults(), &ids())
 }
@@ -70,7 +73,12 @@ fn developer_and_system_messages_join_the_system_text_in_order() {
     let roles: Vec<_> = upstream.messages.iter().map(|m| m.role.clone()).collect();
     assert_eq!(
         roles,
-        [GcRole::System, GcRole::User, GcRole::Assistant, GcRole::User]
+        [
+            GcRole::System,
+            GcRole::User,
+            GcRole::Assistant,
+            GcRole::User
+        ]
     );
     assert_eq!(upstream.messages[0].content, "I\n\nD1\nD2\n\nS");
     assert_eq!(upstream.messages[2].content, "A");
@@ -146,17 +154,33 @@ fn grouped_calls_make_one_assistant_message_with_several_tool_calls() {
     let calls = plan.chat.messages[1].tool_calls.as_ref().unwrap();
     assert_eq!(calls.len(), 2);
     assert_eq!(
-        (calls[0].id.as_str(), calls[0].function.name.as_str(), calls[0].function.arguments.as_str()),
+        (
+            calls[0].id.as_str(),
+            calls[0].function.name.as_str(),
+            calls[0].function.arguments.as_str()
+        ),
         ("call_1", "a", "{\"x\":1}")
     );
     // Outputs follow in call order.
-    assert_eq!(plan.chat.messages[2].tool_call_id.as_deref(), Some("call_1"));
-    assert_eq!(plan.chat.messages[3].tool_call_id.as_deref(), Some("call_2"));
+    assert_eq!(
+        plan.chat.messages[2].tool_call_id.as_deref(),
+        Some("call_1")
+    );
+    assert_eq!(
+        plan.chat.messages[3].tool_call_id.as_deref(),
+        Some("call_2")
+    );
     let upstream = upstream(&plan).unwrap();
     let roles: Vec<_> = upstream.messages.iter().map(|m| m.role.clone()).collect();
     assert_eq!(
         roles,
-        [GcRole::User, GcRole::Assistant, GcRole::Function, GcRole::Assistant, GcRole::Function]
+        [
+            GcRole::User,
+            GcRole::Assistant,
+            GcRole::Function,
+            GcRole::Assistant,
+            GcRole::Function
+        ]
     );
     assert_eq!(upstream.messages[2].content, r#"{"result":"one"}"#);
 }
@@ -197,18 +221,28 @@ fn custom_tool_calls_and_outputs_become_tool_calls_of_a_string_function() {
         serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
         json!({"input": "*** Begin Patch\n*** End Patch\n"})
     );
-    let function = plan.chat.tools.as_ref().unwrap()[0].function.as_ref().unwrap();
+    let function = plan.chat.tools.as_ref().unwrap()[0]
+        .function
+        .as_ref()
+        .unwrap();
     assert_eq!(function.name, "apply_patch");
     let description = function.description.as_deref().unwrap();
     assert!(description.starts_with("Edit files."), "{description}");
-    assert!(description.contains("lark grammar:\nstart: begin_patch"), "{description}");
+    assert!(
+        description.contains("lark grammar:\nstart: begin_patch"),
+        "{description}"
+    );
     assert_eq!(
         function.parameters.as_ref().unwrap()["required"],
         json!(["input"])
     );
     let upstream = upstream(&plan).unwrap();
     assert_eq!(
-        upstream.messages[1].function_call.as_ref().unwrap().arguments,
+        upstream.messages[1]
+            .function_call
+            .as_ref()
+            .unwrap()
+            .arguments,
         json!({"input": "*** Begin Patch\n*** End Patch\n"})
     );
 }
@@ -296,7 +330,11 @@ fn history_comes_first_and_text_input_last() {
     .unwrap();
     let plan = plan_with(json!({"instructions": "I", "input": "Q2"}), &history).unwrap();
     let upstream = upstream(&plan).unwrap();
-    let texts: Vec<_> = upstream.messages.iter().map(|m| m.content.as_str()).collect();
+    let texts: Vec<_> = upstream
+        .messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect();
     assert_eq!(texts, ["I", "Q1", "A1", "Q2"]);
 }
 
@@ -339,20 +377,35 @@ fn tool_choice_forms_map() {
         {"type": "web_search"}
     ]);
     let choice = |choice: serde_json::Value| {
-        plan_with(json!({"input": "x", "tools": tools, "tool_choice": choice}), &[])
+        plan_with(
+            json!({"input": "x", "tools": tools, "tool_choice": choice}),
+            &[],
+        )
     };
-    assert_eq!(choice(json!("auto")).unwrap().chat.tool_choice, Some(ToolChoice::Auto));
-    assert_eq!(choice(json!("none")).unwrap().chat.tool_choice, Some(ToolChoice::None));
+    assert_eq!(
+        choice(json!("auto")).unwrap().chat.tool_choice,
+        Some(ToolChoice::Auto)
+    );
+    assert_eq!(
+        choice(json!("none")).unwrap().chat.tool_choice,
+        Some(ToolChoice::None)
+    );
     assert_eq!(
         choice(json!("required")).unwrap().chat.tool_choice,
         Some(ToolChoice::Required)
     );
     assert_eq!(
-        choice(json!({"type": "function", "name": "f"})).unwrap().chat.tool_choice,
+        choice(json!({"type": "function", "name": "f"}))
+            .unwrap()
+            .chat
+            .tool_choice,
         Some(ToolChoice::Function("f".into()))
     );
     let custom = choice(json!({"type": "custom", "name": "g"})).unwrap();
-    assert_eq!(custom.chat.tool_choice, Some(ToolChoice::Function("g".into())));
+    assert_eq!(
+        custom.chat.tool_choice,
+        Some(ToolChoice::Function("g".into()))
+    );
     assert!(matches!(
         upstream(&custom).unwrap().function_call,
         Some(FunctionCallMode::Forced { name, .. }) if name == "g"
@@ -379,7 +432,11 @@ fn tool_choice_forms_map() {
         json!({"type": "allowed_tools", "mode": "required", "tools": [{"type": "web_search"}]}),
     ] {
         let err = choice(forced_left_out.clone()).unwrap_err();
-        assert_eq!(err.param.as_deref(), Some("tool_choice"), "{forced_left_out}");
+        assert_eq!(
+            err.param.as_deref(),
+            Some("tool_choice"),
+            "{forced_left_out}"
+        );
     }
     let only_hosted = plan_with(
         json!({"input": "x", "tools": [{"type": "web_search"}], "tool_choice": "required"}),
@@ -387,7 +444,11 @@ fn tool_choice_forms_map() {
     )
     .unwrap_err();
     assert_eq!(only_hosted.param.as_deref(), Some("tool_choice"));
-    assert!(only_hosted.message.contains("web_search"), "{}", only_hosted.message);
+    assert!(
+        only_hosted.message.contains("web_search"),
+        "{}",
+        only_hosted.message
+    );
 }
 
 #[test]
@@ -406,7 +467,10 @@ fn settings_map_to_chat() {
     assert_eq!(chat.parallel_tool_calls, Some(false));
     assert_eq!(chat.user.as_deref(), Some("u1"));
     assert_eq!(chat.prompt_cache_key.as_deref(), Some("thread-1"));
-    assert_eq!(chat.reasoning.as_ref().unwrap().effort.as_deref(), Some("xhigh"));
+    assert_eq!(
+        chat.reasoning.as_ref().unwrap().effort.as_deref(),
+        Some("xhigh")
+    );
     assert_eq!(chat.stream, Some(true));
     assert_eq!(chat.stream_options.unwrap().include_usage, Some(true));
     assert!(matches!(
@@ -421,8 +485,12 @@ fn settings_map_to_chat() {
     assert_eq!(echo.metadata.get("k").map(String::as_str), Some("v"));
     assert_eq!(echo.text.verbosity.as_deref(), Some("low"));
     assert!(!echo.parallel_tool_calls);
-    let json_object = self::plan(json!({"input": "x", "text": {"format": {"type": "json_object"}}}));
-    assert_eq!(json_object.chat.response_format, Some(ResponseFormat::JsonObject));
+    let json_object =
+        self::plan(json!({"input": "x", "text": {"format": {"type": "json_object"}}}));
+    assert_eq!(
+        json_object.chat.response_format,
+        Some(ResponseFormat::JsonObject)
+    );
 }
 
 #[test]
@@ -442,13 +510,29 @@ fn sessions_follow_the_chat_rules() {
 fn unserved_options_are_refused_by_name() {
     for (body, param) in [
         (json!({"input": "x", "background": true}), "background"),
-        (json!({"input": "x", "conversation": "conv_1"}), "conversation"),
-        (json!({"input": "x", "conversation": {"id": "conv_1"}}), "conversation"),
+        (
+            json!({"input": "x", "conversation": "conv_1"}),
+            "conversation",
+        ),
+        (
+            json!({"input": "x", "conversation": {"id": "conv_1"}}),
+            "conversation",
+        ),
         (json!({"input": "x", "prompt": {"id": "pmpt_1"}}), "prompt"),
     ] {
-        assert_eq!(refused(body.clone()).param.as_deref(), Some(param), "{body}");
+        assert_eq!(
+            refused(body.clone()).param.as_deref(),
+            Some(param),
+            "{body}"
+        );
     }
-    assert!(plan_with(json!({"input": "x", "background": false, "conversation": null}), &[]).is_ok());
+    assert!(
+        plan_with(
+            json!({"input": "x", "background": false, "conversation": null}),
+            &[]
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -462,19 +546,34 @@ fn chat_errors_are_renamed_to_responses_paths() {
         {"role": "user", "content": [{"type": "input_text", "text": "y"}, {"type": "input_image", "image_url": "https://x/y.png"}]}
     ], "tools": [{"type": "web_search"}, {"type": "function", "name": "a", "parameters": {"type": "object"}, "strict": false}],
        "max_output_tokens": 0, "text": {"format": {"type": "json_schema", "name": "n", "schema": {"type": "string"}}}}));
-    assert_eq!(plan.param("messages[1].tool_calls[1].function.arguments"), "input[2]");
+    assert_eq!(
+        plan.param("messages[1].tool_calls[1].function.arguments"),
+        "input[2]"
+    );
     assert_eq!(plan.param("messages[3]"), "input[4]");
     assert_eq!(plan.param("messages[4].content[1]"), "input[5].content[1]");
     assert_eq!(plan.param("messages"), "input");
-    assert_eq!(plan.param("tools[0].function.parameters.type"), "tools[1].parameters.type");
-    assert_eq!(plan.param("response_format.json_schema.schema"), "text.format.schema");
+    assert_eq!(
+        plan.param("tools[0].function.parameters.type"),
+        "tools[1].parameters.type"
+    );
+    assert_eq!(
+        plan.param("response_format.json_schema.schema"),
+        "text.format.schema"
+    );
     assert_eq!(plan.param("temperature"), "temperature");
     // The chat path's own checks come back with these names: a file part not attached...
     let err = upstream(&plan).unwrap_err();
     assert_eq!(err.param.as_deref(), Some("input[5].content[1]"));
     // ...and an output cap of 0.
     let zero = self::plan(json!({"input": "x", "max_output_tokens": 0}));
-    assert_eq!(upstream(&zero).unwrap_err().param.as_deref(), Some("max_output_tokens"));
+    assert_eq!(
+        upstream(&zero).unwrap_err().param.as_deref(),
+        Some("max_output_tokens")
+    );
     let empty = self::plan(json!({"input": []}));
-    assert_eq!(upstream(&empty).unwrap_err().param.as_deref(), Some("input"));
+    assert_eq!(
+        upstream(&empty).unwrap_err().param.as_deref(),
+        Some("input")
+    );
 }

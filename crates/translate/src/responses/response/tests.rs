@@ -102,7 +102,11 @@ fn several_calls_become_several_items_and_custom_calls_custom_items() {
     ]}));
     let calls = vec![
         call("call_1", "exec_command", "{\"cmd\":\"ls\"}"),
-        call("call_2", "apply_patch", "{\"input\":\"*** Begin Patch\\n*** End Patch\\n\"}"),
+        call(
+            "call_2",
+            "apply_patch",
+            "{\"input\":\"*** Begin Patch\\n*** End Patch\\n\"}",
+        ),
     ];
     let response = responses_response(&answer(None, Some(calls), "tool_calls"), &plan, 9);
     let value = serde_json::to_value(&response).unwrap();
@@ -122,7 +126,11 @@ fn several_calls_become_several_items_and_custom_calls_custom_items() {
 fn text_with_a_call_keeps_both() {
     let plan = plan(json!({"input": "go"}));
     let response = responses_response(
-        &answer(Some("Checking."), Some(vec![call("c", "f", "{}")]), "tool_calls"),
+        &answer(
+            Some("Checking."),
+            Some(vec![call("c", "f", "{}")]),
+            "tool_calls",
+        ),
         &plan,
         9,
     );
@@ -134,7 +142,10 @@ fn text_with_a_call_keeps_both() {
 #[test]
 fn length_and_content_filter_are_incomplete() {
     let plan = plan(json!({"input": "go"}));
-    for (finish, reason) in [("length", "max_output_tokens"), ("content_filter", "content_filter")] {
+    for (finish, reason) in [
+        ("length", "max_output_tokens"),
+        ("content_filter", "content_filter"),
+    ] {
         let response = responses_response(&answer(Some("Cut"), None, finish), &plan, 9);
         assert_eq!(response.status, ResponseStatus::Incomplete);
         assert_eq!(
@@ -164,9 +175,15 @@ fn custom_tool_input_takes_the_input_argument() {
 fn stored_exchanges_become_history() {
     let request: CreateResponse =
         serde_json::from_value(json!({"input": "Q1", "instructions": "I"})).unwrap();
-    let plan = plan(json!({"input": "Q1", "instructions": "I", "tools": [{"type": "custom", "name": "g"}]}));
+    let plan = plan(
+        json!({"input": "Q1", "instructions": "I", "tools": [{"type": "custom", "name": "g"}]}),
+    );
     let response = responses_response(
-        &answer(Some("A1"), Some(vec![call("c1", "g", "{\"input\":\"x\"}")]), "tool_calls"),
+        &answer(
+            Some("A1"),
+            Some(vec![call("c1", "g", "{\"input\":\"x\"}")]),
+            "tool_calls",
+        ),
         &plan,
         9,
     );
