@@ -182,10 +182,9 @@ pub fn page(items: &[InputItem], query: &ItemsQuery) -> Result<Value, translate:
         ordered.reverse();
     }
     if let Some(after) = &query.after {
-        let position = ordered
-            .iter()
-            .position(|item| item.get("id").and_then(Value::as_str) == Some(after.as_str()));
-        ordered.drain(..position.map_or(ordered.len(), |index| index + 1));
+        translate::files::skip_through(&mut ordered, after, |item| {
+            item.get("id").and_then(Value::as_str)
+        });
     }
     let has_more = ordered.len() > limit;
     ordered.truncate(limit);

@@ -138,6 +138,13 @@ pub fn list_limit(
     }
 }
 
+/// Drops the items of a list up to and including the one whose id (`id_of`) is the cursor
+/// `after`; all of them when none is.
+pub fn skip_through<T>(items: &mut Vec<T>, after: &str, id_of: impl Fn(&T) -> Option<&str>) {
+    let position = items.iter().position(|item| id_of(item) == Some(after));
+    items.drain(..position.map_or(items.len(), |index| index + 1));
+}
+
 /// A checked `GET /v1/files` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileListing {
@@ -173,8 +180,7 @@ impl FileListing {
             files.reverse();
         }
         if let Some(after) = &self.after {
-            let position = files.iter().position(|file| &file.id == after);
-            files.drain(..position.map_or(files.len(), |index| index + 1));
+            skip_through(&mut files, after, |file| Some(&file.id));
         }
         files
     }

@@ -18,6 +18,7 @@ mod metrics;
 mod model_names;
 mod request_ids;
 mod service;
+mod stored_responses;
 mod streaming;
 mod tokens;
 mod tools;
