@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use openai::responses::InputItem;
+use openai::responses::{InputContent, InputItem, ItemContent, MessageItem, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use translate::responses::StoredExchange;
@@ -92,13 +92,13 @@ impl ResponsesStore {
 
     /// Keeps `exchange` (the response and its input items, history first) as a response of
     /// `owner` for [`Retention::ttl`], unless it is larger than [`Retention::max_bytes`]. Input
-    /// items without an id get one, so `input_items` can list and page them.
+    /// items are kept as `input_items` lists them: with ids, message text as a part.
     pub async fn keep(
         &self,
         owner: Option<&str>,
         mut exchange: StoredExchange,
     ) -> Result<Kept, StoreError> {
-        give_ids(&mut exchange.input);
+        as_listed(&mut exchange.input);
         let id = exchange.response.id.clone();
         let value = serde_json::to_vec(&exchange)?;
         if value.len() > self.retention.max_bytes {
@@ -136,12 +136,17 @@ impl ResponsesStore {
     }
 }
 
-/// Gives every item that has no id (or an empty one) a new one, prefixed as OpenAI names its
-/// items (`msg_`, `fc_`, `fco_`, ...). References and items of unserved kinds have none to give.
-fn give_ids(items: &mut [InputItem]) {
+/// Puts `items` in the shape `input_items` lists them in: message text as one content part
+/// (`output_text` for the assistant, `input_text` otherwise), and an id on every item that has
+/// none (or an empty one), prefixed as OpenAI names its items (`msg_`, `fc_`, `fco_`, ...).
+/// References and items of unserved kinds have no id to give.
+fn as_listed(items: &mut [InputItem]) {
     for item in items {
         let (slot, prefix) = match item {
-            InputItem::Message(message) => (&mut message.id, "msg"),
+            InputItem::Message(message) => {
+                text_as_part(message);
+                (&mut message.id, "msg")
+            }
             InputItem::FunctionCall(call) => (&mut call.id, "fc"),
             InputItem::FunctionCallOutput(output) => (&mut output.id, "fco"),
             InputItem::CustomToolCall(call) => (&mut call.id, "ctc"),
@@ -153,6 +158,23 @@ fn give_ids(items: &mut [InputItem]) {
             *slot = Some(format!("{prefix}_{}", uuid::Uuid::now_v7().simple()));
         }
     }
+}
+
+/// A message's plain-text content as one text part.
+fn text_as_part(message: &mut MessageItem) {
+    let ItemContent::Text(text) = &mut message.content else {
+        return;
+    };
+    let text = std::mem::take(text);
+    let part = match message.role {
+        Role::Assistant => InputContent::OutputText {
+            text,
+            annotations: Vec::new(),
+            logprobs: Vec::new(),
+        },
+        Role::User | Role::System | Role::Developer => InputContent::InputText { text },
+    };
+    message.content = ItemContent::Parts(vec![part]);
 }
 
 /// The query of `GET /responses/{id}/input_items` (`include[]` is accepted and changes nothing).
@@ -209,13 +231,13 @@ mod tests {
     #[test]
     fn items_keep_their_ids_and_get_missing_ones() {
         let mut input = items(json!([
-            {"role": "user", "content": "Hi"},
+            {"role": "user", "content": [{"type": "input_text", "text": "Hi"}]},
             {"type": "function_call_output", "call_id": "c1", "output": "42", "id": "fco_client"},
             {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}", "id": ""},
             {"type": "custom_tool_call_output", "call_id": "c2", "output": "done"},
             {"type": "item_reference", "id": "msg_earlier"},
         ]));
-        give_ids(&mut input);
+        as_listed(&mut input);
         let listed: Vec<Value> = input
             .iter()
             .map(|item| serde_json::to_value(item).unwrap())
@@ -228,6 +250,30 @@ mod tests {
         assert_eq!(id(4), "msg_earlier");
         let distinct: std::collections::HashSet<String> = (0..5).map(id).collect();
         assert_eq!(distinct.len(), 5);
+    }
+
+    #[test]
+    fn message_text_becomes_one_part() {
+        let mut input = items(json!([
+            {"role": "user", "content": "Question"},
+            {"role": "assistant", "content": "Answer", "id": "msg_a"},
+            {"role": "developer", "content": [{"type": "input_text", "text": "Rules"}]},
+        ]));
+        as_listed(&mut input);
+        let listed = serde_json::to_value(&input).unwrap();
+        assert_eq!(
+            listed[0]["content"],
+            json!([{"type": "input_text", "text": "Question"}])
+        );
+        assert_eq!(
+            listed[1]["content"],
+            json!([{"type": "output_text", "text": "Answer", "annotations": [], "logprobs": []}])
+        );
+        assert_eq!(listed[1]["id"], "msg_a");
+        assert_eq!(
+            listed[2]["content"],
+            json!([{"type": "input_text", "text": "Rules"}])
+        );
     }
 
     fn numbered(count: usize) -> Vec<InputItem> {
