@@ -7,5 +7,6 @@ pub mod embeddings;
 pub mod files;
 pub mod health;
 pub mod models;
+pub mod responses;
 pub mod stored_responses;
 pub mod tokens;

@@ -7,7 +7,8 @@ pub mod request;
 pub mod response;
 
 pub use request::{
-    LEFT_OUT_TOOL_TYPES, ResponsesPlan, custom_tool_arguments, responses_request, session_id,
+    LEFT_OUT_TOOL_TYPES, ResponsesPlan, custom_tool_arguments, input_token_texts,
+    responses_request, session_id,
 };
 pub use response::{
     StoredExchange, call_item_id, custom_tool_input, history_items, incomplete_reason, message_id,
