@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use gigachat::RequestContext;
+use openai::responses::CreateResponse;
 use openai::responses::response::InputTokensCount;
-use openai::responses::{CreateResponse, InputItem};
 use translate::responses::{
     ResponsesPlan, input_token_texts, responses_request, responses_response,
 };
@@ -20,6 +20,7 @@ use crate::context;
 use crate::error::{AppError, about_model};
 use crate::incoming::{Incoming, RequestBody};
 use crate::routes::chat;
+use crate::routes::stored_responses::{self, NOT_STORED_HEADER};
 use crate::state::AppState;
 
 /// The response header naming the tool types left out of a request (`web_search,namespace`).
@@ -46,7 +47,7 @@ pub async fn create(
     }: Incoming<CreateResponse>,
 ) -> Result<Response, AppError> {
     let ids = new_ids();
-    let history = history(&state, &request).await?;
+    let history = stored_responses::history(&state, &call, &request).await?;
     let plan = responses_request(&request, &history, state.defaults(), &ids)?;
     report_left_out(&plan);
     let images = state.image_rewriter(upstream.clone());
@@ -56,7 +57,13 @@ pub async fn create(
         }
         let answer = chat::answer(&state, chat_plan, &upstream, &ids, &images, &call).await?;
         let response = responses_response(&answer, &plan, context::unix_now());
-        Ok(axum::Json(response).into_response())
+        let not_stored =
+            stored_responses::remember(&state, &call, &request, &history, &response).await;
+        let mut answered = axum::Json(response).into_response();
+        if let Some(reason) = not_stored {
+            answered.headers_mut().insert(NOT_STORED_HEADER, reason);
+        }
+        Ok(answered)
     };
     let (chat_plan, keys) = chat::prepare(&state, &plan.chat, &upstream)
         .await
@@ -81,20 +88,6 @@ fn new_ids() -> ResponseIds {
     ResponseIds {
         id: format!("resp_{}", uuid::Uuid::now_v7().simple()),
         created: context::unix_now(),
-    }
-}
-
-/// The history a request continuing a stored response starts from (`previous_response_id`).
-/// Stored responses are not served yet: naming one is refused rather than ignored.
-async fn history(_state: &AppState, request: &CreateResponse) -> Result<Vec<InputItem>, AppError> {
-    match &request.previous_response_id {
-        None => Ok(Vec::new()),
-        Some(_) => Err(AppError::InvalidRequest {
-            message: "previous_response_id is not served yet: send the whole history as input \
-                      items"
-                .into(),
-            param: Some("previous_response_id".into()),
-        }),
     }
 }
 
@@ -167,7 +160,7 @@ pub async fn input_tokens(
         request,
     }: Incoming<CreateResponse>,
 ) -> Result<Response, AppError> {
-    let history = history(&state, &request).await?;
+    let history = stored_responses::history(&state, &call, &request).await?;
     let plan = responses_request(&request, &history, state.defaults(), &new_ids())?;
     let count = input_token_texts(&plan, state.defaults())?;
     call.served(&count.model, None);
