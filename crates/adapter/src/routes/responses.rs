@@ -22,6 +22,7 @@ use crate::incoming::{Incoming, RequestBody};
 use crate::routes::chat;
 use crate::routes::stored_responses::{self, NOT_STORED_HEADER};
 use crate::state::AppState;
+use crate::streaming::responses::ResponsesShape;
 
 /// The response header naming the tool types left out of a request (`web_search,namespace`).
 pub const DROPPED_TOOLS_HEADER: &str = "x-gigachat-adapter-dropped-tools";
@@ -53,7 +54,10 @@ pub async fn create(
     let images = state.image_rewriter(upstream.clone());
     let serve = async |chat_plan: &ChatPlan| {
         if chat_plan.stream {
-            return serve_stream(&state, &plan, chat_plan, &upstream, &ids, &images, &call).await;
+            let shape = ResponsesShape::new(plan.clone()).on_finished(
+                stored_responses::on_finished(&state, &call, &request, &history),
+            );
+            return serve_stream(&state, shape, chat_plan, &upstream, &ids, &images, &call).await;
         }
         let answer = chat::answer(&state, chat_plan, &upstream, &ids, &images, &call).await?;
         let response = responses_response(&answer, &plan, context::unix_now());
@@ -96,7 +100,7 @@ fn new_ids() -> ResponseIds {
 /// GigaChat call as in chat).
 async fn serve_stream(
     state: &AppState,
-    plan: &ResponsesPlan,
+    shape: ResponsesShape,
     chat: &ChatPlan,
     upstream: &RequestContext,
     ids: &ResponseIds,
@@ -109,7 +113,7 @@ async fn serve_stream(
         upstream,
         ids.clone(),
         images.clone(),
-        crate::streaming::responses::ResponsesShape::new(plan.clone()),
+        shape,
         call.clone(),
     )
     .await;

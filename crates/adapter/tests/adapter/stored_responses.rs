@@ -379,3 +379,61 @@ async fn a_response_over_the_cap_is_served_but_not_stored() {
     let (status, body) = get(&harness, &format!("/v1/responses/{id}")).await;
     assert_not_found(status, &body, id);
 }
+
+/// POSTs a streamed Responses request; the Response its last event (`response.completed`) holds.
+async fn streamed(harness: &Harness, body: Value) -> Value {
+    let text = harness
+        .post("/v1/responses", body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let last = text.split_terminator("\n\n").last().unwrap();
+    let data = last
+        .strip_prefix("event: response.completed\ndata: ")
+        .unwrap_or_else(|| panic!("the stream does not end completed: {text}"));
+    serde_json::from_str::<Value>(data).unwrap()["response"].clone()
+}
+
+/// A streamed response is stored before its last event goes out (unless `store` is false), and
+/// can be continued like any other.
+#[tokio::test]
+async fn a_streamed_response_is_stored_by_the_time_its_stream_ends() {
+    let harness = start().await;
+    let completed = streamed(
+        &harness,
+        json!({"input": "My name is Ann.", "stream": true}),
+    )
+    .await;
+    let id = completed["id"].as_str().unwrap();
+    let (status, retrieved) = get(&harness, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 200, "{retrieved}");
+    assert_eq!(retrieved, completed);
+    let (_, items) = get(&harness, &format!("/v1/responses/{id}/input_items")).await;
+    assert_eq!(items["data"][0]["content"][0]["text"], "My name is Ann.");
+
+    create(
+        &harness,
+        json!({"previous_response_id": id, "input": "What is my name?"}),
+    )
+    .await;
+    let bodies = harness.upstream_chat_bodies();
+    let messages = &bodies.last().unwrap()["messages"];
+    assert_eq!(messages[0]["content"], "My name is Ann.");
+    assert_eq!(
+        messages[1]["content"],
+        completed["output"][0]["content"][0]["text"]
+    );
+    assert_eq!(messages[2]["content"], "What is my name?");
+
+    let unstored = streamed(
+        &harness,
+        json!({"input": "Hi", "stream": true, "store": false}),
+    )
+    .await;
+    let id = unstored["id"].as_str().unwrap();
+    let (status, body) = get(&harness, &format!("/v1/responses/{id}")).await;
+    assert_not_found(status, &body, id);
+}
