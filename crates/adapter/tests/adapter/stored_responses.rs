@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Harness, KEY, Options, assert_error, spawn_adapter, start, start_with};
+use crate::common::{
+    Harness, KEY, Options, assert_error, listed_ids, spawn_adapter, start, start_with,
+};
 
 /// POSTs a Responses request with `key` to the adapter at `base`; (status, headers, body).
 async fn create_at(
@@ -63,15 +65,6 @@ fn assert_not_found(status: u16, body: &Value, id: &str) {
     let message = assert_error(status, body, 404, None);
     assert_eq!(message, format!("Response with id '{id}' not found."));
     assert_eq!(body["error"]["type"], "invalid_request_error");
-}
-
-fn ids(page: &Value) -> Vec<&str> {
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["id"].as_str().unwrap())
-        .collect()
 }
 
 #[tokio::test]
@@ -241,8 +234,8 @@ async fn previous_response_id_sends_the_history_without_the_old_instructions() {
     let id = second["id"].as_str().unwrap();
     let (_, items) = get(&harness, &format!("/v1/responses/{id}/input_items")).await;
     let first_output_id = first["output"][0]["id"].as_str().unwrap();
-    assert_eq!(ids(&items).len(), 3);
-    assert_eq!(ids(&items)[1], first_output_id);
+    assert_eq!(listed_ids(&items).len(), 3);
+    assert_eq!(listed_ids(&items)[1], first_output_id);
     let (_, oldest) = get(
         &harness,
         &format!("/v1/responses/{id}/input_items?order=asc&limit=1"),
@@ -256,7 +249,7 @@ async fn previous_response_id_sends_the_history_without_the_old_instructions() {
         &format!("/v1/responses/{id}/input_items?order=asc&limit=5&after={after}"),
     )
     .await;
-    assert_eq!(ids(&next)[0], first_output_id);
+    assert_eq!(listed_ids(&next)[0], first_output_id);
     assert_eq!(next["has_more"], false);
 }
 
