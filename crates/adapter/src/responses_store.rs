@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use translate::responses::StoredExchange;
 
-use crate::store::{Entry, KvStore, StoreError, unix_now};
+use crate::store::{Entry, KvStore, StoreError, expires_in};
 
 /// Prefix of every storage key; bump the version when the key or value format changes.
 const KEY_PREFIX: &str = "gigachat-adapter:response:v1";
@@ -104,10 +104,9 @@ impl ResponsesStore {
         if value.len() > self.retention.max_bytes {
             return Ok(Kept::TooLarge { bytes: value.len() });
         }
-        let ttl = i64::try_from(self.retention.ttl.as_secs()).unwrap_or(i64::MAX);
         let entry = Entry {
             value: value.into(),
-            expires_at: unix_now().saturating_add(ttl),
+            expires_at: expires_in(self.retention.ttl),
         };
         self.kv.put(&self.key(owner, &id), &entry).await?;
         Ok(Kept::Stored)
