@@ -136,7 +136,8 @@ impl ResponsesStore {
 }
 
 /// Puts `items` in the shape `input_items` lists them in: message text as one content part
-/// (`output_text` for the assistant, `input_text` otherwise), and an id on every item that has
+/// (`output_text` for the assistant, `input_text` otherwise), a `status` on messages (`completed`,
+/// which an assistant `OutputMessage` requires), and an id on every item that has
 /// none (or an empty one), prefixed as OpenAI names its items (`msg_`, `fc_`, `fco_`, ...).
 /// References and items of unserved kinds have no id to give.
 fn as_listed(items: &mut [InputItem]) {
@@ -144,6 +145,7 @@ fn as_listed(items: &mut [InputItem]) {
         let (slot, prefix) = match item {
             InputItem::Message(message) => {
                 text_as_part(message);
+                message.status.get_or_insert_with(|| "completed".to_owned());
                 (&mut message.id, "msg")
             }
             InputItem::FunctionCall(call) => (&mut call.id, "fc"),
@@ -269,6 +271,7 @@ mod tests {
             json!([{"type": "output_text", "text": "Answer", "annotations": [], "logprobs": []}])
         );
         assert_eq!(listed[1]["id"], "msg_a");
+        assert_eq!(listed[1]["status"], "completed");
         assert_eq!(
             listed[2]["content"],
             json!([{"type": "input_text", "text": "Rules"}])

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use crate::common::{
     Harness, KEY, Options, assert_error, listed_ids, spawn_adapter, start, start_with,
 };
+use crate::openai_spec::spec;
 
 /// POSTs a Responses request with `key` to the adapter at `base`; (status, headers, body).
 async fn create_at(
@@ -83,6 +84,7 @@ async fn a_stored_response_is_retrieved_listed_and_deleted() {
         assert_eq!(status, 200, "{retrieved}");
         assert_eq!(retrieved, created);
     }
+    spec().assert_valid("Response", &created);
     // `include[]` is accepted.
     let (status, _) = get(
         &harness,
@@ -230,9 +232,22 @@ async fn previous_response_id_sends_the_history_without_the_old_instructions() {
         .collect();
     assert_eq!(sent, expected);
 
-    // The second response's input items are the whole conversation, newest first by default.
+    // The second response's input items are the whole conversation, newest first by default:
+    // user messages are `InputMessage`s, the assistant's answer an `OutputMessage`. (Not checked
+    // as `InputItem`: a message with content parts fits two branches of its `oneOf`, OpenAI's own
+    // items too.)
     let id = second["id"].as_str().unwrap();
     let (_, items) = get(&harness, &format!("/v1/responses/{id}/input_items")).await;
+    for item in items["data"].as_array().unwrap() {
+        let schema = if item["role"] == "assistant" {
+            "OutputMessage"
+        } else {
+            "InputMessage"
+        };
+        spec().assert_valid(schema, item);
+    }
+    assert_eq!(items["data"][1]["role"], "assistant");
+    assert_eq!(items["data"][1]["status"], "completed");
     let first_output_id = first["output"][0]["id"].as_str().unwrap();
     assert_eq!(listed_ids(&items).len(), 3);
     assert_eq!(listed_ids(&items)[1], first_output_id);
