@@ -445,3 +445,47 @@ async fn a_streamed_response_is_stored_by_the_time_its_stream_ends() {
     let (status, body) = get(&harness, &format!("/v1/responses/{id}")).await;
     assert_not_found(status, &body, id);
 }
+
+/// Input items sent as plain-text messages and tool items are listed in OpenAI's item shapes: text
+/// as one part, a status on messages, an id on each.
+#[tokio::test]
+async fn listed_input_items_have_openais_item_shapes() {
+    let harness = start().await;
+    let created = create(
+        &harness,
+        json!({"input": [
+            {"role": "user", "content": "Weather?"},
+            {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+            {"role": "assistant", "content": "It is sunny."},
+            {"role": "user", "content": "Thanks"},
+        ]}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let (_, items) = get(
+        &harness,
+        &format!("/v1/responses/{id}/input_items?order=asc"),
+    )
+    .await;
+    let items = items["data"].as_array().unwrap();
+    let schemas = [
+        "InputMessage",
+        "FunctionToolCall",
+        "FunctionCallOutputItemParam",
+        "OutputMessage",
+        "InputMessage",
+    ];
+    assert_eq!(items.len(), schemas.len());
+    for (item, schema) in items.iter().zip(schemas) {
+        spec().assert_valid(schema, item);
+        assert!(
+            item["id"].as_str().is_some_and(|id| id.contains('_')),
+            "{item}"
+        );
+    }
+    assert_eq!(
+        items[3]["content"],
+        json!([{"type": "output_text", "text": "It is sunny.", "annotations": [], "logprobs": []}])
+    );
+}
