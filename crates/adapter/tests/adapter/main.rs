@@ -22,6 +22,7 @@ mod request_ids;
 mod responses;
 mod responses_stream;
 mod service;
+mod stored_responses;
 mod streaming;
 mod tokens;
 mod tools;
