@@ -19,7 +19,9 @@ use crate::connection::{ConnectionLimits, Connections, EarlyAnswer, Phase};
 use crate::error::AppError;
 use crate::error::Label;
 use crate::metrics::Metrics;
-use crate::routes::{chat, completions, docs, embeddings, files, health, models, tokens};
+use crate::routes::{
+    chat, completions, docs, embeddings, files, health, models, responses, tokens,
+};
 use crate::state::AppState;
 use crate::{auth, context};
 
@@ -108,7 +110,7 @@ const fn openai(template: &'static str, endpoint: &'static str) -> Route {
 
 /// The one table of API routes: [`router`] serves them, [`route_of`] names requests by them, and
 /// the metrics label upstream time by their GigaChat endpoint.
-static API_ROUTES: [ApiRoute; 9] = [
+static API_ROUTES: [ApiRoute; 12] = [
     ApiRoute {
         route: openai("/v1/chat/completions", "chat"),
         handlers: || post(chat::chat_completions),
@@ -116,6 +118,18 @@ static API_ROUTES: [ApiRoute; 9] = [
     ApiRoute {
         route: openai("/v1/completions", "chat"),
         handlers: || post(completions::completions),
+    },
+    ApiRoute {
+        route: openai("/v1/responses", "chat"),
+        handlers: || post(responses::create),
+    },
+    ApiRoute {
+        route: openai("/v1/responses/input_tokens", "tokens_count"),
+        handlers: || post(responses::input_tokens),
+    },
+    ApiRoute {
+        route: openai("/v1/responses/{id}/cancel", "other"),
+        handlers: || post(responses::cancel),
     },
     ApiRoute {
         route: openai("/v1/embeddings", "embeddings"),

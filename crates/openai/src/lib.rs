@@ -12,6 +12,7 @@ pub mod error;
 pub mod extensions;
 pub mod files;
 pub mod models;
+pub mod responses;
 pub mod sse;
 
 pub use error::{ErrorBody, ErrorEnvelope};

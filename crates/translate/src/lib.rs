@@ -7,6 +7,7 @@ pub mod embeddings;
 pub mod files;
 pub mod request;
 pub mod response;
+pub mod responses;
 pub mod schema;
 pub mod stop;
 pub mod stream;

@@ -8,6 +8,7 @@ use translate::{ChatPlan, ResponseIds};
 
 use crate::access::{Call, Tokens};
 use crate::attachments::generated::ImageRewriter;
+use crate::attachments::store::FileKey;
 use crate::error::{AppError, about_model};
 use crate::incoming::Incoming;
 use crate::state::AppState;
@@ -28,26 +29,32 @@ pub async fn chat_completions(
     };
     let images = state.image_rewriter(upstream.clone());
     let (plan, keys) = prepare(&state, &request, &upstream).await?;
-    match serve(&state, &plan, &upstream, &ids, &images, &call).await {
-        // GigaChat forgot a file we had cached the id of: upload again, try once more.
-        Err(AppError::Upstream(err))
-            if !keys.is_empty() && err.verdict() == gigachat::Verdict::StaleFile =>
-        {
-            tracing::info!("GigaChat no longer knows a cached file id; uploading again");
-            state.attachments().forget(&keys).await;
-            let (plan, _) = prepare(&state, &request, &upstream).await?;
-            serve(&state, &plan, &upstream, &ids, &images, &call).await
-        }
-        other => other,
+    let served = serve(&state, &plan, &upstream, &ids, &images, &call).await;
+    if !forgot_files(&keys, &served) {
+        return served;
     }
+    state.attachments().forget(&keys).await;
+    let (plan, _) = prepare(&state, &request, &upstream).await?;
+    serve(&state, &plan, &upstream, &ids, &images, &call).await
+}
+
+/// Whether `outcome` failed because GigaChat no longer knows a file whose id was cached (one of
+/// `keys`): then the caller forgets those ids and prepares the request again, uploading the files.
+pub(crate) fn forgot_files<T>(keys: &[FileKey], outcome: &Result<T, AppError>) -> bool {
+    let forgot = matches!(outcome, Err(AppError::Upstream(err))
+        if !keys.is_empty() && err.verdict() == gigachat::Verdict::StaleFile);
+    if forgot {
+        tracing::info!("GigaChat no longer knows a cached file id; uploading again");
+    }
+    forgot
 }
 
 /// Uploads the request's files (or finds them in the dedup store) and translates the request.
-async fn prepare(
+pub(crate) async fn prepare(
     state: &AppState,
     request: &ChatCompletionRequest,
     upstream: &RequestContext,
-) -> Result<(ChatPlan, Vec<crate::attachments::store::FileKey>), AppError> {
+) -> Result<(ChatPlan, Vec<FileKey>), AppError> {
     let (resolved, keys) = state
         .attachments()
         .resolve(request, upstream)
@@ -79,6 +86,19 @@ async fn serve(
         .await;
         return about_model(state, opened, &plan.upstream.model).await;
     }
+    let answer = answer(state, plan, upstream, ids, images, call).await?;
+    Ok(axum::Json(answer).into_response())
+}
+
+/// The whole (non-streamed) answer to `plan`, its generated images rewritten, reported to `call`.
+pub(crate) async fn answer(
+    state: &AppState,
+    plan: &ChatPlan,
+    upstream: &RequestContext,
+    ids: &ResponseIds,
+    images: &ImageRewriter,
+    call: &Call,
+) -> Result<openai::chat::ChatCompletion, AppError> {
     let mut answer = call.upstream(complete(state, plan, upstream, ids)).await?;
     call.served(&answer.model, answer.usage.as_ref().map(Tokens::from));
     for choice in &mut answer.choices {
@@ -88,7 +108,7 @@ async fn serve(
             *content = images.rewrite(content).await;
         }
     }
-    Ok(axum::Json(answer).into_response())
+    Ok(answer)
 }
 
 /// Calls GigaChat once per choice of `plan` and maps the answers back (stop sequences, tool calls,

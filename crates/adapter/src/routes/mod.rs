@@ -7,4 +7,5 @@ pub mod embeddings;
 pub mod files;
 pub mod health;
 pub mod models;
+pub mod responses;
 pub mod tokens;

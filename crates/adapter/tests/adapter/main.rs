@@ -17,6 +17,7 @@ mod headers;
 mod metrics;
 mod model_names;
 mod request_ids;
+mod responses;
 mod service;
 mod streaming;
 mod tokens;

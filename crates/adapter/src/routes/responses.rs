@@ -1,0 +1,199 @@
+//! `POST /v1/responses` (the Responses API), `POST /v1/responses/input_tokens` and
+//! `POST /v1/responses/{id}/cancel`: a Responses request is reshaped into a chat request and served
+//! by the chat path (files, plan, call, verdicts), and the chat answer is reshaped into a
+//! `response` object.
+
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use gigachat::RequestContext;
+use openai::responses::response::InputTokensCount;
+use openai::responses::{CreateResponse, InputItem};
+use translate::responses::{
+    ResponsesPlan, input_token_texts, responses_request, responses_response,
+};
+use translate::{ChatPlan, ResponseIds};
+
+use crate::access::Call;
+use crate::attachments::generated::ImageRewriter;
+use crate::context;
+use crate::error::{AppError, about_model};
+use crate::incoming::{Incoming, RequestBody};
+use crate::routes::chat;
+use crate::state::AppState;
+
+/// The response header naming the tool types left out of a request (`web_search,namespace`).
+pub const DROPPED_TOOLS_HEADER: &str = "x-gigachat-adapter-dropped-tools";
+
+impl RequestBody for CreateResponse {
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    /// The header, else `prompt_cache_key`, else `user`, else `safety_identifier`.
+    fn session(&self, header: Option<&str>) -> Option<String> {
+        translate::responses::session_id(self, header)
+    }
+}
+
+/// Answers a Responses request.
+pub async fn create(
+    State(state): State<AppState>,
+    Incoming {
+        call,
+        upstream,
+        request,
+    }: Incoming<CreateResponse>,
+) -> Result<Response, AppError> {
+    let ids = ResponseIds {
+        id: format!("resp_{}", uuid::Uuid::now_v7().simple()),
+        created: context::unix_now(),
+    };
+    let history = history(&state, &request).await?;
+    let plan = responses_request(&request, &history, state.defaults(), &ids)?;
+    report_left_out(&plan);
+    let images = state.image_rewriter(upstream.clone());
+    let serve = async |chat_plan: &ChatPlan| {
+        if chat_plan.stream {
+            return serve_stream(&state, &plan, chat_plan, &upstream, &ids, &images, &call).await;
+        }
+        let answer = chat::answer(&state, chat_plan, &upstream, &ids, &images, &call).await?;
+        let response = responses_response(&answer, &plan, context::unix_now());
+        Ok(axum::Json(response).into_response())
+    };
+    let (chat_plan, keys) = chat::prepare(&state, &plan.chat, &upstream)
+        .await
+        .map_err(|err| renamed(err, &plan))?;
+    let mut served = serve(&chat_plan).await;
+    if chat::forgot_files(&keys, &served) {
+        state.attachments().forget(&keys).await;
+        let (chat_plan, _) = chat::prepare(&state, &plan.chat, &upstream)
+            .await
+            .map_err(|err| renamed(err, &plan))?;
+        served = serve(&chat_plan).await;
+    }
+    let mut response = served.map_err(|err| renamed(err, &plan))?;
+    if let Some(value) = dropped_tools_header(&plan) {
+        response.headers_mut().insert(DROPPED_TOOLS_HEADER, value);
+    }
+    Ok(response)
+}
+
+/// The history a request continuing a stored response starts from (`previous_response_id`).
+/// Stored responses are not served yet: naming one is refused rather than ignored.
+async fn history(_state: &AppState, request: &CreateResponse) -> Result<Vec<InputItem>, AppError> {
+    match &request.previous_response_id {
+        None => Ok(Vec::new()),
+        Some(_) => Err(AppError::InvalidRequest {
+            message: "previous_response_id is not served yet: send the whole history as input \
+                      items"
+                .into(),
+            param: Some("previous_response_id".into()),
+        }),
+    }
+}
+
+/// The streamed answer (`stream: true`). Not served yet: a clear 400 naming `stream`.
+async fn serve_stream(
+    _state: &AppState,
+    _plan: &ResponsesPlan,
+    _chat: &ChatPlan,
+    _upstream: &RequestContext,
+    _ids: &ResponseIds,
+    _images: &ImageRewriter,
+    _call: &Call,
+) -> Result<Response, AppError> {
+    Err(AppError::InvalidRequest {
+        message: "streaming not yet served for /v1/responses: send `stream: false`".into(),
+        param: Some("stream".into()),
+    })
+}
+
+/// Logs what was left out of the request (tool types, hosted-tool history items).
+fn report_left_out(plan: &ResponsesPlan) {
+    if !plan.dropped_tools.is_empty() {
+        tracing::info!(
+            tools = %plan.dropped_tools.join(","),
+            "tool types GigaChat cannot serve were left out of a Responses request"
+        );
+    }
+    if !plan.dropped_items.is_empty() {
+        tracing::info!(
+            items = %plan.dropped_items.join(","),
+            "history items of hosted tools were left out of a Responses request"
+        );
+    }
+}
+
+/// `x-gigachat-adapter-dropped-tools: web_search,namespace`, when tools were left out.
+pub fn dropped_tools_header(plan: &ResponsesPlan) -> Option<HeaderValue> {
+    if plan.dropped_tools.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&plan.dropped_tools.join(",")).ok()
+}
+
+/// A chat-path error with its JSON path in Responses terms (`messages[2]` → `input[4]`).
+fn renamed(err: AppError, plan: &ResponsesPlan) -> AppError {
+    match err {
+        AppError::InvalidRequest {
+            message,
+            param: Some(param),
+        } => AppError::InvalidRequest {
+            message,
+            param: Some(plan.param(&param)),
+        },
+        AppError::Attachment(mut part) => {
+            part.param = plan.param(&part.param);
+            AppError::Attachment(part)
+        }
+        other => other,
+    }
+}
+
+/// Counts the tokens the input of a Responses request would take
+/// (`{"object": "response.input_tokens", "input_tokens": N}`), with GigaChat's token counter. The
+/// SDKs post it with `?beta=true`; query parameters are ignored.
+pub async fn input_tokens(
+    State(state): State<AppState>,
+    Incoming {
+        call,
+        upstream,
+        request,
+    }: Incoming<CreateResponse>,
+) -> Result<Response, AppError> {
+    let ids = ResponseIds {
+        id: String::new(),
+        created: 0,
+    };
+    let history = history(&state, &request).await?;
+    let plan = responses_request(&request, &history, state.defaults(), &ids)?;
+    let count = input_token_texts(&plan, state.defaults())?;
+    call.served(&count.model, None);
+    let input_tokens = if count.input.is_empty() {
+        0
+    } else {
+        let counts = call
+            .upstream(state.client().tokens_count(&count, &upstream))
+            .await;
+        about_model(&state, counts, &count.model)
+            .await?
+            .data
+            .iter()
+            .fold(0_u32, |sum, count| sum.saturating_add(count.tokens))
+    };
+    Ok(axum::Json(InputTokensCount {
+        object: "response.input_tokens".into(),
+        input_tokens,
+    })
+    .into_response())
+}
+
+/// `POST /v1/responses/{id}/cancel`: there is no background mode, so nothing to cancel.
+pub async fn cancel() -> AppError {
+    AppError::InvalidRequest {
+        message: "only background responses can be cancelled, and background mode is not served"
+            .into(),
+        param: Some("response_id".into()),
+    }
+}

@@ -1,0 +1,230 @@
+//! The Responses API answer: the `response` object, its output items and usage, exact as the
+//! spec has them (required-but-nullable fields present as `null`, `usage` left out rather than
+//! `null`, `annotations` and `logprobs` always arrays).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{
+    CustomToolCallItem, FunctionCallItem, ReasoningParam, ResponseTool, ResponseToolChoice, Role,
+    TextParam,
+};
+
+/// The `response` object (the answer of `POST /v1/responses`, and the payload of the stream's
+/// lifecycle events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// `resp_...`.
+    pub id: String,
+    /// Always `response`.
+    pub object: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Where the generation is.
+    pub status: ResponseStatus,
+    /// Unix seconds; only when `completed`.
+    pub completed_at: Option<i64>,
+    /// Why it failed (`status: failed`), else `null`.
+    pub error: Option<ResponseError>,
+    /// Why it stopped early (`status: incomplete`), else `null`.
+    pub incomplete_details: Option<IncompleteDetails>,
+    /// The request's `instructions`, echoed.
+    pub instructions: Option<String>,
+    /// The output cap, echoed.
+    pub max_output_tokens: Option<u32>,
+    /// The built-in tool call cap, echoed.
+    pub max_tool_calls: Option<u32>,
+    /// The model that served the answer.
+    pub model: String,
+    /// What the model produced, in order.
+    pub output: Vec<OutputItem>,
+    /// Echoed (default true).
+    pub parallel_tool_calls: bool,
+    /// The response this one continues, echoed.
+    pub previous_response_id: Option<String>,
+    /// Reasoning options, echoed.
+    pub reasoning: Option<ReasoningParam>,
+    /// Whether the response was kept (not in the spec's schema; the SDKs read it).
+    pub store: bool,
+    /// Sampling temperature, echoed.
+    pub temperature: Option<f64>,
+    /// Output format and verbosity, echoed.
+    pub text: TextParam,
+    /// Tool choice, echoed.
+    pub tool_choice: ResponseToolChoice,
+    /// Tools, echoed as sent (those left out included).
+    pub tools: Vec<ResponseTool>,
+    /// Nucleus sampling, echoed.
+    pub top_p: Option<f64>,
+    /// `auto` or `disabled`, echoed.
+    pub truncation: Option<String>,
+    /// Always false (no background mode).
+    pub background: bool,
+    /// Token usage; absent until the response is finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<ResponseUsage>,
+    /// End-user id, echoed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Safety identifier, echoed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety_identifier: Option<String>,
+    /// Prompt-cache key, echoed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cache_key: Option<String>,
+    /// Prompt-cache retention, echoed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cache_retention: Option<String>,
+    /// Service tier, echoed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+    /// Up to 16 string pairs, echoed (`{}` when none were sent).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// `status` of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseStatus {
+    /// Finished normally.
+    Completed,
+    /// Failed (see `error`).
+    Failed,
+    /// Being generated.
+    InProgress,
+    /// Cancelled.
+    Cancelled,
+    /// Waiting to start.
+    Queued,
+    /// Stopped early (see `incomplete_details`).
+    Incomplete,
+}
+
+/// `error` of a failed response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseError {
+    /// One of the spec's codes: `server_error` (transient), `invalid_prompt` (permanent),
+    /// `rate_limit_exceeded`, ...
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// `incomplete_details` of an incomplete response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncompleteDetails {
+    /// `max_output_tokens` or `content_filter`.
+    pub reason: String,
+}
+
+/// One output item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputItem {
+    /// An assistant message.
+    Message(OutputMessage),
+    /// A function call (`id` is `fc_...`; `status` set).
+    FunctionCall(FunctionCallItem),
+    /// A custom-tool call (`id` is `ctc_...`; the spec gives it no `status`).
+    CustomToolCall(CustomToolCallItem),
+}
+
+/// An assistant message of the output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputMessage {
+    /// `msg_...`.
+    pub id: String,
+    /// Always `assistant`.
+    pub role: Role,
+    /// Text and refusal parts.
+    pub content: Vec<OutputContent>,
+    /// Where the message is.
+    pub status: ItemStatus,
+}
+
+/// `status` of an output item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Being generated.
+    InProgress,
+    /// Finished.
+    Completed,
+    /// Cut short.
+    Incomplete,
+}
+
+impl ItemStatus {
+    /// The wire name (`in_progress`, `completed`, `incomplete`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::InProgress => "in_progress",
+            ItemStatus::Completed => "completed",
+            ItemStatus::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// A content part of an output message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputContent {
+    /// Text.
+    OutputText {
+        /// The text.
+        text: String,
+        /// Citations (always empty here).
+        #[serde(default)]
+        annotations: Vec<Value>,
+        /// Token log probabilities (always empty: GigaChat gives none).
+        #[serde(default)]
+        logprobs: Vec<Value>,
+    },
+    /// A refusal.
+    Refusal {
+        /// The refusal text.
+        refusal: String,
+    },
+}
+
+/// Token usage of a response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseUsage {
+    /// Prompt tokens.
+    pub input_tokens: u32,
+    /// Prompt breakdown.
+    pub input_tokens_details: InputTokensDetails,
+    /// Generated tokens.
+    pub output_tokens: u32,
+    /// Output breakdown.
+    pub output_tokens_details: OutputTokensDetails,
+    /// Their sum.
+    pub total_tokens: u32,
+}
+
+/// `input_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputTokensDetails {
+    /// Prompt tokens served from cache.
+    pub cached_tokens: u32,
+    /// Prompt tokens written to the cache (GigaChat does not report them: 0).
+    pub cache_write_tokens: u32,
+}
+
+/// `output_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputTokensDetails {
+    /// Tokens spent on reasoning.
+    pub reasoning_tokens: u32,
+}
+
+/// The answer of `POST /v1/responses/input_tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputTokensCount {
+    /// Always `response.input_tokens`.
+    pub object: String,
+    /// Tokens the input would take.
+    pub input_tokens: u32,
+}
