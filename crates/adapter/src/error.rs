@@ -136,6 +136,11 @@ impl AppError {
         )
     }
 
+    /// Whether sending the same request again may succeed (what `x-should-retry` says).
+    pub fn should_retry(&self) -> bool {
+        self.shape().should_retry
+    }
+
     fn shape(&self) -> Shape {
         let shape = Shape::new;
         match self {

@@ -3,6 +3,8 @@
 //! Dropping the body (client gone) or a matched stop sequence drops the upstream stream, which
 //! cancels the GigaChat call.
 
+pub mod responses;
+
 use std::time::Instant;
 
 use axum::body::Body;
@@ -28,19 +30,36 @@ enum Piece {
 }
 
 /// How a kind of stream writes its events (appending them to the bytes about to be sent): chat
-/// chunks as they are, or reshaped (legacy completions).
+/// chunks as they are, reshaped (legacy completions), or turned into the events of a stateful
+/// protocol (Responses), which may also open the stream and close it its own way.
 pub trait EventShape: Send + 'static {
+    /// Appends what opens the stream, before the first chunk; `model` is the upstream model.
+    /// Nothing by default.
+    fn start(&mut self, model: &str, out: &mut BytesMut) {
+        let _ = (model, out);
+    }
     /// Appends the SSE event for one translated chunk, if it carries anything in this shape.
-    fn chunk(&self, chunk: &ChatCompletionChunk, out: &mut BytesMut);
-    /// Appends the SSE event of the final usage chunk.
+    fn chunk(&mut self, chunk: &ChatCompletionChunk, out: &mut BytesMut);
+    /// Appends the SSE event of the final usage chunk (sent only when the client asked for it).
     fn usage(&self, ids: &ResponseIds, model: &str, usage: openai::chat::Usage, out: &mut BytesMut);
+    /// Appends what ends a stream whose choices all finished, after the usage chunk; `usage` is
+    /// the total whether or not the client asked for it. `[DONE]` by default.
+    fn end(&mut self, usage: Option<openai::chat::Usage>, out: &mut BytesMut) {
+        let _ = usage;
+        out.extend_from_slice(openai::sse::DONE);
+    }
+    /// Appends what tells the client the stream failed after it started (nothing more follows).
+    /// The OpenAI error envelope by default.
+    fn failed(&mut self, error: &AppError, out: &mut BytesMut) {
+        frame_into(out, &error.envelope());
+    }
 }
 
 /// Chat completion chunks, unchanged.
 struct ChatEvents;
 
 impl EventShape for ChatEvents {
-    fn chunk(&self, chunk: &ChatCompletionChunk, out: &mut BytesMut) {
+    fn chunk(&mut self, chunk: &ChatCompletionChunk, out: &mut BytesMut) {
         frame_into(out, chunk);
     }
 
@@ -141,6 +160,7 @@ pub async fn respond_many<S: EventShape>(
         merged: Some(merged),
         usages: Vec::new(),
         shape,
+        started: false,
         ids,
         model,
         include_usage: plans.first().is_some_and(|plan| plan.include_usage),
@@ -257,13 +277,18 @@ async fn drain(mut upstream: ChatStream) {
     while let Some(Ok(_)) = upstream.next().await {}
 }
 
-/// The SSE body: chunks as they come, then the usage chunk (when asked) and `[DONE]`; or, after a
-/// failure mid-stream, one error event and the end. Every event is written as soon as it exists;
+/// The SSE body: what opens the stream in its shape, chunks as they come, then the usage chunk
+/// (when asked) and the shape's end (`[DONE]`); or, after a failure mid-stream, the shape's
+/// failure event (one error event) and the end. Every event is written as soon as it exists;
 /// events that are already available together (GigaChat often sends several in one TCP segment)
 /// go out in one write.
 fn events<S: EventShape>(state: Events<S>) -> impl Stream<Item = Bytes> + Send + 'static {
     stream::unfold(state, |mut state| async move {
         let mut frames = BytesMut::new();
+        if !state.started {
+            state.started = true;
+            state.shape.start(&state.model, &mut frames);
+        }
         let first = state.merged.as_mut()?.next().await;
         state.take(first, &mut frames);
         while let Some(merged) = state.merged.as_mut() {
@@ -282,6 +307,8 @@ struct Events<S> {
     merged: Option<SelectAll<BoxStream<'static, Piece>>>,
     usages: Vec<(usize, Usage)>,
     shape: S,
+    /// Whether the shape has written what opens the stream.
+    started: bool,
     ids: ResponseIds,
     model: String,
     /// Whether the client asked for the usage chunk.
@@ -323,7 +350,7 @@ impl<S: EventShape> Events<S> {
                     "stream failed after it started"
                 );
                 self.exchange.failed(error.label());
-                frame_into(frames, &error.envelope());
+                self.shape.failed(&error, frames);
             }
             None => {
                 self.merged = None;
@@ -333,7 +360,7 @@ impl<S: EventShape> Events<S> {
                 {
                     self.shape.usage(&self.ids, &self.model, usage, frames);
                 }
-                frames.extend_from_slice(openai::sse::DONE);
+                self.shape.end(self.total, frames);
             }
         }
     }

@@ -75,7 +75,7 @@ pub async fn completions(
 struct TextEvents;
 
 impl EventShape for TextEvents {
-    fn chunk(&self, chunk: &ChatCompletionChunk, out: &mut BytesMut) {
+    fn chunk(&mut self, chunk: &ChatCompletionChunk, out: &mut BytesMut) {
         if let Some(chunk) = text_chunk(chunk) {
             streaming::frame_into(out, &chunk);
         }

@@ -6,6 +6,7 @@
 //! malformed item is an error naming its JSON path. Every input type also serializes back to its
 //! wire form, so stored input items can be listed and replayed.
 
+pub mod events;
 pub mod response;
 
 use std::collections::BTreeMap;

@@ -5,6 +5,7 @@
 
 pub mod request;
 pub mod response;
+pub mod stream;
 
 pub use request::{
     LEFT_OUT_TOOL_TYPES, ResponsesPlan, custom_tool_arguments, input_token_texts,

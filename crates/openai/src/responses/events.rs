@@ -1,0 +1,200 @@
+//! The events of a streamed Response (`stream: true` on `POST /v1/responses`), each framed as
+//! `event: <type>` + `data: <json>` with its `type` and `sequence_number`, every field the
+//! `ResponseStreamEvent` schemas require present (`logprobs: []` on text events, `name` on
+//! `function_call_arguments.done`).
+
+use bytes::BytesMut;
+use serde::Serialize;
+
+use super::response::{OutputContent, OutputItem, Response};
+
+/// One event of a streamed Response: its kind and fields, and its place in the stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamEvent {
+    /// What happened (serialized as `type` plus the kind's own fields).
+    #[serde(flatten)]
+    pub kind: EventKind,
+    /// The event's position in the stream: 0, 1, 2, …
+    pub sequence_number: u64,
+}
+
+/// The kinds of stream event the gateway sends, named by their `type`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum EventKind {
+    /// The Response exists (`status: in_progress`, no output yet).
+    #[serde(rename = "response.created")]
+    Created {
+        /// The Response as it starts.
+        response: Box<Response>,
+    },
+    /// The Response is being generated.
+    #[serde(rename = "response.in_progress")]
+    InProgress {
+        /// The Response as it starts.
+        response: Box<Response>,
+    },
+    /// A new output item starts (before any delta of it).
+    #[serde(rename = "response.output_item.added")]
+    OutputItemAdded {
+        /// Its index in `output`.
+        output_index: u32,
+        /// The item as it starts (empty text, empty arguments, `status: in_progress`).
+        item: OutputItem,
+    },
+    /// A content part of a message starts.
+    #[serde(rename = "response.content_part.added")]
+    ContentPartAdded {
+        /// The message's id.
+        item_id: String,
+        /// The message's index in `output`.
+        output_index: u32,
+        /// The part's index in the message's `content`.
+        content_index: u32,
+        /// The part as it starts (empty text).
+        part: OutputContent,
+    },
+    /// More text of an `output_text` part.
+    #[serde(rename = "response.output_text.delta")]
+    OutputTextDelta {
+        /// The message's id.
+        item_id: String,
+        /// The message's index in `output`.
+        output_index: u32,
+        /// The part's index in the message's `content`.
+        content_index: u32,
+        /// The new text.
+        delta: String,
+        /// Log probabilities (never computed: empty, but required).
+        logprobs: Vec<serde_json::Value>,
+    },
+    /// An `output_text` part is complete.
+    #[serde(rename = "response.output_text.done")]
+    OutputTextDone {
+        /// The message's id.
+        item_id: String,
+        /// The message's index in `output`.
+        output_index: u32,
+        /// The part's index in the message's `content`.
+        content_index: u32,
+        /// The whole text.
+        text: String,
+        /// Log probabilities (never computed: empty, but required).
+        logprobs: Vec<serde_json::Value>,
+    },
+    /// A content part of a message is complete.
+    #[serde(rename = "response.content_part.done")]
+    ContentPartDone {
+        /// The message's id.
+        item_id: String,
+        /// The message's index in `output`.
+        output_index: u32,
+        /// The part's index in the message's `content`.
+        content_index: u32,
+        /// The whole part.
+        part: OutputContent,
+    },
+    /// More arguments of a function call.
+    #[serde(rename = "response.function_call_arguments.delta")]
+    FunctionCallArgumentsDelta {
+        /// The call item's id.
+        item_id: String,
+        /// The call's index in `output`.
+        output_index: u32,
+        /// The new piece of the JSON arguments.
+        delta: String,
+    },
+    /// A function call's arguments are complete.
+    #[serde(rename = "response.function_call_arguments.done")]
+    FunctionCallArgumentsDone {
+        /// The call item's id.
+        item_id: String,
+        /// The function called.
+        name: String,
+        /// The call's index in `output`.
+        output_index: u32,
+        /// The whole JSON arguments.
+        arguments: String,
+    },
+    /// More input of a custom tool call.
+    #[serde(rename = "response.custom_tool_call_input.delta")]
+    CustomToolCallInputDelta {
+        /// The call item's id.
+        item_id: String,
+        /// The call's index in `output`.
+        output_index: u32,
+        /// The new piece of the input.
+        delta: String,
+    },
+    /// A custom tool call's input is complete.
+    #[serde(rename = "response.custom_tool_call_input.done")]
+    CustomToolCallInputDone {
+        /// The call item's id.
+        item_id: String,
+        /// The call's index in `output`.
+        output_index: u32,
+        /// The whole input.
+        input: String,
+    },
+    /// An output item is complete.
+    #[serde(rename = "response.output_item.done")]
+    OutputItemDone {
+        /// Its index in `output`.
+        output_index: u32,
+        /// The whole item.
+        item: OutputItem,
+    },
+    /// The Response finished: its whole output and usage.
+    #[serde(rename = "response.completed")]
+    Completed {
+        /// The finished Response.
+        response: Box<Response>,
+    },
+    /// The Response ended early (`incomplete_details` says why): output so far and usage.
+    #[serde(rename = "response.incomplete")]
+    Incomplete {
+        /// The cut-short Response.
+        response: Box<Response>,
+    },
+    /// Generating the Response failed (`error` says how); nothing follows.
+    #[serde(rename = "response.failed")]
+    Failed {
+        /// The failed Response.
+        response: Box<Response>,
+    },
+}
+
+impl EventKind {
+    /// The event's `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Created { .. } => "response.created",
+            EventKind::InProgress { .. } => "response.in_progress",
+            EventKind::OutputItemAdded { .. } => "response.output_item.added",
+            EventKind::ContentPartAdded { .. } => "response.content_part.added",
+            EventKind::OutputTextDelta { .. } => "response.output_text.delta",
+            EventKind::OutputTextDone { .. } => "response.output_text.done",
+            EventKind::ContentPartDone { .. } => "response.content_part.done",
+            EventKind::FunctionCallArgumentsDelta { .. } => "response.function_call_arguments.delta",
+            EventKind::FunctionCallArgumentsDone { .. } => "response.function_call_arguments.done",
+            EventKind::CustomToolCallInputDelta { .. } => "response.custom_tool_call_input.delta",
+            EventKind::CustomToolCallInputDone { .. } => "response.custom_tool_call_input.done",
+            EventKind::OutputItemDone { .. } => "response.output_item.done",
+            EventKind::Completed { .. } => "response.completed",
+            EventKind::Incomplete { .. } => "response.incomplete",
+            EventKind::Failed { .. } => "response.failed",
+        }
+    }
+}
+
+impl StreamEvent {
+    /// Appends the event as OpenAI frames it, `event: <type>` then `data: <compact JSON>`; on
+    /// error `out` is left as it was.
+    pub fn write_sse(&self, out: &mut BytesMut) -> Result<(), serde_json::Error> {
+        let start = out.len();
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(self.kind.name().as_bytes());
+        out.extend_from_slice(b"\n");
+        crate::sse::write_event(out, self).inspect_err(|_| out.truncate(start))
+    }
+}
