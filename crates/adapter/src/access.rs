@@ -144,6 +144,12 @@ impl Exchange {
         }
     }
 
+    /// The name of the client key the request came with (`None`: no key was needed); stored
+    /// Responses belong to it.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
     /// The request id: returned as `x-request-id`, sent to GigaChat as `X-Request-ID`.
     pub fn id(&self) -> &str {
         &self.id

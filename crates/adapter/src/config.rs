@@ -115,15 +115,21 @@ pub struct Config {
     /// Seconds a readiness result is cached.
     #[arg(long, env = "READY_CACHE_SECS", default_value_t = 5)]
     pub ready_cache_secs: u64,
-    /// Directory of the embedded store of uploaded-file ids (survives restarts).
+    /// Directory of the embedded store of uploaded-file ids and stored Responses (survives restarts).
     #[arg(long, env = "DATA_DIR", default_value = "data")]
     pub data_dir: std::path::PathBuf,
-    /// Redis URL for the uploaded-file ids shared by several replicas (instead of DATA_DIR).
+    /// Redis URL for the uploaded-file ids and stored Responses shared by several replicas (instead of DATA_DIR).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// How long an uploaded file's GigaChat id is reused before the file is uploaded again.
     #[arg(long, env = "FILE_ID_TTL_SECS", default_value_t = 86_400)]
     pub file_id_ttl_secs: u64,
+    /// Seconds a stored Response (`store: true`) stays retrievable and continuable (30 days, as OpenAI keeps them).
+    #[arg(long, env = "RESPONSES_TTL_SECS", default_value_t = 30 * 24 * 60 * 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub responses_ttl_secs: u64,
+    /// Largest stored Response with its input items, as JSON bytes; a larger one is served but not stored.
+    #[arg(long, env = "RESPONSES_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub responses_max_bytes: usize,
     /// Private networks image URLs may point to (CIDRs, comma-separated); none by default.
     #[arg(long, env = "FETCH_ALLOWED_NETWORKS", value_delimiter = ',')]
     pub fetch_allowed_networks: Vec<String>,

@@ -49,6 +49,11 @@ pub enum AppError {
     /// No such file in the Files API (GigaChat's [`Verdict::FileNotFound`], or past its
     /// `expires_after`), told with its id.
     FileNotFound(String),
+    /// No stored response with this id for the caller's key (unknown, expired, deleted, or
+    /// another key's), told with its id.
+    ResponseNotFound(String),
+    /// A request's `previous_response_id` names no stored response of the caller's key.
+    PreviousResponseNotFound(String),
     /// A file part of a message could not be attached.
     Attachment(crate::attachments::resolve::PartError),
     /// The client sent its request (headers or body) too slowly; says which part and how long.
@@ -112,6 +117,8 @@ impl AppError {
             AppError::RouteNotFound(_) => "route_not_found",
             AppError::InvalidOutput(_) => "invalid_upstream_output",
             AppError::FileNotFound(_) => Verdict::FileNotFound.as_str(),
+            AppError::ResponseNotFound(_) => "response_not_found",
+            AppError::PreviousResponseNotFound(_) => "previous_response_not_found",
             AppError::Internal(_) => "internal",
             AppError::RequestTimeout(_) => "request_timeout",
             AppError::HeadersTooLarge(_) => "headers_too_large",
@@ -220,6 +227,21 @@ impl AppError {
             AppError::FileNotFound(id) => {
                 verdict_shape(Verdict::FileNotFound, format!("No such file: {id}."), None)
             }
+            AppError::ResponseNotFound(id) => shape(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                None,
+                format!("Response with id '{}' not found.", echoed(id)),
+            ),
+            AppError::PreviousResponseNotFound(id) => Shape {
+                param: Some("previous_response_id".into()),
+                ..shape(
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    Some("previous_response_not_found"),
+                    format!("Previous response with id '{}' not found.", echoed(id)),
+                )
+            },
             AppError::Attachment(part) => match &part.error {
                 AttachmentError::Upload(err) => Shape {
                     message: format!("{}: {}", part.param, upstream_shape(err).message),
@@ -326,12 +348,17 @@ fn upstream_message(verdict: Verdict, err: &Upstream) -> String {
     }
 }
 
-/// Longest part of a client's model name repeated in an error message.
-const MAX_ECHOED_MODEL: usize = 128;
+/// Longest part of a client's model name or id repeated in an error message.
+const MAX_ECHOED: usize = 128;
+
+/// At most [`MAX_ECHOED`] characters of a client's model name or id, for a message.
+fn echoed(name: &str) -> String {
+    name.chars().take(MAX_ECHOED).collect()
+}
 
 /// What is served instead of `model`, and how to serve it under that name.
 fn model_not_found_message(model: &str, served: &[String], aliases: &[String]) -> String {
-    let mut shown: String = model.chars().take(MAX_ECHOED_MODEL).collect();
+    let mut shown = echoed(model);
     if shown.len() < model.len() {
         shown.push('…');
     }

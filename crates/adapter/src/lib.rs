@@ -15,9 +15,11 @@ pub mod incoming;
 pub mod log_output;
 pub mod metrics;
 pub mod offload;
+pub mod responses_store;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod streaming;
 pub mod traces;
 pub mod workers;
@@ -73,13 +75,23 @@ pub async fn build(
         ..attachments::fetch::FetchConfig::default()
     })
     .context("image URL fetcher")?;
-    let store = attachments::store::open_store(&attachments::store::StoreConfig {
+    let store_config = store::StoreConfig {
         redis_url: config.redis_url.clone(),
         data_dir: config.data_dir.clone(),
         memory_capacity: 10_000,
-    })
-    .await
-    .context("file-id store (DATA_DIR or REDIS_URL)")?;
+    };
+    let persistent = store::open_persistent(&store_config)
+        .await
+        .context("file-id and Responses store (DATA_DIR or REDIS_URL)")?;
+    let responses = responses_store::ResponsesStore::new(
+        persistent.clone(),
+        &identity,
+        responses_store::Retention {
+            ttl: Duration::from_secs(config.responses_ttl_secs),
+            max_bytes: config.responses_max_bytes,
+        },
+    );
+    let store = attachments::store::file_store(persistent, store_config.memory_capacity);
     let purposes = attachments::purposes::Purposes::new(store.clone(), &identity);
     let media = state::Media {
         attachments: attachments::resolve::Attachments::new(
@@ -106,6 +118,7 @@ pub async fn build(
             max_request_bytes: config.max_request_bytes,
         },
         media,
+        responses,
     );
     let metrics = Arc::new(metrics::Metrics::new(known_models));
     let refreshing = client.clone();

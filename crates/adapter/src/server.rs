@@ -20,7 +20,7 @@ use crate::error::AppError;
 use crate::error::Label;
 use crate::metrics::Metrics;
 use crate::routes::{
-    chat, completions, docs, embeddings, files, health, models, responses, tokens,
+    chat, completions, docs, embeddings, files, health, models, responses, stored_responses, tokens,
 };
 use crate::state::AppState;
 use crate::{auth, context};
@@ -110,7 +110,7 @@ const fn openai(template: &'static str, endpoint: &'static str) -> Route {
 
 /// The one table of API routes: [`router`] serves them, [`route_of`] names requests by them, and
 /// the metrics label upstream time by their GigaChat endpoint.
-static API_ROUTES: [ApiRoute; 12] = [
+static API_ROUTES: [ApiRoute; 14] = [
     ApiRoute {
         route: openai("/v1/chat/completions", "chat"),
         handlers: || post(chat::chat_completions),
@@ -158,6 +158,14 @@ static API_ROUTES: [ApiRoute; 12] = [
     ApiRoute {
         route: openai("/v1/files/{id}/content", "files"),
         handlers: || get(files::content),
+    },
+    ApiRoute {
+        route: openai("/v1/responses/{id}", "other"),
+        handlers: || get(stored_responses::get).delete(stored_responses::delete),
+    },
+    ApiRoute {
+        route: openai("/v1/responses/{id}/input_items", "other"),
+        handlers: || get(stored_responses::input_items),
     },
 ];
 
@@ -469,6 +477,11 @@ mod tests {
             ("/files/file-1/content", "/v1/files/{id}/content"),
             ("/v1/files/file-1", "/v1/files/{id}"),
             ("/v1/tokens/count", "/v1/tokens/count"),
+            ("/v1/responses/resp_1", "/v1/responses/{id}"),
+            (
+                "/responses/resp_1/input_items",
+                "/v1/responses/{id}/input_items",
+            ),
             ("/health/ready", "/health/ready"),
             ("/docs/index.html", "/docs/{*path}"),
             ("/metrics", "/metrics"),

@@ -12,6 +12,7 @@ use crate::attachments::purposes::Purposes;
 use crate::attachments::resolve::Attachments;
 use crate::auth::Keys;
 use crate::cache::TimedCache;
+use crate::responses_store::ResponsesStore;
 
 /// Everything handlers share; cheap to clone.
 #[derive(Clone)]
@@ -30,6 +31,7 @@ struct Inner {
     attachments: Attachments,
     purposes: Purposes,
     images: (ImageMode, String),
+    responses: ResponsesStore,
 }
 
 /// Cache lifetimes and limits of the state.
@@ -58,7 +60,8 @@ pub struct Media {
 impl AppState {
     /// Builds the state; `keys` (`BEARER_TOKEN` entries, see [`Keys::new`]) empty means
     /// unauthenticated access was allowed explicitly;
-    /// `embeddings_model` serves embeddings requests that name no model.
+    /// `embeddings_model` serves embeddings requests that name no model; `responses` keeps
+    /// stored Responses.
     pub fn new(
         client: GigaChat,
         defaults: ChatDefaults,
@@ -66,6 +69,7 @@ impl AppState {
         keys: Vec<SecretString>,
         limits: Limits,
         media: Media,
+        responses: ResponsesStore,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -79,6 +83,7 @@ impl AppState {
                 attachments: media.attachments,
                 purposes: media.purposes,
                 images: (media.image_mode, media.public_base_url),
+                responses,
             }),
         }
     }
@@ -131,6 +136,11 @@ impl AppState {
             mode: self.inner.images.0,
             public_base_url: self.inner.images.1.clone(),
         }
+    }
+
+    /// Stored Responses (`store: true`).
+    pub fn responses(&self) -> &ResponsesStore {
+        &self.inner.responses
     }
 
     /// The cached readiness verdict.

@@ -104,6 +104,47 @@ pub fn expires_after(
     }
 }
 
+/// A list query's `order`: `true` for `asc`, `false` for `desc` (the default); anything else is
+/// a 400 naming `order`, as OpenAI answers.
+pub fn list_order(order: Option<&str>) -> Result<bool, TranslateError> {
+    match order {
+        None | Some("desc") => Ok(false),
+        Some("asc") => Ok(true),
+        Some(other) => Err(TranslateError::invalid(
+            "order",
+            format!("Invalid value for 'order': {other:?}. Supported values are: asc, desc."),
+        )),
+    }
+}
+
+/// A list query's `limit`: `default` when absent, else an integer from 1 to `max`; anything else
+/// is a 400 naming `limit`.
+pub fn list_limit(
+    limit: Option<&str>,
+    default: usize,
+    max: usize,
+) -> Result<usize, TranslateError> {
+    let Some(text) = limit else {
+        return Ok(default);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(limit) if (1..=max).contains(&limit) => Ok(limit),
+        _ => Err(TranslateError::invalid(
+            "limit",
+            format!(
+                "Invalid value for 'limit': {text:?}. It must be an integer between 1 and {max}."
+            ),
+        )),
+    }
+}
+
+/// Drops the items of a list up to and including the one whose id (`id_of`) is the cursor
+/// `after`; all of them when none is.
+pub fn skip_through<T>(items: &mut Vec<T>, after: &str, id_of: impl Fn(&T) -> Option<&str>) {
+    let position = items.iter().position(|item| id_of(item) == Some(after));
+    items.drain(..position.map_or(items.len(), |index| index + 1));
+}
+
 /// A checked `GET /v1/files` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileListing {
@@ -120,32 +161,8 @@ pub struct FileListing {
 impl FileListing {
     /// Checks `query` (`order`, then `limit`) as OpenAI does.
     pub fn new(query: FileListQuery) -> Result<Self, TranslateError> {
-        let ascending = match query.order.as_deref() {
-            None | Some("desc") => false,
-            Some("asc") => true,
-            Some(other) => {
-                return Err(TranslateError::invalid(
-                    "order",
-                    format!(
-                        "Invalid value for 'order': {other:?}. Supported values are: asc, desc."
-                    ),
-                ));
-            }
-        };
-        let limit = match query.limit.as_deref() {
-            None => MAX_LIST_LIMIT,
-            Some(text) => match text.trim().parse::<usize>() {
-                Ok(limit @ 1..=MAX_LIST_LIMIT) => limit,
-                _ => {
-                    return Err(TranslateError::invalid(
-                        "limit",
-                        format!(
-                            "Invalid value for 'limit': {text:?}. It must be an integer between 1 and {MAX_LIST_LIMIT}."
-                        ),
-                    ));
-                }
-            },
-        };
+        let ascending = list_order(query.order.as_deref())?;
+        let limit = list_limit(query.limit.as_deref(), MAX_LIST_LIMIT, MAX_LIST_LIMIT)?;
         Ok(Self {
             purpose: query.purpose,
             limit,
@@ -163,8 +180,7 @@ impl FileListing {
             files.reverse();
         }
         if let Some(after) = &self.after {
-            let position = files.iter().position(|file| &file.id == after);
-            files.drain(..position.map_or(files.len(), |index| index + 1));
+            skip_through(&mut files, after, |file| Some(&file.id));
         }
         files
     }

@@ -8,4 +8,5 @@ pub mod files;
 pub mod health;
 pub mod models;
 pub mod responses;
+pub mod stored_responses;
 pub mod tokens;

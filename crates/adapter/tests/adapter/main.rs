@@ -19,6 +19,7 @@ mod model_names;
 mod request_ids;
 mod responses;
 mod service;
+mod stored_responses;
 mod streaming;
 mod tokens;
 mod tools;

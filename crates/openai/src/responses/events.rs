@@ -175,7 +175,9 @@ impl EventKind {
             EventKind::OutputTextDelta { .. } => "response.output_text.delta",
             EventKind::OutputTextDone { .. } => "response.output_text.done",
             EventKind::ContentPartDone { .. } => "response.content_part.done",
-            EventKind::FunctionCallArgumentsDelta { .. } => "response.function_call_arguments.delta",
+            EventKind::FunctionCallArgumentsDelta { .. } => {
+                "response.function_call_arguments.delta"
+            }
             EventKind::FunctionCallArgumentsDone { .. } => "response.function_call_arguments.done",
             EventKind::CustomToolCallInputDelta { .. } => "response.custom_tool_call_input.delta",
             EventKind::CustomToolCallInputDone { .. } => "response.custom_tool_call_input.done",

@@ -1,23 +1,14 @@
 //! Remembers which files were already uploaded to GigaChat, so each distinct file goes up once per upstream identity.
 //!
 //! A [`FileKey`] (SHA-256 of the bytes plus the upstream identity) maps to a [`StoredFile`] (the
-//! GigaChat file id and its absolute expiry in Unix seconds). [`FileStore`] is the storage seam:
-//! [`MemoryStore`] for one process, [`RedbStore`] for one host across restarts, [`RedisStore`] for
-//! several replicas, and [`TieredStore`] to put memory in front of either persistent one.
+//! GigaChat file id and its absolute expiry in Unix seconds). [`FileStore`] is that typed view of
+//! any [`KvStore`] of [`crate::store`] (memory, redb, Redis, tiered), values as JSON.
 //! [`Dedup`] sits on top: it looks a key up, runs the upload only on a miss, and makes concurrent
-//! callers with the same key share that one upload. [`open_store`] builds the store the
-//! configuration asks for.
+//! callers with the same key share that one upload. [`open_store`] and [`file_store`] build the
+//! store the configuration asks for.
 
 mod dedup;
-mod memory;
-mod redb;
-mod redis;
-mod tiered;
 
-use std::fmt;
-use std::future::Future;
-use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 pub use self::dedup::{Dedup, DedupError};
-pub use self::memory::MemoryStore;
-pub use self::redb::RedbStore;
-pub use self::redis::RedisStore;
-pub use self::tiered::TieredStore;
+pub use crate::store::{
+    Entry, KvStore, MemoryStore, RedbStore, RedisStore, StoreConfig, StoreError, StoreFuture,
+    TieredStore, unix_now,
+};
 
 /// Prefix of every storage key; bump the version when the key or value format changes.
 const KEY_PREFIX: &str = "gigachat-adapter:file:v1";
@@ -106,41 +97,10 @@ impl StoredFile {
     pub fn is_expired(&self) -> bool {
         self.is_expired_at(unix_now())
     }
-
-    /// How long the entry has left from Unix time `now`; `None` once it has expired.
-    pub fn remaining_at(&self, now: i64) -> Option<Duration> {
-        let secs = self.expires_at.checked_sub(now)?;
-        u64::try_from(secs)
-            .ok()
-            .filter(|secs| *secs > 0)
-            .map(Duration::from_secs)
-    }
 }
 
-/// Why a store could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The embedded database failed.
-    #[error("embedded file store: {0}")]
-    Redb(#[from] ::redb::Error),
-    /// Redis failed or could not be reached.
-    #[error("redis file store: {0}")]
-    Redis(#[from] ::redis::RedisError),
-    /// A filesystem operation failed (e.g. creating the data directory).
-    #[error("file store I/O: {0}")]
-    Io(#[from] std::io::Error),
-    /// A stored value is not a valid entry.
-    #[error("file store entry is malformed: {0}")]
-    Codec(#[from] serde_json::Error),
-    /// A blocking store task did not complete.
-    #[error("file store task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
-
-/// The future a [`FileStore`] method returns (boxed so the trait stays object-safe).
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
-
-/// Where uploaded file ids are remembered; used as `Arc<dyn FileStore>`.
+/// Where uploaded file ids are remembered: every [`KvStore`] is one, its values JSON of
+/// [`StoredFile`]; used as `Arc<dyn FileStore>`.
 pub trait FileStore: Send + Sync {
     /// The live entry for `key`; expired entries count as absent.
     fn get<'a>(&'a self, key: &'a FileKey) -> StoreFuture<'a, Option<StoredFile>>;
@@ -150,50 +110,50 @@ pub trait FileStore: Send + Sync {
     fn remove<'a>(&'a self, key: &'a FileKey) -> StoreFuture<'a, ()>;
 }
 
-/// What [`open_store`] needs.
-#[derive(Clone)]
-pub struct StoreConfig {
-    /// Redis to share entries between replicas (`redis://…`); `None` keeps them in a local file.
-    pub redis_url: Option<String>,
-    /// Directory for the local database (`files.redb`), created if missing.
-    pub data_dir: PathBuf,
-    /// How many entries the in-memory tier holds.
-    pub memory_capacity: u64,
-}
+impl<S: KvStore + ?Sized> FileStore for S {
+    fn get<'a>(&'a self, key: &'a FileKey) -> StoreFuture<'a, Option<StoredFile>> {
+        Box::pin(async move {
+            let Some(entry) = KvStore::get(self, &key.storage_key()).await? else {
+                return Ok(None);
+            };
+            let file: StoredFile = serde_json::from_slice(&entry.value)?;
+            // Stores expire entries themselves; this covers clock skew between replicas and Redis.
+            Ok((!file.is_expired()).then_some(file))
+        })
+    }
 
-impl fmt::Debug for StoreConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The Redis URL may carry a password.
-        f.debug_struct("StoreConfig")
-            .field("redis_url", &self.redis_url.as_ref().map(|_| "<set>"))
-            .field("data_dir", &self.data_dir)
-            .field("memory_capacity", &self.memory_capacity)
-            .finish()
+    fn put<'a>(&'a self, key: &'a FileKey, file: &'a StoredFile) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let entry = Entry {
+                value: serde_json::to_vec(file)?.into(),
+                expires_at: file.expires_at,
+            };
+            KvStore::put(self, &key.storage_key(), &entry).await
+        })
+    }
+
+    fn remove<'a>(&'a self, key: &'a FileKey) -> StoreFuture<'a, ()> {
+        Box::pin(async move { KvStore::remove(self, &key.storage_key()).await })
     }
 }
 
+/// The file-id store over `persistent`: a memory tier of `memory_capacity` entries in front of it.
+pub fn file_store(persistent: Arc<dyn KvStore>, memory_capacity: u64) -> Arc<dyn FileStore> {
+    Arc::new(TieredStore::new(
+        MemoryStore::new(memory_capacity),
+        persistent,
+    ))
+}
+
 /// The store `config` asks for: memory in front of Redis when `redis_url` is set, else memory in
-/// front of `<data_dir>/files.redb`.
+/// front of `<data_dir>/files.redb` (see [`crate::store::open_persistent`]).
 ///
 /// An unreachable Redis is not an error here (it is logged): the adapter still starts, lookups
 /// miss and files are uploaded until Redis is back. A malformed URL is an error.
 pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn FileStore>, StoreError> {
-    let memory = MemoryStore::new(config.memory_capacity);
-    let persistent: Arc<dyn FileStore> = match config.redis_url.as_deref() {
-        Some(url) => {
-            let redis = RedisStore::open(url)?;
-            if let Err(error) = redis.ping().await {
-                tracing::warn!(%error, "redis file store is unreachable for now; files will be re-uploaded until it is back");
-            }
-            Arc::new(redis)
-        }
-        None => Arc::new(RedbStore::open(&config.data_dir).await?),
-    };
-    Ok(Arc::new(TieredStore::new(memory, persistent)))
+    let persistent = crate::store::open_persistent(config).await?;
+    Ok(file_store(persistent, config.memory_capacity))
 }
-
-/// The current Unix time in seconds (wall clock: entries must survive restarts).
-pub use crate::context::unix_now;
 
 /// Lowercase hex of `bytes`.
 fn hex(bytes: &[u8]) -> String {
@@ -229,20 +189,5 @@ mod tests {
         let without =
             serde_json::to_string(&StoredFile::new("f", Duration::from_secs(60))).unwrap();
         assert!(!without.contains("purpose"), "{without}");
-    }
-
-    #[test]
-    fn remaining_time() {
-        let file = StoredFile {
-            file_id: "f".into(),
-            expires_at: 100,
-            purpose: None,
-            file_expires_at: None,
-        };
-        assert_eq!(file.remaining_at(40), Some(Duration::from_secs(60)));
-        assert_eq!(file.remaining_at(100), None);
-        assert_eq!(file.remaining_at(i64::MIN), None);
-        assert!(file.is_expired_at(100));
-        assert!(!file.is_expired_at(99));
     }
 }

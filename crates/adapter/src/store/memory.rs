@@ -5,16 +5,16 @@ use std::time::{Duration, Instant};
 use moka::Expiry;
 use moka::future::Cache;
 
-use super::{FileKey, FileStore, StoreFuture, StoredFile, unix_now};
+use super::{Entry, KvStore, StoreFuture, unix_now};
 
 /// Longest time an entry is held in memory, whatever its expiry (keeps moka's timers in range).
 const MAX_MEMORY_TTL: Duration = Duration::from_secs(366 * 24 * 60 * 60);
 
-/// File ids kept in this process only, at most `capacity` of them, each until its `expires_at`.
+/// Entries kept in this process only, at most `capacity` of them, each until its `expires_at`.
 #[derive(Clone)]
 pub struct MemoryStore {
     /// The cache; cloning shares it.
-    cache: Cache<FileKey, StoredFile>,
+    cache: Cache<String, Entry>,
 }
 
 impl MemoryStore {
@@ -37,12 +37,12 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
-impl FileStore for MemoryStore {
-    fn get<'a>(&'a self, key: &'a FileKey) -> StoreFuture<'a, Option<StoredFile>> {
+impl KvStore for MemoryStore {
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Entry>> {
         Box::pin(async move {
             match self.cache.get(key).await {
                 // moka expires at whole-second precision from insertion; the wall clock decides.
-                Some(file) if file.is_expired() => {
+                Some(entry) if entry.is_expired() => {
                     self.cache.invalidate(key).await;
                     Ok(None)
                 }
@@ -51,18 +51,18 @@ impl FileStore for MemoryStore {
         })
     }
 
-    fn put<'a>(&'a self, key: &'a FileKey, file: &'a StoredFile) -> StoreFuture<'a, ()> {
+    fn put<'a>(&'a self, key: &'a str, entry: &'a Entry) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            if file.is_expired() {
+            if entry.is_expired() {
                 self.cache.invalidate(key).await;
             } else {
-                self.cache.insert(key.clone(), file.clone()).await;
+                self.cache.insert(key.to_owned(), entry.clone()).await;
             }
             Ok(())
         })
     }
 
-    fn remove<'a>(&'a self, key: &'a FileKey) -> StoreFuture<'a, ()> {
+    fn remove<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             self.cache.invalidate(key).await;
             Ok(())
@@ -74,19 +74,20 @@ impl FileStore for MemoryStore {
 struct ExpiresAt;
 
 impl ExpiresAt {
-    /// Time left for `file`, capped at [`MAX_MEMORY_TTL`].
-    fn ttl(file: &StoredFile) -> Duration {
-        file.remaining_at(unix_now())
+    /// Time left for `entry`, capped at [`MAX_MEMORY_TTL`].
+    fn ttl(entry: &Entry) -> Duration {
+        entry
+            .remaining_at(unix_now())
             .unwrap_or(Duration::ZERO)
             .min(MAX_MEMORY_TTL)
     }
 }
 
-impl Expiry<FileKey, StoredFile> for ExpiresAt {
+impl Expiry<String, Entry> for ExpiresAt {
     fn expire_after_create(
         &self,
-        _key: &FileKey,
-        value: &StoredFile,
+        _key: &String,
+        value: &Entry,
         _created_at: Instant,
     ) -> Option<Duration> {
         Some(Self::ttl(value))
@@ -94,8 +95,8 @@ impl Expiry<FileKey, StoredFile> for ExpiresAt {
 
     fn expire_after_update(
         &self,
-        _key: &FileKey,
-        value: &StoredFile,
+        _key: &String,
+        value: &Entry,
         _updated_at: Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {

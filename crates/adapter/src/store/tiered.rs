@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{FileKey, FileStore, MemoryStore, StoreFuture, StoredFile};
+use super::{Entry, KvStore, MemoryStore, StoreFuture};
 
 /// A [`MemoryStore`] answering first, backed by a persistent store (redb or Redis).
 ///
@@ -14,7 +14,7 @@ pub struct TieredStore {
     /// The fast tier.
     memory: MemoryStore,
     /// The tier that survives restarts (and, for Redis, is shared).
-    persistent: Arc<dyn FileStore>,
+    persistent: Arc<dyn KvStore>,
 }
 
 impl std::fmt::Debug for TieredStore {
@@ -27,34 +27,34 @@ impl std::fmt::Debug for TieredStore {
 
 impl TieredStore {
     /// `memory` in front of `persistent`.
-    pub fn new(memory: MemoryStore, persistent: Arc<dyn FileStore>) -> Self {
+    pub fn new(memory: MemoryStore, persistent: Arc<dyn KvStore>) -> Self {
         Self { memory, persistent }
     }
 }
 
-impl FileStore for TieredStore {
-    fn get<'a>(&'a self, key: &'a FileKey) -> StoreFuture<'a, Option<StoredFile>> {
+impl KvStore for TieredStore {
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Entry>> {
         Box::pin(async move {
-            if let Some(file) = self.memory.get(key).await? {
-                return Ok(Some(file));
+            if let Some(entry) = self.memory.get(key).await? {
+                return Ok(Some(entry));
             }
             let found = self.persistent.get(key).await?;
-            if let Some(file) = &found {
-                self.memory.put(key, file).await?;
+            if let Some(entry) = &found {
+                self.memory.put(key, entry).await?;
             }
             Ok(found)
         })
     }
 
-    fn put<'a>(&'a self, key: &'a FileKey, file: &'a StoredFile) -> StoreFuture<'a, ()> {
+    fn put<'a>(&'a self, key: &'a str, entry: &'a Entry) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            // Memory first: this process keeps the id even if the persistent tier is down.
-            self.memory.put(key, file).await?;
-            self.persistent.put(key, file).await
+            // Memory first: this process keeps the entry even if the persistent tier is down.
+            self.memory.put(key, entry).await?;
+            self.persistent.put(key, entry).await
         })
     }
 
-    fn remove<'a>(&'a self, key: &'a FileKey) -> StoreFuture<'a, ()> {
+    fn remove<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             self.memory.remove(key).await?;
             self.persistent.remove(key).await

@@ -1,10 +1,11 @@
-//! Shared store for several replicas: Redis keys with a TTL, values as JSON.
+//! Shared store for several replicas: Redis keys with a TTL (`SET key value EX ttl`).
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{FileKey, FileStore, StoreError, StoreFuture, StoredFile, unix_now};
+use super::{Entry, KvStore, StoreError, StoreFuture, unix_now};
 
 /// How long to wait for a connection or a reply: a slow Redis must not hold up a chat.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -12,7 +13,10 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// Reconnection attempts after a dropped connection before a command gives up.
 const RETRIES: usize = 2;
 
-/// File ids in Redis (`SET key value EX ttl` / `GET` / `DEL`), shared by every replica that uses it.
+/// The lifetime given to a key found without a TTL (one the adapter did not write).
+const NO_TTL_SECS: i64 = 24 * 60 * 60;
+
+/// Entries in Redis (`SET key value EX ttl` / `GET` + `TTL` / `DEL`), shared by every replica that uses it.
 #[derive(Clone)]
 pub struct RedisStore {
     /// Reconnecting, multiplexed connection; cloning shares it.
@@ -54,33 +58,40 @@ impl RedisStore {
     }
 }
 
-impl FileStore for RedisStore {
-    fn get<'a>(&'a self, key: &'a FileKey) -> StoreFuture<'a, Option<StoredFile>> {
+impl KvStore for RedisStore {
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Entry>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let value: Option<String> = redis::cmd("GET")
-                .arg(key.storage_key())
+            // One transaction, so the key cannot expire between the two.
+            let (value, ttl): (Option<Vec<u8>>, i64) = redis::pipe()
+                .atomic()
+                .cmd("GET")
+                .arg(key)
+                .cmd("TTL")
+                .arg(key)
                 .query_async(&mut conn)
                 .await?;
             let Some(value) = value else {
                 return Ok(None);
             };
-            let file: StoredFile = serde_json::from_str(&value)?;
-            // Redis expires keys itself; this covers clock skew between replicas and Redis.
-            Ok((!file.is_expired()).then_some(file))
+            // Every key is written with `EX`; one without a TTL (-1) was not, and is kept a day.
+            let ttl = if ttl < 0 { NO_TTL_SECS } else { ttl };
+            Ok(Some(Entry {
+                value: Bytes::from(value),
+                expires_at: unix_now().saturating_add(ttl),
+            }))
         })
     }
 
-    fn put<'a>(&'a self, key: &'a FileKey, file: &'a StoredFile) -> StoreFuture<'a, ()> {
+    fn put<'a>(&'a self, key: &'a str, entry: &'a Entry) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let Some(ttl) = file.remaining_at(unix_now()) else {
+            let Some(ttl) = entry.remaining_at(unix_now()) else {
                 return self.remove(key).await;
             };
-            let value = serde_json::to_string(file)?;
             let mut conn = self.conn.clone();
             redis::cmd("SET")
-                .arg(key.storage_key())
-                .arg(value)
+                .arg(key)
+                .arg(&entry.value[..])
                 .arg("EX")
                 .arg(ttl.as_secs())
                 .query_async::<()>(&mut conn)
@@ -89,11 +100,11 @@ impl FileStore for RedisStore {
         })
     }
 
-    fn remove<'a>(&'a self, key: &'a FileKey) -> StoreFuture<'a, ()> {
+    fn remove<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             redis::cmd("DEL")
-                .arg(key.storage_key())
+                .arg(key)
                 .query_async::<()>(&mut conn)
                 .await?;
             Ok(())
