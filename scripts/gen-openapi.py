@@ -16,6 +16,7 @@ TARGET = ROOT / "crates" / "adapter" / "openapi.json"
 SERVED = {
     "/chat/completions": ["post"],
     "/completions": ["post"],
+    "/responses": ["post"],
     "/embeddings": ["post"],
     "/models": ["get"],
     "/models/{model}": ["get"],
@@ -42,6 +43,16 @@ ROUTES = {
         "`temperature`, `top_p` and `user` behave as in chat. Token-id prompts are decoded with the "
         "tokenizer of the model name sent. `echo: true`, a non-empty `suffix`, `logprobs` and `best_of` > 1 "
         "are refused with a 400.",
+    ),
+    ("/responses", "post"): (
+        "Responses API, answered by GigaChat's chat",
+        "The request is reshaped into a chat request and served by the chat route (aliases, tools, "
+        "schemas, attachments, sessions, usage), and the answer into a `response` object. `instructions` "
+        "and leading system/developer messages become GigaChat's system message; function and custom-tool "
+        "calls and their outputs are matched by `call_id`; `custom` tools are functions with one string "
+        "argument `input`; tool types GigaChat cannot serve are left out and named in the "
+        "`x-gigachat-adapter-dropped-tools` header. `background`, `conversation` and `prompt` are refused "
+        "with a 400.",
     ),
     ("/embeddings", "post"): (
         "Embeddings from a GigaChat embedder",

@@ -331,7 +331,10 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers(Any)
-        .expose_headers([header::HeaderName::from_static("x-request-id")])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static(responses::DROPPED_TOOLS_HEADER),
+        ])
         .max_age(Duration::from_secs(600));
     if origins.iter().any(|o| o == "*") {
         return Some(layer.allow_origin(Any));

@@ -237,6 +237,14 @@ pub enum ContentPart {
         /// The refusal text.
         refusal: String,
     },
+    /// A file to fetch from an http(s) URL. Chat requests cannot send it (OpenAI's chat has no such
+    /// part): it carries the Responses API's `input_file` by `file_url` to the chat path.
+    FileUrl {
+        /// The file's URL.
+        url: String,
+        /// The file name.
+        filename: Option<String>,
+    },
 }
 
 /// The content part kinds there are; reading `type` into this names an unknown one at its path.

@@ -50,7 +50,10 @@ pub(crate) enum Piece {
 pub fn is_file_part(part: &ContentPart) -> bool {
     matches!(
         part,
-        ContentPart::ImageUrl { .. } | ContentPart::InputAudio { .. } | ContentPart::File { .. }
+        ContentPart::ImageUrl { .. }
+            | ContentPart::InputAudio { .. }
+            | ContentPart::File { .. }
+            | ContentPart::FileUrl { .. }
     )
 }
 

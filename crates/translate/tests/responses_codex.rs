@@ -1,7 +1,7 @@
-//! Requests Codex CLI 0.171.0 really sent (`tests/fixtures/codex-0.171.0-*.json`: captured against
-//! a stub, long strings trimmed, the key redacted) parse, map to a chat request the chat path
-//! accepts, with every item and tool type handled; and the answers made for them validate against
-//! the OpenAI description's `Response` schema (`../shared/openai-spec`, loaded at test time).
+//! Requests Codex CLI 0.171.0 really sent (the four `tests/fixtures/codex-0.171.0-*.json`,
+//! captured against a stub, long strings trimmed, the key redacted) parse, map to a chat request the
+//! chat path accepts, with every item and tool type handled; and the answers made for them validate
+//! against the OpenAI description's `Response` schema (`../shared/openai-spec`, loaded at test time).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::HashMap;
@@ -279,6 +279,54 @@ fn codex_function_call_turn_maps_and_answers_within_the_spec() {
     assert_eq!(value["output"][1]["call_id"], "call_b");
     // The tools are echoed as sent, the left-out ones included.
     assert_eq!(value["tools"].as_array().unwrap().len(), 9);
+}
+
+/// Every captured request (first turns too) maps through the chat path; what is left out is
+/// exactly the tool types Codex adds besides its functions.
+#[test]
+fn every_codex_capture_maps() {
+    for (name, dropped, custom) in [
+        (
+            "codex-0.171.0-fallback-model-turn1.json",
+            &["namespace", "web_search"][..],
+            false,
+        ),
+        (
+            "codex-0.171.0-fallback-model-turn2-function-call-output.json",
+            &["namespace", "web_search"],
+            false,
+        ),
+        (
+            "codex-0.171.0-gpt55-turn1-custom-apply_patch.json",
+            &["tool_search", "web_search"],
+            true,
+        ),
+        (
+            "codex-0.171.0-gpt55-turn2-custom-tool-call-output.json",
+            &["tool_search", "web_search"],
+            true,
+        ),
+    ] {
+        let request: CreateResponse = serde_json::from_value(fixture(name)).unwrap();
+        assert_eq!(request.store, Some(false), "{name}");
+        assert_eq!(request.stream, Some(true), "{name}");
+        let plan = responses_request(&request, &[], &defaults(), &ids()).unwrap();
+        assert_eq!(plan.dropped_tools, dropped, "{name}");
+        assert_eq!(plan.custom_tools.contains("apply_patch"), custom, "{name}");
+        assert!(plan.dropped_items.is_empty(), "{name}");
+        let chat = chat_request(&plan.chat, &defaults(), &ResolvedParts::new())
+            .map_err(|err| plan.error(err))
+            .unwrap_or_else(|err| panic!("{name}: {err:?}"));
+        assert!(chat.stream && chat.include_usage, "{name}");
+        assert_eq!(chat.upstream.messages[0].role, GcRole::System, "{name}");
+        let user = chat
+            .upstream
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == GcRole::User);
+        assert!(user.is_some(), "{name}");
+    }
 }
 
 /// Incomplete answers validate too.

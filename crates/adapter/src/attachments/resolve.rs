@@ -279,6 +279,16 @@ impl Attachments {
                 ..
             } => (decode::base64(data).await?, None, filename.clone(), None),
             ContentPart::File { .. } => return Err(AttachmentError::EmptyFilePart),
+            ContentPart::FileUrl { url, filename } => {
+                let fetched = self.inner.fetcher.fetch(url).await?;
+                self.inner.counts.count(AttachmentResult::Fetched);
+                (
+                    Vec::from(fetched.bytes),
+                    fetched.mime,
+                    filename.clone(),
+                    None,
+                )
+            }
             ContentPart::Text { .. } | ContentPart::Refusal { .. } => {
                 return Err(AttachmentError::EmptyFilePart);
             }

@@ -8,7 +8,6 @@ use translate::{ChatPlan, ResponseIds};
 
 use crate::access::{Call, Tokens};
 use crate::attachments::generated::ImageRewriter;
-use crate::attachments::store::FileKey;
 use crate::error::{AppError, about_model};
 use crate::incoming::Incoming;
 use crate::state::AppState;
@@ -28,33 +27,46 @@ pub async fn chat_completions(
         created: context::unix_now(),
     };
     let images = state.image_rewriter(upstream.clone());
-    let (plan, keys) = prepare(&state, &request, &upstream).await?;
-    let served = serve(&state, &plan, &upstream, &ids, &images, &call).await;
-    if !forgot_files(&keys, &served) {
-        return served;
-    }
-    state.attachments().forget(&keys).await;
-    let (plan, _) = prepare(&state, &request, &upstream).await?;
-    serve(&state, &plan, &upstream, &ids, &images, &call).await
+    let (state, upstream, ids, images, call) = (&state, &upstream, &ids, &images, &call);
+    with_files(state, &request, upstream, |plan| async move {
+        serve(state, &plan, upstream, ids, images, call).await
+    })
+    .await
 }
 
-/// Whether `outcome` failed because GigaChat no longer knows a file whose id was cached (one of
-/// `keys`): then the caller forgets those ids and prepares the request again, uploading the files.
-pub(crate) fn forgot_files<T>(keys: &[FileKey], outcome: &Result<T, AppError>) -> bool {
-    let forgot = matches!(outcome, Err(AppError::Upstream(err))
-        if !keys.is_empty() && err.verdict() == gigachat::Verdict::StaleFile);
-    if forgot {
-        tracing::info!("GigaChat no longer knows a cached file id; uploading again");
-    }
-    forgot
-}
-
-/// Uploads the request's files (or finds them in the dedup store) and translates the request.
-pub(crate) async fn prepare(
+/// Uploads the request's files (or finds them in the dedup store), builds its plan and runs `serve`
+/// with it; when GigaChat no longer knows a file whose id was cached, uploads the files again and
+/// runs `serve` once more.
+pub(crate) async fn with_files<T, F, Fut>(
     state: &AppState,
     request: &ChatCompletionRequest,
     upstream: &RequestContext,
-) -> Result<(ChatPlan, Vec<FileKey>), AppError> {
+    serve: F,
+) -> Result<T, AppError>
+where
+    F: Fn(ChatPlan) -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let (plan, keys) = prepare(state, request, upstream).await?;
+    let served = serve(plan).await;
+    let forgot = matches!(&served, Err(AppError::Upstream(err))
+        if !keys.is_empty() && err.verdict() == gigachat::Verdict::StaleFile);
+    if !forgot {
+        return served;
+    }
+    drop(served);
+    tracing::info!("GigaChat no longer knows a cached file id; uploading again");
+    state.attachments().forget(&keys).await;
+    let (plan, _) = prepare(state, request, upstream).await?;
+    serve(plan).await
+}
+
+/// Uploads the request's files (or finds them in the dedup store) and translates the request.
+async fn prepare(
+    state: &AppState,
+    request: &ChatCompletionRequest,
+    upstream: &RequestContext,
+) -> Result<(ChatPlan, Vec<crate::attachments::store::FileKey>), AppError> {
     let (resolved, keys) = state
         .attachments()
         .resolve(request, upstream)

@@ -45,38 +45,35 @@ pub async fn create(
         request,
     }: Incoming<CreateResponse>,
 ) -> Result<Response, AppError> {
-    let ids = ResponseIds {
-        id: format!("resp_{}", uuid::Uuid::now_v7().simple()),
-        created: context::unix_now(),
-    };
+    let ids = new_ids();
     let history = history(&state, &request).await?;
     let plan = responses_request(&request, &history, state.defaults(), &ids)?;
     report_left_out(&plan);
     let images = state.image_rewriter(upstream.clone());
-    let serve = async |chat_plan: &ChatPlan| {
+    let (state, plan, upstream, ids, images, call) =
+        (&state, &plan, &upstream, &ids, &images, &call);
+    let mut response = chat::with_files(state, &plan.chat, upstream, |chat_plan| async move {
         if chat_plan.stream {
-            return serve_stream(&state, &plan, chat_plan, &upstream, &ids, &images, &call).await;
+            return serve_stream(state, plan, &chat_plan, upstream, ids, images, call).await;
         }
-        let answer = chat::answer(&state, chat_plan, &upstream, &ids, &images, &call).await?;
-        let response = responses_response(&answer, &plan, context::unix_now());
+        let answer = chat::answer(state, &chat_plan, upstream, ids, images, call).await?;
+        let response = responses_response(&answer, plan, context::unix_now());
         Ok(axum::Json(response).into_response())
-    };
-    let (chat_plan, keys) = chat::prepare(&state, &plan.chat, &upstream)
-        .await
-        .map_err(|err| renamed(err, &plan))?;
-    let mut served = serve(&chat_plan).await;
-    if chat::forgot_files(&keys, &served) {
-        state.attachments().forget(&keys).await;
-        let (chat_plan, _) = chat::prepare(&state, &plan.chat, &upstream)
-            .await
-            .map_err(|err| renamed(err, &plan))?;
-        served = serve(&chat_plan).await;
-    }
-    let mut response = served.map_err(|err| renamed(err, &plan))?;
-    if let Some(value) = dropped_tools_header(&plan) {
+    })
+    .await
+    .map_err(|err| renamed(err, plan))?;
+    if let Some(value) = dropped_tools_header(plan) {
         response.headers_mut().insert(DROPPED_TOOLS_HEADER, value);
     }
     Ok(response)
+}
+
+/// A new response's id (`resp_…`) and creation time.
+fn new_ids() -> ResponseIds {
+    ResponseIds {
+        id: format!("resp_{}", uuid::Uuid::now_v7().simple()),
+        created: context::unix_now(),
+    }
 }
 
 /// The history a request continuing a stored response starts from (`previous_response_id`).
@@ -162,12 +159,8 @@ pub async fn input_tokens(
         request,
     }: Incoming<CreateResponse>,
 ) -> Result<Response, AppError> {
-    let ids = ResponseIds {
-        id: String::new(),
-        created: 0,
-    };
     let history = history(&state, &request).await?;
-    let plan = responses_request(&request, &history, state.defaults(), &ids)?;
+    let plan = responses_request(&request, &history, state.defaults(), &new_ids())?;
     let count = input_token_texts(&plan, state.defaults())?;
     call.served(&count.model, None);
     let input_tokens = if count.input.is_empty() {

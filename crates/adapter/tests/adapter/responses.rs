@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use crate::common::{Harness, assert_error, start};
+use crate::common::{Harness, Options, assert_error, start, start_with};
 
 /// `Response` of the OpenAI description, compiled once.
 fn response_schema() -> &'static jsonschema::Validator {
@@ -339,6 +339,34 @@ async fn left_out_tools_are_named_in_a_header() {
         .collect();
     assert_eq!(functions, ["get_weather"]);
 
+    // Browsers may read it (CORS exposes it).
+    let browser = start_with(Options {
+        args: vec!["--cors-allowed-hosts".into(), "https://webui.test".into()],
+        ..Options::default()
+    })
+    .await;
+    let response = browser
+        .post(
+            "/v1/responses",
+            json!({"input": "Hi", "tools": [{"type": "web_search"}]}),
+        )
+        .header("origin", "https://webui.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["x-gigachat-adapter-dropped-tools"],
+        "web_search"
+    );
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        exposed.contains("x-gigachat-adapter-dropped-tools"),
+        "{exposed}"
+    );
+
     // No header when nothing was left out.
     let (_, headers, _) = harness
         .responses(json!({"input": "Hi", "tools": [weather_tool()]}))
@@ -505,4 +533,57 @@ async fn input_tokens_are_counted_by_gigachat() {
     assert!(texts[2].contains("get_weather"), "{texts:?}");
     assert!(total > 0);
     assert!(harness.upstream_chat_bodies().is_empty());
+}
+
+/// Serves one small PDF over HTTP on 127.0.0.1 (as a generic download, as real servers often do).
+async fn document_server() -> String {
+    let pdf: &'static [u8] =
+        b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
+    let app = axum::Router::new().route(
+        "/report.pdf",
+        axum::routing::get(
+            move || async move { ([("content-type", "application/octet-stream")], pdf) },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/report.pdf", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+/// Files by URL are fetched (where fetching is allowed), uploaded and attached; a file part that
+/// cannot be fetched is named by its Responses path.
+#[tokio::test]
+async fn files_by_url_are_fetched_and_attached() {
+    let url = document_server().await;
+    let request = json!({"input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "Summarise the report"},
+        {"type": "input_file", "file_url": url, "filename": "report.pdf"}
+    ]}]});
+    let refused = start().await;
+    let (status, _, body) = refused.responses(request.clone()).await;
+    assert_error(status, &body, 400, Some("forbidden_url"));
+    assert_eq!(body["error"]["param"], "input[0].content[1]", "{body}");
+
+    let allowed = start_with(Options {
+        args: vec!["--fetch-allowed-networks".into(), "127.0.0.1/32".into()],
+        ..Options::default()
+    })
+    .await;
+    let (status, _, body) = allowed.responses(request).await;
+    assert_eq!(status, 200, "{body}");
+    assert_response(&body);
+    let upload = allowed
+        .upstream("/files")
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("the document was uploaded");
+    assert!(String::from_utf8_lossy(&upload.body).contains("report.pdf"));
+    let sent = &allowed.upstream_chat_bodies()[0];
+    assert_eq!(
+        sent["messages"][0]["attachments"].as_array().unwrap().len(),
+        1
+    );
 }

@@ -11,12 +11,12 @@ pub mod response;
 
 use std::collections::BTreeMap;
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// `POST /v1/responses` (and `POST /v1/responses/input_tokens`, which takes the same fields).
-/// Fields not listed (`client_metadata`, `moderation`, `context_management`,
-/// `prompt_cache_options`, ...) are accepted and ignored.
+/// Fields not listed (Codex's `client_metadata`, ...) are accepted and ignored.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct CreateResponse {
     /// Model id or alias; the configured default when absent.
@@ -103,6 +103,15 @@ pub struct CreateResponse {
     /// A stored prompt template (not served: refused).
     #[serde(default)]
     pub prompt: Option<Value>,
+    /// Prompt-cache options (`ttl`, `mode`): accepted and ignored (GigaChat's cache has no knobs).
+    #[serde(default)]
+    pub prompt_cache_options: Option<IgnoredAny>,
+    /// Moderation of input and output: accepted and ignored (GigaChat moderates on its own).
+    #[serde(default)]
+    pub moderation: Option<IgnoredAny>,
+    /// Context management (compaction) entries: accepted and ignored.
+    #[serde(default)]
+    pub context_management: Option<IgnoredAny>,
 }
 
 /// `stream_options` of a Responses request.

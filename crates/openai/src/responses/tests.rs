@@ -52,8 +52,19 @@ fn codex_items_and_extras_parse() {
         "store": false,
         "include": ["reasoning.encrypted_content"],
         "prompt_cache_key": "thread-1",
-        "client_metadata": {"session_id": "s"}
+        "client_metadata": {"session_id": "s"},
+        "prompt_cache_options": {"ttl": "24h"},
+        "moderation": {"mode": "auto"},
+        "context_management": [{"type": "compaction", "compact_threshold": 1000}],
+        "prompt_cache_retention": "24h",
+        "service_tier": "auto",
+        "truncation": "auto",
+        "top_logprobs": 0,
+        "max_tool_calls": 3,
+        "metadata": {"k": "v"}
     }));
+    assert!(request.prompt_cache_options.is_some() && request.context_management.is_some());
+    assert_eq!(request.max_tool_calls, Some(3));
     let Some(Input::Items(items)) = &request.input else {
         panic!("items expected")
     };

@@ -894,13 +894,10 @@ fn chat_part(part: &InputContent, path: &str) -> Result<ContentPart, TranslateEr
                 file_data: file_data.clone().filter(|_| file_id.is_none()),
                 filename: filename.clone(),
             },
-            (None, None, Some(_)) => {
-                return Err(TranslateError::invalid(
-                    format!("{path}.file_url"),
-                    "files by URL are not served: send the file as `file_data` (base64 or a data \
-                     URL) or upload it with POST /v1/files and send its `file_id`",
-                ));
-            }
+            (None, None, Some(url)) => ContentPart::FileUrl {
+                url: url.clone(),
+                filename: filename.clone(),
+            },
             (None, None, None) => {
                 return Err(TranslateError::invalid(
                     path,

@@ -129,10 +129,15 @@ fn parts_become_chat_parts() {
             refusal: "no".into()
         }]))
     );
-    let err = refused(json!({"input": [{"role": "user", "content": [
-        {"type": "input_text", "text": "x"},
-        {"type": "input_file", "file_url": "https://example.com/a.pdf"}]}]}));
-    assert_eq!(err.param.as_deref(), Some("input[0].content[1].file_url"));
+    let by_url = self::plan(json!({"input": [{"role": "user", "content": [
+        {"type": "input_file", "file_url": "https://example.com/a.pdf", "filename": "a.pdf"}]}]}));
+    assert_eq!(
+        by_url.chat.messages[0].content,
+        Some(MessageContent::Parts(vec![ContentPart::FileUrl {
+            url: "https://example.com/a.pdf".into(),
+            filename: Some("a.pdf".into())
+        }]))
+    );
 }
 
 /// Codex groups parallel calls and then their outputs: one assistant turn with both calls.
