@@ -90,20 +90,29 @@ async fn history(_state: &AppState, request: &CreateResponse) -> Result<Vec<Inpu
     }
 }
 
-/// The streamed answer (`stream: true`). Not served yet: a clear 400 naming `stream`.
+/// The streamed answer (`stream: true`): the chat stream of `chat`, written as Responses events
+/// (an early failure is still an HTTP error; client disconnect and stop sequences cancel the
+/// GigaChat call as in chat).
 async fn serve_stream(
-    _state: &AppState,
-    _plan: &ResponsesPlan,
-    _chat: &ChatPlan,
-    _upstream: &RequestContext,
-    _ids: &ResponseIds,
-    _images: &ImageRewriter,
-    _call: &Call,
+    state: &AppState,
+    plan: &ResponsesPlan,
+    chat: &ChatPlan,
+    upstream: &RequestContext,
+    ids: &ResponseIds,
+    images: &ImageRewriter,
+    call: &Call,
 ) -> Result<Response, AppError> {
-    Err(AppError::InvalidRequest {
-        message: "streaming not yet served for /v1/responses: send `stream: false`".into(),
-        param: Some("stream".into()),
-    })
+    let opened = crate::streaming::respond_many(
+        state.client(),
+        std::slice::from_ref(chat),
+        upstream,
+        ids.clone(),
+        images.clone(),
+        crate::streaming::responses::ResponsesShape::new(plan.clone()),
+        call.clone(),
+    )
+    .await;
+    about_model(state, opened, &chat.upstream.model).await
 }
 
 /// Logs what was left out of the request (tool types, hosted-tool history items).

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
+#[path = "../support/openai_spec.rs"]
+mod openai_spec;
 #[path = "../support/redis.rs"]
 mod redis_server;
 
@@ -18,6 +20,7 @@ mod metrics;
 mod model_names;
 mod request_ids;
 mod responses;
+mod responses_stream;
 mod service;
 mod stored_responses;
 mod streaming;

@@ -200,3 +200,46 @@ impl StreamEvent {
         crate::sse::write_event(out, self).inspect_err(|_| out.truncate(start))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_framed_with_its_type_as_the_event_name() {
+        let event = StreamEvent {
+            kind: EventKind::OutputTextDelta {
+                item_id: "msg_1".into(),
+                output_index: 0,
+                content_index: 0,
+                delta: "Привет".into(),
+                logprobs: Vec::new(),
+            },
+            sequence_number: 4,
+        };
+        let mut out = BytesMut::from(&b"data: 1\n\n"[..]);
+        event.write_sse(&mut out).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "data: 1\n\nevent: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\
+             \"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"Привет\",\
+             \"logprobs\":[],\"sequence_number\":4}\n\n"
+        );
+    }
+
+    #[test]
+    fn a_function_call_done_names_the_function() {
+        let event = StreamEvent {
+            kind: EventKind::FunctionCallArgumentsDone {
+                item_id: "fc_1".into(),
+                name: "exec_command".into(),
+                output_index: 1,
+                arguments: "{}".into(),
+            },
+            sequence_number: 0,
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], event.kind.name());
+        assert_eq!(json["name"], "exec_command");
+    }
+}

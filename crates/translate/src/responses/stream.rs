@@ -47,6 +47,8 @@ enum OpenItem {
     Message {
         /// Its `output_index`.
         output_index: u32,
+        /// `msg_...`.
+        item_id: String,
     },
     /// A tool call (its name and arguments are in the answer's `call`-th tool call).
     Call {
@@ -187,11 +189,6 @@ impl ResponseEvents {
         self.emit(EventKind::Failed { response }, out);
     }
 
-    /// Whether a terminal event has been sent.
-    pub fn is_ended(&self) -> bool {
-        self.ended
-    }
-
     fn emit(&mut self, kind: EventKind, out: &mut Vec<StreamEvent>) {
         out.push(StreamEvent {
             kind,
@@ -214,20 +211,25 @@ impl ResponseEvents {
 
     /// More text: into the message, opened first when another item (or none) is open.
     fn text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
-        let output_index = match self.open {
-            Some(OpenItem::Message { output_index }) => output_index,
-            _ => {
-                self.close(out);
-                self.open_message(out)
-            }
+        if !matches!(self.open, Some(OpenItem::Message { .. })) {
+            self.close(out);
+            self.open_message(out);
+        }
+        let Some(OpenItem::Message {
+            output_index,
+            ref item_id,
+        }) = self.open
+        else {
+            return;
         };
+        let item_id = item_id.clone();
         self.message()
             .content
             .get_or_insert_with(String::new)
             .push_str(text);
         self.emit(
             EventKind::OutputTextDelta {
-                item_id: message_id(&self.plan.template.id),
+                item_id,
                 output_index,
                 content_index: 0,
                 delta: text.to_owned(),
@@ -237,8 +239,8 @@ impl ResponseEvents {
         );
     }
 
-    /// Announces the message and its text part; returns its `output_index`.
-    fn open_message(&mut self, out: &mut Vec<StreamEvent>) -> u32 {
+    /// Announces the message and its text part.
+    fn open_message(&mut self, out: &mut Vec<StreamEvent>) {
         let output_index = self.items;
         self.items += 1;
         let item_id = message_id(&self.plan.template.id);
@@ -256,15 +258,17 @@ impl ResponseEvents {
         );
         self.emit(
             EventKind::ContentPartAdded {
-                item_id,
+                item_id: item_id.clone(),
                 output_index,
                 content_index: 0,
                 part: output_text(String::new()),
             },
             out,
         );
-        self.open = Some(OpenItem::Message { output_index });
-        output_index
+        self.open = Some(OpenItem::Message {
+            output_index,
+            item_id,
+        });
     }
 
     /// Announces a tool call (empty arguments or input).
@@ -344,8 +348,10 @@ impl ResponseEvents {
         let status = self.finished_status();
         match self.open.take() {
             None => {}
-            Some(OpenItem::Message { output_index }) => {
-                let item_id = message_id(&self.plan.template.id);
+            Some(OpenItem::Message {
+                output_index,
+                item_id,
+            }) => {
                 let text = self.message().content.clone().unwrap_or_default();
                 self.emit(
                     EventKind::OutputTextDone {

@@ -115,7 +115,10 @@ fn stream(chunks: &[ChatCompletionChunk]) -> Vec<Value> {
         converter.push(chunk, &mut events);
     }
     converter.finish(Some(usage()), COMPLETED_AT, &mut events);
-    assert!(converter.is_ended());
+    let ended = events.len();
+    converter.push(&text("more"), &mut events);
+    converter.finish(Some(usage()), COMPLETED_AT, &mut events);
+    assert_eq!(events.len(), ended, "nothing after the terminal event");
     as_json(&events)
 }
 
