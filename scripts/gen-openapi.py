@@ -17,6 +17,7 @@ SERVED = {
     "/chat/completions": ["post"],
     "/completions": ["post"],
     "/responses": ["post"],
+    "/responses/{response_id}": ["get", "delete"],
     "/embeddings": ["post"],
     "/models": ["get"],
     "/models/{model}": ["get"],
@@ -53,6 +54,18 @@ ROUTES = {
         "argument `input`; tool types GigaChat cannot serve are left out and named in the "
         "`x-gigachat-adapter-dropped-tools` header. `background`, `conversation` and `prompt` are refused "
         "with a 400.",
+    ),
+    ("/responses/{response_id}", "get"): (
+        "A stored response",
+        "A response kept because its request did not say `store: false`, for `RESPONSES_TTL_SECS` "
+        "(30 days by default), readable only with the client key that created it. `include[]` is "
+        "accepted; `stream=true` is refused with a 400. Its input items are at "
+        "`GET /v1/responses/{response_id}/input_items`, paged as OpenAI pages them.",
+    ),
+    ("/responses/{response_id}", "delete"): (
+        "Delete a stored response",
+        "Forgets a stored response of the calling client key: `{\"id\", \"object\": \"response\", "
+        "\"deleted\": true}`; an unknown, expired or other key's id is a 404.",
     ),
     ("/embeddings", "post"): (
         "Embeddings from a GigaChat embedder",

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use translate::responses::StoredExchange;
 
-use crate::store::{Entry, KvStore, StoreError, unix_now};
+use crate::store::{Entry, KvStore, StoreError, expires_in};
 
 /// Prefix of every storage key; bump the version when the key or value format changes.
 const KEY_PREFIX: &str = "gigachat-adapter:response:v1";
@@ -104,10 +104,9 @@ impl ResponsesStore {
         if value.len() > self.retention.max_bytes {
             return Ok(Kept::TooLarge { bytes: value.len() });
         }
-        let ttl = i64::try_from(self.retention.ttl.as_secs()).unwrap_or(i64::MAX);
         let entry = Entry {
             value: value.into(),
-            expires_at: unix_now().saturating_add(ttl),
+            expires_at: expires_in(self.retention.ttl),
         };
         self.kv.put(&self.key(owner, &id), &entry).await?;
         Ok(Kept::Stored)
@@ -137,7 +136,8 @@ impl ResponsesStore {
 }
 
 /// Puts `items` in the shape `input_items` lists them in: message text as one content part
-/// (`output_text` for the assistant, `input_text` otherwise), and an id on every item that has
+/// (`output_text` for the assistant, `input_text` otherwise), a `status` on messages (`completed`,
+/// which an assistant `OutputMessage` requires), and an id on every item that has
 /// none (or an empty one), prefixed as OpenAI names its items (`msg_`, `fc_`, `fco_`, ...).
 /// References and items of unserved kinds have no id to give.
 fn as_listed(items: &mut [InputItem]) {
@@ -145,6 +145,7 @@ fn as_listed(items: &mut [InputItem]) {
         let (slot, prefix) = match item {
             InputItem::Message(message) => {
                 text_as_part(message);
+                message.status.get_or_insert_with(|| "completed".to_owned());
                 (&mut message.id, "msg")
             }
             InputItem::FunctionCall(call) => (&mut call.id, "fc"),
@@ -270,6 +271,7 @@ mod tests {
             json!([{"type": "output_text", "text": "Answer", "annotations": [], "logprobs": []}])
         );
         assert_eq!(listed[1]["id"], "msg_a");
+        assert_eq!(listed[1]["status"], "completed");
         assert_eq!(
             listed[2]["content"],
             json!([{"type": "input_text", "text": "Rules"}])

@@ -53,6 +53,12 @@ pub trait EventShape: Send + 'static {
     fn failed(&mut self, error: &AppError, out: &mut BytesMut) {
         frame_into(out, &error.envelope());
     }
+    /// Work that must be done before the frames holding what [`Self::end`] appended go out (a
+    /// stored Response is written first, so a client that read the end can retrieve it at once).
+    /// Nothing by default.
+    fn before_end(&mut self) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        None
+    }
 }
 
 /// Chat completion chunks, unchanged.
@@ -296,6 +302,9 @@ fn events<S: EventShape>(state: Events<S>) -> impl Stream<Item = Bytes> + Send +
                 Some(piece) => state.take(piece, &mut frames),
                 None => break,
             }
+        }
+        if let Some(work) = state.shape.before_end() {
+            work.await;
         }
         Some((frames.freeze(), state))
     })

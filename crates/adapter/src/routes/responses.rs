@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use gigachat::RequestContext;
+use openai::responses::CreateResponse;
 use openai::responses::response::InputTokensCount;
-use openai::responses::{CreateResponse, InputItem};
 use translate::responses::{
     ResponsesPlan, input_token_texts, responses_request, responses_response,
 };
@@ -20,7 +20,9 @@ use crate::context;
 use crate::error::{AppError, about_model};
 use crate::incoming::{Incoming, RequestBody};
 use crate::routes::chat;
+use crate::routes::stored_responses::{self, NOT_STORED_HEADER};
 use crate::state::AppState;
+use crate::streaming::responses::ResponsesShape;
 
 /// The response header naming the tool types left out of a request (`web_search,namespace`).
 pub const DROPPED_TOOLS_HEADER: &str = "x-gigachat-adapter-dropped-tools";
@@ -46,19 +48,27 @@ pub async fn create(
     }: Incoming<CreateResponse>,
 ) -> Result<Response, AppError> {
     let ids = new_ids();
-    let history = history(&state, &request).await?;
+    let history = stored_responses::history(&state, &call, &request).await?;
     let plan = responses_request(&request, &history, state.defaults(), &ids)?;
     report_left_out(&plan);
     let images = state.image_rewriter(upstream.clone());
-    let (state, plan, upstream, ids, images, call) =
-        (&state, &plan, &upstream, &ids, &images, &call);
+    let (state, plan, upstream, ids, images, call, request, history) = (
+        &state, &plan, &upstream, &ids, &images, &call, &request, &history,
+    );
     let mut response = chat::with_files(state, &plan.chat, upstream, |chat_plan| async move {
         if chat_plan.stream {
-            return serve_stream(state, plan, &chat_plan, upstream, ids, images, call).await;
+            let shape = ResponsesShape::new(plan.clone())
+                .on_finished(stored_responses::on_finished(state, call, request, history));
+            return serve_stream(state, shape, &chat_plan, upstream, ids, images, call).await;
         }
         let answer = chat::answer(state, &chat_plan, upstream, ids, images, call).await?;
         let response = responses_response(&answer, plan, context::unix_now());
-        Ok(axum::Json(response).into_response())
+        let not_stored = stored_responses::remember(state, call, request, history, &response).await;
+        let mut answered = axum::Json(response).into_response();
+        if let Some(reason) = not_stored {
+            answered.headers_mut().insert(NOT_STORED_HEADER, reason);
+        }
+        Ok(answered)
     })
     .await
     .map_err(|err| renamed(err, plan))?;
@@ -76,26 +86,12 @@ fn new_ids() -> ResponseIds {
     }
 }
 
-/// The history a request continuing a stored response starts from (`previous_response_id`).
-/// Stored responses are not served yet: naming one is refused rather than ignored.
-async fn history(_state: &AppState, request: &CreateResponse) -> Result<Vec<InputItem>, AppError> {
-    match &request.previous_response_id {
-        None => Ok(Vec::new()),
-        Some(_) => Err(AppError::InvalidRequest {
-            message: "previous_response_id is not served yet: send the whole history as input \
-                      items"
-                .into(),
-            param: Some("previous_response_id".into()),
-        }),
-    }
-}
-
 /// The streamed answer (`stream: true`): the chat stream of `chat`, written as Responses events
 /// (an early failure is still an HTTP error; client disconnect and stop sequences cancel the
 /// GigaChat call as in chat).
 async fn serve_stream(
     state: &AppState,
-    plan: &ResponsesPlan,
+    shape: ResponsesShape,
     chat: &ChatPlan,
     upstream: &RequestContext,
     ids: &ResponseIds,
@@ -108,7 +104,7 @@ async fn serve_stream(
         upstream,
         ids.clone(),
         images.clone(),
-        crate::streaming::responses::ResponsesShape::new(plan.clone()),
+        shape,
         call.clone(),
     )
     .await;
@@ -168,7 +164,7 @@ pub async fn input_tokens(
         request,
     }: Incoming<CreateResponse>,
 ) -> Result<Response, AppError> {
-    let history = history(&state, &request).await?;
+    let history = stored_responses::history(&state, &call, &request).await?;
     let plan = responses_request(&request, &history, state.defaults(), &new_ids())?;
     let count = input_token_texts(&plan, state.defaults())?;
     call.served(&count.model, None);

@@ -14,6 +14,7 @@ use crate::access::Call;
 use crate::error::AppError;
 use crate::responses_store::{ItemsQuery, Kept, page};
 use crate::state::AppState;
+use crate::streaming::responses::Finished;
 
 /// The response header saying why a response asked to be stored was not (`too-large`,
 /// `store-failed`).
@@ -34,6 +35,30 @@ pub async fn history(
         .await?
         .ok_or_else(|| AppError::PreviousResponseNotFound(id.to_owned()))?;
     Ok(history_items(&stored))
+}
+
+/// What stores a streamed response once it has finished, unless the request said `store: false`
+/// (then nothing is written); a response that could not be stored is logged.
+pub fn on_finished(
+    state: &AppState,
+    call: &Call,
+    request: &CreateResponse,
+    history: &[InputItem],
+) -> Option<Finished> {
+    if request.store == Some(false) {
+        return None;
+    }
+    let (state, call, request, history) = (
+        state.clone(),
+        call.clone(),
+        request.clone(),
+        history.to_vec(),
+    );
+    Some(Box::new(move |response| {
+        Box::pin(async move {
+            remember(&state, &call, &request, &history, &response).await;
+        })
+    }))
 }
 
 /// Stores `response`, answered from `history` and `request`'s input, unless the request said

@@ -29,6 +29,11 @@ pub use self::tiered::TieredStore;
 /// The current Unix time in seconds (wall clock: entries must survive restarts).
 pub use crate::context::unix_now;
 
+/// The Unix time `ttl` from now, in seconds (saturating: a huge `ttl` is "never").
+pub fn expires_in(ttl: Duration) -> i64 {
+    unix_now().saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// A stored value and when it stops being there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {

@@ -3,8 +3,10 @@
 //! `response.failed` when the stream fails after it started; no `[DONE]`).
 
 use bytes::BytesMut;
+use futures_util::future::BoxFuture;
 use openai::chat::{ChatCompletionChunk, Usage};
-use openai::responses::events::StreamEvent;
+use openai::responses::events::{EventKind, StreamEvent};
+use openai::responses::response::Response;
 use translate::ResponseIds;
 use translate::responses::ResponsesPlan;
 use translate::responses::stream::ResponseEvents;
@@ -13,11 +15,19 @@ use super::EventShape;
 use crate::context;
 use crate::error::AppError;
 
+/// What to do with the finished (completed or incomplete) Response before its last event goes
+/// out: store it.
+pub type Finished = Box<dyn FnOnce(Response) -> BoxFuture<'static, ()> + Send>;
+
 /// Writes a streamed Response.
 pub struct ResponsesShape {
     converter: ResponseEvents,
     /// Events made but not yet written (kept to reuse its allocation).
     pending: Vec<StreamEvent>,
+    /// Given the finished Response, if it is to be stored.
+    finished: Option<Finished>,
+    /// The work [`Self::finished`] started, until the stream's end goes out.
+    finishing: Option<BoxFuture<'static, ()>>,
 }
 
 impl ResponsesShape {
@@ -26,7 +36,14 @@ impl ResponsesShape {
         Self {
             converter: ResponseEvents::new(plan),
             pending: Vec::new(),
+            finished: None,
+            finishing: None,
         }
+    }
+
+    /// The same shape, giving the finished Response to `finished` (not a failed one).
+    pub fn on_finished(self, finished: Option<Finished>) -> Self {
+        Self { finished, ..self }
     }
 
     /// Writes the pending events.
@@ -56,7 +73,20 @@ impl EventShape for ResponsesShape {
     fn end(&mut self, usage: Option<Usage>, out: &mut BytesMut) {
         self.converter
             .finish(usage, context::unix_now(), &mut self.pending);
+        let response = self.pending.iter().find_map(|event| match &event.kind {
+            EventKind::Completed { response } | EventKind::Incomplete { response } => {
+                Some(response)
+            }
+            _ => None,
+        });
+        if let (Some(finished), Some(response)) = (self.finished.take(), response) {
+            self.finishing = Some(finished(Response::clone(response)));
+        }
         self.write(out);
+    }
+
+    fn before_end(&mut self) -> Option<BoxFuture<'static, ()>> {
+        self.finishing.take()
     }
 
     fn failed(&mut self, error: &AppError, out: &mut BytesMut) {

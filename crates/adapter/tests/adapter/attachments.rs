@@ -7,7 +7,9 @@ use gigachat_emulator::{Credential, EmulatorConfig};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::common::{Harness, KEY, Options, assert_error, spawn_adapter, start, start_with};
+use crate::common::{
+    Harness, KEY, Options, assert_error, listed_ids, spawn_adapter, start, start_with,
+};
 
 fn png(seed: u8) -> Vec<u8> {
     encode(seed, image::ImageFormat::Png)
@@ -468,15 +470,6 @@ async fn upload_with(harness: &Harness, bytes: Vec<u8>, fields: &[(&str, &str)])
 async fn get_json(harness: &Harness, path: &str) -> (u16, Value) {
     let response = harness.get(path).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
-}
-
-fn listed_ids(list: &Value) -> Vec<&str> {
-    list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|file| file["id"].as_str().unwrap())
-        .collect()
 }
 
 #[tokio::test]

@@ -169,6 +169,16 @@ pub fn user(text: &str) -> Value {
     serde_json::json!({"messages": [{"role": "user", "content": text}]})
 }
 
+/// The ids of a list's `data` (`{"object": "list", "data": [...]}`), in order.
+pub fn listed_ids(list: &Value) -> Vec<&str> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap())
+        .collect()
+}
+
 /// Asserts the body is the OpenAI error envelope with this status and code, and returns its message.
 pub fn assert_error(status: u16, body: &Value, expected_status: u16, code: Option<&str>) -> String {
     assert_eq!(status, expected_status, "{body}");

@@ -2,7 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Harness, KEY, Options, assert_error, spawn_adapter, start, start_with};
+use crate::common::{
+    Harness, KEY, Options, assert_error, listed_ids, spawn_adapter, start, start_with,
+};
+use crate::openai_spec::spec;
 
 /// POSTs a Responses request with `key` to the adapter at `base`; (status, headers, body).
 async fn create_at(
@@ -65,15 +68,6 @@ fn assert_not_found(status: u16, body: &Value, id: &str) {
     assert_eq!(body["error"]["type"], "invalid_request_error");
 }
 
-fn ids(page: &Value) -> Vec<&str> {
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["id"].as_str().unwrap())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_stored_response_is_retrieved_listed_and_deleted() {
     let harness = start().await;
@@ -90,6 +84,7 @@ async fn a_stored_response_is_retrieved_listed_and_deleted() {
         assert_eq!(status, 200, "{retrieved}");
         assert_eq!(retrieved, created);
     }
+    spec().assert_valid("Response", &created);
     // `include[]` is accepted.
     let (status, _) = get(
         &harness,
@@ -237,12 +232,25 @@ async fn previous_response_id_sends_the_history_without_the_old_instructions() {
         .collect();
     assert_eq!(sent, expected);
 
-    // The second response's input items are the whole conversation, newest first by default.
+    // The second response's input items are the whole conversation, newest first by default:
+    // user messages are `InputMessage`s, the assistant's answer an `OutputMessage`. (Not checked
+    // as `InputItem`: a message with content parts fits two branches of its `oneOf`, OpenAI's own
+    // items too.)
     let id = second["id"].as_str().unwrap();
     let (_, items) = get(&harness, &format!("/v1/responses/{id}/input_items")).await;
+    for item in items["data"].as_array().unwrap() {
+        let schema = if item["role"] == "assistant" {
+            "OutputMessage"
+        } else {
+            "InputMessage"
+        };
+        spec().assert_valid(schema, item);
+    }
+    assert_eq!(items["data"][1]["role"], "assistant");
+    assert_eq!(items["data"][1]["status"], "completed");
     let first_output_id = first["output"][0]["id"].as_str().unwrap();
-    assert_eq!(ids(&items).len(), 3);
-    assert_eq!(ids(&items)[1], first_output_id);
+    assert_eq!(listed_ids(&items).len(), 3);
+    assert_eq!(listed_ids(&items)[1], first_output_id);
     let (_, oldest) = get(
         &harness,
         &format!("/v1/responses/{id}/input_items?order=asc&limit=1"),
@@ -256,7 +264,7 @@ async fn previous_response_id_sends_the_history_without_the_old_instructions() {
         &format!("/v1/responses/{id}/input_items?order=asc&limit=5&after={after}"),
     )
     .await;
-    assert_eq!(ids(&next)[0], first_output_id);
+    assert_eq!(listed_ids(&next)[0], first_output_id);
     assert_eq!(next["has_more"], false);
 }
 
@@ -378,4 +386,106 @@ async fn a_response_over_the_cap_is_served_but_not_stored() {
     let id = created["id"].as_str().unwrap();
     let (status, body) = get(&harness, &format!("/v1/responses/{id}")).await;
     assert_not_found(status, &body, id);
+}
+
+/// POSTs a streamed Responses request; the Response its last event (`response.completed`) holds.
+async fn streamed(harness: &Harness, body: Value) -> Value {
+    let text = harness
+        .post("/v1/responses", body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let last = text.split_terminator("\n\n").last().unwrap();
+    let data = last
+        .strip_prefix("event: response.completed\ndata: ")
+        .unwrap_or_else(|| panic!("the stream does not end completed: {text}"));
+    serde_json::from_str::<Value>(data).unwrap()["response"].clone()
+}
+
+/// A streamed response is stored before its last event goes out (unless `store` is false), and
+/// can be continued like any other.
+#[tokio::test]
+async fn a_streamed_response_is_stored_by_the_time_its_stream_ends() {
+    let harness = start().await;
+    let completed = streamed(
+        &harness,
+        json!({"input": "My name is Ann.", "stream": true}),
+    )
+    .await;
+    let id = completed["id"].as_str().unwrap();
+    let (status, retrieved) = get(&harness, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 200, "{retrieved}");
+    assert_eq!(retrieved, completed);
+    let (_, items) = get(&harness, &format!("/v1/responses/{id}/input_items")).await;
+    assert_eq!(items["data"][0]["content"][0]["text"], "My name is Ann.");
+
+    create(
+        &harness,
+        json!({"previous_response_id": id, "input": "What is my name?"}),
+    )
+    .await;
+    let bodies = harness.upstream_chat_bodies();
+    let messages = &bodies.last().unwrap()["messages"];
+    assert_eq!(messages[0]["content"], "My name is Ann.");
+    assert_eq!(
+        messages[1]["content"],
+        completed["output"][0]["content"][0]["text"]
+    );
+    assert_eq!(messages[2]["content"], "What is my name?");
+
+    let unstored = streamed(
+        &harness,
+        json!({"input": "Hi", "stream": true, "store": false}),
+    )
+    .await;
+    let id = unstored["id"].as_str().unwrap();
+    let (status, body) = get(&harness, &format!("/v1/responses/{id}")).await;
+    assert_not_found(status, &body, id);
+}
+
+/// Input items sent as plain-text messages and tool items are listed in OpenAI's item shapes: text
+/// as one part, a status on messages, an id on each.
+#[tokio::test]
+async fn listed_input_items_have_openais_item_shapes() {
+    let harness = start().await;
+    let created = create(
+        &harness,
+        json!({"input": [
+            {"role": "user", "content": "Weather?"},
+            {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+            {"role": "assistant", "content": "It is sunny."},
+            {"role": "user", "content": "Thanks"},
+        ]}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let (_, items) = get(
+        &harness,
+        &format!("/v1/responses/{id}/input_items?order=asc"),
+    )
+    .await;
+    let items = items["data"].as_array().unwrap();
+    let schemas = [
+        "InputMessage",
+        "FunctionToolCall",
+        "FunctionCallOutputItemParam",
+        "OutputMessage",
+        "InputMessage",
+    ];
+    assert_eq!(items.len(), schemas.len());
+    for (item, schema) in items.iter().zip(schemas) {
+        spec().assert_valid(schema, item);
+        assert!(
+            item["id"].as_str().is_some_and(|id| id.contains('_')),
+            "{item}"
+        );
+    }
+    assert_eq!(
+        items[3]["content"],
+        json!([{"type": "output_text", "text": "It is sunny.", "annotations": [], "logprobs": []}])
+    );
 }

@@ -71,10 +71,9 @@ pub struct StoredFile {
 impl StoredFile {
     /// An entry for `file_id` that expires `ttl` from now.
     pub fn new(file_id: impl Into<String>, ttl: Duration) -> Self {
-        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         Self {
             file_id: file_id.into(),
-            expires_at: unix_now().saturating_add(ttl),
+            expires_at: crate::store::expires_in(ttl),
             purpose: None,
             file_expires_at: None,
         }
