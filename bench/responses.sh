@@ -40,7 +40,8 @@ RESPONSES="http://127.0.0.1:$ADAPTER_PORT/v1/responses"
 # Both adapter lanes must stream a whole answer before anything is timed.
 for lane in "$CHAT|$CHAT_BODY|data: [DONE]" "$RESPONSES|$RESPONSES_BODY|response.completed"; do
   IFS='|' read -r url body expected <<<"$lane"
-  if ! curl -sf -H "Authorization: Bearer bench-key" -H 'Content-Type: application/json' -d "$body" "$url" | grep -q "$expected"; then
+  answer=$(curl -sf -H "Authorization: Bearer bench-key" -H 'Content-Type: application/json' -d "$body" "$url" || true)
+  if ! grep -qF "$expected" <<<"$answer"; then
     echo "no complete stream from $url (expected '$expected'); adapter log:" >&2
     cat "$WORK/adapter.log" >&2
     exit 1
