@@ -327,6 +327,16 @@ def test_tool_choice_forces_a_call_without_marker(client, validate):
     assert call.type == "function_call" and "city" in json.loads(call.arguments)
 
 
+def test_input_tokens_counts_through_gigachat(client, emulator):
+    short = client.responses.input_tokens.count(model=MODEL, input="Привет")
+    longer = client.responses.input_tokens.count(
+        model=MODEL, instructions="You are terse.", input="Привет! Расскажи длинную историю про город.", tools=[WEATHER]
+    )
+    assert short.object == "response.input_tokens" and 0 < short.input_tokens < longer.input_tokens, (short, longer)
+    assert emulator.chat_requests() == [], "counting must not ask the model"
+    assert any(r["path"].endswith("/tokens/count") for r in emulator.requests())
+
+
 # --------------------------------------------------------------------------------------------
 # Errors
 
