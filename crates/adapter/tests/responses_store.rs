@@ -20,7 +20,8 @@ fn retention(ttl: Duration, max_bytes: usize) -> Retention {
     Retention { ttl, max_bytes }
 }
 
-/// A finished response `id` saying `text`, answered from one user message.
+/// A finished response `id` saying `text`, answered from one user message (as the store lists
+/// it, so what is loaded equals what was kept).
 fn stored(id: &str, text: &str) -> StoredExchange {
     serde_json::from_value(json!({
         "response": {
@@ -36,7 +37,7 @@ fn stored(id: &str, text: &str) -> StoredExchange {
             "tool_choice": "auto", "tools": [], "top_p": null, "truncation": "disabled",
             "background": false, "metadata": {}
         },
-        "input": [{"type": "message", "id": "msg_in", "role": "user",
+        "input": [{"type": "message", "id": "msg_in", "role": "user", "status": "completed",
                    "content": [{"type": "input_text", "text": "Hi"}]}]
     }))
     .unwrap()
