@@ -154,6 +154,12 @@ def described(path, method, operation):
     metadata (`x-oaiMeta`: examples calling api.openai.com)."""
     summary, description = ROUTES[(path, method)]
     operation = {key: value for key, value in operation.items() if key != "x-oaiMeta"}
+    # A few error answers are described as a bare `Error`; every error here comes in the envelope
+    # the SDKs read (`ErrorResponse`: `{"error": {...}}`), so say that.
+    for answer in operation.get("responses", {}).values():
+        schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+        if schema.get("$ref") == "#/components/schemas/Error":
+            schema["$ref"] = "#/components/schemas/ErrorResponse"
     return {**operation, "summary": summary, "description": description}
 
 

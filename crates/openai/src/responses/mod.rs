@@ -61,7 +61,7 @@ pub struct CreateResponse {
     pub top_logprobs: Option<u32>,
     /// `auto` or `disabled` (accepted and echoed).
     #[serde(default)]
-    pub truncation: Option<String>,
+    pub truncation: Option<Truncation>,
     /// Stream the answer as Server-Sent Events.
     #[serde(default)]
     pub stream: Option<bool>,
@@ -97,10 +97,10 @@ pub struct CreateResponse {
     pub prompt_cache_key: Option<String>,
     /// `in_memory` or `24h` (accepted and echoed).
     #[serde(default)]
-    pub prompt_cache_retention: Option<String>,
+    pub prompt_cache_retention: Option<PromptCacheRetention>,
     /// Service tier (accepted and echoed).
     #[serde(default)]
-    pub service_tier: Option<String>,
+    pub service_tier: Option<ServiceTier>,
     /// A stored prompt template (not served: refused).
     #[serde(default)]
     pub prompt: Option<Value>,
@@ -129,9 +129,21 @@ pub struct ReasoningParam {
     /// `none`, `minimal`, `low`, `medium`, `high`, `xhigh` or `max`.
     #[serde(default)]
     pub effort: Option<String>,
-    /// `auto`, `concise` or `detailed`.
+    /// Whether and how to summarise the reasoning (accepted; GigaChat gives no summaries).
     #[serde(default)]
-    pub summary: Option<String>,
+    pub summary: Option<ReasoningSummary>,
+}
+
+/// `reasoning.summary`: read strictly, since the answer echoes it and the schema allows only these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningSummary {
+    /// The model picks.
+    Auto,
+    /// A short summary.
+    Concise,
+    /// A detailed summary.
+    Detailed,
 }
 
 /// `input`: one text (a user message) or a list of items.
@@ -807,7 +819,63 @@ pub struct TextParam {
     pub format: Option<TextFormat>,
     /// `low`, `medium` or `high` (accepted and echoed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verbosity: Option<String>,
+    pub verbosity: Option<Verbosity>,
+}
+
+// The settings below are only accepted and echoed in the answer, whose schema allows just these
+// values: read strictly, so a value outside them is the client's 400, not an invalid answer.
+
+/// `truncation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Truncation {
+    /// Drop items from the start of the conversation to fit the context window.
+    Auto,
+    /// Fail when the input does not fit.
+    Disabled,
+}
+
+/// `prompt_cache_retention`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PromptCacheRetention {
+    /// Kept in memory.
+    #[serde(rename = "in_memory")]
+    InMemory,
+    /// Kept for a day.
+    #[serde(rename = "24h")]
+    Day,
+}
+
+/// `service_tier`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceTier {
+    /// The project's tier.
+    Auto,
+    /// Standard processing.
+    Default,
+    /// Cheaper, slower.
+    Flex,
+    /// Reserved capacity.
+    Scale,
+    /// Faster.
+    Priority,
+    /// Faster still.
+    Fast,
+    /// The fastest.
+    Ultrafast,
+}
+
+/// `text.verbosity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verbosity {
+    /// Concise.
+    Low,
+    /// Balanced.
+    Medium,
+    /// Detailed.
+    High,
 }
 
 /// `text.format`.

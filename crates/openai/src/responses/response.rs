@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    CustomToolCallItem, FunctionCallItem, ReasoningParam, ResponseTool, ResponseToolChoice, Role,
-    TextParam,
+    CustomToolCallItem, FunctionCallItem, PromptCacheRetention, ReasoningParam, ResponseTool,
+    ResponseToolChoice, Role, ServiceTier, TextParam, Truncation,
 };
 
 /// The `response` object (the answer of `POST /v1/responses`, and the payload of the stream's
@@ -59,7 +59,7 @@ pub struct Response {
     /// Nucleus sampling, echoed.
     pub top_p: Option<f64>,
     /// `auto` or `disabled`, echoed.
-    pub truncation: Option<String>,
+    pub truncation: Option<Truncation>,
     /// Always false (no background mode).
     pub background: bool,
     /// Token usage; absent until the response is finished.
@@ -76,10 +76,10 @@ pub struct Response {
     pub prompt_cache_key: Option<String>,
     /// Prompt-cache retention, echoed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_cache_retention: Option<String>,
+    pub prompt_cache_retention: Option<PromptCacheRetention>,
     /// Service tier, echoed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_tier: Option<String>,
+    pub service_tier: Option<ServiceTier>,
     /// Up to 16 string pairs, echoed (`{}` when none were sent).
     pub metadata: BTreeMap<String, String>,
 }

@@ -321,3 +321,34 @@ fn response_has_required_nulls_and_no_null_usage() {
     let back: Response = serde_json::from_value(value).unwrap();
     assert_eq!(back, response);
 }
+
+#[test]
+fn echoed_settings_outside_the_schema_are_refused_by_name() {
+    for (body, path) in [
+        (json!({"truncation": "AAA"}), "truncation"),
+        (
+            json!({"reasoning": {"summary": "AAA"}}),
+            "reasoning.summary",
+        ),
+        (json!({"service_tier": "cheap"}), "service_tier"),
+        (
+            json!({"prompt_cache_retention": "1h"}),
+            "prompt_cache_retention",
+        ),
+        (json!({"text": {"verbosity": "loud"}}), "text.verbosity"),
+    ] {
+        assert_eq!(refused(body).0, path);
+    }
+    let accepted = parse(json!({
+        "truncation": "auto",
+        "reasoning": {"summary": "concise", "effort": "max"},
+        "service_tier": "flex",
+        "prompt_cache_retention": "24h",
+        "text": {"verbosity": "high"}
+    }));
+    assert_eq!(accepted.truncation, Some(Truncation::Auto));
+    assert_eq!(
+        accepted.prompt_cache_retention,
+        Some(PromptCacheRetention::Day)
+    );
+}

@@ -13,7 +13,7 @@ use openai::responses::response::{Response, ResponseStatus};
 use openai::responses::{
     CreateResponse, CustomTool, CustomToolFormat, FunctionTool, Input, InputContent, InputItem,
     ItemContent, MessageItem, ReasoningParam, ResponseTool, ResponseToolChoice, Role, TextFormat,
-    TextParam, ToolChoiceMode, ToolOutput,
+    TextParam, ToolChoiceMode, ToolOutput, Truncation,
 };
 use serde_json::{Value, json};
 
@@ -358,19 +358,14 @@ fn template(request: &CreateResponse, defaults: &ChatDefaults, ids: &ResponseIds
             .unwrap_or(ResponseToolChoice::Mode(ToolChoiceMode::Auto)),
         tools: request.tools.clone().unwrap_or_default(),
         top_p: request.top_p,
-        truncation: Some(
-            request
-                .truncation
-                .clone()
-                .unwrap_or_else(|| "disabled".to_owned()),
-        ),
+        truncation: Some(request.truncation.unwrap_or(Truncation::Disabled)),
         background: false,
         usage: None,
         user: request.user.clone(),
         safety_identifier: request.safety_identifier.clone(),
         prompt_cache_key: request.prompt_cache_key.clone(),
-        prompt_cache_retention: request.prompt_cache_retention.clone(),
-        service_tier: request.service_tier.clone(),
+        prompt_cache_retention: request.prompt_cache_retention,
+        service_tier: request.service_tier,
         metadata: request.metadata.clone().unwrap_or_default(),
     }
 }

@@ -488,7 +488,7 @@ fn settings_map_to_chat() {
     assert!(upstream.response_format.is_some());
     let echo = &plan.template;
     assert_eq!(echo.metadata.get("k").map(String::as_str), Some("v"));
-    assert_eq!(echo.text.verbosity.as_deref(), Some("low"));
+    assert_eq!(echo.text.verbosity, Some(openai::responses::Verbosity::Low));
     assert!(!echo.parallel_tool_calls);
     let json_object =
         self::plan(json!({"input": "x", "text": {"format": {"type": "json_object"}}}));
