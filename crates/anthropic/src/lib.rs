@@ -8,6 +8,7 @@ pub mod error;
 pub mod message;
 pub mod models;
 pub mod request;
+pub mod stream;
 pub mod tokens;
 
 pub use error::{ErrorBody, ErrorEnvelope};
