@@ -5,6 +5,7 @@
 
 pub mod request;
 pub mod response;
+pub mod stream;
 
 pub use request::{
     MessagesPlan, call_id, count_tokens_request, input_token_texts, messages_request, session_id,

@@ -40,7 +40,7 @@ pub fn tool_use_id(call_id: &str) -> String {
 
 /// A tool call's arguments as `input`: the object they encode; anything else (GigaChat sends
 /// objects, but a broken string is possible) under `input`.
-fn tool_input(arguments: &str) -> Map<String, Value> {
+pub fn tool_input(arguments: &str) -> Map<String, Value> {
     match serde_json::from_str::<Value>(arguments) {
         Ok(Value::Object(object)) => object,
         Ok(Value::Null) => Map::new(),
