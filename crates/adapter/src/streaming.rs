@@ -75,7 +75,17 @@ pub trait EventShape: Send + 'static {
     fn keep_alive(&mut self, out: &mut BytesMut) {
         let _ = out;
     }
+    /// The event that ends the stream when the server cuts it at its drain deadline (written
+    /// outside the shape, so it cannot depend on what was sent). `None`: OpenAI's error envelope.
+    fn cut_event(&self) -> Option<Bytes> {
+        None
+    }
 }
+
+/// The event that ends a stream cut at the drain deadline, when its shape has its own: carried in
+/// the streamed answer's extensions to the connection that writes it.
+#[derive(Debug, Clone)]
+pub struct CutEvent(pub Bytes);
 
 /// Chat completion chunks, unchanged.
 struct ChatEvents;
@@ -178,6 +188,7 @@ pub async fn respond_many<S: EventShape>(
             .boxed(),
         );
     }
+    let cut_event = shape.cut_event();
     let state = Events {
         merged: Some(merged),
         usages: Vec::new(),
@@ -193,9 +204,13 @@ pub async fn respond_many<S: EventShape>(
         last_write: Instant::now(),
     };
     let body = events(state);
-    Ok(sse_response(Body::from_stream(
+    let mut response = sse_response(Body::from_stream(
         body.map(Ok::<_, std::convert::Infallible>),
-    )))
+    ));
+    if let Some(event) = cut_event {
+        response.extensions_mut().insert(CutEvent(event));
+    }
+    Ok(response)
 }
 
 /// Opens one upstream stream per choice (`choices` names the plan of each) and takes each one's

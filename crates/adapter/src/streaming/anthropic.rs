@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anthropic::stream::StreamEvent;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use openai::chat::{ChatCompletionChunk, Usage};
 use translate::ResponseIds;
 use translate::anthropic::stream::MessageEvents;
@@ -87,5 +87,15 @@ impl EventShape for AnthropicShape {
 
     fn keep_alive(&mut self, out: &mut BytesMut) {
         write_event(&StreamEvent::Ping, out);
+    }
+
+    /// An `error` event (`api_error`) saying the adapter is shutting down.
+    fn cut_event(&self) -> Option<Bytes> {
+        let envelope = AppError::ShuttingDown
+            .anthropic()
+            .envelope(Some(self.request_id.clone()));
+        let mut out = BytesMut::new();
+        write_event(&StreamEvent::error(envelope), &mut out);
+        Some(out.freeze())
     }
 }
