@@ -516,3 +516,28 @@ async fn the_root_answers_without_a_key() {
         .unwrap();
     assert_eq!(api.status(), 401);
 }
+
+/// The adapter's own refusals (a body over the limit; a head too large, answered by the
+/// connection layer before any request exists) are in Anthropic's envelope on its routes too.
+#[tokio::test]
+async fn size_limits_are_told_in_anthropics_envelope() {
+    let harness = start_with(Options {
+        args: vec!["--max-request-bytes".into(), "2000".into()],
+        ..Options::default()
+    })
+    .await;
+    let mut big = hello();
+    big["messages"][0]["content"] = json!("x".repeat(5000));
+    let (status, headers, body) = harness.messages(big).await;
+    assert_anthropic_error(status, &body, 413, "request_too_large");
+    assert_eq!(headers["request-id"], body["request_id"].as_str().unwrap());
+
+    let many: String = (0..1000).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let (status, head, body) = crate::connections::exchange(
+        &harness,
+        format!("POST /v1/messages HTTP/1.1\r\n{many}\r\n").as_bytes(),
+    )
+    .await;
+    assert_anthropic_error(status, &body, 431, "request_too_large");
+    assert!(head.contains("request-id: "), "{head}");
+}
