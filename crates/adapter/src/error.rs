@@ -521,10 +521,14 @@ impl AppError {
             let row = anthropic::anthropic(verdict);
             (row.status, row.kind)
         };
+        let by_upstream = |err: &Upstream| {
+            let row = anthropic::of_upstream(err);
+            (row.status, row.kind)
+        };
         let (status, kind) = match self {
-            AppError::Upstream(err) => by_verdict(err.verdict()),
+            AppError::Upstream(err) => by_upstream(err),
             AppError::Attachment(part) => match &part.error {
-                AttachmentError::Upload(err) => by_verdict(err.verdict()),
+                AttachmentError::Upload(err) => by_upstream(err),
                 _ => (StatusCode::BAD_REQUEST, "invalid_request_error"),
             },
             AppError::ModelNotFound { .. } => by_verdict(Verdict::ModelNotFound),

@@ -529,7 +529,7 @@ mod tests {
             ("/v1/tokens/count", "/v1/tokens/count"),
             ("/v1/messages", "/v1/messages"),
             ("/messages/count_tokens", "/v1/messages/count_tokens"),
-            ("/", "/"),
+            ("/", "other"),
             ("/v1/responses/resp_1", "/v1/responses/{id}"),
             (
                 "/responses/resp_1/input_items",
