@@ -367,6 +367,12 @@ async fn method_not_allowed(request: Request) -> Response {
     }
     .into_response();
     *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    if let Some(anthropic) = response
+        .extensions_mut()
+        .get_mut::<crate::error::AnthropicError>()
+    {
+        anthropic.status = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    }
     response
 }
 
