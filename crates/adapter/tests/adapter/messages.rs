@@ -472,6 +472,7 @@ async fn models_in_both_shapes_and_wildcard_aliases() {
     assert_eq!(list["has_more"], false, "{list}");
     let data = list["data"].as_array().unwrap();
     assert!(data.iter().all(|m| m["type"] == "model"
+        && m["lifecycle"] == "active"
         && m["display_name"].is_string()
         && m["created_at"].as_str().unwrap().ends_with('Z')));
     assert_eq!(list["first_id"], data[0]["id"]);
