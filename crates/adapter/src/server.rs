@@ -386,6 +386,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         .allow_headers(Any)
         .expose_headers([
             header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("request-id"),
             header::HeaderName::from_static(responses::DROPPED_TOOLS_HEADER),
         ])
         .max_age(Duration::from_secs(600));
