@@ -367,6 +367,12 @@ async fn method_not_allowed(request: Request) -> Response {
     }
     .into_response();
     *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    if let Some(anthropic) = response
+        .extensions_mut()
+        .get_mut::<crate::error::AnthropicError>()
+    {
+        anthropic.status = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    }
     response
 }
 
@@ -380,6 +386,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         .allow_headers(Any)
         .expose_headers([
             header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("request-id"),
             header::HeaderName::from_static(responses::DROPPED_TOOLS_HEADER),
         ])
         .max_age(Duration::from_secs(600));

@@ -340,6 +340,16 @@ async fn a_wrong_key_or_an_unknown_route_or_model_in_anthropics_envelope() {
 
     let (status, _, body) = harness.anthropic("/v1/messages/batches", hello()).await;
     assert_anthropic_error(status, &body, 404, "not_found_error");
+    let wrong_method = harness
+        .http
+        .get(format!("{}/v1/messages", harness.base))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .unwrap();
+    let status = wrong_method.status().as_u16();
+    let body: Value = wrong_method.json().await.unwrap();
+    assert_anthropic_error(status, &body, 405, "invalid_request_error");
 
     let mut unknown = hello();
     unknown["model"] = json!("no-such-model");
@@ -462,6 +472,7 @@ async fn models_in_both_shapes_and_wildcard_aliases() {
     assert_eq!(list["has_more"], false, "{list}");
     let data = list["data"].as_array().unwrap();
     assert!(data.iter().all(|m| m["type"] == "model"
+        && m["lifecycle"] == "active"
         && m["display_name"].is_string()
         && m["created_at"].as_str().unwrap().ends_with('Z')));
     assert_eq!(list["first_id"], data[0]["id"]);
