@@ -146,3 +146,28 @@ pub(crate) async fn complete(
     )
     .map_err(AppError::InvalidOutput)
 }
+
+/// The answer to `plan` as a stream of `shape`'s events: another front door's stream on chat's
+/// (a failure before the first byte is still an HTTP error about the model; a client that leaves
+/// and stop sequences cancel the GigaChat call as in chat).
+pub(crate) async fn stream_as<S: streaming::EventShape>(
+    state: &AppState,
+    plan: &ChatPlan,
+    upstream: &RequestContext,
+    ids: &ResponseIds,
+    images: &ImageRewriter,
+    shape: S,
+    call: &Call,
+) -> Result<Response, AppError> {
+    let opened = streaming::respond_many(
+        state.client(),
+        std::slice::from_ref(plan),
+        upstream,
+        ids.clone(),
+        images.clone(),
+        shape,
+        call.clone(),
+    )
+    .await;
+    about_model(state, opened, &plan.upstream.model).await
+}

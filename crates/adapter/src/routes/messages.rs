@@ -7,16 +7,13 @@ use anthropic::MessagesRequest;
 use anthropic::tokens::CountTokensResponse;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use gigachat::RequestContext;
+use translate::ResponseIds;
 use translate::anthropic::{
     MessagesPlan, count_tokens_request, input_token_texts, messages_request, messages_response,
 };
-use translate::{ChatPlan, ResponseIds};
 
-use crate::access::Call;
-use crate::attachments::generated::ImageRewriter;
 use crate::context;
-use crate::error::{AppError, about_model};
+use crate::error::AppError;
 use crate::incoming::{Incoming, RequestBody};
 use crate::routes::chat;
 use crate::routes::responses::{DROPPED_TOOLS_HEADER, counted_tokens, dropped_tools_header};
@@ -51,7 +48,9 @@ pub async fn create(
         (&state, &plan, &upstream, &ids, &images, &call);
     let mut response = chat::with_files(state, &plan.chat, upstream, |chat_plan| async move {
         if chat_plan.stream {
-            return serve_stream(state, &chat_plan, upstream, ids, images, call).await;
+            let shape =
+                AnthropicShape::new(message_id(ids), call.id().to_owned(), state.stream_ping());
+            return chat::stream_as(state, &chat_plan, upstream, ids, images, shape, call).await;
         }
         let answer = chat::answer(state, &chat_plan, upstream, ids, images, call).await?;
         let message = messages_response(&answer, plan, message_id(ids));
@@ -80,31 +79,6 @@ fn message_id(ids: &ResponseIds) -> String {
         "msg_{}",
         ids.id.strip_prefix("chatcmpl-").unwrap_or(&ids.id)
     )
-}
-
-/// The streamed answer (`stream: true`): the chat stream of `chat`, written as Anthropic's events
-/// with a `ping` while GigaChat is silent (a failure before the first byte is still an HTTP
-/// error; client disconnect and stop sequences cancel the GigaChat call as in chat).
-async fn serve_stream(
-    state: &AppState,
-    chat: &ChatPlan,
-    upstream: &RequestContext,
-    ids: &ResponseIds,
-    images: &ImageRewriter,
-    call: &Call,
-) -> Result<Response, AppError> {
-    let shape = AnthropicShape::new(message_id(ids), call.id().to_owned(), state.stream_ping());
-    let opened = crate::streaming::respond_many(
-        state.client(),
-        std::slice::from_ref(chat),
-        upstream,
-        ids.clone(),
-        images.clone(),
-        shape,
-        call.clone(),
-    )
-    .await;
-    about_model(state, opened, &chat.upstream.model).await
 }
 
 /// Logs the server tools left out of the request.

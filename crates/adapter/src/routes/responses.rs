@@ -9,13 +9,12 @@ use axum::response::{IntoResponse, Response};
 use gigachat::RequestContext;
 use openai::responses::CreateResponse;
 use openai::responses::response::InputTokensCount;
+use translate::ResponseIds;
 use translate::responses::{
     ResponsesPlan, input_token_texts, responses_request, responses_response,
 };
-use translate::{ChatPlan, ResponseIds};
 
 use crate::access::Call;
-use crate::attachments::generated::ImageRewriter;
 use crate::context;
 use crate::error::{AppError, about_model};
 use crate::incoming::{Incoming, RequestBody};
@@ -59,7 +58,7 @@ pub async fn create(
         if chat_plan.stream {
             let shape = ResponsesShape::new(plan.clone())
                 .on_finished(stored_responses::on_finished(state, call, request, history));
-            return serve_stream(state, shape, &chat_plan, upstream, ids, images, call).await;
+            return chat::stream_as(state, &chat_plan, upstream, ids, images, shape, call).await;
         }
         let answer = chat::answer(state, &chat_plan, upstream, ids, images, call).await?;
         let response = responses_response(&answer, plan, context::unix_now());
@@ -84,31 +83,6 @@ fn new_ids() -> ResponseIds {
         id: format!("resp_{}", uuid::Uuid::now_v7().simple()),
         created: context::unix_now(),
     }
-}
-
-/// The streamed answer (`stream: true`): the chat stream of `chat`, written as Responses events
-/// (an early failure is still an HTTP error; client disconnect and stop sequences cancel the
-/// GigaChat call as in chat).
-async fn serve_stream(
-    state: &AppState,
-    shape: ResponsesShape,
-    chat: &ChatPlan,
-    upstream: &RequestContext,
-    ids: &ResponseIds,
-    images: &ImageRewriter,
-    call: &Call,
-) -> Result<Response, AppError> {
-    let opened = crate::streaming::respond_many(
-        state.client(),
-        std::slice::from_ref(chat),
-        upstream,
-        ids.clone(),
-        images.clone(),
-        shape,
-        call.clone(),
-    )
-    .await;
-    about_model(state, opened, &chat.upstream.model).await
 }
 
 /// Logs what was left out of the request (tool types, hosted-tool history items).
