@@ -442,6 +442,8 @@ class SchemaValidator:
         if not spec_path.is_file():
             pytest.exit(f"OpenAI description {spec_path} is missing (../shared must sit beside the repo)", returncode=3)
         spec = json.loads(spec_path.read_text())
+        self.spec = spec
+        self._event_schemas: dict[str, str] | None = None
         self.uri = "urn:openai-openapi-subset"
         resource = Resource(contents=spec, specification=DRAFT202012)
         self.registry = Registry().with_resource(self.uri, resource)
@@ -454,6 +456,19 @@ class SchemaValidator:
             schema = {"$ref": f"{self.uri}#/components/schemas/{name}"}
             self._validators[name] = Draft202012Validator(schema, registry=self.registry)
         return self._validators[name]
+
+    def stream_event(self, event: Any) -> None:
+        """Validates one Responses stream event against the `ResponseStreamEvent` variant its `type`
+        names (the union's discriminator), so a violation is reported against that variant alone."""
+        if self._event_schemas is None:
+            self._event_schemas = {}
+            for variant in self.spec["components"]["schemas"]["ResponseStreamEvent"]["anyOf"]:
+                name = variant["$ref"].rsplit("/", 1)[-1]
+                for kind in self.spec["components"]["schemas"][name]["properties"]["type"]["enum"]:
+                    self._event_schemas[kind] = name
+        kind = event.get("type") if isinstance(event, dict) else None
+        assert kind in self._event_schemas, f"not a ResponseStreamEvent type: {kind!r} in {json.dumps(event)[:500]}"
+        self(self._event_schemas[kind], event)
 
     def __call__(self, name: str, instance: Any) -> None:
         errors = sorted(self.validator(name).iter_errors(instance), key=lambda e: list(e.absolute_path))
@@ -528,7 +543,8 @@ def auth() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def validate() -> Callable[[str, Any], None]:
-    """`validate("CreateChatCompletionResponse", body)` raises AssertionError listing violations."""
+    """`validate("CreateChatCompletionResponse", body)` raises AssertionError listing violations;
+    `validate.stream_event(event)` checks a Responses stream event against the variant of its type."""
     return SchemaValidator(SPEC_PATH)
 
 

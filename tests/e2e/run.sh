@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Real-client end-to-end tests: the official openai SDK, langchain-openai and raw HTTP against
+# Real-client end-to-end tests: the official openai SDK, langchain-openai, the OpenAI Agents SDK,
+# Codex CLI, the Vercel AI SDK and raw HTTP against
 # target/release/gigachat-adapter in front of target/release/gigachat-emulator (both started by
 # tests/e2e/conftest.py on free loopback ports, TLS on).
 #
 # Usage: tests/e2e/run.sh [pytest args...]     e.g. tests/e2e/run.sh -k stream -x
-# Env:   E2E_SKIP_BUILD=1 to reuse the binaries in target/release; E2E_TEST_TIMEOUT (seconds, default 60).
+# Env:   E2E_SKIP_BUILD=1 to reuse the binaries in target/release; E2E_TEST_TIMEOUT (seconds, default 60);
+#        E2E_NODE_DIR for the npm install (default ~/.cache/gigachat-adapter-e2e/node-<lockfile hash>).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,6 +28,29 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
   echo "==> e2e: pip install -r $requirements"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
   echo "$wanted" >"$stamp"
+fi
+
+# Node clients (Codex CLI, the Vercel AI SDK), pinned in tests/e2e/node/package-lock.json: `npm ci`
+# into a cache dir named after the lockfile, once per machine (Codex's platform binary is ~315 MB),
+# linked as tests/e2e/node/node_modules so the test scripts there resolve them.
+node_project=tests/e2e/node
+if command -v npm >/dev/null; then
+  lock_sum=$(sha256sum "$node_project/package-lock.json" | cut -c1-16)
+  node_dir=${E2E_NODE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gigachat-adapter-e2e/node-$lock_sum}
+  if [ ! -f "$node_dir/.e2e-installed" ]; then
+    echo "==> e2e: npm ci $node_project into $node_dir (first time only; ~450 MB)"
+    mkdir -p "$node_dir"
+    cp "$node_project/package.json" "$node_project/package-lock.json" "$node_dir/"
+    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$node_dir/.e2e-installed"
+  fi
+  if [ -e "$node_project/node_modules" ] && [ ! -L "$node_project/node_modules" ]; then
+    echo "error: $node_project/node_modules is a directory; remove it (run.sh links the cached install there)" >&2
+    exit 1
+  fi
+  ln -sfn "$node_dir/node_modules" "$node_project/node_modules"
+else
+  echo "warning: npm not found: the Codex CLI and Vercel AI SDK tests will fail (Debian: apt-get install nodejs npm)" >&2
 fi
 
 if [ "${E2E_SKIP_BUILD:-}" != 1 ]; then

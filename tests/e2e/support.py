@@ -7,14 +7,17 @@ import base64
 import io
 import json
 import re
+import shutil
 import socket
 import struct
 import wave
 import zlib
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
+import pytest
 
 API_KEY = "test-key"
 SECOND_KEY = "second-key"
@@ -161,3 +164,157 @@ def pdf(text: str) -> bytes:
 def data_url(mime: str, content: bytes) -> str:
     """`data:<mime>;base64,<content>`."""
     return f"data:{mime};base64,{base64.b64encode(content).decode()}"
+
+
+# --------------------------------------------------------------------------------------------
+# Responses API streams
+
+
+def response_stream_events(raw: bytes) -> list[dict[str, Any]]:
+    """The JSON events of a complete Responses stream (`text/event-stream`).
+
+    Each event is one `data:` line, optionally preceded by `event: <type>`, which must then equal the
+    data's `type`; there is no `[DONE]` (OpenAI's Responses streams end after the terminal event).
+    """
+    text = raw.decode("utf-8")
+    assert "\r" not in text, "SSE uses \\r; events must be separated by \\n\\n"
+    assert text.endswith("\n\n"), f"stream does not end with a complete event: {text[-200:]!r}"
+    events = []
+    for block in text.split("\n\n")[:-1]:
+        name = None
+        data_lines = []
+        for line in block.split("\n"):
+            if line.startswith(":"):
+                continue
+            if line.startswith("event: "):
+                name = line[len("event: ") :]
+                continue
+            assert line.startswith("data: "), f"unexpected SSE line {line!r} in event {block!r}"
+            data_lines.append(line[len("data: ") :])
+        if not data_lines:
+            continue
+        payload = "\n".join(data_lines)
+        assert payload != "[DONE]", "a Responses stream has no [DONE] event"
+        event = json.loads(payload)
+        if name is not None:
+            assert name == event.get("type"), f"`event: {name}` line but data type {event.get('type')!r}"
+        events.append(event)
+    return events
+
+
+TERMINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
+
+
+def assert_response_stream(events: list[dict[str, Any]], validate) -> dict[str, Any]:
+    """Checks a Responses event sequence as Codex and the SDKs read it; returns the final response.
+
+    Every event is valid against its `ResponseStreamEvent` variant; `sequence_number`s increase;
+    `response.created`, `response.in_progress` first and one terminal event last, all about the same
+    response id; per output item: `output_item.added` before any other event of that item,
+    `output_item.done` after all of them; text parts opened before their deltas and closed after
+    `output_text.done`; deltas add up to the `.done` text / arguments / input and to the item in
+    `output_item.done`; the final response's `output` is exactly the `output_item.done` items.
+    """
+    assert events, "empty stream"
+    for event in events:
+        validate.stream_event(event)
+    numbers = [event["sequence_number"] for event in events]
+    assert all(b > a for a, b in zip(numbers, numbers[1:])), f"sequence numbers do not increase: {numbers}"
+    kinds = [event["type"] for event in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"], kinds
+    assert kinds[-1] in TERMINAL_EVENTS, f"no terminal event last: {kinds}"
+    assert sum(kind in TERMINAL_EVENTS for kind in kinds) == 1, kinds
+    response_id = events[0]["response"]["id"]
+    for event in (events[0], events[1], events[-1]):
+        assert event["response"]["id"] == response_id, "events describe different responses"
+        validate("Response", event["response"])
+    assert events[0]["response"]["status"] == "in_progress" and "usage" not in events[0]["response"]
+
+    items: dict[int, dict[str, Any]] = {}  # output_index → {"added", "done", "ids", "text"...}
+    for position, event in enumerate(events[2:-1], start=2):
+        kind = event["type"]
+        index = event.get("output_index")
+        assert index is not None, f"event without output_index inside the stream: {event}"
+        if kind == "response.output_item.added":
+            assert index not in items, f"output_item.added twice for index {index}"
+            assert index == len(items), f"output indexes not in order: {index} after {sorted(items)}"
+            item = event["item"]
+            items[index] = {"added": item, "done": None, "parts": {}, "deltas": "", "done_value": None}
+            continue
+        state = items.get(index)
+        assert state is not None, f"{kind} at #{position} before output_item.added of item {index}"
+        assert state["done"] is None, f"{kind} at #{position} after output_item.done of item {index}"
+        if "item_id" in event and state["added"].get("id") is not None:
+            assert event["item_id"] == state["added"]["id"], f"{kind}: item_id {event['item_id']} is not the added item's"
+        if kind == "response.output_item.done":
+            state["done"] = event["item"]
+        elif kind == "response.content_part.added":
+            assert event["content_index"] not in state["parts"], f"part {event['content_index']} added twice"
+            state["parts"][event["content_index"]] = {"text": "", "done_text": None, "closed": False}
+        elif kind in ("response.output_text.delta", "response.output_text.done", "response.content_part.done"):
+            part = state["parts"].get(event["content_index"])
+            assert part is not None and not part["closed"], f"{kind} outside an open content part: {event}"
+            if kind == "response.output_text.delta":
+                assert part["done_text"] is None, "text delta after output_text.done"
+                part["text"] += event["delta"]
+            elif kind == "response.output_text.done":
+                assert event["text"] == part["text"], f"output_text.done {event['text']!r} != deltas {part['text']!r}"
+                part["done_text"] = event["text"]
+            else:
+                part["closed"] = True
+                if event["part"]["type"] == "output_text":
+                    assert part["done_text"] is not None, "content_part.done before output_text.done"
+                    assert event["part"]["text"] == part["done_text"]
+        elif kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
+            assert state["done_value"] is None, f"{kind} after its .done"
+            state["deltas"] += event["delta"]
+        elif kind == "response.function_call_arguments.done":
+            assert event["arguments"] == state["deltas"], f"arguments.done {event['arguments']!r} != deltas {state['deltas']!r}"
+            assert event["name"] == state["added"]["name"]
+            state["done_value"] = event["arguments"]
+        elif kind == "response.custom_tool_call_input.done":
+            assert event["input"] == state["deltas"], f"input.done {event['input']!r} != deltas {state['deltas']!r}"
+            state["done_value"] = event["input"]
+
+    finished = []
+    for index in range(len(items)):
+        state = items[index]
+        done = state["done"]
+        assert done is not None, f"item {index} has no output_item.done"
+        assert done["type"] == state["added"]["type"], f"item {index} changed type"
+        if done["type"] == "message":
+            assert all(part["closed"] for part in state["parts"].values()), f"item {index}: a content part not closed"
+            texts = [part["text"] for _, part in sorted(state["parts"].items())]
+            assert [p.get("text") for p in done["content"]] == texts, f"item {index}: {done['content']} != deltas {texts}"
+        elif done["type"] == "function_call":
+            assert state["done_value"] == done["arguments"], f"item {index}: arguments differ from the deltas"
+            assert done["call_id"] == state["added"]["call_id"] and done["name"] == state["added"]["name"]
+        elif done["type"] == "custom_tool_call":
+            assert state["done_value"] == done["input"], f"item {index}: input differs from the deltas"
+        finished.append(done)
+    final = events[-1]["response"]
+    assert final["output"] == finished, f"final output {final['output']} != output_item.done items {finished}"
+    if events[-1]["type"] == "response.completed":
+        assert final["status"] == "completed" and "usage" in final, final
+    return final
+
+
+# --------------------------------------------------------------------------------------------
+# Node clients (tests/e2e/node: Codex CLI, the Vercel AI SDK), installed by tests/e2e/run.sh
+
+NODE_PROJECT = Path(__file__).resolve().parent / "node"
+
+
+def node_client(relative: str) -> Path:
+    """A file of the installed node clients, e.g. `node_modules/.bin/codex`; fails the test naming
+    how to install them when missing (they are required, never skipped)."""
+    path = NODE_PROJECT / relative
+    if shutil.which("node") is None:
+        pytest.fail("node is missing: install Debian's nodejs and npm (.ci/run does)", pytrace=False)
+    if not path.exists():
+        pytest.fail(
+            f"{path} is missing: tests/e2e/run.sh installs the pinned node clients "
+            "(npm ci of tests/e2e/node/package-lock.json into a cache dir, linked as tests/e2e/node/node_modules)",
+            pytrace=False,
+        )
+    return path

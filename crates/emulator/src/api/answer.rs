@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::chat::{BUILT_INS, CallMode, ChatRequest};
 use super::now_secs;
@@ -53,19 +53,51 @@ pub(crate) const BLACKLIST_MARKER: &str = "blacklist:";
 pub(crate) const BLACKLIST_REFUSAL: &str =
     "Не люблю менять тему разговора, но вот сейчас тот самый случай.";
 
-/// The name after the marker `call:` in `text`, e.g. `call:get_weather` → `get_weather`.
-pub(crate) fn call_marker(text: &str) -> Option<&str> {
-    marked_name(text, CALL_MARKER)
+/// Marker right after `call:NAME`: the JSON object that follows is the call's exact arguments, e.g.
+/// `call:exec_command args:{"cmd": "echo hi > out.txt"}`.
+pub(crate) const CALL_ARGUMENTS_MARKER: &str = "args:";
+
+/// A call asked for by `call:NAME` in the last user message.
+#[derive(Debug, PartialEq)]
+pub(crate) struct MarkedCall<'a> {
+    /// The function to call.
+    pub(crate) name: &'a str,
+    /// The arguments given with `args:{…}`; `None` without them or when they are not a JSON object
+    /// (then they are generated from the schema).
+    pub(crate) arguments: Option<Map<String, Value>>,
+}
+
+/// The call `text` asks for: `call:NAME`, optionally followed by `args:` and a JSON object (text may
+/// follow the object).
+pub(crate) fn marked_call(text: &str) -> Option<MarkedCall<'_>> {
+    let (name, rest) = marked_name_and_rest(text, CALL_MARKER)?;
+    let arguments = rest
+        .trim_start()
+        .strip_prefix(CALL_ARGUMENTS_MARKER)
+        .and_then(|json| {
+            let mut values = serde_json::Deserializer::from_str(json).into_iter::<Value>();
+            match values.next() {
+                Some(Ok(Value::Object(arguments))) => Some(arguments),
+                _ => None,
+            }
+        });
+    Some(MarkedCall { name, arguments })
 }
 
 /// The function name that follows `marker` in `text`.
 fn marked_name<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    marked_name_and_rest(text, marker).map(|(name, _)| name)
+}
+
+/// The function name that follows `marker` in `text`, and the text after that name.
+fn marked_name_and_rest<'a>(text: &'a str, marker: &str) -> Option<(&'a str, &'a str)> {
     let start = text.find(marker)? + marker.len();
     let rest = text.get(start..)?;
     let end = rest
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
         .unwrap_or(rest.len());
-    rest.get(..end).filter(|name| !name.is_empty())
+    let name = rest.get(..end).filter(|name| !name.is_empty())?;
+    Some((name, rest.get(end..).unwrap_or_default()))
 }
 
 /// Whether a prompt asks for a picture (`нарисуй` or `draw`, any case).
@@ -129,14 +161,19 @@ pub(crate) fn compose(
                 if invalid == Some(name.as_str()) {
                     return Ok(invalid_call(request, &name, &mut rng));
                 }
-                return Ok(call(request, &name, partial, &mut rng));
+                let explicit = marked_call(prompt)
+                    .filter(|marked| marked.name == name)
+                    .and_then(|marked| marked.arguments);
+                return Ok(call(request, &name, explicit, partial, &mut rng));
             }
             CallMode::Auto => {
                 if let Some(name) = invalid {
                     return Ok(invalid_call(request, name, &mut rng));
                 }
-                if let Some(name) = call_marker(prompt).filter(|n| request.function(n).is_some()) {
-                    return Ok(call(request, name, None, &mut rng));
+                if let Some(marked) =
+                    marked_call(prompt).filter(|m| request.function(m.name).is_some())
+                {
+                    return Ok(call(request, marked.name, marked.arguments, None, &mut rng));
                 }
                 let functions = request.functions.as_deref().unwrap_or_default();
                 let image_allowed =
@@ -198,13 +235,26 @@ fn pretty(value: &Value) -> String {
     String::from_utf8(out).unwrap_or_else(|_| value.to_string())
 }
 
-/// A call of `name` with arguments generated from its parameters schema.
-fn call(request: &ChatRequest, name: &str, partial: Option<Value>, rng: &mut Rng) -> Answer {
-    let parameters = request
-        .function(name)
-        .and_then(|f| f.parameters.clone())
-        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
-    let mut arguments = schema::generate(&parameters, rng);
+/// A call of `name` with the `explicit` arguments (exactly those: values generated for the other
+/// optional properties would change what a real client does, e.g. Codex's `workdir`), else with
+/// arguments generated from its parameters schema; `partial` arguments are merged over either.
+fn call(
+    request: &ChatRequest,
+    name: &str,
+    explicit: Option<Map<String, Value>>,
+    partial: Option<Value>,
+    rng: &mut Rng,
+) -> Answer {
+    let mut arguments = match explicit {
+        Some(explicit) => Value::Object(explicit),
+        None => {
+            let parameters = request
+                .function(name)
+                .and_then(|f| f.parameters.clone())
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+            schema::generate(&parameters, rng)
+        }
+    };
     if let (Value::Object(arguments), Some(Value::Object(partial))) = (&mut arguments, partial) {
         arguments.extend(partial);
     }
@@ -223,7 +273,7 @@ fn call(request: &ChatRequest, name: &str, partial: Option<Value>, rng: &mut Rng
 /// A call of `name` whose arguments violate its parameters schema, ending with `finish_reason: "error"`
 /// (the model "produced invalid arguments for a user function").
 fn invalid_call(request: &ChatRequest, name: &str, rng: &mut Rng) -> Answer {
-    let mut answer = call(request, name, None, rng);
+    let mut answer = call(request, name, None, None, rng);
     let parameters = request
         .function(name)
         .and_then(|f| f.parameters.clone())
@@ -282,21 +332,59 @@ fn image(
 mod tests {
     use super::*;
 
+    fn name_of(text: &str) -> Option<&str> {
+        marked_call(text).map(|marked| marked.name)
+    }
+
+    fn arguments_of(text: &str) -> Option<Value> {
+        marked_call(text)?.arguments.map(Value::Object)
+    }
+
     #[test]
     fn marker_is_parsed() {
-        assert_eq!(
-            call_marker("please call:get_weather now"),
-            Some("get_weather")
-        );
-        assert_eq!(call_marker("call:"), None);
-        assert_eq!(call_marker("no marker"), None);
+        assert_eq!(name_of("please call:get_weather now"), Some("get_weather"));
+        assert_eq!(name_of("call:"), None);
+        assert_eq!(name_of("no marker"), None);
+        assert_eq!(arguments_of("please call:get_weather now"), None);
     }
 
     #[test]
     fn invalid_marker_is_separate_from_the_call_marker() {
         let text = "please call-invalid:get_weather now";
         assert_eq!(marked_name(text, CALL_INVALID_MARKER), Some("get_weather"));
-        assert_eq!(call_marker(text), None);
+        assert_eq!(name_of(text), None);
+    }
+
+    #[test]
+    fn arguments_marker_gives_the_object_that_follows() {
+        let text = r#"Run it: call:exec_command args:{"cmd": "echo hi > out.txt"} then stop"#;
+        assert_eq!(name_of(text), Some("exec_command"));
+        assert_eq!(
+            arguments_of(text),
+            Some(serde_json::json!({"cmd": "echo hi > out.txt"}))
+        );
+        let patch = "call:apply_patch args: {\"input\": \"*** Begin Patch\\n*** Add File: hello.txt\\n+hi\\n*** End Patch\\n\"}";
+        assert_eq!(
+            arguments_of(patch),
+            Some(serde_json::json!({
+                "input": "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch\n"
+            }))
+        );
+    }
+
+    #[test]
+    fn arguments_that_are_not_a_json_object_are_ignored() {
+        for text in [
+            "call:f args:{not json}",
+            "call:f args:[1, 2]",
+            "call:f args:\"text\"",
+            "call:f args:",
+            "call:f args:{\"a\": 1",
+            "call:f please args:{\"a\": 1}",
+        ] {
+            assert_eq!(name_of(text), Some("f"), "{text}");
+            assert_eq!(arguments_of(text), None, "{text}");
+        }
     }
 
     #[test]

@@ -379,6 +379,65 @@ async fn auto_calls_only_on_the_marker() {
 }
 
 #[tokio::test]
+async fn marker_arguments_are_the_exact_arguments() {
+    let env = Env::start().await;
+    let call_of = |content: &str, function_call: Value| {
+        json!({"model":"GigaChat","messages":[{"role":"user","content":content}],
+            "functions":[weather()],"function_call":function_call})
+    };
+    let exact = call_of(
+        r#"call:weather_forecast args:{"location": "Тверь", "extra": [1]} please"#,
+        json!("auto"),
+    );
+    let answer: Value = env
+        .post("/chat/completions", &exact)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["choices"][0]["finish_reason"], "function_call");
+    assert_eq!(
+        answer["choices"][0]["message"]["function_call"]["arguments"],
+        json!({"location": "Тверь", "extra": [1]}),
+        "exactly the given object, nothing generated beside it"
+    );
+
+    // Forced: the partial arguments are merged over the marker's.
+    let forced = call_of(
+        r#"call:weather_forecast args:{"location": "Тверь", "num_days": 2}"#,
+        json!({"name": "weather_forecast", "partial_arguments": {"num_days": 3}}),
+    );
+    let answer: Value = env
+        .post("/chat/completions", &forced)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["choices"][0]["message"]["function_call"]["arguments"],
+        json!({"location": "Тверь", "num_days": 3})
+    );
+
+    // Not a JSON object: generated arguments, as without `args:`.
+    let broken = call_of(
+        "call:weather_forecast args:{location: Тверь}",
+        json!("auto"),
+    );
+    let answer: Value = env
+        .post("/chat/completions", &broken)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let arguments = &answer["choices"][0]["message"]["function_call"]["arguments"];
+    assert!(arguments["num_days"].is_i64(), "generated: {arguments}");
+    assert!(
+        arguments["where"]["lat"].is_number(),
+        "generated: {arguments}"
+    );
+}
+
+#[tokio::test]
 async fn structured_output_follows_the_schema() {
     let env = Env::with(EmulatorConfig {
         response_object: "chat.completions".to_owned(),
