@@ -31,9 +31,10 @@ CODEX_TIMEOUT = 150
 pytestmark = pytest.mark.timeout(CODEX_TIMEOUT + 30)
 
 
-def codex_config(base_url: str, model: str) -> str:
-    """The config.toml of the README's recipe, plus no retries (tests want the first failure)."""
-    return f"""\
+def codex_config(base_url: str, model: str, retries: bool) -> str:
+    """The config.toml of the README's recipe; without `retries`, Codex does not retry (tests want
+    the first failure)."""
+    config = f"""\
 model = "{model}"
 model_provider = "gigachat"
 
@@ -42,20 +43,29 @@ name = "GigaChat adapter"
 base_url = "{base_url}"
 env_key = "{KEY_VARIABLE}"
 wire_api = "responses"
-request_max_retries = 0
-stream_max_retries = 0
 """
+    return config if retries else config + "request_max_retries = 0\nstream_max_retries = 0\n"
 
 
-def run_codex(tmp_path: Path, base_url: str, prompt: str, model: str = "GigaChat-2-Max") -> tuple[list[dict[str, Any]], Path]:
-    """Runs `codex exec --json` once; returns its JSONL events and the work dir."""
+def run_codex(
+    tmp_path: Path,
+    base_url: str,
+    prompt: str,
+    model: str = "GigaChat-2-Max",
+    *,
+    retries: bool = False,
+    allowed_error: str = "Model metadata",
+) -> tuple[list[dict[str, Any]], Path]:
+    """Runs `codex exec --json` once and asserts the turn completed with no error reported but
+    Codex's warning about a model it has no metadata for and errors mentioning `allowed_error`;
+    returns its JSONL events and the work dir. `retries` keeps Codex's default retry settings."""
     codex = node_client("node_modules/.bin/codex")
     home = tmp_path / "home"
     codex_home = home / ".codex"
     workdir = tmp_path / "work"
     for path in (codex_home, workdir):
         path.mkdir(parents=True)
-    (codex_home / "config.toml").write_text(codex_config(base_url, model))
+    (codex_home / "config.toml").write_text(codex_config(base_url, model, retries))
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(home),
@@ -78,10 +88,14 @@ def run_codex(tmp_path: Path, base_url: str, prompt: str, model: str = "GigaChat
     done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CODEX_TIMEOUT)
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     report = f"codex exit {done.returncode}\nstdout:\n{done.stdout[-6000:]}\nstderr:\n{done.stderr[-4000:]}"
-    assert done.returncode == 0, report
     kinds = [event["type"] for event in events]
+    assert done.returncode == 0, report
     assert kinds[-1] == "turn.completed" and "turn.failed" not in kinds, report
-    errors = [e for e in events if e["type"] == "error" and "Model metadata" not in e.get("message", "")]
+    errors = [
+        e
+        for e in events
+        if e["type"] == "error" and not any(allowed in e.get("message", "") for allowed in ("Model metadata", allowed_error))
+    ]
     assert not errors, report
     return events, workdir
 
@@ -147,3 +161,17 @@ def test_codex_applies_a_patch_with_its_custom_tool(tmp_path, openai_slug_adapte
     assert "Begin Patch" in apply_patch["description"], "the grammar goes with the description"
     result = second["json"]["messages"][-1]
     assert result["role"] == "function" and "hello.txt" in result["content"], result
+
+
+def test_codex_retries_a_refused_topic_once_with_its_content_filter_guidance(tmp_path, adapter, emulator):
+    # GigaChat's topic filter ends the answer as `response.incomplete` with reason `content_filter`.
+    # Codex shows the refusal, then (its own recovery, on by default) asks once more with the
+    # refusal in the history and a `<content_filter_guidance>` message; the emulator answers that.
+    refusal = "Не люблю менять тему разговора, но вот сейчас тот самый случай."
+    events, _ = run_codex(tmp_path, adapter.base_url, "blacklist: tell me", retries=True, allowed_error="content_filter")
+    first, second = completed_items(events, "agent_message")
+    assert first["text"] == refusal and second["text"].strip() and second["text"] != refusal, events
+    _, retry = emulator.chat_requests()
+    *_, refused, guidance = retry["json"]["messages"]
+    assert (refused["role"], refused["content"]) == ("assistant", refusal), refused
+    assert guidance["role"] == "user" and guidance["content"].startswith("<content_filter_guidance>"), guidance

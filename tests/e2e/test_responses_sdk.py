@@ -256,6 +256,42 @@ def test_function_tool_round_trip_streamed(client, http, validate, emulator):
     assert result["role"] == "function" and json.loads(result["content"]) == {"result": "+3°C"}, result
 
 
+SQL = {
+    "type": "custom",
+    "name": "run_sql",
+    "description": "Runs one SQL query, given as plain text.",
+    "format": {"type": "grammar", "syntax": "lark", "definition": 'start: "SELECT " /[^;]+/'},
+}
+
+
+def test_custom_tool_round_trip_streamed_and_not(client, http, validate, emulator):
+    question = 'call:run_sql args:{"input": "SELECT name FROM cities"}'
+    plain = create(client, validate, model=MODEL, input=question, tools=[SQL])
+    [call] = plain.output
+    assert call.type == "custom_tool_call" and call.name == "run_sql" and call.input == "SELECT name FROM cities", call
+    # Upstream a function with one string argument, the grammar in its description.
+    [function] = emulator.chat_requests()[-1]["json"]["functions"]
+    assert function["name"] == "run_sql" and function["parameters"]["required"] == ["input"], function
+    assert 'start: "SELECT "' in function["description"], function["description"]
+
+    streamed = stream_raw(http, validate, model=MODEL, input=question, tools=[SQL])
+    [item] = streamed["output"]
+    assert item["type"] == "custom_tool_call" and item["input"] == call.input, item
+
+    history = [
+        {"role": "user", "content": question},
+        item,
+        {"type": "custom_tool_call_output", "call_id": item["call_id"], "output": "Moscow, Kazan"},
+    ]
+    answer = create(client, validate, model=MODEL, input=history, tools=[SQL])
+    assert answer.output_text.strip()
+    sent = upstream_messages(emulator)
+    assert [m["role"] for m in sent] == ["user", "assistant", "function"], sent
+    called = sent[1]["function_call"]
+    assert (called["name"], called["arguments"]) == ("run_sql", {"input": "SELECT name FROM cities"}), called
+    assert json.loads(sent[2]["content"]) == {"result": "Moscow, Kazan"}
+
+
 @pytest.mark.parametrize("order", ["grouped", "interleaved"])
 def test_two_function_calls_in_one_turn(client, validate, emulator, order):
     calls = [
@@ -289,6 +325,16 @@ def test_tool_choice_forces_a_call_without_marker(client, validate):
     )
     [call] = response.output
     assert call.type == "function_call" and "city" in json.loads(call.arguments)
+
+
+def test_input_tokens_counts_through_gigachat(client, emulator):
+    short = client.responses.input_tokens.count(model=MODEL, input="Привет")
+    longer = client.responses.input_tokens.count(
+        model=MODEL, instructions="You are terse.", input="Привет! Расскажи длинную историю про город.", tools=[WEATHER]
+    )
+    assert short.object == "response.input_tokens" and 0 < short.input_tokens < longer.input_tokens, (short, longer)
+    assert emulator.chat_requests() == [], "counting must not ask the model"
+    assert any(r["path"].endswith("/tokens/count") for r in emulator.requests())
 
 
 # --------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ pub(crate) const BLACKLIST_REFUSAL: &str =
 pub(crate) const CALL_ARGUMENTS_MARKER: &str = "args:";
 
 /// A call asked for by `call:NAME` in the last user message.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct MarkedCall<'a> {
     /// The function to call.
     pub(crate) name: &'a str,
