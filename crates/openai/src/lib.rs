@@ -14,6 +14,6 @@ pub mod files;
 pub mod models;
 pub mod responses;
 pub mod sse;
-mod text_or_list;
+pub mod text_or_list;
 
 pub use error::{ErrorBody, ErrorEnvelope};

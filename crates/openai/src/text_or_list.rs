@@ -1,12 +1,13 @@
 //! Fields that hold either one text or a list of typed values (chat message content, a Responses
 //! `input`, item content and tool output), read straight from the body: an untagged enum would
 //! buffer the whole value as a JSON tree first (copying a large inline file twice) and lose the
-//! path of an error inside the list.
+//! path of an error inside the list. Public for the other wire crates (Anthropic's content and
+//! `system` are such fields too).
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// What such a field held.
-pub(crate) enum TextOrList<T> {
+pub enum TextOrList<T> {
     /// A string.
     Text(String),
     /// A list, each element read as `T`.
@@ -14,10 +15,7 @@ pub(crate) enum TextOrList<T> {
 }
 
 /// Reads a string or a list of `T` (`expected` names it in errors).
-pub(crate) fn read<'de, D, T>(
-    deserializer: D,
-    expected: &'static str,
-) -> Result<TextOrList<T>, D::Error>
+pub fn read<'de, D, T>(deserializer: D, expected: &'static str) -> Result<TextOrList<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -31,7 +29,7 @@ where
 }
 
 /// Reads a string or a list of `T`, or an object (read and ignored; `None`).
-pub(crate) fn read_or_object<'de, D, T>(
+pub fn read_or_object<'de, D, T>(
     deserializer: D,
     expected: &'static str,
 ) -> Result<Option<TextOrList<T>>, D::Error>

@@ -1,6 +1,8 @@
 //! Pure translation between OpenAI's API and GigaChat: request mapping, response mapping, the
-//! stream translator, stop sequences, usage and the Files API. No IO, no async, no clock.
+//! stream translator, stop sequences, usage and the Files API; Anthropic's Messages API rides the
+//! chat mapping ([`anthropic`]). No IO, no async, no clock.
 
+pub mod anthropic;
 pub mod attachments;
 pub mod completions;
 pub mod embeddings;

@@ -25,7 +25,9 @@ pub const MAX_STOP_SEQUENCES: usize = 16;
 pub struct ChatDefaults {
     /// Model used when the request names none (`GIGACHAT_MODEL`).
     pub default_model: String,
-    /// Client model name → GigaChat model (e.g. `gpt-4o` → `GigaChat-2-Max`).
+    /// Client model name → GigaChat model (e.g. `gpt-4o` → `GigaChat-2-Max`). A name with `*`
+    /// is a pattern (`claude-*`), each `*` standing for any run of characters: see
+    /// [`ChatDefaults::alias_of`].
     pub aliases: HashMap<String, String>,
     /// Let GigaChat use its built-in functions (drawing pictures) when the client sends no tools:
     /// GigaChat enables them only with `function_call: "auto"`.
@@ -39,11 +41,44 @@ impl ChatDefaults {
             .map(str::trim)
             .filter(|m| !m.is_empty())
             .unwrap_or(&self.default_model);
-        self.aliases
-            .get(requested)
+        self.alias_of(requested)
             .cloned()
             .unwrap_or_else(|| requested.to_owned())
     }
+
+    /// The GigaChat model `name` is an alias of: an exact alias wins; else the longest pattern
+    /// matching it (`claude-sonnet-*` before `claude-*`; equal lengths: the first in name order).
+    pub fn alias_of(&self, name: &str) -> Option<&String> {
+        if let Some(model) = self.aliases.get(name) {
+            return Some(model);
+        }
+        self.aliases
+            .iter()
+            .filter(|(pattern, _)| pattern.contains('*') && wildcard_match(pattern, name))
+            .max_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| b.cmp(a)))
+            .map(|(_, model)| model)
+    }
+}
+
+/// Whether `name` matches `pattern`, each `*` of which stands for any run of characters.
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let mut pieces = pattern.split('*');
+    let first = pieces.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let mut pieces: Vec<&str> = pieces.collect();
+    let Some(last) = pieces.pop() else {
+        // No `*`: the whole name must be the pattern.
+        return rest.is_empty();
+    };
+    for piece in pieces {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// Everything needed to serve one chat request.
@@ -735,6 +770,34 @@ mod tests {
         );
         assert!(messages.iter().all(|m| m.attachments.len() <= 1));
         assert!(messages[0].content.contains("omitted"));
+    }
+
+    #[test]
+    fn wildcard_aliases_exact_first_then_the_longest_pattern() {
+        let defaults = ChatDefaults {
+            default_model: "GigaChat".into(),
+            aliases: [
+                ("claude-*", "GigaChat-2-Max"),
+                ("claude-haiku-*", "GigaChat-2"),
+                ("claude-haiku-4-5", "GigaChat-2-Pro"),
+                ("*-mini", "GigaChat-2"),
+                ("gpt-*-x*z", "GigaChat-2-Pro"),
+            ]
+            .into_iter()
+            .map(|(a, m)| (a.to_owned(), m.to_owned()))
+            .collect(),
+            builtin_functions: false,
+        };
+        let resolve = |name: &str| defaults.resolve_model(Some(name));
+        assert_eq!(resolve("claude-sonnet-4-5-20250929"), "GigaChat-2-Max");
+        assert_eq!(resolve("claude-haiku-3"), "GigaChat-2");
+        assert_eq!(resolve("claude-haiku-4-5"), "GigaChat-2-Pro");
+        assert_eq!(resolve("o4-mini"), "GigaChat-2");
+        assert_eq!(resolve("gpt-4-xyz"), "GigaChat-2-Pro");
+        assert_eq!(resolve("gpt-4-xy"), "gpt-4-xy");
+        assert_eq!(resolve("claude"), "claude");
+        assert_eq!(resolve("GigaChat-2"), "GigaChat-2");
+        assert!(wildcard_match("a*a", "aa") && !wildcard_match("a*a", "a"));
     }
 
     #[test]

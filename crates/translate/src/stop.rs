@@ -7,7 +7,8 @@ pub struct StopMatcher {
     sequences: Vec<String>,
     /// Text held back because its tail may begin a stop sequence.
     pending: String,
-    stopped: bool,
+    /// The sequence found, once one was.
+    matched: Option<String>,
 }
 
 /// What the matcher lets through after a piece of text.
@@ -25,7 +26,7 @@ impl StopMatcher {
         Self {
             sequences: sequences.into_iter().filter(|s| !s.is_empty()).collect(),
             pending: String::new(),
-            stopped: false,
+            matched: None,
         }
     }
 
@@ -34,9 +35,14 @@ impl StopMatcher {
         !self.sequences.is_empty()
     }
 
+    /// The stop sequence that was found, once one was (the earliest in the text).
+    pub fn matched(&self) -> Option<&str> {
+        self.matched.as_deref()
+    }
+
     /// Feeds the next piece of text.
     pub fn push(&mut self, piece: &str) -> StopOutput {
-        if self.stopped {
+        if self.matched.is_some() {
             return StopOutput {
                 text: String::new(),
                 stopped: true,
@@ -49,8 +55,8 @@ impl StopMatcher {
             };
         }
         self.pending.push_str(piece);
-        if let Some(at) = self.first_match() {
-            self.stopped = true;
+        if let Some((at, sequence)) = self.first_match() {
+            self.matched = Some(sequence.to_owned());
             let mut text = std::mem::take(&mut self.pending);
             text.truncate(at);
             return StopOutput {
@@ -73,12 +79,12 @@ impl StopMatcher {
         std::mem::take(&mut self.pending)
     }
 
-    /// Byte offset of the earliest stop sequence in the pending text.
-    fn first_match(&self) -> Option<usize> {
+    /// Byte offset of the earliest stop sequence in the pending text, and the sequence.
+    fn first_match(&self) -> Option<(usize, &str)> {
         self.sequences
             .iter()
-            .filter_map(|sequence| self.pending.find(sequence.as_str()))
-            .min()
+            .filter_map(|sequence| Some((self.pending.find(sequence.as_str())?, sequence.as_str())))
+            .min_by_key(|(at, _)| *at)
     }
 
     /// Length of the longest pending suffix that is a proper prefix of some sequence.
@@ -157,6 +163,15 @@ mod tests {
             cut_at_stop("one two three", &["three".into(), "two".into()]),
             ("one ".into(), true)
         );
+    }
+
+    #[test]
+    fn the_matched_sequence_is_named() {
+        let mut matcher = StopMatcher::new(vec!["three".into(), "two".into()]);
+        assert_eq!(matcher.push("one t").text, "one ");
+        assert_eq!(matcher.matched(), None);
+        assert!(matcher.push("wo three").stopped);
+        assert_eq!(matcher.matched(), Some("two"));
     }
 
     proptest! {

@@ -65,6 +65,11 @@ impl StreamTranslator {
         self.cut
     }
 
+    /// The stop sequence that ended the choice, when one did.
+    pub fn stop_sequence(&self) -> Option<&str> {
+        self.stop.matched()
+    }
+
     /// The usage GigaChat reported for this choice, once seen.
     pub fn usage(&self) -> Option<&gc::Usage> {
         self.usage.as_ref()
@@ -381,6 +386,7 @@ mod tests {
         assert_eq!(text(&chunks), "Hello");
         assert_eq!(t.usage().unwrap().completion_tokens, 3);
         assert!(t.is_finished());
+        assert_eq!(t.stop_sequence(), None);
         assert!(t.end().is_empty());
     }
 
@@ -391,6 +397,7 @@ mod tests {
         assert!(!t.is_finished());
         chunks.extend(t.push(&upstream("OP def", None, false)));
         assert!(t.is_finished());
+        assert_eq!(t.stop_sequence(), Some("STOP"));
         assert!(t.push(&upstream("more", Some("stop"), true)).is_empty());
         assert_eq!(text(&chunks), "abc ");
         assert_eq!(

@@ -162,6 +162,42 @@ pub fn tokens_count_response(
     })
 }
 
+/// What GigaChat's token counter gets to count the input of a chat request (the Responses API's
+/// `input_tokens`, Anthropic's `count_tokens`): the text of every message GigaChat would receive,
+/// the arguments of the calls in history, and the function definitions. Files are left out: the
+/// counter takes text only. Errors name the chat request's JSON paths.
+pub fn chat_input_texts(
+    chat: &openai::chat::ChatCompletionRequest,
+    defaults: &ChatDefaults,
+) -> Result<gc::TokensCountRequest, TranslateError> {
+    use openai::chat::{ContentPart, MessageContent};
+    let mut chat = chat.clone();
+    for message in &mut chat.messages {
+        if let Some(MessageContent::Parts(parts)) = &mut message.content {
+            parts.retain(|part| {
+                matches!(part, ContentPart::Text { .. } | ContentPart::Refusal { .. })
+            });
+        }
+    }
+    let upstream = crate::chat_request(&chat, defaults, &crate::ResolvedParts::new())?.upstream;
+    let mut input: Vec<String> = Vec::with_capacity(upstream.messages.len());
+    for message in &upstream.messages {
+        if !message.content.is_empty() {
+            input.push(message.content.clone());
+        }
+        if let Some(call) = &message.function_call {
+            input.push(call.arguments.to_string());
+        }
+    }
+    for function in upstream.functions.iter().flatten() {
+        input.push(serde_json::to_string(function).unwrap_or_default());
+    }
+    Ok(gc::TokensCountRequest {
+        model: upstream.model,
+        input,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -134,39 +134,12 @@ fn indexed(text: &str) -> Option<(usize, &str)> {
 }
 
 /// What GigaChat's token counter gets to count the input of `plan` (`POST /v1/responses/input_tokens`):
-/// the text of every message GigaChat would receive, the arguments of the calls in history, and the
-/// function definitions. Files are left out: the counter takes text only.
+/// see [`crate::tokens::chat_input_texts`].
 pub fn input_token_texts(
     plan: &ResponsesPlan,
     defaults: &ChatDefaults,
 ) -> Result<gigachat_types::TokensCountRequest, TranslateError> {
-    let mut chat = plan.chat.clone();
-    for message in &mut chat.messages {
-        if let Some(MessageContent::Parts(parts)) = &mut message.content {
-            parts.retain(|part| {
-                matches!(part, ContentPart::Text { .. } | ContentPart::Refusal { .. })
-            });
-        }
-    }
-    let upstream = crate::chat_request(&chat, defaults, &crate::ResolvedParts::new())
-        .map_err(|err| plan.error(err))?
-        .upstream;
-    let mut input: Vec<String> = Vec::with_capacity(upstream.messages.len());
-    for message in &upstream.messages {
-        if !message.content.is_empty() {
-            input.push(message.content.clone());
-        }
-        if let Some(call) = &message.function_call {
-            input.push(call.arguments.to_string());
-        }
-    }
-    for function in upstream.functions.iter().flatten() {
-        input.push(serde_json::to_string(function).unwrap_or_default());
-    }
-    Ok(gigachat_types::TokensCountRequest {
-        model: upstream.model,
-        input,
-    })
+    crate::tokens::chat_input_texts(&plan.chat, defaults).map_err(|err| plan.error(err))
 }
 
 /// The arguments a custom tool's function is called with: its free-form input as `input`.

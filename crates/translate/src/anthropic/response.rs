@@ -1,0 +1,266 @@
+//! A chat answer → the `message` object: the text as a `text` block, each tool call as a
+//! `tool_use` block (id `toolu_…`, `input` an object), the finish reason as a `stop_reason`, and
+//! usage with cache reads apart from the input, as Anthropic counts them.
+
+use anthropic::message::{Message, ResponseBlock, StopReason, Usage};
+use openai::chat::{ChatCompletion, Usage as ChatUsage};
+use serde_json::{Map, Value};
+
+use super::request::MessagesPlan;
+
+/// Chat usage in Anthropic's shape. Chat's `prompt_tokens` includes the cached tokens (see
+/// [`crate::usage`]); Anthropic's `input_tokens` leaves out what was read from the cache, which
+/// is `cache_read_input_tokens`. GigaChat reports no cache writes: 0.
+pub fn messages_usage(usage: &ChatUsage) -> Usage {
+    let cached = usage
+        .prompt_tokens_details
+        .map_or(0, |details| details.cached_tokens);
+    Usage {
+        input_tokens: usage.prompt_tokens.saturating_sub(cached),
+        output_tokens: usage.completion_tokens,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: cached,
+    }
+}
+
+/// Anthropic's `stop_reason` for a chat finish reason (`content_filter`: GigaChat's blacklist).
+pub fn stop_reason(finish_reason: Option<&str>) -> StopReason {
+    match finish_reason {
+        Some("length") => StopReason::MaxTokens,
+        Some("tool_calls" | "function_call") => StopReason::ToolUse,
+        Some("content_filter") => StopReason::Refusal,
+        _ => StopReason::EndTurn,
+    }
+}
+
+/// The `tool_use` id of a chat call id (`call_X` → `toolu_X`); [`super::call_id`] undoes it.
+pub fn tool_use_id(call_id: &str) -> String {
+    format!("toolu_{}", call_id.strip_prefix("call_").unwrap_or(call_id))
+}
+
+/// A tool call's arguments as `input`: the object they encode; anything else (GigaChat sends
+/// objects, but a broken string is possible) under `input`.
+pub fn tool_input(arguments: &str) -> Map<String, Value> {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(Value::Object(object)) => object,
+        Ok(Value::Null) => Map::new(),
+        Ok(other) => Map::from_iter([("input".to_owned(), other)]),
+        Err(_) if arguments.trim().is_empty() => Map::new(),
+        Err(_) => Map::from_iter([("input".to_owned(), Value::String(arguments.to_owned()))]),
+    }
+}
+
+/// `text` cut before the earliest of `sequences`, and which one it was.
+fn cut_at_first<'a>(text: &str, sequences: &'a [String]) -> Option<(usize, &'a String)> {
+    sequences
+        .iter()
+        .filter_map(|sequence| text.find(sequence.as_str()).map(|at| (at, sequence)))
+        .min_by_key(|(at, _)| *at)
+}
+
+/// The message for a finished (non-streamed) chat answer; `id` is its `msg_…`.
+pub fn messages_response(answer: &ChatCompletion, plan: &MessagesPlan, id: String) -> Message {
+    let choice = answer.choices.first();
+    let mut reason = stop_reason(choice.and_then(|c| c.finish_reason.as_deref()));
+    let mut stop_sequence = None;
+    let mut content = Vec::new();
+    if let Some(message) = choice.map(|c| &c.message) {
+        let calls = message.tool_calls.as_deref().unwrap_or_default();
+        let mut text = message
+            .content
+            .clone()
+            .or_else(|| message.refusal.clone())
+            .unwrap_or_default();
+        if calls.is_empty()
+            && !plan.chat.stream.unwrap_or(false)
+            && let Some((at, sequence)) = cut_at_first(&text, &plan.stop_sequences)
+        {
+            text.truncate(at);
+            reason = StopReason::StopSequence;
+            stop_sequence = Some(sequence.clone());
+        }
+        if !text.is_empty() || calls.is_empty() {
+            content.push(ResponseBlock::Text { text });
+        }
+        content.extend(calls.iter().map(|call| ResponseBlock::ToolUse {
+            id: tool_use_id(&call.id),
+            name: call.function.name.clone(),
+            input: tool_input(&call.function.arguments),
+        }));
+    }
+    Message {
+        id,
+        kind: "message".into(),
+        role: "assistant".into(),
+        model: answer.model.clone(),
+        content,
+        stop_reason: Some(reason),
+        stop_sequence,
+        usage: answer
+            .usage
+            .as_ref()
+            .map(messages_usage)
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openai::chat::{
+        Choice, FunctionCall, PromptTokensDetails, ResponseMessage, ToolCall, Usage as ChatUsage,
+    };
+
+    fn answer(content: Option<&str>, calls: Vec<ToolCall>, finish: &str) -> ChatCompletion {
+        ChatCompletion {
+            id: "chatcmpl-1".into(),
+            object: "chat.completion".into(),
+            created: 1,
+            model: "GigaChat-2-Max".into(),
+            choices: vec![Choice {
+                index: 0,
+                message: ResponseMessage {
+                    role: "assistant".into(),
+                    content: content.map(str::to_owned),
+                    refusal: None,
+                    tool_calls: (!calls.is_empty()).then_some(calls),
+                    function_call: None,
+                    reasoning_content: None,
+                },
+                logprobs: None,
+                finish_reason: Some(finish.into()),
+            }],
+            usage: Some(ChatUsage {
+                prompt_tokens: 19,
+                completion_tokens: 3,
+                total_tokens: 22,
+                prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: 2 }),
+                completion_tokens_details: None,
+            }),
+            system_fingerprint: None,
+        }
+    }
+
+    fn plan(body: serde_json::Value) -> MessagesPlan {
+        super::super::messages_request(&serde_json::from_value(body).unwrap()).unwrap()
+    }
+
+    fn simple_plan() -> MessagesPlan {
+        plan(serde_json::json!({"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}))
+    }
+
+    /// Chat's prompt (17 uncached + 2 cached, §11.7) is 19; Anthropic's input leaves the cache
+    /// reads out.
+    #[test]
+    fn usage_counts_cache_reads_apart_from_the_input() {
+        let message = messages_response(
+            &answer(Some("Hello"), vec![], "stop"),
+            &simple_plan(),
+            "msg_1".into(),
+        );
+        assert_eq!(
+            message.usage,
+            Usage {
+                input_tokens: 17,
+                output_tokens: 3,
+                cache_creation_input_tokens: 0,
+                cache_read_input_tokens: 2
+            }
+        );
+        assert_eq!(message.stop_reason, Some(StopReason::EndTurn));
+        assert_eq!(
+            message.content,
+            [ResponseBlock::Text {
+                text: "Hello".into()
+            }]
+        );
+        assert_eq!(message.model, "GigaChat-2-Max");
+    }
+
+    #[test]
+    fn tool_calls_become_tool_use_blocks_with_object_input() {
+        let call = |id: &str, arguments: &str| ToolCall {
+            id: id.into(),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: "get_weather".into(),
+                arguments: arguments.into(),
+            },
+        };
+        let message = messages_response(
+            &answer(
+                Some(""),
+                vec![
+                    call(
+                        "call_0123456789abcdef0123456789abcdef",
+                        r#"{"city":"Paris"}"#,
+                    ),
+                    call("call_2", "[1]"),
+                ],
+                "tool_calls",
+            ),
+            &simple_plan(),
+            "msg_1".into(),
+        );
+        assert_eq!(message.stop_reason, Some(StopReason::ToolUse));
+        let ResponseBlock::ToolUse { id, input, .. } = &message.content[0] else {
+            panic!("{:?}", message.content)
+        };
+        assert_eq!(id, "toolu_0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            super::super::call_id(id),
+            "call_0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(input.get("city"), Some(&Value::from("Paris")));
+        let ResponseBlock::ToolUse { input, .. } = &message.content[1] else {
+            panic!("{:?}", message.content)
+        };
+        assert_eq!(input.get("input"), Some(&serde_json::json!([1])));
+    }
+
+    #[test]
+    fn finish_reasons_map_to_stop_reasons() {
+        for (finish, reason) in [
+            ("stop", StopReason::EndTurn),
+            ("length", StopReason::MaxTokens),
+            ("content_filter", StopReason::Refusal),
+            ("tool_calls", StopReason::ToolUse),
+        ] {
+            let message = messages_response(
+                &answer(Some("x"), vec![], finish),
+                &simple_plan(),
+                "msg_1".into(),
+            );
+            assert_eq!(message.stop_reason, Some(reason), "{finish}");
+        }
+    }
+
+    #[test]
+    fn the_earliest_stop_sequence_cuts_the_text_and_is_named() {
+        let plan = plan(serde_json::json!({
+            "max_tokens": 5, "stop_sequences": ["three", "two", ""],
+            "messages": [{"role": "user", "content": "count"}]
+        }));
+        assert_eq!(plan.chat.stop, None);
+        let message = messages_response(
+            &answer(Some("one two three"), vec![], "stop"),
+            &plan,
+            "msg_1".into(),
+        );
+        assert_eq!(message.stop_reason, Some(StopReason::StopSequence));
+        assert_eq!(message.stop_sequence.as_deref(), Some("two"));
+        assert_eq!(
+            message.content,
+            [ResponseBlock::Text {
+                text: "one ".into()
+            }]
+        );
+        let untouched = messages_response(
+            &answer(Some("four five"), vec![], "stop"),
+            &plan,
+            "msg_1".into(),
+        );
+        assert_eq!(untouched.stop_reason, Some(StopReason::EndTurn));
+        assert_eq!(untouched.stop_sequence, None);
+    }
+}

@@ -1,0 +1,234 @@
+//! The streamed message: the chat chunks of one answer (stop sequences and tool calls already
+//! handled by the chat stream) → Anthropic's stream events. `message_start` comes first; each
+//! text run and each tool call is a content block, started before its deltas and stopped before
+//! the next one starts; `message_delta` (stop reason, usage counted as for a whole answer) and
+//! `message_stop` end a finished stream, one `error` event a failed one.
+
+use anthropic::error::ErrorBody;
+use anthropic::message::{Message, ResponseBlock, StopReason, Usage};
+use anthropic::stream::{BlockDelta, MessageDelta, StreamEvent};
+use openai::chat::{ChatCompletionChunk, Usage as ChatUsage};
+use serde_json::Map;
+
+use super::response::{messages_usage, stop_reason, tool_input, tool_use_id};
+
+/// Turns the chat chunks of one answer into Anthropic stream events.
+#[derive(Debug)]
+pub struct MessageEvents {
+    /// The message's `msg_…`.
+    id: String,
+    /// The block whose deltas are being sent.
+    open: Option<OpenBlock>,
+    /// Blocks started so far (the next one's index).
+    blocks: u32,
+    /// The chat finish reason, once seen.
+    finish_reason: Option<String>,
+    /// The stop sequence that ended the answer, when one did.
+    stop_sequence: Option<String>,
+    /// The `ping` that follows the first block's start was sent.
+    pinged: bool,
+    /// `message_stop` or `error` was sent: nothing more is.
+    ended: bool,
+}
+
+/// The content block being streamed.
+#[derive(Debug)]
+enum OpenBlock {
+    /// A text block.
+    Text {
+        /// Its index.
+        index: u32,
+    },
+    /// A `tool_use` block; its input is sent whole when the arguments are (GigaChat sends a call
+    /// in one piece), mapped as in a whole answer.
+    ToolUse {
+        /// Its index.
+        index: u32,
+        /// The call's arguments so far.
+        arguments: String,
+    },
+}
+
+impl MessageEvents {
+    /// A converter for the message `id` (`msg_…`).
+    pub fn new(id: String) -> Self {
+        Self {
+            id,
+            open: None,
+            blocks: 0,
+            finish_reason: None,
+            stop_sequence: None,
+            pinged: false,
+            ended: false,
+        }
+    }
+
+    /// The event that opens the stream: `message_start` with the message served by `model`,
+    /// empty, and its usage as far as it is known (nothing: GigaChat counts at the end).
+    pub fn start(&mut self, model: &str, out: &mut Vec<StreamEvent>) {
+        out.push(StreamEvent::MessageStart {
+            message: Message {
+                id: self.id.clone(),
+                kind: "message".into(),
+                role: "assistant".into(),
+                model: model.to_owned(),
+                content: Vec::new(),
+                stop_reason: None,
+                stop_sequence: None,
+                usage: Usage::default(),
+            },
+        });
+    }
+
+    /// The events for one chat chunk (possibly none).
+    pub fn push(&mut self, chunk: &ChatCompletionChunk, out: &mut Vec<StreamEvent>) {
+        if self.ended {
+            return;
+        }
+        for choice in &chunk.choices {
+            if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
+                self.text(text, out);
+            }
+            for call in choice.delta.tool_calls.iter().flatten() {
+                if let Some(call_id) = &call.id {
+                    self.close(out);
+                    self.open_tool_use(call_id, call.function.name.as_deref(), out);
+                }
+                if let (Some(piece), Some(OpenBlock::ToolUse { arguments, .. })) =
+                    (call.function.arguments.as_deref(), self.open.as_mut())
+                {
+                    arguments.push_str(piece);
+                }
+            }
+            if let Some(reason) = &choice.finish_reason {
+                self.finish_reason = Some(reason.clone());
+                self.close(out);
+            }
+        }
+    }
+
+    /// Told that stop sequence `sequence` ended the answer (the chat stream cut the text there).
+    pub fn stopped_at(&mut self, sequence: &str) {
+        self.stop_sequence = Some(sequence.to_owned());
+    }
+
+    /// The events that end a stream whose answer is whole: the last block stopped (an empty text
+    /// block when the answer had none, as a whole answer has), `message_delta` with the stop
+    /// reason and `usage` (the chat usage of the answer, mapped as for a whole answer), then
+    /// `message_stop`.
+    pub fn finish(&mut self, usage: Option<&ChatUsage>, out: &mut Vec<StreamEvent>) {
+        if self.ended {
+            return;
+        }
+        self.close(out);
+        if self.blocks == 0 {
+            self.open_text(out);
+            self.close(out);
+        }
+        self.ended = true;
+        let reason = match self.stop_sequence {
+            Some(_) => StopReason::StopSequence,
+            None => stop_reason(self.finish_reason.as_deref()),
+        };
+        out.push(StreamEvent::MessageDelta {
+            delta: MessageDelta {
+                stop_reason: Some(reason),
+                stop_sequence: self.stop_sequence.take(),
+            },
+            usage: usage.map(messages_usage).unwrap_or_default(),
+        });
+        out.push(StreamEvent::MessageStop);
+    }
+
+    /// The event that ends a stream that failed after it started: `error` with `error`.
+    pub fn fail(&mut self, error: ErrorBody, out: &mut Vec<StreamEvent>) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        out.push(StreamEvent::Error { error });
+    }
+
+    /// More text: into the text block, started first when another block (or none) is open.
+    fn text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
+        let index = match self.open {
+            Some(OpenBlock::Text { index }) => index,
+            _ => {
+                self.close(out);
+                self.open_text(out)
+            }
+        };
+        out.push(StreamEvent::ContentBlockDelta {
+            index,
+            delta: BlockDelta::TextDelta {
+                text: text.to_owned(),
+            },
+        });
+    }
+
+    /// Starts a text block; its index.
+    fn open_text(&mut self, out: &mut Vec<StreamEvent>) -> u32 {
+        let index = self.open_block(
+            ResponseBlock::Text {
+                text: String::new(),
+            },
+            out,
+        );
+        self.open = Some(OpenBlock::Text { index });
+        index
+    }
+
+    /// Starts the `tool_use` block of chat call `call_id`.
+    fn open_tool_use(&mut self, call_id: &str, name: Option<&str>, out: &mut Vec<StreamEvent>) {
+        let index = self.open_block(
+            ResponseBlock::ToolUse {
+                id: tool_use_id(call_id),
+                name: name.unwrap_or_default().to_owned(),
+                input: Map::new(),
+            },
+            out,
+        );
+        self.open = Some(OpenBlock::ToolUse {
+            index,
+            arguments: String::new(),
+        });
+    }
+
+    /// Sends `content_block_start` for the next block (the first one followed by a `ping`, as
+    /// Anthropic does); its index.
+    fn open_block(&mut self, content_block: ResponseBlock, out: &mut Vec<StreamEvent>) -> u32 {
+        let index = self.blocks;
+        self.blocks += 1;
+        out.push(StreamEvent::ContentBlockStart {
+            index,
+            content_block,
+        });
+        if !self.pinged {
+            self.pinged = true;
+            out.push(StreamEvent::Ping);
+        }
+        index
+    }
+
+    /// Stops the open block, if any; a `tool_use` block gets its input first.
+    fn close(&mut self, out: &mut Vec<StreamEvent>) {
+        let index = match self.open.take() {
+            None => return,
+            Some(OpenBlock::Text { index }) => index,
+            Some(OpenBlock::ToolUse { index, arguments }) => {
+                let input = serde_json::Value::Object(tool_input(&arguments));
+                out.push(StreamEvent::ContentBlockDelta {
+                    index,
+                    delta: BlockDelta::InputJsonDelta {
+                        partial_json: input.to_string(),
+                    },
+                });
+                index
+            }
+        };
+        out.push(StreamEvent::ContentBlockStop { index });
+    }
+}
+
+#[cfg(test)]
+mod tests;
