@@ -249,7 +249,9 @@ def test_tool_round_trip_streamed(sdk, emulator):
     answered = assert_message_stream(validated_events(body))
     assert answered["stop_reason"] == "end_turn" and answered["blocks"][0]["text"].strip(), answered
     [sent] = upstream(emulator)
-    assert sent["messages"][-1] == {"role": "function", "name": "get_time", "content": "12:00"}, sent["messages"][-1]
+    result = sent["messages"][-1]
+    assert result["role"] == "function" and result["name"] == "get_time", result
+    assert json.loads(result["content"]) == {"result": "12:00"}, "a text result is wrapped as GigaChat wants"
 
 
 def test_two_tool_calls_in_one_turn(sdk, emulator):
