@@ -9,8 +9,9 @@ use axum::http::{HeaderMap, Method};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-/// Paths served without a key.
-pub const PUBLIC_PATHS: [&str; 6] = [
+/// Paths served without a key (`/`: Claude Code sends `HEAD /` before it starts).
+pub const PUBLIC_PATHS: [&str; 7] = [
+    "/",
     "/health/live",
     "/health/ready",
     "/health/liveness",
@@ -173,6 +174,7 @@ mod tests {
     #[test]
     fn allow_list() {
         assert!(is_public("/health/ready"));
+        assert!(is_public("/"));
         assert!(is_public("/docs/index.html"));
         assert!(!is_public("/v1/models"));
     }

@@ -1,8 +1,14 @@
-//! The one place that decides how any failure looks to an OpenAI client: status, `type`, `code`,
+//! The one place that decides how any failure looks to a client: status, `type`, `code`,
 //! `retry-after`/`x-should-retry`, and a short metric label. A GigaChat failure arrives with its
-//! [`Verdict`] (decided by the `gigachat` crate) and is rendered through the [`openai`] table; the
-//! adapter's own refusals are shaped here. Upstream URLs, bodies and headers never reach the message.
+//! [`Verdict`] (decided by the `gigachat` crate) and is rendered through the [`openai`] table, or
+//! the [`anthropic`] one on Anthropic's routes; the adapter's own refusals are shaped here.
+//! Upstream URLs, bodies and headers never reach the message.
+//!
+//! Every error answer is made in OpenAI's envelope and carries its Anthropic rendering in its
+//! extensions; the router's gate, which knows the request's surface, calls [`for_anthropic`] to
+//! answer in Anthropic's envelope instead.
 
+pub mod anthropic;
 pub mod openai;
 
 use std::time::Duration;
@@ -425,6 +431,26 @@ impl AppError {
         AppError::Upstream(err)
     }
 
+    /// This error with the JSON path it names (`param`, or an attachment's) renamed by `rename`:
+    /// a chat-path error told in the terms of the request the chat request was made from
+    /// (`messages[2]` → `input[4]`).
+    pub fn renamed(self, rename: impl Fn(&str) -> String) -> Self {
+        match self {
+            AppError::InvalidRequest {
+                message,
+                param: Some(param),
+            } => AppError::InvalidRequest {
+                message,
+                param: Some(rename(&param)),
+            },
+            AppError::Attachment(mut part) => {
+                part.param = rename(&part.param);
+                AppError::Attachment(part)
+            }
+            other => other,
+        }
+    }
+
     /// The error for a failed call about file `id`: GigaChat not knowing it is told with the id.
     pub fn about_file(err: Upstream, id: &str) -> Self {
         match err.verdict() {
@@ -465,8 +491,105 @@ impl From<translate::TranslateError> for AppError {
     }
 }
 
+/// An error as Anthropic's envelope shows it, carried in the extensions of the error's (OpenAI)
+/// answer until the gate decides which one the client gets ([`for_anthropic`]).
+#[derive(Debug, Clone)]
+pub struct AnthropicError {
+    /// The status.
+    pub status: StatusCode,
+    /// `error.type`.
+    pub kind: &'static str,
+    /// `error.message`.
+    pub message: String,
+}
+
+impl AnthropicError {
+    /// The envelope, with the request's id.
+    pub fn envelope(&self, request_id: Option<String>) -> ::anthropic::ErrorEnvelope {
+        ::anthropic::ErrorEnvelope::new(self.kind, self.message.clone(), request_id)
+    }
+}
+
+impl AppError {
+    /// This error as Anthropic's envelope shows it (for a stream that already started, too).
+    pub fn anthropic(&self) -> AnthropicError {
+        self.anthropic_of(self.shape())
+    }
+
+    fn anthropic_of(&self, shape: Shape) -> AnthropicError {
+        let by_verdict = |verdict: Verdict| {
+            let row = anthropic::anthropic(verdict);
+            (row.status, row.kind)
+        };
+        let (status, kind) = match self {
+            AppError::Upstream(err) => by_verdict(err.verdict()),
+            AppError::Attachment(part) => match &part.error {
+                AttachmentError::Upload(err) => by_verdict(err.verdict()),
+                _ => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+            },
+            AppError::ModelNotFound { .. } => by_verdict(Verdict::ModelNotFound),
+            AppError::FileNotFound(_) => by_verdict(Verdict::FileNotFound),
+            AppError::InvalidRequest { .. } | AppError::RequestTimeout(_) => {
+                (shape.status, "invalid_request_error")
+            }
+            AppError::PayloadTooLarge(_) | AppError::HeadersTooLarge(_) => {
+                (shape.status, "request_too_large")
+            }
+            AppError::Unauthorized => (shape.status, "authentication_error"),
+            AppError::RouteNotFound(_)
+            | AppError::ResponseNotFound(_)
+            | AppError::PreviousResponseNotFound(_) => (shape.status, "not_found_error"),
+            AppError::TooManyConnections(_) => (anthropic::OVERLOADED, "overloaded_error"),
+            AppError::InvalidOutput(_) | AppError::ShuttingDown | AppError::Internal(_) => {
+                (shape.status, "api_error")
+            }
+        };
+        let message = match (self, &shape.param) {
+            (AppError::Unauthorized, _) => {
+                "invalid x-api-key: send a key of this adapter as `x-api-key: <key>` or \
+                 `Authorization: Bearer <key>`."
+                    .to_owned()
+            }
+            // Anthropic's envelope has no `param`: the path goes into the message.
+            (_, Some(param)) if !shape.message.contains(param.as_str()) => {
+                format!("{param}: {}", shape.message)
+            }
+            _ => shape.message,
+        };
+        AnthropicError {
+            status,
+            kind,
+            message,
+        }
+    }
+}
+
+/// `response` as an Anthropic client gets it: an error answer (one carrying an
+/// [`AnthropicError`]) re-made in Anthropic's envelope with its status and `request_id`, its
+/// other headers (`retry-after`, `x-should-retry`) kept; any other answer as it is. Every answer
+/// gets a `request-id` header, as Anthropic's API sends.
+pub fn for_anthropic(mut response: Response, request_id: &str) -> Response {
+    if let Some(error) = response.extensions_mut().remove::<AnthropicError>() {
+        let (mut parts, _) = response.into_parts();
+        let body =
+            serde_json::to_vec(&error.envelope(Some(request_id.to_owned()))).unwrap_or_default();
+        parts.status = error.status;
+        parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+        parts.headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response = Response::from_parts(parts, axum::body::Body::from(body));
+    }
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("request-id", id);
+    }
+    response
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        let anthropic = self.anthropic();
         let shape = self.shape();
         let envelope = ErrorEnvelope::new(
             shape.message,
@@ -476,6 +599,7 @@ impl IntoResponse for AppError {
         );
         let mut response = (shape.status, axum::Json(envelope)).into_response();
         response.extensions_mut().insert(Label(self.label()));
+        response.extensions_mut().insert(anthropic);
         let headers = response.headers_mut();
         if let Some(after) = shape.retry_after {
             let seconds = after.as_secs_f64().ceil().max(1.0).to_string();

@@ -20,7 +20,8 @@ use crate::error::AppError;
 use crate::error::Label;
 use crate::metrics::Metrics;
 use crate::routes::{
-    chat, completions, docs, embeddings, files, health, models, responses, stored_responses, tokens,
+    chat, completions, docs, embeddings, files, health, messages, models, responses,
+    stored_responses, tokens,
 };
 use crate::state::AppState;
 use crate::{auth, context};
@@ -43,6 +44,7 @@ pub fn router(
     let routes = ["/v1", ""]
         .into_iter()
         .fold(Router::new(), |routes, prefix| routes.merge(api(prefix)))
+        .route("/", get(health::root))
         .route("/health/live", get(health::live))
         .route("/health/liveness", get(health::live))
         .route("/health/ready", get(health::ready))
@@ -90,9 +92,11 @@ impl Route {
     }
 }
 
-/// The API surface of the OpenAI routes, and of every request today (Responses and Anthropic
-/// routes come next).
+/// The API surface of the OpenAI routes (chat, Responses, ...) and of the service routes.
 pub const OPENAI: &str = "openai";
+
+/// The API surface of Anthropic's Messages API routes: their errors are in Anthropic's envelope.
+pub const ANTHROPIC: &str = "anthropic";
 
 /// An API route: how it is named, and its handlers.
 struct ApiRoute {
@@ -108,9 +112,17 @@ const fn openai(template: &'static str, endpoint: &'static str) -> Route {
     }
 }
 
+const fn anthropic(template: &'static str, endpoint: &'static str) -> Route {
+    Route {
+        template,
+        surface: ANTHROPIC,
+        endpoint,
+    }
+}
+
 /// The one table of API routes: [`router`] serves them, [`route_of`] names requests by them, and
 /// the metrics label upstream time by their GigaChat endpoint.
-static API_ROUTES: [ApiRoute; 14] = [
+static API_ROUTES: [ApiRoute; 16] = [
     ApiRoute {
         route: openai("/v1/chat/completions", "chat"),
         handlers: || post(chat::chat_completions),
@@ -130,6 +142,14 @@ static API_ROUTES: [ApiRoute; 14] = [
     ApiRoute {
         route: openai("/v1/responses/{id}/cancel", "other"),
         handlers: || post(responses::cancel),
+    },
+    ApiRoute {
+        route: anthropic("/v1/messages", "chat"),
+        handlers: || post(messages::create),
+    },
+    ApiRoute {
+        route: anthropic("/v1/messages/count_tokens", "tokens_count"),
+        handlers: || post(messages::count_tokens),
     },
     ApiRoute {
         route: openai("/v1/embeddings", "embeddings"),
@@ -211,6 +231,25 @@ pub fn route_of(path: &str) -> &'static Route {
     found.unwrap_or(&UNROUTED)
 }
 
+/// Whether the answer to a request on `route` for `path` with `headers` is in Anthropic's shape:
+/// on Anthropic's routes, on any path under `/v1/messages` (an unknown one too), and on any route
+/// when the request carries `anthropic-version` (as Anthropic's SDKs and Claude Code always do).
+pub fn answers_as_anthropic(route: &Route, path: &str, headers: &header::HeaderMap) -> bool {
+    let api_path = path.strip_prefix("/v1").unwrap_or(path);
+    route.surface == ANTHROPIC
+        || api_path == "/messages"
+        || api_path.starts_with("/messages/")
+        || headers.contains_key(ANTHROPIC_VERSION)
+}
+
+/// The header every Anthropic client sends.
+pub const ANTHROPIC_VERSION: &str = "anthropic-version";
+
+/// The mark the gate leaves on an answer it gave in Anthropic's shape (the connection layer's
+/// early answers read it: see `connection::early`).
+#[derive(Debug, Clone, Copy)]
+pub struct AnthropicAnswer;
+
 /// Whether `path` fits `template`, whose `{id}` segments stand for any non-empty segment.
 fn matches_template(template: &str, path: &str) -> bool {
     if !template.contains('{') {
@@ -231,7 +270,9 @@ fn matches_template(template: &str, path: &str) -> bool {
 /// Decides the request id (the client's `x-request-id`, bounded, else a new one) and the caller
 /// (a valid key, or a public path), runs the request in a span carrying the id, and stamps every
 /// answer, errors and refusals included, with `x-request-id` and `openai-processing-ms`: the time
-/// to the response head (for a stream, to its first event), as OpenAI sends it. The request's
+/// to the response head (for a stream, to its first event), as OpenAI sends it. An answer to an
+/// Anthropic client ([`answers_as_anthropic`]) has its error in Anthropic's envelope and a
+/// `request-id` header: the one place the surface picks the rendering. The request's
 /// [`Exchange`] rides on the response to its body, which writes the access log line at its end.
 async fn gate(
     State((state, access_log, metrics)): State<(AppState, bool, Arc<Metrics>)>,
@@ -248,11 +289,13 @@ async fn gate(
         auth::Caller::Key(name) => Some(name.clone()),
         auth::Caller::Open | auth::Caller::Refused => None,
     };
+    let route = route_of(request.uri().path());
+    let anthropic = answers_as_anthropic(route, request.uri().path(), request.headers());
     let mut exchange = Exchange::new(
         context::request_id(request.headers()),
         key,
         request.method().clone(),
-        route_of(request.uri().path()),
+        route,
         request.headers(),
         access_log,
     );
@@ -281,6 +324,10 @@ async fn gate(
     };
     if let Some(Label(label)) = response.extensions().get::<Label>() {
         exchange.failed(label);
+    }
+    if anthropic {
+        response = crate::error::for_anthropic(response, exchange.id());
+        response.extensions_mut().insert(AnthropicAnswer);
     }
     if access::is_event_stream(response.headers()) {
         exchange.stream_opened();
@@ -480,6 +527,9 @@ mod tests {
             ("/files/file-1/content", "/v1/files/{id}/content"),
             ("/v1/files/file-1", "/v1/files/{id}"),
             ("/v1/tokens/count", "/v1/tokens/count"),
+            ("/v1/messages", "/v1/messages"),
+            ("/messages/count_tokens", "/v1/messages/count_tokens"),
+            ("/", "/"),
             ("/v1/responses/resp_1", "/v1/responses/{id}"),
             (
                 "/responses/resp_1/input_items",
@@ -491,10 +541,30 @@ mod tests {
             ("/v1/metrics", "other"),
             ("/v1/models/", "other"),
             ("/v1/chat/completions/x", "other"),
+            ("/v1/messages/batches", "other"),
             ("/v1x/models", "other"),
             ("/nothing/here", "other"),
         ] {
             assert_eq!(route_of(path).template, route, "{path}");
         }
+    }
+
+    #[test]
+    fn anthropic_clients_are_told_by_route_path_or_header() {
+        let none = header::HeaderMap::new();
+        let mut versioned = header::HeaderMap::new();
+        versioned.insert(ANTHROPIC_VERSION, HeaderValue::from_static("2023-06-01"));
+        let answers = |path: &str, headers: &header::HeaderMap| {
+            answers_as_anthropic(route_of(path), path, headers)
+        };
+        assert!(answers("/v1/messages", &none));
+        assert!(answers("/messages/count_tokens", &none));
+        assert!(answers("/v1/messages/batches", &none));
+        assert!(answers("/v1/models", &versioned));
+        assert!(answers("/v1/nothing", &versioned));
+        assert!(!answers("/v1/models", &none));
+        assert!(!answers("/v1/chat/completions", &none));
+        assert!(!answers("/v1/messagesx", &none));
+        assert_eq!(route_of("/v1/messages").surface, ANTHROPIC);
     }
 }

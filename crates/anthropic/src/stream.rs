@@ -49,10 +49,13 @@ pub enum StreamEvent {
     },
     /// The last event of a stream that finished.
     MessageStop,
-    /// The stream failed after it started; nothing follows.
+    /// The stream failed after it started; nothing follows. The same fields as an error answer.
     Error {
-        /// What went wrong (the same object as an error answer's `error`).
+        /// What went wrong.
         error: ErrorBody,
+        /// The id of the request (the `request-id` header), when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
     },
 }
 
@@ -159,6 +162,7 @@ mod tests {
                     kind: "overloaded_error".into(),
                     message: "busy".into(),
                 },
+                request_id: Some("req_1".into()),
             },
         ];
         for event in &events {
@@ -228,6 +232,7 @@ mod tests {
                     kind: "api_error".into(),
                     message: "GigaChat failed".into(),
                 },
+                request_id: None,
             }),
             "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\
              \"message\":\"GigaChat failed\"}}\n\n"

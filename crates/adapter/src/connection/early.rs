@@ -16,6 +16,7 @@ use tower::Service as _;
 use super::MAX_HEADERS;
 use crate::access::{Delivery, Exchange};
 use crate::error::{AppError, Label};
+use crate::server::AnthropicAnswer;
 
 /// The method logged when the request line never arrived whole (a refused connection, a slow
 /// or broken head): `-`, as common log formats write an unknown field.
@@ -79,10 +80,20 @@ pub(super) fn render(
     // The gate's early branch never waits, so its answer is ready at once.
     let stamped = router.clone().call(stand_in(head, early)).now_or_never();
     let exchange = match stamped {
-        Some(Ok(mut stamped)) => stamped
-            .extensions_mut()
-            .remove::<Arc<Exchange>>()
-            .inspect(|_| response.headers_mut().extend(stamped.headers().clone())),
+        Some(Ok(mut stamped)) => {
+            stamped
+                .extensions_mut()
+                .remove::<Arc<Exchange>>()
+                .inspect(|exchange| {
+                    if stamped.extensions().get::<AnthropicAnswer>().is_some() {
+                        response = crate::error::for_anthropic(
+                            std::mem::take(&mut response),
+                            exchange.id(),
+                        );
+                    }
+                    response.headers_mut().extend(stamped.headers().clone());
+                })
+        }
         Some(Err(infallible)) => match infallible {},
         None => None,
     };

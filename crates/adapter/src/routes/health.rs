@@ -11,6 +11,11 @@ use serde_json::json;
 use crate::error::AppError;
 use crate::state::AppState;
 
+/// `GET /` and `HEAD /`, without a key: what answers here (Claude Code checks its base URL so).
+pub async fn root() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "service": "gigachat-adapter"}))
+}
+
 /// The process is up.
 pub async fn live() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))

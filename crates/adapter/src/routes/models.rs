@@ -1,9 +1,12 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`: GigaChat's list (cached briefly) plus configured
 //! aliases and the OpenAI embedding names the default embedder answers; and the `model_not_found`
-//! error that lists them.
+//! error that lists them. In Anthropic's shape for a request with `anthropic-version`.
 
+use anthropic::models::{ModelInfo, ModelList as AnthropicModelList};
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use gigachat::RequestContext;
 use openai::models::{Model, ModelList};
 use translate::embeddings::OPENAI_EMBEDDING_MODELS;
@@ -13,6 +16,28 @@ use crate::state::AppState;
 
 /// GigaChat reports no creation dates; this fixed date (2025-01-01) keeps `created` stable across restarts.
 const MODEL_CREATED: i64 = 1_735_689_600;
+
+/// [`MODEL_CREATED`] as Anthropic writes it.
+const MODEL_CREATED_AT: &str = "2025-01-01T00:00:00Z";
+
+/// Whether the request is an Anthropic client's (it sends `anthropic-version`).
+fn anthropic_client(headers: &HeaderMap) -> bool {
+    headers.contains_key(crate::server::ANTHROPIC_VERSION)
+}
+
+/// A model in Anthropic's shape (its display name says what an alias stands for).
+fn model_info(model: Model) -> ModelInfo {
+    let display_name = match model.owned_by.strip_prefix("gigachat-adapter (") {
+        Some(alias) => format!("{} ({}", model.id, alias),
+        None => model.id.clone(),
+    };
+    ModelInfo {
+        kind: "model".into(),
+        id: model.id,
+        display_name,
+        created_at: MODEL_CREATED_AT.into(),
+    }
+}
 
 /// GigaChat's own models, from the cache (`MODELS_CACHE_SECS`) or a fresh `/models` call.
 async fn gigachat_models(state: &AppState) -> Result<Vec<gigachat::types::Model>, AppError> {
@@ -64,25 +89,48 @@ async fn all_models(state: &AppState) -> Result<Vec<Model>, AppError> {
     Ok(models)
 }
 
-/// Lists the models.
-pub async fn list(State(state): State<AppState>) -> Result<Json<ModelList>, AppError> {
+/// Lists the models (one page, in Anthropic's shape for Anthropic clients).
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let data = all_models(&state).await?;
+    if anthropic_client(&headers) {
+        let data: Vec<ModelInfo> = data.into_iter().map(model_info).collect();
+        return Ok(Json(AnthropicModelList {
+            has_more: false,
+            first_id: data.first().map(|model| model.id.clone()),
+            last_id: data.last().map(|model| model.id.clone()),
+            data,
+        })
+        .into_response());
+    }
     Ok(Json(ModelList {
         object: "list".into(),
-        data: all_models(&state).await?,
-    }))
+        data,
+    })
+    .into_response())
 }
 
-/// One model, or 404 `model_not_found`.
+/// One model, or 404 `model_not_found`. A name a wildcard alias takes (`claude-*`) is a model too.
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Model>, AppError> {
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let found = all_models(&state)
         .await?
         .into_iter()
-        .find(|model| model.id == id);
+        .find(|model| model.id == id)
+        .or_else(|| {
+            let target = state.defaults().alias_of(&id)?;
+            Some(Model {
+                id: id.clone(),
+                object: "model".into(),
+                created: MODEL_CREATED,
+                owned_by: format!("gigachat-adapter (alias of {target})"),
+            })
+        });
     match found {
-        Some(model) => Ok(Json(model)),
+        Some(model) if anthropic_client(&headers) => Ok(Json(model_info(model)).into_response()),
+        Some(model) => Ok(Json(model).into_response()),
         None => Err(not_found(&state, id).await),
     }
 }

@@ -71,8 +71,8 @@ pub async fn create(
         Ok(answered)
     })
     .await
-    .map_err(|err| renamed(err, plan))?;
-    if let Some(value) = dropped_tools_header(plan) {
+    .map_err(|err| err.renamed(|param| plan.param(param)))?;
+    if let Some(value) = dropped_tools_header(&plan.dropped_tools) {
         response.headers_mut().insert(DROPPED_TOOLS_HEADER, value);
     }
     Ok(response)
@@ -128,29 +128,11 @@ fn report_left_out(plan: &ResponsesPlan) {
 }
 
 /// `x-gigachat-adapter-dropped-tools: web_search,namespace`, when tools were left out.
-pub fn dropped_tools_header(plan: &ResponsesPlan) -> Option<HeaderValue> {
-    if plan.dropped_tools.is_empty() {
+pub fn dropped_tools_header(dropped: &[String]) -> Option<HeaderValue> {
+    if dropped.is_empty() {
         return None;
     }
-    HeaderValue::from_str(&plan.dropped_tools.join(",")).ok()
-}
-
-/// A chat-path error with its JSON path in Responses terms (`messages[2]` → `input[4]`).
-fn renamed(err: AppError, plan: &ResponsesPlan) -> AppError {
-    match err {
-        AppError::InvalidRequest {
-            message,
-            param: Some(param),
-        } => AppError::InvalidRequest {
-            message,
-            param: Some(plan.param(&param)),
-        },
-        AppError::Attachment(mut part) => {
-            part.param = plan.param(&part.param);
-            AppError::Attachment(part)
-        }
-        other => other,
-    }
+    HeaderValue::from_str(&dropped.join(",")).ok()
 }
 
 /// Counts the tokens the input of a Responses request would take
@@ -167,24 +149,34 @@ pub async fn input_tokens(
     let history = stored_responses::history(&state, &call, &request).await?;
     let plan = responses_request(&request, &history, state.defaults(), &new_ids())?;
     let count = input_token_texts(&plan, state.defaults())?;
-    call.served(&count.model, None);
-    let input_tokens = if count.input.is_empty() {
-        0
-    } else {
-        let counts = call
-            .upstream(state.client().tokens_count(&count, &upstream))
-            .await;
-        about_model(&state, counts, &count.model)
-            .await?
-            .data
-            .iter()
-            .fold(0_u32, |sum, count| sum.saturating_add(count.tokens))
-    };
+    let input_tokens = counted_tokens(&state, &call, &upstream, &count).await?;
     Ok(axum::Json(InputTokensCount {
         object: "response.input_tokens".into(),
         input_tokens,
     })
     .into_response())
+}
+
+/// The tokens GigaChat's counter finds in `count`'s texts, summed (none to count: 0), reported to
+/// `call`.
+pub(crate) async fn counted_tokens(
+    state: &AppState,
+    call: &Call,
+    upstream: &RequestContext,
+    count: &gigachat::types::TokensCountRequest,
+) -> Result<u32, AppError> {
+    call.served(&count.model, None);
+    if count.input.is_empty() {
+        return Ok(0);
+    }
+    let counts = call
+        .upstream(state.client().tokens_count(count, upstream))
+        .await;
+    Ok(about_model(state, counts, &count.model)
+        .await?
+        .data
+        .iter()
+        .fold(0_u32, |sum, count| sum.saturating_add(count.tokens)))
 }
 
 /// `POST /v1/responses/{id}/cancel`: there is no background mode, so nothing to cancel.

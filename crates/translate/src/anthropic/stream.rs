@@ -4,7 +4,7 @@
 //! the next one starts; `message_delta` (stop reason, usage counted as for a whole answer) and
 //! `message_stop` end a finished stream, one `error` event a failed one.
 
-use anthropic::error::ErrorBody;
+use anthropic::error::ErrorEnvelope;
 use anthropic::message::{Message, ResponseBlock, StopReason, Usage};
 use anthropic::stream::{BlockDelta, MessageDelta, StreamEvent};
 use openai::chat::{ChatCompletionChunk, Usage as ChatUsage};
@@ -140,13 +140,17 @@ impl MessageEvents {
         out.push(StreamEvent::MessageStop);
     }
 
-    /// The event that ends a stream that failed after it started: `error` with `error`.
-    pub fn fail(&mut self, error: ErrorBody, out: &mut Vec<StreamEvent>) {
+    /// The event that ends a stream that failed after it started: `error`, with the fields of
+    /// the error answer `envelope`.
+    pub fn fail(&mut self, envelope: ErrorEnvelope, out: &mut Vec<StreamEvent>) {
         if self.ended {
             return;
         }
         self.ended = true;
-        out.push(StreamEvent::Error { error });
+        out.push(StreamEvent::Error {
+            error: envelope.error,
+            request_id: envelope.request_id,
+        });
     }
 
     /// More text: into the text block, started first when another block (or none) is open.

@@ -345,17 +345,18 @@ fn a_failure_is_one_error_event_and_nothing_follows() {
     converter.start(MODEL, &mut events);
     converter.push(&opening(), &mut events);
     converter.push(&text("Hel"), &mut events);
-    let error = ErrorBody {
-        kind: "overloaded_error".into(),
-        message: "GigaChat is busy".into(),
-    };
+    let error = ErrorEnvelope::new("overloaded_error", "GigaChat is busy", Some("req_1".into()));
     converter.fail(error.clone(), &mut events);
     let failed = events.len();
     converter.push(&text("lo"), &mut events);
     converter.finish(Some(&usage()), &mut events);
     converter.fail(error.clone(), &mut events);
     assert_eq!(events.len(), failed, "nothing after the error");
-    assert_eq!(events.last(), Some(&StreamEvent::Error { error }));
+    assert_eq!(
+        serde_json::to_value(events.last().unwrap()).unwrap(),
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "GigaChat is busy"},
+               "request_id": "req_1"})
+    );
     assert!(
         !events
             .iter()
