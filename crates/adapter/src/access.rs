@@ -130,7 +130,7 @@ impl Exchange {
 
     /// The same record, also counted in `metrics` (in flight from now until its end).
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
-        metrics.started();
+        metrics.started(self.route.surface);
         self.metrics = Some(metrics);
         self
     }

@@ -9,9 +9,9 @@ use axum::http::{HeaderMap, Method};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-/// Paths served without a key (`/`: Claude Code sends `HEAD /` before it starts).
-pub const PUBLIC_PATHS: [&str; 7] = [
-    "/",
+/// Paths served without a key (and `/`, which the access log names `other` like the early
+/// answers to heads without a path: Claude Code sends `HEAD /` before it starts).
+pub const PUBLIC_PATHS: [&str; 6] = [
     "/health/live",
     "/health/ready",
     "/health/liveness",
@@ -21,7 +21,7 @@ pub const PUBLIC_PATHS: [&str; 7] = [
 ];
 
 fn is_public(path: &str) -> bool {
-    PUBLIC_PATHS.contains(&path) || path.starts_with("/docs/")
+    path == "/" || PUBLIC_PATHS.contains(&path) || path.starts_with("/docs/")
 }
 
 /// The key the client presented, from any of the three accepted headers.

@@ -109,6 +109,10 @@ pub struct Config {
     /// Most concurrent streams (requests) on one HTTP/2 connection.
     #[arg(long, env = "HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub http2_max_concurrent_streams: u32,
+    /// Milliseconds an Anthropic stream may stay silent (GigaChat thinking) before a `ping` event
+    /// keeps it alive.
+    #[arg(long, env = "STREAM_PING_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stream_ping_ms: u64,
     /// Seconds the model list from GigaChat is cached.
     #[arg(long, env = "MODELS_CACHE_SECS", default_value_t = 60)]
     pub models_cache_secs: u64,

@@ -513,18 +513,23 @@ impl AnthropicError {
 impl AppError {
     /// This error as Anthropic's envelope shows it (for a stream that already started, too).
     pub fn anthropic(&self) -> AnthropicError {
-        self.anthropic_of(self.shape())
+        self.anthropic_of(&self.shape())
     }
 
-    fn anthropic_of(&self, shape: Shape) -> AnthropicError {
+    /// [`Self::anthropic`] from this error's (OpenAI) shape.
+    fn anthropic_of(&self, shape: &Shape) -> AnthropicError {
         let by_verdict = |verdict: Verdict| {
             let row = anthropic::anthropic(verdict);
             (row.status, row.kind)
         };
+        let by_upstream = |err: &Upstream| {
+            let row = anthropic::of_upstream(err);
+            (row.status, row.kind)
+        };
         let (status, kind) = match self {
-            AppError::Upstream(err) => by_verdict(err.verdict()),
+            AppError::Upstream(err) => by_upstream(err),
             AppError::Attachment(part) => match &part.error {
-                AttachmentError::Upload(err) => by_verdict(err.verdict()),
+                AttachmentError::Upload(err) => by_upstream(err),
                 _ => (StatusCode::BAD_REQUEST, "invalid_request_error"),
             },
             AppError::ModelNotFound { .. } => by_verdict(Verdict::ModelNotFound),
@@ -554,7 +559,7 @@ impl AppError {
             (_, Some(param)) if !shape.message.contains(param.as_str()) => {
                 format!("{param}: {}", shape.message)
             }
-            _ => shape.message,
+            _ => shape.message.clone(),
         };
         AnthropicError {
             status,
@@ -589,8 +594,8 @@ pub fn for_anthropic(mut response: Response, request_id: &str) -> Response {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let anthropic = self.anthropic();
         let shape = self.shape();
+        let anthropic = self.anthropic_of(&shape);
         let envelope = ErrorEnvelope::new(
             shape.message,
             shape.kind,

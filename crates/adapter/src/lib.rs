@@ -116,6 +116,7 @@ pub async fn build(
             models_ttl: Duration::from_secs(config.models_cache_secs),
             ready_ttl: Duration::from_secs(config.ready_cache_secs),
             max_request_bytes: config.max_request_bytes,
+            stream_ping: Duration::from_millis(config.stream_ping_ms),
         },
         media,
         responses,

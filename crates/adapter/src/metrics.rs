@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::access::Tokens;
-use crate::server::{OPENAI, Route};
+use crate::server::{ANTHROPIC, OPENAI, Route};
 
 /// The label value for a model or key outside the configured (or GigaChat-served) set.
 const OTHER: &str = "other";
@@ -53,12 +53,23 @@ pub struct Outcome<'a> {
     pub tokens: Option<Tokens>,
 }
 
+/// The API surfaces, in the order their in-flight gauges are kept and rendered.
+const SURFACES: [&str; 2] = [OPENAI, ANTHROPIC];
+
+/// The in-flight gauge of `surface` (an unknown one counts as the first).
+fn surface_index(surface: &str) -> usize {
+    SURFACES
+        .iter()
+        .position(|known| *known == surface)
+        .unwrap_or(0)
+}
+
 /// The adapter's metrics. Cheap to update: one short lock per request for all its families.
 pub struct Metrics {
     known_models: RwLock<HashSet<String, Labels>>,
     families: Mutex<Families>,
-    /// Requests being served; every one is under [`OPENAI`] until a second surface exists.
-    in_flight: AtomicI64,
+    /// Requests being served, per surface ([`SURFACES`]).
+    in_flight: [AtomicI64; SURFACES.len()],
     streams_active: AtomicI64,
     sources: std::sync::OnceLock<Sources>,
 }
@@ -148,7 +159,7 @@ impl Metrics {
                     &["verdict"],
                 ),
             }),
-            in_flight: AtomicI64::new(0),
+            in_flight: [AtomicI64::new(0), AtomicI64::new(0)],
             streams_active: AtomicI64::new(0),
             sources: std::sync::OnceLock::new(),
         }
@@ -159,9 +170,9 @@ impl Metrics {
         let _ = self.sources.set(sources);
     }
 
-    /// A request arrived (it is in flight until [`Metrics::finished`]).
-    pub fn started(&self) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    /// A request to `surface` arrived (it is in flight until [`Metrics::finished`]).
+    pub fn started(&self, surface: &str) {
+        self.in_flight[surface_index(surface)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A request's answer became an event stream (active until the request is finished).
@@ -171,7 +182,7 @@ impl Metrics {
 
     /// Records a finished request; `streamed` says whether [`Metrics::stream_opened`] was called.
     pub fn finished(&self, outcome: &Outcome<'_>, streamed: bool) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.in_flight[surface_index(outcome.route.surface)].fetch_sub(1, Ordering::Relaxed);
         if streamed {
             self.streams_active.fetch_sub(1, Ordering::Relaxed);
         }
@@ -298,15 +309,22 @@ impl Metrics {
         families.tokens.render_counters(&mut out);
         families.upstream_errors.render_counters(&mut out);
         drop(families);
+        out.push_str(
+            "# HELP gigachat_adapter_in_flight Requests being served.\n\
+             # TYPE gigachat_adapter_in_flight gauge\n",
+        );
+        for (surface, count) in SURFACES.iter().zip(&self.in_flight) {
+            let _ = writeln!(
+                out,
+                "gigachat_adapter_in_flight{{surface=\"{surface}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
         let _ = write!(
             out,
-            "# HELP gigachat_adapter_in_flight Requests being served.\n\
-             # TYPE gigachat_adapter_in_flight gauge\n\
-             gigachat_adapter_in_flight{{surface=\"{OPENAI}\"}} {}\n\
-             # HELP gigachat_adapter_streams_active Event streams being sent.\n\
+            "# HELP gigachat_adapter_streams_active Event streams being sent.\n\
              # TYPE gigachat_adapter_streams_active gauge\n\
              gigachat_adapter_streams_active {}\n",
-            self.in_flight.load(Ordering::Relaxed),
             self.streams_active.load(Ordering::Relaxed),
         );
         if let Some(sources) = self.sources.get() {
@@ -531,11 +549,11 @@ mod tests {
     #[test]
     fn unknown_models_fold_into_other_and_buckets_are_cumulative() {
         let metrics = Metrics::new(["gpt-4o".to_owned()]);
-        metrics.started();
+        metrics.started(OPENAI);
         metrics.finished(&outcome(Some("gpt-4o")), false);
-        metrics.started();
+        metrics.started(OPENAI);
         metrics.finished(&outcome(Some("made-up-model")), false);
-        metrics.started();
+        metrics.started(OPENAI);
         metrics.finished(&outcome(Some("GigaChat-2-Max")), false);
         let text = metrics.render();
         for line in [
@@ -550,9 +568,17 @@ mod tests {
             r#"gigachat_adapter_tokens_total{model="gpt-4o",key="team-a",kind="prompt"} 10"#,
             r#"gigachat_adapter_tokens_total{model="other",key="team-a",kind="cached"} 1"#,
             r#"gigachat_adapter_in_flight{surface="openai"} 0"#,
+            r#"gigachat_adapter_in_flight{surface="anthropic"} 0"#,
         ] {
             assert!(text.contains(line), "{line}\n{text}");
         }
+        metrics.started(ANTHROPIC);
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"gigachat_adapter_in_flight{surface="anthropic"} 1"#)
+                && text.contains(r#"gigachat_adapter_in_flight{surface="openai"} 0"#),
+            "{text}"
+        );
     }
 
     #[test]
@@ -562,7 +588,7 @@ mod tests {
         failed.error = Some("upstream_rate_limited");
         failed.status = Some(429);
         failed.key = Some("a\"b");
-        metrics.started();
+        metrics.started(OPENAI);
         metrics.stream_opened();
         assert!(
             metrics
@@ -586,7 +612,7 @@ mod tests {
         ] {
             let mut refused = outcome(None);
             refused.error = Some(label);
-            metrics.started();
+            metrics.started(OPENAI);
             metrics.finished(&refused, false);
         }
         let text = metrics.render();

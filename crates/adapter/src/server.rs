@@ -367,6 +367,12 @@ async fn method_not_allowed(request: Request) -> Response {
     }
     .into_response();
     *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    if let Some(anthropic) = response
+        .extensions_mut()
+        .get_mut::<crate::error::AnthropicError>()
+    {
+        anthropic.status = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    }
     response
 }
 
@@ -380,6 +386,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         .allow_headers(Any)
         .expose_headers([
             header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("request-id"),
             header::HeaderName::from_static(responses::DROPPED_TOOLS_HEADER),
         ])
         .max_age(Duration::from_secs(600));
@@ -529,7 +536,7 @@ mod tests {
             ("/v1/tokens/count", "/v1/tokens/count"),
             ("/v1/messages", "/v1/messages"),
             ("/messages/count_tokens", "/v1/messages/count_tokens"),
-            ("/", "/"),
+            ("/", "other"),
             ("/v1/responses/resp_1", "/v1/responses/{id}"),
             (
                 "/responses/resp_1/input_items",

@@ -28,6 +28,7 @@ struct Inner {
     models: TimedCache<Vec<gigachat::types::Model>>,
     ready: TimedCache<Result<(), String>>,
     max_request_bytes: usize,
+    stream_ping: Duration,
     attachments: Attachments,
     purposes: Purposes,
     images: (ImageMode, String),
@@ -43,6 +44,8 @@ pub struct Limits {
     pub ready_ttl: Duration,
     /// Largest accepted body.
     pub max_request_bytes: usize,
+    /// How long an Anthropic stream may stay silent before a `ping`.
+    pub stream_ping: Duration,
 }
 
 /// How files in messages and generated images are handled.
@@ -80,12 +83,18 @@ impl AppState {
                 models: TimedCache::new(limits.models_ttl),
                 ready: TimedCache::new(limits.ready_ttl),
                 max_request_bytes: limits.max_request_bytes,
+                stream_ping: limits.stream_ping,
                 attachments: media.attachments,
                 purposes: media.purposes,
                 images: (media.image_mode, media.public_base_url),
                 responses,
             }),
         }
+    }
+
+    /// How long an Anthropic stream may stay silent before a `ping` keeps it alive.
+    pub fn stream_ping(&self) -> Duration {
+        self.inner.stream_ping
     }
 
     /// The GigaChat client.

@@ -3,9 +3,10 @@
 //! Dropping the body (client gone) or a matched stop sequence drops the upstream stream, which
 //! cancels the GigaChat call.
 
+pub mod anthropic;
 pub mod responses;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -22,10 +23,11 @@ use crate::access::{Call, Tokens};
 use crate::attachments::generated::ImageRewriter;
 use crate::error::AppError;
 
-/// What one choice's stream produces; `Finished` carries the index of the plan it belongs to.
+/// What one choice's stream produces; `Finished` carries the index of the plan it belongs to and
+/// the stop sequence that ended it, if one did.
 enum Piece {
     Chunks(Vec<ChatCompletionChunk>),
-    Finished(usize, Usage),
+    Finished(usize, Usage, Option<String>),
     Failed(AppError),
 }
 
@@ -40,6 +42,11 @@ pub trait EventShape: Send + 'static {
     }
     /// Appends the SSE event for one translated chunk, if it carries anything in this shape.
     fn chunk(&mut self, chunk: &ChatCompletionChunk, out: &mut BytesMut);
+    /// Told that stop sequence `sequence` ended a choice (after its last chunk, before the end).
+    /// Nothing by default: the finish reason `stop` says enough in OpenAI's shapes.
+    fn stopped_at(&mut self, sequence: &str) {
+        let _ = sequence;
+    }
     /// Appends the SSE event of the final usage chunk (sent only when the client asked for it).
     fn usage(&self, ids: &ResponseIds, model: &str, usage: openai::chat::Usage, out: &mut BytesMut);
     /// Appends what ends a stream whose choices all finished, after the usage chunk; `usage` is
@@ -59,7 +66,26 @@ pub trait EventShape: Send + 'static {
     fn before_end(&mut self) -> Option<futures_util::future::BoxFuture<'static, ()>> {
         None
     }
+    /// How long the stream may stay silent (GigaChat thinking, or sending what this shape does
+    /// not show) before [`Self::keep_alive`] writes something. Never by default.
+    fn keep_alive_after(&self) -> Option<Duration> {
+        None
+    }
+    /// Appends what keeps a silent stream alive. Nothing by default.
+    fn keep_alive(&mut self, out: &mut BytesMut) {
+        let _ = out;
+    }
+    /// The event that ends the stream when the server cuts it at its drain deadline (written
+    /// outside the shape, so it cannot depend on what was sent). `None`: OpenAI's error envelope.
+    fn cut_event(&self) -> Option<Bytes> {
+        None
+    }
 }
+
+/// The event that ends a stream cut at the drain deadline, when its shape has its own: carried in
+/// the streamed answer's extensions to the connection that writes it.
+#[derive(Debug, Clone)]
+pub struct CutEvent(pub Bytes);
 
 /// Chat completion chunks, unchanged.
 struct ChatEvents;
@@ -162,6 +188,7 @@ pub async fn respond_many<S: EventShape>(
             .boxed(),
         );
     }
+    let cut_event = shape.cut_event();
     let state = Events {
         merged: Some(merged),
         usages: Vec::new(),
@@ -174,11 +201,16 @@ pub async fn respond_many<S: EventShape>(
         total: None,
         exchange,
         opened,
+        last_write: Instant::now(),
     };
     let body = events(state);
-    Ok(sse_response(Body::from_stream(
+    let mut response = sse_response(Body::from_stream(
         body.map(Ok::<_, std::convert::Infallible>),
-    )))
+    ));
+    if let Some(event) = cut_event {
+        response.extensions_mut().insert(CutEvent(event));
+    }
+    Ok(response)
 }
 
 /// Opens one upstream stream per choice (`choices` names the plan of each) and takes each one's
@@ -244,7 +276,8 @@ fn choice(
                     return Some((Piece::Failed(AppError::InvalidOutput(problem)), state));
                 }
                 let usage = state.translator.final_usage(prompt_chars);
-                return Some((Piece::Finished(group, usage), state));
+                let stop_sequence = state.translator.stop_sequence().map(str::to_owned);
+                return Some((Piece::Finished(group, usage, stop_sequence), state));
             }
             let next = match state.first.take() {
                 Some(first) => Some(Ok(first)),
@@ -287,7 +320,8 @@ async fn drain(mut upstream: ChatStream) {
 /// (when asked) and the shape's end (`[DONE]`); or, after a failure mid-stream, the shape's
 /// failure event (one error event) and the end. Every event is written as soon as it exists;
 /// events that are already available together (GigaChat often sends several in one TCP segment)
-/// go out in one write.
+/// go out in one write. A shape with a keep-alive writes it whenever nothing was written for
+/// that long.
 fn events<S: EventShape>(state: Events<S>) -> impl Stream<Item = Bytes> + Send + 'static {
     stream::unfold(state, |mut state| async move {
         let mut frames = BytesMut::new();
@@ -295,7 +329,21 @@ fn events<S: EventShape>(state: Events<S>) -> impl Stream<Item = Bytes> + Send +
             state.started = true;
             state.shape.start(&state.model, &mut frames);
         }
-        let first = state.merged.as_mut()?.next().await;
+        let first = match state.shape.keep_alive_after() {
+            None => state.merged.as_mut()?.next().await,
+            Some(silence) => {
+                let next = state.merged.as_mut()?.next();
+                // `next` is cancel-safe: a piece not taken now is taken on the next call.
+                match tokio::time::timeout_at((state.last_write + silence).into(), next).await {
+                    Ok(piece) => piece,
+                    Err(_) => {
+                        state.shape.keep_alive(&mut frames);
+                        state.last_write = Instant::now();
+                        return Some((frames.freeze(), state));
+                    }
+                }
+            }
+        };
         state.take(first, &mut frames);
         while let Some(merged) = state.merged.as_mut() {
             match merged.next().now_or_never() {
@@ -305,6 +353,9 @@ fn events<S: EventShape>(state: Events<S>) -> impl Stream<Item = Bytes> + Send +
         }
         if let Some(work) = state.shape.before_end() {
             work.await;
+        }
+        if !frames.is_empty() && state.shape.keep_alive_after().is_some() {
+            state.last_write = Instant::now();
         }
         Some((frames.freeze(), state))
     })
@@ -330,6 +381,8 @@ struct Events<S> {
     exchange: Call,
     /// When the upstream streams were opened.
     opened: Instant,
+    /// When bytes were last written (kept for a shape with a keep-alive).
+    last_write: Instant,
 }
 
 impl<S> Drop for Events<S> {
@@ -349,7 +402,12 @@ impl<S: EventShape> Events<S> {
                     self.shape.chunk(chunk, frames);
                 }
             }
-            Some(Piece::Finished(group, usage)) => self.usages.push((group, usage)),
+            Some(Piece::Finished(group, usage, stop_sequence)) => {
+                if let Some(sequence) = stop_sequence {
+                    self.shape.stopped_at(&sequence);
+                }
+                self.usages.push((group, usage));
+            }
             Some(Piece::Failed(error)) => {
                 self.merged = None;
                 // Written while the body is sent, outside the request's span: the id is named here.

@@ -171,6 +171,59 @@ async fn drain_deadline_ends_open_streams_with_an_error_event() {
     assert!(status.success(), "{status}");
 }
 
+/// A streamed Anthropic message still open at the drain deadline ends with Anthropic's `error`
+/// event (not OpenAI's envelope), then a clean end of body.
+#[tokio::test]
+async fn drain_deadline_ends_an_anthropic_stream_with_its_error_event() {
+    let emulator = Emulator::start(slow_emulator(600)).await.unwrap();
+    let mut adapter = spawn_adapter(&emulator, 1).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/messages", adapter.base))
+        .header("x-api-key", "k")
+        .header("anthropic-version", "2023-06-01")
+        .json(
+            &serde_json::json!({"model": "GigaChat-2-Max", "max_tokens": 1000, "stream": true,
+                                  "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut body = response.bytes_stream();
+    body.next().await.unwrap().unwrap();
+    sigterm(&adapter.process.child);
+    let rest = tokio::time::timeout(Duration::from_secs(8), async move {
+        let mut rest = Vec::new();
+        while let Some(chunk) = body.next().await {
+            rest.extend_from_slice(&chunk.expect("the stream body was cut"));
+        }
+        String::from_utf8(rest).unwrap()
+    })
+    .await
+    .expect("the stream did not end");
+    let last = rest.trim_end().rsplit("\n\n").next().unwrap();
+    let data = last
+        .strip_prefix("event: error\ndata: ")
+        .unwrap_or_else(|| panic!("not an error event: {rest}"));
+    let event: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(event["type"], "error", "{event}");
+    assert_eq!(event["error"]["type"], "api_error", "{event}");
+    assert!(
+        event["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shutting down")
+    );
+    assert_eq!(event["request_id"], request_id.as_str());
+    assert!(!rest.contains("message_stop"), "{rest}");
+    let status = wait_exit(&mut adapter.process.child, Duration::from_secs(8)).await;
+    assert!(status.success(), "{status}");
+}
+
 /// The `METRICS_ADDR` listener stops with the server: on SIGTERM it stops accepting and closes its
 /// idle kept-alive scrape connection while the main port is still draining a stream, and the
 /// process then exits.

@@ -27,4 +27,6 @@ pub struct ModelInfo {
     pub display_name: String,
     /// RFC 3339 time of release.
     pub created_at: String,
+    /// `active`, `deprecated` or `retired` (newer SDKs require it).
+    pub lifecycle: String,
 }

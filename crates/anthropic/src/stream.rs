@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ErrorBody;
+use crate::error::{ErrorBody, ErrorEnvelope};
 use crate::message::{Message, ResponseBlock, StopReason, Usage};
 
 /// One event of a streamed answer.
@@ -86,6 +86,14 @@ pub struct MessageDelta {
 }
 
 impl StreamEvent {
+    /// The `error` event with the fields of the error answer `envelope`.
+    pub fn error(envelope: ErrorEnvelope) -> Self {
+        Self::Error {
+            error: envelope.error,
+            request_id: envelope.request_id,
+        }
+    }
+
     /// The event's name (its `type`).
     pub fn name(&self) -> &'static str {
         match self {

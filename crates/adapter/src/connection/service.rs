@@ -23,6 +23,7 @@ use super::Phase;
 use super::activity::Activity;
 use crate::access::{Delivery, Exchange};
 use crate::error::AppError;
+use crate::streaming::CutEvent;
 
 /// Serves one connection's requests with the router.
 #[derive(Clone)]
@@ -111,6 +112,7 @@ impl Future for Served {
         }
         let is_stream = crate::access::is_event_stream(response.headers());
         let cut = is_stream.then(|| cut(self.phase.clone()));
+        let cut_event = response.extensions_mut().remove::<CutEvent>();
         let in_flight = self.in_flight.take();
         let access = response
             .extensions_mut()
@@ -130,6 +132,7 @@ impl Future for Served {
             body,
             _in_flight: in_flight,
             cut,
+            cut_event,
             ended: false,
             access,
         })))
@@ -151,6 +154,8 @@ pub(super) struct ServedBody {
     body: Body,
     _in_flight: Option<InFlight>,
     cut: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// The stream's own event for the cut, if it has one (else OpenAI's error envelope).
+    cut_event: Option<CutEvent>,
     ended: bool,
     access: Option<Access>,
 }
@@ -222,9 +227,15 @@ impl hyper::body::Body for ServedBody {
             request_id,
             "drain deadline reached: ending an open event stream"
         );
-        let mut event = BytesMut::new();
-        crate::streaming::frame_into(&mut event, &AppError::ShuttingDown.envelope());
-        Poll::Ready(Some(Ok(Frame::data(event.freeze()))))
+        let event = match self.cut_event.take() {
+            Some(CutEvent(event)) => event,
+            None => {
+                let mut event = BytesMut::new();
+                crate::streaming::frame_into(&mut event, &AppError::ShuttingDown.envelope());
+                event.freeze()
+            }
+        };
+        Poll::Ready(Some(Ok(Frame::data(event))))
     }
 
     fn is_end_stream(&self) -> bool {

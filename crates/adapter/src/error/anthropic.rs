@@ -55,6 +55,15 @@ pub fn anthropic(verdict: Verdict) -> Row {
     }
 }
 
+/// The row for GigaChat failure `err`: its verdict's, except that a 503 from GigaChat (a 5xx like
+/// any other to the verdict) says it is overloaded, which Anthropic's clients know as 529.
+pub fn of_upstream(err: &gigachat::Error) -> Row {
+    match err {
+        gigachat::Error::Api(api) if api.status == 503 => row(OVERLOADED, "overloaded_error"),
+        _ => anthropic(err.verdict()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

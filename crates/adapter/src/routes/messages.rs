@@ -16,11 +16,12 @@ use translate::{ChatPlan, ResponseIds};
 use crate::access::Call;
 use crate::attachments::generated::ImageRewriter;
 use crate::context;
-use crate::error::AppError;
+use crate::error::{AppError, about_model};
 use crate::incoming::{Incoming, RequestBody};
 use crate::routes::chat;
 use crate::routes::responses::{DROPPED_TOOLS_HEADER, counted_tokens, dropped_tools_header};
 use crate::state::AppState;
+use crate::streaming::anthropic::AnthropicShape;
 
 impl RequestBody for MessagesRequest {
     fn model(&self) -> Option<&str> {
@@ -50,7 +51,7 @@ pub async fn create(
         (&state, &plan, &upstream, &ids, &images, &call);
     let mut response = chat::with_files(state, &plan.chat, upstream, |chat_plan| async move {
         if chat_plan.stream {
-            return serve_stream(state, plan, &chat_plan, upstream, ids, images, call).await;
+            return serve_stream(state, &chat_plan, upstream, ids, images, call).await;
         }
         let answer = chat::answer(state, &chat_plan, upstream, ids, images, call).await?;
         let message = messages_response(&answer, plan, message_id(ids));
@@ -81,20 +82,29 @@ fn message_id(ids: &ResponseIds) -> String {
     )
 }
 
-/// The streamed answer (`stream: true`): not served yet, refused as a client error naming `stream`.
+/// The streamed answer (`stream: true`): the chat stream of `chat`, written as Anthropic's events
+/// with a `ping` while GigaChat is silent (a failure before the first byte is still an HTTP
+/// error; client disconnect and stop sequences cancel the GigaChat call as in chat).
 async fn serve_stream(
-    _state: &AppState,
-    _plan: &MessagesPlan,
-    _chat: &ChatPlan,
-    _upstream: &RequestContext,
-    _ids: &ResponseIds,
-    _images: &ImageRewriter,
-    _call: &Call,
+    state: &AppState,
+    chat: &ChatPlan,
+    upstream: &RequestContext,
+    ids: &ResponseIds,
+    images: &ImageRewriter,
+    call: &Call,
 ) -> Result<Response, AppError> {
-    Err(AppError::InvalidRequest {
-        message: "streaming not yet served: send the request without `stream: true`".into(),
-        param: Some("stream".into()),
-    })
+    let shape = AnthropicShape::new(message_id(ids), call.id().to_owned(), state.stream_ping());
+    let opened = crate::streaming::respond_many(
+        state.client(),
+        std::slice::from_ref(chat),
+        upstream,
+        ids.clone(),
+        images.clone(),
+        shape,
+        call.clone(),
+    )
+    .await;
+    about_model(state, opened, &chat.upstream.model).await
 }
 
 /// Logs the server tools left out of the request.

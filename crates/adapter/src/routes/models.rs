@@ -36,6 +36,7 @@ fn model_info(model: Model) -> ModelInfo {
         id: model.id,
         display_name,
         created_at: MODEL_CREATED_AT.into(),
+        lifecycle: "active".into(),
     }
 }
 

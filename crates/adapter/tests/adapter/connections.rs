@@ -55,7 +55,7 @@ fn parse(response: &[u8]) -> (u16, String, Value) {
 }
 
 /// Sends `request` on a new connection and returns the answer read until the adapter closes.
-async fn exchange(harness: &Harness, request: &[u8]) -> (u16, String, Value) {
+pub(crate) async fn exchange(harness: &Harness, request: &[u8]) -> (u16, String, Value) {
     let mut stream = connect(harness).await;
     stream.write_all(request).await.unwrap();
     let answer = parse(&until_closed(&mut stream).await);

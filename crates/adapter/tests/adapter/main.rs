@@ -16,6 +16,8 @@ mod dashboard;
 mod embeddings;
 mod errors;
 mod headers;
+mod messages;
+mod messages_stream;
 mod metrics;
 mod model_names;
 mod request_ids;

@@ -147,10 +147,7 @@ impl MessageEvents {
             return;
         }
         self.ended = true;
-        out.push(StreamEvent::Error {
-            error: envelope.error,
-            request_id: envelope.request_id,
-        });
+        out.push(StreamEvent::error(envelope));
     }
 
     /// More text: into the text block, started first when another block (or none) is open.
