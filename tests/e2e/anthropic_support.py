@@ -108,7 +108,7 @@ def assert_message_stream(events: list[Any]) -> dict[str, Any]:
     blocks, `input_json_delta` on tool_use blocks whose concatenation is a JSON object.
 
     Returns `{"message": <message_start's message>, "blocks": [{"type", "text" | "id","name","input"}],
-    "stop_reason", "stop_sequence", "output_tokens"}`.
+    "stop_reason", "stop_sequence", "output_tokens", "usage": message_delta's usage}`.
     """
     kinds = [event.type for event in events]
     assert kinds and kinds[0] == "message_start", kinds
@@ -163,6 +163,7 @@ def assert_message_stream(events: list[Any]) -> dict[str, Any]:
         "stop_reason": delta.delta.stop_reason,
         "stop_sequence": delta.delta.stop_sequence,
         "output_tokens": delta.usage.output_tokens,
+        "usage": delta.usage,
     }
 
 
