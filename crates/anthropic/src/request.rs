@@ -667,7 +667,7 @@ mod tests {
             missing.starts_with("messages[2].content[0] |") && missing.contains("source"),
             "{missing}"
         );
-        let role = parse(json!({"messages": [{"role": "system", "content": "x"}]})).unwrap_err();
+        let role = parse(json!({"messages": [{"role": "tool", "content": "x"}]})).unwrap_err();
         assert!(role.starts_with("messages[0].role |"), "{role}");
         let tool = parse(json!({"messages": [], "tools": [{"name": "f"}]})).unwrap_err();
         assert!(tool.contains("input_schema"), "{tool}");
