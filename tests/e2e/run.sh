@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real-client end-to-end tests: the official openai SDK, langchain-openai, the OpenAI Agents SDK,
-# Codex CLI, the Vercel AI SDK and raw HTTP against
+# Codex CLI, the Vercel AI SDK, the Anthropic SDK, Claude Code and raw HTTP against
 # target/release/gigachat-adapter in front of target/release/gigachat-emulator (both started by
 # tests/e2e/conftest.py on free loopback ports, TLS on).
 #
@@ -30,15 +30,15 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
   echo "$wanted" >"$stamp"
 fi
 
-# Node clients (Codex CLI, the Vercel AI SDK), pinned in tests/e2e/node/package-lock.json: `npm ci`
-# into a cache dir named after the lockfile, once per machine (Codex's platform binary is ~315 MB),
-# linked as tests/e2e/node/node_modules so the test scripts there resolve them.
+# Node clients (Codex CLI, Claude Code, the Vercel AI SDK), pinned in tests/e2e/node/package-lock.json:
+# `npm ci` into a cache dir named after the lockfile, once per machine (Codex's and Claude Code's
+# platform binaries are ~315 and ~245 MB), linked as tests/e2e/node/node_modules so the test scripts there resolve them.
 node_project=tests/e2e/node
 if command -v npm >/dev/null; then
   lock_sum=$(sha256sum "$node_project/package-lock.json" | cut -c1-16)
   node_dir=${E2E_NODE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gigachat-adapter-e2e/node-$lock_sum}
   if [ ! -f "$node_dir/.e2e-installed" ]; then
-    echo "==> e2e: npm ci $node_project into $node_dir (first time only; ~450 MB)"
+    echo "==> e2e: npm ci $node_project into $node_dir (first time only; ~700 MB)"
     mkdir -p "$node_dir"
     cp "$node_project/package.json" "$node_project/package-lock.json" "$node_dir/"
     (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
@@ -50,7 +50,7 @@ if command -v npm >/dev/null; then
   fi
   ln -sfn "$node_dir/node_modules" "$node_project/node_modules"
 else
-  echo "warning: npm not found: the Codex CLI and Vercel AI SDK tests will fail (Debian: apt-get install nodejs npm)" >&2
+  echo "warning: npm not found: the Codex CLI, Claude Code and Vercel AI SDK tests will fail (Debian: apt-get install nodejs npm)" >&2
 fi
 
 if [ "${E2E_SKIP_BUILD:-}" != 1 ]; then

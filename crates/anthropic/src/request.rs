@@ -146,12 +146,15 @@ pub enum Role {
     User,
     /// The model (and its tool calls).
     Assistant,
+    /// Instructions in the middle of the conversation: Claude Code sends them for a model name it
+    /// does not know (beta `mid-conversation-system-2026-04-07`).
+    System,
 }
 
 /// A turn of the conversation.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct InputMessage {
-    /// `user` or `assistant`.
+    /// `user`, `assistant` or `system`.
     pub role: Role,
     /// A string or blocks.
     pub content: Content,
@@ -664,7 +667,7 @@ mod tests {
             missing.starts_with("messages[2].content[0] |") && missing.contains("source"),
             "{missing}"
         );
-        let role = parse(json!({"messages": [{"role": "system", "content": "x"}]})).unwrap_err();
+        let role = parse(json!({"messages": [{"role": "tool", "content": "x"}]})).unwrap_err();
         assert!(role.starts_with("messages[0].role |"), "{role}");
         let tool = parse(json!({"messages": [], "tools": [{"name": "f"}]})).unwrap_err();
         assert!(tool.contains("input_schema"), "{tool}");

@@ -417,7 +417,7 @@ impl Builder {
             );
         } else if !parts.parts.is_empty() {
             self.push(
-                message("user", MessageContent::Parts(parts.parts)),
+                message(role_name(turn.role), MessageContent::Parts(parts.parts)),
                 Origin {
                     path,
                     parts: parts.paths,
@@ -432,6 +432,7 @@ fn role_name(role: Role) -> &'static str {
     match role {
         Role::User => "user",
         Role::Assistant => "assistant",
+        Role::System => "system",
     }
 }
 
