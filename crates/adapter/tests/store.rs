@@ -11,6 +11,7 @@ use gigachat_adapter::attachments::store::{
     Dedup, DedupError, FileKey, FileStore, MemoryStore, RedbStore, RedisStore, StoreConfig,
     StoreError, StoreFuture, StoredFile, TieredStore, open_store, unix_now,
 };
+use gigachat_adapter::store::FLUSH_INTERVAL;
 
 /// 2100-01-01: a fixed expiry, so two `live(id)` compare equal.
 const FAR_FUTURE: i64 = 4_102_444_800;
@@ -115,6 +116,38 @@ async fn redb_survives_a_restart() {
 
     let store = RedbStore::open(&data_dir).await.unwrap();
     assert_eq!(store.get(&key).await.unwrap(), None);
+}
+
+/// Set for the child process of [`redb_writes_outlive_a_crash_once_flushed`]: the data directory
+/// it writes to before it dies.
+const CRASH_DIR: &str = "GIGACHAT_ADAPTER_TEST_CRASH_DIR";
+
+#[tokio::test]
+async fn redb_writes_outlive_a_crash_once_flushed() {
+    let key = FileKey::new(b"written before a crash", "id");
+    if let Some(dir) = std::env::var_os(CRASH_DIR) {
+        // The child: write, give the store's thread time to flush, die without closing anything.
+        let store = RedbStore::open(std::path::Path::new(&dir)).await.unwrap();
+        store.put(&key, &live("kept")).await.unwrap();
+        tokio::time::sleep(FLUSH_INTERVAL * 3).await;
+        std::process::abort();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "redb_writes_outlive_a_crash_once_flushed",
+            "--nocapture",
+        ])
+        .env(CRASH_DIR, dir.path())
+        .status()
+        .unwrap();
+    assert!(
+        !status.success(),
+        "the child dies without closing the store"
+    );
+    let store = RedbStore::open(dir.path()).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), Some(live("kept")));
 }
 
 #[tokio::test]

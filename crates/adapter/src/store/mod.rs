@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use self::memory::MemoryStore;
-pub use self::redb::RedbStore;
+pub use self::redb::{FLUSH_INTERVAL, RedbStore};
 pub use self::redis::RedisStore;
 pub use self::tiered::TieredStore;
 
