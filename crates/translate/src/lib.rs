@@ -42,3 +42,10 @@ impl TranslateError {
         }
     }
 }
+
+/// The index and the rest of a JSON path after its `[`: `3].rest` → (3, `.rest`); used to name a
+/// front door's own path for a chat request's path.
+fn indexed(text: &str) -> Option<(usize, &str)> {
+    let (number, rest) = text.split_once(']')?;
+    Some((number.parse().ok()?, rest))
+}

@@ -64,7 +64,7 @@ impl MessagesPlan {
                 .unwrap_or_else(|| "messages".to_owned());
         }
         if let Some(rest) = chat_param.strip_prefix("tools[")
-            && let Some((index, rest)) = indexed(rest)
+            && let Some((index, rest)) = crate::indexed(rest)
             && let Some(original) = self.tool_paths.get(index)
         {
             let rest = rest.strip_prefix(".function").unwrap_or(rest);
@@ -89,26 +89,20 @@ impl MessagesPlan {
     }
 
     fn message_param(&self, rest: &str) -> Option<String> {
-        let (index, rest) = indexed(rest)?;
+        let (index, rest) = crate::indexed(rest)?;
         let origin = self.origins.get(index)?;
         if let Some(call) = rest.strip_prefix(".tool_calls[") {
-            let (call, _) = indexed(call)?;
+            let (call, _) = crate::indexed(call)?;
             return origin.calls.get(call).cloned();
         }
         if let Some(part) = rest.strip_prefix(".content[")
-            && let Some((part, _)) = indexed(part)
+            && let Some((part, _)) = crate::indexed(part)
             && let Some(block) = origin.parts.get(part)
         {
             return Some(block.clone());
         }
         Some(origin.path.clone())
     }
-}
-
-/// `3].rest` → (3, `.rest`).
-fn indexed(text: &str) -> Option<(usize, &str)> {
-    let (number, rest) = text.split_once(']')?;
-    Some((number.parse().ok()?, rest))
 }
 
 /// The plan for `POST /v1/messages`: `max_tokens` is required there, as Anthropic requires it.

@@ -90,7 +90,7 @@ impl ResponsesPlan {
             return "input".to_owned();
         }
         if let Some(rest) = chat_param.strip_prefix("tools[")
-            && let Some((index, rest)) = indexed(rest)
+            && let Some((index, rest)) = crate::indexed(rest)
             && let Some(original) = self.tool_paths.get(index)
         {
             let rest = rest.strip_prefix(".function").unwrap_or(rest);
@@ -114,10 +114,10 @@ impl ResponsesPlan {
     }
 
     fn message_param(&self, rest: &str) -> Option<String> {
-        let (index, rest) = indexed(rest)?;
+        let (index, rest) = crate::indexed(rest)?;
         let origin = self.origins.get(index)?;
         if let Some(call) = rest.strip_prefix(".tool_calls[") {
-            let (call, _) = indexed(call)?;
+            let (call, _) = crate::indexed(call)?;
             return origin.calls.get(call).cloned();
         }
         if origin.parts && rest.starts_with(".content") {
@@ -125,12 +125,6 @@ impl ResponsesPlan {
         }
         Some(origin.path.clone())
     }
-}
-
-/// `3].rest` → (3, `.rest`).
-fn indexed(text: &str) -> Option<(usize, &str)> {
-    let (number, rest) = text.split_once(']')?;
-    Some((number.parse().ok()?, rest))
 }
 
 /// What GigaChat's token counter gets to count the input of `plan` (`POST /v1/responses/input_tokens`):
