@@ -53,6 +53,7 @@ pub async fn build(
     keys: Vec<SecretString>,
 ) -> anyhow::Result<(Router, gigachat::GigaChat, Option<MetricsListener>)> {
     let defaults = translate::ChatDefaults {
+        contract: Default::default(),
         default_model: settings.default_model().to_owned(),
         aliases: config.aliases()?,
         builtin_functions: config.image_generation,

@@ -49,9 +49,59 @@ pub struct ChatRequest {
     /// `low`, `medium` or `high` on reasoning models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<String>,
+    /// Token budget for the reasoning before the answer (§11.3; v2: `model_options.reasoning.max_tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_max_tokens: Option<u32>,
+    /// Which wire contract carries this request (internal: the client picks the endpoint by it).
+    #[serde(skip)]
+    pub contract: Contract,
+    /// Several calls in one answer (internal: v2 `model_options.parallel_tool_calls`; v1 has none).
+    #[serde(skip)]
+    pub parallel_tool_calls: Option<bool>,
+    /// GigaChat's built-in tools offered to the model (internal: v2 `tools[]`; v1 has none).
+    #[serde(skip)]
+    pub builtin_tools: Vec<BuiltinTool>,
     /// Anything else, merged into the top level of the body (e.g. `storage`, `function_ranker`).
     #[serde(flatten, default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
+}
+
+/// The two chat contracts GigaChat serves: v1 `/chat/completions` and v2 `/v2/chat/completions`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Contract {
+    /// `POST {base}/chat/completions`: one call per answer, no built-in tools but images.
+    #[default]
+    V1,
+    /// `POST /v2/chat/completions`: content parts, parallel calls with ids, built-in tools.
+    V2,
+}
+
+/// A GigaChat built-in tool (v2 only), as a request offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuiltinTool {
+    /// `{"web_search": {"type": kind}}`; `None` sends `{}`.
+    WebSearch {
+        /// `actual_info_web_search`, `web_search` or `safe_search`.
+        kind: Option<String>,
+    },
+    /// `{"code_interpreter": {}}`: the model runs code it does not show.
+    CodeInterpreter,
+    /// `{"image_generate": {}}`: the answer carries a generated image file.
+    ImageGenerate,
+    /// `{"url_content_extraction": {}}`: the model reads pages the prompt links to.
+    UrlContentExtraction,
+}
+
+impl BuiltinTool {
+    /// The tool's key in v2 `tools[]`, `tool_config.tool_name` and `tool_execution.name`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BuiltinTool::WebSearch { .. } => "web_search",
+            BuiltinTool::CodeInterpreter => "code_interpreter",
+            BuiltinTool::ImageGenerate => "image_generate",
+            BuiltinTool::UrlContentExtraction => "url_content_extraction",
+        }
+    }
 }
 
 /// Who wrote a message.
@@ -104,6 +154,54 @@ pub struct Message {
     /// Other fields (`id`, `data_for_context`, ...), kept so nothing is lost.
     #[serde(flatten, default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
+    /// The calls after `function_call` in one answer (internal: v2 parallel calls).
+    #[serde(skip)]
+    pub parallel_calls: Vec<FunctionCall>,
+    /// On `function` results: the id of the call answered (internal: v2 `function_result.id`).
+    #[serde(skip)]
+    pub call_id: Option<String>,
+    /// Web-search sources the text's `[sources=[n]]` markers cite (internal: v2 `inline_data`).
+    #[serde(skip)]
+    pub sources: Vec<Source>,
+    /// Files the answer made, such as generated images (internal: v2 `files` parts).
+    #[serde(skip)]
+    pub files: Vec<GeneratedFile>,
+    /// Built-in tools that ran for this answer (internal: v2 `tool_execution` parts and events).
+    #[serde(skip)]
+    pub tool_executions: Vec<ToolExecution>,
+}
+
+/// A web-search source: the key its `[sources=[key]]` markers use, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The key in `inline_data.sources` (`"1"`, `"2"`, ...).
+    pub key: String,
+    /// The page.
+    pub url: String,
+    /// The page's title, when given.
+    pub title: Option<String>,
+}
+
+/// A file an answer produced (v2 `{"files": [{id, mime, target}]}`), downloadable under the same client id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// GigaChat file id (`GET /files/{id}/content`).
+    pub id: String,
+    /// `image/jpeg`, ...
+    pub mime: Option<String>,
+    /// `image`, `3dmodel`, ...
+    pub target: Option<String>,
+}
+
+/// A built-in tool's run as GigaChat reports it (`tool_execution {name, status, censored}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolExecution {
+    /// The built-in (`web_search`, `image_generate`, ...).
+    pub name: String,
+    /// `success`, `fail`, or unset while running.
+    pub status: Option<String>,
+    /// A content filter fired on the tool's output.
+    pub censored: bool,
 }
 
 impl Message {
@@ -119,7 +217,17 @@ impl Message {
             reasoning_content: None,
             created: None,
             extra: Map::new(),
+            parallel_calls: Vec::new(),
+            call_id: None,
+            sources: Vec::new(),
+            files: Vec::new(),
+            tool_executions: Vec::new(),
         }
+    }
+
+    /// Every call of the message: `function_call`, then the parallel ones.
+    pub fn calls(&self) -> impl Iterator<Item = &FunctionCall> {
+        self.function_call.iter().chain(&self.parallel_calls)
     }
 }
 
@@ -130,6 +238,9 @@ fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D
 /// A function call: GigaChat's `arguments` is a JSON object, not a string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCall {
+    /// The call's id (v2, and newer v1 answers); results echo it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The function.
     pub name: String,
     /// The arguments object.
@@ -137,7 +248,8 @@ pub struct FunctionCall {
     pub arguments: Value,
 }
 
-/// `function_call` in a request: `"auto"`, `"none"` or `{"name": ..., "partial_arguments"?: ...}`.
+/// `function_call` in a request: `"auto"`, `"none"` or `{"name": ..., "partial_arguments"?: ...}`;
+/// `Any` and `Builtin` exist only on the v2 contract (`tool_config`) and refuse v1 serialisation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FunctionCallMode {
     /// The model decides.
@@ -150,6 +262,16 @@ pub enum FunctionCallMode {
         name: String,
         /// Arguments already fixed by the caller.
         partial_arguments: Option<Value>,
+    },
+    /// Call one of these functions (v2 `{mode: "any", functions_names_any}`).
+    Any {
+        /// The functions allowed.
+        names: Vec<String>,
+    },
+    /// Use this built-in tool (v2 `{mode: "forced", tool_name}`).
+    Builtin {
+        /// The built-in, e.g. `web_search`.
+        name: String,
     },
 }
 
@@ -169,6 +291,9 @@ impl Serialize for FunctionCallMode {
                 }
                 object.serialize(serializer)
             }
+            FunctionCallMode::Any { .. } | FunctionCallMode::Builtin { .. } => Err(
+                serde::ser::Error::custom("this function_call mode exists only on the v2 contract"),
+            ),
         }
     }
 }
@@ -387,6 +512,15 @@ pub struct Delta {
     /// Built-in function output time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<i64>,
+    /// Web-search sources cited by the text (internal: v2 `inline_data`).
+    #[serde(skip)]
+    pub sources: Vec<Source>,
+    /// Files the answer made (internal: v2 `files` parts).
+    #[serde(skip)]
+    pub files: Vec<GeneratedFile>,
+    /// Built-in tools running or done (internal: v2 `tool_execution` parts, `response.tool.*` events).
+    #[serde(skip)]
+    pub tool_executions: Vec<ToolExecution>,
 }
 
 #[cfg(test)]

@@ -18,9 +18,9 @@ pub mod v2;
 pub use auth::TokenResponse;
 pub use balance::{Balance, BalanceEntry};
 pub use chat::{
-    CachedPromptTokens, ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta,
-    FinishReason, FunctionCall, FunctionCallMode, FunctionSpec, Message, ResponseFormat, Role,
-    Usage,
+    BuiltinTool, CachedPromptTokens, ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice,
+    Contract, Delta, FinishReason, FunctionCall, FunctionCallMode, FunctionSpec, GeneratedFile,
+    Message, ResponseFormat, Role, Source, ToolExecution, Usage,
 };
 pub use embeddings::{Embedding, EmbeddingUsage, EmbeddingsRequest, EmbeddingsResponse};
 pub use extras::{AiCheck, AiCheckRequest, ConvertedFunctions};

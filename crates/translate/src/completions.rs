@@ -242,6 +242,7 @@ mod tests {
 
     fn plan(body: serde_json::Value) -> Result<CompletionPlan, TranslateError> {
         let defaults = ChatDefaults {
+            contract: Default::default(),
             default_model: "GigaChat".into(),
             aliases: HashMap::from([("gpt-3.5-turbo-instruct".into(), "GigaChat-2".into())]),
             builtin_functions: true,

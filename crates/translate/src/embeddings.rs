@@ -253,6 +253,7 @@ mod tests {
 
     fn defaults() -> ChatDefaults {
         ChatDefaults {
+            contract: Default::default(),
             default_model: "GigaChat".into(),
             aliases: HashMap::from([("text-embedding-3-small".into(), "Embeddings".into())]),
             builtin_functions: false,

@@ -32,6 +32,8 @@ pub struct ChatDefaults {
     /// Let GigaChat use its built-in functions (drawing pictures) when the client sends no tools:
     /// GigaChat enables them only with `function_call: "auto"`.
     pub builtin_functions: bool,
+    /// The chat contract upstream calls use (`GIGACHAT_API_VERSION`): what a request may ask for.
+    pub contract: gigachat_types::Contract,
 }
 
 impl ChatDefaults {
@@ -545,6 +547,7 @@ fn push_pair(
 ) {
     let mut call = Message::new(Role::Assistant, text);
     call.function_call = Some(gigachat_types::FunctionCall {
+        id: None,
         name: name.clone(),
         arguments,
     });
@@ -577,6 +580,7 @@ mod tests {
     fn plan(body: serde_json::Value) -> Result<ChatPlan, TranslateError> {
         let request: ChatCompletionRequest = serde_json::from_value(body).unwrap();
         let defaults = ChatDefaults {
+            contract: Default::default(),
             default_model: "GigaChat".into(),
             aliases: HashMap::from([("gpt-4o".into(), "GigaChat-2-Max".into())]),
             builtin_functions: false,
@@ -775,6 +779,7 @@ mod tests {
     #[test]
     fn wildcard_aliases_exact_first_then_the_longest_pattern() {
         let defaults = ChatDefaults {
+            contract: Default::default(),
             default_model: "GigaChat".into(),
             aliases: [
                 ("claude-*", "GigaChat-2-Max"),

@@ -413,6 +413,7 @@ mod tests {
         assert_ne!(names[3], tools.alias("получить_погоду"));
         for original in ["mcp__fs/read file", "web_search", "получить_курс"] {
             let call = GcCall {
+                id: None,
                 name: tools.alias(original),
                 arguments: json!({}),
             };
@@ -433,6 +434,7 @@ mod tests {
         .unwrap()
         .unwrap();
         let call = GcCall {
+            id: None,
             name: "get_weather".into(),
             arguments: json!({"city": "Москва", "days": "3"}),
         };
@@ -480,6 +482,7 @@ mod tests {
         assert_eq!(required, forced(ROUTER_NAME));
         assert_eq!(tools.specs().last().unwrap().name, ROUTER_NAME);
         let routed = GcCall {
+            id: None,
             name: ROUTER_NAME.into(),
             arguments: json!({"tool": "get_weather", "arguments": {"city": "Омск", "days": "7", "path": "/x"}}),
         };

@@ -187,6 +187,7 @@ fn assert_gigachat_subset(schema: &Value) {
 
 fn defaults() -> ChatDefaults {
     ChatDefaults {
+        contract: Default::default(),
         default_model: "GigaChat".into(),
         aliases: [("gpt-4o".to_owned(), "GigaChat-2-Max".to_owned())].into(),
         builtin_functions: true,

@@ -26,6 +26,7 @@ fn fixture(name: &str) -> Value {
 
 fn defaults() -> ChatDefaults {
     ChatDefaults {
+        contract: Default::default(),
         default_model: "GigaChat".into(),
         aliases: HashMap::from([("gpt-5.5".into(), "GigaChat-2-Max".into())]),
         builtin_functions: false,

@@ -9,6 +9,7 @@ use translate::{ChatDefaults, ResolvedParts, ResponseIds, StreamTranslator, chat
 
 fn defaults() -> ChatDefaults {
     ChatDefaults {
+        contract: Default::default(),
         default_model: "GigaChat".into(),
         aliases: [("gpt-4o".to_owned(), "GigaChat-2-Max".to_owned())].into(),
         builtin_functions: true,

@@ -400,6 +400,7 @@ fn chat_request_json() -> impl Strategy<Value = Value> {
 
 fn defaults() -> ChatDefaults {
     ChatDefaults {
+        contract: Default::default(),
         default_model: "GigaChat".into(),
         aliases: Default::default(),
         builtin_functions: true,

@@ -9,6 +9,7 @@ use crate::request::chat_request;
 
 fn defaults() -> ChatDefaults {
     ChatDefaults {
+        contract: Default::default(),
         default_model: "GigaChat".into(),
         aliases: HashMap::from([("gpt-5.5".into(), "GigaChat-2-Max".into())]),
         builtin_functions: false,

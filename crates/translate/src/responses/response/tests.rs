@@ -13,6 +13,7 @@ use crate::responses::request::responses_request;
 fn plan(body: serde_json::Value) -> ResponsesPlan {
     let request: CreateResponse = serde_json::from_value(body).unwrap();
     let defaults = ChatDefaults {
+        contract: Default::default(),
         default_model: "GigaChat".into(),
         aliases: HashMap::new(),
         builtin_functions: false,
