@@ -278,8 +278,12 @@ fn auto(turn: &mut Turn<'_>, invalid: Option<&str>) -> Option<Answer> {
     if let Some(name) = builtins::triggered(turn.prompt, offered.unwrap_or_default()) {
         return Some(run_builtin(turn, name));
     }
+    // v1 draws unless functions leave `text2image` out; v2 only when `image_generate` is offered.
     let functions = request.functions.as_deref().unwrap_or_default();
-    let image_allowed = functions.is_empty() || functions.iter().any(|f| f.name == "text2image");
+    let image_allowed = match offered {
+        Some(offered) => offered.iter().any(|name| name == builtins::IMAGE_GENERATE),
+        None => functions.is_empty() || functions.iter().any(|f| f.name == "text2image"),
+    };
     (image_allowed && asks_for_drawing(turn.prompt)).then(|| image(turn))
 }
 
