@@ -16,6 +16,9 @@ use crate::config::EmulatorConfig;
 /// Pieces a call's arguments are cut into when they are streamed as fragments.
 const ARGUMENT_FRAGMENTS: usize = 3;
 
+/// The event of answer text, reasoning, calls and files.
+const DELTA: &str = "response.message.delta";
+
 /// Seconds a running built-in tool reports left in `response.tool.in_progress`.
 const TOOL_SECONDS_LEFT: u64 = 1;
 
@@ -135,7 +138,6 @@ pub(super) fn events(
         out.push((delay, sse(name, &delta, unnamed)));
     };
     let answer = &reply.answer;
-    const DELTA: &str = "response.message.delta";
     if let Some(reasoning) = &answer.reasoning {
         for group in pacing.groups(reasoning) {
             push(DELTA, "reasoning", vec![json!({ "text": group })]);
