@@ -393,3 +393,16 @@ async fn v2_tool_config_is_validated() {
         "reasoning": {"effort": "medium", "max_tokens": 64}});
     assert_eq!(env.post_v2(&body).await.status(), 200);
 }
+
+#[tokio::test]
+async fn v2_reasoning_messages_are_not_accepted_back() {
+    let env = Env::start().await;
+    let body = json!({"model":"GigaChat-3-Ultra","messages":[
+        {"role":"user","content":[{"text":"q"}]},
+        {"role":"reasoning","content":[{"text":"thoughts"}]},
+        {"role":"assistant","content":[{"text":"a"}]},
+        {"role":"user","content":[{"text":"q2"}]}]});
+    let (status, error) = error_of(&env, &body).await;
+    assert_eq!(status, 422);
+    assert_eq!(error["message"], "Invalid params: unknown role 'reasoning'");
+}
