@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use gigachat_types::{
-    ChatRequest, FunctionCallMode, Message, ResponseFormat as GcResponseFormat, Role,
+    ChatRequest, Contract, FunctionCallMode, Message, ResponseFormat as GcResponseFormat, Role,
 };
 use openai::chat::{ChatCompletionRequest, ChatMessage};
 
 use crate::TranslateError;
 use crate::attachments::{ResolvedParts, images_to_drop, pieces, split, text_of};
 use crate::schema::{ExpansionBudget, Restore, normalize};
-use crate::tools::Toolset;
+use crate::tools::{CallRef, Toolset};
 
 /// GigaChat's greedy decoding: temperatures in (0, 0.001] reset sampling to deterministic.
 pub const GREEDY_TEMPERATURE: f64 = 0.001;
@@ -168,7 +168,7 @@ pub fn chat_request(
     let mut budget = ExpansionBudget::default();
     let mut tools = Toolset::from_request(request, &mut budget)?;
     let function_call = match tools.as_mut() {
-        Some(tools) => Some(tools.choose(request)?),
+        Some(tools) => Some(tools.choose(request, defaults.contract)?),
         // Drawing on request, but never in place of a structured answer.
         None if defaults.builtin_functions && request.response_format.is_none() => {
             Some(FunctionCallMode::Auto)
@@ -180,6 +180,7 @@ pub fn chat_request(
         &request.messages,
         resolved,
         tools.as_ref().unwrap_or(&Toolset::default()),
+        defaults.contract,
     )?;
     let (response_format, output) = output_format(request.response_format.as_ref(), &mut budget)?;
     if output == OutputFormat::JsonObject {
@@ -244,6 +245,7 @@ pub fn chat_request(
         update_interval: request.update_interval,
         profanity_check: request.profanity_check,
         reasoning_effort: reasoning_effort(request)?,
+        parallel_tool_calls: parallel_tool_calls(request, tools.as_ref(), defaults.contract),
         function_call,
         functions,
         response_format,
@@ -263,6 +265,18 @@ pub fn chat_request(
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false),
     })
+}
+
+/// Whether GigaChat may answer with several calls at once: only v2 can, and only for `tools`
+/// (legacy `functions` answers hold one `function_call`). Unset means yes, as OpenAI's default
+/// (`parallel_tool_calls` defaults to true); v1 answers one call per turn whatever the client asks.
+fn parallel_tool_calls(
+    request: &ChatCompletionRequest,
+    tools: Option<&Toolset>,
+    contract: Contract,
+) -> Option<bool> {
+    let tools = tools.filter(|_| contract == Contract::V2)?;
+    Some(!tools.legacy && request.parallel_tool_calls.unwrap_or(true))
 }
 
 /// `reasoning_effort` or `reasoning.effort`, in GigaChat's three levels.
@@ -356,11 +370,12 @@ fn header_safe(id: &str) -> String {
 
 /// Maps the history. `system`/`developer` messages before the first other message become one
 /// leading system message; later ones become user messages (GigaChat allows one system message, first).
-/// An assistant turn with tool calls becomes one call/result pair per call, in order.
+/// An assistant turn with tool calls becomes its calls and their results (see [`tool_turn`]).
 fn messages(
     history: &[ChatMessage],
     resolved: &ResolvedParts,
     tools: &Toolset,
+    contract: Contract,
 ) -> Result<Vec<Message>, TranslateError> {
     if history.is_empty() {
         return Err(TranslateError::invalid(
@@ -389,7 +404,15 @@ fn messages(
             "system" | "developer" | "user" => Role::User,
             "assistant" => {
                 if let Some(calls) = message.tool_calls.as_ref().filter(|c| !c.is_empty()) {
-                    index = tool_turn(history, index, calls, text_of(&pieces), tools, &mut out)?;
+                    index = tool_turn(
+                        history,
+                        index,
+                        calls,
+                        text_of(&pieces),
+                        tools,
+                        contract,
+                        &mut out,
+                    )?;
                     continue;
                 }
                 if let Some(call) = &message.function_call {
@@ -399,6 +422,7 @@ fn messages(
                         call,
                         text_of(&pieces),
                         tools,
+                        contract,
                         &mut out,
                     )?;
                     continue;
@@ -429,14 +453,15 @@ fn messages(
     Ok(out)
 }
 
-/// An assistant turn with `tool_calls` and the `tool` messages after it → consecutive
-/// (assistant call, function result) pairs. Returns the index after the consumed messages.
+/// An assistant turn with `tool_calls` and the `tool` messages after it → the calls and their
+/// results as [`push_turn`] sends them. Returns the index after the consumed messages.
 fn tool_turn(
     history: &[ChatMessage],
     index: usize,
     calls: &[openai::chat::ToolCall],
     text: String,
     tools: &Toolset,
+    contract: Contract,
     out: &mut Vec<Message>,
 ) -> Result<usize, TranslateError> {
     // Each result is sent once per call that names it: calls sharing an id would repeat it.
@@ -468,7 +493,7 @@ fn tool_turn(
         results.entry(call_id).or_insert((next, message));
         next += 1;
     }
-    let mut text = Some(text).filter(|t| !t.is_empty());
+    let mut answered = Vec::with_capacity(calls.len());
     for (position, call) in calls.iter().enumerate() {
         let Some(&(result_index, result)) = results.get(call.id.as_str()) else {
             return Err(TranslateError::invalid(
@@ -489,15 +514,14 @@ fn tool_turn(
             &ResolvedParts::new(),
             &Default::default(),
         )?);
-        push_pair(
-            out,
-            tools.alias(&call.function.name),
+        answered.push(AnsweredCall {
+            name: tools.alias(&call.function.name),
             arguments,
-            crate::tools::state_id(&call.id),
-            text.take().unwrap_or_default(),
-            &result_text,
-        );
+            reference: crate::tools::decode_call_id(&call.id),
+            result: result_text,
+        });
     }
+    push_turn(out, text, answered, contract);
     Ok(next)
 }
 
@@ -508,6 +532,7 @@ fn legacy_function_turn(
     call: &openai::chat::FunctionCall,
     text: String,
     tools: &Toolset,
+    contract: Contract,
     out: &mut Vec<Message>,
 ) -> Result<usize, TranslateError> {
     let Some(result) = history.get(index + 1).filter(|m| m.role == "function") else {
@@ -526,36 +551,86 @@ fn legacy_function_turn(
         &ResolvedParts::new(),
         &Default::default(),
     )?);
-    push_pair(
-        out,
-        tools.alias(&call.name),
+    let answered = AnsweredCall {
+        name: tools.alias(&call.name),
         arguments,
-        None,
-        text,
-        &result_text,
-    );
+        reference: CallRef::default(),
+        result: result_text,
+    };
+    push_turn(out, text, vec![answered], contract);
     Ok(index + 2)
 }
 
-fn push_pair(
-    out: &mut Vec<Message>,
+/// A call from the history with its result, ready to send upstream.
+struct AnsweredCall {
+    /// The function's GigaChat name.
     name: String,
     arguments: serde_json::Value,
-    state_id: Option<String>,
-    text: String,
-    result: &str,
-) {
-    let mut call = Message::new(Role::Assistant, text);
-    call.function_call = Some(gigachat_types::FunctionCall {
-        id: None,
-        name: name.clone(),
-        arguments,
-    });
-    call.functions_state_id = state_id;
-    out.push(call);
-    let mut answer = Message::new(Role::Function, crate::tools::result_content(result));
-    answer.name = Some(name);
-    out.push(answer);
+    /// The state id and GigaChat call id the client's call id carries.
+    reference: CallRef,
+    /// The result's text.
+    result: String,
+}
+
+/// Sends a turn's calls and results. On v2 a turn GigaChat made at once (every call has its
+/// GigaChat id, all share one state id) goes back as it came: one assistant message with all
+/// the calls (`function_call`, then `parallel_calls`), then one `function` message per result,
+/// each with the id of the call it answers and the state id. Otherwise (v1, which answers one
+/// call per message, or calls GigaChat did not make together) each call is an assistant message
+/// of its own with its state id, followed by its result; v1 gets no call ids, as before.
+fn push_turn(out: &mut Vec<Message>, text: String, calls: Vec<AnsweredCall>, contract: Contract) {
+    let v2 = contract == Contract::V2;
+    let together = v2
+        && calls.len() > 1
+        && calls.iter().all(|call| {
+            call.reference.call_id.is_some()
+                && call.reference.state_id == calls[0].reference.state_id
+        });
+    if together {
+        let state_id = calls[0].reference.state_id.clone();
+        let mut message = Message::new(Role::Assistant, text);
+        let mut made = calls.iter().map(|call| gigachat_types::FunctionCall {
+            id: call.reference.call_id.clone(),
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+        });
+        message.function_call = made.next();
+        message.parallel_calls = made.collect();
+        message.functions_state_id = state_id.clone();
+        out.push(message);
+        out.extend(
+            calls
+                .into_iter()
+                .map(|call| result_message(call, state_id.clone())),
+        );
+        return;
+    }
+    let mut text = Some(text);
+    for mut call in calls {
+        if !v2 {
+            call.reference.call_id = None;
+        }
+        let mut message = Message::new(Role::Assistant, text.take().unwrap_or_default());
+        message.function_call = Some(gigachat_types::FunctionCall {
+            id: call.reference.call_id.clone(),
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+        });
+        message.functions_state_id = call.reference.state_id.clone();
+        out.push(message);
+        let state_id = call.reference.state_id.clone().filter(|_| v2);
+        out.push(result_message(call, state_id));
+    }
+}
+
+/// The `function` message with a call's result (a JSON object, as GigaChat requires), naming the
+/// call it answers by GigaChat id (v2) and carrying `state_id` when given (v2).
+fn result_message(call: AnsweredCall, state_id: Option<String>) -> Message {
+    let mut result = Message::new(Role::Function, crate::tools::result_content(&call.result));
+    result.name = Some(call.name);
+    result.call_id = call.reference.call_id;
+    result.functions_state_id = state_id;
+    result
 }
 
 /// Tool-call arguments from history: a JSON object in a string (empty means `{}`).

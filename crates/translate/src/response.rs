@@ -111,14 +111,23 @@ fn choice_message(
         function_call: None,
         reasoning_content: message.reasoning_content.clone(),
     };
-    if let (Some(call), Some(tools)) = (&message.function_call, &plan.tools) {
-        let tool_call = tools.tool_call(call, message.functions_state_id.as_deref(), unique);
+    if let (Some(_), Some(tools)) = (&message.function_call, &plan.tools) {
+        // Every call of the answer (v2 makes several at once), ids carrying the shared state.
+        let mut tool_calls = message.calls().enumerate().map(|(position, call)| {
+            tools.tool_call(
+                call,
+                message.functions_state_id.as_deref(),
+                position,
+                unique,
+            )
+        });
         out.content = Some(message.content.clone()).filter(|text| !text.is_empty());
         if tools.legacy {
-            out.function_call = Some(tool_call.function);
+            // A legacy `function_call` holds one call (and v2 was asked for one).
+            out.function_call = tool_calls.next().map(|call| call.function);
             return Ok((out, "function_call"));
         }
-        out.tool_calls = Some(vec![tool_call]);
+        out.tool_calls = Some(tool_calls.collect());
         return Ok((out, "tool_calls"));
     }
     let (text, stopped) = cut_at_stop(&message.content, &plan.stop);

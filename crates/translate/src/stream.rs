@@ -22,8 +22,11 @@ pub struct StreamTranslator {
     tools: Option<Toolset>,
     /// `json_object` output: the text is kept to be checked at the end.
     json_object: Option<String>,
-    /// A tool call was sent: the finish reason is `tool_calls` whatever GigaChat said.
-    called: bool,
+    /// Tool calls sent so far (each its own `index`): after one, the finish reason is
+    /// `tool_calls` whatever GigaChat said.
+    calls: u32,
+    /// The last state id GigaChat gave in this stream: v2 may name it once for several calls.
+    state_id: Option<String>,
     /// A stop sequence ended the choice before GigaChat did.
     cut: bool,
     sent_role: bool,
@@ -44,7 +47,8 @@ impl StreamTranslator {
             stop: StopMatcher::new(plan.stop.clone()),
             tools: plan.tools.clone(),
             json_object: (plan.output == OutputFormat::JsonObject).then(String::new),
-            called: false,
+            calls: 0,
+            state_id: None,
             cut: false,
             sent_role: false,
             finished: false,
@@ -115,17 +119,28 @@ impl StreamTranslator {
             if let Some(reasoning) = &choice.delta.reasoning_content {
                 append(&mut delta.reasoning_content, reasoning.clone());
             }
-            if let (Some(call), Some(tools)) = (&choice.delta.function_call, &self.tools) {
+            if let Some(state) = &choice.delta.functions_state_id {
+                self.state_id = Some(state.clone());
+            }
+            // Each call arrives whole in its own chunk; a legacy `function_call` holds only one.
+            if let (Some(call), Some(tools)) = (&choice.delta.function_call, &self.tools)
+                && !(tools.legacy && self.calls > 0)
+            {
                 let unique = format!("{}{}", self.ids.id, self.index);
-                let call =
-                    tools.tool_call(call, choice.delta.functions_state_id.as_deref(), &unique);
-                self.called = true;
+                let index = self.calls;
+                let call = tools.tool_call(
+                    call,
+                    self.state_id.as_deref(),
+                    usize::try_from(index).unwrap_or(usize::MAX),
+                    &unique,
+                );
+                self.calls += 1;
                 if tools.legacy {
                     delta.function_call = Some(call.function);
                 } else {
                     // OpenAI's shape: id, type and name first, then the arguments.
                     delta.tool_calls = Some(vec![ToolCallChunk {
-                        index: 0,
+                        index,
                         id: Some(call.id),
                         kind: Some("function".into()),
                         function: FunctionCallChunk {
@@ -136,7 +151,7 @@ impl StreamTranslator {
                     out.push(self.chunk(delta, None));
                     delta = Delta::default();
                     delta.tool_calls = Some(vec![ToolCallChunk {
-                        index: 0,
+                        index,
                         id: None,
                         kind: None,
                         function: FunctionCallChunk {
@@ -163,7 +178,10 @@ impl StreamTranslator {
 
     /// The finish reason for GigaChat's, given what was sent: `tool_calls` after a call.
     fn finish_reason(&self, reason: Option<&gc::FinishReason>) -> &'static str {
-        match (self.called, self.tools.as_ref().is_some_and(|t| t.legacy)) {
+        match (
+            self.calls > 0,
+            self.tools.as_ref().is_some_and(|t| t.legacy),
+        ) {
             (true, true) => "function_call",
             (true, false) => "tool_calls",
             (false, _) => match finish_reason(reason) {
@@ -176,7 +194,7 @@ impl StreamTranslator {
     /// After the end: whether the text broke the requested output format (`json_object`).
     pub fn output_error(&self) -> Option<OutputError> {
         let text = self.json_object.as_ref()?;
-        (!self.called && json_object_text(text).is_none()).then_some(OutputError::NotJsonObject)
+        (self.calls == 0 && json_object_text(text).is_none()).then_some(OutputError::NotJsonObject)
     }
 
     /// The upstream ended (`[DONE]`) without a finish reason for this choice: release held-back
