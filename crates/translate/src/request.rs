@@ -778,6 +778,234 @@ mod tests {
         assert_eq!(err.param.as_deref(), Some("messages[1].tool_calls[1].id"));
     }
 
+    fn plan_on(contract: Contract, body: serde_json::Value) -> ChatPlan {
+        let request: ChatCompletionRequest = serde_json::from_value(body).unwrap();
+        let defaults = ChatDefaults {
+            contract,
+            default_model: "GigaChat".into(),
+            ..ChatDefaults::default()
+        };
+        chat_request(&request, &defaults, &ResolvedParts::new()).unwrap()
+    }
+
+    const STATE: &str = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
+
+    fn two_tools() -> serde_json::Value {
+        json!([
+            {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
+            {"type": "function", "function": {"name": "get rate", "parameters": {"type": "object", "properties": {"currency": {"type": "string"}}}}}
+        ])
+    }
+
+    /// Two calls GigaChat made at once (ids from its answer), answered out of order.
+    fn parallel_history(first_id: &str, second_id: &str) -> serde_json::Value {
+        json!({"tools": two_tools(), "messages": [
+            {"role": "user", "content": "weather and rate"},
+            {"role": "assistant", "content": "Checking.", "tool_calls": [
+                {"id": first_id, "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Kazan\"}"}},
+                {"id": second_id, "type": "function", "function": {"name": "get rate", "arguments": "{\"currency\":\"USD\"}"}}
+            ]},
+            {"role": "tool", "tool_call_id": second_id, "content": "90.5"},
+            {"role": "tool", "tool_call_id": first_id, "content": "{\"temp_c\": 8}"}
+        ]})
+    }
+
+    fn gigachat_ids() -> (String, String) {
+        (
+            crate::tools::call_id(Some(STATE), Some("call_a"), 0, "x"),
+            crate::tools::call_id(Some(STATE), Some("call_b"), 1, "x"),
+        )
+    }
+
+    /// v2: the turn goes back as GigaChat made it: one assistant message holding both calls
+    /// with their ids and the state id, then one result per call naming the call it answers.
+    #[test]
+    fn v2_sends_parallel_calls_as_one_message_and_results_by_id() {
+        let (first, second) = gigachat_ids();
+        let plan = plan_on(Contract::V2, parallel_history(&first, &second));
+        let messages = &plan.upstream.messages;
+        assert_eq!(messages.len(), 4, "{messages:#?}");
+        let call = &messages[1];
+        assert_eq!(call.role, Role::Assistant);
+        assert_eq!(call.content, "Checking.");
+        assert_eq!(call.functions_state_id.as_deref(), Some(STATE));
+        let calls: Vec<(Option<&str>, &str, &serde_json::Value)> = call
+            .calls()
+            .map(|c| (c.id.as_deref(), c.name.as_str(), &c.arguments))
+            .collect();
+        let rate = crate::tools::sanitize_name("get rate");
+        assert_eq!(
+            calls,
+            [
+                (Some("call_a"), "get_weather", &json!({"city": "Kazan"})),
+                (Some("call_b"), rate.as_str(), &json!({"currency": "USD"}))
+            ]
+        );
+        let results: Vec<(Option<&str>, Option<&str>, Option<&str>, &str)> = messages[2..]
+            .iter()
+            .map(|m| {
+                assert_eq!(m.role, Role::Function);
+                (
+                    m.call_id.as_deref(),
+                    m.name.as_deref(),
+                    m.functions_state_id.as_deref(),
+                    m.content.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            results,
+            [
+                (
+                    Some("call_a"),
+                    Some("get_weather"),
+                    Some(STATE),
+                    r#"{"temp_c":8}"#
+                ),
+                (
+                    Some("call_b"),
+                    Some(rate.as_str()),
+                    Some(STATE),
+                    r#"{"result":90.5}"#
+                )
+            ]
+        );
+        assert_eq!(
+            plan.upstream.parallel_tool_calls,
+            Some(true),
+            "OpenAI's default"
+        );
+    }
+
+    /// v1 answers one call per message: the same turn is split into (call, result) pairs, each
+    /// with the state id, and no v2-only fields are set.
+    #[test]
+    fn v1_splits_parallel_calls_into_pairs() {
+        let (first, second) = gigachat_ids();
+        let plan = plan_on(Contract::V1, parallel_history(&first, &second));
+        let messages = &plan.upstream.messages;
+        let roles: Vec<&Role> = messages.iter().map(|m| &m.role).collect();
+        assert_eq!(
+            roles,
+            [
+                &Role::User,
+                &Role::Assistant,
+                &Role::Function,
+                &Role::Assistant,
+                &Role::Function
+            ]
+        );
+        assert_eq!(messages[1].content, "Checking.");
+        assert_eq!(messages[3].content, "");
+        for (call, result) in [(&messages[1], &messages[2]), (&messages[3], &messages[4])] {
+            assert_eq!(call.functions_state_id.as_deref(), Some(STATE));
+            assert!(call.parallel_calls.is_empty());
+            assert_eq!(call.function_call.as_ref().unwrap().id, None);
+            assert_eq!(result.call_id, None);
+            assert_eq!(result.functions_state_id, None);
+        }
+        assert_eq!(messages[2].content, r#"{"temp_c":8}"#);
+        assert_eq!(plan.upstream.parallel_tool_calls, None);
+        let body = serde_json::to_value(&plan.upstream).unwrap();
+        assert!(body["messages"][1]["function_call"].get("id").is_none());
+    }
+
+    /// Calls GigaChat did not make together (no GigaChat ids: old ids, the client's own, or
+    /// different states) are sent one per message on v2 too, each with its own state and id.
+    #[test]
+    fn v2_sends_calls_without_shared_ids_as_pairs() {
+        let other_state = "11111111-2f13-744c-8fe5-c9a19fe27db7";
+        for (first, second) in [
+            (
+                crate::tools::call_id(Some(STATE), None, 0, "x"),
+                crate::tools::call_id(Some(STATE), None, 1, "x"),
+            ),
+            ("call_client_1".to_owned(), "call_client_2".to_owned()),
+            (
+                crate::tools::call_id(Some(STATE), Some("call_a"), 0, "x"),
+                crate::tools::call_id(Some(other_state), Some("call_b"), 0, "x"),
+            ),
+        ] {
+            let plan = plan_on(Contract::V2, parallel_history(&first, &second));
+            let messages = &plan.upstream.messages;
+            assert_eq!(messages.len(), 5, "{first} {second}: {messages:#?}");
+            for (call_id, pair) in [(&first, &messages[1..3]), (&second, &messages[3..5])] {
+                let reference = crate::tools::decode_call_id(call_id);
+                assert!(pair[0].parallel_calls.is_empty());
+                assert_eq!(pair[0].functions_state_id, reference.state_id);
+                assert_eq!(
+                    pair[0].function_call.as_ref().unwrap().id,
+                    reference.call_id
+                );
+                assert_eq!(pair[1].call_id, reference.call_id);
+                assert_eq!(pair[1].functions_state_id, reference.state_id);
+            }
+        }
+    }
+
+    /// `parallel_tool_calls` reaches v2 as the client set it (unset: true); legacy `functions`
+    /// answers hold one call, so they ask for one; v1 gets nothing.
+    #[test]
+    fn parallel_tool_calls_on_each_contract() {
+        let body = |extra: serde_json::Value| {
+            let mut body =
+                json!({"messages": [{"role": "user", "content": "x"}], "tools": two_tools()});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            body
+        };
+        let parallel =
+            |contract, extra| plan_on(contract, body(extra)).upstream.parallel_tool_calls;
+        assert_eq!(parallel(Contract::V2, json!({})), Some(true));
+        assert_eq!(
+            parallel(Contract::V2, json!({"parallel_tool_calls": false})),
+            Some(false)
+        );
+        assert_eq!(
+            parallel(Contract::V2, json!({"parallel_tool_calls": true})),
+            Some(true)
+        );
+        assert_eq!(
+            parallel(Contract::V1, json!({"parallel_tool_calls": true})),
+            None
+        );
+        let legacy =
+            json!({"messages": [{"role": "user", "content": "x"}], "functions": [{"name": "f"}]});
+        assert_eq!(
+            plan_on(Contract::V2, legacy).upstream.parallel_tool_calls,
+            Some(false)
+        );
+        let no_tools =
+            json!({"messages": [{"role": "user", "content": "x"}], "parallel_tool_calls": true});
+        assert_eq!(
+            plan_on(Contract::V2, no_tools).upstream.parallel_tool_calls,
+            None
+        );
+    }
+
+    /// `required`: v2's `any` of every tool; v1 keeps the router function.
+    #[test]
+    fn required_tool_choice_on_each_contract() {
+        let body = json!({"messages": [{"role": "user", "content": "x"}], "tools": two_tools(), "tool_choice": "required"});
+        let v2 = plan_on(Contract::V2, body.clone()).upstream;
+        assert_eq!(
+            v2.function_call,
+            Some(FunctionCallMode::Any {
+                names: vec![
+                    "get_weather".into(),
+                    crate::tools::sanitize_name("get rate")
+                ]
+            })
+        );
+        assert_eq!(v2.functions.map(|f| f.len()), Some(2));
+        let v1 = plan_on(Contract::V1, body).upstream;
+        assert!(
+            matches!(&v1.function_call, Some(FunctionCallMode::Forced { name, .. }) if name.starts_with("choose_and_call_tool"))
+        );
+        assert_eq!(v1.functions.map(|f| f.len()), Some(3));
+    }
+
     #[test]
     fn response_format_schemas_must_be_object_schemas() {
         for schema in [

@@ -263,6 +263,93 @@ mod tests {
         assert_eq!(usage.prompt_tokens_details.unwrap().cached_tokens, 4);
     }
 
+    /// v2 answers several calls at once: each becomes a tool call whose id carries the shared
+    /// state id and GigaChat's call id; legacy `functions` clients get the first.
+    #[test]
+    fn every_call_of_an_answer_becomes_a_tool_call() {
+        let state = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
+        let mut answer = answer("", gc::FinishReason::FunctionCall, 9);
+        let message = &mut answer.choices[0].message;
+        message.functions_state_id = Some(state.into());
+        let call = |id: &str, name: &str, arguments| gc::FunctionCall {
+            id: Some(id.into()),
+            name: name.into(),
+            arguments,
+        };
+        message.function_call = Some(call(
+            "call_a",
+            "get_weather",
+            serde_json::json!({"city": "Kazan"}),
+        ));
+        message.parallel_calls = vec![call(
+            "call_b",
+            "get_rate",
+            serde_json::json!({"currency": "USD"}),
+        )];
+        let ids = ResponseIds {
+            id: "chatcmpl-x".into(),
+            created: 7,
+        };
+        let tools = |body: serde_json::Value| {
+            crate::tools::Toolset::from_request(
+                &serde_json::from_value(body).unwrap(),
+                &mut crate::schema::ExpansionBudget::default(),
+            )
+            .unwrap()
+        };
+        let mut plan = ChatPlan {
+            upstream: gc::ChatRequest::default(),
+            tools: tools(serde_json::json!({"messages": [], "tools": [
+                {"type": "function", "function": {"name": "get_weather"}},
+                {"type": "function", "function": {"name": "get_rate"}}
+            ]})),
+            output: OutputFormat::Text,
+            n: 1,
+            stop: Vec::new(),
+            stream: false,
+            include_usage: false,
+        };
+        let response = chat_response(
+            std::slice::from_ref(&answer),
+            &ids,
+            &plan,
+            CachedPromptTokens::Excluded,
+        )
+        .unwrap();
+        let choice = &response.choices[0];
+        assert_eq!(choice.finish_reason.as_deref(), Some("tool_calls"));
+        let calls = choice.message.tool_calls.as_ref().unwrap();
+        let seen: Vec<(&str, &str, crate::tools::CallRef)> = calls
+            .iter()
+            .map(|c| {
+                (
+                    c.function.name.as_str(),
+                    c.function.arguments.as_str(),
+                    crate::tools::decode_call_id(&c.id),
+                )
+            })
+            .collect();
+        let reference = |call: &str| crate::tools::CallRef {
+            state_id: Some(state.into()),
+            call_id: Some(call.into()),
+        };
+        assert_eq!(
+            seen,
+            [
+                ("get_weather", r#"{"city":"Kazan"}"#, reference("call_a")),
+                ("get_rate", r#"{"currency":"USD"}"#, reference("call_b"))
+            ]
+        );
+
+        plan.tools = tools(serde_json::json!({"messages": [], "functions": [
+            {"name": "get_weather"}, {"name": "get_rate"}
+        ]}));
+        let legacy = chat_response(&[answer], &ids, &plan, CachedPromptTokens::Excluded).unwrap();
+        let message = &legacy.choices[0].message;
+        assert_eq!(message.function_call.as_ref().unwrap().name, "get_weather");
+        assert_eq!(message.tool_calls, None);
+    }
+
     fn recorded_usage() -> gc::Usage {
         // `test_chat_simple.yaml`: "Say 'Hello'" → 17 + 3 = 20 with 2 precached.
         serde_json::from_value(serde_json::json!({

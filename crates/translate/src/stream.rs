@@ -366,6 +366,75 @@ mod tests {
         );
     }
 
+    /// v2 streams each of several calls whole in its own chunk, the state id possibly only on
+    /// the first: each becomes a tool call with its own `index` (0, 1, ...) and an id carrying
+    /// the state and GigaChat's call id; the choice finishes with `tool_calls`.
+    #[test]
+    fn parallel_calls_get_their_own_indexes() {
+        let request: openai::chat::ChatCompletionRequest = serde_json::from_value(json!({
+            "messages": [], "tools": [
+                {"type": "function", "function": {"name": "get_weather"}},
+                {"type": "function", "function": {"name": "get_rate"}}
+            ]
+        }))
+        .unwrap();
+        let tools = Toolset::from_request(&request, &mut crate::schema::ExpansionBudget::default())
+            .unwrap();
+        let mut t = StreamTranslator::new(ids(), "m".into(), 0, &plan(&[], false, tools));
+        let state = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
+        let call_chunk = |id: &str, name: &str, state: Option<&str>, finish: Option<&str>| {
+            let mut delta = json!({"content": "", "function_call": {"id": id, "name": name, "arguments": {"x": 1}}});
+            if let Some(state) = state {
+                delta["functions_state_id"] = json!(state);
+            }
+            let chunk: gc::ChatChunk = serde_json::from_value(json!({
+                "choices": [{"delta": delta, "index": 0, "finish_reason": finish}],
+                "created": 1, "model": "m", "object": "chat.completion"
+            }))
+            .unwrap();
+            chunk
+        };
+        let mut chunks = t.push(&call_chunk("call_a", "get_weather", Some(state), None));
+        chunks.extend(t.push(&call_chunk("call_b", "get_rate", None, None)));
+        chunks.extend(t.push(&upstream("", Some("function_call"), true)));
+        let deltas: Vec<&ToolCallChunk> = chunks
+            .iter()
+            .flat_map(|c| c.choices[0].delta.tool_calls.iter().flatten())
+            .collect();
+        let opened: Vec<(u32, &str, crate::tools::CallRef)> = deltas
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.index,
+                    d.function.name.as_deref()?,
+                    crate::tools::decode_call_id(d.id.as_deref()?),
+                ))
+            })
+            .collect();
+        let reference = |call: &str| crate::tools::CallRef {
+            state_id: Some(state.into()),
+            call_id: Some(call.into()),
+        };
+        assert_eq!(
+            opened,
+            [
+                (0, "get_weather", reference("call_a")),
+                (1, "get_rate", reference("call_b"))
+            ]
+        );
+        let arguments: Vec<(u32, &str)> = deltas
+            .iter()
+            .filter(|d| d.id.is_none())
+            .map(|d| (d.index, d.function.arguments.as_deref().unwrap_or_default()))
+            .collect();
+        assert_eq!(arguments, [(0, r#"{"x":1}"#), (1, r#"{"x":1}"#)]);
+        assert_eq!(
+            chunks.last().unwrap().choices[0].finish_reason.as_deref(),
+            Some("tool_calls")
+        );
+        assert!(t.is_finished());
+    }
+
     fn text(chunks: &[ChatCompletionChunk]) -> String {
         chunks
             .iter()
