@@ -841,35 +841,16 @@ mod tests {
                 (Some("call_b"), rate.as_str(), &json!({"currency": "USD"}))
             ]
         );
-        let results: Vec<(Option<&str>, Option<&str>, Option<&str>, &str)> = messages[2..]
-            .iter()
-            .map(|m| {
-                assert_eq!(m.role, Role::Function);
-                (
-                    m.call_id.as_deref(),
-                    m.name.as_deref(),
-                    m.functions_state_id.as_deref(),
-                    m.content.as_str(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            results,
-            [
-                (
-                    Some("call_a"),
-                    Some("get_weather"),
-                    Some(STATE),
-                    r#"{"temp_c":8}"#
-                ),
-                (
-                    Some("call_b"),
-                    Some(rate.as_str()),
-                    Some(STATE),
-                    r#"{"result":90.5}"#
-                )
-            ]
-        );
+        for (result, (call_id, name, content)) in messages[2..].iter().zip([
+            ("call_a", "get_weather", r#"{"temp_c":8}"#),
+            ("call_b", rate.as_str(), r#"{"result":90.5}"#),
+        ]) {
+            assert_eq!(result.role, Role::Function);
+            assert_eq!(result.call_id.as_deref(), Some(call_id));
+            assert_eq!(result.name.as_deref(), Some(name));
+            assert_eq!(result.functions_state_id.as_deref(), Some(STATE));
+            assert_eq!(result.content, content);
+        }
         assert_eq!(
             plan.upstream.parallel_tool_calls,
             Some(true),

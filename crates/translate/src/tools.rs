@@ -471,7 +471,7 @@ fn push_hex(out: &mut String, text: &str) {
 
 /// Lower-case hex digits back to the UTF-8 text they encode.
 fn hex_text(hex: &str) -> Option<String> {
-    if hex.is_empty() || hex.len() % 2 != 0 || !is_lower_hex(hex) {
+    if hex.is_empty() || !hex.len().is_multiple_of(2) || !is_lower_hex(hex) {
         return None;
     }
     let bytes = (0..hex.len())
