@@ -39,7 +39,7 @@ pub use client::{
 };
 pub use error::{ApiError, Error, ErrorBodyKind, TransportKind};
 pub use retry::RetryPolicy;
-pub use settings::{CachedPromptTokens, SettingError, Settings};
+pub use settings::{CachedPromptTokens, Contract, SettingError, Settings};
 pub use stream::ChatStream;
 pub use tls::RUSSIAN_TRUSTED_ROOT_CA_PEM;
 pub use verdict::{Endpoint, Fault, Verdict};
