@@ -1,6 +1,4 @@
-//! GigaChat's v2 built-in tools as the emulator runs them: web search answers text with
-//! `[sources=[n]]` markers and the sources beside it, code interpreter and URL extraction answer
-//! text, image and 3D-model generation store a downloadable file.
+//! GigaChat's v2 built-in tools as the emulator runs them (web search with sources, text tools, generated files).
 
 use serde_json::{Map, Value, json};
 

@@ -1,6 +1,4 @@
-//! v2 SSE: `response.message.delta` events (reasoning first, then tool events, calls, file, text),
-//! `response.message.done`, and the configured variants (unnamed events, trailing `[DONE]`,
-//! argument fragments keyed by id, `response.error` before an in-band failure's done).
+//! v2 SSE events in order (reasoning, tool events, calls, text, done) and their configured variants.
 
 use std::time::Duration;
 
