@@ -159,7 +159,10 @@ async fn chat_parallel_calls_and_their_results_round_trip() {
     let sent = &v2_bodies(&harness)[1];
     let gigachat_ids = assert_grouped_history(
         sent,
-        &[("get_weather", r#"{"temp_c": 8}"#), ("get_rate", "{\"result\": 90.5}")],
+        &[
+            ("get_weather", r#"{"temp_c": 8}"#),
+            ("get_rate", "{\"result\": 90.5}"),
+        ],
     );
     for (id, gigachat_id) in ids.iter().zip(&gigachat_ids) {
         assert_eq!(
@@ -251,8 +254,10 @@ async fn chat_streams_parallel_calls_with_their_own_indexes() {
 async fn required_is_any_and_parallel_can_be_turned_off() {
     let harness = start_v2().await;
     let (status, _, body) = harness
-        .chat(json!({"messages": [{"role": "user", "content": "Weather?"}], "tools": tools(),
-            "tool_choice": "required", "parallel_tool_calls": false}))
+        .chat(
+            json!({"messages": [{"role": "user", "content": "Weather?"}], "tools": tools(),
+            "tool_choice": "required", "parallel_tool_calls": false}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     spec().assert_valid("CreateChatCompletionResponse", &body);
@@ -269,8 +274,10 @@ async fn required_is_any_and_parallel_can_be_turned_off() {
     assert_eq!(sent["model_options"]["parallel_tool_calls"], false);
 
     let (status, _, body) = harness
-        .chat(json!({"messages": [{"role": "user", "content": BOTH}], "tools": tools(),
-            "parallel_tool_calls": false}))
+        .chat(
+            json!({"messages": [{"role": "user", "content": BOTH}], "tools": tools(),
+            "parallel_tool_calls": false}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (calls, _) = calls_of(&body["choices"][0]["message"]);
@@ -339,11 +346,11 @@ async fn responses_parallel_function_calls_are_items_and_round_trip_stored() {
         .post(
             "/v1/responses",
             json!({"model": "GigaChat", "tools": response_tools(),
-                "previous_response_id": body["id"],
-                "input": [
-                    {"type": "function_call_output", "call_id": items[1].1, "output": "90.5"},
-                    {"type": "function_call_output", "call_id": items[0].1, "output": "sunny"}
-                ]}),
+            "previous_response_id": body["id"],
+            "input": [
+                {"type": "function_call_output", "call_id": items[1].1, "output": "90.5"},
+                {"type": "function_call_output", "call_id": items[0].1, "output": "sunny"}
+            ]}),
         )
         .send()
         .await
@@ -386,7 +393,9 @@ async fn responses_stream_parallel_function_calls_at_their_output_indexes() {
     .await;
     let added: Vec<(u64, String, String)> = events
         .iter()
-        .filter(|e| e["type"] == "response.output_item.added" && e["item"]["type"] == "function_call")
+        .filter(|e| {
+            e["type"] == "response.output_item.added" && e["item"]["type"] == "function_call"
+        })
         .map(|e| {
             (
                 e["output_index"].as_u64().unwrap(),
@@ -483,14 +492,14 @@ async fn messages_parallel_tool_use_blocks_round_trip() {
 
     let response = harness
         .anthropic_messages(json!({"max_tokens": 200,
-            "tools": anthropic_tools(), "messages": [
-                question,
-                {"role": "assistant", "content": body["content"]},
-                {"role": "user", "content": [
-                    {"type": "tool_result", "tool_use_id": uses[0].0, "content": "sunny"},
-                    {"type": "tool_result", "tool_use_id": uses[1].0, "content": "90.5"}
-                ]}
-            ]}))
+        "tools": anthropic_tools(), "messages": [
+            question,
+            {"role": "assistant", "content": body["content"]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": uses[0].0, "content": "sunny"},
+                {"type": "tool_result", "tool_use_id": uses[1].0, "content": "90.5"}
+            ]}
+        ]}))
         .await;
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
