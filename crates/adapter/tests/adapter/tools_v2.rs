@@ -248,6 +248,57 @@ async fn chat_streams_parallel_calls_with_their_own_indexes() {
     );
 }
 
+/// Calls without GigaChat ids (the June 2026 IFT recording has none) still get distinct client ids,
+/// and go back one call per message, each followed by its result (matched in order).
+#[tokio::test]
+async fn parallel_calls_without_gigachat_ids_go_back_as_pairs() {
+    let harness = start_with(Options {
+        emulator: gigachat_emulator::EmulatorConfig {
+            function_call_ids: false,
+            ..gigachat_emulator::EmulatorConfig::default()
+        },
+        settings: Box::new(|settings| settings.api_version = gigachat::Contract::V2),
+        ..Options::default()
+    })
+    .await;
+    let question = json!({"role": "user", "content": BOTH});
+    let (status, _, body) = harness
+        .chat(json!({"messages": [question], "tools": tools()}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let message = &body["choices"][0]["message"];
+    let (calls, ids) = calls_of(message);
+    assert_eq!(calls, both_calls());
+    assert_ne!(ids[0], ids[1], "distinct ids without GigaChat's");
+    let (status, _, answer) = harness
+        .chat(json!({"tools": tools(), "messages": [
+            question,
+            message,
+            {"role": "tool", "tool_call_id": ids[1], "content": "90.5"},
+            {"role": "tool", "tool_call_id": ids[0], "content": "sunny"}
+        ]}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let sent = &v2_bodies(&harness)[1];
+    let roles: Vec<&str> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant", "tool"]);
+    let state = sent["messages"][1]["tools_state_id"].as_str().unwrap();
+    assert_eq!(sent["messages"][3]["tools_state_id"], state);
+    assert_eq!(
+        sent["messages"][2]["content"][0]["function_result"]["result"],
+        json!({"result": "sunny"})
+    );
+    assert_eq!(
+        sent["messages"][4]["content"][0]["function_result"]["name"],
+        "get_rate"
+    );
+}
+
 /// `required` is v2's `any` over every tool (no router function); `parallel_tool_calls: false`
 /// reaches GigaChat and one call comes back.
 #[tokio::test]
