@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use gigachat_types::{
-    ChatRequest, FunctionCallMode, Message, ResponseFormat as GcResponseFormat, Role,
+    ChatRequest, Contract, FunctionCallMode, Message, ResponseFormat as GcResponseFormat, Role,
 };
 use openai::chat::{ChatCompletionRequest, ChatMessage};
 
 use crate::TranslateError;
 use crate::attachments::{ResolvedParts, images_to_drop, pieces, split, text_of};
 use crate::schema::{ExpansionBudget, Restore, normalize};
-use crate::tools::Toolset;
+use crate::tools::{CallRef, Toolset};
 
 /// GigaChat's greedy decoding: temperatures in (0, 0.001] reset sampling to deterministic.
 pub const GREEDY_TEMPERATURE: f64 = 0.001;
@@ -168,7 +168,7 @@ pub fn chat_request(
     let mut budget = ExpansionBudget::default();
     let mut tools = Toolset::from_request(request, &mut budget)?;
     let function_call = match tools.as_mut() {
-        Some(tools) => Some(tools.choose(request)?),
+        Some(tools) => Some(tools.choose(request, defaults.contract)?),
         // Drawing on request, but never in place of a structured answer.
         None if defaults.builtin_functions && request.response_format.is_none() => {
             Some(FunctionCallMode::Auto)
@@ -180,6 +180,7 @@ pub fn chat_request(
         &request.messages,
         resolved,
         tools.as_ref().unwrap_or(&Toolset::default()),
+        defaults.contract,
     )?;
     let (response_format, output) = output_format(request.response_format.as_ref(), &mut budget)?;
     if output == OutputFormat::JsonObject {
@@ -244,11 +245,14 @@ pub fn chat_request(
         update_interval: request.update_interval,
         profanity_check: request.profanity_check,
         reasoning_effort: reasoning_effort(request)?,
+        parallel_tool_calls: parallel_tool_calls(request, tools.as_ref(), defaults.contract),
         function_call,
         functions,
         response_format,
+        contract: defaults.contract,
         ..ChatRequest::default()
     };
+    crate::contract::check(&upstream)?;
     let stream = request.stream.unwrap_or(false);
     Ok(ChatPlan {
         upstream,
@@ -263,6 +267,18 @@ pub fn chat_request(
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false),
     })
+}
+
+/// Whether GigaChat may answer with several calls at once: only v2 can, and only for `tools`
+/// (legacy `functions` answers hold one `function_call`). Unset means yes, as OpenAI's default
+/// (`parallel_tool_calls` defaults to true); v1 answers one call per turn whatever the client asks.
+fn parallel_tool_calls(
+    request: &ChatCompletionRequest,
+    tools: Option<&Toolset>,
+    contract: Contract,
+) -> Option<bool> {
+    let tools = tools.filter(|_| contract == Contract::V2)?;
+    Some(!tools.legacy && request.parallel_tool_calls.unwrap_or(true))
 }
 
 /// `reasoning_effort` or `reasoning.effort`, in GigaChat's three levels.
@@ -356,11 +372,12 @@ fn header_safe(id: &str) -> String {
 
 /// Maps the history. `system`/`developer` messages before the first other message become one
 /// leading system message; later ones become user messages (GigaChat allows one system message, first).
-/// An assistant turn with tool calls becomes one call/result pair per call, in order.
+/// An assistant turn with tool calls becomes its calls and their results (see [`tool_turn`]).
 fn messages(
     history: &[ChatMessage],
     resolved: &ResolvedParts,
     tools: &Toolset,
+    contract: Contract,
 ) -> Result<Vec<Message>, TranslateError> {
     if history.is_empty() {
         return Err(TranslateError::invalid(
@@ -389,7 +406,15 @@ fn messages(
             "system" | "developer" | "user" => Role::User,
             "assistant" => {
                 if let Some(calls) = message.tool_calls.as_ref().filter(|c| !c.is_empty()) {
-                    index = tool_turn(history, index, calls, text_of(&pieces), tools, &mut out)?;
+                    index = tool_turn(
+                        history,
+                        index,
+                        calls,
+                        text_of(&pieces),
+                        tools,
+                        contract,
+                        &mut out,
+                    )?;
                     continue;
                 }
                 if let Some(call) = &message.function_call {
@@ -399,6 +424,7 @@ fn messages(
                         call,
                         text_of(&pieces),
                         tools,
+                        contract,
                         &mut out,
                     )?;
                     continue;
@@ -429,14 +455,15 @@ fn messages(
     Ok(out)
 }
 
-/// An assistant turn with `tool_calls` and the `tool` messages after it → consecutive
-/// (assistant call, function result) pairs. Returns the index after the consumed messages.
+/// An assistant turn with `tool_calls` and the `tool` messages after it → the calls and their
+/// results as [`push_turn`] sends them. Returns the index after the consumed messages.
 fn tool_turn(
     history: &[ChatMessage],
     index: usize,
     calls: &[openai::chat::ToolCall],
     text: String,
     tools: &Toolset,
+    contract: Contract,
     out: &mut Vec<Message>,
 ) -> Result<usize, TranslateError> {
     // Each result is sent once per call that names it: calls sharing an id would repeat it.
@@ -468,7 +495,7 @@ fn tool_turn(
         results.entry(call_id).or_insert((next, message));
         next += 1;
     }
-    let mut text = Some(text).filter(|t| !t.is_empty());
+    let mut answered = Vec::with_capacity(calls.len());
     for (position, call) in calls.iter().enumerate() {
         let Some(&(result_index, result)) = results.get(call.id.as_str()) else {
             return Err(TranslateError::invalid(
@@ -489,15 +516,14 @@ fn tool_turn(
             &ResolvedParts::new(),
             &Default::default(),
         )?);
-        push_pair(
-            out,
-            tools.alias(&call.function.name),
+        answered.push(AnsweredCall {
+            name: tools.alias(&call.function.name),
             arguments,
-            crate::tools::state_id(&call.id),
-            text.take().unwrap_or_default(),
-            &result_text,
-        );
+            reference: crate::tools::decode_call_id(&call.id),
+            result: result_text,
+        });
     }
+    push_turn(out, text, answered, contract);
     Ok(next)
 }
 
@@ -508,6 +534,7 @@ fn legacy_function_turn(
     call: &openai::chat::FunctionCall,
     text: String,
     tools: &Toolset,
+    contract: Contract,
     out: &mut Vec<Message>,
 ) -> Result<usize, TranslateError> {
     let Some(result) = history.get(index + 1).filter(|m| m.role == "function") else {
@@ -526,36 +553,86 @@ fn legacy_function_turn(
         &ResolvedParts::new(),
         &Default::default(),
     )?);
-    push_pair(
-        out,
-        tools.alias(&call.name),
+    let answered = AnsweredCall {
+        name: tools.alias(&call.name),
         arguments,
-        None,
-        text,
-        &result_text,
-    );
+        reference: CallRef::default(),
+        result: result_text,
+    };
+    push_turn(out, text, vec![answered], contract);
     Ok(index + 2)
 }
 
-fn push_pair(
-    out: &mut Vec<Message>,
+/// A call from the history with its result, ready to send upstream.
+struct AnsweredCall {
+    /// The function's GigaChat name.
     name: String,
     arguments: serde_json::Value,
-    state_id: Option<String>,
-    text: String,
-    result: &str,
-) {
-    let mut call = Message::new(Role::Assistant, text);
-    call.function_call = Some(gigachat_types::FunctionCall {
-        id: None,
-        name: name.clone(),
-        arguments,
-    });
-    call.functions_state_id = state_id;
-    out.push(call);
-    let mut answer = Message::new(Role::Function, crate::tools::result_content(result));
-    answer.name = Some(name);
-    out.push(answer);
+    /// The state id and GigaChat call id the client's call id carries.
+    reference: CallRef,
+    /// The result's text.
+    result: String,
+}
+
+/// Sends a turn's calls and results. On v2 a turn GigaChat made at once (every call has its
+/// GigaChat id, all share one state id) goes back as it came: one assistant message with all
+/// the calls (`function_call`, then `parallel_calls`), then one `function` message per result,
+/// each with the id of the call it answers and the state id. Otherwise (v1, which answers one
+/// call per message, or calls GigaChat did not make together) each call is an assistant message
+/// of its own with its state id, followed by its result; v1 gets no call ids, as before.
+fn push_turn(out: &mut Vec<Message>, text: String, calls: Vec<AnsweredCall>, contract: Contract) {
+    let v2 = contract == Contract::V2;
+    let together = v2
+        && calls.len() > 1
+        && calls.iter().all(|call| {
+            call.reference.call_id.is_some()
+                && call.reference.state_id == calls[0].reference.state_id
+        });
+    if together {
+        let state_id = calls[0].reference.state_id.clone();
+        let mut message = Message::new(Role::Assistant, text);
+        let mut made = calls.iter().map(|call| gigachat_types::FunctionCall {
+            id: call.reference.call_id.clone(),
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+        });
+        message.function_call = made.next();
+        message.parallel_calls = made.collect();
+        message.functions_state_id = state_id.clone();
+        out.push(message);
+        out.extend(
+            calls
+                .into_iter()
+                .map(|call| result_message(call, state_id.clone())),
+        );
+        return;
+    }
+    let mut text = Some(text);
+    for mut call in calls {
+        if !v2 {
+            call.reference.call_id = None;
+        }
+        let mut message = Message::new(Role::Assistant, text.take().unwrap_or_default());
+        message.function_call = Some(gigachat_types::FunctionCall {
+            id: call.reference.call_id.clone(),
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+        });
+        message.functions_state_id = call.reference.state_id.clone();
+        out.push(message);
+        let state_id = call.reference.state_id.clone().filter(|_| v2);
+        out.push(result_message(call, state_id));
+    }
+}
+
+/// The `function` message with a call's result (a JSON object, as GigaChat requires), naming the
+/// call it answers by GigaChat id (v2) and carrying `state_id` when given (v2).
+fn result_message(call: AnsweredCall, state_id: Option<String>) -> Message {
+    let mut result = Message::new(Role::Function, crate::tools::result_content(&call.result));
+    result.name = Some(call.name);
+    result.call_id = call.reference.call_id;
+    result.functions_state_id = state_id;
+    result
 }
 
 /// Tool-call arguments from history: a JSON object in a string (empty means `{}`).
@@ -701,6 +778,215 @@ mod tests {
         ]}))
         .unwrap_err();
         assert_eq!(err.param.as_deref(), Some("messages[1].tool_calls[1].id"));
+    }
+
+    fn plan_on(contract: Contract, body: serde_json::Value) -> ChatPlan {
+        let request: ChatCompletionRequest = serde_json::from_value(body).unwrap();
+        let defaults = ChatDefaults {
+            contract,
+            default_model: "GigaChat".into(),
+            ..ChatDefaults::default()
+        };
+        chat_request(&request, &defaults, &ResolvedParts::new()).unwrap()
+    }
+
+    const STATE: &str = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
+
+    fn two_tools() -> serde_json::Value {
+        json!([
+            {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
+            {"type": "function", "function": {"name": "get rate", "parameters": {"type": "object", "properties": {"currency": {"type": "string"}}}}}
+        ])
+    }
+
+    /// Two calls GigaChat made at once (ids from its answer), answered out of order.
+    fn parallel_history(first_id: &str, second_id: &str) -> serde_json::Value {
+        json!({"tools": two_tools(), "messages": [
+            {"role": "user", "content": "weather and rate"},
+            {"role": "assistant", "content": "Checking.", "tool_calls": [
+                {"id": first_id, "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Kazan\"}"}},
+                {"id": second_id, "type": "function", "function": {"name": "get rate", "arguments": "{\"currency\":\"USD\"}"}}
+            ]},
+            {"role": "tool", "tool_call_id": second_id, "content": "90.5"},
+            {"role": "tool", "tool_call_id": first_id, "content": "{\"temp_c\": 8}"}
+        ]})
+    }
+
+    fn gigachat_ids() -> (String, String) {
+        (
+            crate::tools::call_id(Some(STATE), Some("call_a"), 0, "x"),
+            crate::tools::call_id(Some(STATE), Some("call_b"), 1, "x"),
+        )
+    }
+
+    /// v2: the turn goes back as GigaChat made it: one assistant message holding both calls
+    /// with their ids and the state id, then one result per call naming the call it answers.
+    #[test]
+    fn v2_sends_parallel_calls_as_one_message_and_results_by_id() {
+        let (first, second) = gigachat_ids();
+        let plan = plan_on(Contract::V2, parallel_history(&first, &second));
+        let messages = &plan.upstream.messages;
+        assert_eq!(messages.len(), 4, "{messages:#?}");
+        let call = &messages[1];
+        assert_eq!(call.role, Role::Assistant);
+        assert_eq!(call.content, "Checking.");
+        assert_eq!(call.functions_state_id.as_deref(), Some(STATE));
+        let calls: Vec<(Option<&str>, &str, &serde_json::Value)> = call
+            .calls()
+            .map(|c| (c.id.as_deref(), c.name.as_str(), &c.arguments))
+            .collect();
+        let rate = crate::tools::sanitize_name("get rate");
+        assert_eq!(
+            calls,
+            [
+                (Some("call_a"), "get_weather", &json!({"city": "Kazan"})),
+                (Some("call_b"), rate.as_str(), &json!({"currency": "USD"}))
+            ]
+        );
+        for (result, (call_id, name, content)) in messages[2..].iter().zip([
+            ("call_a", "get_weather", r#"{"temp_c":8}"#),
+            ("call_b", rate.as_str(), r#"{"result":90.5}"#),
+        ]) {
+            assert_eq!(result.role, Role::Function);
+            assert_eq!(result.call_id.as_deref(), Some(call_id));
+            assert_eq!(result.name.as_deref(), Some(name));
+            assert_eq!(result.functions_state_id.as_deref(), Some(STATE));
+            assert_eq!(result.content, content);
+        }
+        assert_eq!(
+            plan.upstream.parallel_tool_calls,
+            Some(true),
+            "OpenAI's default"
+        );
+    }
+
+    /// v1 answers one call per message: the same turn is split into (call, result) pairs, each
+    /// with the state id, and no v2-only fields are set.
+    #[test]
+    fn v1_splits_parallel_calls_into_pairs() {
+        let (first, second) = gigachat_ids();
+        let plan = plan_on(Contract::V1, parallel_history(&first, &second));
+        let messages = &plan.upstream.messages;
+        let roles: Vec<&Role> = messages.iter().map(|m| &m.role).collect();
+        assert_eq!(
+            roles,
+            [
+                &Role::User,
+                &Role::Assistant,
+                &Role::Function,
+                &Role::Assistant,
+                &Role::Function
+            ]
+        );
+        assert_eq!(messages[1].content, "Checking.");
+        assert_eq!(messages[3].content, "");
+        for (call, result) in [(&messages[1], &messages[2]), (&messages[3], &messages[4])] {
+            assert_eq!(call.functions_state_id.as_deref(), Some(STATE));
+            assert!(call.parallel_calls.is_empty());
+            assert_eq!(call.function_call.as_ref().unwrap().id, None);
+            assert_eq!(result.call_id, None);
+            assert_eq!(result.functions_state_id, None);
+        }
+        assert_eq!(messages[2].content, r#"{"temp_c":8}"#);
+        assert_eq!(plan.upstream.parallel_tool_calls, None);
+        let body = serde_json::to_value(&plan.upstream).unwrap();
+        assert!(body["messages"][1]["function_call"].get("id").is_none());
+    }
+
+    /// Calls GigaChat did not make together (no GigaChat ids: old ids, the client's own, or
+    /// different states) are sent one per message on v2 too, each with its own state and id.
+    #[test]
+    fn v2_sends_calls_without_shared_ids_as_pairs() {
+        let other_state = "11111111-2f13-744c-8fe5-c9a19fe27db7";
+        for (first, second) in [
+            (
+                crate::tools::call_id(Some(STATE), None, 0, "x"),
+                crate::tools::call_id(Some(STATE), None, 1, "x"),
+            ),
+            ("call_client_1".to_owned(), "call_client_2".to_owned()),
+            (
+                crate::tools::call_id(Some(STATE), Some("call_a"), 0, "x"),
+                crate::tools::call_id(Some(other_state), Some("call_b"), 0, "x"),
+            ),
+        ] {
+            let plan = plan_on(Contract::V2, parallel_history(&first, &second));
+            let messages = &plan.upstream.messages;
+            assert_eq!(messages.len(), 5, "{first} {second}: {messages:#?}");
+            for (call_id, pair) in [(&first, &messages[1..3]), (&second, &messages[3..5])] {
+                let reference = crate::tools::decode_call_id(call_id);
+                assert!(pair[0].parallel_calls.is_empty());
+                assert_eq!(pair[0].functions_state_id, reference.state_id);
+                assert_eq!(
+                    pair[0].function_call.as_ref().unwrap().id,
+                    reference.call_id
+                );
+                assert_eq!(pair[1].call_id, reference.call_id);
+                assert_eq!(pair[1].functions_state_id, reference.state_id);
+            }
+        }
+    }
+
+    /// `parallel_tool_calls` reaches v2 as the client set it (unset: true); legacy `functions`
+    /// answers hold one call, so they ask for one; v1 gets nothing.
+    #[test]
+    fn parallel_tool_calls_on_each_contract() {
+        let body = |extra: serde_json::Value| {
+            let mut body =
+                json!({"messages": [{"role": "user", "content": "x"}], "tools": two_tools()});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            body
+        };
+        let parallel =
+            |contract, extra| plan_on(contract, body(extra)).upstream.parallel_tool_calls;
+        assert_eq!(parallel(Contract::V2, json!({})), Some(true));
+        assert_eq!(
+            parallel(Contract::V2, json!({"parallel_tool_calls": false})),
+            Some(false)
+        );
+        assert_eq!(
+            parallel(Contract::V2, json!({"parallel_tool_calls": true})),
+            Some(true)
+        );
+        assert_eq!(
+            parallel(Contract::V1, json!({"parallel_tool_calls": true})),
+            None
+        );
+        let legacy =
+            json!({"messages": [{"role": "user", "content": "x"}], "functions": [{"name": "f"}]});
+        assert_eq!(
+            plan_on(Contract::V2, legacy).upstream.parallel_tool_calls,
+            Some(false)
+        );
+        let no_tools =
+            json!({"messages": [{"role": "user", "content": "x"}], "parallel_tool_calls": true});
+        assert_eq!(
+            plan_on(Contract::V2, no_tools).upstream.parallel_tool_calls,
+            None
+        );
+    }
+
+    /// `required`: v2's `any` of every tool; v1 keeps the router function.
+    #[test]
+    fn required_tool_choice_on_each_contract() {
+        let body = json!({"messages": [{"role": "user", "content": "x"}], "tools": two_tools(), "tool_choice": "required"});
+        let v2 = plan_on(Contract::V2, body.clone()).upstream;
+        assert_eq!(
+            v2.function_call,
+            Some(FunctionCallMode::Any {
+                names: vec![
+                    "get_weather".into(),
+                    crate::tools::sanitize_name("get rate")
+                ]
+            })
+        );
+        assert_eq!(v2.functions.map(|f| f.len()), Some(2));
+        let v1 = plan_on(Contract::V1, body).upstream;
+        assert!(
+            matches!(&v1.function_call, Some(FunctionCallMode::Forced { name, .. }) if name.starts_with("choose_and_call_tool"))
+        );
+        assert_eq!(v1.functions.map(|f| f.len()), Some(3));
     }
 
     #[test]

@@ -111,14 +111,23 @@ fn choice_message(
         function_call: None,
         reasoning_content: message.reasoning_content.clone(),
     };
-    if let (Some(call), Some(tools)) = (&message.function_call, &plan.tools) {
-        let tool_call = tools.tool_call(call, message.functions_state_id.as_deref(), unique);
+    if let (Some(_), Some(tools)) = (&message.function_call, &plan.tools) {
+        // Every call of the answer (v2 makes several at once), ids carrying the shared state.
+        let mut tool_calls = message.calls().enumerate().map(|(position, call)| {
+            tools.tool_call(
+                call,
+                message.functions_state_id.as_deref(),
+                position,
+                unique,
+            )
+        });
         out.content = Some(message.content.clone()).filter(|text| !text.is_empty());
         if tools.legacy {
-            out.function_call = Some(tool_call.function);
+            // A legacy `function_call` holds one call (and v2 was asked for one).
+            out.function_call = tool_calls.next().map(|call| call.function);
             return Ok((out, "function_call"));
         }
-        out.tool_calls = Some(vec![tool_call]);
+        out.tool_calls = Some(tool_calls.collect());
         return Ok((out, "tool_calls"));
     }
     let (text, stopped) = cut_at_stop(&message.content, &plan.stop);
@@ -252,6 +261,93 @@ mod tests {
             (14, 8, 22)
         );
         assert_eq!(usage.prompt_tokens_details.unwrap().cached_tokens, 4);
+    }
+
+    /// v2 answers several calls at once: each becomes a tool call whose id carries the shared
+    /// state id and GigaChat's call id; legacy `functions` clients get the first.
+    #[test]
+    fn every_call_of_an_answer_becomes_a_tool_call() {
+        let state = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
+        let mut answer = answer("", gc::FinishReason::FunctionCall, 9);
+        let message = &mut answer.choices[0].message;
+        message.functions_state_id = Some(state.into());
+        let call = |id: &str, name: &str, arguments| gc::FunctionCall {
+            id: Some(id.into()),
+            name: name.into(),
+            arguments,
+        };
+        message.function_call = Some(call(
+            "call_a",
+            "get_weather",
+            serde_json::json!({"city": "Kazan"}),
+        ));
+        message.parallel_calls = vec![call(
+            "call_b",
+            "get_rate",
+            serde_json::json!({"currency": "USD"}),
+        )];
+        let ids = ResponseIds {
+            id: "chatcmpl-x".into(),
+            created: 7,
+        };
+        let tools = |body: serde_json::Value| {
+            crate::tools::Toolset::from_request(
+                &serde_json::from_value(body).unwrap(),
+                &mut crate::schema::ExpansionBudget::default(),
+            )
+            .unwrap()
+        };
+        let mut plan = ChatPlan {
+            upstream: gc::ChatRequest::default(),
+            tools: tools(serde_json::json!({"messages": [], "tools": [
+                {"type": "function", "function": {"name": "get_weather"}},
+                {"type": "function", "function": {"name": "get_rate"}}
+            ]})),
+            output: OutputFormat::Text,
+            n: 1,
+            stop: Vec::new(),
+            stream: false,
+            include_usage: false,
+        };
+        let response = chat_response(
+            std::slice::from_ref(&answer),
+            &ids,
+            &plan,
+            CachedPromptTokens::Excluded,
+        )
+        .unwrap();
+        let choice = &response.choices[0];
+        assert_eq!(choice.finish_reason.as_deref(), Some("tool_calls"));
+        let calls = choice.message.tool_calls.as_ref().unwrap();
+        let seen: Vec<(&str, &str, crate::tools::CallRef)> = calls
+            .iter()
+            .map(|c| {
+                (
+                    c.function.name.as_str(),
+                    c.function.arguments.as_str(),
+                    crate::tools::decode_call_id(&c.id),
+                )
+            })
+            .collect();
+        let reference = |call: &str| crate::tools::CallRef {
+            state_id: Some(state.into()),
+            call_id: Some(call.into()),
+        };
+        assert_eq!(
+            seen,
+            [
+                ("get_weather", r#"{"city":"Kazan"}"#, reference("call_a")),
+                ("get_rate", r#"{"currency":"USD"}"#, reference("call_b"))
+            ]
+        );
+
+        plan.tools = tools(serde_json::json!({"messages": [], "functions": [
+            {"name": "get_weather"}, {"name": "get_rate"}
+        ]}));
+        let legacy = chat_response(&[answer], &ids, &plan, CachedPromptTokens::Excluded).unwrap();
+        let message = &legacy.choices[0].message;
+        assert_eq!(message.function_call.as_ref().unwrap().name, "get_weather");
+        assert_eq!(message.tool_calls, None);
     }
 
     fn recorded_usage() -> gc::Usage {

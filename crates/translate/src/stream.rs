@@ -22,8 +22,11 @@ pub struct StreamTranslator {
     tools: Option<Toolset>,
     /// `json_object` output: the text is kept to be checked at the end.
     json_object: Option<String>,
-    /// A tool call was sent: the finish reason is `tool_calls` whatever GigaChat said.
-    called: bool,
+    /// Tool calls sent so far (each its own `index`): after one, the finish reason is
+    /// `tool_calls` whatever GigaChat said.
+    calls: u32,
+    /// The last state id GigaChat gave in this stream: v2 may name it once for several calls.
+    state_id: Option<String>,
     /// A stop sequence ended the choice before GigaChat did.
     cut: bool,
     sent_role: bool,
@@ -44,7 +47,8 @@ impl StreamTranslator {
             stop: StopMatcher::new(plan.stop.clone()),
             tools: plan.tools.clone(),
             json_object: (plan.output == OutputFormat::JsonObject).then(String::new),
-            called: false,
+            calls: 0,
+            state_id: None,
             cut: false,
             sent_role: false,
             finished: false,
@@ -115,17 +119,28 @@ impl StreamTranslator {
             if let Some(reasoning) = &choice.delta.reasoning_content {
                 append(&mut delta.reasoning_content, reasoning.clone());
             }
-            if let (Some(call), Some(tools)) = (&choice.delta.function_call, &self.tools) {
+            if let Some(state) = &choice.delta.functions_state_id {
+                self.state_id = Some(state.clone());
+            }
+            // Each call arrives whole in its own chunk; a legacy `function_call` holds only one.
+            if let (Some(call), Some(tools)) = (&choice.delta.function_call, &self.tools)
+                && !(tools.legacy && self.calls > 0)
+            {
                 let unique = format!("{}{}", self.ids.id, self.index);
-                let call =
-                    tools.tool_call(call, choice.delta.functions_state_id.as_deref(), &unique);
-                self.called = true;
+                let index = self.calls;
+                let call = tools.tool_call(
+                    call,
+                    self.state_id.as_deref(),
+                    usize::try_from(index).unwrap_or(usize::MAX),
+                    &unique,
+                );
+                self.calls += 1;
                 if tools.legacy {
                     delta.function_call = Some(call.function);
                 } else {
                     // OpenAI's shape: id, type and name first, then the arguments.
                     delta.tool_calls = Some(vec![ToolCallChunk {
-                        index: 0,
+                        index,
                         id: Some(call.id),
                         kind: Some("function".into()),
                         function: FunctionCallChunk {
@@ -136,7 +151,7 @@ impl StreamTranslator {
                     out.push(self.chunk(delta, None));
                     delta = Delta::default();
                     delta.tool_calls = Some(vec![ToolCallChunk {
-                        index: 0,
+                        index,
                         id: None,
                         kind: None,
                         function: FunctionCallChunk {
@@ -163,7 +178,10 @@ impl StreamTranslator {
 
     /// The finish reason for GigaChat's, given what was sent: `tool_calls` after a call.
     fn finish_reason(&self, reason: Option<&gc::FinishReason>) -> &'static str {
-        match (self.called, self.tools.as_ref().is_some_and(|t| t.legacy)) {
+        match (
+            self.calls > 0,
+            self.tools.as_ref().is_some_and(|t| t.legacy),
+        ) {
             (true, true) => "function_call",
             (true, false) => "tool_calls",
             (false, _) => match finish_reason(reason) {
@@ -176,7 +194,7 @@ impl StreamTranslator {
     /// After the end: whether the text broke the requested output format (`json_object`).
     pub fn output_error(&self) -> Option<OutputError> {
         let text = self.json_object.as_ref()?;
-        (!self.called && json_object_text(text).is_none()).then_some(OutputError::NotJsonObject)
+        (self.calls == 0 && json_object_text(text).is_none()).then_some(OutputError::NotJsonObject)
     }
 
     /// The upstream ended (`[DONE]`) without a finish reason for this choice: release held-back
@@ -346,6 +364,75 @@ mod tests {
             chunks[1].choices[0].finish_reason.as_deref(),
             Some("tool_calls")
         );
+    }
+
+    /// v2 streams each of several calls whole in its own chunk, the state id possibly only on
+    /// the first: each becomes a tool call with its own `index` (0, 1, ...) and an id carrying
+    /// the state and GigaChat's call id; the choice finishes with `tool_calls`.
+    #[test]
+    fn parallel_calls_get_their_own_indexes() {
+        let request: openai::chat::ChatCompletionRequest = serde_json::from_value(json!({
+            "messages": [], "tools": [
+                {"type": "function", "function": {"name": "get_weather"}},
+                {"type": "function", "function": {"name": "get_rate"}}
+            ]
+        }))
+        .unwrap();
+        let tools = Toolset::from_request(&request, &mut crate::schema::ExpansionBudget::default())
+            .unwrap();
+        let mut t = StreamTranslator::new(ids(), "m".into(), 0, &plan(&[], false, tools));
+        let state = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
+        let call_chunk = |id: &str, name: &str, state: Option<&str>, finish: Option<&str>| {
+            let mut delta = json!({"content": "", "function_call": {"id": id, "name": name, "arguments": {"x": 1}}});
+            if let Some(state) = state {
+                delta["functions_state_id"] = json!(state);
+            }
+            let chunk: gc::ChatChunk = serde_json::from_value(json!({
+                "choices": [{"delta": delta, "index": 0, "finish_reason": finish}],
+                "created": 1, "model": "m", "object": "chat.completion"
+            }))
+            .unwrap();
+            chunk
+        };
+        let mut chunks = t.push(&call_chunk("call_a", "get_weather", Some(state), None));
+        chunks.extend(t.push(&call_chunk("call_b", "get_rate", None, None)));
+        chunks.extend(t.push(&upstream("", Some("function_call"), true)));
+        let deltas: Vec<&ToolCallChunk> = chunks
+            .iter()
+            .flat_map(|c| c.choices[0].delta.tool_calls.iter().flatten())
+            .collect();
+        let opened: Vec<(u32, &str, crate::tools::CallRef)> = deltas
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.index,
+                    d.function.name.as_deref()?,
+                    crate::tools::decode_call_id(d.id.as_deref()?),
+                ))
+            })
+            .collect();
+        let reference = |call: &str| crate::tools::CallRef {
+            state_id: Some(state.into()),
+            call_id: Some(call.into()),
+        };
+        assert_eq!(
+            opened,
+            [
+                (0, "get_weather", reference("call_a")),
+                (1, "get_rate", reference("call_b"))
+            ]
+        );
+        let arguments: Vec<(u32, &str)> = deltas
+            .iter()
+            .filter(|d| d.id.is_none())
+            .map(|d| (d.index, d.function.arguments.as_deref().unwrap_or_default()))
+            .collect();
+        assert_eq!(arguments, [(0, r#"{"x":1}"#), (1, r#"{"x":1}"#)]);
+        assert_eq!(
+            chunks.last().unwrap().choices[0].finish_reason.as_deref(),
+            Some("tool_calls")
+        );
+        assert!(t.is_finished());
     }
 
     fn text(chunks: &[ChatCompletionChunk]) -> String {

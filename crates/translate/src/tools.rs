@@ -1,9 +1,10 @@
 //! Tools ↔ GigaChat functions: name aliasing, `tool_choice`, call ids that carry GigaChat's
-//! `functions_state_id`, and turning a GigaChat function call back into an OpenAI tool call.
+//! `functions_state_id` and its own call id, and turning a GigaChat function call back into an
+//! OpenAI tool call.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gigachat_types::{FunctionCall as GcCall, FunctionCallMode, FunctionSpec};
+use gigachat_types::{Contract, FunctionCall as GcCall, FunctionCallMode, FunctionSpec};
 use openai::chat::{ChatCompletionRequest, FunctionCall, FunctionDefinition, ToolCall, ToolChoice};
 use serde_json::{Map, Value, json};
 
@@ -176,10 +177,12 @@ impl Toolset {
     }
 
     /// GigaChat's `function_call` for the client's `tool_choice` (or legacy `function_call`).
-    /// `required` forces the only tool, or, with several, a router function whose call names the tool.
+    /// `required` is v2's `any` of all the tools under `contract` v2; v1 has no such mode, so
+    /// there it forces the only tool, or, with several, a router function whose call names the tool.
     pub fn choose(
         &mut self,
         request: &ChatCompletionRequest,
+        contract: Contract,
     ) -> Result<FunctionCallMode, TranslateError> {
         let choice = match (&request.tool_choice, &request.function_call) {
             (Some(choice), _) => Some(choice.clone()),
@@ -211,6 +214,9 @@ impl Toolset {
                 };
                 forced(&entry.alias)
             }
+            Some(ToolChoice::Required) if contract == Contract::V2 => FunctionCallMode::Any {
+                names: self.entries.iter().map(|e| e.alias.clone()).collect(),
+            },
             Some(ToolChoice::Required) if self.entries.len() == 1 => forced(&self.entries[0].alias),
             Some(ToolChoice::Required) => {
                 let mut router = ROUTER_NAME.to_owned();
@@ -280,8 +286,15 @@ impl Toolset {
     }
 
     /// A GigaChat function call as the client's tool call: original name, restored arguments as a
-    /// JSON string, and an id carrying `functions_state_id`.
-    pub fn tool_call(&self, call: &GcCall, state_id: Option<&str>, unique: &str) -> ToolCall {
+    /// JSON string, and an id carrying `functions_state_id` and GigaChat's call id (see
+    /// [`call_id`]; `position` is the call's place among its answer's calls).
+    pub fn tool_call(
+        &self,
+        call: &GcCall,
+        state_id: Option<&str>,
+        position: usize,
+        unique: &str,
+    ) -> ToolCall {
         let (alias, mut arguments) = match &self.router {
             Some(router) if &call.name == router => (
                 call.arguments
@@ -307,7 +320,7 @@ impl Toolset {
             entry.restore.apply(&mut arguments);
         }
         ToolCall {
-            id: call_id(state_id, unique),
+            id: call_id(state_id, call.id.as_deref(), position, unique),
             kind: "function".into(),
             function: FunctionCall {
                 name: entry.map_or(alias, |e| e.original.clone()),
@@ -333,36 +346,152 @@ fn forced(name: &str) -> FunctionCallMode {
     }
 }
 
-/// A `call_…` id that encodes GigaChat's `functions_state_id` (UUIDs compactly), or, without one,
-/// an id made from `unique`.
-pub fn call_id(state_id: Option<&str>, unique: &str) -> String {
+/// What one of our call ids carries back to GigaChat: the state id the call was made in and
+/// GigaChat's own id of the call (v2; newer v1 answers), each when known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallRef {
+    /// GigaChat's `functions_state_id` (v2 `tool_state_id`) of the answer that made the call.
+    pub state_id: Option<String>,
+    /// GigaChat's `function_call.id`, which the result's `function_result.id` must echo.
+    pub call_id: Option<String>,
+}
+
+/// The client-visible id of a call GigaChat made: `call_` and `_`-separated parts, each of ASCII
+/// letters and digits only (so `toolu_` rewrites and any client keep it intact).
+///
+/// * the state: a UUID as its 32 hex digits; another state as `x` + the hex of its bytes; none
+///   as `n` + the letters and digits of `unique`;
+/// * GigaChat's call id, when it gave one: `_u` + 32 hex digits for a lower-case UUID, else
+///   `_h` + the hex of its bytes;
+/// * without a GigaChat id, the call's `position` in its answer when it is not the first
+///   (`_p1`, `_p2`, ...), so the calls of one answer keep distinct ids.
+///
+/// A lone call without a GigaChat id gets the ids of old (`call_<32 hex>`, `call_n…`), which
+/// [`decode_call_id`] still reads, as it reads the older `call_s<base64url>` state ids.
+pub fn call_id(
+    state_id: Option<&str>,
+    gigachat_id: Option<&str>,
+    position: usize,
+    unique: &str,
+) -> String {
+    let mut id = String::from("call_");
     match state_id {
         Some(state) => match uuid_hex(state) {
-            Some(hex) => format!("call_{hex}"),
-            None => format!("call_s{}", URL_SAFE_NO_PAD.encode(state)),
+            Some(hex) => id.push_str(&hex),
+            None => {
+                id.push('x');
+                push_hex(&mut id, state);
+            }
         },
         None => {
-            let tail: String = unique.chars().filter(char::is_ascii_alphanumeric).collect();
-            format!("call_n{tail}")
+            id.push('n');
+            id.extend(unique.chars().filter(char::is_ascii_alphanumeric));
         }
     }
+    match gigachat_id.filter(|call| !call.is_empty()) {
+        Some(call) => match uuid_hex(call).filter(|hex| canonical_uuid(hex) == call) {
+            Some(hex) => {
+                id.push_str("_u");
+                id.push_str(&hex);
+            }
+            None => {
+                id.push_str("_h");
+                push_hex(&mut id, call);
+            }
+        },
+        None if position > 0 => {
+            id.push_str("_p");
+            id.push_str(&position.to_string());
+        }
+        None => {}
+    }
+    id
+}
+
+/// What a call id made by [`call_id`] (or by older versions) carries; nothing for ids of
+/// other origins (the client's own, another provider's).
+pub fn decode_call_id(id: &str) -> CallRef {
+    let Some(rest) = id.strip_prefix("call_") else {
+        return CallRef::default();
+    };
+    // Older ids: the state as unpadded base64url, which may itself hold `_`.
+    if let Some(encoded) = rest.strip_prefix('s') {
+        return CallRef {
+            state_id: URL_SAFE_NO_PAD
+                .decode(encoded)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok()),
+            call_id: None,
+        };
+    }
+    let mut parts = rest.split('_');
+    let state = parts.next().unwrap_or_default();
+    let state_id = if state.len() == 32 && state.chars().all(|c| c.is_ascii_hexdigit()) {
+        Some(canonical_uuid(state))
+    } else if let Some(hex) = state.strip_prefix('x') {
+        match hex_text(hex) {
+            Some(state) => Some(state),
+            None => return CallRef::default(),
+        }
+    } else if state.starts_with('n') {
+        None
+    } else {
+        return CallRef::default();
+    };
+    let mut call_id = None;
+    for part in parts {
+        if let Some(hex) = part
+            .strip_prefix('u')
+            .filter(|hex| hex.len() == 32 && is_lower_hex(hex))
+        {
+            call_id = Some(canonical_uuid(hex));
+        } else if let Some(text) = part.strip_prefix('h').and_then(hex_text) {
+            call_id = Some(text);
+        }
+    }
+    CallRef { state_id, call_id }
 }
 
 /// The `functions_state_id` a call id carries, if it came from us.
 pub fn state_id(call_id: &str) -> Option<String> {
-    let rest = call_id.strip_prefix("call_")?;
-    if rest.len() == 32 && rest.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Some(format!(
-            "{}-{}-{}-{}-{}",
-            &rest[..8],
-            &rest[8..12],
-            &rest[12..16],
-            &rest[16..20],
-            &rest[20..]
-        ));
+    decode_call_id(call_id).state_id
+}
+
+fn is_lower_hex(text: &str) -> bool {
+    text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Appends the bytes of `text` as lower-case hex digits.
+fn push_hex(out: &mut String, text: &str) {
+    use std::fmt::Write as _;
+    for byte in text.bytes() {
+        let _ = write!(out, "{byte:02x}");
     }
-    let encoded = rest.strip_prefix('s')?;
-    String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()
+}
+
+/// Lower-case hex digits back to the UTF-8 text they encode.
+fn hex_text(hex: &str) -> Option<String> {
+    if hex.is_empty() || !hex.len().is_multiple_of(2) || !is_lower_hex(hex) {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&hex[at..at + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// 32 hex digits as a hyphenated UUID.
+fn canonical_uuid(hex: &str) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 fn uuid_hex(state: &str) -> Option<String> {
@@ -417,7 +546,7 @@ mod tests {
                 name: tools.alias(original),
                 arguments: json!({}),
             };
-            assert_eq!(tools.tool_call(&call, None, "x").function.name, original);
+            assert_eq!(tools.tool_call(&call, None, 0, "x").function.name, original);
         }
         assert_eq!(
             specs[3].parameters,
@@ -439,7 +568,7 @@ mod tests {
             arguments: json!({"city": "Москва", "days": "3"}),
         };
         let state = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
-        let converted = tools.tool_call(&call, Some(state), "x");
+        let converted = tools.tool_call(&call, Some(state), 0, "x");
         assert_eq!(
             converted.function.arguments,
             r#"{"city":"Москва","days":3}"#
@@ -451,13 +580,145 @@ mod tests {
     #[test]
     fn call_ids_round_trip_any_state() {
         for state in ["0199E210-2F13-744C-8FE5-C9A19FE27DB7", "not-a-uuid/+=", "x"] {
-            let id = call_id(Some(state), "u");
+            let id = call_id(Some(state), None, 0, "u");
             assert!(id.starts_with("call_"));
             let back = state_id(&id).unwrap();
             assert!(back.eq_ignore_ascii_case(state));
         }
-        assert_eq!(state_id(&call_id(None, "chatcmpl-1:0")), None);
+        assert_eq!(state_id(&call_id(None, None, 0, "chatcmpl-1:0")), None);
         assert_eq!(state_id("call_abc"), None);
+    }
+
+    /// Parallel calls share one state id: each client id carries it and GigaChat's own call id,
+    /// stays within `[A-Za-z0-9_]` and decodes to both.
+    #[test]
+    fn call_ids_carry_the_state_and_gigachat_call_id() {
+        let state = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
+        let cases = [
+            (Some(state), Some("call_a"), 0),
+            (Some(state), Some("call_b"), 1),
+            (Some(state), Some("5f0c8a4e-1d2b-4c3a-9e8f-0a1b2c3d4e5f"), 0),
+            (Some(state), Some("5F0C8A4E-1D2B-4C3A-9E8F-0A1B2C3D4E5F"), 2),
+            (Some("not/a uuid_1"), Some("ид вызова"), 0),
+            (None, Some("call_a"), 0),
+        ];
+        let mut ids = Vec::new();
+        for (state, gigachat_id, position) in cases {
+            let id = call_id(state, gigachat_id, position, "chatcmpl-1");
+            assert!(id.starts_with("call_"), "{id}");
+            assert!(
+                id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{id}"
+            );
+            assert_eq!(
+                decode_call_id(&id),
+                CallRef {
+                    state_id: state.map(str::to_owned),
+                    call_id: gigachat_id.map(str::to_owned),
+                },
+                "{id}"
+            );
+            // The same call always gets the same id.
+            assert_eq!(id, call_id(state, gigachat_id, position, "chatcmpl-1"));
+            ids.push(id);
+        }
+        assert_eq!(
+            ids[2], "call_0199e2102f13744c8fe5c9a19fe27db7_u5f0c8a4e1d2b4c3a9e8f0a1b2c3d4e5f",
+            "lower-case UUIDs are written compactly"
+        );
+        // Without GigaChat ids, calls of one answer still get distinct ids (by position).
+        let unnamed: Vec<String> = (0..3)
+            .map(|position| call_id(Some(state), None, position, "u"))
+            .collect();
+        assert_eq!(unnamed[0], "call_0199e2102f13744c8fe5c9a19fe27db7");
+        assert_ne!(unnamed[1], unnamed[2]);
+        for id in &unnamed {
+            assert_eq!(
+                decode_call_id(id),
+                CallRef {
+                    state_id: Some(state.into()),
+                    call_id: None
+                }
+            );
+        }
+    }
+
+    /// Ids handed out before GigaChat call ids existed, and other origins' ids.
+    #[test]
+    fn old_and_foreign_call_ids_decode() {
+        let state = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
+        let old_uuid = decode_call_id("call_0199e2102f13744c8fe5c9a19fe27db7");
+        assert_eq!(old_uuid.state_id.as_deref(), Some(state));
+        assert_eq!(old_uuid.call_id, None);
+        let old_base64 = format!("call_s{}", URL_SAFE_NO_PAD.encode("state_?/x"));
+        assert_eq!(state_id(&old_base64).as_deref(), Some("state_?/x"));
+        assert_eq!(decode_call_id("call_nchatcmpl10"), CallRef::default());
+        for foreign in ["call_abc", "call_x1", "toolu_01A", "fc_1", "", "call_"] {
+            assert_eq!(decode_call_id(foreign), CallRef::default(), "{foreign}");
+        }
+    }
+
+    /// v2 has `any`: `required` names every tool there, and no router function is added.
+    #[test]
+    fn required_is_any_of_the_tools_on_v2() {
+        let body = |choice: Value| {
+            request(json!({"messages": [], "tools": weather_tools(), "tool_choice": choice}))
+        };
+        let required = body(json!("required"));
+        let mut tools = Toolset::from_request(&required, &mut ExpansionBudget::default())
+            .unwrap()
+            .unwrap();
+        let names: Vec<String> = tools.specs().into_iter().map(|s| s.name).collect();
+        assert_eq!(
+            tools.choose(&required, Contract::V2).unwrap(),
+            FunctionCallMode::Any {
+                names: names.clone()
+            }
+        );
+        assert_eq!(tools.specs().len(), names.len(), "no router on v2");
+        let named = body(json!({"type": "function", "function": {"name": "mcp__fs/read file"}}));
+        let mut tools = Toolset::from_request(&named, &mut ExpansionBudget::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            tools.choose(&named, Contract::V2).unwrap(),
+            forced(&tools.alias("mcp__fs/read file"))
+        );
+        for (choice, mode) in [
+            (json!("auto"), FunctionCallMode::Auto),
+            (json!("none"), FunctionCallMode::None),
+        ] {
+            let req = body(choice);
+            let mut tools = Toolset::from_request(&req, &mut ExpansionBudget::default())
+                .unwrap()
+                .unwrap();
+            assert_eq!(tools.choose(&req, Contract::V2).unwrap(), mode);
+        }
+    }
+
+    /// A call's GigaChat id goes into the client's id, next to the state id.
+    #[test]
+    fn tool_calls_carry_gigachat_ids() {
+        let tools = Toolset::from_request(
+            &request(json!({"messages": [], "tools": weather_tools()})),
+            &mut ExpansionBudget::default(),
+        )
+        .unwrap()
+        .unwrap();
+        let state = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
+        let call = GcCall {
+            id: Some("call_b".into()),
+            name: "get_weather".into(),
+            arguments: json!({"city": "Kazan"}),
+        };
+        let converted = tools.tool_call(&call, Some(state), 1, "x");
+        assert_eq!(
+            decode_call_id(&converted.id),
+            CallRef {
+                state_id: Some(state.into()),
+                call_id: Some("call_b".into())
+            }
+        );
     }
 
     #[test]
@@ -470,7 +731,7 @@ mod tests {
             let mut tools = Toolset::from_request(&req, &mut ExpansionBudget::default())
                 .unwrap()
                 .unwrap();
-            (tools.choose(&req).unwrap(), tools)
+            (tools.choose(&req, Contract::V1).unwrap(), tools)
         };
         assert_eq!(mode(json!("auto")).0, FunctionCallMode::Auto);
         assert_eq!(mode(json!("none")).0, FunctionCallMode::None);
@@ -489,7 +750,7 @@ mod tests {
         let router = tools.specs().pop().unwrap().parameters.unwrap();
         let carried = &router["properties"]["arguments"]["properties"];
         assert!(carried["city"].is_object() && carried["path"].is_object());
-        let call = tools.tool_call(&routed, None, "u");
+        let call = tools.tool_call(&routed, None, 0, "u");
         assert_eq!(call.function.name, "get_weather");
         assert_eq!(
             call.function.arguments, r#"{"city":"Омск","days":7}"#,
@@ -502,14 +763,21 @@ mod tests {
         let mut tools = Toolset::from_request(&single, &mut ExpansionBudget::default())
             .unwrap()
             .unwrap();
-        assert_eq!(tools.choose(&single).unwrap(), forced("get_weather"));
+        assert_eq!(
+            tools.choose(&single, Contract::V1).unwrap(),
+            forced("get_weather")
+        );
 
         let unknown = body(json!({"type": "function", "function": {"name": "nope"}}));
         let mut tools = Toolset::from_request(&unknown, &mut ExpansionBudget::default())
             .unwrap()
             .unwrap();
         assert_eq!(
-            tools.choose(&unknown).unwrap_err().param.as_deref(),
+            tools
+                .choose(&unknown, Contract::V1)
+                .unwrap_err()
+                .param
+                .as_deref(),
             Some("tool_choice")
         );
     }
@@ -523,7 +791,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(tools.legacy);
-        assert_eq!(tools.choose(&req).unwrap(), forced("f"));
+        assert_eq!(tools.choose(&req, Contract::V1).unwrap(), forced("f"));
     }
 
     /// Parameters that are not an object schema were sent as an empty object (the call's meaning

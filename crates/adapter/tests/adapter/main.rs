@@ -28,3 +28,4 @@ mod stored_responses;
 mod streaming;
 mod tokens;
 mod tools;
+mod tools_v2;

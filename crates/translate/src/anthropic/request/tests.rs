@@ -202,6 +202,84 @@ fn a_tool_round_trip_becomes_tool_calls_and_tool_messages() {
     );
 }
 
+/// On v2, `tool_use` blocks GigaChat made at once keep their ids through the `toolu_` rewrite:
+/// they go back as one assistant message with both calls, each result naming its call; `any`
+/// is v2's `any` and `disable_parallel_tool_use` turns parallel calls off.
+#[test]
+fn v2_parallel_tool_use_blocks_go_back_together() {
+    let state = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
+    let tool_use = |call: &str, position| {
+        crate::anthropic::tool_use_id(&crate::tools::call_id(
+            Some(state),
+            Some(call),
+            position,
+            "x",
+        ))
+    };
+    let (first, second) = (tool_use("call_a", 0), tool_use("call_b", 1));
+    let body = |choice: Value| {
+        json!({"max_tokens": 100, "tool_choice": choice,
+        "tools": [
+            {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}},
+            {"name": "get_rate", "input_schema": {"type": "object", "properties": {}}}
+        ],
+        "messages": [
+            user("Weather and rate?"),
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": first, "name": "get_weather", "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": second, "name": "get_rate", "input": {}}
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": second, "content": "90"},
+                {"type": "tool_result", "tool_use_id": first, "content": "sunny"}
+            ]}
+        ]})
+    };
+    let v2 = crate::ChatDefaults {
+        contract: gigachat_types::Contract::V2,
+        ..crate::ChatDefaults::default()
+    };
+    let upstream = |body| {
+        crate::chat_request(&plan(body).chat, &v2, &crate::ResolvedParts::new())
+            .unwrap()
+            .upstream
+    };
+    let request = upstream(body(json!({"type": "any"})));
+    let roles: Vec<_> = request.messages.iter().map(|m| m.role.clone()).collect();
+    assert_eq!(
+        roles,
+        [
+            GcRole::User,
+            GcRole::Assistant,
+            GcRole::Function,
+            GcRole::Function
+        ]
+    );
+    let ids: Vec<Option<&str>> = request.messages[1]
+        .calls()
+        .map(|c| c.id.as_deref())
+        .collect();
+    assert_eq!(ids, [Some("call_a"), Some("call_b")]);
+    assert_eq!(
+        request.messages[1].functions_state_id.as_deref(),
+        Some(state)
+    );
+    assert_eq!(request.messages[2].call_id.as_deref(), Some("call_a"));
+    assert_eq!(request.messages[2].content, r#"{"result":"sunny"}"#);
+    assert_eq!(request.messages[3].call_id.as_deref(), Some("call_b"));
+    assert_eq!(
+        request.function_call,
+        Some(gigachat_types::FunctionCallMode::Any {
+            names: vec!["get_weather".into(), "get_rate".into()]
+        })
+    );
+    assert_eq!(request.parallel_tool_calls, Some(true));
+    let single = upstream(body(
+        json!({"type": "auto", "disable_parallel_tool_use": true}),
+    ));
+    assert_eq!(single.parallel_tool_calls, Some(false));
+}
+
 #[test]
 fn server_tools_are_left_out_and_listed() {
     let plan = plan(json!({"max_tokens": 1, "messages": [user("hi")], "tools": [

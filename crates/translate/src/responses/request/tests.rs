@@ -142,6 +142,80 @@ fn parts_become_chat_parts() {
 }
 
 /// Codex groups parallel calls and then their outputs: one assistant turn with both calls.
+/// On v2, `function_call` items GigaChat made at once (their `call_id`s carry its state and
+/// call ids) go back as one assistant message with both calls, and each output names its call;
+/// `parallel_tool_calls` and `required` reach v2 as `parallel_tool_calls` and `any`.
+#[test]
+fn v2_parallel_call_items_go_back_together() {
+    let state = "0199e210-2f13-744c-8fe5-c9a19fe27db7";
+    let first = crate::tools::call_id(Some(state), Some("call_a"), 0, "x");
+    let second = crate::tools::call_id(Some(state), Some("call_b"), 1, "x");
+    let body = |parallel: serde_json::Value| {
+        json!({"input": [
+            {"role": "user", "content": "go"},
+            {"type": "function_call", "id": "fc_1", "call_id": first, "name": "a", "arguments": "{\"x\":1}"},
+            {"type": "function_call", "id": "fc_2", "call_id": second, "name": "b", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": second, "output": "two"},
+            {"type": "function_call_output", "call_id": first, "output": "one"}
+        ], "tools": [
+            {"type": "function", "name": "a", "parameters": {"type": "object"}},
+            {"type": "function", "name": "b", "parameters": {"type": "object"}}
+        ], "tool_choice": "required", "parallel_tool_calls": parallel})
+    };
+    let v2 = ChatDefaults {
+        contract: gigachat_types::Contract::V2,
+        ..defaults()
+    };
+    let upstream = |body| {
+        let plan = plan(body);
+        chat_request(&plan.chat, &v2, &ResolvedParts::new())
+            .unwrap()
+            .upstream
+    };
+    let request = upstream(body(json!(null)));
+    let roles: Vec<_> = request.messages.iter().map(|m| m.role.clone()).collect();
+    assert_eq!(
+        roles,
+        [
+            GcRole::User,
+            GcRole::Assistant,
+            GcRole::Function,
+            GcRole::Function
+        ]
+    );
+    let ids: Vec<Option<&str>> = request.messages[1]
+        .calls()
+        .map(|c| c.id.as_deref())
+        .collect();
+    assert_eq!(ids, [Some("call_a"), Some("call_b")]);
+    assert_eq!(
+        request.messages[1].functions_state_id.as_deref(),
+        Some(state)
+    );
+    let answered: Vec<(Option<&str>, &str)> = request.messages[2..]
+        .iter()
+        .map(|m| (m.call_id.as_deref(), m.content.as_str()))
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            (Some("call_a"), r#"{"result":"one"}"#),
+            (Some("call_b"), r#"{"result":"two"}"#)
+        ]
+    );
+    assert_eq!(
+        request.function_call,
+        Some(FunctionCallMode::Any {
+            names: vec!["a".into(), "b".into()]
+        })
+    );
+    assert_eq!(request.parallel_tool_calls, Some(true));
+    assert_eq!(
+        upstream(body(json!(false))).parallel_tool_calls,
+        Some(false)
+    );
+}
+
 #[test]
 fn grouped_calls_make_one_assistant_message_with_several_tool_calls() {
     let plan = plan(json!({"input": [
