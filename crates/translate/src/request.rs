@@ -234,6 +234,7 @@ pub fn chat_request(
             format!("at most {MAX_STOP_SEQUENCES} stop sequences are supported"),
         ));
     }
+    let reasoning = reasoning(request)?;
     let upstream = ChatRequest {
         model: defaults.resolve_model(request.model.as_deref()),
         messages,
@@ -243,7 +244,8 @@ pub fn chat_request(
         repetition_penalty: request.repetition_penalty,
         update_interval: request.update_interval,
         profanity_check: request.profanity_check,
-        reasoning_effort: reasoning_effort(request)?,
+        reasoning_effort: reasoning.effort,
+        reasoning_max_tokens: reasoning.max_tokens,
         function_call,
         functions,
         response_format,
@@ -262,6 +264,38 @@ pub fn chat_request(
                 .stream_options
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false),
+    })
+}
+
+/// The reasoning asked of GigaChat: an effort, and a token budget only together with one.
+#[derive(Debug, Default)]
+struct ReasoningAsked {
+    effort: Option<String>,
+    max_tokens: Option<u32>,
+}
+
+/// `reasoning_effort` / `reasoning.effort` and `reasoning.max_tokens`. A budget without an effort
+/// asks for `medium`; effort `none` asks for no reasoning, budget or not.
+fn reasoning(request: &ChatCompletionRequest) -> Result<ReasoningAsked, TranslateError> {
+    let max_tokens = request.reasoning.as_ref().and_then(|r| r.max_tokens);
+    if max_tokens == Some(0) {
+        return Err(TranslateError::invalid(
+            "reasoning.max_tokens",
+            "must be at least 1",
+        ));
+    }
+    let explicit = request.reasoning_effort.is_some()
+        || request
+            .reasoning
+            .as_ref()
+            .is_some_and(|r| r.effort.is_some());
+    let effort = match reasoning_effort(request)? {
+        None if !explicit && max_tokens.is_some() => Some("medium".to_owned()),
+        effort => effort,
+    };
+    Ok(ReasoningAsked {
+        max_tokens: max_tokens.filter(|_| effort.is_some()),
+        effort,
     })
 }
 

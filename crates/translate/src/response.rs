@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::request::{ChatPlan, OutputFormat};
 use crate::schema::Restore;
 use crate::stop::cut_at_stop;
+use crate::think::split_think;
 
 /// The identity every part of one OpenAI answer shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,17 +104,18 @@ fn choice_message(
     plan: &ChatPlan,
     unique: &str,
 ) -> Result<(ResponseMessage, &'static str), OutputError> {
+    let inline = split_think(&message.content);
     let mut out = ResponseMessage {
         role: "assistant".into(),
         content: None,
         refusal: None,
         tool_calls: None,
         function_call: None,
-        reasoning_content: message.reasoning_content.clone(),
+        reasoning_content: joined_reasoning(message.reasoning_content.as_deref(), inline.reasoning),
     };
     if let (Some(call), Some(tools)) = (&message.function_call, &plan.tools) {
         let tool_call = tools.tool_call(call, message.functions_state_id.as_deref(), unique);
-        out.content = Some(message.content.clone()).filter(|text| !text.is_empty());
+        out.content = Some(inline.content).filter(|text| !text.is_empty());
         if tools.legacy {
             out.function_call = Some(tool_call.function);
             return Ok((out, "function_call"));
@@ -121,7 +123,7 @@ fn choice_message(
         out.tool_calls = Some(vec![tool_call]);
         return Ok((out, "tool_calls"));
     }
-    let (text, stopped) = cut_at_stop(&message.content, &plan.stop);
+    let (text, stopped) = cut_at_stop(&inline.content, &plan.stop);
     let reason = if stopped {
         "stop"
     } else {
@@ -138,6 +140,15 @@ fn choice_message(
         OutputFormat::JsonSchema(restore) => restored_json(text, restore),
     });
     Ok((out, reason))
+}
+
+/// GigaChat's reasoning, then what the text held inside `<think>` tags; `None` when both are empty.
+fn joined_reasoning(reported: Option<&str>, inline: String) -> Option<String> {
+    match reported.filter(|text| !text.is_empty()) {
+        Some(reported) if inline.is_empty() => Some(reported.to_owned()),
+        Some(reported) => Some(format!("{reported}\n\n{inline}")),
+        None => Some(inline).filter(|text| !text.is_empty()),
+    }
 }
 
 /// Structured output with the schema's re-typed values restored (unchanged when nothing to restore).
