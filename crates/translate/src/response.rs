@@ -146,7 +146,8 @@ fn choice_message(
 fn joined_reasoning(reported: Option<&str>, inline: String) -> Option<String> {
     match reported.filter(|text| !text.is_empty()) {
         Some(reported) if inline.is_empty() => Some(reported.to_owned()),
-        Some(reported) => Some(format!("{reported}\n\n{inline}")),
+        // As a stream sends them: one after the other.
+        Some(reported) => Some(format!("{reported}{inline}")),
         None => Some(inline).filter(|text| !text.is_empty()),
     }
 }

@@ -20,6 +20,7 @@ mod messages;
 mod messages_stream;
 mod metrics;
 mod model_names;
+mod reasoning;
 mod request_ids;
 mod responses;
 mod responses_stream;

@@ -134,7 +134,12 @@ async fn v2_image_generation_returns_a_file_part() {
     assert_eq!(image.status(), 200);
 
     // Built-in tools act only when offered.
-    let answer: Value = env.post_v2(&simple("Draw a pink cat")).await.json().await.unwrap();
+    let answer: Value = env
+        .post_v2(&simple("Draw a pink cat"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let content = &answer["messages"][0]["content"];
     assert_eq!(keys(&content[0]), ["text"]);
     assert!(answer["messages"][0].get("tool_state_id").is_none());
