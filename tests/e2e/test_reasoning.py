@@ -28,13 +28,14 @@ def contract(request, adapters):
     return request.param, adapters.start(GIGACHAT_API_VERSION=request.param)
 
 
-def upstream_reasoning(emulator) -> list[Any]:
-    """What each chat call asked GigaChat for: v1 `(reasoning_effort, reasoning_max_tokens)`, v2
-    `model_options.reasoning` (None when nothing was asked)."""
+def upstream_reasoning(emulator, version: str) -> list[Any]:
+    """What each chat call asked GigaChat for, from v1 `reasoning_effort`/`reasoning_max_tokens` or v2
+    `model_options.reasoning` (None when nothing was asked); every call went to contract `version`."""
     asked = []
     for call in emulator.chat_requests():
         body = call["json"]
-        if "/v2/" in call["path"]:
+        assert f"/v{version}/" in call["path"], f"contract {version} expected: {call['path']}"
+        if version == "2":
             reasoning = (body.get("model_options") or {}).get("reasoning") or {}
             effort, budget = reasoning.get("effort"), reasoning.get("max_tokens")
         else:
@@ -44,7 +45,7 @@ def upstream_reasoning(emulator) -> list[Any]:
 
 
 def test_chat_streams_reasoning_content_before_the_answer(contract, emulator):
-    _, adapter = contract
+    version, adapter = contract
     sdk = adapter.client()
     stream = sdk.chat.completions.create(
         model=MODEL,
@@ -68,7 +69,7 @@ def test_chat_streams_reasoning_content_before_the_answer(contract, emulator):
     assert reasoning.split() and text, (reasoning, text)
     assert order.index("content") > max(i for i, kind in enumerate(order) if kind == "reasoning"), order
     assert usage is not None and usage.completion_tokens_details.reasoning_tokens == 0
-    assert upstream_reasoning(emulator) == [{"effort": "medium", "max_tokens": None}]
+    assert upstream_reasoning(emulator, version) == [{"effort": "medium", "max_tokens": None}]
 
 
 def test_chat_think_tags_become_reasoning_content(contract, validate):
@@ -94,7 +95,7 @@ def test_chat_think_tags_become_reasoning_content(contract, validate):
 
 
 def test_responses_answer_a_reasoning_item_streamed_and_stored(contract, emulator, validate):
-    _, adapter = contract
+    version, adapter = contract
     sdk = adapter.client()
     raw = sdk.responses.with_raw_response.create(model=MODEL, input="Привет", reasoning={"effort": "high"})
     body = json.loads(raw.text)
@@ -105,7 +106,7 @@ def test_responses_answer_a_reasoning_item_streamed_and_stored(contract, emulato
     assert reasoning.summary[0].type == "summary_text" and reasoning.summary[0].text.split()
     assert message.type == "message" and response.output_text
     assert response.usage.output_tokens_details.reasoning_tokens == 0
-    assert upstream_reasoning(emulator) == [{"effort": "high", "max_tokens": None}]
+    assert upstream_reasoning(emulator, version) == [{"effort": "high", "max_tokens": None}]
 
     # Stored with its reasoning item; continuing it works (the reasoning is not sent back upstream).
     assert sdk.responses.retrieve(response.id).output[0].model_dump() == reasoning.model_dump()
@@ -133,7 +134,7 @@ def test_responses_answer_a_reasoning_item_streamed_and_stored(contract, emulato
 
 
 def test_anthropic_thinking_blocks_whole_streamed_and_sent_back(contract, emulator):
-    _, adapter = contract
+    version, adapter = contract
     sdk = anthropic_client(adapter)
     params: dict[str, Any] = {
         "model": MODEL,
@@ -146,7 +147,7 @@ def test_anthropic_thinking_blocks_whole_streamed_and_sent_back(contract, emulat
     thinking, text = message.content[0], message.content[1]
     assert thinking.type == "thinking" and thinking.thinking.split() and thinking.signature, message
     assert text.type == "text" and text.text, message
-    assert upstream_reasoning(emulator)[0] == {"effort": "low", "max_tokens": 1024}
+    assert upstream_reasoning(emulator, version)[0] == {"effort": "low", "max_tokens": 1024}
 
     _, body = raw_stream(sdk, **params)
     summary = assert_message_stream(validated_events(body))

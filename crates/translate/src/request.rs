@@ -681,6 +681,35 @@ mod tests {
     }
 
     #[test]
+    fn a_reasoning_budget_goes_with_an_effort() {
+        let asked = |extra: serde_json::Value| {
+            let mut body = json!({"messages": [{"role": "user", "content": "x"}]});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let upstream = plan(body).unwrap().upstream;
+            (upstream.reasoning_effort, upstream.reasoning_max_tokens)
+        };
+        assert_eq!(
+            asked(json!({"reasoning": {"effort": "high", "max_tokens": 500}})),
+            (Some("high".into()), Some(500))
+        );
+        assert_eq!(
+            asked(json!({"reasoning": {"max_tokens": 500}})),
+            (Some("medium".into()), Some(500))
+        );
+        assert_eq!(
+            asked(json!({"reasoning_effort": "none", "reasoning": {"max_tokens": 500}})),
+            (None, None)
+        );
+        assert_eq!(asked(json!({"reasoning_effort": "none"})), (None, None));
+        let err = plan(json!({"messages": [{"role": "user", "content": "x"}],
+            "reasoning": {"max_tokens": 0}}))
+        .unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("reasoning.max_tokens"));
+    }
+
+    #[test]
     fn client_mistakes_name_the_field() {
         for (body, param) in [
             (json!({"messages": []}), "messages"),

@@ -338,4 +338,41 @@ mod tests {
         );
         assert_eq!(finish_reason(None), "stop");
     }
+
+    #[test]
+    fn think_tags_and_reported_reasoning_become_reasoning_content() {
+        let ids = ResponseIds {
+            id: "chatcmpl-x".into(),
+            created: 7,
+        };
+        let plan = ChatPlan {
+            upstream: gc::ChatRequest::default(),
+            tools: None,
+            output: OutputFormat::Text,
+            n: 1,
+            stop: Vec::new(),
+            stream: false,
+            include_usage: false,
+        };
+        let mut tagged = answer("<think>Считаю.</think>\n\n4", gc::FinishReason::Stop, 3);
+        let response =
+            chat_response(&[tagged.clone()], &ids, &plan, CachedPromptTokens::Excluded).unwrap();
+        let message = &response.choices[0].message;
+        assert_eq!(message.content.as_deref(), Some("4"));
+        assert_eq!(message.reasoning_content.as_deref(), Some("Считаю."));
+        tagged.choices[0].message.reasoning_content = Some("Сначала. ".into());
+        let response = chat_response(&[tagged], &ids, &plan, CachedPromptTokens::Excluded).unwrap();
+        assert_eq!(
+            response.choices[0].message.reasoning_content.as_deref(),
+            Some("Сначала. Считаю.")
+        );
+        let plain = chat_response(
+            &[answer("4", gc::FinishReason::Stop, 1)],
+            &ids,
+            &plan,
+            CachedPromptTokens::Excluded,
+        )
+        .unwrap();
+        assert_eq!(plain.choices[0].message.reasoning_content, None);
+    }
 }

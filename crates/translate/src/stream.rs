@@ -449,4 +449,29 @@ mod tests {
             Some("length")
         );
     }
+
+    #[test]
+    fn think_tags_split_across_chunks_become_reasoning_deltas() {
+        let mut t = translator(&["STOP"], false);
+        let mut chunks = t.push(&upstream("<thi", None, false));
+        chunks.extend(t.push(&upstream("nk>why</th", None, false)));
+        chunks.extend(t.push(&upstream("ink> 4 STOP 5", None, false)));
+        let reasoning: String = chunks
+            .iter()
+            .filter_map(|c| c.choices[0].delta.reasoning_content.clone())
+            .collect();
+        assert_eq!(reasoning, "why");
+        assert_eq!(text(&chunks), "4 ");
+        assert!(t.is_finished());
+        // An unclosed section is reasoning to the end.
+        let mut t = translator(&[], false);
+        let mut chunks = t.push(&upstream("<think>still", None, false));
+        chunks.extend(t.push(&upstream(" </thi", Some("stop"), false)));
+        let reasoning: String = chunks
+            .iter()
+            .filter_map(|c| c.choices[0].delta.reasoning_content.clone())
+            .collect();
+        assert_eq!(reasoning, "still </thi");
+        assert_eq!(text(&chunks), "");
+    }
 }
