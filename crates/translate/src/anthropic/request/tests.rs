@@ -344,14 +344,18 @@ fn thinking_asks_for_reasoning_with_its_budget() {
     );
     assert_eq!(reasoning(json!({"type": "adaptive"})), some("medium", None));
     assert_eq!(reasoning(json!({"type": "disabled"})), None);
-    let error = refused(json!({"max_tokens": 1, "thinking": {"type": "sometimes"}, "messages": [user("hi")]}));
+    let error = refused(
+        json!({"max_tokens": 1, "thinking": {"type": "sometimes"}, "messages": [user("hi")]}),
+    );
     assert_eq!(error.param.as_deref(), Some("thinking.type"));
 }
 
 #[test]
 fn a_zero_budget_is_named_as_thinking_budget_tokens() {
-    let plan = plan(json!({"max_tokens": 10, "thinking": {"type": "enabled", "budget_tokens": 0},
-        "messages": [user("hi")]}));
+    let plan = plan(
+        json!({"max_tokens": 10, "thinking": {"type": "enabled", "budget_tokens": 0},
+        "messages": [user("hi")]}),
+    );
     let error = crate::chat_request(
         &plan.chat,
         &crate::ChatDefaults::default(),

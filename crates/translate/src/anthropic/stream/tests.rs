@@ -416,7 +416,10 @@ fn reasoning_is_a_thinking_block_signed_just_before_it_stops() {
             "message_stop"
         ]
     );
-    assert_eq!(events[6]["content_block"], json!({"type": "text", "text": ""}));
+    assert_eq!(
+        events[6]["content_block"],
+        json!({"type": "text", "text": ""})
+    );
 }
 
 #[test]

@@ -225,7 +225,14 @@ fn reasoning_is_the_first_item_and_goes_back_as_a_reasoning_input_item() {
         })
     );
     // A stored exchange with it reads back the same.
-    let stored = StoredExchange::new(response, &[], &serde_json::from_value(json!({"input": "hi"})).unwrap());
+    let stored = StoredExchange::new(
+        response,
+        &[],
+        &serde_json::from_value(json!({"input": "hi"})).unwrap(),
+    );
     let text = serde_json::to_string(&stored).unwrap();
-    assert_eq!(serde_json::from_str::<StoredExchange>(&text).unwrap(), stored);
+    assert_eq!(
+        serde_json::from_str::<StoredExchange>(&text).unwrap(),
+        stored
+    );
 }
