@@ -860,3 +860,56 @@ async fn one_client_serves_several_event_loops() {
     assert_eq!(connections.len(), 3, "{calls:?}");
     assert!(calls.iter().all(|call| call.http_version == "HTTP/2.0"));
 }
+
+/// v2 chat goes to `/v2/chat/completions` beside the base's `/v1` (or `/api/v2/...` beside
+/// `/api/v1`), over the direct HTTP/2 lane and over the pooled client (a host without HTTP/2),
+/// whole and streamed, and its answers read into the neutral model.
+#[tokio::test]
+async fn v2_chat_reaches_the_v2_path_on_both_layouts_and_both_transports() {
+    for http2 in [true, false] {
+        let setup = setup(|config| config.http2 = http2).await;
+        for (base, path) in [
+            (setup.emulator.api_base_url(), "/v2/chat/completions"),
+            (
+                setup.emulator.legacy_api_base_url(),
+                "/api/v2/chat/completions",
+            ),
+        ] {
+            setup.emulator.clear_requests();
+            let client = GigaChat::new(Settings {
+                base_url: base.clone(),
+                ..setup.settings.clone()
+            })
+            .unwrap();
+            let request = ChatRequest {
+                contract: gigachat::Contract::V2,
+                ..hello()
+            };
+            let answer = client.chat(&request, &ctx()).await.unwrap();
+            let choice = &answer.data.choices[0];
+            assert!(!choice.message.content.is_empty(), "{base}");
+            assert_eq!(choice.finish_reason, Some(FinishReason::Stop));
+            assert!(answer.data.usage.unwrap().total_tokens > 0);
+            let mut stream = client.chat_stream(&request, &ctx()).await.unwrap();
+            let mut text = String::new();
+            let mut finish = None;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.unwrap();
+                text.extend(chunk.choices[0].delta.content.clone());
+                finish = finish.or(chunk.choices[0].finish_reason.clone());
+            }
+            assert!(!text.is_empty(), "{base}");
+            assert_eq!(finish, Some(FinishReason::Stop));
+            let sent = setup.logged(Listener::Api, "/chat/completions");
+            assert_eq!(sent.len(), 2, "{base} http2={http2}");
+            for call in &sent {
+                assert_eq!(call.path, path, "{base} http2={http2}");
+                let body: serde_json::Value = serde_json::from_slice(&call.body).unwrap();
+                assert_eq!(
+                    body["messages"],
+                    serde_json::json!([{"role": "user", "content": [{"text": "Say 'Hello'"}]}])
+                );
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod attachments;
 pub mod completions;
+pub mod contract;
 pub mod embeddings;
 pub mod files;
 pub mod request;

@@ -249,8 +249,10 @@ pub fn chat_request(
         function_call,
         functions,
         response_format,
+        contract: defaults.contract,
         ..ChatRequest::default()
     };
+    crate::contract::check(&upstream)?;
     let stream = request.stream.unwrap_or(false);
     Ok(ChatPlan {
         upstream,

@@ -249,12 +249,23 @@ fn tool_answer(turn: &mut Turn<'_>) -> Result<Option<Answer>, ApiError> {
             }
         }
         CallMode::Any(names) => {
-            let mut chosen = marked(turn, |name| names.iter().any(|n| n == name));
-            if chosen.is_empty()
-                && let Some(first) = names.first()
-            {
-                chosen.push((first.clone(), None));
-            }
+            let chosen = if parallel(turn) {
+                marked(turn, |name| names.iter().any(|n| n == name))
+            } else {
+                // The first listed name that has a marker.
+                let mut marks = marked_calls(prompt);
+                names
+                    .iter()
+                    .find_map(|name| marks.iter().position(|m| m.name == name))
+                    .map(|index| marks.swap_remove(index))
+                    .map(|m| (m.name.to_owned(), m.arguments))
+                    .into_iter()
+                    .collect()
+            };
+            let chosen = match (chosen.is_empty(), names.first()) {
+                (true, Some(first)) => vec![(first.clone(), None)],
+                _ => chosen,
+            };
             Some(calls(turn, chosen, None))
         }
         CallMode::Builtin(name) => Some(run_builtin(turn, &name)),
@@ -297,23 +308,26 @@ fn run_builtin(turn: &mut Turn<'_>, name: &str) -> Answer {
     builtins::run(&call, name, &mut turn.rng)
 }
 
+/// Whether the request lets the model answer several calls (v2 `parallel_tool_calls: true`).
+fn parallel(turn: &Turn<'_>) -> bool {
+    turn.request
+        .v2
+        .as_ref()
+        .is_some_and(|v2| v2.parallel_tool_calls)
+}
+
 /// The `call:` markers of the prompt whose names `allowed` accepts: all of them on a v2 request with
 /// `parallel_tool_calls: true`, else the first.
 fn marked(
     turn: &Turn<'_>,
     allowed: impl Fn(&str) -> bool,
 ) -> Vec<(String, Option<Map<String, Value>>)> {
-    let parallel = turn
-        .request
-        .v2
-        .as_ref()
-        .is_some_and(|v2| v2.parallel_tool_calls);
     let mut chosen: Vec<_> = marked_calls(turn.prompt)
         .into_iter()
         .filter(|marked| allowed(marked.name))
         .map(|marked| (marked.name.to_owned(), marked.arguments))
         .collect();
-    if !parallel {
+    if !parallel(turn) {
         chosen.truncate(1);
     }
     chosen

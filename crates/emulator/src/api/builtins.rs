@@ -1,6 +1,4 @@
-//! GigaChat's v2 built-in tools as the emulator runs them: web search answers text with
-//! `[sources=[n]]` markers and the sources beside it, code interpreter and URL extraction answer
-//! text, image and 3D-model generation store a downloadable file.
+//! GigaChat's v2 built-in tools as the emulator runs them (web search with sources, text tools, generated files).
 
 use serde_json::{Map, Value, json};
 
@@ -87,8 +85,8 @@ pub(crate) fn triggered(prompt: &str, offered: &[String]) -> Option<&'static str
         .map(|(_, name)| *name)
 }
 
-/// The answer of built-in tool `name` (image generation is answered by the caller, as v1's
-/// `text2image`).
+/// The answer of built-in tool `name`, one of `NAMES` but `image_generate` (answered by the caller,
+/// as v1's `text2image`).
 pub(crate) fn run(call: &Call<'_>, name: &str, rng: &mut Rng) -> Answer {
     let config = &call.state.config;
     let (content, run, file, extra_prompt_tokens) = match name {
@@ -127,6 +125,7 @@ pub(crate) fn run(call: &Call<'_>, name: &str, rng: &mut Rng) -> Answer {
                 0,
             )
         }
+        // `code_interpreter` (the only other tool a request can force or trigger).
         _ => (
             text::answer(rng.next_u64(), config.answer_words),
             ToolRun::named(CODE_INTERPRETER),

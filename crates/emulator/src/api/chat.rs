@@ -252,8 +252,9 @@ impl ChatRequest {
     }
 }
 
-/// GigaChat's 422 checks on parameters, roles, functions and history.
-fn validate(request: &ChatRequest) -> Result<(), ApiError> {
+/// GigaChat's 422 checks on parameters, roles, functions and history; `new_host`: the request came
+/// in api.giga.chat's layout, whose wording of some errors differs.
+fn validate(request: &ChatRequest, new_host: bool) -> Result<(), ApiError> {
     if request.messages.is_empty() {
         return Err(ApiError::invalid_params("messages must not be empty"));
     }
@@ -312,11 +313,12 @@ fn validate(request: &ChatRequest) -> Result<(), ApiError> {
     }
     request.call_mode()?;
     request.output_schema()?;
-    validate_history(&request.messages)
+    validate_history(&request.messages, new_host)
 }
 
-/// Calls in the history must be objects with a following result; results must be JSON.
-fn validate_history(messages: &[Message]) -> Result<(), ApiError> {
+/// Calls in the history must be objects with a following result; results must be JSON (api.giga.chat
+/// words that error `INVALID_PARAMS: invalid function result for function json string `…``).
+fn validate_history(messages: &[Message], new_host: bool) -> Result<(), ApiError> {
     for (index, message) in messages.iter().enumerate() {
         if let Some(call) = &message.function_call {
             if message.role != "assistant" {
@@ -345,6 +347,15 @@ fn validate_history(messages: &[Message]) -> Result<(), ApiError> {
                 ));
             }
             if serde_json::from_str::<Value>(message.text()).is_err() {
+                if new_host {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!(
+                            "INVALID_PARAMS: invalid function result for function json string `{}`",
+                            message.text()
+                        ),
+                    ));
+                }
                 return Err(ApiError::invalid_params(
                     "function message content must be a valid JSON",
                 ));
@@ -453,7 +464,7 @@ pub(crate) fn prepare(
             "Requested model does not support functions",
         ));
     }
-    validate(request)?;
+    validate(request, !on_legacy_host)?;
     let attachment_tokens = check_attachments(state, identity, &request.messages)?;
     let prefixes = prefixes(base, request, &attachment_tokens);
     let prompt_tokens = prefixes.last().map_or(0, |p| p.tokens);
@@ -570,7 +581,7 @@ mod tests {
         let r = request(json!({"model":"GigaChat","messages":[
             {"role":"user","content":"a"},{"role":"system","content":"b"}]}));
         assert_eq!(
-            validate(&r).unwrap_err().message,
+            validate(&r, false).unwrap_err().message,
             "Invalid params: system message must be the first message"
         );
     }
@@ -582,7 +593,7 @@ mod tests {
             {"role":"assistant","content":"","function_call":{"name":"f","arguments":{}}},
             {"role":"user","content":"b"}]}));
         assert_eq!(
-            validate(&r).unwrap_err().message,
+            validate(&r, false).unwrap_err().message,
             "Invalid params: every assistant function call must have a result in history"
         );
     }
@@ -596,7 +607,11 @@ mod tests {
         ] {
             let mut body = json!({"model":"GigaChat","messages":[{"role":"user","content":"a"}]});
             body[field] = value;
-            assert_eq!(validate(&request(body)).unwrap_err().status, 422, "{field}");
+            assert_eq!(
+                validate(&request(body), false).unwrap_err().status,
+                422,
+                "{field}"
+            );
         }
     }
 

@@ -1,5 +1,4 @@
-//! v2 built-in tools: forced or triggered under `auto`, their parts, state ids, usage, stream tool
-//! events, and generated files downloadable under the same `X-Client-ID`.
+//! v2 built-in tools: triggers, answer parts, state ids, usage, stream tool events, file downloads.
 
 use serde_json::{Value, json};
 

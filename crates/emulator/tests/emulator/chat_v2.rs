@@ -296,12 +296,38 @@ async fn v2_mode_any_calls_a_listed_function() {
         "the first listed name"
     );
     let mut body = with_functions("call:get_weather please");
-    body["tool_config"] = any;
+    body["tool_config"] = any.clone();
     let answer: Value = env.post_v2(&body).await.json().await.unwrap();
     assert_eq!(
         assistant(&answer)["content"][0]["function_call"]["name"],
         "get_weather",
         "the listed name with a marker"
+    );
+    let mut body = with_functions(r#"call:get_weather then call:get_rate args:{"currency":"EUR"}"#);
+    body["tool_config"] = any.clone();
+    let answer: Value = env.post_v2(&body).await.json().await.unwrap();
+    let content = assistant(&answer)["content"].as_array().unwrap();
+    assert_eq!(content.len(), 1);
+    assert_eq!(
+        content[0]["function_call"]["name"], "get_rate",
+        "first listed"
+    );
+    assert_eq!(
+        content[0]["function_call"]["arguments"],
+        json!({"currency":"EUR"})
+    );
+    body["model_options"] = json!({"parallel_tool_calls": true});
+    let answer: Value = env.post_v2(&body).await.json().await.unwrap();
+    let names: Vec<&Value> = assistant(&answer)["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|part| &part["function_call"]["name"])
+        .collect();
+    assert_eq!(
+        names,
+        ["get_weather", "get_rate"],
+        "every marked listed name"
     );
 }
 
@@ -366,4 +392,17 @@ async fn v2_tool_config_is_validated() {
     body["model_options"] = json!({"parallel_tool_calls": false,
         "reasoning": {"effort": "medium", "max_tokens": 64}});
     assert_eq!(env.post_v2(&body).await.status(), 200);
+}
+
+#[tokio::test]
+async fn v2_reasoning_messages_are_not_accepted_back() {
+    let env = Env::start().await;
+    let body = json!({"model":"GigaChat-3-Ultra","messages":[
+        {"role":"user","content":[{"text":"q"}]},
+        {"role":"reasoning","content":[{"text":"thoughts"}]},
+        {"role":"assistant","content":[{"text":"a"}]},
+        {"role":"user","content":[{"text":"q2"}]}]});
+    let (status, error) = error_of(&env, &body).await;
+    assert_eq!(status, 422);
+    assert_eq!(error["message"], "Invalid params: unknown role 'reasoning'");
 }

@@ -330,6 +330,13 @@ async fn emulated_answers_have_the_recorded_shapes() {
             // The first delta, the last JSON event (finish_reason + usage), the terminator.
             assert_eq!(ours[0].0, theirs[0].0, "{what}");
             assert_eq!(shape(&json(ours[0].1)), shape(&json(theirs[0].1)), "{what}");
+            // v2 (named events): every delta has the recorded delta's name and shape.
+            if theirs[0].0.is_some() {
+                for (name, data) in &ours[..ours.len() - 1] {
+                    assert_eq!(*name, theirs[0].0, "{what}");
+                    assert_eq!(shape(&json(data)), shape(&json(theirs[0].1)), "{what}");
+                }
+            }
             let (our_name, our_data) = last_json(&ours);
             let (their_name, their_data) = last_json(&theirs);
             assert_eq!(our_name, their_name, "{what}");

@@ -1,5 +1,4 @@
-//! Reasoning on both contracts: v2 `role:"reasoning"` messages capped by the budget, v1
-//! `reasoning_content`, reasoning first in streams, and the `think-tags:` convention.
+//! Reasoning on both contracts (v2 reasoning messages, v1 `reasoning_content`) and `think-tags:`.
 
 use serde_json::{Value, json};
 

@@ -1,5 +1,4 @@
-//! v2 stream variants (unnamed events, trailing `[DONE]`, string `created_at`, argument fragments)
-//! and in-band errors on both contracts (`fail-inband:`).
+//! v2 stream variants and in-band errors (`fail-inband:`) on both contracts, v1 call ids.
 
 use gigachat_emulator::EmulatorConfig;
 use serde_json::{Value, json};

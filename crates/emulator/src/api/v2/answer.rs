@@ -1,5 +1,4 @@
-//! The v2 answer's pieces and non-streaming body: a `role:"reasoning"` message, the assistant's
-//! parts (calls, files, text with `inline_data`), `created_at` and v2 usage.
+//! The v2 answer's parts and non-streaming body (reasoning message, calls, files, cited text, usage).
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};

@@ -1,5 +1,4 @@
-//! `POST /v2/chat/completions`, the "primary" contract: requests are checked and translated to the
-//! v1 model (shared validation and answers), answers are written in v2 form, plain or SSE.
+//! `POST /v2/chat/completions`: checked, answered through the v1 model, written back in v2 form.
 
 mod answer;
 mod request;

@@ -1,5 +1,4 @@
-//! The v2 request: its wire model, GigaChat's v2 checks (`tool_config`, results matched to calls by
-//! id) and its translation into the v1 model that validation and answers share.
+//! The v2 request: wire model, v2 checks (`tool_config`, results matched by id), translation to v1.
 
 use serde::Deserialize;
 use serde_json::{Value, json};

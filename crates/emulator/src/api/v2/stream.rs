@@ -1,6 +1,4 @@
-//! v2 SSE: `response.message.delta` events (reasoning first, then tool events, calls, file, text),
-//! `response.message.done`, and the configured variants (unnamed events, trailing `[DONE]`,
-//! argument fragments keyed by id, `response.error` before an in-band failure's done).
+//! v2 SSE events in order (reasoning, tool events, calls, text, done) and their configured variants.
 
 use std::time::Duration;
 
@@ -15,6 +13,9 @@ use crate::config::EmulatorConfig;
 
 /// Pieces a call's arguments are cut into when they are streamed as fragments.
 const ARGUMENT_FRAGMENTS: usize = 3;
+
+/// The event of answer text, reasoning, calls and files.
+const DELTA: &str = "response.message.delta";
 
 /// Seconds a running built-in tool reports left in `response.tool.in_progress`.
 const TOOL_SECONDS_LEFT: u64 = 1;
@@ -135,7 +136,6 @@ pub(super) fn events(
         out.push((delay, sse(name, &delta, unnamed)));
     };
     let answer = &reply.answer;
-    const DELTA: &str = "response.message.delta";
     if let Some(reasoning) = &answer.reasoning {
         for group in pacing.groups(reasoning) {
             push(DELTA, "reasoning", vec![json!({ "text": group })]);
