@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Harness, start};
+use super::common::{Harness, start};
 use crate::messages::assert_message;
 use crate::messages_stream::{accumulated, comparable as comparable_message, request, whole};
 use crate::openai_spec::spec;

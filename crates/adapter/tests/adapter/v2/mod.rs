@@ -45,6 +45,8 @@ mod common {
 mod attachments;
 #[path = "../chat.rs"]
 mod chat;
+#[path = "../reasoning.rs"]
+mod reasoning;
 #[path = "../streaming.rs"]
 mod streaming;
 #[path = "../tools.rs"]
