@@ -53,7 +53,8 @@ def browser_binaries() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def open_webui(adapters, log_dir):
-    """Open WebUI served on a free port, its OpenAI connection pointed at a fresh adapter; its URL."""
+    """Open WebUI served on a free port, its OpenAI connection pointed at a fresh adapter: (its URL,
+    the adapter)."""
     python = open_webui_python()
     adapter = adapters.start()
     port = free_port()
@@ -106,7 +107,7 @@ def open_webui(adapters, log_dir):
             process.fail_startup(f"GET /health did not answer 200 within {STARTUP_TIMEOUT}s")
         time.sleep(1)
     print(f"Open WebUI up in {time.monotonic() - started:.0f}s")
-    yield url
+    yield url, adapter
     process.stop()
 
 
@@ -126,7 +127,7 @@ def browser(log_dir):
     driver.quit()
 
 
-def test_reasoning_shows_as_open_webuis_thinking_section(open_webui, browser, adapters, log_dir):
+def test_reasoning_shows_as_open_webuis_thinking_section(open_webui, browser, log_dir):
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -135,7 +136,8 @@ def test_reasoning_shows_as_open_webuis_thinking_section(open_webui, browser, ad
 
     # What the adapter answers this prompt (the emulator's answer is deterministic): the reasoning
     # split out of `<think>` and the answer text.
-    expected = adapters.started[-1].client().chat.completions.create(
+    url, adapter = open_webui
+    expected = adapter.client().chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": PROMPT}]
     ).choices[0].message
     reasoning = (expected.model_extra or {})["reasoning_content"]
@@ -150,7 +152,7 @@ def test_reasoning_shows_as_open_webuis_thinking_section(open_webui, browser, ad
         return browser.find_element(*body).text
 
     query = urllib.parse.urlencode({"models": MODEL, "q": PROMPT})
-    browser.get(f"{open_webui}/?{query}")
+    browser.get(f"{url}/?{query}")
     try:
         chat_input = wait.until(ready.presence_of_element_located((By.ID, "chat-input")))
         # A new user's first visit opens the "What's New" dialog over the chat: it is closed.
