@@ -159,6 +159,29 @@ async fn responses_answer_a_reasoning_item_kept_and_continued() {
     )
     .await;
     assert_eq!(second["status"], "completed");
+    // The continued response's input items hold the reasoning item as it was answered.
+    let items: Value = harness
+        .get(&format!(
+            "/v1/responses/{}/input_items?order=asc",
+            second["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kept = items["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "reasoning")
+        .unwrap();
+    spec().assert_valid("ReasoningItem", kept);
+    assert_eq!(
+        (&kept["id"], &kept["summary"]),
+        (&item["id"], &item["summary"])
+    );
     // The item sent back by hand (as clients without storage do) is dropped the same way.
     let third = create_response(
         &harness,
