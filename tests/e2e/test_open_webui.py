@@ -1,7 +1,7 @@
-"""Open WebUI in a real browser in front of the adapter: a chat whose answer GigaChat starts with
-`<think>…</think>` (the emulator's `think-tags:` convention) shows the reasoning in Open WebUI's
-collapsible thinking section (the adapter streams it as `reasoning_content`) and the answer as the
-message text. A screenshot of the page is kept in the e2e log dir.
+"""Open WebUI in a real browser in front of the adapter: a workspace model asking for reasoning
+(`reasoning_effort: medium`, which the adapter passes to GigaChat) answers with its reasoning in
+Open WebUI's collapsible thinking section (the adapter streams it as `reasoning_content`) and the
+answer as the message text. A screenshot of the page is kept in the e2e log dir.
 
 Open WebUI runs from the venv tests/e2e/run.sh installs (E2E_OPEN_WEBUI_DIR; see
 tests/e2e/open-webui/requirements.txt) with no authentication, no Ollama, no local models and no
@@ -24,7 +24,9 @@ from conftest import Process, clean_env
 from support import API_KEY, free_port
 
 MODEL = "GigaChat-2-Max"
-PROMPT = "think-tags: сколько будет 2+2?"
+# Open WebUI's workspace model over MODEL that asks for reasoning.
+THINKING_MODEL = "gigachat-thinking"
+PROMPT = "Сколько будет 2+2?"
 # Open WebUI's first start migrates its database and seeds its config: about a minute on a busy
 # two-core machine.
 STARTUP_TIMEOUT = 240.0
@@ -127,42 +129,65 @@ def browser(log_dir):
     driver.quit()
 
 
-def test_reasoning_shows_as_open_webuis_thinking_section(open_webui, browser, log_dir):
+def test_reasoning_shows_as_open_webuis_thinking_section(open_webui, browser, emulator, log_dir):
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
 
-    # What the adapter answers this prompt (the emulator's answer is deterministic): the reasoning
-    # split out of `<think>` and the answer text.
+    # What the adapter answers this prompt with reasoning asked for (the emulator's answers are
+    # deterministic): the reasoning and the answer text.
     url, adapter = open_webui
     expected = adapter.client().chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": PROMPT}]
+        model=MODEL, messages=[{"role": "user", "content": PROMPT}], reasoning_effort="medium"
     ).choices[0].message
     reasoning = (expected.model_extra or {})["reasoning_content"]
     answer = expected.content
-    assert reasoning.split() and answer.split() and "think>" not in answer
+    first_words = " ".join(reasoning.split()[:3])
+    assert reasoning.split() and answer.split() and first_words not in answer
 
     screenshot = log_dir / "open-webui-reasoning.png"
     wait = WebDriverWait(browser, ANSWER_TIMEOUT)
-    body = (By.TAG_NAME, "body")
 
     def page_text() -> str:
-        return browser.find_element(*body).text
+        return browser.find_element(By.TAG_NAME, "body").text
 
-    query = urllib.parse.urlencode({"models": MODEL, "q": PROMPT})
-    browser.get(f"{url}/?{query}")
-    try:
-        chat_input = wait.until(ready.presence_of_element_located((By.ID, "chat-input")))
-        # A new user's first visit opens the "What's New" dialog over the chat: it is closed.
+    def close_whats_new() -> None:
+        """A new user's first visit opens the "What's New" dialog over the chat: it is closed."""
         dismiss = (By.XPATH, "//button[contains(., \"Okay, Let's Go!\")]")
         try:
-            button = WebDriverWait(browser, 10).until(ready.visibility_of_element_located(dismiss))
-            browser.execute_script("arguments[0].click()", button)
-            wait.until(ready.invisibility_of_element_located(dismiss))
+            button = WebDriverWait(browser, 5).until(ready.visibility_of_element_located(dismiss))
         except TimeoutException:
-            pass
+            return
+        browser.execute_script("arguments[0].click()", button)
+        wait.until(ready.invisibility_of_element_located(dismiss))
+
+    try:
+        # Signed in (no auth: Open WebUI's admin), the page's token creates the workspace model.
+        browser.get(url)
+        wait.until(ready.presence_of_element_located((By.ID, "chat-input")))
+        close_whats_new()
+        token = wait.until(lambda driver: driver.execute_script("return localStorage.token"))
+        created = httpx.post(
+            f"{url}/api/v1/models/create",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "id": THINKING_MODEL,
+                "base_model_id": MODEL,
+                "name": "GigaChat thinking",
+                "meta": {},
+                "params": {"reasoning_effort": "medium"},
+            },
+            timeout=10,
+            trust_env=False,
+        )
+        assert created.status_code == 200, created.text
+        emulator.clear_requests()
+
+        browser.get(f"{url}/?{urllib.parse.urlencode({'models': THINKING_MODEL, 'q': PROMPT})}")
+        chat_input = wait.until(ready.presence_of_element_located((By.ID, "chat-input")))
+        close_whats_new()
         wait.until(ready.element_to_be_clickable((By.ID, "chat-input")))
         wait.until(lambda _: PROMPT in chat_input.text)
         chat_input.send_keys(Keys.ENTER)
@@ -174,11 +199,9 @@ def test_reasoning_shows_as_open_webuis_thinking_section(open_webui, browser, lo
         wait.until(lambda _: answer.split()[-1] in page_text())
         collapsed = page_text()
         assert " ".join(answer.split()[:4]) in collapsed, collapsed
-        assert reasoning.split()[0] not in collapsed.split(), f"the reasoning shows before it is opened: {collapsed}"
-        assert "think>" not in collapsed, collapsed
+        assert first_words not in collapsed, f"the reasoning shows before it is opened: {collapsed}"
         # Opened, it shows the reasoning.
         browser.execute_script("arguments[0].click()", title)
-        first_words = " ".join(reasoning.split()[:3])
         wait.until(lambda _: first_words in page_text())
     except Exception:
         browser.save_screenshot(str(screenshot))
@@ -186,3 +209,6 @@ def test_reasoning_shows_as_open_webuis_thinking_section(open_webui, browser, lo
         raise
     browser.save_screenshot(str(screenshot))
     print(f"screenshot: {screenshot}")
+    # Open WebUI asked GigaChat (through the adapter) for the reasoning it shows.
+    asked = [call["json"] for call in emulator.chat_requests()]
+    assert [(body["messages"][-1]["content"], body.get("reasoning_effort")) for body in asked] == [(PROMPT, "medium")], asked
