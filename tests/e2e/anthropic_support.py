@@ -105,7 +105,8 @@ def assert_message_stream(events: list[Any]) -> dict[str, Any]:
     """Checks a Messages stream as the SDK's accumulator reads it and returns what it adds up to:
     `message_start` first, `message_delta` then `message_stop` last; per block `content_block_start`,
     its deltas, `content_block_stop`, blocks in index order and never interleaved; text deltas on text
-    blocks, `input_json_delta` on tool_use blocks whose concatenation is a JSON object.
+    blocks, `input_json_delta` on tool_use blocks whose concatenation is a JSON object, thinking deltas
+    on thinking blocks then one `signature_delta` just before their `content_block_stop`.
 
     Returns `{"message": <message_start's message>, "blocks": [{"type", "text" | "id","name","input"}],
     "stop_reason", "stop_sequence", "output_tokens", "usage": message_delta's usage}`.
@@ -132,6 +133,9 @@ def assert_message_stream(events: list[Any]) -> dict[str, Any]:
             elif block.type == "tool_use":
                 assert block.id.startswith("toolu_") and block.input == {}, block
                 blocks.append({"type": "tool_use", "id": block.id, "name": block.name, "input": None})
+            elif block.type == "thinking":
+                assert block.thinking == "" and block.signature == "", block
+                blocks.append({"type": "thinking", "thinking": "", "signature": ""})
             else:
                 raise AssertionError(f"unexpected block type {block.type}")
             open_index, partial = event.index, ""
@@ -144,6 +148,13 @@ def assert_message_stream(events: list[Any]) -> dict[str, Any]:
             elif event.delta.type == "input_json_delta":
                 assert current["type"] == "tool_use", event
                 partial += event.delta.partial_json
+            elif event.delta.type == "thinking_delta":
+                assert current["type"] == "thinking" and not current["signature"], event
+                current["thinking"] += event.delta.thinking
+            elif event.delta.type == "signature_delta":
+                assert current["type"] == "thinking" and not current["signature"], event
+                assert event.delta.signature, event
+                current["signature"] = event.delta.signature
             else:
                 raise AssertionError(f"unexpected delta {event.delta.type}")
         elif event.type == "content_block_stop":
@@ -152,6 +163,8 @@ def assert_message_stream(events: list[Any]) -> dict[str, Any]:
             if current["type"] == "tool_use":
                 current["input"] = json.loads(partial) if partial else {}
                 assert isinstance(current["input"], dict), current
+            if current["type"] == "thinking":
+                assert current["signature"], f"thinking block {event.index} stopped without a signature"
             open_index = None
         else:
             raise AssertionError(f"{event.type} inside the content of the stream: {kinds}")

@@ -6,7 +6,8 @@
 #
 # Usage: tests/e2e/run.sh [pytest args...]     e.g. tests/e2e/run.sh -k stream -x
 # Env:   E2E_SKIP_BUILD=1 to reuse the binaries in target/release; E2E_TEST_TIMEOUT (seconds, default 60);
-#        E2E_NODE_DIR for the npm install (default ~/.cache/gigachat-adapter-e2e/node-<lockfile hash>).
+#        E2E_NODE_DIR for the npm install (default ~/.cache/gigachat-adapter-e2e/node-<lockfile hash>);
+#        E2E_OPEN_WEBUI_DIR for Open WebUI's venv (default ~/.cache/gigachat-adapter-e2e/open-webui-<requirements hash>).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -52,6 +53,20 @@ if command -v npm >/dev/null; then
 else
   echo "warning: npm not found: the Codex CLI, Claude Code and Vercel AI SDK tests will fail (Debian: apt-get install nodejs npm)" >&2
 fi
+
+# Open WebUI (test_open_webui.py) in a venv of its own, pinned in tests/e2e/open-webui/requirements.txt
+# and installed with --no-deps into a cache dir named after that file, once per machine (~2.2 GB).
+open_webui_requirements=tests/e2e/open-webui/requirements.txt
+open_webui_sum=$(sha256sum "$open_webui_requirements" | cut -c1-16)
+open_webui_dir=${E2E_OPEN_WEBUI_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gigachat-adapter-e2e/open-webui-$open_webui_sum}
+if [ ! -f "$open_webui_dir/.e2e-installed" ]; then
+  echo "==> e2e: pip install open-webui into $open_webui_dir (first time only; ~2.2 GB, ~3 min)"
+  rm -rf "$open_webui_dir"
+  python3 -m venv "$open_webui_dir"
+  "$open_webui_dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$open_webui_requirements"
+  touch "$open_webui_dir/.e2e-installed"
+fi
+export E2E_OPEN_WEBUI_DIR=$open_webui_dir
 
 if [ "${E2E_SKIP_BUILD:-}" != 1 ]; then
   echo "==> e2e: cargo build --release (adapter, emulator)"

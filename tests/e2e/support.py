@@ -239,7 +239,7 @@ def assert_response_stream(events: list[dict[str, Any]], validate) -> dict[str, 
             assert index not in items, f"output_item.added twice for index {index}"
             assert index == len(items), f"output indexes not in order: {index} after {sorted(items)}"
             item = event["item"]
-            items[index] = {"added": item, "done": None, "parts": {}, "deltas": "", "done_value": None}
+            items[index] = {"added": item, "done": None, "parts": {}, "summary": {}, "deltas": "", "done_value": None}
             continue
         state = items.get(index)
         assert state is not None, f"{kind} at #{position} before output_item.added of item {index}"
@@ -265,6 +265,26 @@ def assert_response_stream(events: list[dict[str, Any]], validate) -> dict[str, 
                 if event["part"]["type"] == "output_text":
                     assert part["done_text"] is not None, "content_part.done before output_text.done"
                     assert event["part"]["text"] == part["done_text"]
+        elif kind == "response.reasoning_summary_part.added":
+            assert event["summary_index"] not in state["summary"], f"summary part {event['summary_index']} added twice"
+            state["summary"][event["summary_index"]] = {"text": "", "done_text": None, "closed": False}
+        elif kind in (
+            "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.done",
+            "response.reasoning_summary_part.done",
+        ):
+            part = state["summary"].get(event["summary_index"])
+            assert part is not None and not part["closed"], f"{kind} outside an open summary part: {event}"
+            if kind == "response.reasoning_summary_text.delta":
+                assert part["done_text"] is None, "summary delta after reasoning_summary_text.done"
+                part["text"] += event["delta"]
+            elif kind == "response.reasoning_summary_text.done":
+                assert event["text"] == part["text"], f"summary_text.done {event['text']!r} != deltas {part['text']!r}"
+                part["done_text"] = event["text"]
+            else:
+                assert part["done_text"] is not None, "summary_part.done before reasoning_summary_text.done"
+                assert event["part"]["text"] == part["done_text"]
+                part["closed"] = True
         elif kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
             assert state["done_value"] is None, f"{kind} after its .done"
             state["deltas"] += event["delta"]
@@ -286,6 +306,10 @@ def assert_response_stream(events: list[dict[str, Any]], validate) -> dict[str, 
             assert all(part["closed"] for part in state["parts"].values()), f"item {index}: a content part not closed"
             texts = [part["text"] for _, part in sorted(state["parts"].items())]
             assert [p.get("text") for p in done["content"]] == texts, f"item {index}: {done['content']} != deltas {texts}"
+        elif done["type"] == "reasoning":
+            assert all(part["closed"] for part in state["summary"].values()), f"item {index}: a summary part not closed"
+            texts = [part["text"] for _, part in sorted(state["summary"].items())]
+            assert [p["text"] for p in done["summary"]] == texts, f"item {index}: {done['summary']} != deltas {texts}"
         elif done["type"] == "function_call":
             assert state["done_value"] == done["arguments"], f"item {index}: arguments differ from the deltas"
             assert done["call_id"] == state["added"]["call_id"] and done["name"] == state["added"]["name"]

@@ -1,5 +1,5 @@
-//! The answer of `POST /v1/messages`: a `message` with text and `tool_use` blocks, why it stopped,
-//! and its usage.
+//! The answer of `POST /v1/messages`: a `message` with thinking, text and `tool_use` blocks, why
+//! it stopped, and its usage.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -30,6 +30,13 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseBlock {
+    /// `{"type":"thinking","thinking","signature"}`: the model's reasoning before its answer.
+    Thinking {
+        /// The reasoning text.
+        thinking: String,
+        /// An opaque token that lets the block be sent back (empty while it streams).
+        signature: String,
+    },
     /// `{"type":"text","text"}`.
     Text {
         /// The text.

@@ -63,6 +63,16 @@ pub enum StreamEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BlockDelta {
+    /// More reasoning of a `thinking` block.
+    ThinkingDelta {
+        /// The reasoning added.
+        thinking: String,
+    },
+    /// The `signature` of a `thinking` block, sent once just before the block stops.
+    SignatureDelta {
+        /// The whole signature.
+        signature: String,
+    },
     /// More text of a `text` block.
     TextDelta {
         /// The text added.

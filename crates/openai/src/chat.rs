@@ -85,12 +85,16 @@ pub struct StreamOptions {
     pub include_usage: Option<bool>,
 }
 
-/// `reasoning: {effort}`.
+/// `reasoning: {effort, max_tokens}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Reasoning {
     /// `low`/`medium`/`high`.
     #[serde(default)]
     pub effort: Option<String>,
+    /// Token budget for the reasoning (OpenRouter's spelling; the Messages door's
+    /// `thinking.budget_tokens` arrives here).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
 }
 
 /// `stop`: one sequence or several.

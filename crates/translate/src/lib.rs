@@ -14,6 +14,7 @@ pub mod responses;
 pub mod schema;
 pub mod stop;
 pub mod stream;
+pub mod think;
 pub mod tokens;
 pub mod tools;
 

@@ -235,6 +235,7 @@ pub fn chat_request(
             format!("at most {MAX_STOP_SEQUENCES} stop sequences are supported"),
         ));
     }
+    let reasoning = reasoning(request)?;
     let upstream = ChatRequest {
         model: defaults.resolve_model(request.model.as_deref()),
         messages,
@@ -244,7 +245,8 @@ pub fn chat_request(
         repetition_penalty: request.repetition_penalty,
         update_interval: request.update_interval,
         profanity_check: request.profanity_check,
-        reasoning_effort: reasoning_effort(request)?,
+        reasoning_effort: reasoning.effort,
+        reasoning_max_tokens: reasoning.max_tokens,
         parallel_tool_calls: parallel_tool_calls(request, tools.as_ref(), defaults.contract),
         function_call,
         functions,
@@ -279,6 +281,38 @@ fn parallel_tool_calls(
 ) -> Option<bool> {
     let tools = tools.filter(|_| contract == Contract::V2)?;
     Some(!tools.legacy && request.parallel_tool_calls.unwrap_or(true))
+}
+
+/// The reasoning asked of GigaChat: an effort, and a token budget only together with one.
+#[derive(Debug, Default)]
+struct ReasoningAsked {
+    effort: Option<String>,
+    max_tokens: Option<u32>,
+}
+
+/// `reasoning_effort` / `reasoning.effort` and `reasoning.max_tokens`. A budget without an effort
+/// asks for `medium`; effort `none` asks for no reasoning, budget or not.
+fn reasoning(request: &ChatCompletionRequest) -> Result<ReasoningAsked, TranslateError> {
+    let max_tokens = request.reasoning.as_ref().and_then(|r| r.max_tokens);
+    if max_tokens == Some(0) {
+        return Err(TranslateError::invalid(
+            "reasoning.max_tokens",
+            "must be at least 1",
+        ));
+    }
+    let explicit = request.reasoning_effort.is_some()
+        || request
+            .reasoning
+            .as_ref()
+            .is_some_and(|r| r.effort.is_some());
+    let effort = match reasoning_effort(request)? {
+        None if !explicit && max_tokens.is_some() => Some("medium".to_owned()),
+        effort => effort,
+    };
+    Ok(ReasoningAsked {
+        max_tokens: max_tokens.filter(|_| effort.is_some()),
+        effort,
+    })
 }
 
 /// `reasoning_effort` or `reasoning.effort`, in GigaChat's three levels.
@@ -721,6 +755,35 @@ mod tests {
         assert_eq!(plan.upstream.profanity_check, Some(false));
         assert_eq!((plan.n, plan.stream, plan.include_usage), (2, true, true));
         assert_eq!(plan.stop, ["END"]);
+    }
+
+    #[test]
+    fn a_reasoning_budget_goes_with_an_effort() {
+        let asked = |extra: serde_json::Value| {
+            let mut body = json!({"messages": [{"role": "user", "content": "x"}]});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let upstream = plan(body).unwrap().upstream;
+            (upstream.reasoning_effort, upstream.reasoning_max_tokens)
+        };
+        assert_eq!(
+            asked(json!({"reasoning": {"effort": "high", "max_tokens": 500}})),
+            (Some("high".into()), Some(500))
+        );
+        assert_eq!(
+            asked(json!({"reasoning": {"max_tokens": 500}})),
+            (Some("medium".into()), Some(500))
+        );
+        assert_eq!(
+            asked(json!({"reasoning_effort": "none", "reasoning": {"max_tokens": 500}})),
+            (None, None)
+        );
+        assert_eq!(asked(json!({"reasoning_effort": "none"})), (None, None));
+        let err = plan(json!({"messages": [{"role": "user", "content": "x"}],
+            "reasoning": {"max_tokens": 0}}))
+        .unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("reasoning.max_tokens"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::request::{ChatPlan, OutputFormat};
 use crate::schema::Restore;
 use crate::stop::cut_at_stop;
+use crate::think::split_think;
 
 /// The identity every part of one OpenAI answer shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,13 +104,14 @@ fn choice_message(
     plan: &ChatPlan,
     unique: &str,
 ) -> Result<(ResponseMessage, &'static str), OutputError> {
+    let inline = split_think(&message.content);
     let mut out = ResponseMessage {
         role: "assistant".into(),
         content: None,
         refusal: None,
         tool_calls: None,
         function_call: None,
-        reasoning_content: message.reasoning_content.clone(),
+        reasoning_content: joined_reasoning(message.reasoning_content.as_deref(), inline.reasoning),
     };
     if let (Some(_), Some(tools)) = (&message.function_call, &plan.tools) {
         // Every call of the answer (v2 makes several at once), ids carrying the shared state.
@@ -121,7 +123,7 @@ fn choice_message(
                 unique,
             )
         });
-        out.content = Some(message.content.clone()).filter(|text| !text.is_empty());
+        out.content = Some(inline.content).filter(|text| !text.is_empty());
         if tools.legacy {
             // A legacy `function_call` holds one call (and v2 was asked for one).
             out.function_call = tool_calls.next().map(|call| call.function);
@@ -130,7 +132,7 @@ fn choice_message(
         out.tool_calls = Some(tool_calls.collect());
         return Ok((out, "tool_calls"));
     }
-    let (text, stopped) = cut_at_stop(&message.content, &plan.stop);
+    let (text, stopped) = cut_at_stop(&inline.content, &plan.stop);
     let reason = if stopped {
         "stop"
     } else {
@@ -147,6 +149,16 @@ fn choice_message(
         OutputFormat::JsonSchema(restore) => restored_json(text, restore),
     });
     Ok((out, reason))
+}
+
+/// GigaChat's reasoning, then what the text held inside `<think>` tags; `None` when both are empty.
+fn joined_reasoning(reported: Option<&str>, inline: String) -> Option<String> {
+    match reported.filter(|text| !text.is_empty()) {
+        Some(reported) if inline.is_empty() => Some(reported.to_owned()),
+        // As a stream sends them: one after the other.
+        Some(reported) => Some(format!("{reported}{inline}")),
+        None => Some(inline).filter(|text| !text.is_empty()),
+    }
 }
 
 /// Structured output with the schema's re-typed values restored (unchanged when nothing to restore).
@@ -421,5 +433,42 @@ mod tests {
             "tool_calls"
         );
         assert_eq!(finish_reason(None), "stop");
+    }
+
+    #[test]
+    fn think_tags_and_reported_reasoning_become_reasoning_content() {
+        let ids = ResponseIds {
+            id: "chatcmpl-x".into(),
+            created: 7,
+        };
+        let plan = ChatPlan {
+            upstream: gc::ChatRequest::default(),
+            tools: None,
+            output: OutputFormat::Text,
+            n: 1,
+            stop: Vec::new(),
+            stream: false,
+            include_usage: false,
+        };
+        let mut tagged = answer("<think>Считаю.</think>\n\n4", gc::FinishReason::Stop, 3);
+        let response =
+            chat_response(&[tagged.clone()], &ids, &plan, CachedPromptTokens::Excluded).unwrap();
+        let message = &response.choices[0].message;
+        assert_eq!(message.content.as_deref(), Some("4"));
+        assert_eq!(message.reasoning_content.as_deref(), Some("Считаю."));
+        tagged.choices[0].message.reasoning_content = Some("Сначала. ".into());
+        let response = chat_response(&[tagged], &ids, &plan, CachedPromptTokens::Excluded).unwrap();
+        assert_eq!(
+            response.choices[0].message.reasoning_content.as_deref(),
+            Some("Сначала. Считаю.")
+        );
+        let plain = chat_response(
+            &[answer("4", gc::FinishReason::Stop, 1)],
+            &ids,
+            &plan,
+            CachedPromptTokens::Excluded,
+        )
+        .unwrap();
+        assert_eq!(plain.choices[0].message.reasoning_content, None);
     }
 }

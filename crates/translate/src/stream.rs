@@ -9,6 +9,7 @@ use openai::chat::{
 use crate::request::{ChatPlan, OutputFormat};
 use crate::response::{OutputError, ResponseIds, finish_reason, json_object_text};
 use crate::stop::StopMatcher;
+use crate::think::ThinkSplitter;
 use crate::tools::Toolset;
 
 /// Translates the upstream stream of one choice.
@@ -19,6 +20,8 @@ pub struct StreamTranslator {
     index: u32,
     include_usage: bool,
     stop: StopMatcher,
+    /// Moves `<think>…</think>` out of the text into the reasoning.
+    think: ThinkSplitter,
     tools: Option<Toolset>,
     /// `json_object` output: the text is kept to be checked at the end.
     json_object: Option<String>,
@@ -45,6 +48,7 @@ impl StreamTranslator {
             index,
             include_usage: plan.include_usage,
             stop: StopMatcher::new(plan.stop.clone()),
+            think: ThinkSplitter::default(),
             tools: plan.tools.clone(),
             json_object: (plan.output == OutputFormat::JsonObject).then(String::new),
             calls: 0,
@@ -109,7 +113,9 @@ impl StreamTranslator {
             let mut delta = Delta::default();
             let mut finish = None;
             if let Some(text) = &choice.delta.content {
-                let released = self.stop.push(text);
+                let split = self.think.push(text);
+                append(&mut delta.reasoning_content, split.reasoning);
+                let released = self.stop.push(&split.content);
                 if released.stopped {
                     finish = Some("stop");
                     self.cut = true;
@@ -162,7 +168,7 @@ impl StreamTranslator {
                 }
             }
             if finish.is_none() && choice.finish_reason.is_some() {
-                append(&mut delta.content, self.stop.finish());
+                self.release_held(&mut delta);
                 finish = Some(self.finish_reason(choice.finish_reason.as_ref()));
             }
             if finish.is_some() {
@@ -207,9 +213,18 @@ impl StreamTranslator {
         let mut out = Vec::new();
         self.open(&mut out);
         let mut delta = Delta::default();
-        append(&mut delta.content, self.stop.finish());
+        self.release_held(&mut delta);
         out.push(self.chunk(delta, Some("stop")));
         out
+    }
+
+    /// The text ended: what the `<think>` splitter held back, then what the stop matcher did.
+    fn release_held(&mut self, delta: &mut Delta) {
+        let split = self.think.finish();
+        append(&mut delta.reasoning_content, split.reasoning);
+        let released = self.stop.push(&split.content);
+        append(&mut delta.content, released.text);
+        append(&mut delta.content, self.stop.finish());
     }
 
     /// OpenAI's opening chunk, once: `delta: {role: "assistant", content: ""}`.
@@ -520,5 +535,30 @@ mod tests {
             chunks.last().unwrap().choices[0].finish_reason.as_deref(),
             Some("length")
         );
+    }
+
+    #[test]
+    fn think_tags_split_across_chunks_become_reasoning_deltas() {
+        let mut t = translator(&["STOP"], false);
+        let mut chunks = t.push(&upstream("<thi", None, false));
+        chunks.extend(t.push(&upstream("nk>why</th", None, false)));
+        chunks.extend(t.push(&upstream("ink> 4 STOP 5", None, false)));
+        let reasoning: String = chunks
+            .iter()
+            .filter_map(|c| c.choices[0].delta.reasoning_content.clone())
+            .collect();
+        assert_eq!(reasoning, "why");
+        assert_eq!(text(&chunks), "4 ");
+        assert!(t.is_finished());
+        // An unclosed section is reasoning to the end.
+        let mut t = translator(&[], false);
+        let mut chunks = t.push(&upstream("<think>still", None, false));
+        chunks.extend(t.push(&upstream(" </thi", Some("stop"), false)));
+        let reasoning: String = chunks
+            .iter()
+            .filter_map(|c| c.choices[0].delta.reasoning_content.clone())
+            .collect();
+        assert_eq!(reasoning, "still </thi");
+        assert_eq!(text(&chunks), "");
     }
 }

@@ -41,13 +41,13 @@ impl Harness {
         (status, headers, response.json().await.unwrap())
     }
 
-    async fn messages(&self, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    pub(crate) async fn messages(&self, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
         self.anthropic("/v1/messages?beta=true", body).await
     }
 }
 
 /// Asserts `body` is a `message` as Anthropic's SDK types have it.
-fn assert_message(body: &Value) {
+pub(crate) fn assert_message(body: &Value) {
     assert_eq!(body["type"], "message", "{body}");
     assert_eq!(body["role"], "assistant", "{body}");
     assert!(body["id"].as_str().unwrap().starts_with("msg_"), "{body}");
@@ -67,6 +67,13 @@ fn assert_message(body: &Value) {
     for block in body["content"].as_array().unwrap() {
         match block["type"].as_str() {
             Some("text") => assert!(block["text"].is_string(), "{block}"),
+            Some("thinking") => {
+                assert!(block["thinking"].is_string(), "{block}");
+                assert!(
+                    block["signature"].as_str().is_some_and(|s| !s.is_empty()),
+                    "{block}"
+                );
+            }
             Some("tool_use") => {
                 assert!(
                     block["id"].as_str().unwrap().starts_with("toolu_"),

@@ -24,7 +24,7 @@ fn post(harness: &Harness, body: &Value) -> reqwest::RequestBuilder {
 
 /// POSTs a streamed Messages request; the status, the content type and the events (each checked:
 /// an `event:` line naming the `type` of its `data:` JSON), or the JSON body of an HTTP error.
-async fn stream(harness: &Harness, body: &Value) -> (u16, String, Vec<Value>) {
+pub(crate) async fn stream(harness: &Harness, body: &Value) -> (u16, String, Vec<Value>) {
     let response = post(harness, body).send().await.unwrap();
     let status = response.status().as_u16();
     let content_type = response.headers()["content-type"]
@@ -59,7 +59,7 @@ fn events_of(text: &str) -> Vec<Value> {
         .collect()
 }
 
-fn request(text: &str) -> Value {
+pub(crate) fn request(text: &str) -> Value {
     json!({
         "model": "GigaChat-2-Max",
         "max_tokens": 1024,
@@ -68,7 +68,7 @@ fn request(text: &str) -> Value {
     })
 }
 
-fn whole(mut body: Value) -> Value {
+pub(crate) fn whole(mut body: Value) -> Value {
     body["stream"] = json!(false);
     body
 }
@@ -104,6 +104,10 @@ fn assert_well_formed(events: &[Value]) -> Vec<(Value, String)> {
                 let block = &event["content_block"];
                 match block["type"].as_str().unwrap() {
                     "text" => assert_eq!(block["text"], ""),
+                    "thinking" => {
+                        assert_eq!(block["thinking"], "");
+                        assert_eq!(block["signature"], "");
+                    }
                     "tool_use" => {
                         assert!(block["id"].as_str().unwrap().starts_with("toolu_"));
                         assert!(block["name"].is_string());
@@ -124,6 +128,14 @@ fn assert_well_formed(events: &[Value]) -> Vec<(Value, String)> {
                     delta["type"].as_str().unwrap(),
                 ) {
                     ("text", "text_delta") => built.push_str(delta["text"].as_str().unwrap()),
+                    ("thinking", "thinking_delta") => {
+                        assert_eq!(block["signature"], "", "no thinking after the signature");
+                        built.push_str(delta["thinking"].as_str().unwrap());
+                    }
+                    ("thinking", "signature_delta") => {
+                        assert_eq!(block["signature"], "", "one signature: {event}");
+                        block["signature"] = delta["signature"].clone();
+                    }
                     ("tool_use", "input_json_delta") => {
                         built.push_str(delta["partial_json"].as_str().unwrap());
                     }
@@ -133,6 +145,10 @@ fn assert_well_formed(events: &[Value]) -> Vec<(Value, String)> {
             "content_block_stop" => {
                 assert!(open, "{event}");
                 assert_eq!(event["index"], blocks.len() as u64 - 1, "{event}");
+                let (block, _) = blocks.last().unwrap();
+                if block["type"] == "thinking" {
+                    assert_ne!(block["signature"], "", "signed before it stops: {event}");
+                }
                 open = false;
             }
             "message_delta" => {
@@ -148,7 +164,7 @@ fn assert_well_formed(events: &[Value]) -> Vec<(Value, String)> {
 
 /// The answer a stream builds: its blocks, stop reason and sequence, and usage (as an SDK
 /// accumulates `message_start` and `message_delta`).
-fn accumulated(events: &[Value]) -> Value {
+pub(crate) fn accumulated(events: &[Value]) -> Value {
     let blocks = assert_well_formed(events);
     let delta = events
         .iter()
@@ -159,6 +175,8 @@ fn accumulated(events: &[Value]) -> Value {
         .map(|(mut block, built)| {
             if block["type"] == "text" {
                 block["text"] = json!(built);
+            } else if block["type"] == "thinking" {
+                block["thinking"] = json!(built);
             } else {
                 block["input"] = serde_json::from_str(&built).unwrap();
             }
@@ -177,7 +195,7 @@ fn accumulated(events: &[Value]) -> Value {
 
 /// An answer without what differs between two answers to the same request: its id, its tool
 /// call ids and the cached prompt tokens (GigaChat serves a repeated prompt from its cache).
-fn comparable(message: &Value) -> Value {
+pub(crate) fn comparable(message: &Value) -> Value {
     let mut message = message.clone();
     message["id"] = Value::Null;
     for block in message["content"].as_array_mut().unwrap() {

@@ -14,7 +14,7 @@ use crate::openai_spec::spec;
 
 /// POSTs a streamed Responses request; the status, the content type and the events (each
 /// checked: `event:` names its `type`, valid against the spec and readable by async-openai).
-async fn stream(harness: &Harness, body: Value) -> (u16, String, Vec<Value>) {
+pub(crate) async fn stream(harness: &Harness, body: Value) -> (u16, String, Vec<Value>) {
     let response = harness.post("/v1/responses", body).send().await.unwrap();
     let status = response.status().as_u16();
     let content_type = response.headers()["content-type"]
@@ -61,7 +61,7 @@ fn types(events: &[Value]) -> Vec<&str> {
 }
 
 /// Numbered 0, 1, 2, … and every event about an item comes while that item is open.
-fn assert_numbered_with_active_items(events: &[Value]) {
+pub(crate) fn assert_numbered_with_active_items(events: &[Value]) {
     let mut open: Option<(String, u64)> = None;
     for (expected, event) in events.iter().enumerate() {
         assert_eq!(event["sequence_number"], expected as u64, "{event}");
@@ -90,7 +90,7 @@ fn assert_numbered_with_active_items(events: &[Value]) {
 
 /// `response` without what differs between two answers to the same request: ids, times, and the
 /// cached prompt tokens (GigaChat serves the second of two equal prompts from its cache).
-fn comparable(response: &Value) -> Value {
+pub(crate) fn comparable(response: &Value) -> Value {
     let mut response = response.clone();
     let id = response["id"].as_str().unwrap().to_owned();
     let suffix = id.strip_prefix("resp_").unwrap().to_owned();

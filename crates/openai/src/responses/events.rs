@@ -6,6 +6,7 @@
 use bytes::BytesMut;
 use serde::Serialize;
 
+use super::SummaryText;
 use super::response::{OutputContent, OutputItem, Response};
 
 /// One event of a streamed Response: its kind and fields, and its place in the stream.
@@ -136,6 +137,54 @@ pub enum EventKind {
         /// The whole input.
         input: String,
     },
+    /// A summary part of a reasoning item starts.
+    #[serde(rename = "response.reasoning_summary_part.added")]
+    ReasoningSummaryPartAdded {
+        /// The reasoning item's id.
+        item_id: String,
+        /// The reasoning item's index in `output`.
+        output_index: u32,
+        /// The part's index in the item's `summary`.
+        summary_index: u32,
+        /// The part as it starts (empty text).
+        part: SummaryText,
+    },
+    /// More text of a reasoning summary part.
+    #[serde(rename = "response.reasoning_summary_text.delta")]
+    ReasoningSummaryTextDelta {
+        /// The reasoning item's id.
+        item_id: String,
+        /// The reasoning item's index in `output`.
+        output_index: u32,
+        /// The part's index in the item's `summary`.
+        summary_index: u32,
+        /// The new text.
+        delta: String,
+    },
+    /// A reasoning summary part's text is complete.
+    #[serde(rename = "response.reasoning_summary_text.done")]
+    ReasoningSummaryTextDone {
+        /// The reasoning item's id.
+        item_id: String,
+        /// The reasoning item's index in `output`.
+        output_index: u32,
+        /// The part's index in the item's `summary`.
+        summary_index: u32,
+        /// The whole text.
+        text: String,
+    },
+    /// A reasoning summary part is complete.
+    #[serde(rename = "response.reasoning_summary_part.done")]
+    ReasoningSummaryPartDone {
+        /// The reasoning item's id.
+        item_id: String,
+        /// The reasoning item's index in `output`.
+        output_index: u32,
+        /// The part's index in the item's `summary`.
+        summary_index: u32,
+        /// The whole part.
+        part: SummaryText,
+    },
     /// An output item is complete.
     #[serde(rename = "response.output_item.done")]
     OutputItemDone {
@@ -181,6 +230,10 @@ impl EventKind {
             EventKind::FunctionCallArgumentsDone { .. } => "response.function_call_arguments.done",
             EventKind::CustomToolCallInputDelta { .. } => "response.custom_tool_call_input.delta",
             EventKind::CustomToolCallInputDone { .. } => "response.custom_tool_call_input.done",
+            EventKind::ReasoningSummaryPartAdded { .. } => "response.reasoning_summary_part.added",
+            EventKind::ReasoningSummaryTextDelta { .. } => "response.reasoning_summary_text.delta",
+            EventKind::ReasoningSummaryTextDone { .. } => "response.reasoning_summary_text.done",
+            EventKind::ReasoningSummaryPartDone { .. } => "response.reasoning_summary_part.done",
             EventKind::OutputItemDone { .. } => "response.output_item.done",
             EventKind::Completed { .. } => "response.completed",
             EventKind::Incomplete { .. } => "response.incomplete",

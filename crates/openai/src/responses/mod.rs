@@ -129,7 +129,8 @@ pub struct ReasoningParam {
     /// `none`, `minimal`, `low`, `medium`, `high`, `xhigh` or `max`.
     #[serde(default)]
     pub effort: Option<String>,
-    /// Whether and how to summarise the reasoning (accepted; GigaChat gives no summaries).
+    /// Whether and how to summarise the reasoning (accepted: the `reasoning` item's summary is
+    /// GigaChat's whole reasoning text, which GigaChat does not summarise).
     #[serde(default)]
     pub summary: Option<ReasoningSummary>,
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{
     CustomToolCallItem, FunctionCallItem, PromptCacheRetention, ReasoningParam, ResponseTool,
-    ResponseToolChoice, Role, ServiceTier, TextParam, Truncation,
+    ResponseToolChoice, Role, ServiceTier, SummaryText, TextParam, Truncation,
 };
 
 /// The `response` object (the answer of `POST /v1/responses`, and the payload of the stream's
@@ -129,6 +129,20 @@ pub enum OutputItem {
     FunctionCall(FunctionCallItem),
     /// A custom-tool call (`id` is `ctc_...`; the spec gives it no `status`).
     CustomToolCall(CustomToolCallItem),
+    /// The model's reasoning before its answer (`rs_...`).
+    Reasoning(ReasoningOutput),
+}
+
+/// A `reasoning` output item: GigaChat's reasoning text as the one summary part (GigaChat gives
+/// no separate summary and no encrypted state).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReasoningOutput {
+    /// `rs_...`.
+    pub id: String,
+    /// One `summary_text` part with the whole reasoning (none while it starts streaming).
+    pub summary: Vec<SummaryText>,
+    /// Where the item is.
+    pub status: ItemStatus,
 }
 
 /// An assistant message of the output.

@@ -3,12 +3,12 @@
 //! (`messages[3].content[0]`) to the Messages one (`messages[2].content[4]`).
 
 use anthropic::request::{
-    Content, ContentBlock, InputMessage, MessagesRequest, Role, Source, ToolChoiceKind,
+    Content, ContentBlock, InputMessage, MessagesRequest, Role, Source, Thinking, ToolChoiceKind,
     ToolDefinition,
 };
 use openai::chat::{
     ChatCompletionRequest, ChatMessage, ContentPart, FunctionCall, FunctionDefinition,
-    MessageContent, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
+    MessageContent, Reasoning, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
 };
 
 use crate::TranslateError;
@@ -78,6 +78,7 @@ impl MessagesPlan {
             "max_tokens" | "max_completion_tokens" => "max_tokens".to_owned(),
             "stop" => "stop_sequences".to_owned(),
             "user" => "metadata.user_id".to_owned(),
+            "reasoning.max_tokens" => "thinking.budget_tokens".to_owned(),
             other => other.to_owned(),
         }
     }
@@ -203,6 +204,7 @@ fn build(request: &MessagesRequest) -> Result<MessagesPlan, TranslateError> {
         tools: has_tools.then(|| tools.chat.clone()),
         tool_choice: tool_choice.filter(|_| has_tools),
         parallel_tool_calls: parallel.filter(|_| has_tools),
+        reasoning: reasoning(request.thinking.as_ref())?,
         ..ChatCompletionRequest::default()
     };
     Ok(MessagesPlan {
@@ -212,6 +214,39 @@ fn build(request: &MessagesRequest) -> Result<MessagesPlan, TranslateError> {
         origins: builder.origins,
         tool_paths: tools.paths,
     })
+}
+
+/// Budgets below this think with effort `low`.
+const LOW_THINKING_BUDGET: u32 = 4096;
+/// Budgets below this (and not low) think with effort `medium`; larger ones `high`.
+const MEDIUM_THINKING_BUDGET: u32 = 16384;
+
+/// `thinking` as chat's `reasoning`: `enabled` → an effort by the size of `budget_tokens` (which
+/// is also sent as the budget), `adaptive` (or `enabled` without a budget) → `medium` without a
+/// budget, `disabled` → none.
+fn reasoning(thinking: Option<&Thinking>) -> Result<Option<Reasoning>, TranslateError> {
+    let Some(thinking) = thinking else {
+        return Ok(None);
+    };
+    let effort = match (thinking.kind.as_str(), thinking.budget_tokens) {
+        ("disabled", _) => return Ok(None),
+        ("adaptive", _) | ("enabled", None) => "medium",
+        ("enabled", Some(budget)) if budget < LOW_THINKING_BUDGET => "low",
+        ("enabled", Some(budget)) if budget < MEDIUM_THINKING_BUDGET => "medium",
+        ("enabled", Some(_)) => "high",
+        (other, _) => {
+            return Err(TranslateError::invalid(
+                "thinking.type",
+                format!("unknown thinking type {other:?}; use enabled, disabled or adaptive"),
+            ));
+        }
+    };
+    Ok(Some(Reasoning {
+        effort: Some(effort.to_owned()),
+        max_tokens: thinking
+            .budget_tokens
+            .filter(|_| thinking.kind == "enabled"),
+    }))
 }
 
 fn message(role: &str, content: MessageContent) -> ChatMessage {

@@ -1,10 +1,13 @@
-//! A chat answer → the `message` object: the text as a `text` block, each tool call as a
+//! A chat answer → the `message` object: the reasoning as a `thinking` block first, the text as a `text` block, each tool call as a
 //! `tool_use` block (id `toolu_…`, `input` an object), the finish reason as a `stop_reason`, and
 //! usage with cache reads apart from the input, as Anthropic counts them.
 
 use anthropic::message::{Message, ResponseBlock, StopReason, Usage};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use openai::chat::{ChatCompletion, Usage as ChatUsage};
 use serde_json::{Map, Value};
+use sha2::Digest as _;
 
 use super::request::MessagesPlan;
 
@@ -31,6 +34,20 @@ pub fn stop_reason(finish_reason: Option<&str>) -> StopReason {
         Some("content_filter") => StopReason::Refusal,
         _ => StopReason::EndTurn,
     }
+}
+
+/// Labels the digest a thinking signature is made of, so it is never a bare hash of the text.
+const SIGNATURE_LABEL: &[u8] = b"gigachat-adapter thinking v1\n";
+
+/// The `signature` of a thinking block: the base64 SHA-256 of its labelled text. Anthropic's
+/// signatures are opaque tokens a client keeps and sends back with the block; GigaChat takes no
+/// reasoning back (such blocks are dropped from the history), so this one only has to be a
+/// stable, non-empty token.
+pub fn thinking_signature(thinking: &str) -> String {
+    let mut digest = sha2::Sha256::new();
+    digest.update(SIGNATURE_LABEL);
+    digest.update(thinking.as_bytes());
+    STANDARD.encode(digest.finalize())
 }
 
 /// The `tool_use` id of a chat call id (`call_X` → `toolu_X`); [`super::call_id`] undoes it.
@@ -65,6 +82,16 @@ pub fn messages_response(answer: &ChatCompletion, plan: &MessagesPlan, id: Strin
     let mut stop_sequence = None;
     let mut content = Vec::new();
     if let Some(message) = choice.map(|c| &c.message) {
+        if let Some(thinking) = message
+            .reasoning_content
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        {
+            content.push(ResponseBlock::Thinking {
+                thinking: thinking.to_owned(),
+                signature: thinking_signature(thinking),
+            });
+        }
         let calls = message.tool_calls.as_deref().unwrap_or_default();
         let mut text = message
             .content

@@ -1,6 +1,6 @@
 //! The streamed message: the chat chunks of one answer (stop sequences and tool calls already
 //! handled by the chat stream) → Anthropic's stream events. `message_start` comes first; each
-//! text run and each tool call is a content block, started before its deltas and stopped before
+//! reasoning run (a `thinking` block, signed just before it stops), text run and tool call is a content block, started before its deltas and stopped before
 //! the next one starts; `message_delta` (stop reason, usage counted as for a whole answer) and
 //! `message_stop` end a finished stream, one `error` event a failed one.
 
@@ -10,7 +10,7 @@ use anthropic::stream::{BlockDelta, MessageDelta, StreamEvent};
 use openai::chat::{ChatCompletionChunk, Usage as ChatUsage};
 use serde_json::Map;
 
-use super::response::{messages_usage, stop_reason, tool_input, tool_use_id};
+use super::response::{messages_usage, stop_reason, thinking_signature, tool_input, tool_use_id};
 
 /// Turns the chat chunks of one answer into Anthropic stream events.
 #[derive(Debug)]
@@ -21,6 +21,8 @@ pub struct MessageEvents {
     open: Option<OpenBlock>,
     /// Blocks started so far (the next one's index).
     blocks: u32,
+    /// A text or `tool_use` block was started (thinking alone still gets an empty text block).
+    answered: bool,
     /// The chat finish reason, once seen.
     finish_reason: Option<String>,
     /// The stop sequence that ended the answer, when one did.
@@ -34,6 +36,13 @@ pub struct MessageEvents {
 /// The content block being streamed.
 #[derive(Debug)]
 enum OpenBlock {
+    /// A `thinking` block.
+    Thinking {
+        /// Its index.
+        index: u32,
+        /// Its text so far, signed when it stops.
+        thinking: String,
+    },
     /// A text block.
     Text {
         /// Its index.
@@ -56,6 +65,7 @@ impl MessageEvents {
             id,
             open: None,
             blocks: 0,
+            answered: false,
             finish_reason: None,
             stop_sequence: None,
             pinged: false,
@@ -86,6 +96,14 @@ impl MessageEvents {
             return;
         }
         for choice in &chunk.choices {
+            if let Some(thinking) = choice
+                .delta
+                .reasoning_content
+                .as_deref()
+                .filter(|t| !t.is_empty())
+            {
+                self.thinking(thinking, out);
+            }
             if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
                 self.text(text, out);
             }
@@ -121,7 +139,7 @@ impl MessageEvents {
             return;
         }
         self.close(out);
-        if self.blocks == 0 {
+        if !self.answered {
             self.open_text(out);
             self.close(out);
         }
@@ -150,6 +168,38 @@ impl MessageEvents {
         out.push(StreamEvent::error(envelope));
     }
 
+    /// More reasoning: into the thinking block, started first when another block (or none) is
+    /// open.
+    fn thinking(&mut self, thinking: &str, out: &mut Vec<StreamEvent>) {
+        if !matches!(self.open, Some(OpenBlock::Thinking { .. })) {
+            self.close(out);
+            let index = self.open_block(
+                ResponseBlock::Thinking {
+                    thinking: String::new(),
+                    signature: String::new(),
+                },
+                out,
+            );
+            self.open = Some(OpenBlock::Thinking {
+                index,
+                thinking: String::new(),
+            });
+        }
+        if let Some(OpenBlock::Thinking {
+            index,
+            thinking: so_far,
+        }) = self.open.as_mut()
+        {
+            so_far.push_str(thinking);
+            out.push(StreamEvent::ContentBlockDelta {
+                index: *index,
+                delta: BlockDelta::ThinkingDelta {
+                    thinking: thinking.to_owned(),
+                },
+            });
+        }
+    }
+
     /// More text: into the text block, started first when another block (or none) is open.
     fn text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
         let index = match self.open {
@@ -169,6 +219,7 @@ impl MessageEvents {
 
     /// Starts a text block; its index.
     fn open_text(&mut self, out: &mut Vec<StreamEvent>) -> u32 {
+        self.answered = true;
         let index = self.open_block(
             ResponseBlock::Text {
                 text: String::new(),
@@ -181,6 +232,7 @@ impl MessageEvents {
 
     /// Starts the `tool_use` block of chat call `call_id`.
     fn open_tool_use(&mut self, call_id: &str, name: Option<&str>, out: &mut Vec<StreamEvent>) {
+        self.answered = true;
         let index = self.open_block(
             ResponseBlock::ToolUse {
                 id: tool_use_id(call_id),
@@ -211,10 +263,20 @@ impl MessageEvents {
         index
     }
 
-    /// Stops the open block, if any; a `tool_use` block gets its input first.
+    /// Stops the open block, if any; a `thinking` block gets its signature first, a `tool_use`
+    /// block its input.
     fn close(&mut self, out: &mut Vec<StreamEvent>) {
         let index = match self.open.take() {
             None => return,
+            Some(OpenBlock::Thinking { index, thinking }) => {
+                out.push(StreamEvent::ContentBlockDelta {
+                    index,
+                    delta: BlockDelta::SignatureDelta {
+                        signature: thinking_signature(&thinking),
+                    },
+                });
+                index
+            }
             Some(OpenBlock::Text { index }) => index,
             Some(OpenBlock::ToolUse { index, arguments }) => {
                 let input = serde_json::Value::Object(tool_input(&arguments));

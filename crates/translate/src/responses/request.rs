@@ -271,6 +271,7 @@ fn reasoning(reasoning: Option<&ReasoningParam>) -> Option<Reasoning> {
     let effort = reasoning?.effort.as_deref()?;
     Some(Reasoning {
         effort: Some(if effort == "max" { "xhigh" } else { effort }.to_owned()),
+        max_tokens: None,
     })
 }
 

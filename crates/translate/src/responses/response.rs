@@ -1,4 +1,4 @@
-//! A chat answer → the `response` object: text as a `message` item, each tool call as a
+//! A chat answer → the `response` object: reasoning as a `reasoning` item before the rest, text as a `message` item, each tool call as a
 //! `function_call` item (or `custom_tool_call` for custom tools), length and content-filter ends
 //! as `incomplete`, usage by the chat accounting rules. Also what a stored response keeps, and the
 //! history a later request continuing it (`previous_response_id`) starts from.
@@ -6,11 +6,11 @@
 use openai::chat::{ChatCompletion, Usage};
 use openai::responses::response::{
     IncompleteDetails, InputTokensDetails, ItemStatus, OutputContent, OutputItem, OutputMessage,
-    OutputTokensDetails, Response, ResponseStatus, ResponseUsage,
+    OutputTokensDetails, ReasoningOutput, Response, ResponseStatus, ResponseUsage,
 };
 use openai::responses::{
     CreateResponse, CustomToolCallItem, FunctionCallItem, Input, InputContent, InputItem,
-    ItemContent, MessageItem, Role,
+    ItemContent, MessageItem, ReasoningItem, Role, SummaryText,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -69,6 +69,20 @@ pub fn message_id(response_id: &str) -> String {
     format!("msg_{}", id_suffix(response_id))
 }
 
+/// The id of the response's reasoning item.
+pub fn reasoning_id(response_id: &str) -> String {
+    format!("rs_{}", id_suffix(response_id))
+}
+
+/// The reasoning item for `text` (its one summary part).
+pub fn reasoning_item(response_id: &str, text: String, status: ItemStatus) -> OutputItem {
+    OutputItem::Reasoning(ReasoningOutput {
+        id: reasoning_id(response_id),
+        summary: vec![SummaryText { text }],
+        status,
+    })
+}
+
 /// The id of the response's `index`-th tool call item (`fc_...` or `ctc_...` for custom tools).
 pub fn call_item_id(response_id: &str, index: usize, custom: bool) -> String {
     let prefix = if custom { "ctc" } else { "fc" };
@@ -86,6 +100,13 @@ pub fn responses_response(
     let choice = answer.choices.first();
     let incomplete = incomplete_reason(choice.and_then(|c| c.finish_reason.as_deref()));
     if let Some(message) = choice.map(|c| &c.message) {
+        if let Some(reasoning) = message.reasoning_content.clone().filter(|t| !t.is_empty()) {
+            response.output.push(reasoning_item(
+                &response.id,
+                reasoning,
+                ItemStatus::Completed,
+            ));
+        }
         let calls = message.tool_calls.as_deref().unwrap_or_default();
         let text = message.content.clone().unwrap_or_default();
         if !text.is_empty() || message.refusal.is_some() || calls.is_empty() {
@@ -226,6 +247,11 @@ pub fn output_input_items(output: &[OutputItem]) -> Vec<InputItem> {
             }),
             OutputItem::FunctionCall(call) => InputItem::FunctionCall(call.clone()),
             OutputItem::CustomToolCall(call) => InputItem::CustomToolCall(call.clone()),
+            OutputItem::Reasoning(reasoning) => InputItem::Reasoning(ReasoningItem {
+                id: Some(reasoning.id.clone()),
+                summary: reasoning.summary.clone(),
+                encrypted_content: None,
+            }),
         })
         .collect()
 }

@@ -2,20 +2,24 @@
 //! handled by the chat stream) → the Responses stream events, numbered in order. Each output
 //! item is announced before any delta of it and closed before the next starts; the stream ends
 //! with exactly one of `response.completed`, `response.incomplete` or `response.failed`, whose
-//! Response is built by the same mapping as a non-streamed answer.
+//! Response is built by the same mapping as a non-streamed answer. Reasoning that comes before
+//! the answer is a `reasoning` item streamed as one summary part (reasoning arriving after the
+//! answer started is left out, so the streamed items and the final Response agree).
 
 use openai::chat::{
     ChatCompletion, ChatCompletionChunk, Choice, FunctionCall, ResponseMessage, ToolCall, Usage,
 };
 use openai::responses::events::{EventKind, StreamEvent};
 use openai::responses::response::{
-    ItemStatus, OutputContent, OutputItem, OutputMessage, ResponseError, ResponseStatus,
+    ItemStatus, OutputContent, OutputItem, OutputMessage, ReasoningOutput, ResponseError,
+    ResponseStatus,
 };
-use openai::responses::{CustomToolCallItem, FunctionCallItem, Role};
+use openai::responses::{CustomToolCallItem, FunctionCallItem, Role, SummaryText};
 
 use super::request::ResponsesPlan;
 use super::response::{
-    call_item_id, custom_tool_input, incomplete_reason, message_id, responses_response,
+    call_item_id, custom_tool_input, incomplete_reason, message_id, reasoning_id, reasoning_item,
+    responses_response,
 };
 
 /// `error.code` of a failure that may pass (the same request may succeed later).
@@ -43,6 +47,13 @@ pub struct ResponseEvents {
 /// The output item whose deltas are being sent.
 #[derive(Debug)]
 enum OpenItem {
+    /// The reasoning item (its text is the answer's `reasoning_content`).
+    Reasoning {
+        /// Its `output_index`.
+        output_index: u32,
+        /// `rs_...`.
+        item_id: String,
+    },
     /// The assistant message (its text is in the answer).
     Message {
         /// Its `output_index`.
@@ -119,6 +130,14 @@ impl ResponseEvents {
             return;
         }
         for choice in &chunk.choices {
+            if let Some(reasoning) = choice
+                .delta
+                .reasoning_content
+                .as_deref()
+                .filter(|t| !t.is_empty())
+            {
+                self.reasoning(reasoning, out);
+            }
             if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
                 self.text(text, out);
             }
@@ -151,7 +170,11 @@ impl ResponseEvents {
             return;
         }
         self.close(out);
-        if self.items == 0 {
+        if self
+            .done
+            .iter()
+            .all(|item| matches!(item, OutputItem::Reasoning(_)))
+        {
             self.open_message(out);
             self.close(out);
         }
@@ -207,6 +230,61 @@ impl ResponseEvents {
             Some(_) => ItemStatus::Incomplete,
             None => ItemStatus::Completed,
         }
+    }
+
+    /// More reasoning: into the reasoning item, opened first when nothing was; left out once
+    /// another item started.
+    fn reasoning(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
+        let (output_index, item_id) = match &self.open {
+            Some(OpenItem::Reasoning {
+                output_index,
+                item_id,
+            }) => (*output_index, item_id.clone()),
+            None if self.items == 0 => self.open_reasoning(out),
+            _ => return,
+        };
+        self.message()
+            .reasoning_content
+            .get_or_insert_with(String::new)
+            .push_str(text);
+        self.emit(
+            EventKind::ReasoningSummaryTextDelta {
+                item_id,
+                output_index,
+                summary_index: 0,
+                delta: text.to_owned(),
+            },
+            out,
+        );
+    }
+
+    /// Announces the reasoning item and its summary part; its index and id.
+    fn open_reasoning(&mut self, out: &mut Vec<StreamEvent>) -> (u32, String) {
+        let output_index = self.items;
+        self.items += 1;
+        let item_id = reasoning_id(&self.plan.template.id);
+        let item = OutputItem::Reasoning(ReasoningOutput {
+            id: item_id.clone(),
+            summary: Vec::new(),
+            status: ItemStatus::InProgress,
+        });
+        self.emit(EventKind::OutputItemAdded { output_index, item }, out);
+        self.emit(
+            EventKind::ReasoningSummaryPartAdded {
+                item_id: item_id.clone(),
+                output_index,
+                summary_index: 0,
+                part: SummaryText {
+                    text: String::new(),
+                },
+            },
+            out,
+        );
+        self.open = Some(OpenItem::Reasoning {
+            output_index,
+            item_id: item_id.clone(),
+        });
+        (output_index, item_id)
     }
 
     /// More text: into the message, opened first when another item (or none) is open.
@@ -348,6 +426,32 @@ impl ResponseEvents {
         let status = self.finished_status();
         match self.open.take() {
             None => {}
+            Some(OpenItem::Reasoning {
+                output_index,
+                item_id,
+            }) => {
+                let text = self.message().reasoning_content.clone().unwrap_or_default();
+                self.emit(
+                    EventKind::ReasoningSummaryTextDone {
+                        item_id: item_id.clone(),
+                        output_index,
+                        summary_index: 0,
+                        text: text.clone(),
+                    },
+                    out,
+                );
+                self.emit(
+                    EventKind::ReasoningSummaryPartDone {
+                        item_id,
+                        output_index,
+                        summary_index: 0,
+                        part: SummaryText { text: text.clone() },
+                    },
+                    out,
+                );
+                let item = reasoning_item(&self.plan.template.id, text, ItemStatus::Completed);
+                self.item_done(output_index, item, out);
+            }
             Some(OpenItem::Message {
                 output_index,
                 item_id,

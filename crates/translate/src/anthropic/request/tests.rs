@@ -398,3 +398,50 @@ fn chat_errors_are_renamed_to_the_blocks_they_came_from() {
         Some("messages[1]")
     );
 }
+
+#[test]
+fn thinking_asks_for_reasoning_with_its_budget() {
+    let reasoning = |thinking: Value| {
+        plan(json!({"max_tokens": 30000, "thinking": thinking, "messages": [user("hi")]}))
+            .chat
+            .reasoning
+            .map(|r| (r.effort, r.max_tokens))
+    };
+    let some = |effort: &str, budget: Option<u32>| Some((Some(effort.to_owned()), budget));
+    assert_eq!(
+        reasoning(json!({"type": "enabled", "budget_tokens": 1024})),
+        some("low", Some(1024))
+    );
+    assert_eq!(
+        reasoning(json!({"type": "enabled", "budget_tokens": 8000})),
+        some("medium", Some(8000))
+    );
+    assert_eq!(
+        reasoning(json!({"type": "enabled", "budget_tokens": 16384})),
+        some("high", Some(16384))
+    );
+    assert_eq!(reasoning(json!({"type": "adaptive"})), some("medium", None));
+    assert_eq!(reasoning(json!({"type": "disabled"})), None);
+    let error = refused(
+        json!({"max_tokens": 1, "thinking": {"type": "sometimes"}, "messages": [user("hi")]}),
+    );
+    assert_eq!(error.param.as_deref(), Some("thinking.type"));
+}
+
+#[test]
+fn a_zero_budget_is_named_as_thinking_budget_tokens() {
+    let plan = plan(
+        json!({"max_tokens": 10, "thinking": {"type": "enabled", "budget_tokens": 0},
+        "messages": [user("hi")]}),
+    );
+    let error = crate::chat_request(
+        &plan.chat,
+        &crate::ChatDefaults::default(),
+        &crate::ResolvedParts::new(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        plan.error(error).param.as_deref(),
+        Some("thinking.budget_tokens")
+    );
+}

@@ -363,3 +363,69 @@ fn a_failure_is_one_error_event_and_nothing_follows() {
             .any(|e| matches!(e, StreamEvent::ContentBlockStop { .. }))
     );
 }
+
+fn reasoning(piece: &str) -> ChatCompletionChunk {
+    chunk(
+        Delta {
+            reasoning_content: Some(piece.into()),
+            ..Delta::default()
+        },
+        None,
+    )
+}
+
+#[test]
+fn reasoning_is_a_thinking_block_signed_just_before_it_stops() {
+    let events = run(
+        &[
+            opening(),
+            reasoning("Think"),
+            reasoning("ing."),
+            text("Hi"),
+            finish("stop"),
+        ],
+        None,
+    );
+    let signature = super::thinking_signature("Thinking.");
+    assert_eq!(
+        events[1..8],
+        [
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+            json!({"type": "ping"}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Think"}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "ing."}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": signature}}),
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
+        ]
+    );
+    // Reasoning alone still ends with an (empty) text block, as the whole answer has one.
+    let events = run(&[opening(), reasoning("Hm."), finish("stop")], None);
+    assert_eq!(
+        types(&events),
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    assert_eq!(
+        events[6]["content_block"],
+        json!({"type": "text", "text": ""})
+    );
+}
+
+#[test]
+fn the_signature_is_stable_and_depends_on_the_text() {
+    let signature = super::thinking_signature("Thinking.");
+    assert_eq!(signature, super::thinking_signature("Thinking."));
+    assert_ne!(signature, super::thinking_signature("Thinking!"));
+    assert_eq!(signature.len(), 44, "base64 of a SHA-256: {signature}");
+}

@@ -203,3 +203,36 @@ fn stored_exchanges_become_history() {
         ])
     );
 }
+
+#[test]
+fn reasoning_is_the_first_item_and_goes_back_as_a_reasoning_input_item() {
+    let mut reasoned = answer(Some("Hi"), None, "stop");
+    reasoned.choices[0].message.reasoning_content = Some("Thinking.".into());
+    let response = responses_response(&reasoned, &plan(json!({"input": "hi"})), 9);
+    let item = json!({"type": "reasoning", "id": "rs_abc",
+        "summary": [{"type": "summary_text", "text": "Thinking."}], "status": "completed"});
+    assert_eq!(serde_json::to_value(&response.output[0]).unwrap(), item);
+    assert!(matches!(&response.output[1], OutputItem::Message(_)));
+    let back = output_input_items(&response.output);
+    assert_eq!(
+        back[0],
+        InputItem::Reasoning(ReasoningItem {
+            id: Some("rs_abc".into()),
+            summary: vec![SummaryText {
+                text: "Thinking.".into()
+            }],
+            encrypted_content: None,
+        })
+    );
+    // A stored exchange with it reads back the same.
+    let stored = StoredExchange::new(
+        response,
+        &[],
+        &serde_json::from_value(json!({"input": "hi"})).unwrap(),
+    );
+    let text = serde_json::to_string(&stored).unwrap();
+    assert_eq!(
+        serde_json::from_str::<StoredExchange>(&text).unwrap(),
+        stored
+    );
+}

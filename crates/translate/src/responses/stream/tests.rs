@@ -415,3 +415,66 @@ fn the_completed_response_is_the_non_streamed_mapping_of_the_same_answer() {
     let expected = serde_json::to_value(whole).unwrap();
     assert_eq!(events.last().unwrap()["response"], expected);
 }
+
+fn reasoning(piece: &str) -> ChatCompletionChunk {
+    chunk(
+        Delta {
+            reasoning_content: Some(piece.into()),
+            ..Delta::default()
+        },
+        None,
+    )
+}
+
+#[test]
+fn reasoning_is_a_reasoning_item_with_one_summary_part_before_the_message() {
+    let events = stream(&[
+        opening(),
+        reasoning("Think"),
+        reasoning("ing."),
+        text("Hi"),
+        // Reasoning after the answer started is left out: the stream and the Response agree.
+        reasoning("Late."),
+        finish("stop"),
+    ]);
+    check_invariants(&events);
+    assert_eq!(
+        types(&events)[2..10],
+        [
+            "response.output_item.added",
+            "response.reasoning_summary_part.added",
+            "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.done",
+            "response.reasoning_summary_part.done",
+            "response.output_item.done",
+            "response.output_item.added",
+        ]
+    );
+    assert_eq!(
+        events[2]["item"],
+        json!({"type": "reasoning", "id": "rs_abc", "summary": [], "status": "in_progress"})
+    );
+    assert_eq!(
+        events[3]["part"],
+        json!({"type": "summary_text", "text": ""})
+    );
+    assert_eq!(events[6]["text"], "Thinking.");
+    let item = json!({"type": "reasoning", "id": "rs_abc",
+        "summary": [{"type": "summary_text", "text": "Thinking."}], "status": "completed"});
+    assert_eq!(events[8]["item"], item);
+    let completed = &events.last().unwrap()["response"];
+    assert_eq!(completed["output"][0], item);
+    assert_eq!(completed["output"][1]["content"][0]["text"], "Hi");
+    assert!(!events.iter().any(|e| e["delta"] == "Late."));
+}
+
+#[test]
+fn reasoning_alone_still_ends_with_an_empty_message() {
+    let events = stream(&[opening(), reasoning("Hm."), finish("stop")]);
+    check_invariants(&events);
+    let output = &events.last().unwrap()["response"]["output"];
+    assert_eq!(output[0]["type"], "reasoning");
+    assert_eq!(output[1]["type"], "message");
+    assert_eq!(output[1]["content"][0]["text"], "");
+}
