@@ -45,6 +45,7 @@ mod common {
 mod attachments;
 #[path = "../chat.rs"]
 mod chat;
+mod in_band;
 #[path = "../streaming.rs"]
 mod streaming;
 #[path = "../tools.rs"]
