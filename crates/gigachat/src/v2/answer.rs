@@ -5,7 +5,9 @@
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::types::v2::{ChatV2Response, ContentPart, FunctionCallPart, MessageV2, UsageV2};
+use crate::types::v2::{
+    ChatV2Response, ContentPart, FunctionCallPart, MessageV2, ToolExecutionPart, UsageV2,
+};
 use crate::types::{
     ChatCompletion, Choice, FinishReason, FunctionCall, GeneratedFile, Message, Role, Source,
     ToolExecution, Usage,
@@ -77,19 +79,23 @@ impl Parts {
                     title: source.title.clone(),
                 }));
         }
-        if let Some(run) = &part.tool_execution {
-            self.tool_executions.push(ToolExecution {
-                name: run.name.clone(),
-                status: run.status.clone(),
-                censored: run.censored.unwrap_or(false),
-            });
-        }
+        self.tool_executions
+            .extend(part.tool_execution.as_ref().map(tool_run));
+    }
+}
+
+/// A built-in tool's run as the neutral model keeps it.
+pub(crate) fn tool_run(part: &ToolExecutionPart) -> ToolExecution {
+    ToolExecution {
+        name: part.name.clone(),
+        status: part.status.clone(),
+        censored: part.censored.unwrap_or(false),
     }
 }
 
 /// A whole call part as a call: arguments that came as JSON text are parsed (kept as text when
 /// they are not JSON, as v1 keeps what the model produced).
-pub(crate) fn whole_call(part: &FunctionCallPart) -> FunctionCall {
+fn whole_call(part: &FunctionCallPart) -> FunctionCall {
     FunctionCall {
         id: part.id.clone(),
         name: part.name.clone().unwrap_or_default(),
@@ -179,11 +185,7 @@ pub(crate) fn completion(answer: ChatV2Response) -> Result<ChatCompletion, Error
     message.tool_executions = parts.tool_executions;
     message
         .tool_executions
-        .extend(answer.tool_execution.as_ref().map(|run| ToolExecution {
-            name: run.name.clone(),
-            status: run.status.clone(),
-            censored: run.censored.unwrap_or(false),
-        }));
+        .extend(answer.tool_execution.as_ref().map(tool_run));
     let finish_reason = answer.finish_reason.or_else(|| {
         answer
             .messages

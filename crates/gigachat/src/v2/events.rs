@@ -5,12 +5,10 @@
 
 use serde_json::Value;
 
-use super::answer::{Parts, arguments_of, in_band_error, said, usage};
+use super::answer::{Parts, arguments_of, in_band_error, said, tool_run, usage};
 use crate::error::Error;
 use crate::types::v2::{ChatV2Response, FunctionCallPart};
-use crate::types::{
-    ChatChunk, ChunkChoice, Delta, FinishReason, FunctionCall, ToolExecution, Usage,
-};
+use crate::types::{ChatChunk, ChunkChoice, Delta, FinishReason, FunctionCall, Usage};
 
 /// What one event means for the stream.
 #[derive(Debug, PartialEq)]
@@ -118,11 +116,7 @@ impl Reader {
             "response.tool.failed" => Some("fail"),
             _ => None,
         };
-        let top = payload.tool_execution.as_ref().map(|run| ToolExecution {
-            name: run.name.clone(),
-            status: run.status.clone(),
-            censored: run.censored.unwrap_or(false),
-        });
+        let top = payload.tool_execution.as_ref().map(tool_run);
         if top.is_some() && chunk.is_none() {
             chunk = Some(self.chunk(Delta::default(), None, None, payload));
         }
@@ -295,6 +289,7 @@ fn delta_of(parts: Parts, text: bool, reasoning: bool) -> Delta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::ToolExecution;
     use crate::verdict::Verdict;
     use serde_json::json;
 
