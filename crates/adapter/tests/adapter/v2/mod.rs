@@ -50,3 +50,4 @@ mod in_band;
 mod streaming;
 #[path = "../tools.rs"]
 mod tools;
+mod variants;
