@@ -167,8 +167,22 @@ pub(crate) fn said(error: Option<&Value>, fallback: &str) -> String {
     }
 }
 
-/// The neutral completion for a whole v2 answer, or the failure it reports.
+/// The neutral completion for a whole v2 answer, or the failure it reports. An answer in v1's
+/// shape (`choices` with messages) is read as v1 reads it.
 pub(crate) fn completion(answer: ChatV2Response) -> Result<ChatCompletion, Error> {
+    if !answer.choices.is_empty() && answer.messages.is_empty() {
+        let choices: Vec<Choice> = serde_json::from_value(Value::Array(answer.choices))
+            .map_err(|err| Error::Protocol(format!("unreadable v1-style answer: {err}")))?;
+        return Ok(ChatCompletion {
+            choices,
+            created: answer.created_at,
+            model: answer.model,
+            object: "chat.completion".into(),
+            usage: answer.usage.as_ref().map(usage),
+            thread_id: answer.thread_id,
+            message_id: answer.message_id,
+        });
+    }
     let mut calls = Vec::new();
     let parts = Parts::collect(&answer.messages, |call| calls.push(whole_call(call)));
     if let Some(error) = in_band_error(&answer, !calls.is_empty()) {
@@ -312,6 +326,30 @@ mod tests {
             }]
         );
         assert_eq!(done.created, 5);
+    }
+
+    #[test]
+    fn a_v1_shaped_answer_on_v2_is_read_as_v1() {
+        let done = answer(json!({"model": "m", "created": 3,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "hi", "functions_state_id": "s"}}],
+            "usage": {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5, "precached_prompt_tokens": 2}}))
+        .unwrap();
+        assert_eq!(done.choices[0].message.content, "hi");
+        assert_eq!(
+            done.choices[0].message.functions_state_id.as_deref(),
+            Some("s")
+        );
+        assert_eq!(done.created, 3);
+        let usage = done.usage.unwrap();
+        assert_eq!(
+            (usage.prompt_tokens, usage.precached_prompt_tokens),
+            (4, Some(2))
+        );
+        assert!(matches!(
+            answer(json!({"model": "m", "choices": [{"oops": 1}]})),
+            Err(Error::Protocol(_))
+        ));
     }
 
     #[test]

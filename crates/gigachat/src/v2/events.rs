@@ -84,7 +84,7 @@ impl Reader {
             ))),
             Kind::Tool(name) => Ok(Step::More(self.tool_chunk(&payload, name))),
             Kind::Done => self.done(payload),
-            Kind::Delta if !payload.choices.is_empty() => Ok(Step::More(self.v1_chunk(payload))),
+            Kind::Delta if !payload.choices.is_empty() => self.v1_chunk(payload),
             // Unnamed events: the one with a finish reason is the done event.
             Kind::Delta if name.is_none() && payload.finish_reason.is_some() => self.done(payload),
             Kind::Delta => Ok(Step::More(self.delta(&payload).into_iter().collect())),
@@ -168,17 +168,19 @@ impl Reader {
     }
 
     /// A v1-shaped event on the v2 stream, passed through with v2 usage in v1's names.
-    fn v1_chunk(&mut self, payload: ChatV2Response) -> Vec<ChatChunk> {
-        self.finished |= payload.choices.iter().any(|c| c.finish_reason.is_some());
-        vec![ChatChunk {
-            choices: payload.choices,
+    fn v1_chunk(&mut self, payload: ChatV2Response) -> Result<Step, Error> {
+        let choices: Vec<ChunkChoice> = serde_json::from_value(Value::Array(payload.choices))
+            .map_err(|err| Error::Protocol(format!("unreadable v1-style stream event: {err}")))?;
+        self.finished |= choices.iter().any(|c| c.finish_reason.is_some());
+        Ok(Step::More(vec![ChatChunk {
+            choices,
             created: self.created,
             model: self.model.clone(),
             object: "chat.completion".into(),
             usage: payload.usage.as_ref().map(usage),
             thread_id: payload.thread_id,
             message_id: payload.message_id,
-        }]
+        }]))
     }
 
     /// Adds a call part: a fragment extends the call of its id (or the last call, when it has
