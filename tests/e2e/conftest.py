@@ -513,6 +513,40 @@ def adapter(adapters) -> Adapter:
 
 
 @pytest.fixture(scope="session")
+def adapter_v2(adapters) -> Adapter:
+    """An adapter on GigaChat's v2 chat contract (`GIGACHAT_API_VERSION=2`: `/v2/chat/completions`),
+    otherwise configured as the shared one."""
+    return adapters.start(GIGACHAT_API_VERSION="2")
+
+
+@pytest.fixture(params=["1", "2"], ids=["v1", "v2"])
+def contract(request) -> str:
+    """`GIGACHAT_API_VERSION` of the adapter behind `contract_client`/`contract_http`: a test taking
+    any of them runs once per contract."""
+    return request.param
+
+
+@pytest.fixture
+def contract_adapter(contract, request) -> Adapter:
+    """The shared adapter (contract 1) or `adapter_v2` (contract 2)."""
+    return request.getfixturevalue("adapter" if contract == "1" else "adapter_v2")
+
+
+@pytest.fixture
+def contract_client(contract_adapter) -> openai.OpenAI:
+    client = contract_adapter.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def contract_http(contract_adapter) -> httpx.Client:
+    """Raw HTTP client on the root of the `contract` adapter (pass headers per request)."""
+    with httpx.Client(base_url=contract_adapter.root_url, timeout=30, trust_env=False) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
 def base_url(adapter) -> str:
     return adapter.base_url
 

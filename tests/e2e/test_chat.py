@@ -59,8 +59,8 @@ def usage_stream(http, auth):
 # Non-streaming
 
 
-def test_non_stream_returns_string_content_stop_and_usage(client):
-    completion = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+def test_non_stream_returns_string_content_stop_and_usage(contract_client):
+    completion = contract_client.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert completion.object == "chat.completion"
     assert completion.id.startswith("chatcmpl-"), completion.id
     assert isinstance(completion.created, int) and completion.created > 0
@@ -92,9 +92,9 @@ def test_non_stream_sends_cyrillic_as_raw_utf8(http, auth):
     assert not ESCAPED_CYRILLIC.search(response.content), "Cyrillic sent as \\u escapes"
 
 
-def test_openai_only_fields_are_accepted_and_ignored(client):
+def test_openai_only_fields_are_accepted_and_ignored(contract_client):
     """What Open WebUI, LangChain and agents send besides messages must not cause a 4xx."""
-    completion = client.chat.completions.create(
+    completion = contract_client.chat.completions.create(
         model=MODEL,
         messages=[{"role": "developer", "content": "Be brief."}, *MESSAGES],
         max_completion_tokens=512,
@@ -175,8 +175,8 @@ def test_stream_text_equals_non_stream_text(usage_stream, reference_text):
     assert streamed_text(chunks) == reference_text
 
 
-def test_stream_sdk_accumulator_builds_final_completion(client):
-    with client.chat.completions.stream(
+def test_stream_sdk_accumulator_builds_final_completion(contract_client):
+    with contract_client.chat.completions.stream(
         model=MODEL, messages=MESSAGES, stream_options={"include_usage": True}
     ) as stream:
         final = stream.get_final_completion()
@@ -185,8 +185,8 @@ def test_stream_sdk_accumulator_builds_final_completion(client):
     assert final.usage is not None and final.usage.total_tokens > 0
 
 
-def test_stream_without_include_usage_has_no_usage_key(http, auth, validate):
-    _, raw = post_stream(http, auth, {"model": MODEL, "messages": MESSAGES})
+def test_stream_without_include_usage_has_no_usage_key(contract_http, auth, validate):
+    _, raw = post_stream(contract_http, auth, {"model": MODEL, "messages": MESSAGES})
     chunks = sse_json_chunks(raw)
     for chunk in chunks:
         validate("CreateChatCompletionStreamResponse", chunk)
@@ -231,8 +231,8 @@ def test_n2_returns_choices_0_and_1(client):
         assert choice.message.content and choice.finish_reason == "stop"
 
 
-def test_n2_stream_interleaves_both_indexes_each_with_its_own_finish(http, auth, validate):
-    _, raw = post_stream(http, auth, {"model": MODEL, "messages": MESSAGES, "n": 2})
+def test_n2_stream_interleaves_both_indexes_each_with_its_own_finish(contract_http, auth, validate):
+    _, raw = post_stream(contract_http, auth, {"model": MODEL, "messages": MESSAGES, "n": 2})
     chunks = sse_json_chunks(raw)
     per_index: dict[int, list[dict]] = {}
     order: list[int] = []
@@ -253,6 +253,19 @@ def test_n2_stream_interleaves_both_indexes_each_with_its_own_finish(http, auth,
 
 # ---------------------------------------------------------------------------------------------
 # Headers, aliases, paths, keys
+
+
+def test_chat_reaches_the_contracts_gigachat_path(contract_client, contract, emulator):
+    """`GIGACHAT_API_VERSION` picks the upstream chat path: `/v1/chat/completions` or, on 2,
+    `/v2/chat/completions` with v2's content parts."""
+    contract_client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    (sent,) = emulator.chat_requests()
+    if contract == "1":
+        assert sent["path"].endswith("/v1/chat/completions"), sent["path"]
+        assert sent["json"]["messages"] == MESSAGES
+    else:
+        assert sent["path"].endswith("/v2/chat/completions"), sent["path"]
+        assert sent["json"]["messages"] == [{"role": "user", "content": [{"text": MESSAGES[0]["content"]}]}]
 
 
 def test_with_raw_response_exposes_x_request_id(client):

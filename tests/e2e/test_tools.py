@@ -28,8 +28,8 @@ TOOLS = [
 CALLING = [{"role": "user", "content": "Какая погода в Москве? call:get_weather"}]
 
 
-def test_tool_call_non_stream(client, http, auth, validate):
-    completion = client.chat.completions.create(model=MODEL, messages=CALLING, tools=TOOLS)
+def test_tool_call_non_stream(contract_client, contract_http, auth, validate):
+    completion = contract_client.chat.completions.create(model=MODEL, messages=CALLING, tools=TOOLS)
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls", choice
     assert choice.message.content is None, "content must be null when the answer is only tool calls"
@@ -38,12 +38,14 @@ def test_tool_call_non_stream(client, http, auth, validate):
     assert call.function.name == "get_weather"
     assert isinstance(call.function.arguments, str), "arguments must be a JSON string"
     assert "city" in json.loads(call.function.arguments)
-    raw = http.post("/v1/chat/completions", headers=auth, json={"model": MODEL, "messages": CALLING, "tools": TOOLS})
+    raw = contract_http.post(
+        "/v1/chat/completions", headers=auth, json={"model": MODEL, "messages": CALLING, "tools": TOOLS}
+    )
     validate("CreateChatCompletionResponse", raw.json())
 
 
-def test_tool_call_stream_first_delta_has_id_and_name(http, auth, validate):
-    with http.stream(
+def test_tool_call_stream_first_delta_has_id_and_name(contract_http, auth, validate):
+    with contract_http.stream(
         "POST",
         "/v1/chat/completions",
         headers=auth,
@@ -67,8 +69,8 @@ def test_tool_call_stream_first_delta_has_id_and_name(http, auth, validate):
     assert reasons[-1] == "tool_calls" and all(r is None for r in reasons[:-1]), reasons
 
 
-def test_tool_call_stream_sdk_accumulator(client):
-    with client.chat.completions.stream(model=MODEL, messages=CALLING, tools=TOOLS) as stream:
+def test_tool_call_stream_sdk_accumulator(contract_client):
+    with contract_client.chat.completions.stream(model=MODEL, messages=CALLING, tools=TOOLS) as stream:
         final = stream.get_final_completion()
     (call,) = final.choices[0].message.tool_calls
     assert call.function.name == "get_weather"
@@ -76,8 +78,8 @@ def test_tool_call_stream_sdk_accumulator(client):
     assert final.choices[0].finish_reason == "tool_calls"
 
 
-def test_tool_choice_named_forces_the_call(client):
-    completion = client.chat.completions.create(
+def test_tool_choice_named_forces_the_call(contract_client):
+    completion = contract_client.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "Погода в Казани?"}],
         tools=TOOLS,
@@ -87,7 +89,8 @@ def test_tool_choice_named_forces_the_call(client):
     assert completion.choices[0].message.tool_calls[0].function.name == "get_weather"
 
 
-def test_tool_result_round_trip_reaches_gigachat_as_function_message(client, emulator):
+def test_tool_result_round_trip_reaches_gigachat_as_function_message(contract_client, contract, emulator):
+    client = contract_client
     first = client.chat.completions.create(model=MODEL, messages=CALLING, tools=TOOLS)
     call = first.choices[0].message.tool_calls[0]
     messages = [
@@ -98,6 +101,19 @@ def test_tool_result_round_trip_reaches_gigachat_as_function_message(client, emu
     answer = client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
     assert answer.choices[0].finish_reason == "stop"
     assert answer.choices[0].message.content
-    sent = emulator.chat_requests()[-1]["json"]["messages"]
-    assert sent[-1]["role"] == "function", f"tool result not sent as a function message: {sent[-1]}"
-    assert sent[-2]["role"] == "assistant" and sent[-2].get("function_call", {}).get("name") == "get_weather", sent[-2]
+    last = emulator.chat_requests()[-1]
+    sent = last["json"]["messages"]
+    if contract == "1":
+        assert sent[-1]["role"] == "function", f"tool result not sent as a function message: {sent[-1]}"
+        assert sent[-2]["role"] == "assistant" and sent[-2].get("function_call", {}).get("name") == "get_weather", sent[-2]
+        return
+    # v2: the result is a `tool` message with a `function_result` object answering the call's
+    # state, after the assistant's `function_call` part.
+    assert last["path"].endswith("/v2/chat/completions"), last["path"]
+    (result,) = sent[-1]["content"]
+    assert sent[-1]["role"] == "tool", sent[-1]
+    answered = {key: value for key, value in result["function_result"].items() if key != "id"}
+    assert answered == {"name": "get_weather", "result": {"temperature": 5}}, result
+    assert sent[-1]["tools_state_id"] == sent[-2]["tools_state_id"], sent[-2:]
+    assert sent[-2]["role"] == "assistant", sent[-2]
+    assert [part["function_call"]["name"] for part in sent[-2]["content"] if "function_call" in part] == ["get_weather"]

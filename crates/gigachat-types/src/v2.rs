@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use super::chat::{ChunkChoice, FinishReason, FunctionSpec};
+use super::chat::{FinishReason, FunctionSpec};
 
 /// A v2 chat request. `None` fields are not sent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -355,9 +355,10 @@ pub struct ChatV2Response {
     /// Token log-probabilities (with permission).
     #[serde(default)]
     pub logprobs: Option<Value>,
-    /// v1-style deltas, which some v2 deployments stream.
+    /// v1-style choices some v2 deployments send (deltas in streams, messages in whole answers),
+    /// kept raw: which of the two they are depends on where they came.
     #[serde(default)]
-    pub choices: Vec<ChunkChoice>,
+    pub choices: Vec<Value>,
 }
 
 /// A message of a v2 answer: a role and typed content parts.

@@ -243,20 +243,21 @@ impl GigaChat {
         context: &RequestContext,
     ) -> Result<Answer<ChatCompletion>, Error> {
         let body = self.chat_body(request, false)?;
-        let call = self.chat_call(request.contract, body, "application/json");
+        let call = chat_call(request.contract, body, "application/json");
         let span = call_span(&call, Some(self.model_of(request)));
         let answer: Result<Answer<ChatCompletion>, Error> = match request.contract {
             Contract::V1 => self.json_call_in(call, context, span.clone()).await,
-            Contract::V2 => {
-                let path = call.path.clone();
-                self.call(&call, context, span.clone(), |_, bytes| {
-                    let answer: ChatV2Response = serde_json::from_slice(&bytes).map_err(|err| {
-                        Error::Protocol(format!("unreadable answer from {path}: {err}"))
-                    })?;
-                    crate::v2::answer::completion(answer)
-                })
+            Contract::V2 => self
+                .json_call_in::<ChatV2Response>(call, context, span.clone())
                 .await
-            }
+                .and_then(|answer| {
+                    let data = crate::v2::answer::completion(answer.data)
+                        .inspect_err(|err| record_failure(&span, err))?;
+                    Ok(Answer {
+                        data,
+                        meta: answer.meta,
+                    })
+                }),
         };
         if let Ok(answer) = &answer {
             record_answer(&span, &answer.data.model, answer.data.usage.as_ref());
@@ -273,7 +274,7 @@ impl GigaChat {
         context: &RequestContext,
     ) -> Result<ChatStream, Error> {
         let body = self.chat_body(request, true)?;
-        let call = self.chat_call(request.contract, body, "text/event-stream");
+        let call = chat_call(request.contract, body, "text/event-stream");
         let idle = self.inner.settings.stream_idle_timeout;
         let span = call_span(&call, Some(self.model_of(request)));
         let opened = self
@@ -465,21 +466,6 @@ impl GigaChat {
             self.inner.settings.default_model()
         } else {
             &request.model
-        }
-    }
-
-    /// The chat call of `contract` sending `body`.
-    fn chat_call(&self, contract: Contract, body: Bytes, accept: &'static str) -> Call<'static> {
-        let (path, base) = match contract {
-            Contract::V1 => ("/chat/completions", Base::Configured),
-            Contract::V2 => (V2_CHAT_PATH, Base::Unversioned),
-        };
-        Call {
-            method: Method::POST,
-            path: path.into(),
-            base,
-            payload: Payload::Json(body),
-            accept: Some(accept),
         }
     }
 
@@ -911,6 +897,21 @@ async fn upload_form(upload: &FileUpload) -> Result<multipart::Form, Error> {
     Ok(multipart::Form::new()
         .part("file", part)
         .text("purpose", upload.purpose.as_str()))
+}
+
+/// The chat call of `contract` sending `body`.
+fn chat_call(contract: Contract, body: Bytes, accept: &'static str) -> Call<'static> {
+    let (path, base) = match contract {
+        Contract::V1 => ("/chat/completions", Base::Configured),
+        Contract::V2 => (V2_CHAT_PATH, Base::Unversioned),
+    };
+    Call {
+        method: Method::POST,
+        path: path.into(),
+        base,
+        payload: Payload::Json(body),
+        accept: Some(accept),
+    }
 }
 
 /// A chat body in the request's contract's wire format.

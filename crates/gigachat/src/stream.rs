@@ -234,3 +234,84 @@ pub(crate) async fn open(
         span: tracing::Span::none(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader over these events, as `open` makes it.
+    fn state(contract: Contract, events: &[(Option<&str>, &str)]) -> State {
+        let events: Vec<Result<SseEvent, Error>> = events
+            .iter()
+            .map(|(name, data)| {
+                Ok(SseEvent {
+                    event: name.map(str::to_owned),
+                    data: (*data).to_owned(),
+                    ..SseEvent::default()
+                })
+            })
+            .collect();
+        State {
+            events: Box::pin(futures_util::stream::iter(events)),
+            idle_timeout: Duration::from_secs(1),
+            finished: false,
+            drained: false,
+            v2: (contract == Contract::V2).then(Reader::default),
+            pending: VecDeque::new(),
+            _permit: None,
+        }
+    }
+
+    async fn read_all(mut state: State) -> Vec<Result<ChatChunk, Error>> {
+        let mut out = Vec::new();
+        while let Some(item) = state.next_chunk().await {
+            out.push(item);
+        }
+        out
+    }
+
+    const DELTA: &str = r#"{"model":"m","created_at":1,"messages":[{"role":"assistant","content":[{"text":"hi"}]}]}"#;
+    const DONE: &str = r#"{"model":"m","created_at":1,"finish_reason":"stop","usage":{"input_tokens":1,"output_tokens":1,"total_tokens":2}}"#;
+
+    #[tokio::test]
+    async fn a_v2_stream_ends_at_its_done_event_with_or_without_a_done_marker() {
+        for tail in [&[][..], &[(None, "[DONE]")][..]] {
+            let mut events = vec![
+                (Some("response.message.delta"), DELTA),
+                (Some("response.message.done"), DONE),
+            ];
+            events.extend_from_slice(tail);
+            let items = read_all(state(Contract::V2, &events)).await;
+            assert_eq!(items.len(), 2, "{items:?}");
+            assert!(items.iter().all(Result::is_ok));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_v2_stream_ending_before_its_done_event_is_a_protocol_error() {
+        let items = read_all(state(
+            Contract::V2,
+            &[(Some("response.message.delta"), DELTA)],
+        ))
+        .await;
+        let (last, delivered) = items.split_last().unwrap();
+        assert_eq!(delivered.len(), 1);
+        assert!(
+            matches!(last, Err(Error::Protocol(said)) if said.contains("response.message.done")),
+            "{last:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn v1_still_needs_its_done_marker() {
+        let chunk = r#"{"choices":[{"delta":{"content":"hi"},"index":0,"finish_reason":"stop"}],"created":1,"model":"m","object":"chat.completion"}"#;
+        let ended = read_all(state(Contract::V1, &[(None, chunk), (None, "[DONE]")])).await;
+        assert_eq!(ended.len(), 1);
+        assert!(ended[0].is_ok());
+        let cut = read_all(state(Contract::V1, &[(None, chunk)])).await;
+        assert!(
+            matches!(cut.last(), Some(Err(Error::Protocol(_)))),
+            "{cut:?}"
+        );
+    }
+}

@@ -5,7 +5,9 @@
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::types::v2::{ChatV2Response, ContentPart, FunctionCallPart, MessageV2, UsageV2};
+use crate::types::v2::{
+    ChatV2Response, ContentPart, FunctionCallPart, MessageV2, ToolExecutionPart, UsageV2,
+};
 use crate::types::{
     ChatCompletion, Choice, FinishReason, FunctionCall, GeneratedFile, Message, Role, Source,
     ToolExecution, Usage,
@@ -77,19 +79,23 @@ impl Parts {
                     title: source.title.clone(),
                 }));
         }
-        if let Some(run) = &part.tool_execution {
-            self.tool_executions.push(ToolExecution {
-                name: run.name.clone(),
-                status: run.status.clone(),
-                censored: run.censored.unwrap_or(false),
-            });
-        }
+        self.tool_executions
+            .extend(part.tool_execution.as_ref().map(tool_run));
+    }
+}
+
+/// A built-in tool's run as the neutral model keeps it.
+pub(crate) fn tool_run(part: &ToolExecutionPart) -> ToolExecution {
+    ToolExecution {
+        name: part.name.clone(),
+        status: part.status.clone(),
+        censored: part.censored.unwrap_or(false),
     }
 }
 
 /// A whole call part as a call: arguments that came as JSON text are parsed (kept as text when
 /// they are not JSON, as v1 keeps what the model produced).
-pub(crate) fn whole_call(part: &FunctionCallPart) -> FunctionCall {
+fn whole_call(part: &FunctionCallPart) -> FunctionCall {
     FunctionCall {
         id: part.id.clone(),
         name: part.name.clone().unwrap_or_default(),
@@ -161,8 +167,22 @@ pub(crate) fn said(error: Option<&Value>, fallback: &str) -> String {
     }
 }
 
-/// The neutral completion for a whole v2 answer, or the failure it reports.
+/// The neutral completion for a whole v2 answer, or the failure it reports. An answer in v1's
+/// shape (`choices` with messages) is read as v1 reads it.
 pub(crate) fn completion(answer: ChatV2Response) -> Result<ChatCompletion, Error> {
+    if !answer.choices.is_empty() && answer.messages.is_empty() {
+        let choices: Vec<Choice> = serde_json::from_value(Value::Array(answer.choices))
+            .map_err(|err| Error::Protocol(format!("unreadable v1-style answer: {err}")))?;
+        return Ok(ChatCompletion {
+            choices,
+            created: answer.created_at,
+            model: answer.model,
+            object: "chat.completion".into(),
+            usage: answer.usage.as_ref().map(usage),
+            thread_id: answer.thread_id,
+            message_id: answer.message_id,
+        });
+    }
     let mut calls = Vec::new();
     let parts = Parts::collect(&answer.messages, |call| calls.push(whole_call(call)));
     if let Some(error) = in_band_error(&answer, !calls.is_empty()) {
@@ -179,11 +199,7 @@ pub(crate) fn completion(answer: ChatV2Response) -> Result<ChatCompletion, Error
     message.tool_executions = parts.tool_executions;
     message
         .tool_executions
-        .extend(answer.tool_execution.as_ref().map(|run| ToolExecution {
-            name: run.name.clone(),
-            status: run.status.clone(),
-            censored: run.censored.unwrap_or(false),
-        }));
+        .extend(answer.tool_execution.as_ref().map(tool_run));
     let finish_reason = answer.finish_reason.or_else(|| {
         answer
             .messages
@@ -310,6 +326,30 @@ mod tests {
             }]
         );
         assert_eq!(done.created, 5);
+    }
+
+    #[test]
+    fn a_v1_shaped_answer_on_v2_is_read_as_v1() {
+        let done = answer(json!({"model": "m", "created": 3,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "hi", "functions_state_id": "s"}}],
+            "usage": {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5, "precached_prompt_tokens": 2}}))
+        .unwrap();
+        assert_eq!(done.choices[0].message.content, "hi");
+        assert_eq!(
+            done.choices[0].message.functions_state_id.as_deref(),
+            Some("s")
+        );
+        assert_eq!(done.created, 3);
+        let usage = done.usage.unwrap();
+        assert_eq!(
+            (usage.prompt_tokens, usage.precached_prompt_tokens),
+            (4, Some(2))
+        );
+        assert!(matches!(
+            answer(json!({"model": "m", "choices": [{"oops": 1}]})),
+            Err(Error::Protocol(_))
+        ));
     }
 
     #[test]

@@ -5,12 +5,10 @@
 
 use serde_json::Value;
 
-use super::answer::{Parts, arguments_of, in_band_error, said, usage};
+use super::answer::{Parts, arguments_of, in_band_error, said, tool_run, usage};
 use crate::error::Error;
 use crate::types::v2::{ChatV2Response, FunctionCallPart};
-use crate::types::{
-    ChatChunk, ChunkChoice, Delta, FinishReason, FunctionCall, ToolExecution, Usage,
-};
+use crate::types::{ChatChunk, ChunkChoice, Delta, FinishReason, FunctionCall, Usage};
 
 /// What one event means for the stream.
 #[derive(Debug, PartialEq)]
@@ -86,7 +84,7 @@ impl Reader {
             ))),
             Kind::Tool(name) => Ok(Step::More(self.tool_chunk(&payload, name))),
             Kind::Done => self.done(payload),
-            Kind::Delta if !payload.choices.is_empty() => Ok(Step::More(self.v1_chunk(payload))),
+            Kind::Delta if !payload.choices.is_empty() => self.v1_chunk(payload),
             // Unnamed events: the one with a finish reason is the done event.
             Kind::Delta if name.is_none() && payload.finish_reason.is_some() => self.done(payload),
             Kind::Delta => Ok(Step::More(self.delta(&payload).into_iter().collect())),
@@ -118,11 +116,7 @@ impl Reader {
             "response.tool.failed" => Some("fail"),
             _ => None,
         };
-        let top = payload.tool_execution.as_ref().map(|run| ToolExecution {
-            name: run.name.clone(),
-            status: run.status.clone(),
-            censored: run.censored.unwrap_or(false),
-        });
+        let top = payload.tool_execution.as_ref().map(tool_run);
         if top.is_some() && chunk.is_none() {
             chunk = Some(self.chunk(Delta::default(), None, None, payload));
         }
@@ -174,17 +168,19 @@ impl Reader {
     }
 
     /// A v1-shaped event on the v2 stream, passed through with v2 usage in v1's names.
-    fn v1_chunk(&mut self, payload: ChatV2Response) -> Vec<ChatChunk> {
-        self.finished |= payload.choices.iter().any(|c| c.finish_reason.is_some());
-        vec![ChatChunk {
-            choices: payload.choices,
+    fn v1_chunk(&mut self, payload: ChatV2Response) -> Result<Step, Error> {
+        let choices: Vec<ChunkChoice> = serde_json::from_value(Value::Array(payload.choices))
+            .map_err(|err| Error::Protocol(format!("unreadable v1-style stream event: {err}")))?;
+        self.finished |= choices.iter().any(|c| c.finish_reason.is_some());
+        Ok(Step::More(vec![ChatChunk {
+            choices,
             created: self.created,
             model: self.model.clone(),
             object: "chat.completion".into(),
             usage: payload.usage.as_ref().map(usage),
             thread_id: payload.thread_id,
             message_id: payload.message_id,
-        }]
+        }]))
     }
 
     /// Adds a call part: a fragment extends the call of its id (or the last call, when it has
@@ -295,6 +291,7 @@ fn delta_of(parts: Parts, text: bool, reasoning: bool) -> Delta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::ToolExecution;
     use crate::verdict::Verdict;
     use serde_json::json;
 

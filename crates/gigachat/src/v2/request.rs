@@ -39,7 +39,7 @@ pub(crate) fn body(request: &ChatRequest) -> ChatV2Request {
     let storage = extra.remove("storage");
     ChatV2Request {
         model: request.model.clone(),
-        messages: request.messages.iter().map(message).collect(),
+        messages: messages(&request.messages),
         model_options: (!options.is_empty()).then_some(options),
         tool_config: request.function_call.as_ref().map(tool_config),
         tools: tools(request),
@@ -98,6 +98,26 @@ fn tool_config(mode: &FunctionCallMode) -> ToolConfig {
             ..config("forced")
         },
     }
+}
+
+/// The conversation as v2 messages. A result with no state id of its own answers the state of
+/// the calls before it (v1 sends the state with the calls only; v2 wants it on both, as recorded).
+fn messages(messages: &[Message]) -> Vec<RequestMessage> {
+    let mut calls_state: Option<&String> = None;
+    messages
+        .iter()
+        .map(|neutral| {
+            let mut v2 = message(neutral);
+            match neutral.role {
+                Role::Assistant => calls_state = neutral.functions_state_id.as_ref(),
+                Role::Function if v2.tools_state_id.is_none() => {
+                    v2.tools_state_id = calls_state.cloned();
+                }
+                _ => {}
+            }
+            v2
+        })
+        .collect()
 }
 
 /// One neutral message as a v2 message.
@@ -250,7 +270,10 @@ mod tests {
             let mut message = Message::new(Role::Function, content);
             message.name = Some(name.into());
             message.call_id = Some(id.into());
-            message.functions_state_id = Some("state-1".into());
+            // The first result carries the state as translate sends it on v1; the rest inherit it.
+            if id == "c1" {
+                message.functions_state_id = Some("state-1".into());
+            }
             message
         };
         let request = ChatRequest {

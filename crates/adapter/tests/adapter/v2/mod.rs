@@ -45,9 +45,11 @@ mod common {
 mod attachments;
 #[path = "../chat.rs"]
 mod chat;
+mod in_band;
 #[path = "../reasoning.rs"]
 mod reasoning;
 #[path = "../streaming.rs"]
 mod streaming;
 #[path = "../tools.rs"]
 mod tools;
+mod variants;
