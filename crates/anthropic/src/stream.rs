@@ -5,7 +5,7 @@ use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorBody, ErrorEnvelope};
-use crate::message::{Message, ResponseBlock, StopReason, Usage};
+use crate::message::{Message, ResponseBlock, StopReason, TextCitation, Usage};
 
 /// One event of a streamed answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +73,11 @@ pub enum BlockDelta {
     InputJsonDelta {
         /// The piece.
         partial_json: String,
+    },
+    /// A citation of a `text` block.
+    CitationsDelta {
+        /// The citation added.
+        citation: TextCitation,
     },
 }
 
@@ -149,6 +154,7 @@ mod tests {
                 index: 0,
                 content_block: ResponseBlock::Text {
                     text: String::new(),
+                    citations: Vec::new(),
                 },
             },
             StreamEvent::Ping,

@@ -4,6 +4,8 @@
 
 pub mod anthropic;
 pub mod attachments;
+pub mod builtins;
+pub mod citations;
 pub mod completions;
 pub mod embeddings;
 pub mod files;

@@ -110,6 +110,8 @@ fn choice_message(
         tool_calls: None,
         function_call: None,
         reasoning_content: message.reasoning_content.clone(),
+        annotations: Vec::new(),
+        builtin_calls: crate::builtins::answer_calls(message, &plan.upstream),
     };
     if let (Some(call), Some(tools)) = (&message.function_call, &plan.tools) {
         let tool_call = tools.tool_call(call, message.functions_state_id.as_deref(), unique);
@@ -121,7 +123,15 @@ fn choice_message(
         out.tool_calls = Some(vec![tool_call]);
         return Ok((out, "tool_calls"));
     }
-    let (text, stopped) = cut_at_stop(&message.content, &plan.stop);
+    let cited = cited_text(message, plan);
+    let (text, stopped) = cut_at_stop(
+        cited.as_ref().map_or(&message.content, |c| &c.0),
+        &plan.stop,
+    );
+    if let Some((_, marks)) = &cited {
+        out.annotations =
+            crate::citations::annotations(marks, &message.sources, text.chars().count());
+    }
     let reason = if stopped {
         "stop"
     } else {
@@ -138,6 +148,15 @@ fn choice_message(
         OutputFormat::JsonSchema(restore) => restored_json(text, restore),
     });
     Ok((out, reason))
+}
+
+/// The text with web-search markers rewritten and their marks, when the answer may cite sources.
+fn cited_text(
+    message: &gc::Message,
+    plan: &ChatPlan,
+) -> Option<(String, Vec<crate::citations::Mark>)> {
+    (!message.sources.is_empty() || crate::builtins::offers_web_search(&plan.upstream))
+        .then(|| crate::citations::rewrite(&message.content))
 }
 
 /// Structured output with the schema's re-typed values restored (unchanged when nothing to restore).

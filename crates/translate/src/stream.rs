@@ -6,6 +6,7 @@ use openai::chat::{
     ChatCompletionChunk, ChunkChoice, Delta, FunctionCallChunk, ToolCallChunk, Usage,
 };
 
+use crate::citations::MarkerRewriter;
 use crate::request::{ChatPlan, OutputFormat};
 use crate::response::{OutputError, ResponseIds, finish_reason, json_object_text};
 use crate::stop::StopMatcher;
@@ -31,6 +32,16 @@ pub struct StreamTranslator {
     usage: Option<gc::Usage>,
     /// Characters of content sent so far, for the usage estimate.
     emitted_chars: usize,
+    /// Web search offered: its markers are rewritten as the text streams.
+    markers: Option<MarkerRewriter>,
+    /// Web-search sources seen so far.
+    sources: Vec<gc::Source>,
+    /// The built-ins already announced (each once).
+    builtins_announced: Vec<&'static str>,
+    /// How many sources the announced web search carried.
+    sources_announced: usize,
+    /// The request forces the code interpreter.
+    code_forced: bool,
 }
 
 impl StreamTranslator {
@@ -50,6 +61,12 @@ impl StreamTranslator {
             finished: false,
             usage: None,
             emitted_chars: 0,
+            markers: crate::builtins::offers_web_search(&plan.upstream)
+                .then(MarkerRewriter::default),
+            sources: Vec::new(),
+            builtins_announced: Vec::new(),
+            sources_announced: 0,
+            code_forced: crate::builtins::forces_code_interpreter(&plan.upstream),
         }
     }
 
@@ -104,8 +121,21 @@ impl StreamTranslator {
             self.open(&mut out);
             let mut delta = Delta::default();
             let mut finish = None;
+            delta.builtin_calls = crate::builtins::delta_calls(
+                &choice.delta,
+                self.code_forced,
+                &mut self.builtins_announced,
+            );
+            self.sources.extend(choice.delta.sources.iter().cloned());
+            if !delta.builtin_calls.is_empty() && !choice.delta.sources.is_empty() {
+                self.sources_announced = self.sources.len();
+            }
             if let Some(text) = &choice.delta.content {
-                let released = self.stop.push(text);
+                let text = match self.markers.as_mut() {
+                    Some(markers) => markers.push(text),
+                    None => text.clone(),
+                };
+                let released = self.stop.push(&text);
                 if released.stopped {
                     finish = Some("stop");
                     self.cut = true;
@@ -147,8 +177,14 @@ impl StreamTranslator {
                 }
             }
             if finish.is_none() && choice.finish_reason.is_some() {
+                if let Some(held) = self.markers.as_mut().map(MarkerRewriter::finish) {
+                    append(&mut delta.content, self.stop.push(&held).text);
+                }
                 append(&mut delta.content, self.stop.finish());
                 finish = Some(self.finish_reason(choice.finish_reason.as_ref()));
+            }
+            if finish.is_some() {
+                self.last_delta(&mut delta);
             }
             if finish.is_some() {
                 self.finished = true;
@@ -159,6 +195,31 @@ impl StreamTranslator {
             out.push(self.chunk(delta, finish));
         }
         out
+    }
+
+    /// Completes the choice's last delta: the citations of the whole text, and the web search
+    /// again when sources came after it was announced.
+    fn last_delta(&mut self, delta: &mut Delta) {
+        delta.annotations = self.annotations(delta);
+        if self.sources.len() > self.sources_announced {
+            self.sources_announced = self.sources.len();
+            delta
+                .builtin_calls
+                .push(crate::citations::web_search_call(&self.sources));
+        }
+    }
+
+    /// The citations of the whole text sent, once `last` (the choice's last delta) is sent too.
+    fn annotations(&self, last: &Delta) -> Vec<openai::chat::Annotation> {
+        let Some(markers) = &self.markers else {
+            return Vec::new();
+        };
+        let chars = self.emitted_chars
+            + last
+                .content
+                .as_deref()
+                .map_or(0, |text| text.chars().count());
+        crate::citations::annotations(markers.marks(), &self.sources, chars)
     }
 
     /// The finish reason for GigaChat's, given what was sent: `tool_calls` after a call.
@@ -189,7 +250,11 @@ impl StreamTranslator {
         let mut out = Vec::new();
         self.open(&mut out);
         let mut delta = Delta::default();
+        if let Some(held) = self.markers.as_mut().map(MarkerRewriter::finish) {
+            append(&mut delta.content, self.stop.push(&held).text);
+        }
         append(&mut delta.content, self.stop.finish());
+        self.last_delta(&mut delta);
         out.push(self.chunk(delta, Some("stop")));
         out
     }
@@ -263,6 +328,7 @@ fn is_empty(delta: &Delta) -> bool {
         && delta.reasoning_content.is_none()
         && delta.tool_calls.is_none()
         && delta.function_call.is_none()
+        && delta.builtin_calls.is_empty()
 }
 
 #[cfg(test)]
