@@ -232,6 +232,7 @@ mod tests {
                     output_tokens: 7,
                     cache_creation_input_tokens: 0,
                     cache_read_input_tokens: 2,
+                    server_tool_use: None,
                 },
             })
             .unwrap(),

@@ -345,4 +345,58 @@ mod tests {
         );
         assert_eq!(finish_reason(None), "stop");
     }
+
+    /// GigaChat's recorded web-search answer shape: markers in the text, sources beside it.
+    #[test]
+    fn web_search_markers_become_annotations_and_a_search() {
+        let mut plan = ChatPlan {
+            upstream: gc::ChatRequest::default(),
+            tools: None,
+            output: OutputFormat::Text,
+            n: 1,
+            stop: vec![],
+            stream: false,
+            include_usage: false,
+        };
+        plan.upstream.builtin_tools = vec![gc::BuiltinTool::WebSearch { kind: None }];
+        let mut answer = answer(
+            "Вышел Python 3.14 [sources=[2]].\n\nИ ещё [sources=[1]].",
+            gc::FinishReason::Stop,
+            3,
+        );
+        answer.choices[0].message.sources = vec![
+            gc::Source {
+                key: "1".into(),
+                url: "https://a.example/".into(),
+                title: Some("A".into()),
+            },
+            gc::Source {
+                key: "2".into(),
+                url: "https://b.example/".into(),
+                title: Some("B".into()),
+            },
+        ];
+        let ids = ResponseIds {
+            id: "chatcmpl-x".into(),
+            created: 7,
+        };
+        let response = chat_response(&[answer], &ids, &plan, CachedPromptTokens::Excluded).unwrap();
+        let message = &response.choices[0].message;
+        assert_eq!(
+            message.content.as_deref(),
+            Some("Вышел Python 3.14 [2].\n\nИ ещё [1].")
+        );
+        let wire = serde_json::to_value(message).unwrap();
+        assert_eq!(
+            wire["annotations"],
+            serde_json::json!([
+                {"type": "url_citation", "url_citation": {"start_index": 18, "end_index": 21, "url": "https://b.example/", "title": "B"}},
+                {"type": "url_citation", "url_citation": {"start_index": 30, "end_index": 33, "url": "https://a.example/", "title": "A"}}
+            ])
+        );
+        assert!(matches!(
+            &message.builtin_calls[..],
+            [openai::chat::BuiltinCall::WebSearch { sources }] if sources.len() == 2
+        ));
+    }
 }

@@ -334,6 +334,7 @@ fn is_empty(delta: &Delta) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openai::chat::BuiltinCall;
     use serde_json::json;
 
     fn upstream(content: &str, finish: Option<&str>, usage: bool) -> gc::ChatChunk {
@@ -499,5 +500,108 @@ mod tests {
             chunks.last().unwrap().choices[0].finish_reason.as_deref(),
             Some("length")
         );
+    }
+
+    fn web_search_plan() -> ChatPlan {
+        let mut plan = plan(&[], false, None);
+        plan.upstream.builtin_tools = vec![gc::BuiltinTool::WebSearch { kind: None }];
+        plan
+    }
+
+    /// Markers split anywhere across deltas become `[n]`, and the last chunk carries citations
+    /// whose offsets point at them in the text the client assembled.
+    #[test]
+    fn split_markers_become_citations_on_the_last_chunk() {
+        let pieces = [
+            "Python 3.14 [sour",
+            "ces=[2",
+            "]]. Ещё [sources=[1,",
+            " 2]]",
+            "!",
+        ];
+        let mut t = StreamTranslator::new(ids(), "m".into(), 0, &web_search_plan());
+        let mut searching = upstream("", None, false);
+        searching.choices[0].delta.tool_executions = vec![gc::ToolExecution {
+            name: "web_search".into(),
+            status: None,
+            censored: false,
+        }];
+        let mut chunks = t.push(&searching);
+        for piece in pieces {
+            chunks.extend(t.push(&upstream(piece, None, false)));
+        }
+        let mut last = upstream("", Some("stop"), true);
+        last.choices[0].delta.sources = ["1", "2"]
+            .map(|key| gc::Source {
+                key: key.into(),
+                url: format!("https://example.com/{key}"),
+                title: None,
+            })
+            .to_vec();
+        chunks.extend(t.push(&last));
+        let whole = text(&chunks);
+        assert_eq!(whole, "Python 3.14 [2]. Ещё [1][2]!");
+        // The search is announced once, as soon as it runs, and again with the sources it found.
+        let searches: Vec<&BuiltinCall> = chunks
+            .iter()
+            .flat_map(|c| &c.choices[0].delta.builtin_calls)
+            .collect();
+        assert_eq!(searches.len(), 2);
+        assert!(matches!(searches[1], BuiltinCall::WebSearch { sources } if sources.len() == 2));
+        let final_chunk = chunks.last().unwrap();
+        assert_eq!(
+            final_chunk.choices[0].finish_reason.as_deref(),
+            Some("stop")
+        );
+        let cited: Vec<(String, String)> = final_chunk.choices[0]
+            .delta
+            .annotations
+            .iter()
+            .map(|a| {
+                let c = &a.url_citation;
+                let span = whole
+                    .chars()
+                    .skip(c.start_index as usize)
+                    .take((c.end_index - c.start_index) as usize)
+                    .collect();
+                (span, c.url.clone())
+            })
+            .collect();
+        assert_eq!(
+            cited,
+            [
+                ("[2]".to_owned(), "https://example.com/2".to_owned()),
+                ("[1]".to_owned(), "https://example.com/1".to_owned()),
+                ("[2]".to_owned(), "https://example.com/2".to_owned()),
+            ]
+        );
+        assert!(
+            chunks[..chunks.len() - 1]
+                .iter()
+                .all(|c| c.choices[0].delta.annotations.is_empty())
+        );
+    }
+
+    /// Without web search offered, marker-like text passes untouched.
+    #[test]
+    fn markers_are_text_when_no_search_was_offered() {
+        let mut t = translator(&[], false);
+        let mut chunks = t.push(&upstream("a [sources=[1]]", None, false));
+        chunks.extend(t.push(&upstream("", Some("stop"), false)));
+        assert_eq!(text(&chunks), "a [sources=[1]]");
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.choices[0].delta.annotations.is_empty())
+        );
+    }
+
+    /// A stream that ends inside what looked like a marker releases it as text.
+    #[test]
+    fn a_stream_ending_inside_a_marker_releases_it() {
+        let mut t = StreamTranslator::new(ids(), "m".into(), 0, &web_search_plan());
+        let mut chunks = t.push(&upstream("see [sources=[1", None, false));
+        chunks.extend(t.end());
+        assert_eq!(text(&chunks), "see [sources=[1");
     }
 }
