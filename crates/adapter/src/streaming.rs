@@ -302,6 +302,11 @@ fn choice(
                     {
                         *text = state.images.rewrite(text).await;
                     }
+                    let delta = &mut choice.delta;
+                    state
+                        .images
+                        .show_drawn(&mut delta.builtin_calls, &mut delta.content)
+                        .await;
                 }
             }
             if !chunks.is_empty() {

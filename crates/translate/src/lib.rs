@@ -9,6 +9,7 @@ pub mod citations;
 pub mod completions;
 pub mod embeddings;
 pub mod files;
+pub mod images;
 pub mod request;
 pub mod response;
 pub mod responses;

@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use gigachat::{GigaChat, RequestContext};
+use openai::chat::BuiltinCall;
 
 /// How generated pictures are shown to clients (`GENERATED_IMAGES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -24,6 +25,9 @@ pub struct ImageRewriter {
     pub mode: ImageMode,
     /// Base of links in `Link` mode (empty: a path relative to the adapter).
     pub public_base_url: String,
+    /// Pictures a built-in drew (v2) go beside the text as base64 (Responses'
+    /// `image_generation_call.result`) instead of into it as Markdown.
+    pub results_apart: bool,
 }
 
 impl ImageRewriter {
@@ -43,27 +47,70 @@ impl ImageRewriter {
         })
     }
 
+    /// Shows the pictures a built-in drew (`calls` of a v2 answer or delta): their bytes as each
+    /// call's base64 `result` when [`Self::results_apart`], else Markdown before `content`, as
+    /// the `<img>` tags of v1 answers are shown.
+    pub async fn show_drawn(&self, calls: &mut [BuiltinCall], content: &mut Option<String>) {
+        for call in calls {
+            let BuiltinCall::ImageGeneration {
+                file_id, result, ..
+            } = call
+            else {
+                continue;
+            };
+            if self.results_apart {
+                *result = self
+                    .download(file_id)
+                    .await
+                    .ok()
+                    .map(|(_, encoded)| encoded);
+                continue;
+            }
+            let mut shown = self.markdown(file_id).await;
+            if let Some(text) = content.as_deref().filter(|text| !text.is_empty()) {
+                shown.push_str("\n\n");
+                shown.push_str(text);
+            }
+            *content = Some(shown);
+        }
+    }
+
     async fn markdown(&self, file_id: &str) -> String {
-        let link = format!(
-            "![image]({}/v1/files/{file_id}/content)",
-            self.public_base_url.trim_end_matches('/')
-        );
+        let link = format!("![image]({})", self.link(file_id));
         if self.mode == ImageMode::Link {
             return link;
         }
-        match self.client.file_content(file_id, &self.context).await {
-            Ok(file) => {
-                let content_type = file
-                    .data
-                    .content_type
-                    .unwrap_or_else(|| "image/jpeg".into());
-                let encoded = base64::engine::general_purpose::STANDARD.encode(&file.data.bytes);
+        match self.download(file_id).await {
+            Ok((content_type, encoded)) => {
                 format!("![image](data:{content_type};base64,{encoded})")
             }
-            Err(err) => {
-                tracing::warn!(%err, "could not download a generated image; linking to it instead");
-                link
-            }
+            Err(_) => link,
         }
+    }
+
+    /// The adapter's Files API URL of a generated file (fetching it needs the API key).
+    pub fn link(&self, file_id: &str) -> String {
+        format!(
+            "{}/v1/files/{file_id}/content",
+            self.public_base_url.trim_end_matches('/')
+        )
+    }
+
+    /// The file's type and its bytes in base64, downloaded with the request's context (a failure
+    /// is logged).
+    pub async fn download(&self, file_id: &str) -> Result<(String, String), gigachat::Error> {
+        let file = self
+            .client
+            .file_content(file_id, &self.context)
+            .await
+            .inspect_err(
+                |err| tracing::warn!(%err, file_id, "could not download a generated image"),
+            )?;
+        let content_type = file
+            .data
+            .content_type
+            .unwrap_or_else(|| "image/jpeg".into());
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&file.data.bytes);
+        Ok((content_type, encoded))
     }
 }

@@ -119,6 +119,10 @@ pub(crate) async fn answer(
         {
             *content = images.rewrite(content).await;
         }
+        let message = &mut choice.message;
+        images
+            .show_drawn(&mut message.builtin_calls, &mut message.content)
+            .await;
     }
     Ok(answer)
 }
