@@ -343,6 +343,9 @@ fn upstream_message(verdict: Verdict, err: &Upstream) -> String {
         (Verdict::Unreachable, Upstream::Transport { kind, .. }) => {
             format!("The adapter could not reach GigaChat ({kind} error).")
         }
+        (Verdict::UpstreamFailed, Upstream::InBand(said)) => {
+            format!("GigaChat failed while answering: {said}")
+        }
         (Verdict::BadResponse, _) => {
             "GigaChat sent a response the adapter could not understand.".into()
         }
@@ -779,6 +782,17 @@ mod tests {
                 .shape()
                 .status,
             StatusCode::GATEWAY_TIMEOUT
+        );
+        // A v2 answer that failed inside its 200: GigaChat's failure, its words kept.
+        let in_band = AppError::from(Upstream::InBand("Internal model error".into())).shape();
+        assert_eq!(
+            (in_band.status.as_u16(), in_band.code),
+            (502, Some("upstream_error"))
+        );
+        assert!(in_band.should_retry);
+        assert_eq!(
+            in_band.message,
+            "GigaChat failed while answering: Internal model error"
         );
     }
 

@@ -53,7 +53,7 @@ pub async fn build(
     keys: Vec<SecretString>,
 ) -> anyhow::Result<(Router, gigachat::GigaChat, Option<MetricsListener>)> {
     let defaults = translate::ChatDefaults {
-        contract: Default::default(),
+        contract: settings.api_version,
         default_model: settings.default_model().to_owned(),
         aliases: config.aliases()?,
         builtin_functions: config.image_generation,

@@ -126,6 +126,24 @@ pub struct EmulatorConfig {
     pub response_headers: ResponseHeaders,
     /// How many of the latest requests the request log keeps.
     pub log_capacity: usize,
+    /// v2 function calls carry an `id` (as api.giga.chat's answers do; the June 2026 IFT recording
+    /// has none).
+    pub function_call_ids: bool,
+    /// v1 function calls carry an `id` too (no v1 recording shows one).
+    pub v1_function_call_ids: bool,
+    /// Prompt tokens a web search or URL extraction adds to the input (the recordings: 23767, 17493).
+    pub builtin_tool_input_tokens: usize,
+    /// v2 streams: `data:` lines without `event:` names.
+    pub v2_stream_unnamed_events: bool,
+    /// v2 streams: a trailing `data: [DONE]` after `response.message.done`.
+    pub v2_stream_done_marker: bool,
+    /// v2 answers: `created_at` as a numeric string instead of a number.
+    pub v2_created_at_string: bool,
+    /// v2 streams: function-call arguments as string fragments keyed by the call id (the first
+    /// fragment has the name) instead of the whole object in one event.
+    pub v2_call_argument_fragments: bool,
+    /// v2 streams: an in-band failure sends `event: response.error` before its done event.
+    pub v2_stream_error_event: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -162,6 +180,14 @@ impl Default for EmulatorConfig {
             stream_usage: true,
             response_headers: ResponseHeaders::SynGx,
             log_capacity: 10_000,
+            function_call_ids: true,
+            v1_function_call_ids: false,
+            builtin_tool_input_tokens: 20_000,
+            v2_stream_unnamed_events: false,
+            v2_stream_done_marker: false,
+            v2_created_at_string: false,
+            v2_call_argument_fragments: false,
+            v2_stream_error_event: false,
         }
     }
 }

@@ -135,6 +135,34 @@ struct Args {
         default_value = "syngx"
     )]
     response_headers: ResponseHeaders,
+    /// v2 function calls without an `id` (as the June 2026 IFT recording).
+    #[arg(long, env = "GIGACHAT_EMULATOR_NO_FUNCTION_CALL_IDS")]
+    no_function_call_ids: bool,
+    /// v1 function calls with an `id`.
+    #[arg(long, env = "GIGACHAT_EMULATOR_V1_FUNCTION_CALL_IDS")]
+    v1_function_call_ids: bool,
+    /// Prompt tokens a web search or URL extraction adds to the input.
+    #[arg(
+        long,
+        env = "GIGACHAT_EMULATOR_BUILTIN_TOOL_INPUT_TOKENS",
+        default_value_t = 20_000
+    )]
+    builtin_tool_input_tokens: usize,
+    /// v2 streams: `data:` lines without `event:` names.
+    #[arg(long, env = "GIGACHAT_EMULATOR_V2_STREAM_UNNAMED_EVENTS")]
+    v2_stream_unnamed_events: bool,
+    /// v2 streams: a trailing `data: [DONE]`.
+    #[arg(long, env = "GIGACHAT_EMULATOR_V2_STREAM_DONE_MARKER")]
+    v2_stream_done_marker: bool,
+    /// v2 answers: `created_at` as a numeric string.
+    #[arg(long, env = "GIGACHAT_EMULATOR_V2_CREATED_AT_STRING")]
+    v2_created_at_string: bool,
+    /// v2 streams: function-call arguments as string fragments keyed by the call id.
+    #[arg(long, env = "GIGACHAT_EMULATOR_V2_CALL_ARGUMENT_FRAGMENTS")]
+    v2_call_argument_fragments: bool,
+    /// v2 streams: `event: response.error` before an in-band failure's done event.
+    #[arg(long, env = "GIGACHAT_EMULATOR_V2_STREAM_ERROR_EVENT")]
+    v2_stream_error_event: bool,
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "GIGACHAT_EMULATOR_LOG", default_value = "warn")]
     log: String,
@@ -181,6 +209,14 @@ impl Args {
             stream_usage: !self.no_stream_usage,
             response_headers: self.response_headers,
             log_capacity: self.log_capacity,
+            function_call_ids: !self.no_function_call_ids,
+            v1_function_call_ids: self.v1_function_call_ids,
+            builtin_tool_input_tokens: self.builtin_tool_input_tokens,
+            v2_stream_unnamed_events: self.v2_stream_unnamed_events,
+            v2_stream_done_marker: self.v2_stream_done_marker,
+            v2_created_at_string: self.v2_created_at_string,
+            v2_call_argument_fragments: self.v2_call_argument_fragments,
+            v2_stream_error_event: self.v2_stream_error_event,
             ..EmulatorConfig::default()
         }
     }

@@ -1,5 +1,6 @@
-//! The GigaChat client: every v1 endpoint as a typed async method, with authentication,
-//! per-call context headers, a concurrency cap, timeouts and retries.
+//! The GigaChat client: every v1 endpoint as a typed async method, and chat on the contract a
+//! request names (v1 or v2), with authentication, per-call context headers, a concurrency cap,
+//! timeouts and retries.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -20,12 +21,13 @@ use crate::retry::RetryPolicy;
 use crate::settings::Settings;
 use crate::stream::{self, ChatStream};
 use crate::transport::Transport;
+use crate::types::v2::ChatV2Response;
 use crate::types::{
-    AiCheck, AiCheckRequest, Balance, ChatCompletion, ChatRequest, ConvertedFunctions, DeletedFile,
-    EmbeddingsRequest, EmbeddingsResponse, FileList, FileObject, FilePurpose, Model, ModelList,
-    TokensCount, TokensCountRequest,
+    AiCheck, AiCheckRequest, Balance, ChatCompletion, ChatRequest, Contract, ConvertedFunctions,
+    DeletedFile, EmbeddingsRequest, EmbeddingsResponse, FileList, FileObject, FilePurpose, Model,
+    ModelList, TokensCount, TokensCountRequest,
 };
-use crate::verdict::Endpoint;
+use crate::verdict::{Endpoint, is_version_segment};
 
 /// Error bodies longer than this are cut before parsing; GigaChat's are tiny.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -123,10 +125,39 @@ enum Payload<'a> {
 
 struct Call<'a> {
     method: Method,
+    /// Relative to `base`.
     path: String,
+    base: Base,
     payload: Payload<'a>,
     accept: Option<&'static str>,
 }
+
+/// What a call's path hangs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Base {
+    /// `GIGACHAT_BASE_URL` as configured (`…/v1`, `…/api/v1`): every v1 endpoint.
+    Configured,
+    /// The base without its trailing version segment (`…`, `…/api`): v2 chat hangs here as
+    /// `/v2/chat/completions`, as the SDK derives it.
+    Unversioned,
+}
+
+impl Base {
+    /// The URL prefix of this base for `base_url` (which has no trailing slash).
+    pub(crate) fn of(self, base_url: &str) -> &str {
+        match self {
+            Base::Configured => base_url,
+            Base::Unversioned => match base_url.rsplit_once('/') {
+                // `root` still has its host (`https://v1` is a host, not a version).
+                Some((root, last)) if is_version_segment(last) && root.contains("://") => root,
+                _ => base_url,
+            },
+        }
+    }
+}
+
+/// The v2 chat path, under [`Base::Unversioned`].
+const V2_CHAT_PATH: &str = "/v2/chat/completions";
 
 /// A GigaChat API client. Cheap to clone; clones share connections and the token cache.
 #[derive(Clone)]
@@ -203,42 +234,46 @@ impl GigaChat {
         self.inner.auth.refreshes()
     }
 
-    /// `POST /chat/completions`: one whole answer.
+    /// One whole chat answer, on the request's contract: `POST {base}/chat/completions` (v1) or
+    /// `POST /v2/chat/completions` (v2, whose answer is read into the same neutral completion; a
+    /// failure it reports inside a 200 is an [`Error::InBand`]).
     pub async fn chat(
         &self,
         request: &ChatRequest,
         context: &RequestContext,
     ) -> Result<Answer<ChatCompletion>, Error> {
         let body = self.chat_body(request, false)?;
-        let call = Call {
-            method: Method::POST,
-            path: "/chat/completions".into(),
-            payload: Payload::Json(body),
-            accept: Some("application/json"),
-        };
+        let call = self.chat_call(request.contract, body, "application/json");
         let span = call_span(&call, Some(self.model_of(request)));
-        let answer: Result<Answer<ChatCompletion>, Error> =
-            self.json_call_in(call, context, span.clone()).await;
+        let answer: Result<Answer<ChatCompletion>, Error> = match request.contract {
+            Contract::V1 => self.json_call_in(call, context, span.clone()).await,
+            Contract::V2 => {
+                let path = call.path.clone();
+                self.call(&call, context, span.clone(), |_, bytes| {
+                    let answer: ChatV2Response = serde_json::from_slice(&bytes).map_err(|err| {
+                        Error::Protocol(format!("unreadable answer from {path}: {err}"))
+                    })?;
+                    crate::v2::answer::completion(answer)
+                })
+                .await
+            }
+        };
         if let Ok(answer) = &answer {
             record_answer(&span, &answer.data.model, answer.data.usage.as_ref());
         }
         answer
     }
 
-    /// `POST /chat/completions` with `stream: true`. Retries (when configured) happen only until
-    /// the first chunk has arrived; after that a failure ends the stream with an error.
+    /// A streamed chat answer on the request's contract (v1 or v2 events, read into the same
+    /// neutral chunks). Retries (when configured) happen only until the first chunk has arrived;
+    /// after that a failure ends the stream with an error.
     pub async fn chat_stream(
         &self,
         request: &ChatRequest,
         context: &RequestContext,
     ) -> Result<ChatStream, Error> {
         let body = self.chat_body(request, true)?;
-        let call = Call {
-            method: Method::POST,
-            path: "/chat/completions".into(),
-            payload: Payload::Json(body),
-            accept: Some("text/event-stream"),
-        };
+        let call = self.chat_call(request.contract, body, "text/event-stream");
         let idle = self.inner.settings.stream_idle_timeout;
         let span = call_span(&call, Some(self.model_of(request)));
         let opened = self
@@ -257,7 +292,7 @@ impl GigaChat {
                     i64::from(response.status().as_u16()),
                 );
                 let meta = ResponseMeta::from_headers(response.headers());
-                stream::open(response, meta, idle, permit).await
+                stream::open(response, request.contract, meta, idle, permit).await
             })
             .instrument(span.clone())
             .await;
@@ -285,6 +320,7 @@ impl GigaChat {
     ) -> Result<Answer<FileObject>, Error> {
         self.json_call(
             Call {
+                base: Base::Configured,
                 method: Method::POST,
                 path: "/files".into(),
                 payload: Payload::Upload(upload),
@@ -318,6 +354,7 @@ impl GigaChat {
     ) -> Result<Answer<DeletedFile>, Error> {
         self.json_call(
             Call {
+                base: Base::Configured,
                 method: Method::POST,
                 path: format!("/files/{}/delete", segment(file_id)),
                 payload: Payload::DeleteForm(file_id),
@@ -336,6 +373,7 @@ impl GigaChat {
         context: &RequestContext,
     ) -> Result<Answer<FileContent>, Error> {
         let call = Call {
+            base: Base::Configured,
             method: Method::GET,
             path: format!("/files/{}/content", segment(file_id)),
             payload: Payload::Empty,
@@ -412,6 +450,7 @@ impl GigaChat {
         context: &RequestContext,
     ) -> Result<Answer<ConvertedFunctions>, Error> {
         let call = Call {
+            base: Base::Configured,
             method: Method::POST,
             path: "/functions/convert".into(),
             payload: Payload::Json(Bytes::copy_from_slice(openapi.as_bytes())),
@@ -429,7 +468,23 @@ impl GigaChat {
         }
     }
 
-    /// The chat body with the settings' defaults applied (model, flags, profanity check).
+    /// The chat call of `contract` sending `body`.
+    fn chat_call(&self, contract: Contract, body: Bytes, accept: &'static str) -> Call<'static> {
+        let (path, base) = match contract {
+            Contract::V1 => ("/chat/completions", Base::Configured),
+            Contract::V2 => (V2_CHAT_PATH, Base::Unversioned),
+        };
+        Call {
+            method: Method::POST,
+            path: path.into(),
+            base,
+            payload: Payload::Json(body),
+            accept: Some(accept),
+        }
+    }
+
+    /// The chat body of the request's contract, with the settings' defaults applied (model,
+    /// flags, profanity check).
     fn chat_body(&self, request: &ChatRequest, stream: bool) -> Result<Bytes, Error> {
         let settings = &self.inner.settings;
         let needs_defaults = request.model.is_empty()
@@ -448,9 +503,9 @@ impl GigaChat {
                 request.profanity_check = settings.profanity_check;
             }
             request.stream = stream.then_some(true);
-            serde_json::to_vec(&request)
+            encode(&request)
         } else {
-            serde_json::to_vec(request)
+            encode(request)
         };
         encoded
             .map(Bytes::from)
@@ -577,7 +632,7 @@ impl GigaChat {
         let mut response = match self.send_on_lane(call, &headers).await {
             Some(sent) => sent?,
             None => {
-                let url = format!("{}{}", settings.base_url, call.path);
+                let url = format!("{}{}", call.base.of(&settings.base_url), call.path);
                 let request = self
                     .inner
                     .transport
@@ -629,7 +684,7 @@ impl GigaChat {
         };
         let (endpoint, lane) = self.inner.transport.lane()?;
         match lane
-            .send(endpoint, &call.method, &call.path, headers, body)
+            .send(endpoint, &call.method, call.base, &call.path, headers, body)
             .await
         {
             Ok(response) => Some(Ok(response)),
@@ -689,6 +744,7 @@ impl Call<'_> {
         Self {
             method: Method::GET,
             path,
+            base: Base::Configured,
             payload: Payload::Empty,
             accept: Some("application/json"),
         }
@@ -700,6 +756,7 @@ impl Call<'_> {
         Ok(Self {
             method: Method::POST,
             path: path.to_owned(),
+            base: Base::Configured,
             payload: Payload::Json(Bytes::from(body)),
             accept: Some("application/json"),
         })
@@ -736,7 +793,7 @@ fn call_span(call: &Call<'_>, model: Option<&str>) -> tracing::Span {
     }
     let endpoint = endpoint(&call.path);
     let operation = match endpoint {
-        "/chat/completions" => Some("chat"),
+        "/chat/completions" | V2_CHAT_PATH => Some("chat"),
         "/embeddings" => Some("embeddings"),
         _ => None,
     };
@@ -806,6 +863,7 @@ fn endpoint(path: &str) -> &'static str {
         segments.next(),
     ) {
         (Some("chat"), Some("completions"), None, None) => "/chat/completions",
+        (Some("v2"), Some("chat"), Some("completions"), None) => V2_CHAT_PATH,
         (Some("embeddings"), None, None, None) => "/embeddings",
         (Some("tokens"), Some("count"), None, None) => "/tokens/count",
         (Some("models"), None, None, None) => "/models",
@@ -853,6 +911,14 @@ async fn upload_form(upload: &FileUpload) -> Result<multipart::Form, Error> {
     Ok(multipart::Form::new()
         .part("file", part)
         .text("purpose", upload.purpose.as_str()))
+}
+
+/// A chat body in the request's contract's wire format.
+fn encode(request: &ChatRequest) -> Result<Vec<u8>, serde_json::Error> {
+    match request.contract {
+        Contract::V1 => serde_json::to_vec(request),
+        Contract::V2 => serde_json::to_vec(&crate::v2::request::body(request)),
+    }
 }
 
 /// Reads at most `limit` bytes of an error body; a broken body just yields what arrived.
@@ -905,6 +971,38 @@ mod tests {
         assert_eq!(headers.get("tracestate").unwrap(), "congo=t61rcWkgMzE");
         let none = call_headers(&call, &RequestContext::default(), None).unwrap();
         assert!(none.get("traceparent").is_none() && none.get("tracestate").is_none());
+    }
+
+    #[test]
+    fn v2_chat_replaces_the_bases_trailing_version() {
+        for (base, v2) in [
+            (
+                "https://api.giga.chat/v1",
+                "https://api.giga.chat/v2/chat/completions",
+            ),
+            (
+                "https://gigachat.devices.sberbank.ru/api/v1",
+                "https://gigachat.devices.sberbank.ru/api/v2/chat/completions",
+            ),
+            (
+                "https://localhost:8443/v3",
+                "https://localhost:8443/v2/chat/completions",
+            ),
+            // No version to replace: v2 hangs under the base as it is.
+            (
+                "https://proxy.test/gigachat",
+                "https://proxy.test/gigachat/v2/chat/completions",
+            ),
+            ("https://v1", "https://v1/v2/chat/completions"),
+        ] {
+            assert_eq!(
+                format!("{}{V2_CHAT_PATH}", Base::Unversioned.of(base)),
+                v2,
+                "{base}"
+            );
+            assert_eq!(Base::Configured.of(base), base);
+        }
+        assert_eq!(endpoint(V2_CHAT_PATH), V2_CHAT_PATH);
     }
 
     #[test]

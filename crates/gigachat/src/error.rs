@@ -30,6 +30,11 @@ pub enum Error {
     /// GigaChat answered something this client cannot understand (wrong content type, malformed JSON, a cut stream).
     #[error("unexpected GigaChat response: {0}")]
     Protocol(String),
+    /// GigaChat accepted the call, then reported inside its answer that it failed (v2
+    /// `finish_reason: "error"` without a call, `error_details`, a `response.error` event);
+    /// holds GigaChat's own message.
+    #[error("GigaChat failed to answer: {0}")]
+    InBand(String),
     /// The client is configured in a way that cannot work (bad setting, unreadable certificate).
     #[error("GigaChat client configuration: {0}")]
     Config(String),

@@ -21,6 +21,7 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::client::Base;
 use crate::error::{Error, TransportKind};
 
 /// hyper's client windows (2 MiB a stream, 5 MiB a connection): ample for GigaChat's answers, and
@@ -40,7 +41,8 @@ pub(crate) struct Endpoint {
     host: String,
     port: u16,
     server_name: ServerName<'static>,
-    /// `https://host[:port]` plus the base path, to which a call's path is appended.
+    /// `https://host[:port]` plus the base path, to which a call's path is appended (see
+    /// [`Base`]: v2 chat replaces its trailing version).
     base: String,
     tls: TlsConnector,
     connect_timeout: Duration,
@@ -306,6 +308,7 @@ impl Lane {
         &self,
         endpoint: &Endpoint,
         method: &Method,
+        base: Base,
         path: &str,
         headers: &HeaderMap,
         body: Bytes,
@@ -313,12 +316,11 @@ impl Lane {
         if !endpoint.speaks_h2.load(Ordering::Relaxed) {
             return Err(Refused::Unsupported);
         }
-        let uri: http::Uri =
-            format!("{}{path}", endpoint.base)
-                .parse()
-                .map_err(|err: http::uri::InvalidUri| {
-                    Refused::Failed(Error::Config(format!("not a usable GigaChat URL: {err}")))
-                })?;
+        let uri: http::Uri = format!("{}{path}", base.of(&endpoint.base))
+            .parse()
+            .map_err(|err: http::uri::InvalidUri| {
+                Refused::Failed(Error::Config(format!("not a usable GigaChat URL: {err}")))
+            })?;
         let content_length = (!body.is_empty()).then(|| HeaderValue::from(body.len()));
         // Built for each attempt (h2 takes the request): the caller's headers plus our own.
         let head = || {
@@ -542,6 +544,7 @@ mod tests {
             .send(
                 endpoint,
                 &Method::POST,
+                Base::Configured,
                 "/chat/completions",
                 &headers(),
                 body,
@@ -718,6 +721,7 @@ mod tests {
             .send(
                 &upstream.endpoint,
                 &Method::POST,
+                Base::Configured,
                 "/chat/completions",
                 &headers(),
                 chat_body("hi"),

@@ -1,4 +1,4 @@
-//! A typed, async client for Sber's GigaChat REST API v1.
+//! A typed, async client for Sber's GigaChat REST API: v1, and chat on the v2 contract too.
 //!
 //! It owns everything GigaChat does its own way: OAuth tokens that expire every 30 minutes
 //! (fetched once for all concurrent callers and refreshed ahead of time), the Russian Trusted
@@ -28,6 +28,7 @@ pub mod sse;
 pub mod stream;
 mod tls;
 mod transport;
+mod v2;
 pub mod verdict;
 /// The wire types, from the `gigachat-types` crate (kept apart so pure mapping code needs no client).
 pub use gigachat_types as types;
@@ -39,7 +40,7 @@ pub use client::{
 };
 pub use error::{ApiError, Error, ErrorBodyKind, TransportKind};
 pub use retry::RetryPolicy;
-pub use settings::{CachedPromptTokens, SettingError, Settings};
+pub use settings::{CachedPromptTokens, Contract, SettingError, Settings};
 pub use stream::ChatStream;
 pub use tls::RUSSIAN_TRUSTED_ROOT_CA_PEM;
 pub use verdict::{Endpoint, Fault, Verdict};

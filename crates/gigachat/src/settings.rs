@@ -28,6 +28,7 @@ pub const DEFAULT_RETRY_ON_STATUS_CODES: [u16; 5] = [429, 500, 502, 503, 504];
 // Lives with the wire types so `translate` can use it without this client; re-exported here, where
 // `GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED` is read.
 pub use gigachat_types::CachedPromptTokens;
+pub use gigachat_types::Contract;
 
 /// Everything the client needs to reach GigaChat. `Debug` never shows secrets.
 #[derive(Debug, Clone)]
@@ -83,6 +84,9 @@ pub struct Settings {
     /// `GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED` (extension): whether GigaChat's `prompt_tokens`
     /// already counts `precached_prompt_tokens` (`false`, the recorded behaviour, by default).
     pub cached_prompt_tokens: CachedPromptTokens,
+    /// `GIGACHAT_API_VERSION` (extension): the chat contract, `1` (`{base}/chat/completions`, the
+    /// default) or `2` (`/v2/chat/completions`: parallel calls, built-in tools).
+    pub api_version: Contract,
 }
 
 impl Default for Settings {
@@ -114,6 +118,7 @@ impl Default for Settings {
             token_expiry_buffer: Duration::from_millis(60_000),
             verbose: false,
             cached_prompt_tokens: CachedPromptTokens::Excluded,
+            api_version: Contract::V1,
         }
     }
 }
@@ -197,6 +202,19 @@ impl Settings {
                 CachedPromptTokens::Included
             } else {
                 CachedPromptTokens::Excluded
+            };
+        }
+        if let Some(version) = get("GIGACHAT_API_VERSION") {
+            settings.api_version = match version.trim() {
+                "1" => Contract::V1,
+                "2" => Contract::V2,
+                _ => {
+                    return Err(Reader::error(
+                        "GIGACHAT_API_VERSION",
+                        &version,
+                        "expected 1 (the v1 chat contract, the default) or 2 (/v2/chat/completions)",
+                    ));
+                }
             };
         }
         if get("GIGACHAT_SSL_CONTEXT").is_some() {
@@ -436,6 +454,7 @@ mod tests {
         assert_eq!(settings.token_expiry_buffer, Duration::from_secs(60));
         assert_eq!(settings.default_model(), "GigaChat-2");
         assert_eq!(settings.cached_prompt_tokens, CachedPromptTokens::Excluded);
+        assert_eq!(settings.api_version, Contract::V1);
         assert!(!settings.has_auth());
     }
 
@@ -464,6 +483,19 @@ mod tests {
         }
         let err = from(&[("GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED", "sometimes")]).unwrap_err();
         assert_eq!(err.variable, "GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED");
+    }
+
+    #[test]
+    fn api_version_setting() {
+        for (value, expected) in [("1", Contract::V1), (" 2 ", Contract::V2)] {
+            let settings = from(&[("GIGACHAT_API_VERSION", value)]).unwrap();
+            assert_eq!(settings.api_version, expected, "{value}");
+        }
+        for value in ["3", "v2", "2.0", "two"] {
+            let err = from(&[("GIGACHAT_API_VERSION", value)]).unwrap_err();
+            assert_eq!(err.variable, "GIGACHAT_API_VERSION", "{value}");
+            assert!(err.to_string().contains("expected 1"), "{err}");
+        }
     }
 
     #[test]
@@ -539,6 +571,7 @@ mod tests {
             ("GIGACHAT_TOKEN_EXPIRY_BUFFER_MS", "5000"),
             ("GIGACHAT_VERBOSE", "yes"),
             ("GIGACHAT_PROMPT_TOKENS_INCLUDE_CACHED", "true"),
+            ("GIGACHAT_API_VERSION", "2"),
         ])
         .unwrap();
         assert_eq!(settings.base_url, "https://example.test/api/v1");
@@ -571,6 +604,7 @@ mod tests {
         assert_eq!(settings.retry_on_status_codes, [429, 503]);
         assert_eq!(settings.token_expiry_buffer, Duration::from_secs(5));
         assert!(settings.verbose);
+        assert_eq!(settings.api_version, Contract::V2);
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! A streamed chat answer: SSE events decoded as they arrive, each parsed into a [`ChatChunk`],
-//! with a limit on the silence between events.
+//! A streamed chat answer: SSE events decoded as they arrive, each parsed into a [`ChatChunk`]
+//! (v1 events directly, v2 events through [`crate::v2::events`]), with a limit on the silence
+//! between events.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -11,14 +13,17 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::client::ResponseMeta;
 use crate::error::Error;
 use crate::sse::{SseEvent, SseStream};
-use crate::types::ChatChunk;
+use crate::types::{ChatChunk, Contract};
+use crate::v2::events::{Reader, Step};
 
 type Events = Pin<Box<dyn Stream<Item = Result<SseEvent, Error>> + Send>>;
 
-/// Chunks of a streamed chat answer, ending after GigaChat's `data: [DONE]`.
+/// Chunks of a streamed chat answer, ending after GigaChat's `data: [DONE]` (v1) or its
+/// `response.message.done` event (v2).
 ///
 /// The first chunk has already arrived when this value exists, so an early upstream failure is an
-/// ordinary error of the call. A stream that ends without `[DONE]` yields one [`Error::Protocol`].
+/// ordinary error of the call. A stream that ends before its end marker yields one
+/// [`Error::Protocol`]; a failure GigaChat reports inside the stream, one [`Error::InBand`].
 pub struct ChatStream {
     meta: ResponseMeta,
     inner: Pin<Box<dyn Stream<Item = Result<ChatChunk, Error>> + Send>>,
@@ -75,15 +80,26 @@ impl Stream for ChatStream {
 struct State {
     events: Events,
     idle_timeout: Duration,
+    /// The answer is complete (or failed): nothing but `pending` is delivered any more.
     finished: bool,
+    /// The body was read to its end after the answer completed.
+    drained: bool,
+    /// The v2 event reader; `None` on v1.
+    v2: Option<Reader>,
+    /// Chunks made from one event and not yet delivered.
+    pending: VecDeque<ChatChunk>,
     /// Holds a `GIGACHAT_MAX_CONNECTIONS` slot until the stream is dropped.
     _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl State {
-    /// The next chunk: `None` after `[DONE]`, an error on silence, garbage or a cut stream.
+    /// The next chunk: `None` after the end marker, an error on silence, garbage or a cut stream.
     async fn next_chunk(&mut self) -> Option<Result<ChatChunk, Error>> {
+        if let Some(chunk) = self.pending.pop_front() {
+            return Some(Ok(chunk));
+        }
         if self.finished {
+            self.drain().await;
             return None;
         }
         loop {
@@ -95,9 +111,19 @@ impl State {
             let event = match next {
                 Err(_) => return self.fail(Error::Timeout(self.idle_timeout)),
                 Ok(None) => {
-                    return self.fail(Error::Protocol(
-                        "the stream ended before `data: [DONE]`".into(),
-                    ));
+                    self.drained = true;
+                    return match &self.v2 {
+                        None => self.fail(Error::Protocol(
+                            "the stream ended before `data: [DONE]`".into(),
+                        )),
+                        Some(reader) if reader.finished() => {
+                            self.finished = true;
+                            None
+                        }
+                        Some(_) => self.fail(Error::Protocol(
+                            "the stream ended before `response.message.done`".into(),
+                        )),
+                    };
                 }
                 Ok(Some(Err(err))) => return self.fail(err),
                 Ok(Some(Ok(event))) => event,
@@ -106,13 +132,27 @@ impl State {
             if data.is_empty() {
                 continue;
             }
+            if let Some(reader) = &mut self.v2 {
+                match reader.event(event.event.as_deref(), data) {
+                    Err(err) => return self.fail(err),
+                    Ok(Step::More(chunks)) => self.pending.extend(chunks),
+                    Ok(Step::End(chunks)) => {
+                        self.pending.extend(chunks);
+                        self.finished = true;
+                    }
+                }
+                match self.pending.pop_front() {
+                    Some(chunk) => return Some(Ok(chunk)),
+                    None if self.finished => {
+                        self.drain().await;
+                        return None;
+                    }
+                    None => continue,
+                }
+            }
             if data == "[DONE]" {
                 self.finished = true;
-                // Read to the end of the body, so the connection goes back to the pool.
-                while let Ok(Some(Ok(_))) =
-                    tokio::time::timeout(self.idle_timeout, self.events.next()).await
-                {
-                }
+                self.drain().await;
                 return None;
             }
             return match serde_json::from_str::<ChatChunk>(data) {
@@ -127,15 +167,30 @@ impl State {
         }
     }
 
+    /// Reads to the end of the body once the answer is complete, so the connection goes back to
+    /// the pool.
+    async fn drain(&mut self) {
+        if self.drained {
+            return;
+        }
+        self.drained = true;
+        while let Ok(Some(Ok(_))) =
+            tokio::time::timeout(self.idle_timeout, self.events.next()).await
+        {}
+    }
+
     fn fail(&mut self, error: Error) -> Option<Result<ChatChunk, Error>> {
         self.finished = true;
+        self.drained = true;
+        self.pending.clear();
         Some(Err(error))
     }
 }
 
-/// Checks the response is an event stream and waits for its first chunk.
+/// Checks the response is an event stream of `contract` and waits for its first chunk.
 pub(crate) async fn open(
     response: reqwest::Response,
+    contract: Contract,
     meta: ResponseMeta,
     idle_timeout: Duration,
     permit: Option<OwnedSemaphorePermit>,
@@ -160,6 +215,9 @@ pub(crate) async fn open(
         events: Box::pin(SseStream::new(bytes)),
         idle_timeout,
         finished: false,
+        drained: false,
+        v2: (contract == Contract::V2).then(Reader::default),
+        pending: VecDeque::new(),
         _permit: permit,
     };
     let first = match state.next_chunk().await {
@@ -175,4 +233,85 @@ pub(crate) async fn open(
         inner: Box::pin(inner),
         span: tracing::Span::none(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader over these events, as `open` makes it.
+    fn state(contract: Contract, events: &[(Option<&str>, &str)]) -> State {
+        let events: Vec<Result<SseEvent, Error>> = events
+            .iter()
+            .map(|(name, data)| {
+                Ok(SseEvent {
+                    event: name.map(str::to_owned),
+                    data: (*data).to_owned(),
+                    ..SseEvent::default()
+                })
+            })
+            .collect();
+        State {
+            events: Box::pin(futures_util::stream::iter(events)),
+            idle_timeout: Duration::from_secs(1),
+            finished: false,
+            drained: false,
+            v2: (contract == Contract::V2).then(Reader::default),
+            pending: VecDeque::new(),
+            _permit: None,
+        }
+    }
+
+    async fn read_all(mut state: State) -> Vec<Result<ChatChunk, Error>> {
+        let mut out = Vec::new();
+        while let Some(item) = state.next_chunk().await {
+            out.push(item);
+        }
+        out
+    }
+
+    const DELTA: &str = r#"{"model":"m","created_at":1,"messages":[{"role":"assistant","content":[{"text":"hi"}]}]}"#;
+    const DONE: &str = r#"{"model":"m","created_at":1,"finish_reason":"stop","usage":{"input_tokens":1,"output_tokens":1,"total_tokens":2}}"#;
+
+    #[tokio::test]
+    async fn a_v2_stream_ends_at_its_done_event_with_or_without_a_done_marker() {
+        for tail in [&[][..], &[(None, "[DONE]")][..]] {
+            let mut events = vec![
+                (Some("response.message.delta"), DELTA),
+                (Some("response.message.done"), DONE),
+            ];
+            events.extend_from_slice(tail);
+            let items = read_all(state(Contract::V2, &events)).await;
+            assert_eq!(items.len(), 2, "{items:?}");
+            assert!(items.iter().all(Result::is_ok));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_v2_stream_ending_before_its_done_event_is_a_protocol_error() {
+        let items = read_all(state(
+            Contract::V2,
+            &[(Some("response.message.delta"), DELTA)],
+        ))
+        .await;
+        let (last, delivered) = items.split_last().unwrap();
+        assert_eq!(delivered.len(), 1);
+        assert!(
+            matches!(last, Err(Error::Protocol(said)) if said.contains("response.message.done")),
+            "{last:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn v1_still_needs_its_done_marker() {
+        let chunk = r#"{"choices":[{"delta":{"content":"hi"},"index":0,"finish_reason":"stop"}],"created":1,"model":"m","object":"chat.completion"}"#;
+        let ended = read_all(state(Contract::V1, &[(None, chunk), (None, "[DONE]")])).await;
+        assert_eq!(ended.len(), 1);
+        assert!(ended[0].is_ok());
+        let cut = read_all(state(Contract::V1, &[(None, chunk)])).await;
+        assert!(
+            matches!(cut.last(), Some(Err(Error::Protocol(_)))),
+            "{cut:?}"
+        );
+    }
 }

@@ -29,7 +29,14 @@ pub enum Endpoint {
 impl Endpoint {
     /// The endpoint of a request path relative to the API base (`/files/abc/content` → [`Endpoint::File`]).
     pub fn of(path: &str) -> Self {
-        let mut segments = path.trim_start_matches('/').split('/');
+        let mut segments = path.trim_start_matches('/').split('/').peekable();
+        // `/v2/chat/completions` hangs under the unversioned base: its version segment is skipped.
+        if segments
+            .peek()
+            .is_some_and(|first| is_version_segment(first))
+        {
+            segments.next();
+        }
         match (segments.next(), segments.next(), segments.next()) {
             (Some("chat"), Some("completions"), None) => Endpoint::Chat,
             (Some("embeddings"), None, None) => Endpoint::Embeddings,
@@ -49,6 +56,13 @@ impl Endpoint {
             Endpoint::Chat | Endpoint::Embeddings | Endpoint::TokensCount | Endpoint::Model
         )
     }
+}
+
+/// Whether a path segment is an API version (`v1`, `v2`, ...).
+pub(crate) fn is_version_segment(segment: &str) -> bool {
+    segment
+        .strip_prefix('v')
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whose mistake a failure is: who has to act for the same request to succeed.
@@ -212,6 +226,7 @@ impl Error {
             Error::Transport { .. } => Verdict::Unreachable,
             Error::Timeout(_) => Verdict::Timeout,
             Error::Protocol(_) => Verdict::BadResponse,
+            Error::InBand(_) => Verdict::UpstreamFailed,
             Error::Config(_) | Error::NoCredentials => Verdict::Misconfigured,
         }
     }
@@ -305,6 +320,9 @@ mod tests {
     fn endpoints_are_read_from_the_path() {
         for (path, endpoint) in [
             ("/chat/completions", Endpoint::Chat),
+            ("/v2/chat/completions", Endpoint::Chat),
+            ("/v2/files", Endpoint::Files),
+            ("/vx/chat/completions", Endpoint::Other),
             ("/embeddings", Endpoint::Embeddings),
             ("/tokens/count", Endpoint::TokensCount),
             ("/models", Endpoint::Models),
@@ -424,6 +442,9 @@ mod tests {
             Verdict::Timeout
         );
         assert_eq!(Error::Protocol("x".into()).verdict(), Verdict::BadResponse);
+        let in_band = Error::InBand("Internal error".into());
+        assert_eq!(in_band.verdict(), Verdict::UpstreamFailed);
+        assert!(in_band.to_string().contains("Internal error"));
         assert_eq!(Error::NoCredentials.verdict(), Verdict::Misconfigured);
         assert_eq!(Error::Config("x".into()).verdict(), Verdict::Misconfigured);
     }

@@ -860,3 +860,189 @@ async fn one_client_serves_several_event_loops() {
     assert_eq!(connections.len(), 3, "{calls:?}");
     assert!(calls.iter().all(|call| call.http_version == "HTTP/2.0"));
 }
+
+/// v2 chat goes to `/v2/chat/completions` beside the base's `/v1` (or `/api/v2/...` beside
+/// `/api/v1`), over the direct HTTP/2 lane and over the pooled client (a host without HTTP/2),
+/// whole and streamed, and its answers read into the neutral model.
+#[tokio::test]
+async fn v2_chat_reaches_the_v2_path_on_both_layouts_and_both_transports() {
+    for http2 in [true, false] {
+        let setup = setup(|config| config.http2 = http2).await;
+        for (base, path) in [
+            (setup.emulator.api_base_url(), "/v2/chat/completions"),
+            (
+                setup.emulator.legacy_api_base_url(),
+                "/api/v2/chat/completions",
+            ),
+        ] {
+            setup.emulator.clear_requests();
+            let client = GigaChat::new(Settings {
+                base_url: base.clone(),
+                ..setup.settings.clone()
+            })
+            .unwrap();
+            let request = ChatRequest {
+                contract: gigachat::Contract::V2,
+                ..hello()
+            };
+            let answer = client.chat(&request, &ctx()).await.unwrap();
+            let choice = &answer.data.choices[0];
+            assert!(!choice.message.content.is_empty(), "{base}");
+            assert_eq!(choice.finish_reason, Some(FinishReason::Stop));
+            assert!(answer.data.usage.unwrap().total_tokens > 0);
+            let mut stream = client.chat_stream(&request, &ctx()).await.unwrap();
+            let mut text = String::new();
+            let mut finish = None;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.unwrap();
+                text.extend(chunk.choices[0].delta.content.clone());
+                finish = finish.or(chunk.choices[0].finish_reason.clone());
+            }
+            assert!(!text.is_empty(), "{base}");
+            assert_eq!(finish, Some(FinishReason::Stop));
+            let sent = setup.logged(Listener::Api, "/chat/completions");
+            assert_eq!(sent.len(), 2, "{base} http2={http2}");
+            for call in &sent {
+                assert_eq!(call.path, path, "{base} http2={http2}");
+                let body: serde_json::Value = serde_json::from_slice(&call.body).unwrap();
+                assert_eq!(
+                    body["messages"],
+                    serde_json::json!([{"role": "user", "content": [{"text": "Say 'Hello'"}]}])
+                );
+            }
+        }
+    }
+}
+
+/// A v2 request offering two functions, several calls allowed, with this prompt.
+fn two_functions_v2(prompt: &str) -> ChatRequest {
+    let spec = |name: &str, field: &str| gigachat::types::FunctionSpec {
+        name: name.into(),
+        description: None,
+        parameters: Some(serde_json::json!({"type": "object",
+            "properties": {field: {"type": "string"}}, "required": [field]})),
+        few_shot_examples: None,
+        return_parameters: None,
+    };
+    ChatRequest {
+        contract: gigachat::Contract::V2,
+        messages: vec![Message::new(Role::User, prompt)],
+        functions: Some(vec![
+            spec("get_weather", "city"),
+            spec("get_rate", "currency"),
+        ]),
+        function_call: Some(gigachat::types::FunctionCallMode::Auto),
+        parallel_tool_calls: Some(true),
+        ..ChatRequest::default()
+    }
+}
+
+/// Every call of a streamed answer (with its delta's state id), its text, and its finish reason.
+async fn read_stream(
+    mut stream: gigachat::ChatStream,
+) -> (
+    Vec<(gigachat::types::FunctionCall, Option<String>)>,
+    String,
+    Option<FinishReason>,
+    i64,
+) {
+    let (mut calls, mut text, mut finish, mut created) = (Vec::new(), String::new(), None, 0);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        created = chunk.created;
+        let choice = &chunk.choices[0];
+        if let Some(call) = &choice.delta.function_call {
+            calls.push((call.clone(), choice.delta.functions_state_id.clone()));
+        }
+        text.extend(choice.delta.content.clone());
+        finish = finish.or(choice.finish_reason.clone());
+    }
+    (calls, text, finish, created)
+}
+
+/// Every v2 stream variant (named or unnamed events, a trailing `[DONE]`, `created_at` as a
+/// string, arguments whole or in fragments keyed by id, ids on or off) reads into the same
+/// neutral chunks as the whole answer: each call whole in its own chunk with its id and the
+/// answer's state id, then the finish.
+#[tokio::test]
+async fn v2_stream_variants_read_alike_and_match_the_whole_answer() {
+    let prompt =
+        r#"call:get_weather args:{"city":"Kazan"} and call:get_rate args:{"currency":"EUR"}"#;
+    for variant in 0..6u8 {
+        let setup = setup(|config| {
+            config.v2_stream_unnamed_events = variant & 1 != 0;
+            config.v2_stream_done_marker = variant & 2 != 0;
+            config.v2_created_at_string = variant & 1 != 0;
+            config.v2_call_argument_fragments = variant >= 2;
+            config.function_call_ids = variant != 5;
+        })
+        .await;
+        let client = setup.client();
+        let request = two_functions_v2(prompt);
+        let whole = client.chat(&request, &ctx()).await.unwrap().data;
+        let message = &whole.choices[0].message;
+        assert_eq!(
+            whole.choices[0].finish_reason,
+            Some(FinishReason::FunctionCall)
+        );
+        let expected: Vec<_> = message.calls().cloned().collect();
+        let (calls, text, finish, created) =
+            read_stream(client.chat_stream(&request, &ctx()).await.unwrap()).await;
+        let what = format!("variant {variant}");
+        assert!(text.is_empty(), "{what}: {text}");
+        assert_eq!(finish, Some(FinishReason::FunctionCall), "{what}");
+        assert!(created > 1_700_000_000, "{what}: {created}");
+        let names: Vec<_> = calls.iter().map(|(call, _)| call.name.as_str()).collect();
+        assert_eq!(names, ["get_weather", "get_rate"], "{what}");
+        assert_eq!(expected.len(), 2, "{what}");
+        if variant == 5 {
+            // Without ids the fragments still assemble: each call's first fragment names it.
+            assert!(calls.iter().all(|(call, _)| call.id.is_none()), "{what}");
+        } else {
+            assert!(calls.iter().all(|(call, _)| call.id.is_some()), "{what}");
+            assert_ne!(calls[0].0.id, calls[1].0.id, "{what}");
+        }
+        assert_eq!(
+            calls[0].0.arguments,
+            serde_json::json!({"city": "Kazan"}),
+            "{what}"
+        );
+        for (call, state) in &calls {
+            assert!(state.is_some(), "{what}: {call:?}");
+        }
+        let streamed: Vec<_> = calls.into_iter().map(|(call, _)| call).collect();
+        assert_eq!(
+            streamed, expected,
+            "{what}: streamed and whole answers agree"
+        );
+    }
+}
+
+/// Failures GigaChat reports inside a 200 (`fail-inband:`) are errors judged upstream failures,
+/// whole and streamed (with or without the `response.error` event before the done event), with
+/// GigaChat's message kept.
+#[tokio::test]
+async fn v2_in_band_failures_are_upstream_errors() {
+    for error_event in [false, true] {
+        let setup = setup(|config| config.v2_stream_error_event = error_event).await;
+        let client = setup.client();
+        let request = ChatRequest {
+            contract: gigachat::Contract::V2,
+            messages: vec![Message::new(Role::User, "fail-inband: now")],
+            ..ChatRequest::default()
+        };
+        let err = client.chat(&request, &ctx()).await.unwrap_err();
+        assert!(matches!(err, Error::InBand(_)), "{err:?}");
+        assert_eq!(err.verdict(), gigachat::Verdict::UpstreamFailed);
+        let mut stream = client.chat_stream(&request, &ctx()).await.unwrap();
+        let mut failure = None;
+        while let Some(chunk) = stream.next().await {
+            if let Err(err) = chunk {
+                failure = Some(err);
+            }
+        }
+        let failure = failure.expect("the stream reported no failure");
+        assert!(matches!(failure, Error::InBand(_)), "{failure:?}");
+        assert_eq!(failure.verdict(), gigachat::Verdict::UpstreamFailed);
+    }
+}

@@ -6,18 +6,10 @@ use gigachat_types::{BuiltinTool, Contract, FunctionCallMode};
 use openai::chat::{BuiltinCall, ChatCompletionRequest, HostedTool};
 
 use crate::TranslateError;
+use crate::contract::{BUILTIN_TOOLS_NEED_V2, require_v2};
 
 /// The web-search kind sent to GigaChat (the value recorded as accepted).
 pub const WEB_SEARCH_KIND: &str = "actual_info_web_search";
-
-/// The 400 for a built-in tool asked for at `param` while the adapter speaks the v1 contract.
-pub fn needs_v2(param: impl Into<String>) -> TranslateError {
-    let param = param.into();
-    let message = format!(
-        "{param} needs GIGACHAT_API_VERSION=2 (GigaChat's built-in tools exist only on the v2 contract)"
-    );
-    TranslateError::invalid(param, message)
-}
 
 /// GigaChat's built-in for a front door's tool.
 pub fn builtin_tool(tool: HostedTool) -> BuiltinTool {
@@ -38,13 +30,11 @@ pub fn offered(
 ) -> Result<(Vec<BuiltinTool>, Option<FunctionCallMode>), TranslateError> {
     let mut hosted = request.builtin_tools.clone();
     if request.web_search_options.is_some() {
-        if contract == Contract::V1 {
-            return Err(needs_v2("web_search_options"));
-        }
+        require_v2(contract, "web_search_options", BUILTIN_TOOLS_NEED_V2)?;
         hosted.push(HostedTool::WebSearch);
     }
-    if contract == Contract::V1 && !hosted.is_empty() {
-        return Err(needs_v2("tools"));
+    if !hosted.is_empty() {
+        require_v2(contract, "tools", BUILTIN_TOOLS_NEED_V2)?;
     }
     let mut tools: Vec<BuiltinTool> = Vec::with_capacity(hosted.len());
     for tool in hosted.into_iter().chain(request.builtin_tool_choice) {

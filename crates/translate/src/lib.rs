@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod builtins;
 pub mod citations;
 pub mod completions;
+pub mod contract;
 pub mod embeddings;
 pub mod files;
 pub mod images;

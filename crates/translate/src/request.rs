@@ -253,8 +253,10 @@ pub fn chat_request(
         functions,
         response_format,
         builtin_tools,
+        contract: defaults.contract,
         ..ChatRequest::default()
     };
+    crate::contract::check(&upstream)?;
     let stream = request.stream.unwrap_or(false);
     Ok(ChatPlan {
         upstream,

@@ -3,7 +3,7 @@
 use async_openai::types::chat::CreateChatCompletionResponse;
 use serde_json::{Value, json};
 
-use crate::common::{Options, start, start_with, user};
+use super::common::{Options, start, start_with, user};
 
 #[tokio::test]
 async fn answer_matches_openai_types_and_names_the_serving_model() {

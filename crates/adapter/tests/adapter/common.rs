@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
+use gigachat::Contract;
 use gigachat_adapter::config::Cli;
 use gigachat_emulator::{Emulator, EmulatorConfig, Listener, LoggedRequest};
 use secrecy::SecretString;
@@ -11,6 +12,8 @@ use serde_json::Value;
 pub const KEY: &str = "test-key";
 
 pub struct Harness {
+    /// The chat contract the adapter speaks to the emulator (`GIGACHAT_API_VERSION`).
+    pub contract: Contract,
     pub emulator: Emulator,
     pub base: String,
     pub http: reqwest::Client,
@@ -25,6 +28,8 @@ impl Drop for Harness {
 }
 
 pub struct Options {
+    /// The adapter's chat contract, set before `settings` runs.
+    pub contract: Contract,
     pub emulator: EmulatorConfig,
     pub args: Vec<String>,
     pub settings: Box<dyn FnOnce(&mut gigachat::Settings)>,
@@ -33,6 +38,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            contract: Contract::V1,
             emulator: EmulatorConfig::default(),
             args: Vec::new(),
             settings: Box::new(|_| {}),
@@ -50,9 +56,15 @@ pub async fn start_with(options: Options) -> Harness {
     if let Some(pem) = emulator.ca_pem() {
         std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
     }
-    let (base, server) =
-        spawn_adapter(&emulator, dir.path(), options.args, options.settings, KEY).await;
+    let contract = options.contract;
+    let change = options.settings;
+    let settings = Box::new(move |settings: &mut gigachat::Settings| {
+        settings.api_version = contract;
+        change(settings);
+    });
+    let (base, server) = spawn_adapter(&emulator, dir.path(), options.args, settings, KEY).await;
     Harness {
+        contract,
         emulator,
         base,
         http: reqwest::Client::new(),
@@ -157,12 +169,129 @@ impl Harness {
             .collect()
     }
 
+    /// The chat bodies sent upstream, in v1's shape: on v2 each went to `/v2/chat/completions`
+    /// and is read back through [`as_v1`], so one expectation checks what both wires carry.
     pub fn upstream_chat_bodies(&self) -> Vec<Value> {
         self.upstream("/chat/completions")
             .iter()
-            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .map(|r| {
+                let body = serde_json::from_slice(&r.body).unwrap();
+                match self.contract {
+                    Contract::V1 => {
+                        assert!(!r.path.contains("/v2/"), "{}", r.path);
+                        body
+                    }
+                    Contract::V2 => {
+                        assert!(r.path.ends_with("/v2/chat/completions"), "{}", r.path);
+                        as_v1(&body)
+                    }
+                }
+            })
             .collect()
     }
+}
+
+/// A v2 chat body with its fields where v1 has them: `model_options` at the top level
+/// (`reasoning` as `reasoning_effort`/`reasoning_max_tokens`), `disable_filter` as
+/// `profanity_check`, `tools` as `functions`, `tool_config` as `function_call`, and messages with
+/// text `content`, `attachments`, one `function_call` (the rest in `parallel_calls`),
+/// `functions_state_id`, and `role: tool` results as `role: function` with `name` and the
+/// result's JSON text.
+pub fn as_v1(body: &Value) -> Value {
+    let mut v1 = serde_json::Map::new();
+    for (key, value) in body.as_object().unwrap() {
+        match key.as_str() {
+            "model_options" => {
+                for (option, value) in value.as_object().unwrap() {
+                    if option == "reasoning" {
+                        if let Some(effort) = value.get("effort") {
+                            v1.insert("reasoning_effort".into(), effort.clone());
+                        }
+                        if let Some(budget) = value.get("max_tokens") {
+                            v1.insert("reasoning_max_tokens".into(), budget.clone());
+                        }
+                    } else {
+                        v1.insert(option.clone(), value.clone());
+                    }
+                }
+            }
+            "disable_filter" => {
+                v1.insert(
+                    "profanity_check".into(),
+                    Value::Bool(!value.as_bool().unwrap()),
+                );
+            }
+            "tools" => {
+                let functions: Vec<Value> = value
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|tool| tool["functions"]["specifications"].as_array())
+                    .flatten()
+                    .cloned()
+                    .collect();
+                if !functions.is_empty() {
+                    v1.insert("functions".into(), Value::Array(functions));
+                }
+            }
+            "tool_config" => {
+                let mode = match (value["mode"].as_str().unwrap(), &value["function_name"]) {
+                    ("forced", Value::String(name)) => serde_json::json!({"name": name}),
+                    (mode, _) => Value::String(mode.to_owned()),
+                };
+                v1.insert("function_call".into(), mode);
+            }
+            "messages" => {
+                let messages = value.as_array().unwrap().iter().map(message_as_v1);
+                v1.insert("messages".into(), messages.collect());
+            }
+            _ => {
+                v1.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(v1)
+}
+
+fn message_as_v1(message: &Value) -> Value {
+    let mut v1 = serde_json::Map::new();
+    let role = match message["role"].as_str().unwrap() {
+        "tool" => "function",
+        other => other,
+    };
+    v1.insert("role".into(), role.into());
+    let mut text = String::new();
+    let mut attachments = Vec::new();
+    let mut calls = Vec::new();
+    for part in message["content"].as_array().unwrap() {
+        text.push_str(part["text"].as_str().unwrap_or(""));
+        for file in part["files"].as_array().into_iter().flatten() {
+            attachments.push(file["id"].clone());
+        }
+        if part["function_call"].is_object() {
+            calls.push(part["function_call"].clone());
+        }
+        if let Some(result) = part.get("function_result") {
+            v1.insert("name".into(), result["name"].clone());
+            text = result["result"].to_string();
+        }
+    }
+    v1.insert("content".into(), text.into());
+    if !attachments.is_empty() {
+        v1.insert("attachments".into(), attachments.into());
+    }
+    let mut calls = calls.into_iter();
+    if let Some(call) = calls.next() {
+        v1.insert("function_call".into(), call);
+    }
+    let parallel: Vec<Value> = calls.collect();
+    if !parallel.is_empty() {
+        v1.insert("parallel_calls".into(), parallel.into());
+    }
+    if let Some(state) = message.get("tools_state_id") {
+        v1.insert("functions_state_id".into(), state.clone());
+    }
+    Value::Object(v1)
 }
 
 pub fn user(text: &str) -> Value {

@@ -1,6 +1,8 @@
 //! Integration tests: the adapter's router served on port 0 in front of an in-process GigaChat
 //! emulator over TLS, driven over HTTP with reqwest; every answer is checked against async-openai types.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+// `v2` loads the chat, tools, attachments and streaming suites a second time, on purpose.
+#![allow(clippy::duplicate_mod)]
 
 mod common;
 #[path = "../support/openai_spec.rs"]
@@ -28,3 +30,4 @@ mod stored_responses;
 mod streaming;
 mod tokens;
 mod tools;
+mod v2;

@@ -3,7 +3,7 @@
 use async_openai::types::chat::{CreateChatCompletionResponse, CreateChatCompletionStreamResponse};
 use serde_json::{Value, json};
 
-use crate::common::{Harness, assert_error, start};
+use super::common::{Harness, assert_error, start};
 
 fn weather_tool() -> Value {
     json!({"type": "function", "function": {

@@ -1,10 +1,11 @@
-//! What the emulated model answers: deterministic text, a function call, a generated image, or
-//! structured output, chosen from the request by documented conventions.
+//! What the emulated model answers: deterministic text, function calls, a generated image, a
+//! built-in tool's output or structured output, chosen from the request by documented conventions.
 
 use bytes::Bytes;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use super::builtins::{self, ToolRun};
 use super::chat::{BUILT_INS, CallMode, ChatRequest};
 use super::now_secs;
 use crate::auth::Identity;
@@ -18,25 +19,54 @@ use crate::{pattern, schema};
 pub(crate) const GENERATED_IMAGE: &[u8] = include_bytes!("../../assets/generated.jpg");
 
 /// Words of the caption that follows a generated image.
-const CAPTION_WORDS: usize = 8;
+pub(crate) const CAPTION_WORDS: usize = 8;
+
+/// Reasoning budget when the request gives none (GigaChat's documented default).
+const DEFAULT_REASONING_TOKENS: usize = 1024;
+
+/// Words of the reasoning text before the budget cuts it, per word of the configured answer.
+const REASONING_WORDS_PER_ANSWER_WORD: usize = 2;
+
+/// Words of the text an in-band failure sends before it fails.
+const FAILED_ANSWER_WORDS: usize = 6;
 
 /// The model's answer, before it is framed as a message or as stream deltas.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Answer {
-    /// Text content (`""` with a function call).
+    /// Text content (`""` with function calls).
     pub(crate) content: String,
-    /// `{"name":…, "arguments":{…}}` when the model calls a function.
-    pub(crate) function_call: Option<Value>,
+    /// `{"id"?, "name", "arguments":{…}}` of every call, in order (v1 sends only the first; several
+    /// only on v2 with `parallel_tool_calls`).
+    pub(crate) calls: Vec<Value>,
     /// State id accompanying calls and built-in tool output.
     pub(crate) functions_state_id: Option<String>,
     /// `stop`, `length`, `function_call`, `error` or `blacklist`.
     pub(crate) finish_reason: &'static str,
-    /// Tokens of the answer.
+    /// Tokens of the answer (reasoning included).
     pub(crate) completion_tokens: usize,
-    /// Id of the generated image the content starts with (`<img src="…" fuse="true"/>`).
-    pub(crate) image_id: Option<String>,
+    /// The generated file the answer shows (v1: the content starts with its `<img …/>` tag).
+    pub(crate) file: Option<GeneratedFile>,
     /// The text after the image tag (the whole content when there is no image).
     pub(crate) caption_start: usize,
+    /// Reasoning text (v1 `reasoning_content`, v2 a `role:"reasoning"` message).
+    pub(crate) reasoning: Option<String>,
+    /// The v2 built-in tool that ran.
+    pub(crate) tool: Option<ToolRun>,
+    /// An in-band failure: the answer stops with `finish_reason: "error"`, zero usage and this object.
+    pub(crate) error_details: Option<Value>,
+    /// Prompt tokens a built-in tool's retrieved material adds.
+    pub(crate) extra_prompt_tokens: usize,
+}
+
+/// A file the model generated, as v2 `files` parts name it.
+#[derive(Debug, Clone)]
+pub(crate) struct GeneratedFile {
+    /// Its id in the Files API.
+    pub(crate) id: String,
+    /// Its MIME type.
+    pub(crate) mime: &'static str,
+    /// `image` or `3dmodel`.
+    pub(crate) target: &'static str,
 }
 
 /// Marker in the last user message: the model calls the function named after it.
@@ -48,6 +78,12 @@ pub(crate) const CALL_INVALID_MARKER: &str = "call-invalid:";
 
 /// Marker in the last user message: the topic filter refuses (`finish_reason: "blacklist"`).
 pub(crate) const BLACKLIST_MARKER: &str = "blacklist:";
+
+/// Marker in the last user message: the answer's content starts with `<think>reasoning</think>`.
+pub(crate) const THINK_TAGS_MARKER: &str = "think-tags:";
+
+/// Marker in the last user message: the generation fails after a few words (an in-band error).
+pub(crate) const FAIL_INBAND_MARKER: &str = "fail-inband:";
 
 /// The canned refusal of a blacklisted request (GigaChat's own wording).
 pub(crate) const BLACKLIST_REFUSAL: &str =
@@ -67,21 +103,31 @@ pub(crate) struct MarkedCall<'a> {
     pub(crate) arguments: Option<Map<String, Value>>,
 }
 
-/// The call `text` asks for: `call:NAME`, optionally followed by `args:` and a JSON object (text may
-/// follow the object).
+/// Every call `text` asks for, in order: `call:NAME`, each optionally followed by `args:` and a JSON
+/// object (text may follow the object).
+pub(crate) fn marked_calls(text: &str) -> Vec<MarkedCall<'_>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some((name, after)) = marked_name_and_rest(rest, CALL_MARKER) {
+        let arguments = after
+            .trim_start()
+            .strip_prefix(CALL_ARGUMENTS_MARKER)
+            .and_then(|json| {
+                let mut values = serde_json::Deserializer::from_str(json).into_iter::<Value>();
+                match values.next() {
+                    Some(Ok(Value::Object(arguments))) => Some(arguments),
+                    _ => None,
+                }
+            });
+        out.push(MarkedCall { name, arguments });
+        rest = after;
+    }
+    out
+}
+
+/// The first call `text` asks for.
 pub(crate) fn marked_call(text: &str) -> Option<MarkedCall<'_>> {
-    let (name, rest) = marked_name_and_rest(text, CALL_MARKER)?;
-    let arguments = rest
-        .trim_start()
-        .strip_prefix(CALL_ARGUMENTS_MARKER)
-        .and_then(|json| {
-            let mut values = serde_json::Deserializer::from_str(json).into_iter::<Value>();
-            match values.next() {
-                Some(Ok(Value::Object(arguments))) => Some(arguments),
-                _ => None,
-            }
-        });
-    Some(MarkedCall { name, arguments })
+    marked_calls(text).into_iter().next()
 }
 
 /// The function name that follows `marker` in `text`.
@@ -116,6 +162,17 @@ fn asks_for_json(request: &ChatRequest) -> bool {
         .any(|m| m.text().to_ascii_lowercase().contains("json"))
 }
 
+/// What a request's answer is generated from: the request, its last user message and the seeded
+/// generator.
+struct Turn<'a> {
+    state: &'a AppState,
+    identity: &'a Identity,
+    client_id: Option<String>,
+    request: &'a ChatRequest,
+    prompt: &'a str,
+    rng: Rng,
+}
+
 /// Decides and builds the answer to a validated request.
 pub(crate) fn compose(
     state: &AppState,
@@ -127,78 +184,221 @@ pub(crate) fn compose(
     for message in &request.messages {
         hash.write_str(&serde_json::to_string(message).unwrap_or_default());
     }
-    let mut rng = Rng::new(hash.finish());
-    let after_result = request
-        .messages
-        .last()
-        .is_some_and(|m| m.role == "function");
     let prompt = request
         .messages
         .iter()
         .rev()
         .find(|m| m.role == "user")
         .map_or("", |m| m.text());
-    let max_tokens = request.max_tokens.and_then(|m| usize::try_from(m).ok());
+    let mut turn = Turn {
+        state,
+        identity,
+        client_id,
+        request,
+        prompt,
+        rng: Rng::new(hash.finish()),
+    };
     if prompt.contains(BLACKLIST_MARKER) {
         return Ok(Answer {
             content: BLACKLIST_REFUSAL.to_owned(),
-            function_call: None,
-            functions_state_id: None,
             finish_reason: "blacklist",
             completion_tokens: text::count_tokens(BLACKLIST_REFUSAL),
-            image_id: None,
-            caption_start: 0,
+            ..Answer::default()
         });
     }
-    if !after_result {
-        let invalid =
-            marked_name(prompt, CALL_INVALID_MARKER).filter(|n| request.function(n).is_some());
-        match request.call_mode()? {
-            CallMode::Forced(name, _) if name == "text2image" => {
-                return Ok(image(state, identity, client_id, &mut rng));
-            }
-            CallMode::Forced(name, partial) if !BUILT_INS.contains(&name.as_str()) => {
-                if invalid == Some(name.as_str()) {
-                    return Ok(invalid_call(request, &name, &mut rng));
-                }
+    let mut answer = match tool_answer(&mut turn)? {
+        Some(answer) => answer,
+        None => text_reply(&mut turn)?,
+    };
+    if let Some(reasoning) = reasoning(&mut turn) {
+        answer.completion_tokens += text::count_tokens(&reasoning);
+        answer.reasoning = Some(reasoning);
+    }
+    Ok(answer)
+}
+
+/// A call or a tool's output, when the request's mode and prompt ask for one. After a function
+/// result the model answers in text, unless a v2 request keeps forcing (`forced`/`any`).
+fn tool_answer(turn: &mut Turn<'_>) -> Result<Option<Answer>, ApiError> {
+    let request = turn.request;
+    let mode = request.call_mode()?;
+    let after_result = request
+        .messages
+        .last()
+        .is_some_and(|m| m.role == "function");
+    let forcing = matches!(
+        mode,
+        CallMode::Forced(..) | CallMode::Any(_) | CallMode::Builtin(_)
+    );
+    if after_result && !(forcing && request.v2.is_some()) {
+        return Ok(None);
+    }
+    let prompt = turn.prompt;
+    let invalid =
+        marked_name(prompt, CALL_INVALID_MARKER).filter(|n| request.function(n).is_some());
+    let answer = match mode {
+        CallMode::Forced(name, _) if name == "text2image" => Some(image(turn)),
+        CallMode::Forced(name, partial) if !BUILT_INS.contains(&name.as_str()) => {
+            if invalid == Some(name.as_str()) {
+                Some(invalid_call(turn, &name))
+            } else {
                 let explicit = marked_call(prompt)
                     .filter(|marked| marked.name == name)
                     .and_then(|marked| marked.arguments);
-                return Ok(call(request, &name, explicit, partial, &mut rng));
+                Some(calls(turn, vec![(name.clone(), explicit)], partial))
             }
-            CallMode::Auto => {
-                if let Some(name) = invalid {
-                    return Ok(invalid_call(request, name, &mut rng));
-                }
-                if let Some(marked) =
-                    marked_call(prompt).filter(|m| request.function(m.name).is_some())
-                {
-                    return Ok(call(request, marked.name, marked.arguments, None, &mut rng));
-                }
-                let functions = request.functions.as_deref().unwrap_or_default();
-                let image_allowed =
-                    functions.is_empty() || functions.iter().any(|f| f.name == "text2image");
-                if image_allowed && asks_for_drawing(prompt) {
-                    return Ok(image(state, identity, client_id, &mut rng));
-                }
-            }
-            CallMode::Forced(..) | CallMode::None => {}
         }
-    }
-    let content = match (request.output_schema()?, &request.regex) {
-        (Some(schema), _) => pretty(&schema::generate(schema, &mut rng)),
-        (None, Some(regex)) => pattern::generate(regex, &mut rng)
-            .unwrap_or_else(|| text::answer(rng.next_u64(), state.config.answer_words)),
-        (None, None) if asks_for_json(request) => pretty(&serde_json::json!({
-            "answer": text::answer(rng.next_u64(), state.config.answer_words)
-        })),
-        (None, None) => text::answer(rng.next_u64(), state.config.answer_words),
+        CallMode::Any(names) => {
+            let chosen = if parallel(turn) {
+                marked(turn, |name| names.iter().any(|n| n == name))
+            } else {
+                // The first listed name that has a marker.
+                let mut marks = marked_calls(prompt);
+                names
+                    .iter()
+                    .find_map(|name| marks.iter().position(|m| m.name == name))
+                    .map(|index| marks.swap_remove(index))
+                    .map(|m| (m.name.to_owned(), m.arguments))
+                    .into_iter()
+                    .collect()
+            };
+            let chosen = match (chosen.is_empty(), names.first()) {
+                (true, Some(first)) => vec![(first.clone(), None)],
+                _ => chosen,
+            };
+            Some(calls(turn, chosen, None))
+        }
+        CallMode::Builtin(name) => Some(run_builtin(turn, &name)),
+        CallMode::Auto => auto(turn, invalid),
+        CallMode::Forced(..) | CallMode::None => None,
     };
+    Ok(answer)
+}
+
+/// Under `auto`: an invalid call, the marked calls, a triggered built-in tool, or a drawing.
+fn auto(turn: &mut Turn<'_>, invalid: Option<&str>) -> Option<Answer> {
+    let request = turn.request;
+    if let Some(name) = invalid {
+        return Some(invalid_call(turn, name));
+    }
+    let chosen = marked(turn, |name| request.function(name).is_some());
+    if !chosen.is_empty() {
+        return Some(calls(turn, chosen, None));
+    }
+    let offered = request.v2.as_ref().map(|v2| v2.builtins.as_slice());
+    if let Some(name) = builtins::triggered(turn.prompt, offered.unwrap_or_default()) {
+        return Some(run_builtin(turn, name));
+    }
+    // v1 draws unless functions leave `text2image` out; v2 only when `image_generate` is offered.
+    let functions = request.functions.as_deref().unwrap_or_default();
+    let image_allowed = match offered {
+        Some(offered) => offered.iter().any(|name| name == builtins::IMAGE_GENERATE),
+        None => functions.is_empty() || functions.iter().any(|f| f.name == "text2image"),
+    };
+    (image_allowed && asks_for_drawing(turn.prompt)).then(|| image(turn))
+}
+
+/// The built-in tool `name` run for this turn.
+fn run_builtin(turn: &mut Turn<'_>, name: &str) -> Answer {
+    let call = builtins::Call {
+        state: turn.state,
+        identity: turn.identity,
+        client_id: turn.client_id.clone(),
+    };
+    builtins::run(&call, name, &mut turn.rng)
+}
+
+/// Whether the request lets the model answer several calls (v2 `parallel_tool_calls: true`).
+fn parallel(turn: &Turn<'_>) -> bool {
+    turn.request
+        .v2
+        .as_ref()
+        .is_some_and(|v2| v2.parallel_tool_calls)
+}
+
+/// The `call:` markers of the prompt whose names `allowed` accepts: all of them on a v2 request with
+/// `parallel_tool_calls: true`, else the first.
+fn marked(
+    turn: &Turn<'_>,
+    allowed: impl Fn(&str) -> bool,
+) -> Vec<(String, Option<Map<String, Value>>)> {
+    let mut chosen: Vec<_> = marked_calls(turn.prompt)
+        .into_iter()
+        .filter(|marked| allowed(marked.name))
+        .map(|marked| (marked.name.to_owned(), marked.arguments))
+        .collect();
+    if !parallel(turn) {
+        chosen.truncate(1);
+    }
+    chosen
+}
+
+/// The text answer: structured output, a regex match, JSON on request, or prose; with the
+/// `think-tags:` and `fail-inband:` conventions applied.
+fn text_reply(turn: &mut Turn<'_>) -> Result<Answer, ApiError> {
+    let request = turn.request;
+    let words = turn.state.config.answer_words;
+    let rng = &mut turn.rng;
+    let content = match (request.output_schema()?, &request.regex) {
+        (Some(schema), _) => pretty(&schema::generate(schema, rng)),
+        (None, Some(regex)) => {
+            pattern::generate(regex, rng).unwrap_or_else(|| text::answer(rng.next_u64(), words))
+        }
+        (None, None) if asks_for_json(request) => pretty(&json!({
+            "answer": text::answer(rng.next_u64(), words)
+        })),
+        (None, None) => text::answer(rng.next_u64(), words),
+    };
+    if turn.prompt.contains(FAIL_INBAND_MARKER) {
+        return Ok(failed(text::answer(rng.next_u64(), FAILED_ANSWER_WORDS)));
+    }
+    let content = if turn.prompt.contains(THINK_TAGS_MARKER) {
+        let thoughts = text::answer(rng.next_u64(), words);
+        format!("<think>{thoughts}</think>{content}")
+    } else {
+        content
+    };
+    let max_tokens = request.max_tokens.and_then(|m| usize::try_from(m).ok());
     Ok(text_answer(content, max_tokens))
 }
 
-/// A text answer, cut at `max_tokens` (then `finish_reason: length`).
-fn text_answer(content: String, max_tokens: Option<usize>) -> Answer {
+/// An answer that fails in-band after `partial`: `finish_reason: "error"`, `error_details`.
+fn failed(partial: String) -> Answer {
+    Answer {
+        completion_tokens: text::count_tokens(&partial),
+        content: partial,
+        finish_reason: "error",
+        error_details: Some(json!({
+            "status": 500,
+            "message": "Internal Server Error: the generation failed",
+        })),
+        ..Answer::default()
+    }
+}
+
+/// The reasoning text, when the request asks for reasoning (`reasoning_effort` other than `none`, or
+/// `reasoning_max_tokens`), cut at the budget (default 1024 tokens).
+fn reasoning(turn: &mut Turn<'_>) -> Option<String> {
+    let request = turn.request;
+    let effort_on = request
+        .reasoning_effort
+        .as_deref()
+        .is_some_and(|effort| effort != "none");
+    let budget_given = request.reasoning_max_tokens.is_some() && request.reasoning_effort.is_none();
+    if !(effort_on || budget_given) {
+        return None;
+    }
+    let budget = request
+        .reasoning_max_tokens
+        .and_then(|m| usize::try_from(m).ok())
+        .unwrap_or(DEFAULT_REASONING_TOKENS);
+    let words = turn.state.config.answer_words * REASONING_WORDS_PER_ANSWER_WORD;
+    let (text, _, _) = cut(text::answer(turn.rng.next_u64(), words), Some(budget));
+    Some(text)
+}
+
+/// `content` cut at `max_tokens` whole words: the kept text, its tokens, whether it was cut.
+fn cut(content: String, max_tokens: Option<usize>) -> (String, usize, bool) {
     let mut kept = 0;
     let mut tokens = 0;
     let mut truncated = false;
@@ -213,14 +413,17 @@ fn text_answer(content: String, max_tokens: Option<usize>) -> Answer {
     }
     let mut content = content;
     content.truncate(kept);
+    (content, tokens, truncated)
+}
+
+/// A text answer, cut at `max_tokens` (then `finish_reason: length`).
+fn text_answer(content: String, max_tokens: Option<usize>) -> Answer {
+    let (content, tokens, truncated) = cut(content, max_tokens);
     Answer {
         content,
-        function_call: None,
-        functions_state_id: None,
         finish_reason: if truncated { "length" } else { "stop" },
         completion_tokens: tokens,
-        image_id: None,
-        caption_start: 0,
+        ..Answer::default()
     }
 }
 
@@ -235,96 +438,156 @@ fn pretty(value: &Value) -> String {
     String::from_utf8(out).unwrap_or_else(|_| value.to_string())
 }
 
-/// A call of `name` with the `explicit` arguments (exactly those: values generated for the other
-/// optional properties would change what a real client does, e.g. Codex's `workdir`), else with
-/// arguments generated from its parameters schema; `partial` arguments are merged over either.
-fn call(
+/// The arguments of a call of `name`: the `explicit` ones exactly (values generated for the other
+/// optional properties would change what a real client does, e.g. Codex's `workdir`), else generated
+/// from its parameters schema.
+fn arguments(
     request: &ChatRequest,
     name: &str,
     explicit: Option<Map<String, Value>>,
-    partial: Option<Value>,
     rng: &mut Rng,
-) -> Answer {
-    let mut arguments = match explicit {
+) -> Value {
+    match explicit {
         Some(explicit) => Value::Object(explicit),
-        None => {
-            let parameters = request
-                .function(name)
-                .and_then(|f| f.parameters.clone())
-                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
-            schema::generate(&parameters, rng)
-        }
-    };
-    if let (Value::Object(arguments), Some(Value::Object(partial))) = (&mut arguments, partial) {
-        arguments.extend(partial);
+        None => schema::generate(&parameters(request, name), rng),
     }
-    let function_call = serde_json::json!({"name": name, "arguments": arguments});
+}
+
+/// The parameters schema of `name` (an empty object schema when it has none).
+fn parameters(request: &ChatRequest, name: &str) -> Value {
+    request
+        .function(name)
+        .and_then(|f| f.parameters.clone())
+        .unwrap_or_else(|| json!({"type": "object", "properties": {}}))
+}
+
+/// Whether calls carry an `id`: v2 answers when `function_call_ids` is on, v1 answers when
+/// `v1_function_call_ids` is.
+fn with_ids(turn: &Turn<'_>) -> bool {
+    let config = &turn.state.config;
+    if turn.request.v2.is_some() {
+        config.function_call_ids
+    } else {
+        config.v1_function_call_ids
+    }
+}
+
+/// Calls of the `chosen` functions (with their explicit arguments), `partial` arguments merged over
+/// each; distinct ids when the contract sends ids; one state id.
+fn calls(
+    turn: &mut Turn<'_>,
+    chosen: Vec<(String, Option<Map<String, Value>>)>,
+    partial: Option<Value>,
+) -> Answer {
+    let ids = with_ids(turn);
+    let mut out = Vec::with_capacity(chosen.len());
+    for (name, explicit) in chosen {
+        let mut arguments = arguments(turn.request, &name, explicit, &mut turn.rng);
+        if let (Value::Object(arguments), Some(Value::Object(partial))) =
+            (&mut arguments, partial.clone())
+        {
+            arguments.extend(partial);
+        }
+        let mut call = Map::new();
+        if ids {
+            call.insert(
+                "id".to_owned(),
+                json!(format!("call_{:016x}", turn.rng.next_u64())),
+            );
+        }
+        call.insert("name".to_owned(), json!(name));
+        call.insert("arguments".to_owned(), arguments);
+        out.push(Value::Object(call));
+    }
     Answer {
-        completion_tokens: text::count_tokens(&function_call.to_string()),
-        content: String::new(),
-        function_call: Some(function_call),
+        completion_tokens: out.iter().map(|c| text::count_tokens(&c.to_string())).sum(),
+        calls: out,
         functions_state_id: Some(uuid::Uuid::now_v7().to_string()),
         finish_reason: "function_call",
-        image_id: None,
-        caption_start: 0,
+        ..Answer::default()
     }
 }
 
 /// A call of `name` whose arguments violate its parameters schema, ending with `finish_reason: "error"`
 /// (the model "produced invalid arguments for a user function").
-fn invalid_call(request: &ChatRequest, name: &str, rng: &mut Rng) -> Answer {
-    let mut answer = call(request, name, None, None, rng);
-    let parameters = request
-        .function(name)
-        .and_then(|f| f.parameters.clone())
-        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+fn invalid_call(turn: &mut Turn<'_>, name: &str) -> Answer {
+    let mut answer = calls(turn, vec![(name.to_owned(), None)], None);
+    let parameters = parameters(turn.request, name);
     if let Some(Value::Object(arguments)) = answer
-        .function_call
-        .as_mut()
+        .calls
+        .first_mut()
         .and_then(|call| call.get_mut("arguments"))
     {
         schema::violate(&parameters, arguments);
     }
-    if let Some(call) = &answer.function_call {
-        answer.completion_tokens = text::count_tokens(&call.to_string());
-    }
+    answer.completion_tokens = answer
+        .calls
+        .iter()
+        .map(|c| text::count_tokens(&c.to_string()))
+        .sum();
     answer.finish_reason = "error";
     answer
 }
 
-/// The built-in `text2image`: stores a JPEG and answers `<img src="<id>" fuse="true"/> caption`.
-fn image(
+/// Stores a generated file of `identity` (downloadable only with the same `X-Client-ID`, if the
+/// request had one) and returns its id.
+pub(crate) fn store_generated(
     state: &AppState,
     identity: &Identity,
     client_id: Option<String>,
-    rng: &mut Rng,
-) -> Answer {
+    content: &'static [u8],
+    mime: &str,
+    extension: &str,
+) -> String {
     let id = uuid::Uuid::new_v4().to_string();
     state.files.insert(StoredFile {
         object: FileObject {
             id: id.clone(),
             object: "file",
-            bytes: GENERATED_IMAGE.len(),
+            bytes: content.len(),
             access_policy: None,
             created_at: now_secs(),
-            filename: format!("{id}.jpg"),
+            filename: format!("{id}.{extension}"),
             purpose: "general".to_owned(),
         },
         owner: identity.key.clone(),
-        content_type: "image/jpeg".to_owned(),
-        content: Bytes::from_static(GENERATED_IMAGE),
+        content_type: mime.to_owned(),
+        content: Bytes::from_static(content),
         client_id,
     });
+    id
+}
+
+/// The built-in `text2image` (v2 `image_generate`): stores a JPEG and answers
+/// `<img src="<id>" fuse="true"/> caption`.
+fn image(turn: &mut Turn<'_>) -> Answer {
+    let id = store_generated(
+        turn.state,
+        turn.identity,
+        turn.client_id.clone(),
+        GENERATED_IMAGE,
+        "image/jpeg",
+        "jpg",
+    );
     let tag = format!("<img src=\"{id}\" fuse=\"true\"/> ");
-    let content = format!("{tag}{}", text::answer(rng.next_u64(), CAPTION_WORDS));
+    let content = format!("{tag}{}", text::answer(turn.rng.next_u64(), CAPTION_WORDS));
     Answer {
         completion_tokens: text::count_tokens(&content),
         content,
-        function_call: None,
         functions_state_id: Some(uuid::Uuid::now_v7().to_string()),
         finish_reason: "stop",
-        image_id: Some(id),
+        file: Some(GeneratedFile {
+            id,
+            mime: "image/jpeg",
+            target: "image",
+        }),
         caption_start: tag.len(),
+        tool: turn
+            .request
+            .v2
+            .is_some()
+            .then(|| ToolRun::named(builtins::IMAGE_GENERATE)),
+        ..Answer::default()
     }
 }
 

@@ -63,9 +63,27 @@ pub(crate) struct ChatRequest {
     pub(crate) functions: Option<Vec<FunctionSpec>>,
     /// Structured output: `{"type":"json_schema","schema":{…},"strict":…}`.
     pub(crate) response_format: Option<Value>,
+    /// Reasoning effort (any string; `none` turns reasoning off).
+    pub(crate) reasoning_effort: Option<String>,
+    /// Reasoning-token budget before the answer.
+    pub(crate) reasoning_max_tokens: Option<i64>,
     /// v2 only: answer with a string matching this regular expression.
     #[serde(skip)]
     pub(crate) regex: Option<String>,
+    /// What only a v2 request can ask for (`None` on v1).
+    #[serde(skip)]
+    pub(crate) v2: Option<V2Extras>,
+}
+
+/// The parts of a v2 request the v1 model has no field for.
+#[derive(Debug, Default)]
+pub(crate) struct V2Extras {
+    /// The validated `tool_config`.
+    pub(crate) mode: Option<CallMode>,
+    /// `model_options.parallel_tool_calls`.
+    pub(crate) parallel_tool_calls: bool,
+    /// Built-in tools offered in `tools`, by v2 name.
+    pub(crate) builtins: Vec<String>,
 }
 
 /// One history message.
@@ -122,6 +140,10 @@ pub(crate) enum CallMode {
     Auto,
     /// Call this function, merging these partial arguments.
     Forced(String, Option<Value>),
+    /// v2 `any`: call one of these functions.
+    Any(Vec<String>),
+    /// v2 `forced` with `tool_name`: run this built-in tool.
+    Builtin(String),
 }
 
 /// Usage in recorded key order. As in every recording (`test_chat_simple.yaml`: 17 + 3 = 20 with
@@ -170,6 +192,9 @@ pub(crate) struct Reply {
 impl ChatRequest {
     /// The function-call mode, validated against the declared functions.
     pub(crate) fn call_mode(&self) -> Result<CallMode, ApiError> {
+        if let Some(mode) = self.v2.as_ref().and_then(|v2| v2.mode.clone()) {
+            return Ok(mode);
+        }
         let declared = self.functions.as_deref().unwrap_or_default();
         match &self.function_call {
             None if declared.is_empty() => Ok(CallMode::None),
@@ -227,8 +252,9 @@ impl ChatRequest {
     }
 }
 
-/// GigaChat's 422 checks on parameters, roles, functions and history.
-fn validate(request: &ChatRequest) -> Result<(), ApiError> {
+/// GigaChat's 422 checks on parameters, roles, functions and history; `new_host`: the request came
+/// in api.giga.chat's layout, whose wording of some errors differs.
+fn validate(request: &ChatRequest, new_host: bool) -> Result<(), ApiError> {
     if request.messages.is_empty() {
         return Err(ApiError::invalid_params("messages must not be empty"));
     }
@@ -263,6 +289,11 @@ fn validate(request: &ChatRequest) -> Result<(), ApiError> {
             "max_tokens must be in range [1, +inf)",
         ));
     }
+    if request.reasoning_max_tokens.is_some_and(|m| m < 1) {
+        return Err(ApiError::invalid_params(
+            "reasoning_max_tokens must be in range [1, +inf)",
+        ));
+    }
     if request.update_interval.is_some_and(|u| u < 0.0) {
         return Err(ApiError::invalid_params(
             "update_interval must be in range [0, +inf)",
@@ -282,11 +313,12 @@ fn validate(request: &ChatRequest) -> Result<(), ApiError> {
     }
     request.call_mode()?;
     request.output_schema()?;
-    validate_history(&request.messages)
+    validate_history(&request.messages, new_host)
 }
 
-/// Calls in the history must be objects with a following result; results must be JSON.
-fn validate_history(messages: &[Message]) -> Result<(), ApiError> {
+/// Calls in the history must be objects with a following result; results must be JSON (api.giga.chat
+/// words that error `INVALID_PARAMS: invalid function result for function json string `…``).
+fn validate_history(messages: &[Message], new_host: bool) -> Result<(), ApiError> {
     for (index, message) in messages.iter().enumerate() {
         if let Some(call) = &message.function_call {
             if message.role != "assistant" {
@@ -315,6 +347,15 @@ fn validate_history(messages: &[Message]) -> Result<(), ApiError> {
                 ));
             }
             if serde_json::from_str::<Value>(message.text()).is_err() {
+                if new_host {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!(
+                            "INVALID_PARAMS: invalid function result for function json string `{}`",
+                            message.text()
+                        ),
+                    ));
+                }
                 return Err(ApiError::invalid_params(
                     "function message content must be a valid JSON",
                 ));
@@ -423,7 +464,7 @@ pub(crate) fn prepare(
             "Requested model does not support functions",
         ));
     }
-    validate(request)?;
+    validate(request, !on_legacy_host)?;
     let attachment_tokens = check_attachments(state, identity, &request.messages)?;
     let prefixes = prefixes(base, request, &attachment_tokens);
     let prompt_tokens = prefixes.last().map_or(0, |p| p.tokens);
@@ -436,7 +477,15 @@ pub(crate) fn prepare(
         .map(str::trim)
         .filter(|s| !s.is_empty());
     let precached = state.prompt_cache.hit(&identity.key, session, &prefixes);
-    let usage = Usage::new(prompt_tokens, precached, answer.completion_tokens);
+    let usage = if answer.error_details.is_some() {
+        Usage::new(0, 0, 0)
+    } else {
+        Usage::new(
+            prompt_tokens + answer.extra_prompt_tokens,
+            precached,
+            answer.completion_tokens,
+        )
+    };
     Ok(Reply {
         model,
         created: now_secs(),
@@ -471,6 +520,8 @@ struct OutMessage<'a> {
     content: &'a str,
     role: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     function_call: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     functions_state_id: Option<&'a str>,
@@ -491,6 +542,8 @@ struct Completion<'a> {
     model: &'a str,
     object: &'a str,
     usage: Usage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_details: Option<&'a Value>,
 }
 
 fn completion(reply: &Reply) -> Completion<'_> {
@@ -499,7 +552,8 @@ fn completion(reply: &Reply) -> Completion<'_> {
             message: OutMessage {
                 content: &reply.answer.content,
                 role: "assistant",
-                function_call: reply.answer.function_call.as_ref(),
+                reasoning_content: reply.answer.reasoning.as_deref(),
+                function_call: reply.answer.calls.first(),
                 functions_state_id: reply.answer.functions_state_id.as_deref(),
             },
             index: 0,
@@ -509,6 +563,7 @@ fn completion(reply: &Reply) -> Completion<'_> {
         model: &reply.model,
         object: &reply.object,
         usage: reply.usage,
+        error_details: reply.answer.error_details.as_ref(),
     }
 }
 
@@ -526,7 +581,7 @@ mod tests {
         let r = request(json!({"model":"GigaChat","messages":[
             {"role":"user","content":"a"},{"role":"system","content":"b"}]}));
         assert_eq!(
-            validate(&r).unwrap_err().message,
+            validate(&r, false).unwrap_err().message,
             "Invalid params: system message must be the first message"
         );
     }
@@ -538,7 +593,7 @@ mod tests {
             {"role":"assistant","content":"","function_call":{"name":"f","arguments":{}}},
             {"role":"user","content":"b"}]}));
         assert_eq!(
-            validate(&r).unwrap_err().message,
+            validate(&r, false).unwrap_err().message,
             "Invalid params: every assistant function call must have a result in history"
         );
     }
@@ -552,7 +607,11 @@ mod tests {
         ] {
             let mut body = json!({"model":"GigaChat","messages":[{"role":"user","content":"a"}]});
             body[field] = value;
-            assert_eq!(validate(&request(body)).unwrap_err().status, 422, "{field}");
+            assert_eq!(
+                validate(&request(body), false).unwrap_err().status,
+                422,
+                "{field}"
+            );
         }
     }
 

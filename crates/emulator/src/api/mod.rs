@@ -4,14 +4,15 @@
 
 pub(crate) mod aicheck;
 pub(crate) mod answer;
+pub(crate) mod builtins;
 pub(crate) mod chat;
-pub(crate) mod chat_v2;
 pub(crate) mod embeddings;
 pub(crate) mod files;
 pub(crate) mod functions;
 pub(crate) mod models;
 pub(crate) mod stream;
 pub(crate) mod tokens;
+pub(crate) mod v2;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -68,7 +69,7 @@ fn authenticated_routes(prefix: &str) -> Router<AppState> {
         .route(&v1("/functions/convert"), post(functions::convert))
         .route(
             &format!("{prefix}/v2/chat/completions"),
-            post(chat_v2::completions),
+            post(v2::completions),
         )
 }
 

@@ -35,6 +35,8 @@ struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     function_call: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     functions_state_id: Option<&'a str>,
@@ -57,6 +59,8 @@ struct Chunk<'a> {
     object: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_details: Option<&'a Value>,
 }
 
 fn event(chunk: &Chunk<'_>) -> Bytes {
@@ -87,13 +91,20 @@ impl Framing {
     }
 }
 
-/// The v1 events of a reply, in order, each with the delay before it.
+/// The v1 events of a reply, in order, each with the delay before it: reasoning deltas
+/// (`reasoning_content`), then the call or the text, then the finish (with `error_details` after an
+/// in-band failure).
 pub(crate) fn events(reply: &Reply, pacing: &Pacing, framing: Framing) -> Vec<(Duration, Bytes)> {
-    let (first_delay, gap) = (pacing.first_delay, pacing.gap);
     let answer = &reply.answer;
     let usage = framing.usage.then_some(reply.usage);
-    let chunk = |delta: Delta<'_>, finish_reason: Option<&str>, usage: Option<Usage>| {
-        event(&Chunk {
+    let mut out: Vec<(Duration, Bytes)> = Vec::new();
+    let mut push = |delta: Delta<'_>, finish_reason: Option<&str>, usage: Option<Usage>| {
+        let first = out.is_empty();
+        let delta = Delta {
+            role: first.then_some("assistant"),
+            ..delta
+        };
+        let bytes = event(&Chunk {
             choices: [ChunkChoice {
                 delta,
                 index: 0,
@@ -103,24 +114,50 @@ pub(crate) fn events(reply: &Reply, pacing: &Pacing, framing: Framing) -> Vec<(D
             model: &reply.model,
             object: &reply.object,
             usage,
-        })
-    };
-    let mut out = Vec::new();
-    if answer.function_call.is_some() {
-        // A call arrives whole, in one delta that also ends the answer.
+            error_details: finish_reason.and(answer.error_details.as_ref()),
+        });
         out.push((
-            first_delay,
-            chunk(
-                Delta {
-                    content: "",
-                    role: Some("assistant"),
-                    function_call: answer.function_call.as_ref(),
-                    functions_state_id: answer.functions_state_id.as_deref(),
-                },
-                Some(answer.finish_reason),
-                usage,
-            ),
+            if first {
+                pacing.first_delay
+            } else {
+                pacing.gap
+            },
+            bytes,
         ));
+    };
+    let empty = Delta {
+        content: "",
+        role: None,
+        reasoning_content: None,
+        function_call: None,
+        functions_state_id: None,
+    };
+    let reasoning_groups = answer
+        .reasoning
+        .as_deref()
+        .map(|text| pacing.groups(text))
+        .unwrap_or_default();
+    for group in &reasoning_groups {
+        push(
+            Delta {
+                reasoning_content: Some(group),
+                ..empty
+            },
+            None,
+            None,
+        );
+    }
+    if let Some(call) = answer.calls.first() {
+        // A call arrives whole, in one delta that also ends the answer.
+        push(
+            Delta {
+                function_call: Some(call),
+                functions_state_id: answer.functions_state_id.as_deref(),
+                ..empty
+            },
+            Some(answer.finish_reason),
+            usage,
+        );
     } else {
         // A generated image's tag is never split across events.
         let tag = answer.content.get(..answer.caption_start).unwrap_or("");
@@ -134,40 +171,23 @@ pub(crate) fn events(reply: &Reply, pacing: &Pacing, framing: Framing) -> Vec<(D
         }
         let last = groups.len().saturating_sub(1);
         for (index, group) in groups.iter().enumerate() {
-            let first = index == 0;
             let finishing = framing.final_text_with_finish && index == last;
-            out.push((
-                if first { first_delay } else { gap },
-                chunk(
-                    Delta {
-                        content: group,
-                        role: first.then_some("assistant"),
-                        function_call: None,
-                        functions_state_id: if first {
-                            answer.functions_state_id.as_deref()
-                        } else {
-                            None
-                        },
+            push(
+                Delta {
+                    content: group,
+                    functions_state_id: if index == 0 {
+                        answer.functions_state_id.as_deref()
+                    } else {
+                        None
                     },
-                    finishing.then_some(answer.finish_reason),
-                    if finishing { usage } else { None },
-                ),
-            ));
+                    ..empty
+                },
+                finishing.then_some(answer.finish_reason),
+                if finishing { usage } else { None },
+            );
         }
         if !framing.final_text_with_finish {
-            out.push((
-                gap,
-                chunk(
-                    Delta {
-                        content: "",
-                        role: None,
-                        function_call: None,
-                        functions_state_id: None,
-                    },
-                    Some(answer.finish_reason),
-                    usage,
-                ),
-            ));
+            push(empty, Some(answer.finish_reason), usage);
         }
     }
     out.push((Duration::ZERO, Bytes::from_static(b"data: [DONE]\n\n")));

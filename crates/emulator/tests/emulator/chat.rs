@@ -560,3 +560,32 @@ async fn attachments_are_checked() {
     let (status, text) = status_text(env.post("/chat/completions", &two).await).await;
     assert_eq!(status, 422, "{text}");
 }
+
+#[tokio::test]
+async fn non_json_function_result_wording_depends_on_the_host() {
+    let env = Env::start().await;
+    let body = json!({"model":"GigaChat","functions":[{"name":"f","parameters":{"type":"object","properties":{}}}],
+        "messages":[{"role":"user","content":"q"},
+            {"role":"assistant","content":"","function_call":{"name":"f","arguments":{}}},
+            {"role":"function","name":"f","content":"not json"}]});
+    let (status, text) = status_text(env.post("/chat/completions", &body).await).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        text,
+        "{\"status\":422,\"message\":\"INVALID_PARAMS: invalid function result for function json string `not json`\"}\n"
+    );
+    let legacy = env
+        .http
+        .post(env.legacy_url("/chat/completions"))
+        .bearer_auth(&env.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, text) = status_text(legacy).await;
+    assert_eq!(status, 422);
+    assert!(
+        text.contains("Invalid params: function message content must be a valid JSON"),
+        "{text}"
+    );
+}

@@ -136,3 +136,27 @@ pub async fn scoped(scope: &str) -> (Emulator, reqwest::Client, String) {
         .to_owned();
     (emu, http, token)
 }
+
+/// The events of an SSE body: `(event name, data)` pairs, in order.
+pub fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
+    body.split("\n\n")
+        .filter(|event| !event.is_empty())
+        .map(|event| {
+            let name = event
+                .lines()
+                .find_map(|line| line.strip_prefix("event: "))
+                .map(str::to_owned);
+            let data = event
+                .lines()
+                .find_map(|line| line.strip_prefix("data: "))
+                .unwrap()
+                .to_owned();
+            (name, data)
+        })
+        .collect()
+}
+
+/// A v2 request for `GigaChat-3-Ultra` with one user message.
+pub fn v2_simple(text: &str) -> Value {
+    serde_json::json!({"model":"GigaChat-3-Ultra","messages":[{"content":[{"text":text}],"role":"user"}]})
+}

@@ -231,11 +231,16 @@ const PER_REQUEST_HEADERS: &[&str] = &["x-request-id", "x-session-id", "x-sp-cri
 
 /// An emulator imitating `profile`'s headers, with an HTTP/1.1 client (HTTP/2 has no connection headers).
 async fn http1_env(profile: ResponseHeaders) -> Env {
-    let mut env = Env::with(EmulatorConfig {
+    http1_env_with(EmulatorConfig {
         response_headers: profile,
         ..EmulatorConfig::default()
     })
-    .await;
+    .await
+}
+
+/// An emulator with `config`, with an HTTP/1.1 client.
+async fn http1_env_with(config: EmulatorConfig) -> Env {
+    let mut env = Env::with(config).await;
     env.http = common::client(&env.emu, reqwest::Client::builder().http1_only());
     env
 }
@@ -268,17 +273,22 @@ fn assert_same_headers(ours: &reqwest::header::HeaderMap, recorded: &Recorded, w
 
 #[tokio::test]
 async fn emulated_answers_have_the_recorded_shapes() {
-    // Built-in tools (web search, code interpreter…) are not emulated.
-    let recordings: Vec<Recorded> = recordings()
-        .into_iter()
-        .filter(|r| !r.file.contains("builtin_tools"))
-        .collect();
+    // Every recording, the v2 built-in tool calls (web search, code interpreter, URL extraction,
+    // image generation) included.
+    let recordings = recordings();
     if recordings.is_empty() {
         return;
     }
-    // January 2026 production answered through SynGX, the later recordings through nginx.
+    // January 2026 production answered through SynGX, the later recordings through nginx; the
+    // June 2026 IFT stand sent function calls without ids.
     let syngx = http1_env(ResponseHeaders::SynGx).await;
-    let nginx = http1_env(ResponseHeaders::Nginx).await;
+    let nginx = http1_env_with(EmulatorConfig {
+        response_headers: ResponseHeaders::Nginx,
+        function_call_ids: false,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let mut builtin_calls = 0;
     let mut fronts = BTreeSet::new();
     for recorded in &recordings {
         let server = recorded.headers["server"].as_str();
@@ -296,6 +306,9 @@ async fn emulated_answers_have_the_recorded_shapes() {
         };
         let response = send(env, recorded, path).await;
         let what = format!("{} {}", recorded.file, recorded.path);
+        if recorded.file.contains("builtin_tools") {
+            builtin_calls += 1;
+        }
         assert_eq!(response.status(), recorded.status, "{what}");
         assert_eq!(response.version(), reqwest::Version::HTTP_11, "{what}");
         let headers = response.headers().clone();
@@ -317,6 +330,13 @@ async fn emulated_answers_have_the_recorded_shapes() {
             // The first delta, the last JSON event (finish_reason + usage), the terminator.
             assert_eq!(ours[0].0, theirs[0].0, "{what}");
             assert_eq!(shape(&json(ours[0].1)), shape(&json(theirs[0].1)), "{what}");
+            // v2 (named events): every delta has the recorded delta's name and shape.
+            if theirs[0].0.is_some() {
+                for (name, data) in &ours[..ours.len() - 1] {
+                    assert_eq!(*name, theirs[0].0, "{what}");
+                    assert_eq!(shape(&json(data)), shape(&json(theirs[0].1)), "{what}");
+                }
+            }
             let (our_name, our_data) = last_json(&ours);
             let (their_name, their_data) = last_json(&theirs);
             assert_eq!(our_name, their_name, "{what}");
@@ -346,6 +366,10 @@ async fn emulated_answers_have_the_recorded_shapes() {
         }
     }
     assert_eq!(fronts.len(), 2, "both fronts are covered: {fronts:?}");
+    assert_eq!(
+        builtin_calls, 4,
+        "the four built-in tool calls are compared"
+    );
 }
 
 #[tokio::test]

@@ -4,12 +4,15 @@
 mod common;
 
 mod auth;
+mod builtins;
 mod chat;
 mod chat_v2;
 mod faults;
 mod fidelity;
 mod header_limit;
 mod layouts;
+mod reasoning;
 mod resources;
 mod scripted;
 mod stream;
+mod v2_stream;

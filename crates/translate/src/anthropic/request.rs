@@ -67,7 +67,11 @@ impl MessagesPlan {
             return Ok(self);
         }
         if self.chat.builtin_tool_choice.is_some() {
-            return Err(crate::builtins::needs_v2("tool_choice"));
+            crate::contract::require_v2(
+                contract,
+                "tool_choice",
+                crate::contract::BUILTIN_TOOLS_NEED_V2,
+            )?;
         }
         self.chat.builtin_tools.clear();
         self.builtin_tools.clear();
