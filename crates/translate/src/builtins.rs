@@ -114,28 +114,67 @@ pub fn image_calls(files: &[gc::GeneratedFile]) -> Vec<BuiltinCall> {
         .collect()
 }
 
-/// Built-in runs a stream delta announces: the first report of a search or of the code
-/// interpreter (run, or forced: `code_forced`; `seen` remembers which were announced), and each
-/// picture.
-pub fn delta_calls(
-    delta: &gc::Delta,
+/// The built-in runs of a streamed answer, each announced once with what is known of it: the
+/// web search when its sources arrive (GigaChat reports the run first, then the sources with the
+/// text) or, without any, with the first text; again at the end if sources came after; the code
+/// interpreter when it ran or was forced; each picture as it comes.
+#[derive(Debug, Clone, Default)]
+pub struct StreamedRuns {
     code_forced: bool,
-    seen: &mut Vec<&'static str>,
-) -> Vec<BuiltinCall> {
-    let mut calls = Vec::new();
-    let web_search = BuiltinTool::WebSearch { kind: None }.name();
-    let ran = |name: &str| delta.tool_executions.iter().any(|run| run.name == name);
-    if (!delta.sources.is_empty() || ran(web_search)) && !seen.contains(&web_search) {
-        seen.push(web_search);
-        calls.push(crate::citations::web_search_call(&delta.sources));
+    code_announced: bool,
+    search_ran: bool,
+    search_announced: bool,
+    sources: Vec<gc::Source>,
+    sources_announced: usize,
+}
+
+impl StreamedRuns {
+    /// The runs of an answer to `request`.
+    pub fn new(request: &gc::ChatRequest) -> Self {
+        Self {
+            code_forced: forces_code_interpreter(request),
+            ..Self::default()
+        }
     }
-    let code = BuiltinTool::CodeInterpreter.name();
-    if (ran(code) || code_forced) && !seen.contains(&code) {
-        seen.push(code);
-        calls.push(BuiltinCall::CodeInterpreter);
+
+    /// The sources seen so far.
+    pub fn sources(&self) -> &[gc::Source] {
+        &self.sources
     }
-    calls.extend(image_calls(&delta.files));
-    calls
+
+    /// The runs `delta` announces.
+    pub fn push(&mut self, delta: &gc::Delta) -> Vec<BuiltinCall> {
+        let mut calls = Vec::new();
+        let ran = |name: &str| delta.tool_executions.iter().any(|run| run.name == name);
+        self.search_ran |= ran(BuiltinTool::WebSearch { kind: None }.name());
+        self.sources.extend(delta.sources.iter().cloned());
+        let has_text = delta
+            .content
+            .as_deref()
+            .is_some_and(|text| !text.is_empty());
+        if !self.search_announced && (!delta.sources.is_empty() || (self.search_ran && has_text)) {
+            calls.push(self.announce_search());
+        }
+        if !self.code_announced && (self.code_forced || ran(BuiltinTool::CodeInterpreter.name())) {
+            self.code_announced = true;
+            calls.push(BuiltinCall::CodeInterpreter);
+        }
+        calls.extend(image_calls(&delta.files));
+        calls
+    }
+
+    /// At the answer's end: the web search, if it ran unannounced or found sources since.
+    pub fn finish(&mut self) -> Option<BuiltinCall> {
+        let unannounced = !self.search_announced && self.search_ran;
+        let more = self.sources.len() > self.sources_announced;
+        (unannounced || more).then(|| self.announce_search())
+    }
+
+    fn announce_search(&mut self) -> BuiltinCall {
+        self.search_announced = true;
+        self.sources_announced = self.sources.len();
+        crate::citations::web_search_call(&self.sources)
+    }
 }
 
 #[cfg(test)]

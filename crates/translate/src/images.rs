@@ -72,6 +72,7 @@ pub fn image_request(
         .filter(|model| defaults.alias_of(model).is_some() || model.starts_with("GigaChat"));
     let mut upstream = gc::ChatRequest {
         model: defaults.resolve_model(model),
+        contract: defaults.contract,
         ..gc::ChatRequest::default()
     };
     match defaults.contract {
@@ -164,6 +165,7 @@ mod tests {
             })
         );
         assert_eq!(v2.upstream.messages[0].content, "a red cat");
+        assert_eq!(v2.upstream.contract, Contract::V2);
         let v1 = image_request(&request(body), &defaults(Contract::V1)).unwrap();
         assert!(v1.upstream.builtin_tools.is_empty());
         assert_eq!(v1.upstream.function_call, Some(FunctionCallMode::Auto));

@@ -6,6 +6,7 @@ use openai::chat::{
     ChatCompletionChunk, ChunkChoice, Delta, FunctionCallChunk, ToolCallChunk, Usage,
 };
 
+use crate::builtins::StreamedRuns;
 use crate::citations::MarkerRewriter;
 use crate::request::{ChatPlan, OutputFormat};
 use crate::response::{OutputError, ResponseIds, finish_reason, json_object_text};
@@ -34,14 +35,8 @@ pub struct StreamTranslator {
     emitted_chars: usize,
     /// Web search offered: its markers are rewritten as the text streams.
     markers: Option<MarkerRewriter>,
-    /// Web-search sources seen so far.
-    sources: Vec<gc::Source>,
-    /// The built-ins already announced (each once).
-    builtins_announced: Vec<&'static str>,
-    /// How many sources the announced web search carried.
-    sources_announced: usize,
-    /// The request forces the code interpreter.
-    code_forced: bool,
+    /// The built-in tools that ran, and the web-search sources.
+    runs: StreamedRuns,
 }
 
 impl StreamTranslator {
@@ -63,10 +58,7 @@ impl StreamTranslator {
             emitted_chars: 0,
             markers: crate::builtins::offers_web_search(&plan.upstream)
                 .then(MarkerRewriter::default),
-            sources: Vec::new(),
-            builtins_announced: Vec::new(),
-            sources_announced: 0,
-            code_forced: crate::builtins::forces_code_interpreter(&plan.upstream),
+            runs: StreamedRuns::new(&plan.upstream),
         }
     }
 
@@ -121,15 +113,7 @@ impl StreamTranslator {
             self.open(&mut out);
             let mut delta = Delta::default();
             let mut finish = None;
-            delta.builtin_calls = crate::builtins::delta_calls(
-                &choice.delta,
-                self.code_forced,
-                &mut self.builtins_announced,
-            );
-            self.sources.extend(choice.delta.sources.iter().cloned());
-            if !delta.builtin_calls.is_empty() && !choice.delta.sources.is_empty() {
-                self.sources_announced = self.sources.len();
-            }
+            delta.builtin_calls = self.runs.push(&choice.delta);
             if let Some(text) = &choice.delta.content {
                 let text = match self.markers.as_mut() {
                     Some(markers) => markers.push(text),
@@ -201,12 +185,7 @@ impl StreamTranslator {
     /// again when sources came after it was announced.
     fn last_delta(&mut self, delta: &mut Delta) {
         delta.annotations = self.annotations(delta);
-        if self.sources.len() > self.sources_announced {
-            self.sources_announced = self.sources.len();
-            delta
-                .builtin_calls
-                .push(crate::citations::web_search_call(&self.sources));
-        }
+        delta.builtin_calls.extend(self.runs.finish());
     }
 
     /// The citations of the whole text sent, once `last` (the choice's last delta) is sent too.
@@ -219,7 +198,7 @@ impl StreamTranslator {
                 .content
                 .as_deref()
                 .map_or(0, |text| text.chars().count());
-        crate::citations::annotations(markers.marks(), &self.sources, chars)
+        crate::citations::annotations(markers.marks(), self.runs.sources(), chars)
     }
 
     /// The finish reason for GigaChat's, given what was sent: `tool_calls` after a call.
