@@ -187,6 +187,25 @@ async fn images_generations_draw_on_both_contracts() {
             .unwrap();
         assert_eq!(picture.status(), 200, "{url}");
         assert_eq!(&picture.bytes().await.unwrap()[..2], [0xFF, 0xD8]);
+
+        // Both paths are one route to the metrics.
+        let metrics = harness
+            .get("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let served: f64 = metrics
+            .lines()
+            .filter(|line| {
+                line.starts_with("gigachat_adapter_requests_total{")
+                    && line.contains("route=\"/v1/images/generations\"")
+            })
+            .map(|line| line.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+            .sum();
+        assert_eq!(served, 2.0, "{metrics}");
     }
 }
 
