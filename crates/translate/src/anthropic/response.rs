@@ -1,4 +1,5 @@
-//! A chat answer → the `message` object: the text as a `text` block, each tool call as a
+//! A chat answer → the `message` object: a web search as `server_tool_use` and
+//! `web_search_tool_result` blocks, the text as a `text` block (with its `citations`), each tool call as a
 //! `tool_use` block (id `toolu_…`, `input` an object), the finish reason as a `stop_reason`, and
 //! usage with cache reads apart from the input, as Anthropic counts them.
 

@@ -1,7 +1,8 @@
 //! The streamed message: the chat chunks of one answer (stop sequences and tool calls already
 //! handled by the chat stream) → Anthropic's stream events. `message_start` comes first; each
 //! text run and each tool call is a content block, started before its deltas and stopped before
-//! the next one starts; `message_delta` (stop reason, usage counted as for a whole answer) and
+//! the next one starts (a web search is its two blocks, sent whole once its pages are known;
+//! citations are `citations_delta`s in the text block); `message_delta` (stop reason, usage counted as for a whole answer) and
 //! `message_stop` end a finished stream, one `error` event a failed one.
 
 use anthropic::error::ErrorEnvelope;

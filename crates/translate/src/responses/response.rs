@@ -1,4 +1,6 @@
-//! A chat answer → the `response` object: text as a `message` item, each tool call as a
+//! A chat answer → the `response` object: GigaChat's built-in runs as `web_search_call`,
+//! `image_generation_call` and `code_interpreter_call` items first, text as a `message` item (web
+//! citations as flat `url_citation` annotations), each tool call as a
 //! `function_call` item (or `custom_tool_call` for custom tools), length and content-filter ends
 //! as `incomplete`, usage by the chat accounting rules. Also what a stored response keeps, and the
 //! history a later request continuing it (`previous_response_id`) starts from.

@@ -1,6 +1,8 @@
 //! The streamed Response: the chat chunks of one answer (stop sequences and tool calls already
 //! handled by the chat stream) → the Responses stream events, numbered in order. Each output
-//! item is announced before any delta of it and closed before the next starts; the stream ends
+//! item is announced before any delta of it and closed before the next starts (a built-in run
+//! GigaChat reports is announced, stepped through and closed at once; web citations are
+//! `response.output_text.annotation.added` before the text closes); the stream ends
 //! with exactly one of `response.completed`, `response.incomplete` or `response.failed`, whose
 //! Response is built by the same mapping as a non-streamed answer.
 
