@@ -578,6 +578,13 @@ pub struct UrlCitation {
 }
 
 impl Annotation {
+    /// Moves the citation `chars` characters on (text was put before the span it points at).
+    pub fn shift(&mut self, chars: u32) {
+        let citation = &mut self.url_citation;
+        citation.start_index = citation.start_index.saturating_add(chars);
+        citation.end_index = citation.end_index.saturating_add(chars);
+    }
+
     /// A `url_citation` annotation.
     pub fn url_citation(start_index: u32, end_index: u32, url: String, title: String) -> Self {
         Self {

@@ -119,10 +119,7 @@ pub(crate) async fn answer(
         {
             *content = images.rewrite(content).await;
         }
-        let message = &mut choice.message;
-        images
-            .show_drawn(&mut message.builtin_calls, &mut message.content)
-            .await;
+        images.show_drawn_in(&mut choice.message).await;
     }
     Ok(answer)
 }
