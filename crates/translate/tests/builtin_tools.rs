@@ -8,7 +8,7 @@
 use gigachat_types::{BuiltinTool, Contract, FunctionCallMode};
 use openai::chat::{
     Annotation, BuiltinCall, ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta,
-    ResponseMessage, Usage, WebSource,
+    HostedTool, ResponseMessage, Usage, WebSource,
 };
 use openai::responses::CreateResponse;
 use openai::responses::events::EventKind;
@@ -464,5 +464,36 @@ fn a_streamed_search_is_anthropic_blocks_then_cited_text() {
     assert_eq!(
         wire[11]["usage"]["server_tool_use"]["web_search_requests"],
         1
+    );
+}
+
+/// `required` with one built-in as the only tool forces it; with several built-ins and no
+/// function, GigaChat has no way to require "one of them": refused naming `tool_choice`.
+#[test]
+fn requiring_a_tool_when_one_built_in_is_offered_forces_it() {
+    let request = |tools: Value| -> CreateResponse {
+        serde_json::from_value(json!({"input": "hi", "tool_choice": "required", "tools": tools}))
+            .unwrap()
+    };
+    let one = responses_request(
+        &request(json!([{"type": "web_search"}])),
+        &[],
+        &defaults(Contract::V2),
+        &ids(),
+    )
+    .unwrap();
+    assert_eq!(one.chat.builtin_tool_choice, Some(HostedTool::WebSearch));
+    let several = responses_request(
+        &request(json!([{"type": "web_search"}, {"type": "code_interpreter"}])),
+        &[],
+        &defaults(Contract::V2),
+        &ids(),
+    )
+    .unwrap_err();
+    assert_eq!(several.param.as_deref(), Some("tool_choice"));
+    assert!(
+        several.message.contains("one built-in at a time"),
+        "{}",
+        several.message
     );
 }

@@ -439,6 +439,19 @@ impl Tools {
             ResponseToolChoice::Mode(ToolChoiceMode::None) => Ok(Some(ToolChoice::None)),
             ResponseToolChoice::Mode(ToolChoiceMode::Auto) => Ok(Some(ToolChoice::Auto)),
             ResponseToolChoice::Mode(ToolChoiceMode::Required) => {
+                if let ([], [builtin]) = (self.chat.as_slice(), self.builtin.as_slice()) {
+                    // One built-in and nothing else: requiring a tool is forcing it.
+                    self.forced_builtin = Some(*builtin);
+                    return Ok(None);
+                }
+                if self.chat.is_empty() && !self.builtin.is_empty() {
+                    return refuse(
+                        "tool_choice \"required\" with several built-in tools and no function \
+                         cannot be served: GigaChat forces one built-in at a time; name it \
+                         (`{\"type\": \"web_search\"}`)"
+                            .to_owned(),
+                    );
+                }
                 if self.chat.is_empty() {
                     return refuse(format!(
                         "tool_choice \"required\" needs a tool, but none of the tools can be \
