@@ -20,7 +20,7 @@ use crate::error::AppError;
 use crate::error::Label;
 use crate::metrics::Metrics;
 use crate::routes::{
-    chat, completions, docs, embeddings, files, health, messages, models, responses,
+    chat, completions, docs, embeddings, files, health, images, messages, models, responses,
     stored_responses, tokens,
 };
 use crate::state::AppState;
@@ -122,7 +122,7 @@ const fn anthropic(template: &'static str, endpoint: &'static str) -> Route {
 
 /// The one table of API routes: [`router`] serves them, [`route_of`] names requests by them, and
 /// the metrics label upstream time by their GigaChat endpoint.
-static API_ROUTES: [ApiRoute; 16] = [
+static API_ROUTES: [ApiRoute; 17] = [
     ApiRoute {
         route: openai("/v1/chat/completions", "chat"),
         handlers: || post(chat::chat_completions),
@@ -150,6 +150,10 @@ static API_ROUTES: [ApiRoute; 16] = [
     ApiRoute {
         route: anthropic("/v1/messages/count_tokens", "tokens_count"),
         handlers: || post(messages::count_tokens),
+    },
+    ApiRoute {
+        route: openai("/v1/images/generations", "chat"),
+        handlers: || post(images::generations),
     },
     ApiRoute {
         route: openai("/v1/embeddings", "embeddings"),

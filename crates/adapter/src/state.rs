@@ -144,6 +144,7 @@ impl AppState {
             context,
             mode: self.inner.images.0,
             public_base_url: self.inner.images.1.clone(),
+            results_apart: false,
         }
     }
 

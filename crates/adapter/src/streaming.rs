@@ -247,6 +247,8 @@ fn choice(
         first: Option<ChatChunk>,
         translator: StreamTranslator,
         images: ImageRewriter,
+        /// Characters of pictures shown before text so far (citations move on by as many).
+        shown_chars: u32,
         done: bool,
     }
     let state = State {
@@ -254,6 +256,7 @@ fn choice(
         first,
         translator,
         images,
+        shown_chars: 0,
         done: false,
     };
     stream::unfold(state, move |mut state| async move {
@@ -301,6 +304,15 @@ fn choice(
                         && text.contains("<img")
                     {
                         *text = state.images.rewrite(text).await;
+                    }
+                    let delta = &mut choice.delta;
+                    let shown = state
+                        .images
+                        .show_drawn(&mut delta.builtin_calls, &mut delta.content)
+                        .await;
+                    state.shown_chars = state.shown_chars.saturating_add(shown);
+                    for annotation in &mut delta.annotations {
+                        annotation.shift(state.shown_chars);
                     }
                 }
             }

@@ -37,10 +37,13 @@ pub enum ResponseBlock {
         /// An opaque token that lets the block be sent back (empty while it streams).
         signature: String,
     },
-    /// `{"type":"text","text"}`.
+    /// `{"type":"text","text","citations"?}`.
     Text {
         /// The text.
         text: String,
+        /// The web-search results the text cites (left out when none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        citations: Vec<TextCitation>,
     },
     /// `{"type":"tool_use","id","name","input"}`: a call of one of the request's tools.
     ToolUse {
@@ -51,6 +54,55 @@ pub enum ResponseBlock {
         /// The arguments, an object.
         input: Map<String, Value>,
     },
+    /// `{"type":"server_tool_use","id","name","input"}`: a server tool the model used (GigaChat's
+    /// web search).
+    ServerToolUse {
+        /// `srvtoolu_...`; the `tool_use_id` of its result block.
+        id: String,
+        /// `web_search`.
+        name: String,
+        /// What it was given (`{"query"}`).
+        input: Map<String, Value>,
+    },
+    /// `{"type":"web_search_tool_result","tool_use_id","content"}`: the pages a search found.
+    WebSearchToolResult {
+        /// The `server_tool_use` block's id.
+        tool_use_id: String,
+        /// The results.
+        content: Vec<WebSearchResult>,
+    },
+}
+
+/// One page of a web search result (`web_search_result`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebSearchResult {
+    /// Always `web_search_result`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The page.
+    pub url: String,
+    /// Its title.
+    pub title: String,
+    /// Opaque content a client sends back with the result (here: the URL, base64-encoded).
+    pub encrypted_content: String,
+    /// How old the page is (unknown: `null`).
+    pub page_age: Option<String>,
+}
+
+/// A citation of a text block (`web_search_result_location`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextCitation {
+    /// Always `web_search_result_location`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The cited page.
+    pub url: String,
+    /// Its title.
+    pub title: Option<String>,
+    /// The text that cites it.
+    pub cited_text: String,
+    /// Opaque reference to the citation (here: its number, base64-encoded).
+    pub encrypted_index: String,
 }
 
 /// Why an answer ended.
@@ -82,6 +134,18 @@ pub struct Usage {
     pub cache_creation_input_tokens: u32,
     /// Input tokens read from the cache.
     pub cache_read_input_tokens: u32,
+    /// Server tool runs (web searches), when there were any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_tool_use: Option<ServerToolUsage>,
+}
+
+/// `usage.server_tool_use`: how many times server tools ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerToolUsage {
+    /// Web searches.
+    pub web_search_requests: u32,
+    /// Page fetches (none here).
+    pub web_fetch_requests: u32,
 }
 
 #[cfg(test)]
@@ -97,7 +161,10 @@ mod tests {
             role: "assistant".into(),
             model: "GigaChat-2-Max".into(),
             content: vec![
-                ResponseBlock::Text { text: "Hi".into() },
+                ResponseBlock::Text {
+                    text: "Hi".into(),
+                    citations: Vec::new(),
+                },
                 ResponseBlock::ToolUse {
                     id: "toolu_1".into(),
                     name: "f".into(),
@@ -111,6 +178,7 @@ mod tests {
                 output_tokens: 2,
                 cache_creation_input_tokens: 0,
                 cache_read_input_tokens: 1,
+                server_tool_use: None,
             },
         };
         assert_eq!(

@@ -5,7 +5,7 @@ use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorBody, ErrorEnvelope};
-use crate::message::{Message, ResponseBlock, StopReason, Usage};
+use crate::message::{Message, ResponseBlock, StopReason, TextCitation, Usage};
 
 /// One event of a streamed answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +84,11 @@ pub enum BlockDelta {
         /// The piece.
         partial_json: String,
     },
+    /// A citation of a `text` block.
+    CitationsDelta {
+        /// The citation added.
+        citation: TextCitation,
+    },
 }
 
 /// The top-level changes `message_delta` makes to the message.
@@ -159,6 +164,7 @@ mod tests {
                 index: 0,
                 content_block: ResponseBlock::Text {
                     text: String::new(),
+                    citations: Vec::new(),
                 },
             },
             StreamEvent::Ping,
@@ -236,6 +242,7 @@ mod tests {
                     output_tokens: 7,
                     cache_creation_input_tokens: 0,
                     cache_read_input_tokens: 2,
+                    server_tool_use: None,
                 },
             })
             .unwrap(),

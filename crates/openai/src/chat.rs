@@ -75,6 +75,37 @@ pub struct ChatCompletionRequest {
     /// Adapter extension ([`crate::extensions`]), GigaChat's censoring switch.
     #[serde(default)]
     pub profanity_check: Option<bool>,
+    /// Search the web before answering (GigaChat's built-in `web_search`, v2 contract only).
+    #[serde(default)]
+    pub web_search_options: Option<WebSearchOptions>,
+    /// Built-in tools another front door offered (internal: Responses' and Messages' own tool types).
+    #[serde(skip)]
+    pub builtin_tools: Vec<HostedTool>,
+    /// The built-in tool another front door forces (internal).
+    #[serde(skip)]
+    pub builtin_tool_choice: Option<HostedTool>,
+}
+
+/// A GigaChat built-in tool as a front door offers it (internal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostedTool {
+    /// Web search (`web_search_options`, Responses `web_search*`, Messages `web_search_*`).
+    WebSearch,
+    /// Image generation (Responses `image_generation`).
+    ImageGeneration,
+    /// Code execution (Responses `code_interpreter`).
+    CodeInterpreter,
+}
+
+/// `web_search_options`: accepted as a whole; GigaChat's search takes no location or context size.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WebSearchOptions {
+    /// `low`, `medium` or `high` (not used by GigaChat).
+    #[serde(default)]
+    pub search_context_size: Option<String>,
+    /// Approximate location of the user (not used by GigaChat).
+    #[serde(default)]
+    pub user_location: Option<Value>,
 }
 
 /// `stream_options`.
@@ -518,6 +549,88 @@ pub struct ResponseMessage {
     /// Reasoning text of reasoning models (read by Open WebUI, LiteLLM, LangChain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+    /// Web-search citations of the text (left out when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub annotations: Vec<Annotation>,
+    /// Built-in tools that ran for this answer (internal: Responses and Messages show them as
+    /// their own items and blocks).
+    #[serde(skip)]
+    pub builtin_calls: Vec<BuiltinCall>,
+}
+
+/// A citation of the answer's text: OAS `{type: "url_citation", url_citation: {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Annotation {
+    /// Always `url_citation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What is cited and where.
+    pub url_citation: UrlCitation,
+}
+
+/// A cited web page and the span of the message text that cites it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UrlCitation {
+    /// First character (Unicode code point) of the citation mark in the text.
+    pub start_index: u32,
+    /// One past its last character, so that `text[start_index:end_index]` is the mark.
+    pub end_index: u32,
+    /// The page.
+    pub url: String,
+    /// The page's title (the URL when GigaChat gives none).
+    pub title: String,
+}
+
+impl Annotation {
+    /// Moves the citation `chars` characters on (text was put before the span it points at).
+    pub fn shift(&mut self, chars: u32) {
+        let citation = &mut self.url_citation;
+        citation.start_index = citation.start_index.saturating_add(chars);
+        citation.end_index = citation.end_index.saturating_add(chars);
+    }
+
+    /// A `url_citation` annotation.
+    pub fn url_citation(start_index: u32, end_index: u32, url: String, title: String) -> Self {
+        Self {
+            kind: "url_citation".into(),
+            url_citation: UrlCitation {
+                start_index,
+                end_index,
+                url,
+                title,
+            },
+        }
+    }
+}
+
+/// A built-in tool's run behind an answer (internal, never on the chat wire).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuiltinCall {
+    /// GigaChat searched the web; the pages it found (in the order of their keys).
+    WebSearch {
+        /// The pages the answer may cite.
+        sources: Vec<WebSource>,
+    },
+    /// GigaChat drew a picture (a file downloadable under the request's client id).
+    ImageGeneration {
+        /// GigaChat's file id.
+        file_id: String,
+        /// The file's type, e.g. `image/jpeg`.
+        mime: Option<String>,
+        /// The picture in base64, once downloaded (Responses' `result`).
+        result: Option<String>,
+    },
+    /// GigaChat ran code it does not show.
+    CodeInterpreter,
+}
+
+/// A web page a search found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSource {
+    /// The page.
+    pub url: String,
+    /// Its title (the URL when GigaChat gives none).
+    pub title: String,
 }
 
 /// Token usage.
@@ -600,6 +713,13 @@ pub struct Delta {
     /// Legacy function call (for clients that sent `functions`), whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_call: Option<FunctionCall>,
+    /// Web-search citations of the whole text, on the choice's last chunk (not in OpenAI's
+    /// stream schema; LiteLLM-style clients read it there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub annotations: Vec<Annotation>,
+    /// Built-in tools that ran (internal, see [`ResponseMessage::builtin_calls`]).
+    #[serde(skip)]
+    pub builtin_calls: Vec<BuiltinCall>,
 }
 
 /// A tool call fragment: `id`, `type` and `name` on the first fragment of an index.
@@ -711,6 +831,8 @@ mod tests {
                     tool_calls: None,
                     function_call: None,
                     reasoning_content: None,
+                    annotations: Vec::new(),
+                    builtin_calls: Vec::new(),
                 },
                 logprobs: None,
                 finish_reason: Some("stop".into()),

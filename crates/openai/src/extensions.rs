@@ -11,7 +11,11 @@
 //!   and parse the flattened struct from that collection, where an error no longer names its JSON
 //!   path (`"repetition_penalty": "high"` is reported at `.`, not at `repetition_penalty`). As
 //!   plain fields they cost nothing when absent, and clients send them exactly as before.
+//! - `annotations` on a chat stream chunk's delta ([`Delta::annotations`]): the web-search
+//!   citations of the whole text, on the choice's last chunk (OpenAI's stream has none; LiteLLM-style
+//!   clients read them there).
 //!
+//! [`Delta::annotations`]: crate::chat::Delta::annotations
 //! [`ChatCompletionRequest::repetition_penalty`]: crate::chat::ChatCompletionRequest::repetition_penalty
 //! [`ChatCompletionRequest::update_interval`]: crate::chat::ChatCompletionRequest::update_interval
 //! [`ChatCompletionRequest::profanity_check`]: crate::chat::ChatCompletionRequest::profanity_check

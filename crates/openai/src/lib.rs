@@ -11,6 +11,7 @@ pub mod embeddings;
 pub mod error;
 pub mod extensions;
 pub mod files;
+pub mod images;
 pub mod models;
 pub mod responses;
 pub mod sse;

@@ -4,10 +4,13 @@
 
 pub mod anthropic;
 pub mod attachments;
+pub mod builtins;
+pub mod citations;
 pub mod completions;
 pub mod contract;
 pub mod embeddings;
 pub mod files;
+pub mod images;
 pub mod request;
 pub mod response;
 pub mod responses;

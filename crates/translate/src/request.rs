@@ -175,6 +175,11 @@ pub fn chat_request(
         }
         None => None,
     };
+    let (builtin_tools, forced_builtin) = crate::builtins::offered(request, defaults.contract)?;
+    let function_call = forced_builtin.or(function_call).or_else(|| {
+        // Built-ins are offered with the model choosing, as functions are.
+        (!builtin_tools.is_empty()).then_some(FunctionCallMode::Auto)
+    });
     let functions = tools.as_ref().map(Toolset::specs);
     let mut messages = messages(
         &request.messages,
@@ -251,6 +256,7 @@ pub fn chat_request(
         function_call,
         functions,
         response_format,
+        builtin_tools,
         contract: defaults.contract,
         ..ChatRequest::default()
     };

@@ -112,6 +112,8 @@ fn choice_message(
         tool_calls: None,
         function_call: None,
         reasoning_content: joined_reasoning(message.reasoning_content.as_deref(), inline.reasoning),
+        annotations: Vec::new(),
+        builtin_calls: crate::builtins::answer_calls(message, &plan.upstream),
     };
     if let (Some(_), Some(tools)) = (&message.function_call, &plan.tools) {
         // Every call of the answer (v2 makes several at once), ids carrying the shared state.
@@ -132,7 +134,12 @@ fn choice_message(
         out.tool_calls = Some(tool_calls.collect());
         return Ok((out, "tool_calls"));
     }
-    let (text, stopped) = cut_at_stop(&inline.content, &plan.stop);
+    let cited = cited_text(&inline.content, message, plan);
+    let (text, stopped) = cut_at_stop(cited.as_ref().map_or(&inline.content, |c| &c.0), &plan.stop);
+    if let Some((_, marks)) = &cited {
+        out.annotations =
+            crate::citations::annotations(marks, &message.sources, text.chars().count());
+    }
     let reason = if stopped {
         "stop"
     } else {
@@ -159,6 +166,16 @@ fn joined_reasoning(reported: Option<&str>, inline: String) -> Option<String> {
         Some(reported) => Some(format!("{reported}{inline}")),
         None => Some(inline).filter(|text| !text.is_empty()),
     }
+}
+
+/// The text with web-search markers rewritten and their marks, when the answer may cite sources.
+fn cited_text(
+    text: &str,
+    message: &gc::Message,
+    plan: &ChatPlan,
+) -> Option<(String, Vec<crate::citations::Mark>)> {
+    (!message.sources.is_empty() || crate::builtins::offers_web_search(&plan.upstream))
+        .then(|| crate::citations::rewrite(text))
 }
 
 /// Structured output with the schema's re-typed values restored (unchanged when nothing to restore).
@@ -470,5 +487,59 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plain.choices[0].message.reasoning_content, None);
+    }
+
+    /// GigaChat's recorded web-search answer shape: markers in the text, sources beside it.
+    #[test]
+    fn web_search_markers_become_annotations_and_a_search() {
+        let mut plan = ChatPlan {
+            upstream: gc::ChatRequest::default(),
+            tools: None,
+            output: OutputFormat::Text,
+            n: 1,
+            stop: vec![],
+            stream: false,
+            include_usage: false,
+        };
+        plan.upstream.builtin_tools = vec![gc::BuiltinTool::WebSearch { kind: None }];
+        let mut answer = answer(
+            "Вышел Python 3.14 [sources=[2]].\n\nИ ещё [sources=[1]].",
+            gc::FinishReason::Stop,
+            3,
+        );
+        answer.choices[0].message.sources = vec![
+            gc::Source {
+                key: "1".into(),
+                url: "https://a.example/".into(),
+                title: Some("A".into()),
+            },
+            gc::Source {
+                key: "2".into(),
+                url: "https://b.example/".into(),
+                title: Some("B".into()),
+            },
+        ];
+        let ids = ResponseIds {
+            id: "chatcmpl-x".into(),
+            created: 7,
+        };
+        let response = chat_response(&[answer], &ids, &plan, CachedPromptTokens::Excluded).unwrap();
+        let message = &response.choices[0].message;
+        assert_eq!(
+            message.content.as_deref(),
+            Some("Вышел Python 3.14 [2].\n\nИ ещё [1].")
+        );
+        let wire = serde_json::to_value(message).unwrap();
+        assert_eq!(
+            wire["annotations"],
+            serde_json::json!([
+                {"type": "url_citation", "url_citation": {"start_index": 18, "end_index": 21, "url": "https://b.example/", "title": "B"}},
+                {"type": "url_citation", "url_citation": {"start_index": 30, "end_index": 33, "url": "https://a.example/", "title": "A"}}
+            ])
+        );
+        assert!(matches!(
+            &message.builtin_calls[..],
+            [openai::chat::BuiltinCall::WebSearch { sources }] if sources.len() == 2
+        ));
     }
 }

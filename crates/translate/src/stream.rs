@@ -6,6 +6,8 @@ use openai::chat::{
     ChatCompletionChunk, ChunkChoice, Delta, FunctionCallChunk, ToolCallChunk, Usage,
 };
 
+use crate::builtins::StreamedRuns;
+use crate::citations::MarkerRewriter;
 use crate::request::{ChatPlan, OutputFormat};
 use crate::response::{OutputError, ResponseIds, finish_reason, json_object_text};
 use crate::stop::StopMatcher;
@@ -37,6 +39,10 @@ pub struct StreamTranslator {
     usage: Option<gc::Usage>,
     /// Characters of content sent so far, for the usage estimate.
     emitted_chars: usize,
+    /// Web search offered: its markers are rewritten as the text streams.
+    markers: Option<MarkerRewriter>,
+    /// The built-in tools that ran, and the web-search sources.
+    runs: StreamedRuns,
 }
 
 impl StreamTranslator {
@@ -58,6 +64,9 @@ impl StreamTranslator {
             finished: false,
             usage: None,
             emitted_chars: 0,
+            markers: crate::builtins::offers_web_search(&plan.upstream)
+                .then(MarkerRewriter::default),
+            runs: StreamedRuns::new(&plan.upstream),
         }
     }
 
@@ -112,10 +121,15 @@ impl StreamTranslator {
             self.open(&mut out);
             let mut delta = Delta::default();
             let mut finish = None;
+            delta.builtin_calls = self.runs.push(&choice.delta);
             if let Some(text) = &choice.delta.content {
                 let split = self.think.push(text);
                 append(&mut delta.reasoning_content, split.reasoning);
-                let released = self.stop.push(&split.content);
+                let text = match self.markers.as_mut() {
+                    Some(markers) => markers.push(&split.content),
+                    None => split.content,
+                };
+                let released = self.stop.push(&text);
                 if released.stopped {
                     finish = Some("stop");
                     self.cut = true;
@@ -172,6 +186,9 @@ impl StreamTranslator {
                 finish = Some(self.finish_reason(choice.finish_reason.as_ref()));
             }
             if finish.is_some() {
+                self.last_delta(&mut delta);
+            }
+            if finish.is_some() {
                 self.finished = true;
             }
             if is_empty(&delta) && finish.is_none() {
@@ -180,6 +197,26 @@ impl StreamTranslator {
             out.push(self.chunk(delta, finish));
         }
         out
+    }
+
+    /// Completes the choice's last delta: the citations of the whole text, and the web search
+    /// again when sources came after it was announced.
+    fn last_delta(&mut self, delta: &mut Delta) {
+        delta.annotations = self.annotations(delta);
+        delta.builtin_calls.extend(self.runs.finish());
+    }
+
+    /// The citations of the whole text sent, once `last` (the choice's last delta) is sent too.
+    fn annotations(&self, last: &Delta) -> Vec<openai::chat::Annotation> {
+        let Some(markers) = &self.markers else {
+            return Vec::new();
+        };
+        let chars = self.emitted_chars
+            + last
+                .content
+                .as_deref()
+                .map_or(0, |text| text.chars().count());
+        crate::citations::annotations(markers.marks(), self.runs.sources(), chars)
     }
 
     /// The finish reason for GigaChat's, given what was sent: `tool_calls` after a call.
@@ -214,6 +251,7 @@ impl StreamTranslator {
         self.open(&mut out);
         let mut delta = Delta::default();
         self.release_held(&mut delta);
+        self.last_delta(&mut delta);
         out.push(self.chunk(delta, Some("stop")));
         out
     }
@@ -222,7 +260,14 @@ impl StreamTranslator {
     fn release_held(&mut self, delta: &mut Delta) {
         let split = self.think.finish();
         append(&mut delta.reasoning_content, split.reasoning);
-        let released = self.stop.push(&split.content);
+        let mut content = match self.markers.as_mut() {
+            Some(markers) => markers.push(&split.content),
+            None => split.content,
+        };
+        if let Some(held) = self.markers.as_mut().map(MarkerRewriter::finish) {
+            content.push_str(&held);
+        }
+        let released = self.stop.push(&content);
         append(&mut delta.content, released.text);
         append(&mut delta.content, self.stop.finish());
     }
@@ -296,11 +341,13 @@ fn is_empty(delta: &Delta) -> bool {
         && delta.reasoning_content.is_none()
         && delta.tool_calls.is_none()
         && delta.function_call.is_none()
+        && delta.builtin_calls.is_empty()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openai::chat::BuiltinCall;
     use serde_json::json;
 
     fn upstream(content: &str, finish: Option<&str>, usage: bool) -> gc::ChatChunk {
@@ -560,5 +607,108 @@ mod tests {
             .collect();
         assert_eq!(reasoning, "still </thi");
         assert_eq!(text(&chunks), "");
+    }
+
+    fn web_search_plan() -> ChatPlan {
+        let mut plan = plan(&[], false, None);
+        plan.upstream.builtin_tools = vec![gc::BuiltinTool::WebSearch { kind: None }];
+        plan
+    }
+
+    /// Markers split anywhere across deltas become `[n]`, and the last chunk carries citations
+    /// whose offsets point at them in the text the client assembled.
+    #[test]
+    fn split_markers_become_citations_on_the_last_chunk() {
+        let pieces = [
+            "Python 3.14 [sour",
+            "ces=[2",
+            "]]. Ещё [sources=[1,",
+            " 2]]",
+            "!",
+        ];
+        let mut t = StreamTranslator::new(ids(), "m".into(), 0, &web_search_plan());
+        let mut searching = upstream("", None, false);
+        searching.choices[0].delta.tool_executions = vec![gc::ToolExecution {
+            name: "web_search".into(),
+            status: None,
+            censored: false,
+        }];
+        let mut chunks = t.push(&searching);
+        for piece in pieces {
+            chunks.extend(t.push(&upstream(piece, None, false)));
+        }
+        let mut last = upstream("", Some("stop"), true);
+        last.choices[0].delta.sources = ["1", "2"]
+            .map(|key| gc::Source {
+                key: key.into(),
+                url: format!("https://example.com/{key}"),
+                title: None,
+            })
+            .to_vec();
+        chunks.extend(t.push(&last));
+        let whole = text(&chunks);
+        assert_eq!(whole, "Python 3.14 [2]. Ещё [1][2]!");
+        // The search is announced once, as soon as it runs, and again with the sources it found.
+        let searches: Vec<&BuiltinCall> = chunks
+            .iter()
+            .flat_map(|c| &c.choices[0].delta.builtin_calls)
+            .collect();
+        assert_eq!(searches.len(), 2);
+        assert!(matches!(searches[1], BuiltinCall::WebSearch { sources } if sources.len() == 2));
+        let final_chunk = chunks.last().unwrap();
+        assert_eq!(
+            final_chunk.choices[0].finish_reason.as_deref(),
+            Some("stop")
+        );
+        let cited: Vec<(String, String)> = final_chunk.choices[0]
+            .delta
+            .annotations
+            .iter()
+            .map(|a| {
+                let c = &a.url_citation;
+                let span = whole
+                    .chars()
+                    .skip(c.start_index as usize)
+                    .take((c.end_index - c.start_index) as usize)
+                    .collect();
+                (span, c.url.clone())
+            })
+            .collect();
+        assert_eq!(
+            cited,
+            [
+                ("[2]".to_owned(), "https://example.com/2".to_owned()),
+                ("[1]".to_owned(), "https://example.com/1".to_owned()),
+                ("[2]".to_owned(), "https://example.com/2".to_owned()),
+            ]
+        );
+        assert!(
+            chunks[..chunks.len() - 1]
+                .iter()
+                .all(|c| c.choices[0].delta.annotations.is_empty())
+        );
+    }
+
+    /// Without web search offered, marker-like text passes untouched.
+    #[test]
+    fn markers_are_text_when_no_search_was_offered() {
+        let mut t = translator(&[], false);
+        let mut chunks = t.push(&upstream("a [sources=[1]]", None, false));
+        chunks.extend(t.push(&upstream("", Some("stop"), false)));
+        assert_eq!(text(&chunks), "a [sources=[1]]");
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.choices[0].delta.annotations.is_empty())
+        );
+    }
+
+    /// A stream that ends inside what looked like a marker releases it as text.
+    #[test]
+    fn a_stream_ending_inside_a_marker_releases_it() {
+        let mut t = StreamTranslator::new(ids(), "m".into(), 0, &web_search_plan());
+        let mut chunks = t.push(&upstream("see [sources=[1", None, false));
+        chunks.extend(t.end());
+        assert_eq!(text(&chunks), "see [sources=[1");
     }
 }

@@ -88,6 +88,8 @@ fn answer(model: &str, content: Option<&str>, calls: Vec<ToolCall>) -> ChatCompl
                 tool_calls: Some(calls).filter(|c| !c.is_empty()),
                 function_call: None,
                 reasoning_content: None,
+                annotations: Vec::new(),
+                builtin_calls: Vec::new(),
             },
             logprobs: None,
             finish_reason: Some("stop".into()),

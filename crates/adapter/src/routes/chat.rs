@@ -119,6 +119,7 @@ pub(crate) async fn answer(
         {
             *content = images.rewrite(content).await;
         }
+        images.show_drawn_in(&mut choice.message).await;
     }
     Ok(answer)
 }

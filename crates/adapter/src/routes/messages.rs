@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use translate::ResponseIds;
 use translate::anthropic::{
     MessagesPlan, count_tokens_request, input_token_texts, messages_request, messages_response,
+    search_query,
 };
 
 use crate::context;
@@ -40,7 +41,7 @@ pub async fn create(
         request,
     }: Incoming<MessagesRequest>,
 ) -> Result<Response, AppError> {
-    let plan = messages_request(&request)?;
+    let plan = messages_request(&request)?.for_contract(state.defaults().contract)?;
     report_left_out(&plan);
     let ids = new_ids();
     let images = state.image_rewriter(upstream.clone());
@@ -49,7 +50,8 @@ pub async fn create(
     let mut response = chat::with_files(state, &plan.chat, upstream, |chat_plan| async move {
         if chat_plan.stream {
             let shape =
-                AnthropicShape::new(message_id(ids), call.id().to_owned(), state.stream_ping());
+                AnthropicShape::new(message_id(ids), call.id().to_owned(), state.stream_ping())
+                    .with_search_query(search_query(plan));
             return chat::stream_as(state, &chat_plan, upstream, ids, images, shape, call).await;
         }
         let answer = chat::answer(state, &chat_plan, upstream, ids, images, call).await?;

@@ -6,6 +6,7 @@ pub mod docs;
 pub mod embeddings;
 pub mod files;
 pub mod health;
+pub mod images;
 pub mod messages;
 pub mod models;
 pub mod responses;

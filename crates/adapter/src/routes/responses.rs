@@ -15,6 +15,7 @@ use translate::responses::{
 };
 
 use crate::access::Call;
+use crate::attachments::generated::ImageRewriter;
 use crate::context;
 use crate::error::{AppError, about_model};
 use crate::incoming::{Incoming, RequestBody};
@@ -50,7 +51,10 @@ pub async fn create(
     let history = stored_responses::history(&state, &call, &request).await?;
     let plan = responses_request(&request, &history, state.defaults(), &ids)?;
     report_left_out(&plan);
-    let images = state.image_rewriter(upstream.clone());
+    let images = ImageRewriter {
+        results_apart: true,
+        ..state.image_rewriter(upstream.clone())
+    };
     let (state, plan, upstream, ids, images, call, request, history) = (
         &state, &plan, &upstream, &ids, &images, &call, &request, &history,
     );

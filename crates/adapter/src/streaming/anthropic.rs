@@ -37,6 +37,13 @@ impl AnthropicShape {
         }
     }
 
+    /// The same shape, showing a web search as run with `query` (see
+    /// [`translate::anthropic::search_query`]).
+    pub fn with_search_query(mut self, query: String) -> Self {
+        self.converter = self.converter.with_search_query(query);
+        self
+    }
+
     /// Writes the pending events.
     fn write(&mut self, out: &mut BytesMut) {
         for event in self.pending.drain(..) {

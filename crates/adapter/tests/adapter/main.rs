@@ -11,6 +11,7 @@ mod openai_spec;
 mod redis_server;
 
 mod attachments;
+mod builtins;
 mod chat;
 mod completions;
 mod connections;

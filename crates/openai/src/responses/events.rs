@@ -185,6 +185,20 @@ pub enum EventKind {
         /// The whole part.
         part: SummaryText,
     },
+    /// A citation was added to an `output_text` part.
+    #[serde(rename = "response.output_text.annotation.added")]
+    OutputTextAnnotationAdded {
+        /// The message's id.
+        item_id: String,
+        /// The message's index in `output`.
+        output_index: u32,
+        /// The part's index in the message's `content`.
+        content_index: u32,
+        /// The annotation's index in the part's `annotations`.
+        annotation_index: u32,
+        /// The annotation (a flat `url_citation`).
+        annotation: serde_json::Value,
+    },
     /// An output item is complete.
     #[serde(rename = "response.output_item.done")]
     OutputItemDone {
@@ -211,12 +225,75 @@ pub enum EventKind {
         /// The failed Response.
         response: Box<Response>,
     },
+    /// A built-in tool call moved on (`response.web_search_call.searching`, ...): see [`ToolStep`]
+    /// (untagged: its `type` is the step; serde wants such variants last).
+    #[serde(untagged)]
+    ToolStep {
+        /// The event's `type`.
+        #[serde(rename = "type")]
+        step: ToolStep,
+        /// The call item's index in `output`.
+        output_index: u32,
+        /// The call item's id.
+        item_id: String,
+    },
+}
+
+/// The progress events of built-in tool call items, each only `{type, output_index, item_id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ToolStep {
+    /// The search starts.
+    #[serde(rename = "response.web_search_call.in_progress")]
+    WebSearchInProgress,
+    /// The search runs.
+    #[serde(rename = "response.web_search_call.searching")]
+    WebSearchSearching,
+    /// The search is done.
+    #[serde(rename = "response.web_search_call.completed")]
+    WebSearchCompleted,
+    /// The drawing starts.
+    #[serde(rename = "response.image_generation_call.in_progress")]
+    ImageInProgress,
+    /// The drawing runs.
+    #[serde(rename = "response.image_generation_call.generating")]
+    ImageGenerating,
+    /// The picture is done.
+    #[serde(rename = "response.image_generation_call.completed")]
+    ImageCompleted,
+    /// The code run starts.
+    #[serde(rename = "response.code_interpreter_call.in_progress")]
+    CodeInProgress,
+    /// The code runs.
+    #[serde(rename = "response.code_interpreter_call.interpreting")]
+    CodeInterpreting,
+    /// The code run is done.
+    #[serde(rename = "response.code_interpreter_call.completed")]
+    CodeCompleted,
+}
+
+impl ToolStep {
+    /// The event's `type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ToolStep::WebSearchInProgress => "response.web_search_call.in_progress",
+            ToolStep::WebSearchSearching => "response.web_search_call.searching",
+            ToolStep::WebSearchCompleted => "response.web_search_call.completed",
+            ToolStep::ImageInProgress => "response.image_generation_call.in_progress",
+            ToolStep::ImageGenerating => "response.image_generation_call.generating",
+            ToolStep::ImageCompleted => "response.image_generation_call.completed",
+            ToolStep::CodeInProgress => "response.code_interpreter_call.in_progress",
+            ToolStep::CodeInterpreting => "response.code_interpreter_call.interpreting",
+            ToolStep::CodeCompleted => "response.code_interpreter_call.completed",
+        }
+    }
 }
 
 impl EventKind {
     /// The event's `type`.
     pub fn name(&self) -> &'static str {
         match self {
+            EventKind::OutputTextAnnotationAdded { .. } => "response.output_text.annotation.added",
+            EventKind::ToolStep { step, .. } => step.name(),
             EventKind::Created { .. } => "response.created",
             EventKind::InProgress { .. } => "response.in_progress",
             EventKind::OutputItemAdded { .. } => "response.output_item.added",

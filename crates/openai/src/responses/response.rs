@@ -129,8 +129,90 @@ pub enum OutputItem {
     FunctionCall(FunctionCallItem),
     /// A custom-tool call (`id` is `ctc_...`; the spec gives it no `status`).
     CustomToolCall(CustomToolCallItem),
+    /// A web search GigaChat ran (`ws_...`), before the message citing it.
+    WebSearchCall(WebSearchCallItem),
+    /// A picture GigaChat drew (`ig_...`), its bytes in base64.
+    ImageGenerationCall(ImageGenerationCallItem),
+    /// Code GigaChat ran (`ci_...`); GigaChat shows neither the code nor its output.
+    CodeInterpreterCall(CodeInterpreterCallItem),
     /// The model's reasoning before its answer (`rs_...`).
     Reasoning(ReasoningOutput),
+}
+
+impl OutputItem {
+    /// The item's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutputItem::Message(_) => "message",
+            OutputItem::FunctionCall(_) => "function_call",
+            OutputItem::CustomToolCall(_) => "custom_tool_call",
+            OutputItem::WebSearchCall(_) => "web_search_call",
+            OutputItem::ImageGenerationCall(_) => "image_generation_call",
+            OutputItem::CodeInterpreterCall(_) => "code_interpreter_call",
+            OutputItem::Reasoning(_) => "reasoning",
+        }
+    }
+}
+
+/// `web_search_call` (OAS `WebSearchToolCall`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebSearchCallItem {
+    /// `ws_...`.
+    pub id: String,
+    /// `in_progress`, `searching`, `completed` or `failed`.
+    pub status: String,
+    /// What was done: a search, with the pages found.
+    pub action: WebSearchAction,
+}
+
+/// `action` of a web search call (OAS `WebSearchActionSearch`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebSearchAction {
+    /// Always `search`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The queries (GigaChat does not say which it ran: left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<String>,
+    /// The pages found.
+    #[serde(default)]
+    pub sources: Vec<WebSearchSource>,
+}
+
+/// A page a web search found: `{type: "url", url}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebSearchSource {
+    /// Always `url`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The page.
+    pub url: String,
+}
+
+/// `image_generation_call` (OAS `ImageGenToolCall`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageGenerationCallItem {
+    /// `ig_...`.
+    pub id: String,
+    /// `in_progress`, `generating`, `completed` or `failed`.
+    pub status: String,
+    /// The picture in base64 (`null` while drawing, or when it could not be downloaded).
+    pub result: Option<String>,
+}
+
+/// `code_interpreter_call` (OAS `CodeInterpreterToolCall`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeInterpreterCallItem {
+    /// `ci_...`.
+    pub id: String,
+    /// `in_progress`, `interpreting`, `completed`, ...
+    pub status: String,
+    /// An id for the run's sandbox (GigaChat names none: made from the response id).
+    pub container_id: String,
+    /// The code run: always `null` (GigaChat does not show it).
+    pub code: Option<String>,
+    /// What it printed: always `null` (GigaChat does not show it).
+    pub outputs: Option<Vec<serde_json::Value>>,
 }
 
 /// A `reasoning` output item: GigaChat's reasoning text as the one summary part (GigaChat gives
@@ -189,7 +271,7 @@ pub enum OutputContent {
     OutputText {
         /// The text.
         text: String,
-        /// Citations (always empty here).
+        /// Citations: flat `url_citation`s `{type, url, title, start_index, end_index}`.
         #[serde(default)]
         annotations: Vec<Value>,
         /// Token log probabilities (always empty: GigaChat gives none).

@@ -10,4 +10,4 @@ pub mod stream;
 pub use request::{
     MessagesPlan, call_id, count_tokens_request, input_token_texts, messages_request, session_id,
 };
-pub use response::{messages_response, messages_usage, stop_reason, tool_use_id};
+pub use response::{messages_response, messages_usage, search_query, stop_reason, tool_use_id};

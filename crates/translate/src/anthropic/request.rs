@@ -6,8 +6,9 @@ use anthropic::request::{
     Content, ContentBlock, InputMessage, MessagesRequest, Role, Source, Thinking, ToolChoiceKind,
     ToolDefinition,
 };
+use gigachat_types::Contract;
 use openai::chat::{
-    ChatCompletionRequest, ChatMessage, ContentPart, FunctionCall, FunctionDefinition,
+    ChatCompletionRequest, ChatMessage, ContentPart, FunctionCall, FunctionDefinition, HostedTool,
     MessageContent, Reasoning, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
 };
 
@@ -26,6 +27,11 @@ pub struct MessagesPlan {
     pub stop_sequences: Vec<String>,
     /// Server tool types left out, each once, in request order.
     pub dropped_tools: Vec<String>,
+    /// Server tool types served by GigaChat's built-ins (web search) under the v2 contract, each
+    /// once: see [`MessagesPlan::for_contract`].
+    pub builtin_tools: Vec<String>,
+    /// Every server tool type, each once, in request order (what v1 leaves out).
+    server_tools: Vec<String>,
     /// Per chat message, where it came from.
     origins: Vec<Origin>,
     /// Per chat tool, the index of the Messages tool it was made from.
@@ -54,6 +60,25 @@ impl Origin {
 }
 
 impl MessagesPlan {
+    /// The plan for the contract the adapter speaks: under v1 the server tools GigaChat's
+    /// built-ins would serve are left out like the others, and forcing one is refused.
+    pub fn for_contract(mut self, contract: Contract) -> Result<Self, TranslateError> {
+        if contract != Contract::V1 {
+            return Ok(self);
+        }
+        if self.chat.builtin_tool_choice.is_some() {
+            crate::contract::require_v2(
+                contract,
+                "tool_choice",
+                crate::contract::BUILTIN_TOOLS_NEED_V2,
+            )?;
+        }
+        self.chat.builtin_tools.clear();
+        self.builtin_tools.clear();
+        self.dropped_tools = self.server_tools.clone();
+        Ok(self)
+    }
+
     /// The Messages JSON path for a JSON path of the chat request made from it (`messages[2]` →
     /// `messages[1]`, `messages[2].content[0].image_url` → `messages[1].content[3]`,
     /// `tools[0].function.parameters` → `tools[1].input_schema`, `stop` → `stop_sequences`).
@@ -183,6 +208,7 @@ fn build(request: &MessagesRequest) -> Result<MessagesPlan, TranslateError> {
         .cloned()
         .collect();
     let has_tools = !tools.chat.is_empty();
+    let builtin_tool_choice = builtin_choice(request, &tools);
     let parallel = request
         .tool_choice
         .as_ref()
@@ -205,12 +231,16 @@ fn build(request: &MessagesRequest) -> Result<MessagesPlan, TranslateError> {
         tool_choice: tool_choice.filter(|_| has_tools),
         parallel_tool_calls: parallel.filter(|_| has_tools),
         reasoning: reasoning(request.thinking.as_ref())?,
+        builtin_tools: tools.builtin.clone(),
+        builtin_tool_choice,
         ..ChatCompletionRequest::default()
     };
     Ok(MessagesPlan {
         chat,
         stop_sequences,
         dropped_tools: tools.dropped,
+        builtin_tools: tools.builtin_kinds,
+        server_tools: tools.server_kinds,
         origins: builder.origins,
         tool_paths: tools.paths,
     })
@@ -267,12 +297,36 @@ struct Tools {
     /// Per chat tool, its index among the request's tools.
     paths: Vec<usize>,
     dropped: Vec<String>,
+    /// GigaChat built-ins the server tools become (v2), and the server tools' types and names.
+    builtin: Vec<HostedTool>,
+    builtin_kinds: Vec<String>,
+    builtin_names: Vec<String>,
+    /// Every server tool type, once, in order.
+    server_kinds: Vec<String>,
+}
+
+/// Whether a server tool type is Anthropic's web search (`web_search_20250305`, ...).
+fn is_web_search(kind: &str) -> bool {
+    kind.starts_with("web_search_")
+}
+
+/// The built-in a `tool_choice` naming a web-search server tool forces.
+fn builtin_choice(request: &MessagesRequest, tools: &Tools) -> Option<HostedTool> {
+    let choice = request.tool_choice.as_ref()?;
+    let name = choice.name.as_ref()?;
+    (choice.kind == ToolChoiceKind::Tool && tools.builtin_names.contains(name))
+        .then_some(HostedTool::WebSearch)
 }
 
 impl Tools {
     fn read(tools: &[ToolDefinition]) -> Self {
         let mut out = Tools::default();
         for (index, tool) in tools.iter().enumerate() {
+            if let ToolDefinition::Server { kind, .. } = tool
+                && !out.server_kinds.contains(kind)
+            {
+                out.server_kinds.push(kind.clone());
+            }
             match tool {
                 ToolDefinition::Custom(custom) => {
                     out.chat.push(Tool {
@@ -285,6 +339,16 @@ impl Tools {
                         }),
                     });
                     out.paths.push(index);
+                }
+                ToolDefinition::Server { kind, name } if is_web_search(kind) => {
+                    if !out.builtin.contains(&HostedTool::WebSearch) {
+                        out.builtin.push(HostedTool::WebSearch);
+                    }
+                    if !out.builtin_kinds.contains(kind) {
+                        out.builtin_kinds.push(kind.clone());
+                    }
+                    out.builtin_names
+                        .push(name.clone().unwrap_or_else(|| "web_search".to_owned()));
                 }
                 ToolDefinition::Server { kind, .. } => {
                     if !out.dropped.contains(kind) {
@@ -331,6 +395,10 @@ impl Tools {
                         "tool_choice of type \"tool\" needs the `name` of the tool",
                     ));
                 };
+                if self.builtin_names.contains(name) {
+                    // GigaChat's web search, forced through the chat request's built-in choice.
+                    return Ok(None);
+                }
                 if !self.served(name) {
                     let server = request.tools.iter().flatten().any(|tool| {
                         matches!(tool, ToolDefinition::Server { name: Some(n), .. } if n == name)

@@ -1,11 +1,14 @@
-//! A chat answer → the `message` object: the reasoning as a `thinking` block first, the text as a `text` block, each tool call as a
-//! `tool_use` block (id `toolu_…`, `input` an object), the finish reason as a `stop_reason`, and
-//! usage with cache reads apart from the input, as Anthropic counts them.
+//! A chat answer → the `message` object: the reasoning as a `thinking` block first, a web search as
+//! `server_tool_use` and `web_search_tool_result` blocks, the text as a `text` block (with its
+//! `citations`), each tool call as a `tool_use` block (id `toolu_…`, `input` an object), the finish
+//! reason as a `stop_reason`, and usage with cache reads apart from the input, as Anthropic counts them.
 
-use anthropic::message::{Message, ResponseBlock, StopReason, Usage};
+use anthropic::message::{
+    Message, ResponseBlock, ServerToolUsage, StopReason, TextCitation, Usage, WebSearchResult,
+};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use openai::chat::{ChatCompletion, Usage as ChatUsage};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use openai::chat::{Annotation, BuiltinCall, ChatCompletion, Usage as ChatUsage, WebSource};
 use serde_json::{Map, Value};
 use sha2::Digest as _;
 
@@ -23,7 +26,90 @@ pub fn messages_usage(usage: &ChatUsage) -> Usage {
         output_tokens: usage.completion_tokens,
         cache_creation_input_tokens: 0,
         cache_read_input_tokens: cached,
+        server_tool_use: None,
     }
+}
+
+/// The `server_tool_use` block's id for message `id` (`msg_X` → `srvtoolu_X`).
+pub fn server_tool_use_id(message_id: &str) -> String {
+    format!(
+        "srvtoolu_{}",
+        message_id.strip_prefix("msg_").unwrap_or(message_id)
+    )
+}
+
+/// The query a web search is shown to have run: GigaChat does not say, so the last user text.
+pub fn search_query(plan: &MessagesPlan) -> String {
+    plan.chat
+        .messages
+        .iter()
+        .rev()
+        .find(|message| message.role == "user")
+        .and_then(|message| message.content.as_ref())
+        .map(openai::chat::MessageContent::text)
+        .unwrap_or_default()
+}
+
+/// GigaChat's web search as Anthropic's server tool: the `server_tool_use` block and its
+/// `web_search_tool_result` (the URL, base64, stands in for the opaque `encrypted_content`).
+pub fn web_search_blocks(
+    sources: &[WebSource],
+    message_id: &str,
+    query: String,
+) -> [ResponseBlock; 2] {
+    let id = server_tool_use_id(message_id);
+    [
+        ResponseBlock::ServerToolUse {
+            id: id.clone(),
+            name: "web_search".into(),
+            input: Map::from_iter([("query".to_owned(), Value::String(query))]),
+        },
+        ResponseBlock::WebSearchToolResult {
+            tool_use_id: id,
+            content: sources
+                .iter()
+                .map(|source| WebSearchResult {
+                    kind: "web_search_result".into(),
+                    url: source.url.clone(),
+                    title: source.title.clone(),
+                    encrypted_content: BASE64.encode(&source.url),
+                    page_age: None,
+                })
+                .collect(),
+        },
+    ]
+}
+
+/// The citations of `text` as Anthropic's: each cites the run of text before its mark, back to
+/// the previous mark or line break (`cited_text`); the mark's number, base64, is the opaque
+/// `encrypted_index`. Marks beyond the text (cut by a stop sequence) are left out.
+pub fn text_citations(text: &str, annotations: &[Annotation]) -> Vec<TextCitation> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut previous_end = 0;
+    let mut out = Vec::with_capacity(annotations.len());
+    for annotation in annotations {
+        let citation = &annotation.url_citation;
+        let (start, end) = (citation.start_index as usize, citation.end_index as usize);
+        if end > chars.len() || start < previous_end {
+            continue;
+        }
+        let before = &chars[previous_end..start];
+        let line = before
+            .iter()
+            .rposition(|c| *c == '\n')
+            .map_or(0, |at| at + 1);
+        let cited: String = before[line..].iter().collect();
+        let mark: String = chars[start..end].iter().collect();
+        out.push(TextCitation {
+            kind: "web_search_result_location".into(),
+            url: citation.url.clone(),
+            title: Some(citation.title.clone()),
+            cited_text: cited.trim().to_owned(),
+            encrypted_index: BASE64.encode(mark.trim_matches(['[', ']'])),
+        });
+        previous_end = end;
+    }
+    out
 }
 
 /// Anthropic's `stop_reason` for a chat finish reason (`content_filter`: GigaChat's blacklist).
@@ -47,7 +133,7 @@ pub fn thinking_signature(thinking: &str) -> String {
     let mut digest = sha2::Sha256::new();
     digest.update(SIGNATURE_LABEL);
     digest.update(thinking.as_bytes());
-    STANDARD.encode(digest.finalize())
+    BASE64.encode(digest.finalize())
 }
 
 /// The `tool_use` id of a chat call id (`call_X` → `toolu_X`); [`super::call_id`] undoes it.
@@ -67,6 +153,14 @@ pub fn tool_input(arguments: &str) -> Map<String, Value> {
     }
 }
 
+/// `usage.server_tool_use` after `searches` web searches (left out when none ran).
+pub fn server_tool_usage(searches: u32) -> Option<ServerToolUsage> {
+    (searches > 0).then_some(ServerToolUsage {
+        web_search_requests: searches,
+        web_fetch_requests: 0,
+    })
+}
+
 /// `text` cut before the earliest of `sequences`, and which one it was.
 fn cut_at_first<'a>(text: &str, sequences: &'a [String]) -> Option<(usize, &'a String)> {
     sequences
@@ -81,6 +175,7 @@ pub fn messages_response(answer: &ChatCompletion, plan: &MessagesPlan, id: Strin
     let mut reason = stop_reason(choice.and_then(|c| c.finish_reason.as_deref()));
     let mut stop_sequence = None;
     let mut content = Vec::new();
+    let mut searches = 0;
     if let Some(message) = choice.map(|c| &c.message) {
         if let Some(thinking) = message
             .reasoning_content
@@ -106,8 +201,15 @@ pub fn messages_response(answer: &ChatCompletion, plan: &MessagesPlan, id: Strin
             reason = StopReason::StopSequence;
             stop_sequence = Some(sequence.clone());
         }
+        for call in &message.builtin_calls {
+            if let BuiltinCall::WebSearch { sources } = call {
+                content.extend(web_search_blocks(sources, &id, search_query(plan)));
+                searches += 1;
+            }
+        }
         if !text.is_empty() || calls.is_empty() {
-            content.push(ResponseBlock::Text { text });
+            let citations = text_citations(&text, &message.annotations);
+            content.push(ResponseBlock::Text { text, citations });
         }
         content.extend(calls.iter().map(|call| ResponseBlock::ToolUse {
             id: tool_use_id(&call.id),
@@ -115,6 +217,12 @@ pub fn messages_response(answer: &ChatCompletion, plan: &MessagesPlan, id: Strin
             input: tool_input(&call.function.arguments),
         }));
     }
+    let mut usage = answer
+        .usage
+        .as_ref()
+        .map(messages_usage)
+        .unwrap_or_default();
+    usage.server_tool_use = server_tool_usage(searches);
     Message {
         id,
         kind: "message".into(),
@@ -123,11 +231,7 @@ pub fn messages_response(answer: &ChatCompletion, plan: &MessagesPlan, id: Strin
         content,
         stop_reason: Some(reason),
         stop_sequence,
-        usage: answer
-            .usage
-            .as_ref()
-            .map(messages_usage)
-            .unwrap_or_default(),
+        usage,
     }
 }
 
@@ -153,6 +257,8 @@ mod tests {
                     tool_calls: (!calls.is_empty()).then_some(calls),
                     function_call: None,
                     reasoning_content: None,
+                    annotations: Vec::new(),
+                    builtin_calls: Vec::new(),
                 },
                 logprobs: None,
                 finish_reason: Some(finish.into()),
@@ -191,14 +297,16 @@ mod tests {
                 input_tokens: 17,
                 output_tokens: 3,
                 cache_creation_input_tokens: 0,
-                cache_read_input_tokens: 2
+                cache_read_input_tokens: 2,
+                server_tool_use: None,
             }
         );
         assert_eq!(message.stop_reason, Some(StopReason::EndTurn));
         assert_eq!(
             message.content,
             [ResponseBlock::Text {
-                text: "Hello".into()
+                text: "Hello".into(),
+                citations: Vec::new(),
             }]
         );
         assert_eq!(message.model, "GigaChat-2-Max");
@@ -279,7 +387,8 @@ mod tests {
         assert_eq!(
             message.content,
             [ResponseBlock::Text {
-                text: "one ".into()
+                text: "one ".into(),
+                citations: Vec::new(),
             }]
         );
         let untouched = messages_response(

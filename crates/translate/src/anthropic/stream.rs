@@ -1,16 +1,21 @@
 //! The streamed message: the chat chunks of one answer (stop sequences and tool calls already
 //! handled by the chat stream) → Anthropic's stream events. `message_start` comes first; each
-//! reasoning run (a `thinking` block, signed just before it stops), text run and tool call is a content block, started before its deltas and stopped before
-//! the next one starts; `message_delta` (stop reason, usage counted as for a whole answer) and
+//! reasoning run (a `thinking` block, signed just before it stops), text run and tool call is a
+//! content block, started before its deltas and stopped before the next one starts (a web search
+//! is its two blocks, sent whole once its pages are known; citations are `citations_delta`s in the
+//! text block); `message_delta` (stop reason, usage counted as for a whole answer) and
 //! `message_stop` end a finished stream, one `error` event a failed one.
 
 use anthropic::error::ErrorEnvelope;
 use anthropic::message::{Message, ResponseBlock, StopReason, Usage};
 use anthropic::stream::{BlockDelta, MessageDelta, StreamEvent};
-use openai::chat::{ChatCompletionChunk, Usage as ChatUsage};
+use openai::chat::{Annotation, BuiltinCall, ChatCompletionChunk, Usage as ChatUsage, WebSource};
 use serde_json::Map;
 
-use super::response::{messages_usage, stop_reason, thinking_signature, tool_input, tool_use_id};
+use super::response::{
+    messages_usage, server_tool_usage, stop_reason, text_citations, thinking_signature, tool_input,
+    tool_use_id, web_search_blocks,
+};
 
 /// Turns the chat chunks of one answer into Anthropic stream events.
 #[derive(Debug)]
@@ -31,6 +36,16 @@ pub struct MessageEvents {
     pinged: bool,
     /// `message_stop` or `error` was sent: nothing more is.
     ended: bool,
+    /// The query a web search is shown with (see [`super::response::search_query`]).
+    search_query: String,
+    /// A web search was reported whose results are not shown yet (none known so far).
+    search_pending: bool,
+    /// Web searches shown.
+    searches: u32,
+    /// The whole text sent, for the citations' `cited_text`.
+    text: String,
+    /// Characters of the text sent before the open text block.
+    block_start: usize,
 }
 
 /// The content block being streamed.
@@ -70,6 +85,19 @@ impl MessageEvents {
             stop_sequence: None,
             pinged: false,
             ended: false,
+            search_query: String::new(),
+            search_pending: false,
+            searches: 0,
+            text: String::new(),
+            block_start: 0,
+        }
+    }
+
+    /// The same converter showing web searches with `query` (GigaChat does not report one).
+    pub fn with_search_query(self, search_query: String) -> Self {
+        Self {
+            search_query,
+            ..self
         }
     }
 
@@ -104,6 +132,11 @@ impl MessageEvents {
             {
                 self.thinking(thinking, out);
             }
+            for call in &choice.delta.builtin_calls {
+                if let BuiltinCall::WebSearch { sources } = call {
+                    self.web_search(sources, out);
+                }
+            }
             if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
                 self.text(text, out);
             }
@@ -118,10 +151,56 @@ impl MessageEvents {
                     arguments.push_str(piece);
                 }
             }
+            if !choice.delta.annotations.is_empty() {
+                self.cite(&choice.delta.annotations, out);
+            }
             if let Some(reason) = &choice.finish_reason {
                 self.finish_reason = Some(reason.clone());
                 self.close(out);
             }
+        }
+    }
+
+    /// A web search: its `server_tool_use` and `web_search_tool_result` blocks, once, when its
+    /// results are known (else later, at the latest when the answer ends).
+    fn web_search(&mut self, sources: &[WebSource], out: &mut Vec<StreamEvent>) {
+        if self.searches > 0 {
+            return;
+        }
+        if sources.is_empty() {
+            self.search_pending = true;
+            return;
+        }
+        self.show_search(sources, out);
+    }
+
+    /// Sends the blocks of the (one) web search with `sources`.
+    fn show_search(&mut self, sources: &[WebSource], out: &mut Vec<StreamEvent>) {
+        self.search_pending = false;
+        self.searches += 1;
+        self.close(out);
+        let query = std::mem::take(&mut self.search_query);
+        for block in web_search_blocks(sources, &self.id, query) {
+            let index = self.open_block(block, out);
+            out.push(StreamEvent::ContentBlockStop { index });
+        }
+    }
+
+    /// The citations falling in the open text block, as `citations_delta`s.
+    fn cite(&mut self, annotations: &[Annotation], out: &mut Vec<StreamEvent>) {
+        let Some(OpenBlock::Text { index }) = self.open else {
+            return;
+        };
+        let in_block: Vec<Annotation> = annotations
+            .iter()
+            .filter(|a| a.url_citation.start_index as usize >= self.block_start)
+            .cloned()
+            .collect();
+        for citation in text_citations(&self.text, &in_block) {
+            out.push(StreamEvent::ContentBlockDelta {
+                index,
+                delta: BlockDelta::CitationsDelta { citation },
+            });
         }
     }
 
@@ -139,6 +218,9 @@ impl MessageEvents {
             return;
         }
         self.close(out);
+        if self.search_pending {
+            self.show_search(&[], out);
+        }
         if !self.answered {
             self.open_text(out);
             self.close(out);
@@ -153,7 +235,10 @@ impl MessageEvents {
                 stop_reason: Some(reason),
                 stop_sequence: self.stop_sequence.take(),
             },
-            usage: usage.map(messages_usage).unwrap_or_default(),
+            usage: Usage {
+                server_tool_use: server_tool_usage(self.searches),
+                ..usage.map(messages_usage).unwrap_or_default()
+            },
         });
         out.push(StreamEvent::MessageStop);
     }
@@ -206,9 +291,11 @@ impl MessageEvents {
             Some(OpenBlock::Text { index }) => index,
             _ => {
                 self.close(out);
+                self.block_start = self.text.chars().count();
                 self.open_text(out)
             }
         };
+        self.text.push_str(text);
         out.push(StreamEvent::ContentBlockDelta {
             index,
             delta: BlockDelta::TextDelta {
@@ -223,6 +310,7 @@ impl MessageEvents {
         let index = self.open_block(
             ResponseBlock::Text {
                 text: String::new(),
+                citations: Vec::new(),
             },
             out,
         );

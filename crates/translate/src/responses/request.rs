@@ -4,8 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use gigachat_types::Contract;
 use openai::chat::{
-    ChatCompletionRequest, ChatMessage, ContentPart, FunctionCall, FunctionDefinition,
+    ChatCompletionRequest, ChatMessage, ContentPart, FunctionCall, FunctionDefinition, HostedTool,
     JsonSchemaFormat, MessageContent, Reasoning, ResponseFormat, StreamOptions, Tool, ToolCall,
     ToolChoice,
 };
@@ -23,12 +24,9 @@ use crate::response::ResponseIds;
 
 /// Tool types GigaChat cannot serve through this API: left out of the request (a log line and the
 /// `x-gigachat-adapter-dropped-tools` header name them), never refused, since clients such as Codex
-/// always send some. A type not listed here and not `function`/`custom` is left out too.
-pub const LEFT_OUT_TOOL_TYPES: [&str; 18] = [
-    "web_search",
-    "web_search_2025_08_26",
-    "web_search_preview",
-    "web_search_preview_2025_03_11",
+/// always send some. A type not listed here and not `function`/`custom` is left out too, and so
+/// are the [`BUILTIN_TOOL_TYPES`] under the v1 contract.
+pub const LEFT_OUT_TOOL_TYPES: [&str; 12] = [
     "tool_search",
     "namespace",
     "file_search",
@@ -39,11 +37,31 @@ pub const LEFT_OUT_TOOL_TYPES: [&str; 18] = [
     "local_shell",
     "shell",
     "apply_patch",
-    "image_generation",
-    "code_interpreter",
     "programmatic_tool_calling",
     "additional_tools",
 ];
+
+/// Hosted tool types served by GigaChat's built-in tools under the v2 contract
+/// (`GIGACHAT_API_VERSION=2`), and the built-in each becomes.
+pub const BUILTIN_TOOL_TYPES: [(&str, HostedTool); 6] = [
+    ("web_search", HostedTool::WebSearch),
+    ("web_search_2025_08_26", HostedTool::WebSearch),
+    ("web_search_preview", HostedTool::WebSearch),
+    ("web_search_preview_2025_03_11", HostedTool::WebSearch),
+    ("image_generation", HostedTool::ImageGeneration),
+    ("code_interpreter", HostedTool::CodeInterpreter),
+];
+
+/// The built-in a hosted tool type becomes under the v2 contract, if it is one.
+fn builtin_of(kind: &str, contract: Contract) -> Option<HostedTool> {
+    if contract == Contract::V1 {
+        return None;
+    }
+    BUILTIN_TOOL_TYPES
+        .iter()
+        .find(|(name, _)| *name == kind)
+        .map(|(_, tool)| *tool)
+}
 
 /// Where the client wrote what a chat message was made from, for naming errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,7 +189,10 @@ pub fn responses_request(
     ids: &ResponseIds,
 ) -> Result<ResponsesPlan, TranslateError> {
     refuse_unserved(request)?;
-    let mut tools = Tools::read(request.tools.as_deref().unwrap_or_default());
+    let mut tools = Tools::read(
+        request.tools.as_deref().unwrap_or_default(),
+        defaults.contract,
+    );
     let tool_choice = tools.choose(request.tool_choice.as_ref())?;
     let mut builder = Builder::default();
     if let Some(instructions) = request.instructions.as_deref().filter(|t| !t.is_empty()) {
@@ -222,6 +243,8 @@ pub fn responses_request(
         reasoning: reasoning(request.reasoning.as_ref()),
         tools: has_tools.then(|| tools.chat.clone()),
         tool_choice: tool_choice.filter(|_| has_tools),
+        builtin_tools: tools.builtin.clone(),
+        builtin_tool_choice: tools.forced_builtin,
         parallel_tool_calls: request.parallel_tool_calls,
         response_format: request
             .text
@@ -346,11 +369,19 @@ struct Tools {
     paths: Vec<usize>,
     custom: HashSet<String>,
     dropped: Vec<String>,
+    /// GigaChat built-ins the hosted tools became (v2).
+    builtin: Vec<HostedTool>,
+    /// The built-in `tool_choice` forces.
+    forced_builtin: Option<HostedTool>,
+    contract: Contract,
 }
 
 impl Tools {
-    fn read(tools: &[ResponseTool]) -> Self {
-        let mut out = Tools::default();
+    fn read(tools: &[ResponseTool], contract: Contract) -> Self {
+        let mut out = Tools {
+            contract,
+            ..Tools::default()
+        };
         for (index, tool) in tools.iter().enumerate() {
             let function = match tool {
                 ResponseTool::Function(function) => function_definition(function),
@@ -359,6 +390,12 @@ impl Tools {
                     custom_function(custom)
                 }
                 ResponseTool::Other(_) => {
+                    if let Some(builtin) = builtin_of(tool.kind(), contract) {
+                        if !out.builtin.contains(&builtin) {
+                            out.builtin.push(builtin);
+                        }
+                        continue;
+                    }
                     let kind = tool.kind().to_owned();
                     if !out.dropped.contains(&kind) {
                         out.dropped.push(kind);
@@ -403,6 +440,19 @@ impl Tools {
             ResponseToolChoice::Mode(ToolChoiceMode::None) => Ok(Some(ToolChoice::None)),
             ResponseToolChoice::Mode(ToolChoiceMode::Auto) => Ok(Some(ToolChoice::Auto)),
             ResponseToolChoice::Mode(ToolChoiceMode::Required) => {
+                if let ([], [builtin]) = (self.chat.as_slice(), self.builtin.as_slice()) {
+                    // One built-in and nothing else: requiring a tool is forcing it.
+                    self.forced_builtin = Some(*builtin);
+                    return Ok(None);
+                }
+                if self.chat.is_empty() && !self.builtin.is_empty() {
+                    return refuse(
+                        "tool_choice \"required\" with several built-in tools and no function \
+                         cannot be served: GigaChat forces one built-in at a time; name it \
+                         (`{\"type\": \"web_search\"}`)"
+                            .to_owned(),
+                    );
+                }
                 if self.chat.is_empty() {
                     return refuse(format!(
                         "tool_choice \"required\" needs a tool, but none of the tools can be \
@@ -457,6 +507,15 @@ impl Tools {
                 } else {
                     ToolChoice::Auto
                 }))
+            }
+            ResponseToolChoice::Hosted(value)
+                if let Some(builtin) = value
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .and_then(|kind| builtin_of(kind, self.contract)) =>
+            {
+                self.forced_builtin = Some(builtin);
+                Ok(None)
             }
             ResponseToolChoice::Hosted(value) => refuse(format!(
                 "tool_choice forces the built-in tool type {:?}, which this gateway does not serve",

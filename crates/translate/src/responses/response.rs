@@ -1,12 +1,15 @@
-//! A chat answer → the `response` object: reasoning as a `reasoning` item before the rest, text as a `message` item, each tool call as a
+//! A chat answer → the `response` object: reasoning as a `reasoning` item first, then GigaChat's
+//! built-in runs as `web_search_call`, `image_generation_call` and `code_interpreter_call` items,
+//! text as a `message` item (web citations as flat `url_citation` annotations), each tool call as a
 //! `function_call` item (or `custom_tool_call` for custom tools), length and content-filter ends
 //! as `incomplete`, usage by the chat accounting rules. Also what a stored response keeps, and the
 //! history a later request continuing it (`previous_response_id`) starts from.
 
-use openai::chat::{ChatCompletion, Usage};
+use openai::chat::{Annotation, BuiltinCall, ChatCompletion, Usage};
 use openai::responses::response::{
-    IncompleteDetails, InputTokensDetails, ItemStatus, OutputContent, OutputItem, OutputMessage,
-    OutputTokensDetails, ReasoningOutput, Response, ResponseStatus, ResponseUsage,
+    CodeInterpreterCallItem, ImageGenerationCallItem, IncompleteDetails, InputTokensDetails,
+    ItemStatus, OutputContent, OutputItem, OutputMessage, OutputTokensDetails, ReasoningOutput,
+    Response, ResponseStatus, ResponseUsage, WebSearchAction, WebSearchCallItem, WebSearchSource,
 };
 use openai::responses::{
     CreateResponse, CustomToolCallItem, FunctionCallItem, Input, InputContent, InputItem,
@@ -89,6 +92,63 @@ pub fn call_item_id(response_id: &str, index: usize, custom: bool) -> String {
     format!("{prefix}_{}{index}", id_suffix(response_id))
 }
 
+/// The id of the response's `index`-th built-in call item of kind `prefix` (`ws`, `ig`, `ci`).
+fn builtin_item_id(response_id: &str, prefix: &str, index: usize) -> String {
+    format!("{prefix}_{}{index}", id_suffix(response_id))
+}
+
+/// The `index`-th built-in run of an answer as its output item (finished), for `response_id`.
+pub fn builtin_item(call: &BuiltinCall, response_id: &str, index: usize) -> OutputItem {
+    let completed = ItemStatus::Completed.as_str().to_owned();
+    match call {
+        BuiltinCall::WebSearch { sources } => OutputItem::WebSearchCall(WebSearchCallItem {
+            id: builtin_item_id(response_id, "ws", index),
+            status: completed,
+            action: WebSearchAction {
+                kind: "search".into(),
+                queries: Vec::new(),
+                sources: sources
+                    .iter()
+                    .map(|source| WebSearchSource {
+                        kind: "url".into(),
+                        url: source.url.clone(),
+                    })
+                    .collect(),
+            },
+        }),
+        BuiltinCall::ImageGeneration { result, .. } => {
+            OutputItem::ImageGenerationCall(ImageGenerationCallItem {
+                id: builtin_item_id(response_id, "ig", index),
+                status: if result.is_some() {
+                    completed
+                } else {
+                    "failed".to_owned()
+                },
+                result: result.clone(),
+            })
+        }
+        BuiltinCall::CodeInterpreter => OutputItem::CodeInterpreterCall(CodeInterpreterCallItem {
+            id: builtin_item_id(response_id, "ci", index),
+            status: completed,
+            container_id: format!("cntr_{}", id_suffix(response_id)),
+            code: None,
+            outputs: None,
+        }),
+    }
+}
+
+/// A chat citation as the Responses API has it: flat `{type, url, title, start_index, end_index}`.
+pub fn flat_annotation(annotation: &Annotation) -> Value {
+    let citation = &annotation.url_citation;
+    serde_json::json!({
+        "type": "url_citation",
+        "url": citation.url,
+        "title": citation.title,
+        "start_index": citation.start_index,
+        "end_index": citation.end_index,
+    })
+}
+
 /// The response for a finished (non-streamed) chat answer, finished at `completed_at`.
 pub fn responses_response(
     answer: &ChatCompletion,
@@ -107,6 +167,11 @@ pub fn responses_response(
                 ItemStatus::Completed,
             ));
         }
+        for (index, call) in message.builtin_calls.iter().enumerate() {
+            response
+                .output
+                .push(builtin_item(call, &response.id, index));
+        }
         let calls = message.tool_calls.as_deref().unwrap_or_default();
         let text = message.content.clone().unwrap_or_default();
         if !text.is_empty() || message.refusal.is_some() || calls.is_empty() {
@@ -114,7 +179,7 @@ pub fn responses_response(
             if !text.is_empty() || message.refusal.is_none() {
                 content.push(OutputContent::OutputText {
                     text,
-                    annotations: Vec::new(),
+                    annotations: message.annotations.iter().map(flat_annotation).collect(),
                     logprobs: Vec::new(),
                 });
             }
@@ -252,6 +317,12 @@ pub fn output_input_items(output: &[OutputItem]) -> Vec<InputItem> {
                 summary: reasoning.summary.clone(),
                 encrypted_content: None,
             }),
+            // GigaChat cannot take built-in runs back: left out of the next turn, as a client's are.
+            OutputItem::WebSearchCall(_)
+            | OutputItem::ImageGenerationCall(_)
+            | OutputItem::CodeInterpreterCall(_) => InputItem::Other {
+                kind: item.kind().to_owned(),
+            },
         })
         .collect()
 }

@@ -1,15 +1,18 @@
 //! The streamed Response: the chat chunks of one answer (stop sequences and tool calls already
 //! handled by the chat stream) → the Responses stream events, numbered in order. Each output
-//! item is announced before any delta of it and closed before the next starts; the stream ends
+//! item is announced before any delta of it and closed before the next starts (a built-in run
+//! GigaChat reports is announced, stepped through and closed at once; web citations are
+//! `response.output_text.annotation.added` before the text closes); the stream ends
 //! with exactly one of `response.completed`, `response.incomplete` or `response.failed`, whose
 //! Response is built by the same mapping as a non-streamed answer. Reasoning that comes before
 //! the answer is a `reasoning` item streamed as one summary part (reasoning arriving after the
 //! answer started is left out, so the streamed items and the final Response agree).
 
 use openai::chat::{
-    ChatCompletion, ChatCompletionChunk, Choice, FunctionCall, ResponseMessage, ToolCall, Usage,
+    Annotation, BuiltinCall, ChatCompletion, ChatCompletionChunk, Choice, FunctionCall,
+    ResponseMessage, ToolCall, Usage,
 };
-use openai::responses::events::{EventKind, StreamEvent};
+use openai::responses::events::{EventKind, StreamEvent, ToolStep};
 use openai::responses::response::{
     ItemStatus, OutputContent, OutputItem, OutputMessage, ReasoningOutput, ResponseError,
     ResponseStatus,
@@ -18,8 +21,8 @@ use openai::responses::{CustomToolCallItem, FunctionCallItem, Role, SummaryText}
 
 use super::request::ResponsesPlan;
 use super::response::{
-    call_item_id, custom_tool_input, incomplete_reason, message_id, reasoning_id, reasoning_item,
-    responses_response,
+    builtin_item, call_item_id, custom_tool_input, flat_annotation, incomplete_reason, message_id,
+    reasoning_id, reasoning_item, responses_response,
 };
 
 /// `error.code` of a failure that may pass (the same request may succeed later).
@@ -91,6 +94,8 @@ impl ResponseEvents {
                     tool_calls: None,
                     function_call: None,
                     reasoning_content: None,
+                    annotations: Vec::new(),
+                    builtin_calls: Vec::new(),
                 },
                 logprobs: None,
                 finish_reason: None,
@@ -138,6 +143,9 @@ impl ResponseEvents {
             {
                 self.reasoning(reasoning, out);
             }
+            for call in &choice.delta.builtin_calls {
+                self.builtin(call, out);
+            }
             if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
                 self.text(text, out);
             }
@@ -153,6 +161,9 @@ impl ResponseEvents {
                 if let Some(arguments) = call.function.arguments.as_deref() {
                     self.arguments(arguments, out);
                 }
+            }
+            if !choice.delta.annotations.is_empty() {
+                self.annotate(&choice.delta.annotations, out);
             }
             if let Some(reason) = &choice.finish_reason {
                 self.answer.choices[0].finish_reason = Some(reason.clone());
@@ -285,6 +296,97 @@ impl ResponseEvents {
             item_id: item_id.clone(),
         });
         (output_index, item_id)
+    }
+
+    /// A built-in run: its item announced, stepped through and finished at once (GigaChat reports
+    /// it done). A web search seen again only brings the sources found since.
+    fn builtin(&mut self, call: &BuiltinCall, out: &mut Vec<StreamEvent>) {
+        let calls = &mut self.answer.choices[0].message.builtin_calls;
+        if let BuiltinCall::WebSearch { .. } = call
+            && let Some(known) = calls
+                .iter_mut()
+                .find(|known| matches!(known, BuiltinCall::WebSearch { .. }))
+        {
+            *known = call.clone();
+            return;
+        }
+        let index = calls.len();
+        calls.push(call.clone());
+        self.close(out);
+        let output_index = self.items;
+        self.items += 1;
+        let item = builtin_item(call, &self.plan.template.id, index);
+        let (item_id, steps) = match &item {
+            OutputItem::WebSearchCall(search) => (
+                search.id.clone(),
+                [
+                    ToolStep::WebSearchInProgress,
+                    ToolStep::WebSearchSearching,
+                    ToolStep::WebSearchCompleted,
+                ],
+            ),
+            OutputItem::ImageGenerationCall(image) => (
+                image.id.clone(),
+                [
+                    ToolStep::ImageInProgress,
+                    ToolStep::ImageGenerating,
+                    ToolStep::ImageCompleted,
+                ],
+            ),
+            OutputItem::CodeInterpreterCall(code) => (
+                code.id.clone(),
+                [
+                    ToolStep::CodeInProgress,
+                    ToolStep::CodeInterpreting,
+                    ToolStep::CodeCompleted,
+                ],
+            ),
+            _ => return,
+        };
+        self.emit(
+            EventKind::OutputItemAdded {
+                output_index,
+                item: in_progress(&item),
+            },
+            out,
+        );
+        for step in steps {
+            self.emit(
+                EventKind::ToolStep {
+                    step,
+                    output_index,
+                    item_id: item_id.clone(),
+                },
+                out,
+            );
+        }
+        self.item_done(output_index, item, out);
+    }
+
+    /// The text's citations: kept for the message's end, each announced on the open message.
+    fn annotate(&mut self, annotations: &[Annotation], out: &mut Vec<StreamEvent>) {
+        self.message().annotations.extend_from_slice(annotations);
+        let Some(OpenItem::Message {
+            output_index,
+            ref item_id,
+        }) = self.open
+        else {
+            return;
+        };
+        let item_id = item_id.clone();
+        let first = self.message().annotations.len() - annotations.len();
+        for (offset, annotation) in annotations.iter().enumerate() {
+            self.emit(
+                EventKind::OutputTextAnnotationAdded {
+                    item_id: item_id.clone(),
+                    output_index,
+                    content_index: 0,
+                    annotation_index: u32::try_from(first + offset).unwrap_or(u32::MAX),
+                    annotation: flat_annotation(annotation),
+                },
+                out,
+            );
+        }
     }
 
     /// More text: into the message, opened first when another item (or none) is open.
@@ -457,6 +559,12 @@ impl ResponseEvents {
                 item_id,
             }) => {
                 let text = self.message().content.clone().unwrap_or_default();
+                let annotations: Vec<_> = self
+                    .message()
+                    .annotations
+                    .iter()
+                    .map(flat_annotation)
+                    .collect();
                 self.emit(
                     EventKind::OutputTextDone {
                         item_id: item_id.clone(),
@@ -467,12 +575,17 @@ impl ResponseEvents {
                     },
                     out,
                 );
+                let part = OutputContent::OutputText {
+                    text,
+                    annotations,
+                    logprobs: Vec::new(),
+                };
                 self.emit(
                     EventKind::ContentPartDone {
                         item_id: item_id.clone(),
                         output_index,
                         content_index: 0,
-                        part: output_text(text.clone()),
+                        part: part.clone(),
                     },
                     out,
                 );
@@ -481,7 +594,7 @@ impl ResponseEvents {
                     OutputItem::Message(OutputMessage {
                         id: item_id,
                         role: Role::Assistant,
-                        content: vec![output_text(text)],
+                        content: vec![part],
                         status,
                     }),
                     out,
@@ -552,6 +665,22 @@ impl ResponseEvents {
         self.done.push(item.clone());
         self.emit(EventKind::OutputItemDone { output_index, item }, out);
     }
+}
+
+/// A finished built-in call item as it is announced (`in_progress`, no result yet).
+fn in_progress(item: &OutputItem) -> OutputItem {
+    let mut item = item.clone();
+    let status = ItemStatus::InProgress.as_str().to_owned();
+    match &mut item {
+        OutputItem::WebSearchCall(search) => search.status = status,
+        OutputItem::ImageGenerationCall(image) => {
+            image.status = status;
+            image.result = None;
+        }
+        OutputItem::CodeInterpreterCall(code) => code.status = status,
+        _ => {}
+    }
+    item
 }
 
 /// A text part with `text`.

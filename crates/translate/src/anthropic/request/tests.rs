@@ -7,11 +7,15 @@ fn request(body: Value) -> MessagesRequest {
 }
 
 fn plan(body: Value) -> MessagesPlan {
-    messages_request(&request(body)).unwrap()
+    plan_on(body, Contract::V1).unwrap()
+}
+
+fn plan_on(body: Value, contract: Contract) -> Result<MessagesPlan, TranslateError> {
+    messages_request(&request(body))?.for_contract(contract)
 }
 
 fn refused(body: Value) -> TranslateError {
-    messages_request(&request(body)).unwrap_err()
+    plan_on(body, Contract::V1).unwrap_err()
 }
 
 fn parts(message: &ChatMessage) -> &[ContentPart] {
@@ -344,7 +348,7 @@ fn forcing_a_tool_that_is_not_served_is_refused_naming_tool_choice() {
     let server = refused(body(json!({"type": "tool", "name": "web_search"})));
     assert_eq!(server.param.as_deref(), Some("tool_choice"));
     assert!(
-        server.message.contains("web_search_20250305"),
+        server.message.contains("GIGACHAT_API_VERSION=2"),
         "{}",
         server.message
     );
@@ -444,4 +448,36 @@ fn a_zero_budget_is_named_as_thinking_budget_tokens() {
         plan.error(error).param.as_deref(),
         Some("thinking.budget_tokens")
     );
+}
+
+/// Under v2 the web search server tool is GigaChat's built-in web search, and can be forced.
+#[test]
+fn web_search_server_tools_are_served_on_v2() {
+    let body = |choice: Value| {
+        json!({"max_tokens": 1, "messages": [user("hi")], "tool_choice": choice, "tools": [
+            {"type": "web_search_20250305", "name": "web_search"},
+            {"type": "bash_20250124", "name": "bash"},
+            {"type": "web_search_20260209", "name": "web_search"}
+        ]})
+    };
+    let plan = plan_on(body(json!({"type": "auto"})), Contract::V2).unwrap();
+    assert_eq!(plan.dropped_tools, ["bash_20250124"]);
+    assert_eq!(plan.chat.builtin_tools, [HostedTool::WebSearch]);
+    assert_eq!(plan.chat.builtin_tool_choice, None);
+    let forced = plan_on(
+        body(json!({"type": "tool", "name": "web_search"})),
+        Contract::V2,
+    )
+    .unwrap();
+    assert_eq!(forced.chat.builtin_tool_choice, Some(HostedTool::WebSearch));
+    let v1 = plan_on(body(json!({"type": "auto"})), Contract::V1).unwrap();
+    assert_eq!(
+        v1.dropped_tools,
+        [
+            "web_search_20250305",
+            "bash_20250124",
+            "web_search_20260209"
+        ]
+    );
+    assert!(v1.chat.builtin_tools.is_empty());
 }

@@ -186,6 +186,8 @@ fn whole(content: &str, calls: &[(&str, &str, &str)], finish: &str) -> Message {
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 function_call: None,
                 reasoning_content: None,
+                annotations: Vec::new(),
+                builtin_calls: Vec::new(),
             },
             logprobs: None,
             finish_reason: Some(finish.into()),

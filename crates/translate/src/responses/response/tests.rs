@@ -55,6 +55,8 @@ fn answer(
                 tool_calls: calls,
                 function_call: None,
                 reasoning_content: None,
+                annotations: Vec::new(),
+                builtin_calls: Vec::new(),
             },
             logprobs: None,
             finish_reason: Some(finish_reason.into()),
