@@ -90,15 +90,17 @@ def test_helm_lint_is_clean(helm, tmp_path, values):
 @pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
 def test_rendered_objects_match_the_kubernetes_schemas(helm, tmp_path, values):
     objects = render(helm, tmp_path, values)
-    checked = 0
+    checked, invalid = 0, []
     for obj in objects:
         if obj["kind"] == "ServiceMonitor":
             continue  # a CRD: no schema is bundled; test_service_monitor_scrapes_the_metrics_port checks it
         try:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as error:
-            pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} is invalid for Kubernetes {KUBERNETES_VERSION}: {error}")
+            where = "/".join(map(str, error.absolute_path))
+            invalid.append(f"{obj['kind']}/{obj['metadata']['name']} at /{where}: {error.message}")
         checked += 1
+    assert not invalid, f"invalid for Kubernetes {KUBERNETES_VERSION}:\n" + "\n".join(invalid)
     assert checked >= 5, [o["kind"] for o in objects]
 
 
