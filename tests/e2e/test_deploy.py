@@ -131,7 +131,7 @@ def test_full_render_has_every_piece(helm, tmp_path):
     objects = render(helm, tmp_path, FULL_VALUES)
     kinds = sorted({o["kind"] for o in objects})
     assert kinds == sorted(
-        ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Secret", "Service", "ServiceMonitor"]
+        ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "Secret", "Service", "ServiceMonitor"]
     ), kinds
     deployment = adapter_deployment(objects)
     assert "replicas" not in deployment["spec"], "with autoscaling on the HPA owns the replica count"
@@ -170,6 +170,13 @@ def test_full_render_has_every_piece(helm, tmp_path):
     redis_pods = next(d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "gigachat-adapter-redis")
     assert redis_service["spec"]["selector"].items() <= redis_pods["spec"]["template"]["metadata"]["labels"].items()
     assert not redis_service["spec"]["selector"].items() <= pod_labels.items()
+    # Redis has no password: its NetworkPolicy admits the adapter's pods alone.
+    [policy] = by_kind(objects, "NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"] == redis_service["spec"]["selector"]
+    [rule] = policy["spec"]["ingress"]
+    [source] = rule["from"]
+    assert source["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert not source["podSelector"]["matchLabels"].items() <= redis_pods["spec"]["template"]["metadata"]["labels"].items()
 
 
 def test_external_redis_url_is_a_secret(helm, tmp_path):
