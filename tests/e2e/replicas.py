@@ -12,7 +12,7 @@ replica on `/health/ready`. A test module makes it a module-scoped fixture:
 
 `cluster.balancer_url`, `cluster.urls` (the replicas' own roots), `cluster.redis_url`;
 `cluster.start_replica(**env)` adds a replica with more env (HAProxy does not know it: talk to it
-directly); `cluster.kill(i)` SIGKILLs replica i; `cluster.haproxy.server_states()` tells what the
+directly); `cluster.kill(i)` SIGKILLs replica i, `cluster.terminate(i)` stops it gracefully (SIGTERM); `cluster.haproxy.server_states()` tells what the
 balancer thinks of each replica. Debian's `redis-server` and `haproxy` are needed (.ci/run installs them).
 """
 
@@ -233,6 +233,13 @@ class Replicas:
         adapter = self.adapters.start(REDIS_URL=self.redis.url, **{**self.env, **env})
         self.replicas.append(adapter)
         return adapter
+
+    def terminate(self, index: int, timeout: float = 60) -> None:
+        """SIGTERMs replica `index` (0-based) and waits for it to exit: the graceful stop of a rolling update."""
+        popen = self.replicas[index].process.popen
+        assert popen is not None and popen.poll() is None, f"replica {index} is not running"
+        popen.send_signal(signal.SIGTERM)
+        popen.wait(timeout=timeout)
 
     def kill(self, index: int) -> None:
         """SIGKILLs replica `index` (0-based): no graceful shutdown, as a crashed machine."""

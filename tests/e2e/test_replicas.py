@@ -148,3 +148,37 @@ def test_killing_a_replica_under_load_loses_only_its_requests_in_flight(adapters
     assert all(o.served_by == "r1" for o in in_flight if o.error is None)
     # Health checks: down after CHECK_FALL failed checks (plus one interval of phase), with slack for a busy machine.
     assert down_after < (CHECK_FALL + 1) * CHECK_INTERVAL_MS / 1000 + 2.0, down_after
+
+
+def test_stopping_a_replica_gracefully_under_load_loses_nothing(adapters, log_dir, emulator):
+    """SIGTERM instead of SIGKILL (a rolling update): the replica finishes what it serves, HAProxy
+    moves new requests to the other one, and no client sees an error."""
+    emulator.chat_fault("slow_first_byte", delay_ms=300, times=10_000)
+    with Replicas.start(adapters, log_dir) as cluster:
+        stop = threading.Event()
+        outcomes: list[Outcome] = []
+        workers = [threading.Thread(target=run_load, args=(cluster.balancer_url, stop, outcomes, i % 2 == 0)) for i in range(4)]
+        for worker in workers:
+            worker.start()
+        try:
+            time.sleep(1.0)
+            deadline = time.monotonic() + 5
+            while int(next(r for r in cluster.haproxy.stats() if r["svname"] == "r2")["scur"]) == 0:
+                assert time.monotonic() < deadline, "no request ever in flight on r2"
+                time.sleep(0.01)
+            stopped_at = time.monotonic()
+            cluster.terminate(1)
+            stopped_after = time.monotonic() - stopped_at
+            cluster.haproxy.wait_for_state("r2", "DOWN", timeout=10)
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=60)
+
+    in_flight = [o for o in outcomes if o.started <= stopped_at <= o.ended]
+    failed = [o for o in outcomes if o.error]
+    print(f"\ngraceful stop under load: {len(outcomes)} requests, {len(in_flight)} in flight at SIGTERM, r2 exited after {stopped_after:.2f}s, {len(failed)} failed")
+    assert not failed, [(round(o.started - stopped_at, 3), o.error) for o in failed]
+    assert any(o.served_by == "r2" for o in in_flight), "r2 held no request when it was stopped: nothing was drained"
+    assert all(o.served_by == "r1" for o in outcomes if o.started > stopped_at + stopped_after)
