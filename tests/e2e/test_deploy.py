@@ -21,6 +21,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from support import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "gigachat-adapter"
 KUBERNETES_VERSION = "1.33.0"
@@ -263,3 +265,25 @@ def test_probe_paths_answer_on_a_running_adapter(adapter, helm, tmp_path):
             path = container[probe]["httpGet"]["path"]
             response = http.get(path)
             assert response.status_code == 200, f"{probe} {path}: {response.status_code} {response.text}"
+
+
+def test_adapter_starts_with_the_rendered_config(adapters, helm, tmp_path):
+    """The ConfigMap's settings as they are (only the addresses moved to free loopback ports and
+    DATA_DIR to a temp dir): the adapter accepts them, and the ServiceMonitor's port serves /metrics
+    without a key."""
+    objects = render(helm, tmp_path, {"config": {"MODEL_ALIASES": "gpt-4o=GigaChat-2-Max"}})
+    [config] = by_kind(objects, "ConfigMap")
+    env = dict(config["data"])
+    metrics_port = free_port()
+    assert env.pop("HOST") == "0.0.0.0" and env.pop("METRICS_ADDR").startswith("0.0.0.0:")
+    env.pop("PORT")
+    env.update(METRICS_ADDR=f"127.0.0.1:{metrics_port}", DATA_DIR=str(tmp_path / "data"))
+    adapter = adapters.start(**env)
+    try:
+        with httpx.Client(timeout=10, trust_env=False) as http:
+            metrics = http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+            assert metrics.status_code == 200 and "gigachat_adapter_" in metrics.text, metrics.text[:300]
+            # ENVIRONMENT=production from the ConfigMap: JSON log lines.
+            assert any(line.startswith("{") for line in adapter.process.log_text().splitlines()), adapter.process.log_text()[-2000:]
+    finally:
+        adapter.process.stop()
