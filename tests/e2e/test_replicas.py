@@ -1,0 +1,184 @@
+"""Two adapter replicas on one real Redis behind a real HAProxy (tests/e2e/replicas.py), with the
+emulator behind them: what the replicas share through Redis, and what a client sees when one dies.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import openai
+import pytest
+
+from replicas import CHECK_FALL, CHECK_INTERVAL_MS, Replicas
+from support import API_KEY, data_url, png
+
+MODEL = "GigaChat"
+
+
+@pytest.fixture(scope="module")
+def replicas(adapters, log_dir):
+    with Replicas.start(adapters, log_dir) as cluster:
+        yield cluster
+
+
+def client_for(root_url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{root_url}/v1", api_key=API_KEY, max_retries=0, timeout=30)
+
+
+def test_balancer_spreads_requests_over_both_replicas(replicas):
+    assert replicas.haproxy.server_states() == {"r1": "UP", "r2": "UP"}
+    with httpx.Client(base_url=replicas.balancer_url, timeout=30, trust_env=False) as http:
+        served = [http.get("/v1/models", headers={"authorization": f"Bearer {API_KEY}"}) for _ in range(4)]
+    assert [r.status_code for r in served] == [200] * 4, [r.text for r in served]
+    assert sorted(r.headers["x-served-by"] for r in served) == ["r1", "r1", "r2", "r2"]
+
+
+def test_one_image_through_both_replicas_is_uploaded_once(replicas, emulator):
+    image = png(uuid.uuid4().hex)
+    keys_before = set(replicas.redis.keys())
+    for url in replicas.urls:
+        with client_for(url) as client:
+            completion = client.chat.completions.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": [{"type": "text", "text": "Что здесь?"}, {"type": "image_url", "image_url": {"url": data_url("image/png", image)}}]}],
+            )
+        assert completion.choices[0].message.content.strip()
+    uploads = emulator.file_uploads()
+    assert [u["content"] for u in uploads] == [image], f"expected one upload of the image, got {len(uploads)}"
+    # Both chat calls attached the same GigaChat file id: the second replica found it in Redis.
+    calls = emulator.chat_requests()
+    attached = [[m.get("attachments") for m in c["json"]["messages"] if m.get("attachments")] for c in calls]
+    assert len(calls) == 2 and attached[0] == attached[1] and attached[0], attached
+    assert set(replicas.redis.keys()) - keys_before, "nothing new in Redis: the file id was not shared there"
+
+
+def test_stored_response_created_on_one_replica_is_continued_on_the_other(replicas, emulator):
+    first_url, second_url = replicas.urls
+    with client_for(first_url) as first_client, client_for(second_url) as second_client:
+        first = first_client.responses.create(model=MODEL, input="My name is Ada.", store=True)
+        second = second_client.responses.create(model=MODEL, previous_response_id=first.id, input="What is my name?")
+        assert second.previous_response_id == first.id and second.output_text.strip()
+        # The history the second replica rebuilt from Redis reached GigaChat.
+        messages = emulator.chat_requests()[-1]["json"]["messages"]
+        assert [(m["role"], m["content"]) for m in messages] == [
+            ("user", "My name is Ada."),
+            ("assistant", first.output_text),
+            ("user", "What is my name?"),
+        ], messages
+        # And each replica retrieves what the other stored.
+        assert second_client.responses.retrieve(first.id).output_text == first.output_text
+        assert first_client.responses.retrieve(second.id).output_text == second.output_text
+
+
+@dataclass
+class Outcome:
+    started: float
+    ended: float
+    error: str | None
+    served_by: str | None
+
+
+def run_load(balancer_url: str, stop: threading.Event, outcomes: list[Outcome], stream: bool) -> None:
+    """Chat requests through the balancer, one after another, until `stop`; every outcome recorded."""
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Расскажи о Москве"}], "stream": stream}
+    headers = {"authorization": f"Bearer {API_KEY}"}
+    with httpx.Client(base_url=balancer_url, timeout=30, trust_env=False) as http:
+        while not stop.is_set():
+            started = time.monotonic()
+            error = served_by = None
+            try:
+                with http.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response:
+                    raw = response.read()
+                    served_by = response.headers.get("x-served-by")
+                    if response.status_code != 200:
+                        error = f"{response.status_code} {raw[:200]!r}"
+                    elif stream and not raw.rstrip().endswith(b"data: [DONE]"):
+                        error = f"stream ended without [DONE]: {raw[-200:]!r}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            outcomes.append(Outcome(started, time.monotonic(), error, served_by))
+
+
+def test_killing_a_replica_under_load_loses_only_its_requests_in_flight(adapters, log_dir, emulator):
+    """Four clients (two streaming) load the balancer; one replica is SIGKILLed while it serves some
+    of them. Only requests that were in flight at that moment may fail, HAProxy marks the replica
+    down within its check budget, and every request started after the kill is answered by the other."""
+    # Every chat call takes 300 ms at GigaChat, so requests are in flight on both replicas.
+    emulator.chat_fault("slow_first_byte", delay_ms=300, times=10_000)
+    with Replicas.start(adapters, log_dir) as cluster:
+        stop = threading.Event()
+        outcomes: list[Outcome] = []
+        workers = [threading.Thread(target=run_load, args=(cluster.balancer_url, stop, outcomes, i % 2 == 0)) for i in range(4)]
+        for worker in workers:
+            worker.start()
+        try:
+            time.sleep(1.0)
+            # Kill r2 while it holds requests.
+            deadline = time.monotonic() + 5
+            while int(next(r for r in cluster.haproxy.stats() if r["svname"] == "r2")["scur"]) == 0:
+                assert time.monotonic() < deadline, "no request ever in flight on r2"
+                time.sleep(0.01)
+            killed_at = time.monotonic()
+            cluster.kill(1)
+            down_after = cluster.haproxy.wait_for_state("r2", "DOWN", timeout=10)
+            time.sleep(1.5)
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=60)
+        states = cluster.haproxy.server_states()
+
+    before = [o for o in outcomes if o.ended < killed_at]
+    in_flight = [o for o in outcomes if o.started <= killed_at <= o.ended]
+    after = [o for o in outcomes if o.started > killed_at]
+    failed = [o for o in outcomes if o.error]
+    print(
+        f"\nkill under load: {len(outcomes)} requests; {len(before)} done before the kill, {len(in_flight)} in flight "
+        f"({len(failed)} of them lost), {len(after)} started after (all answered); r2 marked DOWN {down_after:.2f}s after the kill"
+    )
+    assert states["r2"] == "DOWN" and states["r1"] == "UP", states
+    assert all(o.error is None for o in before), [o.error for o in before if o.error]
+    assert len(after) >= 4 and all(o.error is None and o.served_by == "r1" for o in after), [(o.error, o.served_by) for o in after if o.error or o.served_by != "r1"]
+    # Only requests in flight at the kill failed, and at least the one r2 held did.
+    assert failed and all(o in in_flight for o in failed), [(o.started - killed_at, o.error) for o in failed]
+    assert all(o.served_by == "r1" for o in in_flight if o.error is None)
+    # Health checks: down after CHECK_FALL failed checks (plus one interval of phase), with slack for a busy machine.
+    assert down_after < (CHECK_FALL + 1) * CHECK_INTERVAL_MS / 1000 + 2.0, down_after
+
+
+def test_stopping_a_replica_gracefully_under_load_loses_nothing(adapters, log_dir, emulator):
+    """SIGTERM instead of SIGKILL (a rolling update): the replica finishes what it serves, HAProxy
+    moves new requests to the other one, and no client sees an error."""
+    emulator.chat_fault("slow_first_byte", delay_ms=300, times=10_000)
+    with Replicas.start(adapters, log_dir) as cluster:
+        stop = threading.Event()
+        outcomes: list[Outcome] = []
+        workers = [threading.Thread(target=run_load, args=(cluster.balancer_url, stop, outcomes, i % 2 == 0)) for i in range(4)]
+        for worker in workers:
+            worker.start()
+        try:
+            time.sleep(1.0)
+            deadline = time.monotonic() + 5
+            while int(next(r for r in cluster.haproxy.stats() if r["svname"] == "r2")["scur"]) == 0:
+                assert time.monotonic() < deadline, "no request ever in flight on r2"
+                time.sleep(0.01)
+            stopped_at = time.monotonic()
+            cluster.terminate(1)
+            stopped_after = time.monotonic() - stopped_at
+            cluster.haproxy.wait_for_state("r2", "DOWN", timeout=10)
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=60)
+
+    in_flight = [o for o in outcomes if o.started <= stopped_at <= o.ended]
+    failed = [o for o in outcomes if o.error]
+    print(f"\ngraceful stop under load: {len(outcomes)} requests, {len(in_flight)} in flight at SIGTERM, r2 exited after {stopped_after:.2f}s, {len(failed)} failed")
+    assert not failed, [(round(o.started - stopped_at, 3), o.error) for o in failed]
+    assert any(o.served_by == "r2" for o in in_flight), "r2 held no request when it was stopped: nothing was drained"
+    assert all(o.served_by == "r1" for o in outcomes if o.started > stopped_at + stopped_after)
