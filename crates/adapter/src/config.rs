@@ -128,6 +128,21 @@ pub struct Config {
     /// How long an uploaded file's GigaChat id is reused before the file is uploaded again.
     #[arg(long, env = "FILE_ID_TTL_SECS", default_value_t = 86_400)]
     pub file_id_ttl_secs: u64,
+    /// Seconds a pool tries an account last after it failed over (429, 5xx, refused credentials).
+    #[arg(long, env = "ACCOUNT_COOLDOWN_SECS", default_value_t = 30)]
+    pub account_cooldown_secs: u64,
+    /// Seconds a request waits for a slot of an account at its `max_concurrent` before a 429.
+    #[arg(long, env = "ACCOUNT_QUEUE_TIMEOUT_SECS", default_value_t = 30)]
+    pub account_queue_timeout_secs: u64,
+    /// Seconds an account slot leased in Redis lives unless renewed (a dead replica's slot frees after it).
+    #[arg(long, env = "ACCOUNT_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub account_lease_secs: u64,
+    /// Requests the default (GIGACHAT_*) account serves at once; more wait in the queue (unset: no limit).
+    #[arg(long, env = "GIGACHAT_ACCOUNT_MAX_CONCURRENT", value_parser = clap::value_parser!(u32).range(1..))]
+    pub gigachat_account_max_concurrent: Option<u32>,
+    /// GigaChat clients kept for callers' own keys (X-GigaChat-Authorization), least recently used dropped first.
+    #[arg(long, env = "PASSTHROUGH_CLIENTS_MAX", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub passthrough_clients_max: u64,
     /// Seconds a stored Response (`store: true`) stays retrievable and continuable (30 days, as OpenAI keeps them).
     #[arg(long, env = "RESPONSES_TTL_SECS", default_value_t = 30 * 24 * 60 * 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub responses_ttl_secs: u64,

@@ -70,6 +70,14 @@ pub enum AppError {
     TooManyConnections(usize),
     /// The adapter is shutting down and its drain deadline has passed.
     ShuttingDown,
+    /// Every slot of the caller's GigaChat account (`max_concurrent`) stayed taken for the whole
+    /// queue wait (`ACCOUNT_QUEUE_TIMEOUT_SECS`).
+    AccountBusy {
+        /// The account (or pool) waited for.
+        account: String,
+        /// How long the request waited.
+        waited: Duration,
+    },
     /// A bug or a task that could not finish inside the adapter (never the client's or GigaChat's fault).
     Internal(String),
 }
@@ -130,6 +138,7 @@ impl AppError {
             AppError::HeadersTooLarge(_) => "headers_too_large",
             AppError::TooManyConnections(_) => "too_many_connections",
             AppError::ShuttingDown => "shutting_down",
+            AppError::AccountBusy { .. } => "account_busy",
             AppError::Attachment(part) => match &part.error {
                 AttachmentError::Upload(err) => err.verdict().as_str(),
                 _ => "invalid_attachment",
@@ -220,6 +229,18 @@ impl AppError {
                     Some("too_many_connections"),
                     format!(
                         "The adapter already serves its limit of {limit} connections; retry shortly."
+                    ),
+                )
+            },
+            AppError::AccountBusy { account, waited } => Shape {
+                retry_after: Some(Duration::from_secs(1)),
+                ..shape(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_exceeded",
+                    Some("rate_limit_exceeded"),
+                    format!(
+                        "Every concurrent slot of the GigaChat account '{account}' stayed taken for {}s; retry shortly.",
+                        waited.as_secs()
                     ),
                 )
             },
@@ -548,6 +569,7 @@ impl AppError {
             | AppError::ResponseNotFound(_)
             | AppError::PreviousResponseNotFound(_) => (shape.status, "not_found_error"),
             AppError::TooManyConnections(_) => (anthropic::OVERLOADED, "overloaded_error"),
+            AppError::AccountBusy { .. } => (shape.status, "rate_limit_error"),
             AppError::InvalidOutput(_) | AppError::ShuttingDown | AppError::Internal(_) => {
                 (shape.status, "api_error")
             }

@@ -2,6 +2,7 @@
 //! around [`build_router`]; tests build the same router around an in-process emulator.
 
 pub mod access;
+pub mod accounts;
 pub mod attachments;
 pub mod auth;
 pub mod body;
@@ -15,6 +16,7 @@ pub mod incoming;
 pub mod log_output;
 pub mod metrics;
 pub mod offload;
+pub mod policy;
 pub mod responses_store;
 pub mod routes;
 pub mod server;
@@ -52,6 +54,16 @@ pub async fn build(
     settings: gigachat::Settings,
     keys: Vec<SecretString>,
 ) -> anyhow::Result<(Router, gigachat::GigaChat, Option<MetricsListener>)> {
+    build_with_accounts(config, settings, keys, &accounts::AccountsConfig::default()).await
+}
+
+/// Like [`build`], with the GigaChat accounts and pools of `KEYS_FILE` beside the default one.
+pub async fn build_with_accounts(
+    config: &Config,
+    settings: gigachat::Settings,
+    keys: Vec<SecretString>,
+    accounts_config: &accounts::AccountsConfig,
+) -> anyhow::Result<(Router, gigachat::GigaChat, Option<MetricsListener>)> {
     let defaults = translate::ChatDefaults {
         contract: settings.api_version,
         default_model: settings.default_model().to_owned(),
@@ -68,7 +80,7 @@ pub async fn build(
         ])
         .collect();
     let identity = upstream_identity(&settings);
-    let client = gigachat::GigaChat::new(settings).context("GigaChat client")?;
+    let client = gigachat::GigaChat::new(settings.clone()).context("GigaChat client")?;
     let fetcher = attachments::fetch::Fetcher::new(attachments::fetch::FetchConfig {
         max_bytes: config.fetch_max_bytes,
         timeout: Duration::from_secs(config.fetch_timeout_secs),
@@ -94,27 +106,41 @@ pub async fn build(
     );
     let store = attachments::store::file_store(persistent, store_config.memory_capacity);
     let purposes = attachments::purposes::Purposes::new(store.clone(), &identity);
-    let media = state::Media {
-        attachments: attachments::resolve::Attachments::new(
-            client.clone(),
-            fetcher,
-            attachments::store::Dedup::new(store),
-            identity,
-            i64::try_from(config.file_id_ttl_secs).unwrap_or(i64::MAX),
-            purposes.clone(),
-        ),
+    let resolver = attachments::resolve::Attachments::new(
+        client.clone(),
+        fetcher,
+        attachments::store::Dedup::new(store),
+        identity,
+        i64::try_from(config.file_id_ttl_secs).unwrap_or(i64::MAX),
         purposes,
+    );
+    let attachment_counts = resolver.counts();
+    let accounts = accounts::Accounts::new(
+        settings,
+        client.clone(),
+        resolver,
+        accounts_config,
+        accounts::Tuning {
+            cooldown: Duration::from_secs(config.account_cooldown_secs),
+            queue_timeout: Duration::from_secs(config.account_queue_timeout_secs),
+            lease: Duration::from_secs(config.account_lease_secs),
+            passthrough_max: usize::try_from(config.passthrough_clients_max).unwrap_or(usize::MAX),
+            default_max_concurrent: config.gigachat_account_max_concurrent,
+            redis_url: config.redis_url.clone(),
+            models_ttl: Duration::from_secs(config.models_cache_secs),
+        },
+    )
+    .context("GigaChat accounts")?;
+    let media = state::Media {
         image_mode: config.generated_images,
         public_base_url: config.public_base_url.clone(),
     };
-    let attachment_counts = media.attachments.counts();
     let state = AppState::new(
-        client.clone(),
+        accounts,
         defaults,
         config.embeddings_model.clone(),
         keys,
         Limits {
-            models_ttl: Duration::from_secs(config.models_cache_secs),
             ready_ttl: Duration::from_secs(config.ready_cache_secs),
             max_request_bytes: config.max_request_bytes,
             stream_ping: Duration::from_millis(config.stream_ping_ms),
@@ -191,7 +217,7 @@ impl MetricsListener {
 
 /// A secret-free fingerprint of who uploads to GigaChat, so cached file ids are never shared
 /// between different accounts (or scopes, or hosts).
-fn upstream_identity(settings: &gigachat::Settings) -> String {
+pub(crate) fn upstream_identity(settings: &gigachat::Settings) -> String {
     use secrecy::ExposeSecret;
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();

@@ -58,8 +58,12 @@ pub fn router(
         .option_layer(cors(cors_origins))
         .layer(DefaultBodyLimit::max(max_request_bytes))
         .layer(middleware::from_fn_with_state(
-            (state, access_log, metrics),
+            (state.clone(), access_log, metrics),
             gate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            (state.accounts().clone(), max_request_bytes),
+            crate::accounts::bind,
         ))
         .service(routes);
     Router::new().fallback_service(app)

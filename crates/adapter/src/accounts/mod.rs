@@ -1,0 +1,376 @@
+//! GigaChat accounts: one client per configured account (own token cache, models list and upload
+//! namespace), pools that spread load and fail over, clients for pass-through credentials, and
+//! per-account concurrency slots; [`bind`] picks a request's account from its caller.
+
+mod bind;
+mod slots;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gigachat::{GigaChat, Settings, Verdict};
+use secrecy::SecretString;
+use sha2::Digest;
+
+pub use bind::{Bound, PASSTHROUGH_HEADER, bind};
+use slots::Slots;
+
+use crate::attachments::purposes::Purposes;
+use crate::attachments::resolve::Attachments;
+use crate::cache::TimedCache;
+use crate::error::AppError;
+
+/// The name of the account the `GIGACHAT_*` settings describe.
+pub const DEFAULT_ACCOUNT: &str = "default";
+
+/// One GigaChat account as configured.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    /// Its name, as keys and pools refer to it.
+    pub name: String,
+    /// Its authorization key (`None`: the default account's).
+    pub credentials: Option<SecretString>,
+    /// Its scope (`None`: `GIGACHAT_SCOPE`).
+    pub scope: Option<String>,
+    /// Requests it serves at once; more wait in a queue (`None`: no limit).
+    pub max_concurrent: Option<u32>,
+}
+
+/// The accounts and pools of `KEYS_FILE`.
+#[derive(Debug, Clone, Default)]
+pub struct AccountsConfig {
+    /// Accounts besides (or overriding the concurrency of) `default`.
+    pub accounts: Vec<AccountConfig>,
+    /// Pools by name: the accounts each spreads over, in order.
+    pub pools: Vec<(String, Vec<String>)>,
+}
+
+/// How accounts are waited for and cooled down.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// How long an account that failed over is tried last (`ACCOUNT_COOLDOWN_SECS`).
+    pub cooldown: Duration,
+    /// How long a request waits for a slot of a busy account (`ACCOUNT_QUEUE_TIMEOUT_SECS`).
+    pub queue_timeout: Duration,
+    /// How long a Redis lease lives unless renewed (`ACCOUNT_LEASE_SECS`).
+    pub lease: Duration,
+    /// Pass-through clients kept (`PASSTHROUGH_CLIENTS_MAX`).
+    pub passthrough_max: usize,
+    /// Concurrency of the default account (`GIGACHAT_ACCOUNT_MAX_CONCURRENT`).
+    pub default_max_concurrent: Option<u32>,
+    /// Where slots are shared between replicas (`REDIS_URL`); in process without it.
+    pub redis_url: Option<String>,
+    /// How long a models list is cached (`MODELS_CACHE_SECS`).
+    pub models_ttl: Duration,
+}
+
+/// One GigaChat account with everything that must not be shared with another.
+pub struct Account {
+    name: Arc<str>,
+    client: GigaChat,
+    models: TimedCache<Vec<gigachat::types::Model>>,
+    attachments: Attachments,
+    in_flight: AtomicUsize,
+    /// Until when (ms on the registry's clock) it is tried last, after a failover.
+    cool_until_ms: AtomicU64,
+    slots: Option<Slots>,
+}
+
+impl Account {
+    /// Its name (`default`, a configured name, or `passthrough:<digest prefix>`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its GigaChat client.
+    pub fn client(&self) -> &GigaChat {
+        &self.client
+    }
+
+    /// Its cached models list.
+    pub fn models(&self) -> &TimedCache<Vec<gigachat::types::Model>> {
+        &self.models
+    }
+
+    /// Its file-part resolver (its own dedup namespace).
+    pub fn attachments(&self) -> &Attachments {
+        &self.attachments
+    }
+
+    /// Purposes of its Files API uploads.
+    pub fn purposes(&self) -> &Purposes {
+        self.attachments.purposes()
+    }
+
+    /// Requests it serves now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a key's `account` names.
+enum Target {
+    Account(Arc<Account>),
+    Pool(Vec<Arc<Account>>),
+}
+
+/// Every account of the adapter; cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    inner: Arc<Registry>,
+}
+
+struct Registry {
+    default: Arc<Account>,
+    targets: HashMap<Arc<str>, Target>,
+    passthrough: Mutex<Passthrough>,
+    /// What a pass-through client is built from: the default settings and resolver.
+    settings: Settings,
+    attachments: Attachments,
+    tuning: Tuning,
+    clock: Instant,
+}
+
+/// Pass-through accounts by credential digest, least recently used dropped first.
+struct Passthrough {
+    clients: HashMap<[u8; 32], (Arc<Account>, u64)>,
+    tick: u64,
+}
+
+/// Whether a failure of one account may pass on another: its rate limit (429), its failure (5xx)
+/// or refused credentials, never the client's own mistake.
+pub fn fails_over(verdict: Verdict) -> bool {
+    matches!(
+        verdict,
+        Verdict::RateLimited
+            | Verdict::UpstreamFailed
+            | Verdict::TokenUnavailable
+            | Verdict::CredentialsRefused
+    )
+}
+
+impl Accounts {
+    /// The registry: `default` from `settings` (the client already built for it, uploading
+    /// through `attachments`), and one client per account of `config`; fails on an unusable
+    /// account or a pool naming an unknown one.
+    pub fn new(
+        settings: Settings,
+        client: GigaChat,
+        attachments: Attachments,
+        config: &AccountsConfig,
+        tuning: Tuning,
+    ) -> anyhow::Result<Self> {
+        let redis = match &tuning.redis_url {
+            Some(url) => Some(slots::connect(url)?),
+            None => None,
+        };
+        let slots_of = |name: &str, max: Option<u32>| {
+            max.map(|max| Slots::new(name, max, tuning.lease, redis.clone()))
+        };
+        let default_max = config
+            .accounts
+            .iter()
+            .find(|account| account.name == DEFAULT_ACCOUNT)
+            .and_then(|account| account.max_concurrent)
+            .or(tuning.default_max_concurrent);
+        let default = Arc::new(Account {
+            name: DEFAULT_ACCOUNT.into(),
+            client,
+            models: TimedCache::new(tuning.models_ttl),
+            attachments: attachments.clone(),
+            in_flight: AtomicUsize::new(0),
+            cool_until_ms: AtomicU64::new(0),
+            slots: slots_of(DEFAULT_ACCOUNT, default_max),
+        });
+        let mut targets: HashMap<Arc<str>, Target> = HashMap::new();
+        targets.insert(DEFAULT_ACCOUNT.into(), Target::Account(default.clone()));
+        for account in &config.accounts {
+            if account.name == DEFAULT_ACCOUNT {
+                continue;
+            }
+            let mut own = settings.clone();
+            if let Some(credentials) = &account.credentials {
+                own.credentials = Some(credentials.clone());
+                own.access_token = None;
+            }
+            if let Some(scope) = &account.scope {
+                own.scope.clone_from(scope);
+            }
+            let built = build_account(
+                account.name.as_str().into(),
+                own,
+                &attachments,
+                tuning.models_ttl,
+                slots_of(&account.name, account.max_concurrent),
+            )
+            .map_err(|err| anyhow::anyhow!("GigaChat account '{}': {err}", account.name))?;
+            targets.insert(built.name.clone(), Target::Account(built));
+        }
+        let mut pools = Vec::new();
+        for (name, members) in &config.pools {
+            let mut accounts = Vec::with_capacity(members.len());
+            for member in members {
+                match targets.get(member.as_str()) {
+                    Some(Target::Account(account)) => accounts.push(account.clone()),
+                    _ => anyhow::bail!("pool '{name}' names an unknown account '{member}'"),
+                }
+            }
+            if accounts.is_empty() {
+                anyhow::bail!("pool '{name}' has no accounts");
+            }
+            pools.push((name.as_str().into(), Target::Pool(accounts)));
+        }
+        for (name, pool) in pools {
+            if targets.insert(name, pool).is_some() {
+                anyhow::bail!("a pool and an account share a name");
+            }
+        }
+        Ok(Self {
+            inner: Arc::new(Registry {
+                default,
+                targets,
+                passthrough: Mutex::new(Passthrough {
+                    clients: HashMap::new(),
+                    tick: 0,
+                }),
+                settings,
+                attachments,
+                tuning,
+                clock: Instant::now(),
+            }),
+        })
+    }
+
+    /// The account of `GIGACHAT_*`.
+    pub fn default_account(&self) -> &Arc<Account> {
+        &self.inner.default
+    }
+
+    /// The account named `name`, if it is one (not a pool).
+    pub fn account(&self, name: &str) -> Option<&Arc<Account>> {
+        match self.inner.targets.get(name) {
+            Some(Target::Account(account)) => Some(account),
+            _ => None,
+        }
+    }
+
+    /// The accounts to try for `name` (an account or a pool), best first: a pool's accounts out of
+    /// their cool-down before those in it, then the least busy; `None` when nothing has the name.
+    pub fn candidates(&self, name: &str) -> Option<Vec<Arc<Account>>> {
+        match self.inner.targets.get(name)? {
+            Target::Account(account) => Some(vec![account.clone()]),
+            Target::Pool(accounts) => {
+                let now = self.now_ms();
+                let mut ordered = accounts.clone();
+                // A stable sort: among equals, the pool's own order decides.
+                ordered.sort_by_key(|account| {
+                    (
+                        account.cool_until_ms.load(Ordering::Relaxed) > now,
+                        account.in_flight(),
+                    )
+                });
+                Some(ordered)
+            }
+        }
+    }
+
+    /// Puts `account` in its cool-down: a pool tries it last for `ACCOUNT_COOLDOWN_SECS`.
+    pub fn cool_down(&self, account: &Account) {
+        let until = self
+            .now_ms()
+            .saturating_add(duration_ms(self.inner.tuning.cooldown));
+        account.cool_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    /// The client account of a caller's own authorization key (`X-GigaChat-Authorization`):
+    /// made on first use, kept among the `PASSTHROUGH_CLIENTS_MAX` most recently used, never
+    /// shared with another credential.
+    pub fn passthrough(&self, credentials: &str) -> Result<Arc<Account>, AppError> {
+        let digest: [u8; 32] = sha2::Sha256::digest(credentials.as_bytes()).into();
+        let mut cache =
+            self.inner.passthrough.lock().map_err(|_| {
+                AppError::Internal("the pass-through client cache is poisoned".into())
+            })?;
+        cache.tick += 1;
+        let tick = cache.tick;
+        if let Some((account, used)) = cache.clients.get_mut(&digest) {
+            *used = tick;
+            return Ok(account.clone());
+        }
+        let mut settings = self.inner.settings.clone();
+        settings.credentials = Some(SecretString::from(credentials.to_owned()));
+        settings.access_token = None;
+        settings.user = None;
+        settings.password = None;
+        let name: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let account = build_account(
+            format!("passthrough:{name}").into(),
+            settings,
+            &self.inner.attachments,
+            self.inner.tuning.models_ttl,
+            None,
+        )
+        .map_err(|err| AppError::InvalidRequest {
+            message: format!("{PASSTHROUGH_HEADER} cannot be used: {err}"),
+            param: None,
+        })?;
+        if cache.clients.len() >= self.inner.tuning.passthrough_max.max(1)
+            && let Some(oldest) = cache
+                .clients
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(digest, _)| *digest)
+        {
+            cache.clients.remove(&oldest);
+        }
+        cache.clients.insert(digest, (account.clone(), tick));
+        Ok(account)
+    }
+
+    /// How long a request waits for a slot.
+    pub fn queue_timeout(&self) -> Duration {
+        self.inner.tuning.queue_timeout
+    }
+
+    fn now_ms(&self) -> u64 {
+        duration_ms(self.inner.clock.elapsed())
+    }
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// An account with its own client (and token cache), models list and upload namespace.
+fn build_account(
+    name: Arc<str>,
+    settings: Settings,
+    attachments: &Attachments,
+    models_ttl: Duration,
+    slots: Option<Slots>,
+) -> Result<Arc<Account>, gigachat::Error> {
+    let identity = crate::upstream_identity(&settings);
+    let client = GigaChat::new(settings)?;
+    Ok(Arc::new(Account {
+        name,
+        attachments: attachments.for_account(client.clone(), identity),
+        client,
+        models: TimedCache::new(models_ttl),
+        in_flight: AtomicUsize::new(0),
+        cool_until_ms: AtomicU64::new(0),
+        slots,
+    }))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Pool choice and cool-down.
