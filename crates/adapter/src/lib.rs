@@ -15,6 +15,7 @@ pub mod incoming;
 pub mod log_output;
 pub mod metrics;
 pub mod offload;
+pub mod policy;
 pub mod responses_store;
 pub mod routes;
 pub mod server;
