@@ -54,15 +54,16 @@ pub async fn build(
     settings: gigachat::Settings,
     keys: Vec<SecretString>,
 ) -> anyhow::Result<(Router, gigachat::GigaChat, Option<MetricsListener>)> {
-    build_with_accounts(config, settings, keys, &accounts::AccountsConfig::default()).await
+    build_with_policy(config, settings, keys, &policy::Policy::default()).await
 }
 
-/// Like [`build`], with the GigaChat accounts and pools of `KEYS_FILE` beside the default one.
-pub async fn build_with_accounts(
+/// Like [`build`], with the GigaChat accounts and pools of `KEYS_FILE` (`policy`) beside the
+/// default one.
+pub async fn build_with_policy(
     config: &Config,
     settings: gigachat::Settings,
     keys: Vec<SecretString>,
-    accounts_config: &accounts::AccountsConfig,
+    policy: &policy::Policy,
 ) -> anyhow::Result<(Router, gigachat::GigaChat, Option<MetricsListener>)> {
     let defaults = translate::ChatDefaults {
         contract: settings.api_version,
@@ -119,7 +120,7 @@ pub async fn build_with_accounts(
         settings,
         client.clone(),
         resolver,
-        accounts_config,
+        (&policy.accounts, &policy.pools),
         accounts::Tuning {
             cooldown: Duration::from_secs(config.account_cooldown_secs),
             queue_timeout: Duration::from_secs(config.account_queue_timeout_secs),

@@ -21,31 +21,8 @@ use crate::attachments::purposes::Purposes;
 use crate::attachments::resolve::Attachments;
 use crate::cache::TimedCache;
 use crate::error::AppError;
-
-/// The name of the account the `GIGACHAT_*` settings describe.
-pub const DEFAULT_ACCOUNT: &str = "default";
-
-/// One GigaChat account as configured.
-#[derive(Debug, Clone)]
-pub struct AccountConfig {
-    /// Its name, as keys and pools refer to it.
-    pub name: String,
-    /// Its authorization key (`None`: the default account's).
-    pub credentials: Option<SecretString>,
-    /// Its scope (`None`: `GIGACHAT_SCOPE`).
-    pub scope: Option<String>,
-    /// Requests it serves at once; more wait in a queue (`None`: no limit).
-    pub max_concurrent: Option<u32>,
-}
-
-/// The accounts and pools of `KEYS_FILE`.
-#[derive(Debug, Clone, Default)]
-pub struct AccountsConfig {
-    /// Accounts besides (or overriding the concurrency of) `default`.
-    pub accounts: Vec<AccountConfig>,
-    /// Pools by name: the accounts each spreads over, in order.
-    pub pools: Vec<(String, Vec<String>)>,
-}
+pub use crate::policy::DEFAULT_ACCOUNT;
+use crate::policy::{Account as AccountConfig, Pool};
 
 /// How accounts are waited for and cooled down.
 #[derive(Debug, Clone)]
@@ -161,13 +138,13 @@ pub fn fails_over(verdict: Verdict) -> bool {
 
 impl Accounts {
     /// The registry: `default` from `settings` (the client already built for it, uploading
-    /// through `attachments`), and one client per account of `config`; fails on an unusable
-    /// account or a pool naming an unknown one.
+    /// through `attachments`), and one client per account of `KEYS_FILE` (`configured`, with its
+    /// `pools`); fails on an unusable account or a pool naming an unknown one.
     pub fn new(
         settings: Settings,
         client: GigaChat,
         attachments: Attachments,
-        config: &AccountsConfig,
+        (configured, pools): (&[AccountConfig], &[Pool]),
         tuning: Tuning,
     ) -> anyhow::Result<Self> {
         let redis = match &tuning.redis_url {
@@ -177,12 +154,6 @@ impl Accounts {
         let slots_of = |name: &str, max: Option<u32>| {
             max.map(|max| Slots::new(name, max, tuning.lease, redis.clone()))
         };
-        let default_max = config
-            .accounts
-            .iter()
-            .find(|account| account.name == DEFAULT_ACCOUNT)
-            .and_then(|account| account.max_concurrent)
-            .or(tuning.default_max_concurrent);
         let default = Arc::new(Account {
             name: DEFAULT_ACCOUNT.into(),
             client,
@@ -190,24 +161,21 @@ impl Accounts {
             attachments: attachments.clone(),
             in_flight: AtomicUsize::new(0),
             cool_until_ms: AtomicU64::new(0),
-            slots: slots_of(DEFAULT_ACCOUNT, default_max),
+            slots: slots_of(DEFAULT_ACCOUNT, tuning.default_max_concurrent),
         });
         let mut targets: HashMap<Arc<str>, Target> = HashMap::new();
         targets.insert(DEFAULT_ACCOUNT.into(), Target::Account(default.clone()));
-        for account in &config.accounts {
-            if account.name == DEFAULT_ACCOUNT {
-                continue;
-            }
+        for account in configured {
             let mut own = settings.clone();
-            if let Some(credentials) = &account.credentials {
-                own.credentials = Some(credentials.clone());
-                own.access_token = None;
-            }
+            own.credentials = Some(account.credentials.clone());
+            own.access_token = None;
+            own.user = None;
+            own.password = None;
             if let Some(scope) = &account.scope {
                 own.scope.clone_from(scope);
             }
             let built = build_account(
-                account.name.as_str().into(),
+                account.name.clone(),
                 own,
                 &attachments,
                 tuning.models_ttl,
@@ -216,23 +184,23 @@ impl Accounts {
             .map_err(|err| anyhow::anyhow!("GigaChat account '{}': {err}", account.name))?;
             targets.insert(built.name.clone(), Target::Account(built));
         }
-        let mut pools = Vec::new();
-        for (name, members) in &config.pools {
-            let mut accounts = Vec::with_capacity(members.len());
-            for member in members {
-                match targets.get(member.as_str()) {
+        let mut built_pools = Vec::with_capacity(pools.len());
+        for pool in pools {
+            let mut accounts = Vec::with_capacity(pool.accounts.len());
+            for member in &pool.accounts {
+                match targets.get(member) {
                     Some(Target::Account(account)) => accounts.push(account.clone()),
-                    _ => anyhow::bail!("pool '{name}' names an unknown account '{member}'"),
+                    _ => anyhow::bail!("pool '{}' names an unknown account '{member}'", pool.name),
                 }
             }
             if accounts.is_empty() {
-                anyhow::bail!("pool '{name}' has no accounts");
+                anyhow::bail!("pool '{}' has no accounts", pool.name);
             }
-            pools.push((name.as_str().into(), Target::Pool(accounts)));
+            built_pools.push((pool.name.clone(), Target::Pool(accounts)));
         }
-        for (name, pool) in pools {
-            if targets.insert(name, pool).is_some() {
-                anyhow::bail!("a pool and an account share a name");
+        for (name, pool) in built_pools {
+            if targets.insert(name.clone(), pool).is_some() {
+                anyhow::bail!("the pool '{name}' has the name of an account");
             }
         }
         Ok(Self {
