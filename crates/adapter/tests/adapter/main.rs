@@ -10,6 +10,7 @@ mod openai_spec;
 #[path = "../support/redis.rs"]
 mod redis_server;
 
+mod accounts;
 mod attachments;
 mod builtins;
 mod chat;

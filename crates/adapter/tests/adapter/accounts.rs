@@ -1,0 +1,280 @@
+//! GigaChat accounts: pass-through credentials, the per-account queue (in process and through a
+//! real Redis, shared by two adapters) and pools that fail over.
+
+use std::time::Duration;
+
+use gigachat_emulator::{Credential, EmulatorConfig, Listener};
+use serde_json::{Value, json};
+
+use super::attachments::{data_url, image_request, png, uploads};
+use super::common::{Harness, KEY, Options, assert_error, spawn_adapter, start_with};
+
+const PASSTHROUGH: &str = "x-gigachat-authorization";
+
+fn caller(id: &str) -> Credential {
+    Credential::new(id, format!("{id}-secret"), "GIGACHAT_API_PERS")
+}
+
+/// An emulator that knows the adapter's own credentials and those of `callers`.
+fn emulator_with(callers: &[&str]) -> EmulatorConfig {
+    let mut credentials = EmulatorConfig::default().credentials;
+    credentials.extend(callers.iter().map(|id| caller(id)));
+    EmulatorConfig {
+        credentials,
+        ..EmulatorConfig::default()
+    }
+}
+
+/// The `Authorization` values the emulator's OAuth listener was sent.
+fn oauth_keys(harness: &Harness) -> Vec<String> {
+    harness
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.listener == Listener::Oauth)
+        .filter_map(|r| {
+            r.headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                .map(|(_, value)| value.clone())
+        })
+        .collect()
+}
+
+async fn chat_as(harness: &Harness, credentials: &str, body: &Value) -> (u16, Value) {
+    let response = harness
+        .post("/v1/chat/completions", body.clone())
+        .header(PASSTHROUGH, credentials)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn passthrough_credentials_are_their_own_identity_and_never_share_files() {
+    let harness = start_with(Options {
+        emulator: emulator_with(&["alice", "bob"]),
+        ..Options::default()
+    })
+    .await;
+    let (alice, bob) = (
+        caller("alice").authorization_key(),
+        caller("bob").authorization_key(),
+    );
+    let picture = image_request(&[data_url("image/png", &png(9))]);
+    let (status, body) = chat_as(&harness, &alice, &picture).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = chat_as(&harness, &format!("Basic {bob}"), &picture).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = chat_as(&harness, &alice, &picture).await;
+    assert_eq!(status, 200, "{body}");
+
+    let keys = oauth_keys(&harness);
+    assert!(keys.contains(&format!("Basic {alice}")), "{keys:?}");
+    assert!(keys.contains(&format!("Basic {bob}")), "{keys:?}");
+    assert!(
+        !keys.contains(&format!("Basic {}", harness.emulator.credentials_header())),
+        "the adapter's own account was not used: {keys:?}"
+    );
+    assert_eq!(
+        uploads(&harness),
+        2,
+        "one upload per caller, reused by alice"
+    );
+    let sent = harness.upstream_chat_bodies();
+    let ids: Vec<&Value> = sent
+        .iter()
+        .map(|b| &b["messages"][0]["attachments"][0])
+        .collect();
+    assert_eq!(ids[0], ids[2], "alice reuses her own upload");
+    assert_ne!(ids[0], ids[1], "bob never gets alice's file id");
+    // Each chat went upstream with its caller's own token (the emulator refuses another
+    // identity's file, so 200s above already prove it), never with the adapter's.
+    let tokens: Vec<String> = harness
+        .upstream("/chat/completions")
+        .iter()
+        .map(|r| {
+            r.headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                .map(|(_, value)| value.clone())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(tokens[0], tokens[2]);
+    assert_ne!(tokens[0], tokens[1]);
+}
+
+#[tokio::test]
+async fn a_refused_passthrough_key_is_the_callers_error_not_the_adapters_account() {
+    let harness = start_with(Options::default()).await;
+    let (status, body) = chat_as(
+        &harness,
+        &caller("stranger").authorization_key(),
+        &json!({"messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert!(
+        status == 401 || status == 403 || status >= 500,
+        "{status} {body}"
+    );
+    assert!(
+        harness.upstream("/chat/completions").is_empty(),
+        "nothing reached the chat with the adapter's own account"
+    );
+}
+
+/// An emulator with GigaChat's personal tier (one request at a time per identity) and slow
+/// streams, so two overlapping streams would meet its 429.
+fn personal_tier() -> EmulatorConfig {
+    EmulatorConfig {
+        concurrency_limit: Some(1),
+        first_event_delay: Duration::from_millis(300),
+        ..EmulatorConfig::default()
+    }
+}
+
+fn stream_request() -> Value {
+    json!({"stream": true, "messages": [{"role": "user", "content": "Tell me a story"}]})
+}
+
+async fn stream_at(http: &reqwest::Client, base: &str) -> (u16, String) {
+    let response = http
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&stream_request())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+fn upstream_429s(harness: &Harness) -> usize {
+    harness
+        .upstream("/chat/completions")
+        .iter()
+        .filter(|r| r.status == 429)
+        .count()
+}
+
+#[tokio::test]
+async fn a_concurrency_of_one_serialises_streams_instead_of_a_gigachat_429() {
+    let harness = start_with(Options {
+        emulator: personal_tier(),
+        args: vec!["--gigachat-account-max-concurrent".into(), "1".into()],
+        ..Options::default()
+    })
+    .await;
+    let (first, second) = tokio::join!(
+        stream_at(&harness.http, &harness.base),
+        stream_at(&harness.http, &harness.base)
+    );
+    for (status, text) in [first, second] {
+        assert_eq!(status, 200, "{text}");
+        assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+        assert!(!text.contains("\"error\""), "{text}");
+    }
+    assert_eq!(harness.upstream("/chat/completions").len(), 2);
+    assert_eq!(upstream_429s(&harness), 0, "GigaChat never saw two at once");
+}
+
+#[tokio::test]
+async fn without_the_limit_the_second_stream_meets_gigachats_429() {
+    // The control for the test above: the emulator does refuse overlapping streams.
+    let harness = start_with(Options {
+        emulator: personal_tier(),
+        ..Options::default()
+    })
+    .await;
+    let (first, second) = tokio::join!(
+        stream_at(&harness.http, &harness.base),
+        stream_at(&harness.http, &harness.base)
+    );
+    assert!(first.0 == 429 || second.0 == 429, "{first:?} / {second:?}");
+}
+
+#[tokio::test]
+async fn replicas_share_account_slots_through_redis_and_a_dead_lease_expires() {
+    let redis = crate::redis_server::RedisServer::start().await;
+    let harness = start_with(Options {
+        emulator: personal_tier(),
+        args: vec![
+            "--redis-url".into(),
+            redis.url.clone(),
+            "--gigachat-account-max-concurrent".into(),
+            "1".into(),
+            "--account-queue-timeout-secs".into(),
+            "5".into(),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        harness._dir.path().join("ca.pem"),
+        dir.path().join("ca.pem"),
+    )
+    .unwrap();
+    let args = vec![
+        "--redis-url".into(),
+        redis.url.clone(),
+        "--gigachat-account-max-concurrent".into(),
+        "1".into(),
+        "--account-queue-timeout-secs".into(),
+        "1".into(),
+    ];
+    let (replica, server) =
+        spawn_adapter(&harness.emulator, dir.path(), args, Box::new(|_| {}), KEY).await;
+
+    // One stream on each replica at once: the shared lease lets one through at a time.
+    let (first, second) = tokio::join!(
+        stream_at(&harness.http, &harness.base),
+        stream_at(&harness.http, &replica)
+    );
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(second.0, 200, "{}", second.1);
+    assert_eq!(upstream_429s(&harness), 0);
+
+    // A replica that died holding the slot: its lease ends on expiry, not before.
+    let mut conn = redis.raw().await.unwrap();
+    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    let now_ms = seconds * 1000 + micros / 1000;
+    let key = "gigachat-adapter:account:v1:default:leases";
+    let _: () = redis::cmd("ZADD")
+        .arg(key)
+        .arg(now_ms + 2_000)
+        .arg("dead-replica")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // The second replica waits at most 1 s: the dead lease still holds the slot.
+    let response = harness
+        .http
+        .post(format!("{replica}/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert!(response.headers().get("retry-after").is_some());
+    let body: Value = response.json().await.unwrap();
+    assert_error(status, &body, 429, Some("rate_limit_exceeded"));
+    // The first waits up to 5 s: served once the dead lease expired.
+    let (status, _, body) = harness
+        .chat(json!({"messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let left: Vec<String> = redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!left.contains(&"dead-replica".to_owned()), "{left:?}");
+    server.abort();
+}
