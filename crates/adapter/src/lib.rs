@@ -54,17 +54,6 @@ pub async fn build(
     settings: gigachat::Settings,
     keys: Vec<SecretString>,
 ) -> anyhow::Result<(Router, gigachat::GigaChat, Option<MetricsListener>)> {
-    build_with_policy(config, settings, keys, &policy::Policy::default()).await
-}
-
-/// Like [`build`], with the GigaChat accounts and pools of `KEYS_FILE` (`policy`) beside the
-/// default one.
-pub async fn build_with_policy(
-    config: &Config,
-    settings: gigachat::Settings,
-    keys: Vec<SecretString>,
-    policy: &policy::Policy,
-) -> anyhow::Result<(Router, gigachat::GigaChat, Option<MetricsListener>)> {
     let defaults = translate::ChatDefaults {
         contract: settings.api_version,
         default_model: settings.default_model().to_owned(),
@@ -116,6 +105,12 @@ pub async fn build_with_policy(
         purposes,
     );
     let attachment_counts = resolver.counts();
+    let keys = client_keys(config, keys)?;
+    let keys_file = keys.file().cloned();
+    // The accounts and pools of `KEYS_FILE` as it read at start (a reload changes keys only).
+    let policy = keys_file
+        .as_ref()
+        .map_or_else(Default::default, |file| file.current().clone());
     let accounts = accounts::Accounts::new(
         settings,
         client.clone(),
@@ -155,6 +150,9 @@ pub async fn build_with_policy(
         token_refreshes: Box::new(move || refreshing.token_refreshes()),
         attachments: attachment_counts,
     });
+    if let Some(file) = keys_file {
+        metrics.read_keys_file(file);
+    }
     let metrics_listener = match config.metrics_addr {
         Some(addr) => {
             Some(MetricsListener::start(addr, metrics.clone(), config.connection_limits()).await?)
@@ -169,6 +167,24 @@ pub async fn build_with_policy(
         metrics,
     );
     Ok((router, client, metrics_listener))
+}
+
+/// The client keys: `keys` (`BEARER_TOKEN`), those of `KEYS_FILE` (watched from now on, see
+/// [`policy::reload::PolicyFile::watch`]) and `ADMIN_TOKEN`.
+fn client_keys(config: &Config, keys: Vec<SecretString>) -> anyhow::Result<auth::Keys> {
+    let mut client_keys = auth::Keys::new(keys);
+    if let Some(path) = &config.keys_file {
+        let reserved = client_keys.names().cloned().collect();
+        let file = policy::reload::PolicyFile::open(path, reserved)
+            .with_context(|| format!("KEYS_FILE {}", path.display()))?;
+        let file = Arc::new(file);
+        file.watch(Duration::from_secs(config.keys_reload_secs));
+        client_keys = client_keys.with_file(file);
+    }
+    if let Some(token) = config.admin_token() {
+        client_keys = client_keys.with_admin_token(token);
+    }
+    Ok(client_keys)
 }
 
 /// `/metrics` (and nothing else) served without a key on `METRICS_ADDR`, in the background of the

@@ -7,7 +7,6 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use gigachat::GigaChat;
-use secrecy::SecretString;
 use translate::ChatDefaults;
 
 use crate::accounts::{Account, Accounts, Bound};
@@ -59,15 +58,15 @@ pub struct Media {
 }
 
 impl AppState {
-    /// Builds the state; `keys` (`BEARER_TOKEN` entries, see [`Keys::new`]) empty means
-    /// unauthenticated access was allowed explicitly;
+    /// Builds the state; `keys` (see [`Keys`]) empty means unauthenticated access was allowed
+    /// explicitly;
     /// `embeddings_model` serves embeddings requests that name no model; `responses` keeps
     /// stored Responses.
     pub fn new(
         accounts: Accounts,
         defaults: ChatDefaults,
         embeddings_model: String,
-        keys: Vec<SecretString>,
+        keys: Keys,
         limits: Limits,
         media: Media,
         responses: ResponsesStore,
@@ -78,7 +77,7 @@ impl AppState {
                 accounts,
                 defaults,
                 embeddings_model,
-                keys: Keys::new(keys),
+                keys,
                 ready: TimedCache::new(limits.ready_ttl),
                 max_request_bytes: limits.max_request_bytes,
                 stream_ping: limits.stream_ping,
