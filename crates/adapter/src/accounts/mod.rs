@@ -233,7 +233,8 @@ impl Accounts {
     }
 
     /// The accounts to try for `name` (an account or a pool), best first: a pool's accounts out of
-    /// their cool-down before those in it, then the least busy; `None` when nothing has the name.
+    /// their cool-down before those in it (the one whose cool-down ends first before the others),
+    /// then the least busy; `None` when nothing has the name.
     pub fn candidates(&self, name: &str) -> Option<Vec<Arc<Account>>> {
         match self.inner.targets.get(name)? {
             Target::Account(account) => Some(vec![account.clone()]),
@@ -242,10 +243,10 @@ impl Accounts {
                 let mut ordered = accounts.clone();
                 // A stable sort: among equals, the pool's own order decides.
                 ordered.sort_by_key(|account| {
-                    (
-                        account.cool_until_ms.load(Ordering::Relaxed) > now,
-                        account.in_flight(),
-                    )
+                    let cool_until = account.cool_until_ms.load(Ordering::Relaxed);
+                    // Out of cool-down first; among cooling ones, the one that failed longest ago.
+                    let cooling = if cool_until > now { cool_until } else { 0 };
+                    (cooling, account.in_flight())
                 });
                 Some(ordered)
             }

@@ -278,3 +278,147 @@ async fn replicas_share_account_slots_through_redis_and_a_dead_lease_expires() {
     assert!(!left.contains(&"dead-replica".to_owned()), "{left:?}");
     server.abort();
 }
+
+/// The secret of the key that uses the pool `shared`.
+const POOL_KEY: &str = "pool-key";
+
+/// An adapter whose key [`POOL_KEY`] uses the pool `shared` of `members` (accounts `team-b`,
+/// known to the emulator, and `broken`, which it refuses, besides `default`).
+async fn pooled(members: &[&str]) -> (Harness, tempfile::TempDir) {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let digest: String = sha2::Sha256::digest(POOL_KEY.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let members: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
+    let file = dir.path().join("keys.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[accounts.team-b]\ncredentials = \"{}\"\n\n\
+             [accounts.broken]\ncredentials = \"{}\"\n\n\
+             [pools.shared]\naccounts = [{}]\n\n\
+             [[keys]]\nname = \"pooled\"\nsha256 = \"{digest}\"\naccount = \"shared\"\n",
+            caller("team-b").authorization_key(),
+            caller("nobody").authorization_key(),
+            members.join(", "),
+        ),
+    )
+    .unwrap();
+    let harness = start_with(Options {
+        emulator: emulator_with(&["team-b"]),
+        args: vec!["--keys-file".into(), file.display().to_string()],
+        ..Options::default()
+    })
+    .await;
+    (harness, dir)
+}
+
+async fn chat_in_pool(harness: &Harness, body: Value) -> (u16, String) {
+    let response = harness
+        .http
+        .post(format!("{}/v1/chat/completions", harness.base))
+        .bearer_auth(POOL_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn hello(stream: bool) -> Value {
+    json!({"stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// The bearer token and status of every chat call the emulator got.
+fn chat_calls(harness: &Harness) -> Vec<(String, u16)> {
+    harness
+        .upstream("/chat/completions")
+        .iter()
+        .map(|r| {
+            let token = r
+                .headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                .map(|(_, value)| value.clone())
+                .unwrap();
+            (token, r.status)
+        })
+        .collect()
+}
+
+fn fault(status: u16) -> gigachat_emulator::Fault {
+    gigachat_emulator::Fault::Status {
+        status,
+        retry_after: None,
+        times: 1,
+    }
+}
+
+#[tokio::test]
+async fn a_pool_keeps_answering_through_the_other_account_on_429_and_5xx() {
+    let (harness, _dir) = pooled(&["default", "team-b"]).await;
+    for (round, status) in [429, 503, 500, 429].into_iter().enumerate() {
+        harness
+            .emulator
+            .faults()
+            .push_for("/chat/completions", fault(status));
+        let (code, body) = chat_in_pool(&harness, hello(round % 2 == 1)).await;
+        assert_eq!(code, 200, "round {round} ({status}): {body}");
+    }
+    let calls = chat_calls(&harness);
+    assert_eq!(
+        calls.len(),
+        8,
+        "each request failed once and went on: {calls:?}"
+    );
+    for pair in calls.chunks(2) {
+        assert!(pair[0].1 >= 429 && pair[1].1 == 200, "{calls:?}");
+        assert_ne!(pair[0].0, pair[1].0, "the retry went to the other account");
+    }
+    // After a failure the failed account cools down: the next request goes to the other first.
+    let before = calls.len();
+    let (code, body) = chat_in_pool(&harness, hello(false)).await;
+    assert_eq!(code, 200, "{body}");
+    let calls = chat_calls(&harness);
+    assert_eq!(calls.len(), before + 1);
+    assert_eq!(
+        calls[before].0,
+        calls[before - 1].0,
+        "the healthy account first"
+    );
+}
+
+#[tokio::test]
+async fn a_pool_fails_over_refused_credentials_but_not_the_clients_mistake() {
+    let (harness, _dir) = pooled(&["broken", "default"]).await;
+    for _ in 0..3 {
+        let (code, body) = chat_in_pool(&harness, hello(false)).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    // A 400 is the request's own fault: the same request would fail on any account.
+    harness
+        .emulator
+        .faults()
+        .push_for("/chat/completions", fault(400));
+    let before = chat_calls(&harness).len();
+    let (code, body) = chat_in_pool(&harness, hello(false)).await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(chat_calls(&harness).len(), before + 1, "not tried again");
+}
+
+#[tokio::test]
+async fn a_stream_that_started_is_never_moved_to_another_account() {
+    let (harness, _dir) = pooled(&["default", "team-b"]).await;
+    harness.emulator.faults().push_for(
+        "/chat/completions",
+        gigachat_emulator::Fault::CutStreamAfter {
+            events: 1,
+            times: 1,
+        },
+    );
+    let (code, text) = chat_in_pool(&harness, hello(true)).await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(chat_calls(&harness).len(), 1, "one account, once: {text}");
+}
