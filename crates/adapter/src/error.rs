@@ -79,6 +79,8 @@ pub enum AppError {
     TooManyConnections(usize),
     /// The adapter is shutting down and its drain deadline has passed.
     ShuttingDown,
+    /// GigaChat refused the authorization key the caller sent in `X-GigaChat-Authorization`.
+    PassthroughRefused,
     /// Every slot of the caller's GigaChat account (`max_concurrent`) stayed taken for the whole
     /// queue wait (`ACCOUNT_QUEUE_TIMEOUT_SECS`).
     AccountBusy {
@@ -150,6 +152,7 @@ impl AppError {
             AppError::TooManyConnections(_) => "too_many_connections",
             AppError::ShuttingDown => "shutting_down",
             AppError::AccountBusy { .. } => "account_busy",
+            AppError::PassthroughRefused => "passthrough_refused",
             AppError::Attachment(part) => match &part.error {
                 AttachmentError::Upload(err) => err.verdict().as_str(),
                 _ => "invalid_attachment",
@@ -258,6 +261,12 @@ impl AppError {
                     ),
                 )
             },
+            AppError::PassthroughRefused => shape(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                Some("invalid_api_key"),
+                "GigaChat refused the authorization key sent in X-GigaChat-Authorization.".into(),
+            ),
             AppError::AccountBusy { account, waited } => Shape {
                 retry_after: Some(Duration::from_secs(1)),
                 ..shape(
@@ -590,7 +599,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) | AppError::HeadersTooLarge(_) => {
                 (shape.status, "request_too_large")
             }
-            AppError::Unauthorized | AppError::KeyExpired { .. } => {
+            AppError::Unauthorized | AppError::KeyExpired { .. } | AppError::PassthroughRefused => {
                 (shape.status, "authentication_error")
             }
             AppError::ModelNotAllowed(_) => (shape.status, "permission_error"),

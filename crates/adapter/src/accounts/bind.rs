@@ -97,7 +97,12 @@ async fn bound(
         request.headers_mut().remove(PASSTHROUGH_HEADER);
         let held = Held::new(account.clone(), None);
         request.extensions_mut().insert(Bound(account));
-        return Ok(hold_until_body_ends(next.run(request).await, held));
+        let response = next.run(request).await;
+        // The caller's own key refused is the caller's mistake, not the adapter's account.
+        if verdict_of(&response) == Some(gigachat::Verdict::CredentialsRefused) {
+            return Err(AppError::PassthroughRefused.into_response());
+        }
+        return Ok(hold_until_body_ends(response, held));
     }
     let name = request.extensions().get::<Caller>().map_or_else(
         || Arc::from(DEFAULT_ACCOUNT),
@@ -148,11 +153,7 @@ async fn bound(
         let mut attempt = Request::from_parts(parts.clone(), Body::from(body.clone()));
         attempt.extensions_mut().insert(Bound(held.account.clone()));
         let response = next.clone().run(attempt).await;
-        let failed_over = response
-            .extensions()
-            .get::<Label>()
-            .and_then(|Label(label)| gigachat::Verdict::from_label(label))
-            .filter(|verdict| fails_over(*verdict));
+        let failed_over = verdict_of(&response).filter(|verdict| fails_over(*verdict));
         let Some(verdict) = failed_over else {
             return Ok(hold_until_body_ends(response, held));
         };
@@ -186,6 +187,14 @@ async fn hold(accounts: &Accounts, account: &Arc<Account>, wait: bool) -> Option
         slots.try_acquire().await?
     };
     Some(Held::new(account.clone(), Some(slot)))
+}
+
+/// The verdict of a GigaChat failure the response reports, if it reports one.
+fn verdict_of(response: &Response) -> Option<gigachat::Verdict> {
+    response
+        .extensions()
+        .get::<Label>()
+        .and_then(|Label(label)| gigachat::Verdict::from_label(label))
 }
 
 fn busy(accounts: &Accounts, name: &str) -> Response {
