@@ -104,23 +104,25 @@ async fn bound(
         }
         return Ok(hold_until_body_ends(response, held));
     }
-    let name = request.extensions().get::<Caller>().map_or_else(
-        || Arc::from(DEFAULT_ACCOUNT),
-        |caller| caller.account.clone(),
-    );
-    let candidates = accounts.candidates(&name).ok_or_else(|| {
+    let caller_account = request
+        .extensions()
+        .get::<Caller>()
+        .map(|caller| caller.account.clone());
+    let name: &str = caller_account.as_deref().unwrap_or(DEFAULT_ACCOUNT);
+    // One account (the usual case): no lookup beyond the map, no allocation.
+    if let Some(account) = accounts.account(name) {
+        let held = hold(accounts, account, true)
+            .await
+            .ok_or_else(|| busy(accounts, name))?;
+        request.extensions_mut().insert(Bound(account.clone()));
+        return Ok(hold_until_body_ends(next.run(request).await, held));
+    }
+    let candidates = accounts.candidates(name).ok_or_else(|| {
         AppError::Internal(format!(
             "the key's account or pool '{name}' is not configured"
         ))
         .into_response()
     })?;
-    if let [account] = candidates.as_slice() {
-        let held = hold(accounts, account, true)
-            .await
-            .ok_or_else(|| busy(accounts, &name))?;
-        request.extensions_mut().insert(Bound(account.clone()));
-        return Ok(hold_until_body_ends(next.run(request).await, held));
-    }
     // A pool: the body is kept, so the request can be run again on the next account.
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, max_body)
@@ -141,11 +143,11 @@ async fn bound(
     let mut held = match held {
         Some(held) => held,
         None => {
-            let first = rest.first().cloned().ok_or_else(|| busy(accounts, &name))?;
+            let first = rest.first().cloned().ok_or_else(|| busy(accounts, name))?;
             rest.retain(|account| !Arc::ptr_eq(account, &first));
             hold(accounts, &first, true)
                 .await
-                .ok_or_else(|| busy(accounts, &name))?
+                .ok_or_else(|| busy(accounts, name))?
         }
     };
     let mut tries = rest.into_iter();
@@ -169,9 +171,11 @@ async fn bound(
         );
         accounts.cool_down(&held.account);
         drop(response);
+        // The failed account's slot is given back before waiting for the next one's.
+        drop(held);
         held = hold(accounts, &next_account, true)
             .await
-            .ok_or_else(|| busy(accounts, &name))?;
+            .ok_or_else(|| busy(accounts, name))?;
     }
 }
 
