@@ -422,3 +422,90 @@ async fn a_stream_that_started_is_never_moved_to_another_account() {
     assert_eq!(code, 200, "{text}");
     assert_eq!(chat_calls(&harness).len(), 1, "one account, once: {text}");
 }
+
+#[tokio::test]
+async fn a_full_queue_is_a_429_in_the_callers_envelope() {
+    let harness = start_with(Options {
+        emulator: EmulatorConfig {
+            first_event_delay: Duration::from_secs(2),
+            ..EmulatorConfig::default()
+        },
+        args: vec![
+            "--gigachat-account-max-concurrent".into(),
+            "1".into(),
+            "--account-queue-timeout-secs".into(),
+            "0".into(),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let (http, base) = (harness.http.clone(), harness.base.clone());
+    let holder = tokio::spawn(async move { stream_at(&http, &base).await });
+    let anthropic = json!({
+        "model": "GigaChat-2",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "hi"}]
+    });
+    let mut refused = None;
+    for _ in 0..40 {
+        let response = harness
+            .http
+            .post(format!("{}/v1/messages", harness.base))
+            .header("x-api-key", KEY)
+            .header("anthropic-version", "2023-06-01")
+            .json(&anthropic)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            refused = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let refused = refused.expect("the stream held the only slot, so a request was refused");
+    assert!(refused.headers().get("retry-after").is_some());
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    let (status, text) = holder.await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        harness.upstream("/chat/completions").len(),
+        1,
+        "the refused request never reached GigaChat"
+    );
+}
+
+#[tokio::test]
+async fn each_account_keeps_its_own_models_list() {
+    let harness = start_with(Options {
+        emulator: emulator_with(&["alice"]),
+        ..Options::default()
+    })
+    .await;
+    let alice = caller("alice").authorization_key();
+    for passthrough in [None, Some(&alice), None, Some(&alice)] {
+        let mut request = harness.get("/v1/models");
+        if let Some(key) = passthrough {
+            request = request.header(PASSTHROUGH, key);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 200);
+    }
+    let tokens: Vec<String> = harness
+        .upstream("/models")
+        .iter()
+        .filter_map(|r| {
+            r.headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                .map(|(_, value)| value.clone())
+        })
+        .collect();
+    assert_eq!(
+        tokens.len(),
+        2,
+        "one listing per account, then cached: {tokens:?}"
+    );
+    assert_ne!(tokens[0], tokens[1]);
+}
