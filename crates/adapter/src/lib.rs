@@ -107,15 +107,14 @@ pub async fn build(
     let attachment_counts = resolver.counts();
     let keys = client_keys(config, keys)?;
     let keys_file = keys.file().cloned();
-    // The accounts and pools of `KEYS_FILE` as it read at start (a reload changes keys only).
     let policy = keys_file
         .as_ref()
-        .map_or_else(Default::default, |file| file.current().clone());
+        .map_or_else(Default::default, |file| Arc::clone(&file.current()));
     let accounts = accounts::Accounts::new(
         settings,
         client.clone(),
         resolver,
-        (&policy.accounts, &policy.pools),
+        policy,
         accounts::Tuning {
             cooldown: Duration::from_secs(config.account_cooldown_secs),
             queue_timeout: Duration::from_secs(config.account_queue_timeout_secs),
@@ -127,6 +126,10 @@ pub async fn build(
         },
     )
     .context("GigaChat accounts")?;
+    let accounts = match &keys_file {
+        Some(file) => accounts.following(file.clone())?,
+        None => accounts,
+    };
     let media = state::Media {
         image_mode: config.generated_images,
         public_base_url: config.public_base_url.clone(),

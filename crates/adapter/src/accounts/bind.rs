@@ -104,6 +104,7 @@ async fn bound(
         }
         return Ok(hold_until_body_ends(response, held));
     }
+    accounts.refresh();
     let caller_account = request
         .extensions()
         .get::<Caller>()
@@ -111,10 +112,10 @@ async fn bound(
     let name: &str = caller_account.as_deref().unwrap_or(DEFAULT_ACCOUNT);
     // One account (the usual case): no lookup beyond the map, no allocation.
     if let Some(account) = accounts.account(name) {
-        let held = hold(accounts, account, true)
+        let held = hold(accounts, &account, true)
             .await
             .ok_or_else(|| busy(accounts, name))?;
-        request.extensions_mut().insert(Bound(account.clone()));
+        request.extensions_mut().insert(Bound(account));
         return Ok(hold_until_body_ends(next.run(request).await, held));
     }
     let candidates = accounts.candidates(name).ok_or_else(|| {

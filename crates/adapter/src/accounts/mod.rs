@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use gigachat::{GigaChat, Settings, Verdict};
 use secrecy::SecretString;
 use sha2::Digest;
@@ -21,8 +22,10 @@ use crate::attachments::purposes::Purposes;
 use crate::attachments::resolve::Attachments;
 use crate::cache::TimedCache;
 use crate::error::AppError;
+use crate::policy::Account as AccountConfig;
 pub use crate::policy::DEFAULT_ACCOUNT;
-use crate::policy::{Account as AccountConfig, Pool};
+use crate::policy::Policy;
+use crate::policy::reload::PolicyFile;
 
 /// How accounts are waited for and cooled down.
 #[derive(Debug, Clone)]
@@ -46,6 +49,10 @@ pub struct Tuning {
 /// One GigaChat account with everything that must not be shared with another.
 pub struct Account {
     name: Arc<str>,
+    /// Who uploads: the digest of its base URL, scope and credentials (its dedup namespace).
+    identity: String,
+    /// Its `max_concurrent`, as configured.
+    max_concurrent: Option<u32>,
     client: GigaChat,
     models: TimedCache<Vec<gigachat::types::Model>>,
     attachments: Attachments,
@@ -107,9 +114,17 @@ pub struct Accounts {
     inner: Arc<Registry>,
 }
 
+/// Accounts and pools by name.
+type Targets = HashMap<Arc<str>, Target>;
+
 struct Registry {
     default: Arc<Account>,
-    targets: HashMap<Arc<str>, Target>,
+    targets: ArcSwap<Targets>,
+    /// `KEYS_FILE`, followed: its accounts and pools as last built, and a lock for rebuilding.
+    file: Option<Arc<PolicyFile>>,
+    built_from: ArcSwap<Policy>,
+    rebuilding: Mutex<()>,
+    redis: Option<redis::aio::ConnectionManager>,
     passthrough: Mutex<Passthrough>,
     /// What a pass-through client is built from: the default settings and resolver.
     settings: Settings,
@@ -144,79 +159,85 @@ impl Accounts {
         settings: Settings,
         client: GigaChat,
         attachments: Attachments,
-        (configured, pools): (&[AccountConfig], &[Pool]),
+        policy: Arc<Policy>,
         tuning: Tuning,
     ) -> anyhow::Result<Self> {
         let redis = match &tuning.redis_url {
             Some(url) => Some(slots::connect(url)?),
             None => None,
         };
-        let slots_of = |name: &str, max: Option<u32>| {
-            max.map(|max| Slots::new(name, max, tuning.lease, redis.clone()))
-        };
         let default = Arc::new(Account {
             name: DEFAULT_ACCOUNT.into(),
+            identity: attachments.identity().to_owned(),
+            max_concurrent: tuning.default_max_concurrent,
             client,
             models: TimedCache::new(tuning.models_ttl),
             attachments: attachments.clone(),
             in_flight: AtomicUsize::new(0),
             cool_until_ms: AtomicU64::new(0),
-            slots: slots_of(DEFAULT_ACCOUNT, tuning.default_max_concurrent),
+            slots: tuning
+                .default_max_concurrent
+                .map(|max| Slots::new(DEFAULT_ACCOUNT, max, tuning.lease, redis.clone())),
         });
-        let mut targets: HashMap<Arc<str>, Target> = HashMap::new();
-        targets.insert(DEFAULT_ACCOUNT.into(), Target::Account(default.clone()));
-        for account in configured {
-            let mut own = settings.clone();
-            own.credentials = Some(account.credentials.clone());
-            own.access_token = None;
-            own.user = None;
-            own.password = None;
-            if let Some(scope) = &account.scope {
-                own.scope.clone_from(scope);
-            }
-            let built = build_account(
-                account.name.clone(),
-                own,
-                &attachments,
-                tuning.models_ttl,
-                slots_of(&account.name, account.max_concurrent),
-            )
-            .map_err(|err| anyhow::anyhow!("GigaChat account '{}': {err}", account.name))?;
-            targets.insert(built.name.clone(), Target::Account(built));
-        }
-        let mut built_pools = Vec::with_capacity(pools.len());
-        for pool in pools {
-            let mut accounts = Vec::with_capacity(pool.accounts.len());
-            for member in &pool.accounts {
-                match targets.get(member) {
-                    Some(Target::Account(account)) => accounts.push(account.clone()),
-                    _ => anyhow::bail!("pool '{}' names an unknown account '{member}'", pool.name),
-                }
-            }
-            if accounts.is_empty() {
-                anyhow::bail!("pool '{}' has no accounts", pool.name);
-            }
-            built_pools.push((pool.name.clone(), Target::Pool(accounts)));
-        }
-        for (name, pool) in built_pools {
-            if targets.insert(name.clone(), pool).is_some() {
-                anyhow::bail!("the pool '{name}' has the name of an account");
-            }
-        }
-        Ok(Self {
-            inner: Arc::new(Registry {
-                default,
-                targets,
-                passthrough: Mutex::new(Passthrough {
-                    clients: HashMap::new(),
-                    tick: 0,
-                }),
-                settings,
-                attachments,
-                tuning,
-                clock: Instant::now(),
+        let mut registry = Registry {
+            default,
+            targets: ArcSwap::from_pointee(Targets::new()),
+            file: None,
+            built_from: ArcSwap::new(policy.clone()),
+            rebuilding: Mutex::new(()),
+            redis,
+            passthrough: Mutex::new(Passthrough {
+                clients: HashMap::new(),
+                tick: 0,
             }),
+            settings,
+            attachments,
+            tuning,
+            clock: Instant::now(),
+        };
+        registry.targets = ArcSwap::from_pointee(registry.build_targets(&policy)?);
+        Ok(Self {
+            inner: Arc::new(registry),
         })
+    }
+
+    /// Follows `file`: when a reload changes its accounts or pools, they are built again before
+    /// the next request is bound (unchanged accounts keep their client, token and slots).
+    pub fn following(self, file: Arc<PolicyFile>) -> anyhow::Result<Self> {
+        let mut registry = Arc::try_unwrap(self.inner)
+            .map_err(|_| anyhow::anyhow!("the accounts are already shared"))?;
+        registry.file = Some(file);
+        Ok(Self {
+            inner: Arc::new(registry),
+        })
+    }
+
+    /// Builds the accounts and pools again if `KEYS_FILE` was reloaded since they were built; a
+    /// policy whose accounts cannot be built keeps the previous ones (logged).
+    pub fn refresh(&self) {
+        let Some(file) = &self.inner.file else {
+            return;
+        };
+        let current = file.current();
+        if Arc::ptr_eq(&current, &self.inner.built_from.load()) {
+            return;
+        }
+        let Ok(_rebuilding) = self.inner.rebuilding.lock() else {
+            return;
+        };
+        if Arc::ptr_eq(&current, &self.inner.built_from.load()) {
+            return;
+        }
+        match self.inner.build_targets(&current) {
+            Ok(targets) => {
+                self.inner.targets.store(Arc::new(targets));
+                tracing::info!("GigaChat accounts and pools rebuilt from the reloaded KEYS_FILE");
+            }
+            Err(err) => {
+                tracing::error!(%err, "the reloaded KEYS_FILE's accounts cannot be built; the previous ones stay");
+            }
+        }
+        self.inner.built_from.store(Arc::clone(&current));
     }
 
     /// The account of `GIGACHAT_*`.
@@ -225,9 +246,9 @@ impl Accounts {
     }
 
     /// The account named `name`, if it is one (not a pool).
-    pub fn account(&self, name: &str) -> Option<&Arc<Account>> {
-        match self.inner.targets.get(name) {
-            Some(Target::Account(account)) => Some(account),
+    pub fn account(&self, name: &str) -> Option<Arc<Account>> {
+        match self.inner.targets.load().get(name) {
+            Some(Target::Account(account)) => Some(account.clone()),
             _ => None,
         }
     }
@@ -236,7 +257,7 @@ impl Accounts {
     /// their cool-down before those in it (the one whose cool-down ends first before the others),
     /// then the least busy; `None` when nothing has the name.
     pub fn candidates(&self, name: &str) -> Option<Vec<Arc<Account>>> {
-        match self.inner.targets.get(name)? {
+        match self.inner.targets.load().get(name)? {
             Target::Account(account) => Some(vec![account.clone()]),
             Target::Pool(accounts) => {
                 let now = self.now_ms();
@@ -288,6 +309,7 @@ impl Accounts {
             &self.inner.attachments,
             self.inner.tuning.models_ttl,
             None,
+            None,
         )
         .map_err(|err| AppError::InvalidRequest {
             message: format!("{PASSTHROUGH_HEADER} cannot be used: {err}"),
@@ -316,6 +338,78 @@ impl Accounts {
     }
 }
 
+impl Registry {
+    /// The accounts and pools of `policy` beside `default`; an account configured as before keeps
+    /// its client (token, models, slots and in-flight count).
+    fn build_targets(&self, policy: &Policy) -> anyhow::Result<Targets> {
+        let previous = self.targets.load();
+        let mut targets = Targets::new();
+        targets.insert(
+            DEFAULT_ACCOUNT.into(),
+            Target::Account(self.default.clone()),
+        );
+        for account in &policy.accounts {
+            let settings = self.settings_of(account);
+            let identity = crate::upstream_identity(&settings);
+            let kept = match previous.get(&account.name) {
+                Some(Target::Account(old))
+                    if old.identity == identity && old.max_concurrent == account.max_concurrent =>
+                {
+                    Some(old.clone())
+                }
+                _ => None,
+            };
+            let built = match kept {
+                Some(old) => old,
+                None => build_account(
+                    account.name.clone(),
+                    settings,
+                    &self.attachments,
+                    self.tuning.models_ttl,
+                    account.max_concurrent,
+                    account.max_concurrent.map(|max| {
+                        Slots::new(&account.name, max, self.tuning.lease, self.redis.clone())
+                    }),
+                )
+                .map_err(|err| anyhow::anyhow!("GigaChat account '{}': {err}", account.name))?,
+            };
+            targets.insert(account.name.clone(), Target::Account(built));
+        }
+        for pool in &policy.pools {
+            let mut accounts = Vec::with_capacity(pool.accounts.len());
+            for member in &pool.accounts {
+                match targets.get(member) {
+                    Some(Target::Account(account)) => accounts.push(account.clone()),
+                    _ => anyhow::bail!("pool '{}' names an unknown account '{member}'", pool.name),
+                }
+            }
+            if accounts.is_empty() {
+                anyhow::bail!("pool '{}' has no accounts", pool.name);
+            }
+            if targets
+                .insert(pool.name.clone(), Target::Pool(accounts))
+                .is_some()
+            {
+                anyhow::bail!("the pool '{}' has the name of an account", pool.name);
+            }
+        }
+        Ok(targets)
+    }
+
+    /// The default settings with `account`'s credentials and scope.
+    fn settings_of(&self, account: &AccountConfig) -> Settings {
+        let mut own = self.settings.clone();
+        own.credentials = Some(account.credentials.clone());
+        own.access_token = None;
+        own.user = None;
+        own.password = None;
+        if let Some(scope) = &account.scope {
+            own.scope.clone_from(scope);
+        }
+        own
+    }
+}
+
 fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -326,13 +420,16 @@ fn build_account(
     settings: Settings,
     attachments: &Attachments,
     models_ttl: Duration,
+    max_concurrent: Option<u32>,
     slots: Option<Slots>,
 ) -> Result<Arc<Account>, gigachat::Error> {
     let identity = crate::upstream_identity(&settings);
     let client = GigaChat::new(settings)?;
     Ok(Arc::new(Account {
         name,
-        attachments: attachments.for_account(client.clone(), identity),
+        attachments: attachments.for_account(client.clone(), identity.clone()),
+        identity,
+        max_concurrent,
         client,
         models: TimedCache::new(models_ttl),
         in_flight: AtomicUsize::new(0),

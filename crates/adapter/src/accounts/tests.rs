@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use super::*;
 use crate::attachments::fetch::{FetchConfig, Fetcher};
 use crate::attachments::store::{Dedup, file_store};
-use crate::policy::{Account as AccountConfig, Pool};
+use crate::policy::{Account as AccountConfig, Policy, Pool};
 use crate::store::MemoryStore;
 
 fn tuning(cooldown: Duration, passthrough_max: usize) -> Tuning {
@@ -56,11 +56,14 @@ fn registry(cooldown: Duration, passthrough_max: usize) -> Accounts {
         name: "shared".into(),
         accounts: vec!["default".into(), "a".into(), "b".into()],
     };
+    let mut policy = Policy::default();
+    policy.accounts = vec![configured("a"), configured("b")];
+    policy.pools = vec![pool];
     Accounts::new(
         settings,
         client,
         attachments,
-        (&[configured("a"), configured("b")], &[pool]),
+        Arc::new(policy),
         tuning(cooldown, passthrough_max),
     )
     .unwrap()

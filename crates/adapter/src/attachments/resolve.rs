@@ -168,6 +168,11 @@ impl Attachments {
         }
     }
 
+    /// Who this resolver uploads as (its dedup namespace).
+    pub fn identity(&self) -> &str {
+        &self.inner.identity
+    }
+
     /// The purposes of Files API uploads made as this resolver's identity.
     pub fn purposes(&self) -> &Purposes {
         &self.inner.purposes

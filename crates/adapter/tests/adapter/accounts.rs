@@ -509,3 +509,70 @@ async fn each_account_keeps_its_own_models_list() {
     );
     assert_ne!(tokens[0], tokens[1]);
 }
+
+#[tokio::test]
+async fn an_account_added_by_a_reload_serves_the_keys_that_name_it() {
+    use sha2::Digest as _;
+    let hex = |secret: &str| -> String {
+        sha2::Sha256::digest(secret.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[keys]]\nname = \"first\"\nsha256 = \"{}\"\n",
+            hex("first-key")
+        ),
+    )
+    .unwrap();
+    let harness = start_with(Options {
+        emulator: emulator_with(&["team-c"]),
+        args: vec![
+            "--keys-file".into(),
+            file.display().to_string(),
+            "--keys-reload-secs".into(),
+            "1".into(),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let team_c = caller("team-c").authorization_key();
+    // Another size, so the reload sees the change whatever the file system's mtime resolution.
+    std::fs::write(
+        &file,
+        format!(
+            "[accounts.team-c]\ncredentials = \"{team_c}\"\n\n\
+             [[keys]]\nname = \"first\"\nsha256 = \"{}\"\n\n\
+             [[keys]]\nname = \"late\"\nsha256 = \"{}\"\naccount = \"team-c\"\n",
+            hex("first-key"),
+            hex("late-key"),
+        ),
+    )
+    .unwrap();
+    let mut answered = None;
+    for _ in 0..60 {
+        let response = harness
+            .http
+            .post(format!("{}/v1/chat/completions", harness.base))
+            .bearer_auth("late-key")
+            .json(&hello(false))
+            .send()
+            .await
+            .unwrap();
+        if response.status() != 401 {
+            answered = Some((response.status().as_u16(), response.text().await.unwrap()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = answered.expect("the reloaded key was accepted");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        oauth_keys(&harness).contains(&format!("Basic {team_c}")),
+        "the new account's own credentials were used"
+    );
+}
