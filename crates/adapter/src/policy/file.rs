@@ -595,6 +595,20 @@ expires = 2026-06-01T12:00:00+03:00
         assert_eq!(pool, ["default", "team-a"]);
     }
 
+    /// The example shipped in `deploy/` (and quoted by the README) is a good file.
+    #[test]
+    fn the_shipped_example_parses() {
+        let example = include_str!("../../../../deploy/keys.example.toml");
+        let env = |name: &str| (name == "TEAM_A_GIGACHAT_CREDENTIALS").then(|| "a2V5".to_owned());
+        let policy = Policy::parse(example, env).unwrap();
+        let alice = policy.key("sk-alice-example").unwrap();
+        assert_eq!(&*alice.caller.account, "shared");
+        assert_eq!(alice.caller.limits.concurrent, Some(4));
+        let bot = policy.key("sk-ci-bot-example").unwrap();
+        assert!(bot.allows_model("EmbeddingsGigaR") && !bot.allows_model("GigaChat"));
+        assert_eq!(policy.pool("shared").unwrap().accounts.len(), 2);
+    }
+
     #[test]
     fn an_empty_file_has_no_keys() {
         let policy = Policy::parse("", env).unwrap();

@@ -123,11 +123,12 @@ impl PolicyFile {
     }
 
     /// Polls the file every `every` (never when zero) and reads it on SIGHUP, on the current
-    /// runtime, for as long as it runs. The file is looked at on a blocking thread.
+    /// runtime, for as long as it runs. SIGHUP is listened to once this returns (it no longer ends
+    /// the process). The file is looked at on a blocking thread.
     pub fn watch(self: &Arc<Self>, every: Duration) {
         let file = self.clone();
+        let mut hangups = hangups();
         tokio::spawn(async move {
-            let mut hangups = hangups();
             let mut poll = (!every.is_zero()).then(|| {
                 let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
                 poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -20,6 +20,7 @@ mod dashboard;
 mod embeddings;
 mod errors;
 mod headers;
+mod keys;
 mod messages;
 mod messages_stream;
 mod metrics;
