@@ -101,11 +101,6 @@ impl AppState {
         &self.inner.accounts
     }
 
-    /// The account this state is bound to.
-    pub fn account(&self) -> &Arc<Account> {
-        &self.account
-    }
-
     /// How long an Anthropic stream may stay silent before a `ping` keeps it alive.
     pub fn stream_ping(&self) -> Duration {
         self.inner.stream_ping
