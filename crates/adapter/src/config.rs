@@ -55,6 +55,17 @@ pub struct Config {
         hide_env_values = true
     )]
     pub bearer_tokens: Vec<String>,
+    /// A TOML file of keys with policy (allowed models, limits, expiry, GigaChat account), accounts
+    /// and pools, beside `BEARER_TOKEN`; read again when it changes and on SIGHUP.
+    #[arg(long, env = "KEYS_FILE")]
+    pub keys_file: Option<std::path::PathBuf>,
+    /// Seconds between looks at `KEYS_FILE`'s modification time and size; 0: only on SIGHUP.
+    #[arg(long, env = "KEYS_RELOAD_SECS", default_value_t = 5)]
+    pub keys_reload_secs: u64,
+    /// The token that opens `GET /admin/keys` (as `Authorization: Bearer`); unset, that route
+    /// answers 404.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// Serve without client keys (only for local use behind another gateway).
     #[arg(long, env = "ALLOW_UNAUTHENTICATED", default_value_t = false)]
     pub allow_unauthenticated: bool,
@@ -128,6 +139,21 @@ pub struct Config {
     /// How long an uploaded file's GigaChat id is reused before the file is uploaded again.
     #[arg(long, env = "FILE_ID_TTL_SECS", default_value_t = 86_400)]
     pub file_id_ttl_secs: u64,
+    /// Seconds a pool tries an account last after it failed over (429, 5xx, refused credentials).
+    #[arg(long, env = "ACCOUNT_COOLDOWN_SECS", default_value_t = 30)]
+    pub account_cooldown_secs: u64,
+    /// Seconds a request waits for a slot of an account at its `max_concurrent` before a 429.
+    #[arg(long, env = "ACCOUNT_QUEUE_TIMEOUT_SECS", default_value_t = 30)]
+    pub account_queue_timeout_secs: u64,
+    /// Seconds an account slot leased in Redis lives unless renewed (a dead replica's slot frees after it).
+    #[arg(long, env = "ACCOUNT_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub account_lease_secs: u64,
+    /// Requests the default (GIGACHAT_*) account serves at once; more wait in the queue (unset: no limit).
+    #[arg(long, env = "GIGACHAT_ACCOUNT_MAX_CONCURRENT", value_parser = clap::value_parser!(u32).range(1..))]
+    pub gigachat_account_max_concurrent: Option<u32>,
+    /// GigaChat clients kept for callers' own keys (X-GigaChat-Authorization), least recently used dropped first.
+    #[arg(long, env = "PASSTHROUGH_CLIENTS_MAX", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub passthrough_clients_max: u64,
     /// Seconds a stored Response (`store: true`) stays retrievable and continuable (30 days, as OpenAI keeps them).
     #[arg(long, env = "RESPONSES_TTL_SECS", default_value_t = 30 * 24 * 60 * 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub responses_ttl_secs: u64,
@@ -176,6 +202,15 @@ impl Config {
             .filter(|key| !key.is_empty())
             .map(|key| SecretString::from(key.to_owned()))
             .collect()
+    }
+
+    /// `ADMIN_TOKEN`, when set to something.
+    pub fn admin_token(&self) -> Option<SecretString> {
+        self.admin_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .map(|token| SecretString::from(token.to_owned()))
     }
 
     /// `MODEL_ALIASES` parsed.

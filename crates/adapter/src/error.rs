@@ -35,6 +35,15 @@ pub enum AppError {
     PayloadTooLarge(usize),
     /// Missing or wrong client key.
     Unauthorized,
+    /// A `KEYS_FILE` key past its `expires`.
+    KeyExpired {
+        /// The key's name.
+        name: String,
+        /// When it expired (RFC 3339).
+        at: String,
+    },
+    /// The caller's key may not use this model (its `models` in `KEYS_FILE`).
+    ModelNotAllowed(String),
     /// The model is not known (GigaChat's [`Verdict::ModelNotFound`], or absent from its model
     /// list), told with what is served instead.
     ModelNotFound {
@@ -70,6 +79,16 @@ pub enum AppError {
     TooManyConnections(usize),
     /// The adapter is shutting down and its drain deadline has passed.
     ShuttingDown,
+    /// GigaChat refused the authorization key the caller sent in `X-GigaChat-Authorization`.
+    PassthroughRefused,
+    /// Every slot of the caller's GigaChat account (`max_concurrent`) stayed taken for the whole
+    /// queue wait (`ACCOUNT_QUEUE_TIMEOUT_SECS`).
+    AccountBusy {
+        /// The account (or pool) waited for.
+        account: String,
+        /// How long the request waited.
+        waited: Duration,
+    },
     /// A bug or a task that could not finish inside the adapter (never the client's or GigaChat's fault).
     Internal(String),
 }
@@ -119,6 +138,8 @@ impl AppError {
             AppError::InvalidRequest { .. } => "invalid_request",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::Unauthorized => "unauthorized",
+            AppError::KeyExpired { .. } => "key_expired",
+            AppError::ModelNotAllowed(_) => "model_not_allowed",
             AppError::ModelNotFound { .. } => Verdict::ModelNotFound.as_str(),
             AppError::RouteNotFound(_) => "route_not_found",
             AppError::InvalidOutput(_) => "invalid_upstream_output",
@@ -130,6 +151,8 @@ impl AppError {
             AppError::HeadersTooLarge(_) => "headers_too_large",
             AppError::TooManyConnections(_) => "too_many_connections",
             AppError::ShuttingDown => "shutting_down",
+            AppError::AccountBusy { .. } => "account_busy",
+            AppError::PassthroughRefused => "passthrough_refused",
             AppError::Attachment(part) => match &part.error {
                 AttachmentError::Upload(err) => err.verdict().as_str(),
                 _ => "invalid_attachment",
@@ -178,6 +201,21 @@ impl AppError {
                 Some("invalid_api_key"),
                 "Incorrect or missing API key. Send it as `Authorization: Bearer <key>`.".into(),
             ),
+            AppError::KeyExpired { name, at } => shape(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                Some("invalid_api_key"),
+                format!("The API key {name:?} expired at {at}; ask for a new one."),
+            ),
+            AppError::ModelNotAllowed(model) => Shape {
+                param: Some("model".into()),
+                ..shape(
+                    StatusCode::FORBIDDEN,
+                    "permission_error",
+                    Some("model_not_allowed"),
+                    format!("This API key may not use the model '{}'.", echoed(model)),
+                )
+            },
             AppError::ModelNotFound {
                 model,
                 served,
@@ -220,6 +258,24 @@ impl AppError {
                     Some("too_many_connections"),
                     format!(
                         "The adapter already serves its limit of {limit} connections; retry shortly."
+                    ),
+                )
+            },
+            AppError::PassthroughRefused => shape(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                Some("invalid_api_key"),
+                "GigaChat refused the authorization key sent in X-GigaChat-Authorization.".into(),
+            ),
+            AppError::AccountBusy { account, waited } => Shape {
+                retry_after: Some(Duration::from_secs(1)),
+                ..shape(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_exceeded",
+                    Some("rate_limit_exceeded"),
+                    format!(
+                        "Every concurrent slot of the GigaChat account '{account}' stayed taken for {}s; retry shortly.",
+                        waited.as_secs()
                     ),
                 )
             },
@@ -543,11 +599,15 @@ impl AppError {
             AppError::PayloadTooLarge(_) | AppError::HeadersTooLarge(_) => {
                 (shape.status, "request_too_large")
             }
-            AppError::Unauthorized => (shape.status, "authentication_error"),
+            AppError::Unauthorized | AppError::KeyExpired { .. } | AppError::PassthroughRefused => {
+                (shape.status, "authentication_error")
+            }
+            AppError::ModelNotAllowed(_) => (shape.status, "permission_error"),
             AppError::RouteNotFound(_)
             | AppError::ResponseNotFound(_)
             | AppError::PreviousResponseNotFound(_) => (shape.status, "not_found_error"),
             AppError::TooManyConnections(_) => (anthropic::OVERLOADED, "overloaded_error"),
+            AppError::AccountBusy { .. } => (shape.status, "rate_limit_error"),
             AppError::InvalidOutput(_) | AppError::ShuttingDown | AppError::Internal(_) => {
                 (shape.status, "api_error")
             }

@@ -2,6 +2,7 @@
 //! around [`build_router`]; tests build the same router around an in-process emulator.
 
 pub mod access;
+pub mod accounts;
 pub mod attachments;
 pub mod auth;
 pub mod body;
@@ -15,6 +16,7 @@ pub mod incoming;
 pub mod log_output;
 pub mod metrics;
 pub mod offload;
+pub mod policy;
 pub mod responses_store;
 pub mod routes;
 pub mod server;
@@ -68,7 +70,7 @@ pub async fn build(
         ])
         .collect();
     let identity = upstream_identity(&settings);
-    let client = gigachat::GigaChat::new(settings).context("GigaChat client")?;
+    let client = gigachat::GigaChat::new(settings.clone()).context("GigaChat client")?;
     let fetcher = attachments::fetch::Fetcher::new(attachments::fetch::FetchConfig {
         max_bytes: config.fetch_max_bytes,
         timeout: Duration::from_secs(config.fetch_timeout_secs),
@@ -94,27 +96,50 @@ pub async fn build(
     );
     let store = attachments::store::file_store(persistent, store_config.memory_capacity);
     let purposes = attachments::purposes::Purposes::new(store.clone(), &identity);
-    let media = state::Media {
-        attachments: attachments::resolve::Attachments::new(
-            client.clone(),
-            fetcher,
-            attachments::store::Dedup::new(store),
-            identity,
-            i64::try_from(config.file_id_ttl_secs).unwrap_or(i64::MAX),
-            purposes.clone(),
-        ),
+    let resolver = attachments::resolve::Attachments::new(
+        client.clone(),
+        fetcher,
+        attachments::store::Dedup::new(store),
+        identity,
+        i64::try_from(config.file_id_ttl_secs).unwrap_or(i64::MAX),
         purposes,
+    );
+    let attachment_counts = resolver.counts();
+    let keys = client_keys(config, keys)?;
+    let keys_file = keys.file().cloned();
+    let policy = keys_file
+        .as_ref()
+        .map_or_else(Default::default, |file| Arc::clone(&file.current()));
+    let accounts = accounts::Accounts::new(
+        settings,
+        client.clone(),
+        resolver,
+        policy,
+        accounts::Tuning {
+            cooldown: Duration::from_secs(config.account_cooldown_secs),
+            queue_timeout: Duration::from_secs(config.account_queue_timeout_secs),
+            lease: Duration::from_secs(config.account_lease_secs),
+            passthrough_max: usize::try_from(config.passthrough_clients_max).unwrap_or(usize::MAX),
+            default_max_concurrent: config.gigachat_account_max_concurrent,
+            redis_url: config.redis_url.clone(),
+            models_ttl: Duration::from_secs(config.models_cache_secs),
+        },
+    )
+    .context("GigaChat accounts")?;
+    let accounts = match &keys_file {
+        Some(file) => accounts.following(file.clone())?,
+        None => accounts,
+    };
+    let media = state::Media {
         image_mode: config.generated_images,
         public_base_url: config.public_base_url.clone(),
     };
-    let attachment_counts = media.attachments.counts();
     let state = AppState::new(
-        client.clone(),
+        accounts,
         defaults,
         config.embeddings_model.clone(),
         keys,
         Limits {
-            models_ttl: Duration::from_secs(config.models_cache_secs),
             ready_ttl: Duration::from_secs(config.ready_cache_secs),
             max_request_bytes: config.max_request_bytes,
             stream_ping: Duration::from_millis(config.stream_ping_ms),
@@ -128,6 +153,9 @@ pub async fn build(
         token_refreshes: Box::new(move || refreshing.token_refreshes()),
         attachments: attachment_counts,
     });
+    if let Some(file) = keys_file {
+        metrics.read_keys_file(file);
+    }
     let metrics_listener = match config.metrics_addr {
         Some(addr) => {
             Some(MetricsListener::start(addr, metrics.clone(), config.connection_limits()).await?)
@@ -142,6 +170,24 @@ pub async fn build(
         metrics,
     );
     Ok((router, client, metrics_listener))
+}
+
+/// The client keys: `keys` (`BEARER_TOKEN`), those of `KEYS_FILE` (watched from now on, see
+/// [`policy::reload::PolicyFile::watch`]) and `ADMIN_TOKEN`.
+fn client_keys(config: &Config, keys: Vec<SecretString>) -> anyhow::Result<auth::Keys> {
+    let mut client_keys = auth::Keys::new(keys);
+    if let Some(path) = &config.keys_file {
+        let reserved = client_keys.names().cloned().collect();
+        let file = policy::reload::PolicyFile::open(path, reserved)
+            .with_context(|| format!("KEYS_FILE {}", path.display()))?;
+        let file = Arc::new(file);
+        file.watch(Duration::from_secs(config.keys_reload_secs));
+        client_keys = client_keys.with_file(file);
+    }
+    if let Some(token) = config.admin_token() {
+        client_keys = client_keys.with_admin_token(token);
+    }
+    Ok(client_keys)
 }
 
 /// `/metrics` (and nothing else) served without a key on `METRICS_ADDR`, in the background of the
@@ -191,7 +237,7 @@ impl MetricsListener {
 
 /// A secret-free fingerprint of who uploads to GigaChat, so cached file ids are never shared
 /// between different accounts (or scopes, or hosts).
-fn upstream_identity(settings: &gigachat::Settings) -> String {
+pub(crate) fn upstream_identity(settings: &gigachat::Settings) -> String {
     use secrecy::ExposeSecret;
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();

@@ -1,12 +1,15 @@
-//! Shared state of the running adapter: the GigaChat client, request defaults, client keys and caches.
+//! Shared state of the running adapter: the GigaChat accounts, request defaults, client keys and
+//! caches; a request's copy carries the account it was bound to.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use gigachat::GigaChat;
-use secrecy::SecretString;
 use translate::ChatDefaults;
 
+use crate::accounts::{Account, Accounts, Bound};
 use crate::attachments::generated::{ImageMode, ImageRewriter};
 use crate::attachments::purposes::Purposes;
 use crate::attachments::resolve::Attachments;
@@ -14,23 +17,23 @@ use crate::auth::Keys;
 use crate::cache::TimedCache;
 use crate::responses_store::ResponsesStore;
 
-/// Everything handlers share; cheap to clone.
+/// Everything handlers share, and the account of the request at hand (the default account outside
+/// a request); cheap to clone. Taken as an extractor, it is bound to the request's account (see
+/// [`crate::accounts::bind`]).
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    account: Arc<Account>,
 }
 
 struct Inner {
-    client: GigaChat,
+    accounts: Accounts,
     defaults: ChatDefaults,
     embeddings_model: String,
     keys: Keys,
-    models: TimedCache<Vec<gigachat::types::Model>>,
     ready: TimedCache<Result<(), String>>,
     max_request_bytes: usize,
     stream_ping: Duration,
-    attachments: Attachments,
-    purposes: Purposes,
     images: (ImageMode, String),
     responses: ResponsesStore,
 }
@@ -38,8 +41,6 @@ struct Inner {
 /// Cache lifetimes and limits of the state.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// How long the model list is cached.
-    pub models_ttl: Duration,
     /// How long a readiness verdict is cached.
     pub ready_ttl: Duration,
     /// Largest accepted body.
@@ -48,12 +49,8 @@ pub struct Limits {
     pub stream_ping: Duration,
 }
 
-/// How files in messages and generated images are handled.
+/// How generated images are handled.
 pub struct Media {
-    /// The file-part resolver.
-    pub attachments: Attachments,
-    /// Purposes of Files API uploads.
-    pub purposes: Purposes,
     /// Generated images: data URL or link.
     pub image_mode: ImageMode,
     /// Base of generated-image links.
@@ -61,35 +58,47 @@ pub struct Media {
 }
 
 impl AppState {
-    /// Builds the state; `keys` (`BEARER_TOKEN` entries, see [`Keys::new`]) empty means
-    /// unauthenticated access was allowed explicitly;
+    /// Builds the state; `keys` (see [`Keys`]) empty means unauthenticated access was allowed
+    /// explicitly;
     /// `embeddings_model` serves embeddings requests that name no model; `responses` keeps
     /// stored Responses.
     pub fn new(
-        client: GigaChat,
+        accounts: Accounts,
         defaults: ChatDefaults,
         embeddings_model: String,
-        keys: Vec<SecretString>,
+        keys: Keys,
         limits: Limits,
         media: Media,
         responses: ResponsesStore,
     ) -> Self {
+        let account = accounts.default_account().clone();
         Self {
             inner: Arc::new(Inner {
-                client,
+                accounts,
                 defaults,
                 embeddings_model,
-                keys: Keys::new(keys),
-                models: TimedCache::new(limits.models_ttl),
+                keys,
                 ready: TimedCache::new(limits.ready_ttl),
                 max_request_bytes: limits.max_request_bytes,
                 stream_ping: limits.stream_ping,
-                attachments: media.attachments,
-                purposes: media.purposes,
                 images: (media.image_mode, media.public_base_url),
                 responses,
             }),
+            account,
         }
+    }
+
+    /// The same state bound to `account`.
+    pub fn on(&self, account: Arc<Account>) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            account,
+        }
+    }
+
+    /// Every GigaChat account.
+    pub fn accounts(&self) -> &Accounts {
+        &self.inner.accounts
     }
 
     /// How long an Anthropic stream may stay silent before a `ping` keeps it alive.
@@ -97,9 +106,9 @@ impl AppState {
         self.inner.stream_ping
     }
 
-    /// The GigaChat client.
+    /// The GigaChat client of the bound account.
     pub fn client(&self) -> &GigaChat {
-        &self.inner.client
+        self.account.client()
     }
 
     /// Model defaults and aliases.
@@ -117,9 +126,9 @@ impl AppState {
         &self.inner.keys
     }
 
-    /// The cached GigaChat model list.
+    /// The cached GigaChat model list of the bound account.
     pub fn models(&self) -> &TimedCache<Vec<gigachat::types::Model>> {
-        &self.inner.models
+        self.account.models()
     }
 
     /// Largest accepted request body, in bytes.
@@ -127,20 +136,20 @@ impl AppState {
         self.inner.max_request_bytes
     }
 
-    /// The file-part resolver.
+    /// The file-part resolver of the bound account.
     pub fn attachments(&self) -> &Attachments {
-        &self.inner.attachments
+        self.account.attachments()
     }
 
-    /// Purposes of Files API uploads.
+    /// Purposes of the bound account's Files API uploads.
     pub fn purposes(&self) -> &Purposes {
-        &self.inner.purposes
+        self.account.purposes()
     }
 
     /// A generated-image rewriter for one request.
     pub fn image_rewriter(&self, context: gigachat::RequestContext) -> ImageRewriter {
         ImageRewriter {
-            client: self.inner.client.clone(),
+            client: self.account.client().clone(),
             context,
             mode: self.inner.images.0,
             public_base_url: self.inner.images.1.clone(),
@@ -156,5 +165,21 @@ impl AppState {
     /// The cached readiness verdict.
     pub fn ready(&self) -> &TimedCache<Result<(), String>> {
         &self.inner.ready
+    }
+}
+
+/// A handler's state, bound to the account [`crate::accounts::bind`] chose for the request (the
+/// default account on routes that do not call GigaChat): an `Arc` clone, no lookup.
+impl FromRequestParts<AppState> for AppState {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(match parts.extensions.get::<Bound>() {
+            Some(Bound(account)) => state.on(account.clone()),
+            None => state.clone(),
+        })
     }
 }

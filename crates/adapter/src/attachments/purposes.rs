@@ -52,6 +52,11 @@ impl Purposes {
         }
     }
 
+    /// Purposes of files uploaded as `identity` (another GigaChat account), in the same store.
+    pub fn for_identity(&self, identity: &str) -> Self {
+        Self::new(self.store.clone(), identity)
+    }
+
     /// Remembers `purpose` (and when the file expires, if it does) for `file_id`; a store failure
     /// is logged (the upload still succeeded).
     pub async fn remember(&self, file_id: &str, purpose: &str, expires_at: Option<i64>) {

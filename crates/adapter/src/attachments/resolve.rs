@@ -151,6 +151,33 @@ impl Attachments {
         }
     }
 
+    /// The resolver of another GigaChat account: uploads through `client` as `identity` (its own
+    /// dedup namespace and purposes), sharing the fetcher, the store and the counts.
+    pub fn for_account(&self, client: GigaChat, identity: String) -> Self {
+        let purposes = self.inner.purposes.for_identity(&identity);
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                fetcher: self.inner.fetcher.clone(),
+                dedup: self.inner.dedup.clone(),
+                identity,
+                ttl_secs: self.inner.ttl_secs,
+                purposes,
+                counts: self.inner.counts.clone(),
+            }),
+        }
+    }
+
+    /// Who this resolver uploads as (its dedup namespace).
+    pub fn identity(&self) -> &str {
+        &self.inner.identity
+    }
+
+    /// The purposes of Files API uploads made as this resolver's identity.
+    pub fn purposes(&self) -> &Purposes {
+        &self.inner.purposes
+    }
+
     /// What became of the file parts resolved so far (read by the metrics).
     pub fn counts(&self) -> Arc<AttachmentCounts> {
         self.inner.counts.clone()

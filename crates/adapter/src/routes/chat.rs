@@ -1,6 +1,5 @@
 //! `POST /v1/chat/completions`, streaming and not: parse → attach files → translate → call → translate back.
 
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use gigachat::RequestContext;
 use openai::chat::ChatCompletionRequest;
@@ -15,7 +14,7 @@ use crate::{context, streaming};
 
 /// Answers a chat completion request.
 pub async fn chat_completions(
-    State(state): State<AppState>,
+    state: AppState,
     Incoming {
         call,
         upstream,

@@ -1,7 +1,6 @@
 //! `POST /v1/completions` (legacy text completions), streaming and not: each prompt is served as a
 //! one-message chat by the chat path, and the answers are reshaped as `text_completion`s.
 
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use openai::chat::{ChatCompletionChunk, Usage};
@@ -19,7 +18,7 @@ use crate::{context, offload};
 
 /// Answers a legacy completion request.
 pub async fn completions(
-    State(state): State<AppState>,
+    state: AppState,
     Incoming {
         call,
         upstream,

@@ -1,7 +1,6 @@
 //! `POST /v1/embeddings`: parse → translate (token ids decoded, inputs batched) → GigaChat
 //! `/embeddings`, a few batches at a time → vectors back in input order.
 
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt};
 use openai::embeddings::EmbeddingRequest;
@@ -19,7 +18,7 @@ pub const CONCURRENT_BATCHES: usize = 4;
 
 /// Answers an embeddings request.
 pub async fn embeddings(
-    State(state): State<AppState>,
+    state: AppState,
     Incoming {
         call,
         upstream,

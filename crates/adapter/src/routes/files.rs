@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, Query};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -32,7 +32,7 @@ fn upstream_context(headers: &HeaderMap, call: &Call) -> gigachat::RequestContex
 
 /// `POST /v1/files`: multipart `file` (+ `purpose`), checked and converted like attachments.
 pub async fn upload(
-    State(state): State<AppState>,
+    state: AppState,
     call: Call,
     headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
@@ -100,7 +100,7 @@ pub async fn upload(
 /// `GET /v1/files`: GigaChat's list with each file's remembered purpose, filtered by `purpose`,
 /// ordered by `created_at` and paged by `limit` and `after` as OpenAI does.
 pub async fn list(
-    State(state): State<AppState>,
+    state: AppState,
     call: Call,
     headers: HeaderMap,
     query: Result<Query<FileListQuery>, QueryRejection>,
@@ -140,7 +140,7 @@ pub async fn list(
 
 /// `GET /v1/files/{id}`.
 pub async fn get(
-    State(state): State<AppState>,
+    state: AppState,
     call: Call,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -183,7 +183,7 @@ async fn unexpired(
 
 /// `DELETE /v1/files/{id}` (GigaChat's `POST /files/{id}/delete`).
 pub async fn delete(
-    State(state): State<AppState>,
+    state: AppState,
     call: Call,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -201,7 +201,7 @@ pub async fn delete(
 
 /// `GET /v1/files/{id}/content`: the bytes (send the `X-Client-ID` that generated an image).
 pub async fn content(
-    State(state): State<AppState>,
+    state: AppState,
     call: Call,
     headers: HeaderMap,
     Path(id): Path<String>,

@@ -2,7 +2,6 @@
 //! the verdict is cached for a few seconds so probes do not load GigaChat.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gigachat::RequestContext;
@@ -22,7 +21,7 @@ pub async fn live() -> Json<serde_json::Value> {
 }
 
 /// The adapter can serve requests right now.
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub async fn ready(state: AppState) -> Response {
     let verdict = state
         .ready()
         .get_or_try(|| async { Ok::<_, ()>(check(&state).await) })

@@ -2,7 +2,6 @@
 //! (v2: its `image_generate` built-in, forced; v1: `text2image`), the pictures downloaded with
 //! the request's `X-Client-ID` (base64) or linked through the Files API (`url`).
 
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use openai::images::{Image, ImageGenerationRequest, ImagesResponse};
 use translate::images::{ImageFormat, answer_text, drawn_files, image_request};
@@ -30,7 +29,7 @@ impl RequestBody for ImageGenerationRequest {
 
 /// Answers an image generation request.
 pub async fn generations(
-    State(state): State<AppState>,
+    state: AppState,
     Incoming {
         call,
         upstream,

@@ -5,7 +5,6 @@
 
 use anthropic::MessagesRequest;
 use anthropic::tokens::CountTokensResponse;
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use translate::ResponseIds;
 use translate::anthropic::{
@@ -34,7 +33,7 @@ impl RequestBody for MessagesRequest {
 
 /// Answers a Messages request (`?beta=true` and other query parameters are ignored).
 pub async fn create(
-    State(state): State<AppState>,
+    state: AppState,
     Incoming {
         call,
         upstream,
@@ -96,7 +95,7 @@ fn report_left_out(plan: &MessagesPlan) {
 /// Counts the tokens a Messages request's system prompt, messages and tools would take
 /// (`{"input_tokens": N}`), with GigaChat's token counter.
 pub async fn count_tokens(
-    State(state): State<AppState>,
+    state: AppState,
     Incoming {
         call,
         upstream,

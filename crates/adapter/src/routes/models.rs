@@ -4,7 +4,7 @@
 
 use anthropic::models::{ModelInfo, ModelList as AnthropicModelList};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use gigachat::RequestContext;
@@ -91,7 +91,7 @@ async fn all_models(state: &AppState) -> Result<Vec<Model>, AppError> {
 }
 
 /// Lists the models (one page, in Anthropic's shape for Anthropic clients).
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+pub async fn list(state: AppState, headers: HeaderMap) -> Result<Response, AppError> {
     let data = all_models(&state).await?;
     if anthropic_client(&headers) {
         let data: Vec<ModelInfo> = data.into_iter().map(model_info).collect();
@@ -112,7 +112,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
 
 /// One model, or 404 `model_not_found`. A name a wildcard alias takes (`claude-*`) is a model too.
 pub async fn get(
-    State(state): State<AppState>,
+    state: AppState,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {

@@ -3,7 +3,6 @@
 //! by the chat path (files, plan, call, verdicts), and the chat answer is reshaped into a
 //! `response` object.
 
-use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use gigachat::RequestContext;
@@ -40,7 +39,7 @@ impl RequestBody for CreateResponse {
 
 /// Answers a Responses request.
 pub async fn create(
-    State(state): State<AppState>,
+    state: AppState,
     Incoming {
         call,
         upstream,
@@ -117,7 +116,7 @@ pub fn dropped_tools_header(dropped: &[String]) -> Option<HeaderValue> {
 /// (`{"object": "response.input_tokens", "input_tokens": N}`), with GigaChat's token counter. The
 /// SDKs post it with `?beta=true`; query parameters are ignored.
 pub async fn input_tokens(
-    State(state): State<AppState>,
+    state: AppState,
     Incoming {
         call,
         upstream,

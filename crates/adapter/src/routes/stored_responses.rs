@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::HeaderValue;
 use openai::responses::response::Response;
 use openai::responses::{CreateResponse, InputItem};
@@ -104,7 +104,7 @@ pub struct RetrieveQuery {
 
 /// `GET /v1/responses/{id}`: the stored Response.
 pub async fn get(
-    State(state): State<AppState>,
+    state: AppState,
     call: Call,
     Path(id): Path<String>,
     query: Result<Query<RetrieveQuery>, QueryRejection>,
@@ -126,7 +126,7 @@ pub async fn get(
 
 /// `DELETE /v1/responses/{id}`: forgets the stored Response.
 pub async fn delete(
-    State(state): State<AppState>,
+    state: AppState,
     call: Call,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
@@ -145,7 +145,7 @@ pub async fn delete(
 
 /// `GET /v1/responses/{id}/input_items`: the stored input items, paged as OpenAI pages them.
 pub async fn input_items(
-    State(state): State<AppState>,
+    state: AppState,
     call: Call,
     Path(id): Path<String>,
     query: Result<Query<ItemsQuery>, QueryRejection>,

@@ -1,7 +1,6 @@
 //! `POST /v1/tokens/count`: the adapter's token-counting helper, GigaChat's `/tokens/count` in
 //! OpenAI's list style (`{"model", "input": "text" | ["a", "b"]}` → one count per input).
 
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use openai::extensions::TokensCountRequest;
 
@@ -11,7 +10,7 @@ use crate::state::AppState;
 
 /// Counts the tokens of each input with the model's tokenizer (the default chat model when none is named).
 pub async fn count(
-    State(state): State<AppState>,
+    state: AppState,
     Incoming {
         call,
         upstream,

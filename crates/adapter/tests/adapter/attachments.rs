@@ -12,7 +12,7 @@ use super::common::{
     Harness, KEY, Options, assert_error, listed_ids, spawn_adapter, start, start_with,
 };
 
-fn png(seed: u8) -> Vec<u8> {
+pub(crate) fn png(seed: u8) -> Vec<u8> {
     encode(seed, image::ImageFormat::Png)
 }
 
@@ -27,14 +27,14 @@ fn encode(seed: u8, format: image::ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
-fn data_url(mime: &str, bytes: &[u8]) -> String {
+pub(crate) fn data_url(mime: &str, bytes: &[u8]) -> String {
     format!(
         "data:{mime};base64,{}",
         base64::engine::general_purpose::STANDARD.encode(bytes)
     )
 }
 
-fn image_request(urls: &[String]) -> Value {
+pub(crate) fn image_request(urls: &[String]) -> Value {
     let mut parts = vec![json!({"type": "text", "text": "What is in the picture?"})];
     for url in urls {
         parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
@@ -42,7 +42,7 @@ fn image_request(urls: &[String]) -> Value {
     json!({"messages": [{"role": "user", "content": parts}]})
 }
 
-fn uploads(harness: &Harness) -> usize {
+pub(crate) fn uploads(harness: &Harness) -> usize {
     harness
         .upstream("/files")
         .iter()

@@ -10,6 +10,7 @@ mod openai_spec;
 #[path = "../support/redis.rs"]
 mod redis_server;
 
+mod accounts;
 mod attachments;
 mod builtins;
 mod chat;
@@ -19,6 +20,7 @@ mod dashboard;
 mod embeddings;
 mod errors;
 mod headers;
+mod keys;
 mod messages;
 mod messages_stream;
 mod metrics;
