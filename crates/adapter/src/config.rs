@@ -356,6 +356,31 @@ mod tests {
     }
 
     #[test]
+    fn keys_file_settings_parse() {
+        let config = parse(&[]);
+        assert_eq!(config.keys_file, None);
+        assert_eq!(config.keys_reload_secs, 5);
+        assert!(config.admin_token().is_none());
+        let config = parse(&[
+            "--keys-file",
+            "/etc/keys.toml",
+            "--keys-reload-secs",
+            "0",
+            "--admin-token",
+            " adm ",
+        ]);
+        assert_eq!(
+            config.keys_file.as_deref(),
+            Some(std::path::Path::new("/etc/keys.toml"))
+        );
+        assert_eq!(config.keys_reload_secs, 0);
+        let token = config.admin_token().unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&token), "adm");
+        // An empty ADMIN_TOKEN does not open the admin route to an empty key.
+        assert!(parse(&["--admin-token", " "]).admin_token().is_none());
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         let err = parse(&["--model-aliases", "oops"]).aliases().unwrap_err();
         assert_eq!(err.variable, "MODEL_ALIASES");

@@ -1,17 +1,21 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`: GigaChat's list (cached briefly) plus configured
 //! aliases and the OpenAI embedding names the default embedder answers; and the `model_not_found`
-//! error that lists them. In Anthropic's shape for a request with `anthropic-version`.
+//! error that lists them. In Anthropic's shape for a request with `anthropic-version`. A key with
+//! `models` in `KEYS_FILE` sees only the models those allow.
+
+use std::sync::Arc;
 
 use anthropic::models::{ModelInfo, ModelList as AnthropicModelList};
-use axum::Json;
 use axum::extract::Path;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use gigachat::RequestContext;
 use openai::models::{Model, ModelList};
 use translate::embeddings::OPENAI_EMBEDDING_MODELS;
 
 use crate::error::AppError;
+use crate::policy::KeyPolicy;
 use crate::state::AppState;
 
 /// GigaChat reports no creation dates; this fixed date (2025-01-01) keeps `created` stable across restarts.
@@ -90,9 +94,19 @@ async fn all_models(state: &AppState) -> Result<Vec<Model>, AppError> {
     Ok(models)
 }
 
-/// Lists the models (one page, in Anthropic's shape for Anthropic clients).
-pub async fn list(state: AppState, headers: HeaderMap) -> Result<Response, AppError> {
-    let data = all_models(&state).await?;
+/// Whether the caller's key (if it comes from `KEYS_FILE`) may use `model`.
+fn allowed(key: Option<&Extension<Arc<KeyPolicy>>>, model: &str) -> bool {
+    key.is_none_or(|Extension(key)| key.allows_model(model))
+}
+
+/// Lists the models the caller may use (one page, in Anthropic's shape for Anthropic clients).
+pub async fn list(
+    state: AppState,
+    key: Option<Extension<Arc<KeyPolicy>>>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let mut data = all_models(&state).await?;
+    data.retain(|model| allowed(key.as_ref(), &model.id));
     if anthropic_client(&headers) {
         let data: Vec<ModelInfo> = data.into_iter().map(model_info).collect();
         return Ok(Json(AnthropicModelList {
@@ -110,12 +124,17 @@ pub async fn list(state: AppState, headers: HeaderMap) -> Result<Response, AppEr
     .into_response())
 }
 
-/// One model, or 404 `model_not_found`. A name a wildcard alias takes (`claude-*`) is a model too.
+/// One model, or 404 `model_not_found` (403 `model_not_allowed` when the caller's key may not use
+/// it). A name a wildcard alias takes (`claude-*`) is a model too.
 pub async fn get(
     state: AppState,
     Path(id): Path<String>,
+    key: Option<Extension<Arc<KeyPolicy>>>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    if !allowed(key.as_ref(), &id) {
+        return Err(AppError::ModelNotAllowed(id));
+    }
     let found = all_models(&state)
         .await?
         .into_iter()

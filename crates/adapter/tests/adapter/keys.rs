@@ -264,6 +264,49 @@ async fn a_model_outside_the_keys_globs_is_refused_on_every_door() {
 }
 
 #[tokio::test]
+async fn a_restricted_key_sees_only_its_models() {
+    let (harness, _dir, _path) = start(&first_file(), &[]).await;
+    let models = |secret: &'static str, path: &'static str| {
+        let request = harness
+            .http
+            .get(format!("{}{path}", harness.base))
+            .bearer_auth(secret);
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let ids = |list: &Value| -> Vec<String> {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|model| model["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, all) = models(KEY, "/v1/models").await;
+    assert_eq!(status, 200);
+    let (status, alices) = models("sk-alice", "/v1/models").await;
+    assert_eq!(status, 200);
+    let expected: Vec<String> = ids(&all)
+        .into_iter()
+        .filter(|id| id.starts_with("GigaChat-2"))
+        .collect();
+    assert!(
+        !expected.is_empty() && expected.len() < ids(&all).len(),
+        "{all}"
+    );
+    assert_eq!(ids(&alices), expected);
+    let (status, _) = models("sk-alice", "/v1/models/GigaChat-2-Max").await;
+    assert_eq!(status, 200);
+    let (status, body) = models("sk-alice", "/v1/models/GigaChat").await;
+    assert_error(status, &body, 403, Some("model_not_allowed"));
+}
+
+#[tokio::test]
 async fn a_changed_file_is_used_and_a_broken_one_keeps_the_last_good() {
     let (harness, _dir, path) = start(&first_file(), &["--keys-reload-secs", "1"]).await;
     wait_until_admitted(&harness, "sk-bob", false).await;
