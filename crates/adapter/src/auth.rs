@@ -96,12 +96,17 @@ impl Keys {
 /// `name:key` split, when the entry has a valid name and a non-empty key.
 fn split_name(entry: &str) -> Option<(&str, &str)> {
     let (name, key) = entry.split_once(':')?;
-    let valid = !name.is_empty()
+    (is_valid_name(name) && !key.trim().is_empty()).then(|| (name, key.trim()))
+}
+
+/// Whether `name` can name a key (or a `KEYS_FILE` account or pool): 1 to 64 letters, digits,
+/// `.`, `_` and `-`, so it is safe in logs and metric labels.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && name
             .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
-    (valid && !key.trim().is_empty()).then(|| (name, key.trim()))
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
 }
 
 /// Who is calling, as the gate decides it.

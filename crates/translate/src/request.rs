@@ -63,7 +63,7 @@ impl ChatDefaults {
 }
 
 /// Whether `name` matches `pattern`, each `*` of which stands for any run of characters.
-fn wildcard_match(pattern: &str, name: &str) -> bool {
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
     let mut pieces = pattern.split('*');
     let first = pieces.next().unwrap_or_default();
     let Some(mut rest) = name.strip_prefix(first) else {

@@ -25,3 +25,7 @@ pub struct Caller {
     /// The account or pool it uses (`"default"` for `BEARER_TOKEN` keys).
     pub account: Arc<str>,
 }
+
+mod file;
+
+pub use file::{Account, DEFAULT_ACCOUNT, Expiry, KeyPolicy, Policy, PolicyError, Pool, digest_of};
