@@ -1,13 +1,19 @@
-//! Client authentication: a key from `Authorization: Bearer`, `x-api-key` or `api-key`, compared
-//! in constant time; health probes, docs and CORS preflights are on an explicit allow-list. Keys
-//! have names (`name:key` in `BEARER_TOKEN`), which the access log shows instead of the key.
+//! Client authentication: a key from `Authorization: Bearer`, `x-api-key` or `api-key`, either one
+//! of `BEARER_TOKEN` (compared in constant time) or one of `KEYS_FILE` (found by its SHA-256
+//! digest, see [`crate::policy`]); health probes, docs and CORS preflights are on an explicit
+//! allow-list, and `/admin/keys` takes `ADMIN_TOKEN` instead of a client key. Keys have names
+//! (`name:key` in `BEARER_TOKEN`, `name` in the file), which logs and metrics show instead of the key.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
+
+use crate::policy::reload::PolicyFile;
+use crate::policy::{Caller, DEFAULT_ACCOUNT, KeyPolicy, Limits};
 
 /// Paths served without a key (and `/`, which the access log names `other` like the early
 /// answers to heads without a path: Claude Code sends `HEAD /` before it starts).
@@ -19,6 +25,9 @@ pub const PUBLIC_PATHS: [&str; 6] = [
     "/openapi.json",
     "/docs",
 ];
+
+/// The admin route listing the keys: `ADMIN_TOKEN` opens it, client keys do not.
+pub const ADMIN_KEYS_PATH: &str = "/admin/keys";
 
 fn is_public(path: &str) -> bool {
     path == "/" || PUBLIC_PATHS.contains(&path) || path.starts_with("/docs/")
@@ -40,9 +49,12 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The accepted client keys, each with the name the access log shows instead of the key.
+/// The accepted client keys (`BEARER_TOKEN`'s and `KEYS_FILE`'s), and the admin token.
 pub struct Keys {
-    named: Vec<(Arc<str>, SecretString)>,
+    /// `BEARER_TOKEN` keys: unlimited, on the default account.
+    named: Vec<(Caller, SecretString)>,
+    file: Option<Arc<PolicyFile>>,
+    admin: Option<SecretString>,
 }
 
 impl Keys {
@@ -67,28 +79,58 @@ impl Keys {
                         (format!("key-{}", index + 1), entry)
                     }
                 };
-                (Arc::from(name), key)
+                let caller = Caller {
+                    name: Arc::from(name),
+                    limits: Limits::default(),
+                    account: Arc::from(DEFAULT_ACCOUNT),
+                };
+                (caller, key)
             })
             .collect();
-        Self { named }
+        Self {
+            named,
+            file: None,
+            admin: None,
+        }
+    }
+
+    /// Also accepts the keys of `file` (read again as it changes).
+    pub fn with_file(mut self, file: Arc<PolicyFile>) -> Self {
+        self.file = Some(file);
+        self
+    }
+
+    /// Opens [`ADMIN_KEYS_PATH`] to `token` (`ADMIN_TOKEN`); without one, that route is not served.
+    pub fn with_admin_token(mut self, token: SecretString) -> Self {
+        self.admin = Some(token);
+        self
     }
 
     /// Whether no key is configured (unauthenticated access was allowed).
     pub fn is_empty(&self) -> bool {
-        self.named.is_empty()
+        self.named.is_empty() && self.file.is_none()
     }
 
-    /// The keys' names, in configuration order.
-    #[cfg(test)]
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.named.iter().map(|(name, _)| &**name)
+    /// The `BEARER_TOKEN` keys' names, in configuration order.
+    pub fn names(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.named.iter().map(|(caller, _)| &caller.name)
     }
 
-    /// The name of the key equal to `presented`; every key is compared, each in constant time.
-    fn name_of(&self, presented: &str) -> Option<Arc<str>> {
-        self.named.iter().fold(None, |found, (name, key)| {
+    /// The keys file, when `KEYS_FILE` is set.
+    pub fn file(&self) -> Option<&Arc<PolicyFile>> {
+        self.file.as_ref()
+    }
+
+    /// Whether `ADMIN_TOKEN` is set (the admin route is served).
+    pub fn admin_enabled(&self) -> bool {
+        self.admin.is_some()
+    }
+
+    /// The `BEARER_TOKEN` key equal to `presented`; every key is compared, each in constant time.
+    fn bearer_caller(&self, presented: &str) -> Option<&Caller> {
+        self.named.iter().fold(None, |found, (caller, key)| {
             let equal = bool::from(key.expose_secret().as_bytes().ct_eq(presented.as_bytes()));
-            if equal { Some(name.clone()) } else { found }
+            if equal { Some(caller) } else { found }
         })
     }
 }
@@ -109,25 +151,84 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
 }
 
-/// Who is calling, as the gate decides it.
-pub enum Caller {
-    /// The holder of the key with this name.
-    Key(Arc<str>),
-    /// No key is needed: none is configured, or a CORS preflight or public path.
+/// What the gate decides about a request.
+pub enum Admission {
+    /// The holder of a key: its [`Caller`], and its file policy (none for `BEARER_TOKEN` keys).
+    Key(Caller, Option<Arc<KeyPolicy>>),
+    /// No key is needed: none is configured, or a CORS preflight or public path, or the admin
+    /// route when `ADMIN_TOKEN` is not set (it answers 404).
     Open,
+    /// The admin route, with `ADMIN_TOKEN`.
+    Admin,
+    /// A key of the file that has expired.
+    Expired(Arc<KeyPolicy>),
     /// No key or a wrong one.
     Refused,
 }
 
-/// Whether `request` may pass, and with which key: no key is configured, it is a CORS preflight
-/// or a public path, or it presents one of the keys.
-pub fn caller(keys: &Keys, request: &Request) -> Caller {
-    if keys.is_empty() || request.method() == Method::OPTIONS || is_public(request.uri().path()) {
-        return Caller::Open;
+impl Admission {
+    /// Leaves what handlers read in a request's `extensions`: a key's [`Caller`] and its file
+    /// policy (`Arc<KeyPolicy>`, for the model check), or the [`AdminCaller`] mark.
+    pub fn into_extensions(self, extensions: &mut axum::http::Extensions) {
+        match self {
+            Admission::Key(caller, policy) => {
+                extensions.insert(caller);
+                if let Some(policy) = policy {
+                    extensions.insert(policy);
+                }
+            }
+            Admission::Admin => {
+                extensions.insert(AdminCaller);
+            }
+            Admission::Open | Admission::Expired(_) | Admission::Refused => {}
+        }
     }
-    match presented_key(request.headers()).and_then(|presented| keys.name_of(presented)) {
-        Some(name) => Caller::Key(name),
-        None => Caller::Refused,
+}
+
+/// The mark the gate leaves on a request admitted with `ADMIN_TOKEN`.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminCaller;
+
+/// Whether `request` may pass, and as whom: no key is configured, it is a CORS preflight or a
+/// public path, it presents a client key (a `BEARER_TOKEN` one, else the file's key with that
+/// secret's digest), or it is the admin route with `ADMIN_TOKEN`.
+pub fn admit(keys: &Keys, request: &Request) -> Admission {
+    let path = request.uri().path();
+    if request.method() == Method::OPTIONS || is_public(path) {
+        return Admission::Open;
+    }
+    let presented = presented_key(request.headers());
+    if path == ADMIN_KEYS_PATH {
+        return match (&keys.admin, presented) {
+            (None, _) => Admission::Open,
+            (Some(token), Some(presented))
+                if bool::from(token.expose_secret().as_bytes().ct_eq(presented.as_bytes())) =>
+            {
+                Admission::Admin
+            }
+            (Some(_), _) => Admission::Refused,
+        };
+    }
+    if keys.is_empty() {
+        return Admission::Open;
+    }
+    let Some(presented) = presented else {
+        return Admission::Refused;
+    };
+    if let Some(caller) = keys.bearer_caller(presented) {
+        return Admission::Key(caller.clone(), None);
+    }
+    let Some(key) = keys
+        .file
+        .as_ref()
+        .and_then(|file| file.current().key(presented).cloned())
+    else {
+        return Admission::Refused;
+    };
+    if key.expired(SystemTime::now()) {
+        Admission::Expired(key)
+    } else {
+        Admission::Key(key.caller.clone(), Some(key))
     }
 }
 
@@ -164,16 +265,21 @@ mod tests {
             "bad name:sk-ccc",
             "ops.bot_2: sk-ddd ",
         ]);
-        let names: Vec<&str> = keys.names().collect();
+        let names: Vec<&str> = keys.names().map(|name| &**name).collect();
         assert_eq!(names, ["team-a", "key-2", "key-3", "ops.bot_2"]);
-        assert_eq!(keys.name_of("sk-aaa").as_deref(), Some("team-a"));
-        assert_eq!(keys.name_of("sk-bbb").as_deref(), Some("key-2"));
+        let name_of = |presented| keys.bearer_caller(presented).map(|caller| &*caller.name);
+        assert_eq!(name_of("sk-aaa"), Some("team-a"));
+        assert_eq!(name_of("sk-bbb"), Some("key-2"));
         // An entry without a valid name is the key as a whole, `:` included.
-        assert_eq!(keys.name_of("bad name:sk-ccc").as_deref(), Some("key-3"));
-        assert_eq!(keys.name_of("sk-ddd").as_deref(), Some("ops.bot_2"));
+        assert_eq!(name_of("bad name:sk-ccc"), Some("key-3"));
+        assert_eq!(name_of("sk-ddd"), Some("ops.bot_2"));
         // The name alone is not the key.
-        assert_eq!(keys.name_of("team-a:sk-aaa"), None);
-        assert_eq!(keys.name_of("team-a"), None);
+        assert_eq!(name_of("team-a:sk-aaa"), None);
+        assert_eq!(name_of("team-a"), None);
+        // BEARER_TOKEN keys are unlimited, on the default account.
+        let caller = keys.bearer_caller("sk-aaa").unwrap();
+        assert_eq!(caller.limits, Limits::default());
+        assert_eq!(&*caller.account, DEFAULT_ACCOUNT);
     }
 
     #[test]

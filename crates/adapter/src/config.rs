@@ -55,6 +55,17 @@ pub struct Config {
         hide_env_values = true
     )]
     pub bearer_tokens: Vec<String>,
+    /// A TOML file of keys with policy (allowed models, limits, expiry, GigaChat account), accounts
+    /// and pools, beside `BEARER_TOKEN`; read again when it changes and on SIGHUP.
+    #[arg(long, env = "KEYS_FILE")]
+    pub keys_file: Option<std::path::PathBuf>,
+    /// Seconds between looks at `KEYS_FILE`'s modification time and size; 0: only on SIGHUP.
+    #[arg(long, env = "KEYS_RELOAD_SECS", default_value_t = 5)]
+    pub keys_reload_secs: u64,
+    /// The token that opens `GET /admin/keys` (as `Authorization: Bearer`); unset, that route
+    /// answers 404.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// Serve without client keys (only for local use behind another gateway).
     #[arg(long, env = "ALLOW_UNAUTHENTICATED", default_value_t = false)]
     pub allow_unauthenticated: bool,
@@ -187,6 +198,15 @@ impl Config {
             .filter(|key| !key.is_empty())
             .map(|key| SecretString::from(key.to_owned()))
             .collect()
+    }
+
+    /// `ADMIN_TOKEN`, when set to something.
+    pub fn admin_token(&self) -> Option<SecretString> {
+        self.admin_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .map(|token| SecretString::from(token.to_owned()))
     }
 
     /// `MODEL_ALIASES` parsed.

@@ -35,6 +35,15 @@ pub enum AppError {
     PayloadTooLarge(usize),
     /// Missing or wrong client key.
     Unauthorized,
+    /// A `KEYS_FILE` key past its `expires`.
+    KeyExpired {
+        /// The key's name.
+        name: String,
+        /// When it expired (RFC 3339).
+        at: String,
+    },
+    /// The caller's key may not use this model (its `models` in `KEYS_FILE`).
+    ModelNotAllowed(String),
     /// The model is not known (GigaChat's [`Verdict::ModelNotFound`], or absent from its model
     /// list), told with what is served instead.
     ModelNotFound {
@@ -128,6 +137,8 @@ impl AppError {
             AppError::InvalidRequest { .. } => "invalid_request",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::Unauthorized => "unauthorized",
+            AppError::KeyExpired { .. } => "key_expired",
+            AppError::ModelNotAllowed(_) => "model_not_allowed",
             AppError::ModelNotFound { .. } => Verdict::ModelNotFound.as_str(),
             AppError::RouteNotFound(_) => "route_not_found",
             AppError::InvalidOutput(_) => "invalid_upstream_output",
@@ -189,6 +200,21 @@ impl AppError {
                 Some("invalid_api_key"),
                 "Incorrect or missing API key. Send it as `Authorization: Bearer <key>`.".into(),
             ),
+            AppError::KeyExpired { name, at } => shape(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                Some("invalid_api_key"),
+                format!("The API key {name:?} expired at {at}; ask for a new one."),
+            ),
+            AppError::ModelNotAllowed(model) => Shape {
+                param: Some("model".into()),
+                ..shape(
+                    StatusCode::FORBIDDEN,
+                    "permission_error",
+                    Some("model_not_allowed"),
+                    format!("This API key may not use the model '{}'.", echoed(model)),
+                )
+            },
             AppError::ModelNotFound {
                 model,
                 served,
@@ -575,7 +601,10 @@ impl AppError {
             AppError::PayloadTooLarge(_) | AppError::HeadersTooLarge(_) => {
                 (shape.status, "request_too_large")
             }
-            AppError::Unauthorized => (shape.status, "authentication_error"),
+            AppError::Unauthorized | AppError::KeyExpired { .. } => {
+                (shape.status, "authentication_error")
+            }
+            AppError::ModelNotAllowed(_) => (shape.status, "permission_error"),
             AppError::RouteNotFound(_)
             | AppError::ResponseNotFound(_)
             | AppError::PreviousResponseNotFound(_) => (shape.status, "not_found_error"),

@@ -1,9 +1,11 @@
 //! The prologue every JSON front door shares, as one extractor: the caller's access record, the
-//! body parsed (size limit applied, errors naming the JSON path), the model asked for recorded,
-//! and the ids GigaChat receives. A handler starts from its output at "translate".
+//! body parsed (size limit applied, errors naming the JSON path), the model asked for recorded and
+//! checked against the caller's key (`models` in `KEYS_FILE`), and the ids GigaChat receives. A handler starts from its output at "translate".
 //!
 //! A refused body is an [`AppError`] in OpenAI's envelope; a front door with an envelope of its own
 //! takes `Result<Incoming<T>, AppError>` and renders the error itself.
+
+use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use gigachat::RequestContext;
@@ -15,6 +17,7 @@ use serde::de::DeserializeOwned;
 
 use crate::access::Call;
 use crate::error::AppError;
+use crate::policy::KeyPolicy;
 use crate::state::AppState;
 use crate::{body, context};
 
@@ -22,6 +25,11 @@ use crate::{body, context};
 pub trait RequestBody: DeserializeOwned + Send + 'static {
     /// The model the client asked for (`None`: the default), for the access log and metrics.
     fn model(&self) -> Option<&str>;
+
+    /// The model a request that names none gets, as the client would name it: `GIGACHAT_MODEL`.
+    fn default_model(state: &AppState) -> &str {
+        &state.defaults().default_model
+    }
 
     /// What GigaChat receives as `X-Session-ID`, given the client's `X-Session-ID` header (trimmed,
     /// non-empty): that header bounded by [`translate::header_id`], unless the body names a
@@ -50,6 +58,16 @@ impl<T: RequestBody> FromRequest<AppState> for Incoming<T> {
         let Ok(call) = Call::from_request_parts(&mut parts, state).await;
         let request: T = body::parse(payload, &parts.headers, state.max_request_bytes()).await?;
         call.asked(request.model());
+        if let Some(key) = parts.extensions.get::<Arc<KeyPolicy>>() {
+            let model = request
+                .model()
+                .map(str::trim)
+                .filter(|model| !model.is_empty())
+                .unwrap_or_else(|| T::default_model(state));
+            if !key.allows_model(model) {
+                return Err(AppError::ModelNotAllowed(model.to_owned()));
+            }
+        }
         let session = request.session(context::header(&parts.headers, "x-session-id"));
         let upstream = context::upstream(&parts.headers, call.id(), session);
         Ok(Self {
@@ -85,6 +103,11 @@ impl RequestBody for CompletionRequest {
 impl RequestBody for EmbeddingRequest {
     fn model(&self) -> Option<&str> {
         self.model.as_deref()
+    }
+
+    /// `EMBEDDINGS_MODEL`.
+    fn default_model(state: &AppState) -> &str {
+        state.embeddings_model()
     }
 }
 

@@ -110,6 +110,8 @@ pub async fn build(
         public_base_url: config.public_base_url.clone(),
     };
     let attachment_counts = media.attachments.counts();
+    let keys = client_keys(config, keys)?;
+    let keys_file = keys.file().cloned();
     let state = AppState::new(
         client.clone(),
         defaults,
@@ -142,6 +144,9 @@ pub async fn build(
         attachments: attachment_counts,
         limits_redis_errors: Box::new(move || limiting.redis_errors()),
     });
+    if let Some(file) = keys_file {
+        metrics.read_keys_file(file);
+    }
     let metrics_listener = match config.metrics_addr {
         Some(addr) => {
             Some(MetricsListener::start(addr, metrics.clone(), config.connection_limits()).await?)
@@ -157,6 +162,24 @@ pub async fn build(
         limiter,
     );
     Ok((router, client, metrics_listener))
+}
+
+/// The client keys: `keys` (`BEARER_TOKEN`), those of `KEYS_FILE` (watched from now on, see
+/// [`policy::reload::PolicyFile::watch`]) and `ADMIN_TOKEN`.
+fn client_keys(config: &Config, keys: Vec<SecretString>) -> anyhow::Result<auth::Keys> {
+    let mut client_keys = auth::Keys::new(keys);
+    if let Some(path) = &config.keys_file {
+        let reserved = client_keys.names().cloned().collect();
+        let file = policy::reload::PolicyFile::open(path, reserved)
+            .with_context(|| format!("KEYS_FILE {}", path.display()))?;
+        let file = Arc::new(file);
+        file.watch(Duration::from_secs(config.keys_reload_secs));
+        client_keys = client_keys.with_file(file);
+    }
+    if let Some(token) = config.admin_token() {
+        client_keys = client_keys.with_admin_token(token);
+    }
+    Ok(client_keys)
 }
 
 /// `/metrics` (and nothing else) served without a key on `METRICS_ADDR`, in the background of the

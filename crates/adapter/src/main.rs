@@ -225,13 +225,14 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let mut keys = config.api_keys();
     let demo = if config.emulator {
         let emulator = demo::start(&mut settings).await?;
-        let kept_key = if keys.is_empty() && !config.allow_unauthenticated {
-            let kept = demo_key(&config.data_dir)?;
-            keys.push(SecretString::from(kept.key.clone()));
-            Some(kept)
-        } else {
-            None
-        };
+        let kept_key =
+            if keys.is_empty() && config.keys_file.is_none() && !config.allow_unauthenticated {
+                let kept = demo_key(&config.data_dir)?;
+                keys.push(SecretString::from(kept.key.clone()));
+                Some(kept)
+            } else {
+                None
+            };
         Some(DemoRun {
             _emulator: emulator,
             kept_key,
@@ -239,13 +240,14 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     } else {
         None
     };
-    if keys.is_empty() && !config.allow_unauthenticated {
+    let no_keys = keys.is_empty() && config.keys_file.is_none();
+    if no_keys && !config.allow_unauthenticated {
         anyhow::bail!(
-            "no client keys configured: set BEARER_TOKEN (comma-separated keys), or set \
-             ALLOW_UNAUTHENTICATED=true to serve without keys"
+            "no client keys configured: set BEARER_TOKEN (comma-separated keys) or KEYS_FILE, \
+             or set ALLOW_UNAUTHENTICATED=true to serve without keys"
         );
     }
-    if keys.is_empty() {
+    if no_keys {
         tracing::warn!(
             "ALLOW_UNAUTHENTICATED=true: anyone who can reach this port can use GigaChat through it"
         );

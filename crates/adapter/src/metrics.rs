@@ -72,6 +72,19 @@ pub struct Metrics {
     in_flight: [AtomicI64; SURFACES.len()],
     streams_active: AtomicI64,
     sources: std::sync::OnceLock<Sources>,
+    /// `KEYS_FILE`, whose refused reloads are counted.
+    keys_file: std::sync::OnceLock<std::sync::Arc<crate::policy::reload::PolicyFile>>,
+}
+
+/// What one key used since the adapter started, as the metrics counted it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KeyUsage {
+    /// Requests that ended (any status).
+    pub requests: u64,
+    /// Prompt tokens GigaChat reported.
+    pub prompt_tokens: u64,
+    /// Completion tokens GigaChat reported.
+    pub completion_tokens: u64,
 }
 
 /// The metric families a finished request updates, behind the one lock of [`Metrics`].
@@ -82,6 +95,7 @@ struct Families {
     first_token: Family<Histogram>,
     overhead: Family<Histogram>,
     tokens: Family<u64>,
+    key_requests: Family<u64>,
     upstream_errors: Family<u64>,
 }
 
@@ -163,6 +177,11 @@ impl Metrics {
                     "Tokens used, by model, key and kind (prompt, completion, cached).",
                     &["model", "key", "kind"],
                 ),
+                key_requests: Family::new(
+                    "gigachat_adapter_key_requests_total",
+                    "Requests served, by key and model.",
+                    &["key", "model"],
+                ),
                 upstream_errors: Family::new(
                     "gigachat_adapter_upstream_errors_total",
                     "Requests that ended with a GigaChat error, by verdict.",
@@ -172,7 +191,35 @@ impl Metrics {
             in_flight: [AtomicI64::new(0), AtomicI64::new(0)],
             streams_active: AtomicI64::new(0),
             sources: std::sync::OnceLock::new(),
+            keys_file: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Also renders `gigachat_adapter_keys_reload_failures_total`: the refused reloads of `file`.
+    pub fn read_keys_file(&self, file: std::sync::Arc<crate::policy::reload::PolicyFile>) {
+        let _ = self.keys_file.set(file);
+    }
+
+    /// What each key (by name) used since start: its requests and GigaChat's tokens.
+    pub fn usage_by_key(&self) -> HashMap<String, KeyUsage> {
+        let mut usage: HashMap<String, KeyUsage> = HashMap::new();
+        let families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        families.key_requests.each(|labels, count| {
+            if let Some(key) = labels.first() {
+                usage.entry(key.clone()).or_default().requests += count;
+            }
+        });
+        families.tokens.each(|labels, count| {
+            if let [_, key, kind] = labels {
+                let used = usage.entry(key.clone()).or_default();
+                match kind.as_str() {
+                    "prompt" => used.prompt_tokens += count,
+                    "completion" => used.completion_tokens += count,
+                    _ => {}
+                }
+            }
+        });
+        usage
     }
 
     /// Also renders the counters of `sources` (the first ones given; later ones are ignored).
@@ -217,6 +264,11 @@ impl Metrics {
             .update(&[surface, route, model, status, error], |count| {
                 *count += 1;
             });
+        if let Some(key) = outcome.key {
+            families.key_requests.update(&[key, model], |count| {
+                *count += 1;
+            });
+        }
         let latency = outcome.latency.as_secs_f64();
         families
             .request_duration
@@ -317,8 +369,19 @@ impl Metrics {
             .overhead
             .render_histograms(&mut out, OVERHEAD_BUCKETS);
         families.tokens.render_counters(&mut out);
+        families.key_requests.render_counters(&mut out);
         families.upstream_errors.render_counters(&mut out);
         drop(families);
+        if let Some(file) = self.keys_file.get() {
+            let _ = write!(
+                out,
+                "# HELP gigachat_adapter_keys_reload_failures_total Reads of KEYS_FILE refused \
+                 (the last good policy stayed in use).\n\
+                 # TYPE gigachat_adapter_keys_reload_failures_total counter\n\
+                 gigachat_adapter_keys_reload_failures_total {}\n",
+                file.failures()
+            );
+        }
         out.push_str(
             "# HELP gigachat_adapter_in_flight Requests being served.\n\
              # TYPE gigachat_adapter_in_flight gauge\n",

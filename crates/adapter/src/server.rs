@@ -20,7 +20,7 @@ use crate::error::AppError;
 use crate::error::Label;
 use crate::metrics::Metrics;
 use crate::routes::{
-    chat, completions, docs, embeddings, files, health, images, messages, models, responses,
+    admin, chat, completions, docs, embeddings, files, health, images, messages, models, responses,
     stored_responses, tokens,
 };
 use crate::state::AppState;
@@ -52,6 +52,7 @@ pub fn router(
         .route("/health/ready", get(health::ready))
         .route("/health/readiness", get(health::ready))
         .route("/metrics", metrics_route(metrics.clone()))
+        .route(auth::ADMIN_KEYS_PATH, admin::route(metrics.clone()))
         .merge(docs::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -202,10 +203,10 @@ static API_ROUTES: [ApiRoute; 17] = [
 /// What no route serves.
 pub static UNROUTED: Route = openai("other", "other");
 
-/// The routes outside the API: the public paths, the documentation's files and `/metrics`. None
-/// waits on GigaChat.
-static SERVICE_ROUTES: [Route; auth::PUBLIC_PATHS.len() + 2] = {
-    let mut routes = [UNROUTED; auth::PUBLIC_PATHS.len() + 2];
+/// The routes outside the API: the public paths, the documentation's files, `/metrics` and the
+/// admin route. None waits on GigaChat.
+static SERVICE_ROUTES: [Route; auth::PUBLIC_PATHS.len() + 3] = {
+    let mut routes = [UNROUTED; auth::PUBLIC_PATHS.len() + 3];
     let mut index = 0;
     while index < auth::PUBLIC_PATHS.len() {
         routes[index] = openai(auth::PUBLIC_PATHS[index], "other");
@@ -213,6 +214,7 @@ static SERVICE_ROUTES: [Route; auth::PUBLIC_PATHS.len() + 2] = {
     }
     routes[index] = openai("/docs/{*path}", "other");
     routes[index + 1] = openai("/metrics", "other");
+    routes[index + 2] = openai(auth::ADMIN_KEYS_PATH, "other");
     routes
 };
 
@@ -291,13 +293,14 @@ async fn gate(
 ) -> Response {
     // The connection layer's own answers pass here on a stand-in request (see `EarlyAnswer`).
     let early = request.extensions_mut().remove::<EarlyAnswer>();
-    let caller = match early {
-        Some(_) => auth::Caller::Open,
-        None => auth::caller(state.keys(), &request),
+    let admission = match early {
+        Some(_) => auth::Admission::Open,
+        None => auth::admit(state.keys(), &request),
     };
-    let key = match &caller {
-        auth::Caller::Key(name) => Some(name.clone()),
-        auth::Caller::Open | auth::Caller::Refused => None,
+    let key = match &admission {
+        auth::Admission::Key(caller, _) => Some(caller.name.clone()),
+        auth::Admission::Expired(key) => Some(key.caller.name.clone()),
+        auth::Admission::Open | auth::Admission::Admin | auth::Admission::Refused => None,
     };
     let route = route_of(request.uri().path());
     let anthropic = answers_as_anthropic(route, request.uri().path(), request.headers());
@@ -315,9 +318,10 @@ async fn gate(
     let exchange = Arc::new(exchange.with_metrics(metrics));
     let mut response = if let Some(early) = early {
         early.into_response()
-    } else if let auth::Caller::Refused = caller {
-        AppError::Unauthorized.into_response()
+    } else if let Some(refusal) = refusal(&admission) {
+        refusal.into_response()
     } else {
+        admission.into_extensions(request.extensions_mut());
         request.extensions_mut().insert(exchange.clone());
         let request = request.map(|body| Body::new(CountedBody::new(body, exchange.clone())));
         // The span is entered on every poll, borrowed from the exchange: no clone of it to make
@@ -353,6 +357,21 @@ async fn gate(
     }
     response.extensions_mut().insert(exchange);
     response
+}
+
+/// The answer to a request the gate does not let in: no key, a wrong one, or an expired one.
+fn refusal(admission: &auth::Admission) -> Option<AppError> {
+    match admission {
+        auth::Admission::Refused => Some(AppError::Unauthorized),
+        auth::Admission::Expired(key) => Some(AppError::KeyExpired {
+            name: key.caller.name.to_string(),
+            at: key
+                .expires
+                .as_ref()
+                .map_or_else(String::new, |expiry| expiry.text.clone()),
+        }),
+        auth::Admission::Key(..) | auth::Admission::Open | auth::Admission::Admin => None,
+    }
 }
 
 /// `GET /metrics`: `metrics` in Prometheus' text format.
@@ -555,6 +574,7 @@ mod tests {
             ("/health/ready", "/health/ready"),
             ("/docs/index.html", "/docs/{*path}"),
             ("/metrics", "/metrics"),
+            ("/admin/keys", "/admin/keys"),
             ("/v1/metrics", "other"),
             ("/v1/models/", "other"),
             ("/v1/chat/completions/x", "other"),

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gigachat::GigaChat;
-use secrecy::SecretString;
 use translate::ChatDefaults;
 
 use crate::attachments::generated::{ImageMode, ImageRewriter};
@@ -61,15 +60,15 @@ pub struct Media {
 }
 
 impl AppState {
-    /// Builds the state; `keys` (`BEARER_TOKEN` entries, see [`Keys::new`]) empty means
-    /// unauthenticated access was allowed explicitly;
+    /// Builds the state; `keys` (see [`Keys`]) empty means unauthenticated access was allowed
+    /// explicitly;
     /// `embeddings_model` serves embeddings requests that name no model; `responses` keeps
     /// stored Responses.
     pub fn new(
         client: GigaChat,
         defaults: ChatDefaults,
         embeddings_model: String,
-        keys: Vec<SecretString>,
+        keys: Keys,
         limits: Limits,
         media: Media,
         responses: ResponsesStore,
@@ -79,7 +78,7 @@ impl AppState {
                 client,
                 defaults,
                 embeddings_model,
-                keys: Keys::new(keys),
+                keys,
                 models: TimedCache::new(limits.models_ttl),
                 ready: TimedCache::new(limits.ready_ttl),
                 max_request_bytes: limits.max_request_bytes,

@@ -27,5 +27,6 @@ pub struct Caller {
 }
 
 mod file;
+pub mod reload;
 
 pub use file::{Account, DEFAULT_ACCOUNT, Expiry, KeyPolicy, Policy, PolicyError, Pool, digest_of};

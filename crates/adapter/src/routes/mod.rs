@@ -1,5 +1,6 @@
 //! HTTP handlers: parse → translate → call GigaChat → translate back.
 
+pub mod admin;
 pub mod chat;
 pub mod completions;
 pub mod docs;
