@@ -19,6 +19,7 @@ mod dashboard;
 mod embeddings;
 mod errors;
 mod headers;
+mod limits;
 mod messages;
 mod messages_stream;
 mod metrics;
