@@ -8,7 +8,7 @@ use std::time::Duration;
 use gigachat_emulator::EmulatorConfig;
 use serde_json::{Value, json};
 
-use crate::common::{Harness, KEY, Options, start_with};
+use crate::common::{Harness, KEY, Options, spawn_adapter, start_with};
 
 /// A key of the keys file: its secret and the TOML of its limits.
 struct Key {
@@ -23,6 +23,16 @@ fn secret(name: &str) -> String {
 /// An adapter whose keys file holds `keys` (beside the harness' unlimited `BEARER_TOKEN` key),
 /// in front of an emulator configured by `emulator`.
 async fn harness(keys: &[Key], emulator: EmulatorConfig) -> (Harness, tempfile::TempDir) {
+    harness_with(keys, emulator, Vec::new()).await
+}
+
+/// [`harness`] with more command-line `args`; the keys file is `keys.toml` in the returned
+/// directory.
+async fn harness_with(
+    keys: &[Key],
+    emulator: EmulatorConfig,
+    args: Vec<String>,
+) -> (Harness, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut file = String::new();
     for key in keys {
@@ -39,7 +49,11 @@ async fn harness(keys: &[Key], emulator: EmulatorConfig) -> (Harness, tempfile::
     std::fs::write(&path, file).unwrap();
     let harness = start_with(Options {
         emulator,
-        args: vec!["--keys-file".to_owned(), path.display().to_string()],
+        args: [
+            vec!["--keys-file".to_owned(), path.display().to_string()],
+            args,
+        ]
+        .concat(),
         ..Options::default()
     })
     .await;
@@ -142,7 +156,13 @@ async fn requests_per_minute_admit_n_then_429_with_headers_in_each_envelope() {
         assert_eq!(headers.number("x-ratelimit-limit-requests"), 3);
         assert_eq!(headers.number("x-ratelimit-remaining-requests"), remaining);
         let reset = headers.get("x-ratelimit-reset-requests").unwrap();
-        assert!(reset.ends_with('s') && !reset.contains('m'), "{reset}");
+        // Within the minute: `1s` to `59s`, or `1m0s` at its very start.
+        let within_minute = reset == "1m0s"
+            || reset
+                .strip_suffix('s')
+                .and_then(|secs| secs.parse::<u64>().ok())
+                .is_some_and(|secs| (1..60).contains(&secs));
+        assert!(within_minute, "{reset}");
         assert_eq!(headers.get("x-ratelimit-limit-tokens"), None);
     }
     // The fourth, a stream too, is refused before reaching GigaChat.
@@ -300,4 +320,98 @@ async fn concurrency_is_freed_when_a_request_ends_or_its_client_leaves() {
         }
         assert_eq!(status, 200, "client_leaves: {client_leaves}");
     }
+}
+
+/// Two adapters sharing a real Redis (as replicas): a key's requests per minute are counted once
+/// for both; with Redis gone, `allow` serves unchecked (and counts the failure) while `refuse`
+/// answers 503 in the caller's envelope.
+#[tokio::test]
+async fn replicas_share_limits_through_redis_and_redis_down_follows_the_setting() {
+    let mut redis = crate::redis_server::RedisServer::start().await;
+    let redis_url = vec!["--redis-url".to_owned(), redis.url.clone()];
+    let (harness, dir) = harness_with(
+        &[Key {
+            name: "shared",
+            limits: "requests_per_minute = 4",
+        }],
+        EmulatorConfig::default(),
+        redis_url.clone(),
+    )
+    .await;
+    let second_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        harness._dir.path().join("ca.pem"),
+        second_dir.path().join("ca.pem"),
+    )
+    .unwrap();
+    let args = [
+        redis_url,
+        vec![
+            "--keys-file".to_owned(),
+            dir.path().join("keys.toml").display().to_string(),
+            "--limits-redis-failure".to_owned(),
+            "refuse".to_owned(),
+        ],
+    ]
+    .concat();
+    let (second, _server) = spawn_adapter(
+        &harness.emulator,
+        second_dir.path(),
+        args,
+        Box::new(|_| {}),
+        KEY,
+    )
+    .await;
+    let on = |base: &str| {
+        harness
+            .http
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(secret("shared"))
+            .json(&chat(false))
+    };
+    within_one_minute().await;
+    let mut passed = 0;
+    for round in 0..8 {
+        let base = if round % 2 == 0 {
+            &harness.base
+        } else {
+            &second
+        };
+        let response = on(base).send().await.unwrap();
+        match response.status().as_u16() {
+            200 => passed += 1,
+            429 => {
+                assert_eq!(response.headers()["x-ratelimit-remaining-requests"], "0");
+                assert!(response.headers().contains_key("retry-after"));
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(passed, 4);
+
+    redis.stop();
+    let allowed = on(&harness.base).send().await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert!(!allowed.headers().contains_key("x-ratelimit-limit-requests"));
+    let refused = on(&second).send().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "limits_unavailable", "{body}");
+    assert_eq!(body["error"]["type"], "server_error", "{body}");
+    let metrics = harness
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let errors: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("gigachat_adapter_limits_redis_errors_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(errors >= 1, "{metrics}");
 }
