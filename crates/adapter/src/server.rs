@@ -413,11 +413,16 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers(Any)
-        .expose_headers([
-            header::HeaderName::from_static("x-request-id"),
-            header::HeaderName::from_static("request-id"),
-            header::HeaderName::from_static(responses::DROPPED_TOOLS_HEADER),
-        ])
+        .expose_headers(
+            [
+                header::HeaderName::from_static("x-request-id"),
+                header::HeaderName::from_static("request-id"),
+                header::HeaderName::from_static(responses::DROPPED_TOOLS_HEADER),
+            ]
+            .into_iter()
+            .chain(crate::limits::HEADERS)
+            .collect::<Vec<_>>(),
+        )
         .max_age(Duration::from_secs(600));
     if origins.iter().any(|o| o == "*") {
         return Some(layer.allow_origin(Any));

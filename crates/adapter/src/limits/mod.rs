@@ -318,21 +318,38 @@ fn refusal(decision: &Decision) -> AppError {
     }
 }
 
-/// Adds OpenAI's `x-ratelimit-*` headers for the key's request and token limits.
+/// OpenAI's rate-limit headers: limit, remaining and reset of requests, then of tokens (CORS
+/// exposes them to browser clients).
+pub const HEADERS: [HeaderName; 6] = [
+    HeaderName::from_static("x-ratelimit-limit-requests"),
+    HeaderName::from_static("x-ratelimit-remaining-requests"),
+    HeaderName::from_static("x-ratelimit-reset-requests"),
+    HeaderName::from_static("x-ratelimit-limit-tokens"),
+    HeaderName::from_static("x-ratelimit-remaining-tokens"),
+    HeaderName::from_static("x-ratelimit-reset-tokens"),
+];
+
+/// Adds OpenAI's `x-ratelimit-*` headers ([`HEADERS`]) for the key's request and token limits.
 fn add_headers(headers: &mut HeaderMap, decision: &Decision) {
-    const REQUESTS: [HeaderName; 3] = [
-        HeaderName::from_static("x-ratelimit-limit-requests"),
-        HeaderName::from_static("x-ratelimit-remaining-requests"),
-        HeaderName::from_static("x-ratelimit-reset-requests"),
-    ];
-    const TOKENS: [HeaderName; 3] = [
-        HeaderName::from_static("x-ratelimit-limit-tokens"),
-        HeaderName::from_static("x-ratelimit-remaining-tokens"),
-        HeaderName::from_static("x-ratelimit-reset-tokens"),
-    ];
-    for (names, quota) in [(REQUESTS, decision.requests), (TOKENS, decision.tokens)] {
+    let [
+        limit_requests,
+        remaining_requests,
+        reset_requests,
+        limit_tokens,
+        remaining_tokens,
+        reset_tokens,
+    ] = HEADERS;
+    for ([limit, remaining, reset], quota) in [
+        (
+            [limit_requests, remaining_requests, reset_requests],
+            decision.requests,
+        ),
+        (
+            [limit_tokens, remaining_tokens, reset_tokens],
+            decision.tokens,
+        ),
+    ] {
         let Some(quota) = quota else { continue };
-        let [limit, remaining, reset] = names;
         headers.insert(limit, HeaderValue::from(quota.limit));
         headers.insert(remaining, HeaderValue::from(quota.remaining));
         if let Ok(value) = HeaderValue::from_str(&duration(quota.reset)) {

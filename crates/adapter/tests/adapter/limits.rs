@@ -133,7 +133,7 @@ fn openai_rate_limited(body: &str) -> String {
 
 #[tokio::test]
 async fn requests_per_minute_admit_n_then_429_with_headers_in_each_envelope() {
-    let (harness, _dir) = harness(
+    let (harness, _dir) = harness_with(
         &[
             Key {
                 name: "alice",
@@ -145,6 +145,10 @@ async fn requests_per_minute_admit_n_then_429_with_headers_in_each_envelope() {
             },
         ],
         EmulatorConfig::default(),
+        vec![
+            "--cors-allowed-hosts".to_owned(),
+            "https://webui.example".to_owned(),
+        ],
     )
     .await;
     within_one_minute().await;
@@ -202,6 +206,19 @@ async fn requests_per_minute_admit_n_then_429_with_headers_in_each_envelope() {
     assert!(body["request_id"].is_string(), "{body}");
     assert!(headers.number("retry-after") >= 1);
     assert_eq!(headers.number("x-ratelimit-limit-requests"), 1);
+
+    // Browser clients may read the headers (CORS exposes them).
+    let response = request(&harness, &alice, "/v1/chat/completions", &chat(false))
+        .header("origin", "https://webui.example")
+        .send()
+        .await
+        .unwrap();
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    for name in ["x-ratelimit-remaining-requests", "x-ratelimit-reset-tokens"] {
+        assert!(exposed.contains(name), "{exposed}");
+    }
 
     // The unlimited key is untouched and gets no limit headers.
     for _ in 0..5 {
