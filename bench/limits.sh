@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # What a key's limits cost per request: the same open-loop load (oha, fixed rate, coordinated-
 # omission correction, 32 connections) of non-streamed chat through one adapter with REDIS_URL,
-# sent with an unlimited key (BEARER_TOKEN: no limit check at all) and with a KEYS_FILE key that
-# has every limit (requests and tokens per minute, tokens per day, concurrent: one Redis round trip
-# to admit, one at the end to add its tokens and end its lease), all set high enough never to
-# refuse; and, as a third lane, the same limited key on a second adapter without REDIS_URL (the
-# counters in process). The lanes alternate over ROUNDS rounds; each figure is the median across
-# rounds. CPU per request is read from /proc for the adapter and for redis-server.
+# sent with an unlimited key (BEARER_TOKEN: no limit check at all); with a KEYS_FILE key that has
+# every limit (requests and tokens per minute, tokens per day, concurrent: one Redis round trip to
+# admit, one at the end to add its tokens and end its lease), all set high enough never to refuse;
+# with a key that has only requests_per_minute (the admitting round trip alone); and with the
+# fully limited key on a second adapter without REDIS_URL (the counters in process). The lanes
+# alternate over ROUNDS rounds; each figure is the median across rounds. CPU per request is read
+# from /proc for the adapter and for redis-server.
 #
 # Usage: [ROUNDS=3] [BENCH_PROFILE=dist|release] bench/limits.sh [rate=500] [duration=5s]
 # Needs: oha (`cargo install oha --locked`), redis-server and redis-cli, python3, curl, sha256sum.
@@ -29,6 +30,7 @@ start_emulator "$API_PORT" "$OAUTH_PORT" emulator.log --no-tls
 wait_for "http://127.0.0.1:$API_PORT/"
 
 LIMITED_KEY=bench-limited
+RPM_KEY=bench-requests-only
 cat > "$WORK/keys.toml" <<EOF
 [[keys]]
 name = "limited"
@@ -38,6 +40,12 @@ requests_per_minute = 100000000
 tokens_per_minute = 100000000000
 tokens_per_day = 100000000000
 concurrent = 100000
+
+[[keys]]
+name = "requests-only"
+sha256 = "$(printf %s "$RPM_KEY" | sha256sum | cut -d' ' -f1)"
+[keys.limits]
+requests_per_minute = 100000000
 EOF
 UPSTREAM_URL="http://127.0.0.1:$API_PORT/api/v1"
 start_adapter "$REDIS_ADAPTER_PORT" "$UPSTREAM_URL" "$OAUTH_PORT" \
@@ -66,6 +74,7 @@ run warm-local "$LOCAL_ADAPTER_PORT" "$LIMITED_KEY" "$LOCAL_ADAPTER_PID"
 for round in $(seq "$ROUNDS"); do
   run "unlimited-$round" "$REDIS_ADAPTER_PORT" bench-key "$REDIS_ADAPTER_PID"
   run "redis-$round" "$REDIS_ADAPTER_PORT" "$LIMITED_KEY" "$REDIS_ADAPTER_PID"
+  run "rpm-$round" "$REDIS_ADAPTER_PORT" "$RPM_KEY" "$REDIS_ADAPTER_PID"
   run "local-$round" "$LOCAL_ADAPTER_PORT" "$LIMITED_KEY" "$LOCAL_ADAPTER_PID"
   echo "round $round of $ROUNDS done" >&2
 done
@@ -76,8 +85,9 @@ work, rounds, tick, rate, duration = sys.argv[1:6]
 rounds, tick = int(rounds), int(tick)
 lanes = (
     ("unlimited", "unlimited key (no check)"),
-    ("redis", "limited key, Redis"),
-    ("local", "limited key, in process"),
+    ("redis", "every limit, Redis"),
+    ("rpm", "requests_per_minute only, Redis"),
+    ("local", "every limit, in process"),
 )
 print(f"# non-streamed chat, {rate} req/s for {duration}, {rounds} rounds (medians)\n")
 print("| lane | requests | non-2xx | adapter CPU per request | redis-server CPU per request | p50 ms | p99 ms |")
