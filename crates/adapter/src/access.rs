@@ -225,8 +225,8 @@ impl Exchange {
 }
 
 impl Drop for Exchange {
-    /// Records the request's metrics and writes the access log line (target `access`, info
-    /// level), unless `ACCESS_LOG` is off.
+    /// Runs what [`Exchange::when_finished`] left, records the request's metrics and writes the
+    /// access log line (target `access`, info level), unless `ACCESS_LOG` is off.
     fn drop(&mut self) {
         let report = self
             .report
