@@ -22,10 +22,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-pub use self::redis::RedisWindows;
-pub use self::window::{
-    DAY, Decision, Exceeded, LocalWindows, MINUTE, Quota, Used, decide, until_reset,
-};
+use self::redis::RedisWindows;
+use self::window::LocalWindows;
+pub use self::window::{Decision, Exceeded, Quota};
 use crate::access::{Exchange, Tokens};
 use crate::error::AppError;
 use crate::policy::{Caller, Limits};
@@ -371,6 +370,7 @@ fn duration(duration: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::window::{Used, decide};
     use super::*;
 
     #[test]
