@@ -46,7 +46,11 @@ struct Report {
     usage: Option<Tokens>,
     error: Option<&'static str>,
     delivery: Option<Delivery>,
+    finished: Option<WhenFinished>,
 }
+
+/// What to do with the answer's usage once the request is over (see [`Exchange::when_finished`]).
+pub type WhenFinished = Box<dyn FnOnce(Option<Tokens>) + Send>;
 
 /// Token counts of an answer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -208,6 +212,12 @@ impl Exchange {
         self.report().error.get_or_insert(label);
     }
 
+    /// Runs `then` with the answer's usage when the request is over: its body sent, or the client
+    /// gone (the key's limits count the tokens then and free its concurrency slot).
+    pub fn when_finished(&self, then: WhenFinished) {
+        self.report().finished = Some(then);
+    }
+
     /// How the response body went out (none recorded: the client left before the answer).
     pub fn delivered(&self, delivery: Delivery) {
         self.report().delivery = Some(delivery);
@@ -215,9 +225,16 @@ impl Exchange {
 }
 
 impl Drop for Exchange {
-    /// Records the request's metrics and writes the access log line (target `access`, info
-    /// level), unless `ACCESS_LOG` is off.
+    /// Runs what [`Exchange::when_finished`] left, records the request's metrics and writes the
+    /// access log line (target `access`, info level), unless `ACCESS_LOG` is off.
     fn drop(&mut self) {
+        let report = self
+            .report
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(then) = report.finished.take() {
+            then(report.usage);
+        }
         if !self.logged && self.metrics.is_none() {
             return;
         }

@@ -136,6 +136,17 @@ pub struct Config {
     /// Redis URL for the uploaded-file ids and stored Responses shared by several replicas (instead of DATA_DIR).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// What a limited key's request gets when Redis cannot be asked about its limits: `allow` serves it unchecked (logged, counted), `refuse` answers 503.
+    #[arg(
+        long,
+        env = "LIMITS_REDIS_FAILURE",
+        value_enum,
+        default_value = "allow"
+    )]
+    pub limits_redis_failure: crate::limits::RedisFailure,
+    /// Seconds a request's concurrency slot stays taken in Redis unless renewed (it is, while the request runs): how soon a dead replica's slots free.
+    #[arg(long, env = "LIMITS_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limits_lease_secs: u64,
     /// How long an uploaded file's GigaChat id is reused before the file is uploaded again.
     #[arg(long, env = "FILE_ID_TTL_SECS", default_value_t = 86_400)]
     pub file_id_ttl_secs: u64,

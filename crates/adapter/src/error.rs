@@ -89,6 +89,15 @@ pub enum AppError {
         /// How long the request waited.
         waited: Duration,
     },
+    /// The caller's key reached one of its limits (`KEYS_FILE`); the message says which.
+    KeyRateLimited {
+        /// Which limit, and when to retry.
+        message: String,
+        /// When a retry may succeed.
+        retry_after: Duration,
+    },
+    /// Redis could not be asked about the caller's limits and `LIMITS_REDIS_FAILURE` is `refuse`.
+    LimitsUnavailable,
     /// A bug or a task that could not finish inside the adapter (never the client's or GigaChat's fault).
     Internal(String),
 }
@@ -153,6 +162,8 @@ impl AppError {
             AppError::ShuttingDown => "shutting_down",
             AppError::AccountBusy { .. } => "account_busy",
             AppError::PassthroughRefused => "passthrough_refused",
+            AppError::KeyRateLimited { .. } => "key_rate_limited",
+            AppError::LimitsUnavailable => "limits_unavailable",
             AppError::Attachment(part) => match &part.error {
                 AttachmentError::Upload(err) => err.verdict().as_str(),
                 _ => "invalid_attachment",
@@ -286,6 +297,27 @@ impl AppError {
                 "The adapter is shutting down and could not finish this response; retry the request."
                     .into(),
             ),
+            AppError::KeyRateLimited {
+                message,
+                retry_after,
+            } => Shape {
+                retry_after: Some(*retry_after),
+                ..shape(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_error",
+                    Some("rate_limit_exceeded"),
+                    message.clone(),
+                )
+            },
+            AppError::LimitsUnavailable => Shape {
+                retry_after: Some(Duration::from_secs(1)),
+                ..shape(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    Some("limits_unavailable"),
+                    "The adapter cannot check this key's limits (its Redis does not answer); retry shortly.".into(),
+                )
+            },
             AppError::FileNotFound(id) => {
                 verdict_shape(Verdict::FileNotFound, format!("No such file: {id}."), None)
             }
@@ -608,6 +640,8 @@ impl AppError {
             | AppError::PreviousResponseNotFound(_) => (shape.status, "not_found_error"),
             AppError::TooManyConnections(_) => (anthropic::OVERLOADED, "overloaded_error"),
             AppError::AccountBusy { .. } => (shape.status, "rate_limit_error"),
+            AppError::KeyRateLimited { .. } => (shape.status, "rate_limit_error"),
+            AppError::LimitsUnavailable => (shape.status, "api_error"),
             AppError::InvalidOutput(_) | AppError::ShuttingDown | AppError::Internal(_) => {
                 (shape.status, "api_error")
             }

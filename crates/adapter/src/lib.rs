@@ -13,6 +13,7 @@ pub mod context;
 pub mod demo;
 pub mod error;
 pub mod incoming;
+pub mod limits;
 pub mod log_output;
 pub mod metrics;
 pub mod offload;
@@ -147,11 +148,23 @@ pub async fn build(
         media,
         responses,
     );
+    let limiter = Arc::new(match &config.redis_url {
+        Some(url) => limits::Limiter::redis(
+            store::RedisStore::open(url)
+                .context("REDIS_URL for the key limits")?
+                .connection(),
+            Duration::from_secs(config.limits_lease_secs),
+            config.limits_redis_failure,
+        ),
+        None => limits::Limiter::local(),
+    });
     let metrics = Arc::new(metrics::Metrics::new(known_models));
     let refreshing = client.clone();
+    let limiting = limiter.clone();
     metrics.read_from(metrics::Sources {
         token_refreshes: Box::new(move || refreshing.token_refreshes()),
         attachments: attachment_counts,
+        limits_redis_errors: Box::new(move || limiting.redis_errors()),
     });
     if let Some(file) = keys_file {
         metrics.read_keys_file(file);
@@ -168,6 +181,7 @@ pub async fn build(
         config.max_request_bytes,
         config.access_log,
         metrics,
+        limiter,
     );
     Ok((router, client, metrics_listener))
 }

@@ -105,10 +105,13 @@ pub struct Sources {
     pub token_refreshes: Box<dyn Fn() -> gigachat::TokenRefreshes + Send + Sync>,
     /// What became of attached files.
     pub attachments: std::sync::Arc<crate::attachments::resolve::AttachmentCounts>,
+    /// Failed Redis calls of the key limits.
+    pub limits_redis_errors: Box<dyn Fn() -> u64 + Send + Sync>,
 }
 
 impl Sources {
-    /// `gigachat_adapter_token_refreshes_total` and `gigachat_adapter_attachments_total`.
+    /// `gigachat_adapter_token_refreshes_total`, `gigachat_adapter_attachments_total` and
+    /// `gigachat_adapter_limits_redis_errors_total`.
     fn render(&self, out: &mut String) {
         let refreshes = (self.token_refreshes)();
         let _ = write!(
@@ -127,6 +130,13 @@ impl Sources {
                 "gigachat_adapter_attachments_total{{result=\"{result}\"}} {count}"
             );
         }
+        let _ = write!(
+            out,
+            "# HELP gigachat_adapter_limits_redis_errors_total Failed Redis calls of the key limits.\n\
+             # TYPE gigachat_adapter_limits_redis_errors_total counter\n\
+             gigachat_adapter_limits_redis_errors_total {}\n",
+            (self.limits_redis_errors)(),
+        );
     }
 }
 
@@ -701,6 +711,7 @@ mod tests {
                 failed: 1,
             }),
             attachments: attachments.clone(),
+            limits_redis_errors: Box::new(|| 7),
         });
         let text = metrics.render();
         assert!(
@@ -726,6 +737,7 @@ mod tests {
             r#"gigachat_adapter_attachments_total{result="uploaded"} 1"#,
             r#"gigachat_adapter_attachments_total{result="reused"} 2"#,
             r#"gigachat_adapter_attachments_total{result="fetched"} 0"#,
+            "gigachat_adapter_limits_redis_errors_total 7",
         ] {
             assert!(text.contains(line), "{line}\n{text}");
         }

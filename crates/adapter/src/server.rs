@@ -29,7 +29,8 @@ use crate::{auth, context};
 /// Every route, served both under `/v1` and at the root (clients disagree on which they use),
 /// behind CORS, the body limit and [`gate`]; `access_log` (`ACCESS_LOG`) makes each request end
 /// with an access log line; every request is counted in `metrics`, served at `/metrics` (behind a
-/// client key like the API).
+/// client key like the API); `limiter` holds limited keys to their limits (inside the gate, so its
+/// refusals are in the caller's envelope).
 ///
 /// The middleware wraps the routed app once instead of every route (what `Router::layer` does):
 /// a request then clones and boxes one middleware stack rather than one per layer and route, which
@@ -40,6 +41,7 @@ pub fn router(
     max_request_bytes: usize,
     access_log: bool,
     metrics: Arc<Metrics>,
+    limiter: Arc<crate::limits::Limiter>,
 ) -> Router {
     let routes = ["/v1", ""]
         .into_iter()
@@ -62,6 +64,11 @@ pub fn router(
             (state.clone(), access_log, metrics),
             gate,
         ))
+        .layer(middleware::from_fn_with_state(
+            limiter,
+            crate::limits::enforce,
+        ))
+        // A key refused by its limits never waits for an account slot.
         .layer(middleware::from_fn_with_state(
             (state.accounts().clone(), max_request_bytes),
             crate::accounts::bind,
@@ -411,11 +418,16 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers(Any)
-        .expose_headers([
-            header::HeaderName::from_static("x-request-id"),
-            header::HeaderName::from_static("request-id"),
-            header::HeaderName::from_static(responses::DROPPED_TOOLS_HEADER),
-        ])
+        .expose_headers(
+            [
+                header::HeaderName::from_static("x-request-id"),
+                header::HeaderName::from_static("request-id"),
+                header::HeaderName::from_static(responses::DROPPED_TOOLS_HEADER),
+            ]
+            .into_iter()
+            .chain(crate::limits::HEADERS)
+            .collect::<Vec<_>>(),
+        )
         .max_age(Duration::from_secs(600));
     if origins.iter().any(|o| o == "*") {
         return Some(layer.allow_origin(Any));

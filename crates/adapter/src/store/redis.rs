@@ -50,6 +50,11 @@ impl RedisStore {
         Ok(store)
     }
 
+    /// Its reconnecting, multiplexed connection (the limits share it: see `crate::limits`).
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     /// Checks that Redis answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();

@@ -73,6 +73,7 @@ fn every_metric_the_dashboard_queries_is_exported() {
     metrics.read_from(gigachat_adapter::metrics::Sources {
         token_refreshes: Box::new(|| gigachat::TokenRefreshes { ok: 0, failed: 0 }),
         attachments: std::sync::Arc::default(),
+        limits_redis_errors: Box::new(|| 0),
     });
     let rendered = metrics.render();
     let families = declared(&rendered);

@@ -21,6 +21,7 @@ mod embeddings;
 mod errors;
 mod headers;
 mod keys;
+mod limits;
 mod messages;
 mod messages_stream;
 mod metrics;
