@@ -318,3 +318,35 @@ async fn a_request_without_a_model_gets_gigachat_model() {
         "{body}"
     );
 }
+
+/// GigaChat's 429 on the probe (its personal tier serves one request per account at a time, so a
+/// probe made during a stream gets one) is ready; its 5xx is not.
+#[tokio::test]
+async fn readiness_survives_gigachat_being_busy_but_not_failing() {
+    let harness = start_with(Options {
+        args: vec!["--ready-cache-secs".into(), "0".into()],
+        ..Options::default()
+    })
+    .await;
+    let ready = || {
+        harness
+            .http
+            .get(format!("{}/health/ready", harness.base))
+            .send()
+    };
+    let fault = |status| gigachat_emulator::Fault::Status {
+        status,
+        retry_after: None,
+        times: 50,
+    };
+    harness.emulator.faults().push_for("/models", fault(429));
+    assert_eq!(ready().await.unwrap().status(), 200);
+    assert!(
+        !harness.upstream("/models").is_empty(),
+        "the probe asked GigaChat"
+    );
+    harness.emulator.faults().clear();
+    harness.emulator.faults().push_for("/models", fault(500));
+    let failing = ready().await.unwrap();
+    assert_eq!(failing.status(), 503);
+}
