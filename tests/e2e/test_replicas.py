@@ -351,3 +351,104 @@ def test_pass_through_credentials_are_their_own_identity_and_files_never_mix(pol
             listed = http.get(f"{emulator.api_base_url}/files", headers={"authorization": token})
             assert listed.status_code == 200, listed.text
             assert {f["id"] for f in listed.json()["data"]} & {own_file, default_file} == set(ids)
+
+
+# --------------------------------------------------------------------------------------------
+# One GigaChat account serving one request at a time (the personal tier), shared by the replicas.
+
+LEASE_SECS = 2
+# Stream events 150 ms apart: an answer of 24 words, 3 per event, streams for about 1.2 s.
+EVENT_GAP_MS = 150
+
+
+@pytest.fixture(scope="module")
+def personal_tier(log_dir):
+    """An emulator of its own that answers 429 to a second request in flight per identity (the
+    personal tier), and a factory of adapters pointed at it."""
+    own_dir = log_dir / f"personal-tier-{uuid.uuid4().hex[:8]}"
+    own_dir.mkdir()
+    emulator = start_emulator(own_dir, "--concurrency-limit", "1", "--event-gap-ms", str(EVENT_GAP_MS))
+    factory = AdapterFactory(emulator, own_dir)
+    try:
+        yield emulator, factory, own_dir
+    finally:
+        factory.stop_all()
+        emulator.http.close()
+        emulator.process.stop()
+
+
+@dataclass
+class Streamed:
+    first_content: float
+    ended: float
+    text: str
+
+
+def stream_once(root_url: str, prompt: str) -> Streamed:
+    """One streamed chat through the OpenAI SDK: when its first content arrived, when it ended, its text."""
+    first = None
+    parts = []
+    with openai.OpenAI(base_url=f"{root_url}/v1", api_key=API_KEY, max_retries=0, timeout=30) as client:
+        for chunk in client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": prompt}], stream=True):
+            if chunk.choices and chunk.choices[0].delta.content:
+                first = first or time.monotonic()
+                parts.append(chunk.choices[0].delta.content)
+    assert first is not None, "the stream carried no content"
+    return Streamed(first, time.monotonic(), "".join(parts))
+
+
+def test_an_account_serving_one_at_a_time_serialises_streams_of_both_replicas(personal_tier):
+    """Two streams sent at once, one to each replica, on an account of `max_concurrent` 1: the
+    second waits for the first's lease in Redis instead of reaching GigaChat, which would 429 it."""
+    emulator, factory, own_dir = personal_tier
+    with Replicas.start(factory, own_dir, GIGACHAT_ACCOUNT_MAX_CONCURRENT="1", ACCOUNT_LEASE_SECS=str(LEASE_SECS), READY_CACHE_SECS="3600") as cluster:
+        emulator.clear_requests()
+        barrier = threading.Barrier(2)
+        results: list[Streamed | BaseException] = [None, None]  # type: ignore[list-item]
+
+        def run(index: int) -> None:
+            barrier.wait()
+            try:
+                results[index] = stream_once(cluster.urls[index], f"Расскажи о реке номер {index}")
+            except BaseException as error:  # noqa: BLE001 - reported below
+                results[index] = error
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert all(isinstance(r, Streamed) for r in results), results
+    earlier, later = sorted(results, key=lambda r: r.first_content)  # type: ignore[union-attr]
+    # Serialised: the later stream's first words came after the earlier one had ended.
+    assert later.first_content >= earlier.ended - 0.05, (earlier, later)
+    chats = [r for r in emulator.requests() if r["listener"] == "api" and r["path"].endswith("/chat/completions")]
+    assert [r["status"] for r in chats] == [200, 200], "GigaChat saw a second stream in flight (429)"
+
+
+def test_a_replica_killed_mid_stream_frees_its_account_slot_within_the_lease(personal_tier):
+    """Replica 1 holds the only slot of the account with a stream and is SIGKILLed: its lease in
+    Redis is not released, only expires; a stream on replica 2 starts within about the lease time."""
+    emulator, factory, own_dir = personal_tier
+    with Replicas.start(factory, own_dir, GIGACHAT_ACCOUNT_MAX_CONCURRENT="1", ACCOUNT_LEASE_SECS=str(LEASE_SECS), READY_CACHE_SECS="3600") as cluster:
+        emulator.clear_requests()
+        with openai.OpenAI(base_url=f"{cluster.urls[0]}/v1", api_key=API_KEY, max_retries=0, timeout=30) as client:
+            stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Расскажи длинную историю"}], stream=True)
+            chunks = iter(stream)
+            while not (chunk := next(chunks)).choices or not chunk.choices[0].delta.content:
+                pass
+            leases = cluster.redis.keys("gigachat-adapter:account:*")
+            assert leases, "no account lease in Redis while the stream runs"
+            killed_at = time.monotonic()
+            cluster.kill(0)
+            with pytest.raises((httpx.HTTPError, openai.APIError)):
+                for _ in chunks:
+                    pass
+        other = stream_once(cluster.urls[1], "А теперь о море")
+    waited = other.first_content - killed_at
+    print(f"\nthe killed replica's slot was taken over {waited:.2f}s after the kill (lease {LEASE_SECS}s)")
+    # It had to wait for the lease (renewed every third of it) to run out, and no longer.
+    assert LEASE_SECS / 3 - 0.2 <= waited <= LEASE_SECS + 1.5, waited
+    assert other.text.strip()
+    chats = [r for r in emulator.requests() if r["listener"] == "api" and r["path"].endswith("/chat/completions")]
+    assert all(r["status"] in (0, 200) for r in chats) and len(chats) == 2, [r["status"] for r in chats]
