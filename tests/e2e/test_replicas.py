@@ -195,6 +195,7 @@ def test_stopping_a_replica_gracefully_under_load_loses_nothing(adapters, log_di
 
 LIMITED_KEY = "limited-" + uuid.uuid4().hex
 POOLED_KEY = "pooled-" + uuid.uuid4().hex
+FAULTED_KEY = "faulted-" + uuid.uuid4().hex
 REQUESTS_PER_MINUTE = 5
 # An authorization key of the emulator's client id with a wrong secret: OAuth refuses it (401).
 BROKEN_CREDENTIALS = base64.b64encode(b"emulator-client:not-the-secret").decode()
@@ -224,6 +225,12 @@ credentials = "{BROKEN_CREDENTIALS}"
 [pools.failing-first]
 accounts = ["broken", "default"]
 
+[accounts.oauth]
+credentials = "{emulator.credentials}"
+
+[pools.faulted-first]
+accounts = ["oauth", "default"]
+
 [[keys]]
 name = "limited"
 sha256 = "{sha256_hex(LIMITED_KEY)}"
@@ -234,6 +241,11 @@ requests_per_minute = {REQUESTS_PER_MINUTE}
 name = "pooled"
 sha256 = "{sha256_hex(POOLED_KEY)}"
 account = "failing-first"
+
+[[keys]]
+name = "faulted"
+sha256 = "{sha256_hex(FAULTED_KEY)}"
+account = "faulted-first"
 """
     )
     with Replicas.start(
@@ -258,7 +270,7 @@ def wait_for_a_fresh_minute(margin: float) -> None:
 
 
 def test_a_key_limited_per_minute_gets_exactly_its_requests_across_both_replicas(policy_replicas, emulator):
-    wait_for_a_fresh_minute(margin=15)
+    wait_for_a_fresh_minute(margin=5)
     client = openai.OpenAI(base_url=f"{policy_replicas.balancer_url}/v1", api_key=LIMITED_KEY, max_retries=0, timeout=30)
     answered, refused = [], []
     with client:
@@ -307,6 +319,21 @@ def test_a_pool_with_a_refused_account_keeps_answering_through_the_other(policy_
 
 def bearer_of(request: dict) -> str:
     return dict(request["headers"])["authorization"]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_pool_account_failing_at_gigachat_passes_the_request_to_the_other(policy_replicas, emulator, status):
+    """GigaChat answers the pool's first account (`oauth`, its OAuth key) 429 or 503 once: the same
+    request runs again on `default` (another identity), and the client gets the answer."""
+    replica = policy_replicas.urls[0 if status == 429 else 1]
+    emulator.chat_fault("status", status=status, times=1)
+    with openai.OpenAI(base_url=f"{replica}/v1", api_key=FAULTED_KEY, max_retries=0, timeout=30) as client:
+        completion = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Сколько будет два плюс два?"}])
+    assert completion.choices[0].message.content.strip()
+    chats = [r for r in emulator.requests() if r["listener"] == "api" and r["path"].endswith("/chat/completions")]
+    assert [r["status"] for r in chats] == [status, 200], [r["status"] for r in chats]
+    assert bearer_of(chats[0]) != bearer_of(chats[1]), "the retry went to the same account"
+    assert json.loads(chats[0]["body"]) == json.loads(chats[1]["body"])
 
 
 def test_pass_through_credentials_are_their_own_identity_and_files_never_mix(policy_replicas, emulator):
