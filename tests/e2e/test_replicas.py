@@ -1,5 +1,7 @@
 """Two adapter replicas on one real Redis behind a real HAProxy (tests/e2e/replicas.py), with the
-emulator behind them: what the replicas share through Redis, and what a client sees when one dies.
+emulator behind them: what the replicas share through Redis (files, stored responses, key limits,
+account slots), what a client sees when one dies, and how keys, pools and pass-through callers reach
+GigaChat.
 """
 
 from __future__ import annotations
