@@ -282,7 +282,9 @@ def multipart_parts(content_type: str, body: bytes) -> dict[str, dict[str, Any]]
     return parts
 
 
-def start_emulator(log_dir: Path) -> Emulator:
+def start_emulator(log_dir: Path, *extra_args: str) -> Emulator:
+    """Starts the emulator binary logging into `log_dir`; `extra_args` are more of its flags
+    (e.g. `--concurrency-limit 1` for the personal tier)."""
     ca_pem = log_dir / "emulator-ca.pem"
     argv = [
         str(binary("gigachat-emulator")),
@@ -300,6 +302,7 @@ def start_emulator(log_dir: Path) -> Emulator:
         EMULATOR_CLIENT_SECRET,
         "--log",
         "info",
+        *extra_args,
     ]
     env = {k: v for k, v in clean_env().items() if not k.startswith("GIGACHAT_EMULATOR_")}
     process = Process("gigachat-emulator", argv, env, log_dir / "emulator.log").start()
