@@ -389,8 +389,9 @@ LEASE_SECS = 2
 # Stream events 150 ms apart: an answer of 24 words, 3 per event, streams for about 1.2 s.
 EVENT_GAP_MS = 150
 # The readiness verdict is computed once, at start: the probe's own `GET /models` on the default
-# account takes no account slot, so on a one-in-flight account it can collide with a stream
-# (GigaChat 429 → the replica not ready for READY_CACHE_SECS); these tests are about the slots.
+# account takes no account slot, so on a one-in-flight account a probe in flight can make a stream
+# starting then get GigaChat's 429 (the probe's own 429 counts as ready since the readiness fix);
+# these tests are about the slots, so no probe runs while they stream.
 READY_ONCE = "3600"
 
 
