@@ -388,11 +388,6 @@ def test_pass_through_credentials_are_their_own_identity_and_files_never_mix(pol
 LEASE_SECS = 2
 # Stream events 150 ms apart: an answer of 24 words, 3 per event, streams for about 1.2 s.
 EVENT_GAP_MS = 150
-# The readiness verdict is computed once, at start: the probe's own `GET /models` on the default
-# account takes no account slot, so on a one-in-flight account a probe in flight can make a stream
-# starting then get GigaChat's 429 (the probe's own 429 counts as ready since the readiness fix);
-# these tests are about the slots, so no probe runs while they stream.
-READY_ONCE = "3600"
 
 
 @pytest.fixture(scope="module")
@@ -435,7 +430,7 @@ def test_an_account_serving_one_at_a_time_serialises_streams_of_both_replicas(pe
     """Two streams sent at once, one to each replica, on an account of `max_concurrent` 1: the
     second waits for the first's lease in Redis instead of reaching GigaChat, which would 429 it."""
     emulator, factory, own_dir = personal_tier
-    with Replicas.start(factory, own_dir, GIGACHAT_ACCOUNT_MAX_CONCURRENT="1", ACCOUNT_LEASE_SECS=str(LEASE_SECS), READY_CACHE_SECS=READY_ONCE) as cluster:
+    with Replicas.start(factory, own_dir, GIGACHAT_ACCOUNT_MAX_CONCURRENT="1", ACCOUNT_LEASE_SECS=str(LEASE_SECS)) as cluster:
         emulator.clear_requests()
         barrier = threading.Barrier(2)
         results: list[Streamed | BaseException] = [None, None]  # type: ignore[list-item]
@@ -464,7 +459,7 @@ def test_a_replica_killed_mid_stream_frees_its_account_slot_within_the_lease(per
     """Replica 1 holds the only slot of the account with a stream and is SIGKILLed: its lease in
     Redis is not released, only expires; a stream on replica 2 starts within about the lease time."""
     emulator, factory, own_dir = personal_tier
-    with Replicas.start(factory, own_dir, GIGACHAT_ACCOUNT_MAX_CONCURRENT="1", ACCOUNT_LEASE_SECS=str(LEASE_SECS), READY_CACHE_SECS=READY_ONCE) as cluster:
+    with Replicas.start(factory, own_dir, GIGACHAT_ACCOUNT_MAX_CONCURRENT="1", ACCOUNT_LEASE_SECS=str(LEASE_SECS)) as cluster:
         emulator.clear_requests()
         with openai.OpenAI(base_url=f"{cluster.urls[0]}/v1", api_key=API_KEY, max_retries=0, timeout=30) as client:
             stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Расскажи длинную историю"}], stream=True)

@@ -88,6 +88,12 @@ impl Account {
         self.attachments.purposes()
     }
 
+    /// Whether it serves a bounded number of requests at once (`max_concurrent`), so a call
+    /// outside its slots (a health probe's) could take a request's turn at GigaChat.
+    pub fn has_slots(&self) -> bool {
+        self.slots.is_some()
+    }
+
     /// Requests it serves now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)

@@ -39,11 +39,17 @@ pub async fn ready(state: AppState) -> Response {
 
 /// A token, then GigaChat's model list. GigaChat's 429 counts as ready: it answered with the token
 /// accepted, and on the personal tier (one request in flight per account) a probe made while a
-/// stream runs gets it, which must not take every replica out of the load balancer.
+/// stream runs gets it, which must not take every replica out of the load balancer. An account
+/// with `max_concurrent` is asked for its token only: a probe's call outside the account's slots
+/// could take a request's turn and hand that request GigaChat's 429.
 async fn check(state: &AppState) -> Result<(), String> {
-    let client = state.client();
+    let account = state.accounts().default_account();
+    let client = account.client();
     let label = |err: gigachat::Error| AppError::Upstream(err).label().to_owned();
     client.ensure_token().await.map_err(label)?;
+    if account.has_slots() {
+        return Ok(());
+    }
     match client.models(&RequestContext::default()).await {
         Ok(_) => Ok(()),
         Err(err) if err.verdict() == gigachat::Verdict::RateLimited => Ok(()),

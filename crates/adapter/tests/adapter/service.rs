@@ -350,3 +350,30 @@ async fn readiness_survives_gigachat_being_busy_but_not_failing() {
     let failing = ready().await.unwrap();
     assert_eq!(failing.status(), 503);
 }
+
+/// An account serving a bounded number of requests at once is probed by its token only: the
+/// probe's own `GET /models` would take a request's turn at GigaChat.
+#[tokio::test]
+async fn readiness_of_an_account_with_slots_takes_no_turn_at_gigachat() {
+    let harness = start_with(Options {
+        args: vec![
+            "--ready-cache-secs".into(),
+            "0".into(),
+            "--gigachat-account-max-concurrent".into(),
+            "1".into(),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let ready = harness
+        .http
+        .get(format!("{}/health/ready", harness.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(
+        harness.upstream("/models").is_empty(),
+        "the probe called GigaChat's API"
+    );
+}
