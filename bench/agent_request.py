@@ -10,7 +10,9 @@ Writes, deterministically (a fixed seed: the same bytes on every run and machine
   messages.json   POST /v1/messages: the same conversation as Anthropic tools, tool_use and
                   tool_result blocks (consecutive tool results merged into one user turn);
   responses.json  POST /v1/responses: the same conversation as input items (message,
-                  function_call, function_call_output), flat function tools, store: false.
+                  function_call, function_call_output), flat function tools, store: false;
+  chat-peer.json  chat.json with one tool call per assistant turn and every tool result a JSON
+                  object: the variant gpt2giga 0.3.0 can serve too (see one_call_json_results).
 
 Run:  python3 bench/agent_request.py --out DIR [--stream]
 None of the requests streams unless --stream is given. The last user turn asks a question without
@@ -405,6 +407,33 @@ def build_chat(stream):
     return {"model": MODEL, "messages": conversation.messages, "tools": tools, "tool_choice": "auto", "stream": stream}
 
 
+def one_call_json_results(chat):
+    """The chat request as GigaChat v1 takes it without help: one tool call per assistant turn
+    (parallel calls become consecutive call/result pairs) and every tool result a JSON object
+    (text wrapped as {"output": text}).
+
+    The adapter does both itself; gpt2giga 0.3.0 forwards text results and joins parallel results
+    into one function message, which GigaChat rejects (422). This variant is the one both serve, for
+    a like-for-like figure."""
+    results = {m["tool_call_id"]: m["content"] for m in chat["messages"] if m["role"] == "tool"}
+    messages = []
+    for message in chat["messages"]:
+        if message["role"] == "tool":
+            continue
+        if message["role"] != "assistant" or not message.get("tool_calls"):
+            messages.append(message)
+            continue
+        for index, call in enumerate(message["tool_calls"]):
+            messages.append({"role": "assistant", "content": message["content"] if index == 0 else None, "tool_calls": [call]})
+            content = results[call["id"]]
+            try:
+                json.loads(content)
+            except ValueError:
+                content = json.dumps({"output": content}, ensure_ascii=False)
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": content})
+    return {**chat, "messages": messages}
+
+
 def to_messages(chat):
     """The Anthropic Messages shape of the same conversation."""
     system = None
@@ -466,7 +495,9 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     chat = build_chat(args.stream)
-    for name, body in [("chat", chat), ("messages", to_messages(chat)), ("responses", to_responses(chat))]:
+    shapes = [("chat", chat), ("messages", to_messages(chat)), ("responses", to_responses(chat)),
+              ("chat-peer", one_call_json_results(chat))]
+    for name, body in shapes:
         path = os.path.join(args.out, f"{name}.json")
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         with open(path, "wb") as file:
