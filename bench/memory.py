@@ -8,6 +8,7 @@ whose image is a fresh 10 MB PNG as a base64 data URL, and reads the adapter's p
 
 Usage: bench/memory.py [image_megabytes=10]
   (after `cargo build --profile dist -p gigachat-adapter -p gigachat-emulator`)
+ADAPTER_BIN / EMULATOR_BIN run other binaries; MEMORY_OUT writes the report there instead.
 """
 import base64
 import datetime
@@ -65,13 +66,13 @@ def main():
     work = pathlib.Path(tempfile.mkdtemp())
     api, oauth, port = free_port(), free_port(), free_port()
     emulator = subprocess.Popen([
-        str(TARGET / "gigachat-emulator"), "--api-port", str(api), "--oauth-port", str(oauth), "--no-tls",
+        os.environ.get("EMULATOR_BIN", str(TARGET / "gigachat-emulator")), "--api-port", str(api), "--oauth-port", str(oauth), "--no-tls",
         "--static-token", TOKEN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), BEARER_TOKEN=KEY, RUST_LOG="warn",
                DATA_DIR=str(work / "data"), MAX_REQUEST_BYTES=str(64 * 1024 * 1024),
                GIGACHAT_BASE_URL=f"http://127.0.0.1:{api}/api/v1",
                GIGACHAT_AUTH_URL=f"http://127.0.0.1:{oauth}/api/v2/oauth", GIGACHAT_ACCESS_TOKEN=TOKEN)
-    adapter = subprocess.Popen([str(TARGET / "gigachat-adapter")], env=env, cwd=work,
+    adapter = subprocess.Popen([os.environ.get("ADAPTER_BIN", str(TARGET / "gigachat-adapter"))], env=env, cwd=work,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -114,11 +115,11 @@ def main():
         f"| adapter RSS after | {rss_after / 1024:.1f} MiB |",
         f"| **extra peak while handling it** | **{extra / 1e6:.1f} MB = {extra / len(image):.2f} x the image** |",
     ]
-    out = ROOT / "bench" / "results" / f"memory-{datetime.datetime.now():%Y%m%d-%H%M%S}.md"
+    out = pathlib.Path(os.environ.get("MEMORY_OUT") or ROOT / "bench" / "results" / f"memory-{datetime.datetime.now():%Y%m%d-%H%M%S}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    print(f"written to {out.relative_to(ROOT)}", file=sys.stderr)
+    print(f"written to {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
