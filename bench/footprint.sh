@@ -128,7 +128,7 @@ print(f"- binary: {how}")
 print(f"- tree {commit}, {os.cpu_count()} cores, kernel {platform.release()}\n")
 print("| figure | value |")
 print("|---|---|")
-print(f"| binary the image ships (stripped) | {int(size) / 1e6:.1f} MB ({int(size):,} bytes) |")
+print(f"| binary the image ships (stripped) | {int(size) / 1e6:.1f} MB = {int(size) / 2**20:.1f} MiB ({int(size):,} bytes) |")
 print(f"| idle RSS 1 s after ready (median of {count}) | {data['idle_rss_kb'] / 1024:.1f} MiB |")
 print(f"| startup: exec to the first 200 from /health/ready (median of {count}) | {data['startup_ms']:.0f} ms "
       f"(all: {', '.join(str(m) for m in data['startup_all'])}) |")

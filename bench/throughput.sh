@@ -106,13 +106,14 @@ done
 
 if [ -n "$GPT2GIGA_VENV" ]; then
   GPT2GIGA_PORT=$(free_port)
-  "$GPT2GIGA_VENV/bin/gpt2giga" --proxy.host 127.0.0.1 --proxy.port "$GPT2GIGA_PORT" \
+  # In $WORK: it writes its log file (gpt2giga.log) into its working directory.
+  (cd "$WORK" && exec "$GPT2GIGA_VENV/bin/gpt2giga" --proxy.host 127.0.0.1 --proxy.port "$GPT2GIGA_PORT" \
     --proxy.log-level WARNING --gigachat.base-url "http://127.0.0.1:$API/api/v1" \
-    --gigachat.access-token "$TOKEN" --gigachat.verify-ssl-certs false > "$WORK/gpt2giga.log" 2>&1 &
+    --gigachat.access-token "$TOKEN" --gigachat.verify-ssl-certs false > "$WORK/gpt2giga.out" 2>&1) &
   PID[gpt2giga]=$!
   URL[gpt2giga]="http://127.0.0.1:$GPT2GIGA_PORT/v1"; AUTH[gpt2giga]=none; FLAGS[gpt2giga]="-c $CONNECTIONS"
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$GPT2GIGA_PORT/health" >/dev/null && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$GPT2GIGA_PORT/health" >/dev/null || { cat "$WORK/gpt2giga.log" >&2; exit 1; }
+  curl -sf "http://127.0.0.1:$GPT2GIGA_PORT/health" >/dev/null || { cat "$WORK/gpt2giga.out" >&2; exit 1; }
 fi
 
 # --- request bodies --------------------------------------------------------------------------

@@ -122,7 +122,7 @@ print(f"- {rounds} interleaved rounds; max/s lanes: oha closed loop, 64 connecti
       "medians over rounds")
 print("- emulator: no delays, static token, `--response-headers minimal --log-capacity 16`, 57-word answers = "
       "20 SSE events per stream; plain = HTTP/1.1, tls = HTTPS with HTTP/2 (ALPN) from the adapter, "
-      "2 connections x 32 streams from oha")
+      "8 connections x 8 streams from oha to the emulator directly")
 print("- gpt2giga 0.3.0 (PyPI, one uvicorn process, its default) over the plain emulator\n")
 
 header = "| figure | upstream directly | " + ("adapter before | " if have_before else "") + "adapter | gpt2giga | adapter / direct |"
