@@ -3,12 +3,13 @@
 
 Used by bench/streams_rss.sh (which starts the servers); runnable alone against any adapter:
   python3 bench/streams_rss.py --port PORT --pid ADAPTER_PID [--streams 10000] [--ramp 5]
-Opens N plain HTTP/1.1 connections (asyncio streams, ramped over --ramp seconds so the listen
-backlog keeps up), sends one `stream: true` chat completion on each, reads every answer to its end,
-and counts an answer complete when its status is 200 and it ends with `data: [DONE]`. Meanwhile it
-samples /proc/<pid>/status (VmRSS, and VmHWM, the kernel's peak) every 100 ms. Prints one JSON
-object: streams, complete, errors (first few reasons), most streams open at once, idle RSS before
-the load, peak VmHWM, and the seconds the run took.
+First opens N plain HTTP/1.1 connections (asyncio streams, ramped over --ramp seconds so the
+listen backlog keeps up); when all are open it sends one `stream: true` chat completion on each,
+spread over --spread seconds (so all N streams run at once even when opening the connections is
+slow), reads every answer to its end, and counts an answer complete when its status is 200 and it
+ends with `data: [DONE]`. Meanwhile it samples /proc/<pid>/status (VmRSS, and VmHWM, the kernel's
+peak) every 100 ms. Prints one JSON object: streams, complete, errors (first few reasons), most
+streams under way at once, idle RSS before the load, peak VmHWM, and the seconds the run took.
 """
 
 import argparse
@@ -32,24 +33,38 @@ def memory_kb(pid):
 
 
 class Counts:
-    def __init__(self):
-        self.open = 0
-        self.most_open = 0
+    def __init__(self, streams):
+        self.streams = streams
+        self.attempts = 0
+        self.all_attempted = asyncio.Event()
+        self.go = asyncio.Event()
+        self.active = 0
+        self.most_active = 0
         self.complete = 0
         self.errors = {}
+
+    def attempted(self):
+        self.attempts += 1
+        if self.attempts == self.streams:
+            self.all_attempted.set()
 
     def error(self, reason):
         self.errors[reason] = self.errors.get(reason, 0) + 1
 
 
-async def one_stream(host, port, key, counts, timeout):
+async def one_stream(host, port, key, counts, timeout, send_delay):
     request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
                f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\nConnection: close\r\n\r\n").encode() + BODY
     writer = None
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        counts.open += 1
-        counts.most_open = max(counts.most_open, counts.open)
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        finally:
+            counts.attempted()
+        await counts.go.wait()
+        await asyncio.sleep(send_delay)
+        counts.active += 1
+        counts.most_active = max(counts.most_active, counts.active)
         try:
             writer.write(request)
             await writer.drain()
@@ -61,7 +76,7 @@ async def one_stream(host, port, key, counts, timeout):
                     break
                 tail = (tail + chunk)[-64:]
         finally:
-            counts.open -= 1
+            counts.active -= 1
         status = head.split(b" ", 2)[1]
         if status != b"200":
             counts.error(f"HTTP {status.decode()}")
@@ -93,6 +108,7 @@ async def main():
     parser.add_argument("--key", default="bench-key")
     parser.add_argument("--streams", type=int, default=10000)
     parser.add_argument("--ramp", type=float, default=5.0, help="seconds over which the connections open")
+    parser.add_argument("--spread", type=float, default=2.0, help="seconds over which the requests are sent")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds any one read may take")
     args = parser.parse_args()
 
@@ -102,7 +118,7 @@ async def main():
         raise SystemExit(f"RLIMIT_NOFILE hard limit {hard} is too low for {args.streams} streams")
 
     idle = memory_kb(args.pid)
-    counts, samples, stop = Counts(), [], asyncio.Event()
+    counts, samples, stop = Counts(args.streams), [], asyncio.Event()
     sampler = asyncio.create_task(sample(args.pid, samples, stop))
     started = time.monotonic()
     tasks = []
@@ -111,7 +127,10 @@ async def main():
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one_stream(args.host, args.port, args.key, counts, args.timeout)))
+        send_delay = args.spread * index / args.streams
+        tasks.append(asyncio.create_task(one_stream(args.host, args.port, args.key, counts, args.timeout, send_delay)))
+    await counts.all_attempted.wait()
+    counts.go.set()
     await asyncio.gather(*tasks)
     elapsed = time.monotonic() - started
     stop.set()
@@ -121,7 +140,7 @@ async def main():
         "streams": args.streams,
         "complete": counts.complete,
         "errors": dict(sorted(counts.errors.items(), key=lambda item: -item[1])[:5]),
-        "most_open": counts.most_open,
+        "most_active": counts.most_active,
         "idle_rss_kb": idle["VmRSS"],
         "peak_rss_kb": max([final["VmHWM"]] + [s["VmHWM"] for s in samples]),
         "peak_sampled_rss_kb": max([s["VmRSS"] for s in samples] or [0]),
