@@ -74,6 +74,10 @@ pub struct EmulatorConfig {
     /// Offer HTTP/2 by ALPN beside HTTP/1.1 (as GigaChat does); `false` makes TLS clients fall
     /// back to HTTP/1.1, to test that they can.
     pub http2: bool,
+    /// Streams one HTTP/2 connection may carry at once (`SETTINGS_MAX_CONCURRENT_STREAMS`); a
+    /// client must open another connection for more. 128 is nginx's default, the front GigaChat's
+    /// headers suggest; the real limit is not recorded.
+    pub http2_max_streams: u32,
     /// Write the CA certificate (PEM) to this path at start.
     pub ca_pem_path: Option<PathBuf>,
     /// Address both listeners bind to.
@@ -151,6 +155,7 @@ impl Default for EmulatorConfig {
         Self {
             tls: true,
             http2: true,
+            http2_max_streams: 128,
             ca_pem_path: None,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             api_port: 0,

@@ -28,6 +28,13 @@ struct Args {
     /// Offer only HTTP/1.1 by ALPN over HTTPS (clients must fall back from HTTP/2).
     #[arg(long, env = "GIGACHAT_EMULATOR_NO_HTTP2")]
     no_http2: bool,
+    /// Streams one HTTP/2 connection may carry at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(
+        long,
+        env = "GIGACHAT_EMULATOR_HTTP2_MAX_STREAMS",
+        default_value_t = 128
+    )]
+    http2_max_streams: u32,
     /// Where to write the generated CA certificate (PEM).
     #[arg(long, env = "GIGACHAT_EMULATOR_CA_PEM")]
     ca_pem: Option<PathBuf>,
@@ -174,6 +181,7 @@ impl Args {
         EmulatorConfig {
             tls,
             http2: !self.no_http2,
+            http2_max_streams: self.http2_max_streams,
             ca_pem_path: tls.then(|| {
                 self.ca_pem
                     .unwrap_or_else(|| std::env::temp_dir().join("gigachat-emulator-ca.pem"))

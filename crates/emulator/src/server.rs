@@ -110,6 +110,9 @@ async fn connection(
     let mut builder = Builder::new(TokioExecutor::new());
     // HTTP/1.1 header names as SynGX writes them (`Content-Type`, `X-Request-Id`).
     builder.http1().title_case_headers(true);
+    builder
+        .http2()
+        .max_concurrent_streams(state.config.http2_max_streams);
     match tls {
         None => {
             let info = Arc::new(ConnInfo {

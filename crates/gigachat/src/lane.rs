@@ -1,7 +1,7 @@
-//! The direct HTTP/2 lane for API calls with a complete body (JSON or none): one connection per
-//! calling thread, driven by `h2` without reqwest's pool and hyper's body pipe, so a request
-//! leaves in one TLS write (HEADERS and DATA together) and its answer is read without hopping
-//! between tasks.
+//! The direct HTTP/2 lane for API calls with a complete body (JSON or none): connections of the
+//! calling thread (one, and another whenever those open carry as many streams as the server
+//! allows), driven by `h2` without reqwest's pool and hyper's body pipe, so a request leaves in
+//! one TLS write (HEADERS and DATA together) and its answer is read without hopping between tasks.
 //!
 //! The lane serves only what it can serve exactly like reqwest: an `https` API host reached
 //! without a proxy that speaks HTTP/2. Anything else (plain HTTP, a proxy, a host that chose
@@ -28,6 +28,11 @@ use crate::error::{Error, TransportKind};
 /// fixed, so no PING round trip per answer.
 const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+
+/// Streams a new connection is given before the server's SETTINGS say its limit: the least every
+/// server should allow (RFC 9113 §6.5.2), so a burst of calls on a fresh connection does not
+/// queue behind a lower limit.
+const STREAMS_BEFORE_SETTINGS: usize = 100;
 
 /// TCP keepalive as reqwest sets it (first probe after 15 s idle, then every 15 s, 3 probes), and
 /// (on Linux) unacknowledged data gives up after 30 s: a connection a NAT or balancer dropped
@@ -121,6 +126,7 @@ impl Endpoint {
             return Err(Refused::Unsupported);
         }
         let (send, connection) = h2::client::Builder::new()
+            .initial_max_send_streams(STREAMS_BEFORE_SETTINGS)
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .enable_push(false)
@@ -281,10 +287,13 @@ impl Drop for Ended {
     }
 }
 
-/// One thread's connection to the API host.
+/// One thread's connections to the API host: the first one, plus more while every open one
+/// carries as many streams as the server allows (GigaChat's front end allows a fixed number per
+/// connection; calls beyond it would otherwise wait for a stream to end). Connections with no
+/// stream close after the idle timeout.
 #[derive(Debug, Default)]
 pub(crate) struct Lane {
-    connection: tokio::sync::Mutex<Option<Connection>>,
+    connections: tokio::sync::Mutex<Vec<Connection>>,
 }
 
 #[derive(Debug)]
@@ -296,6 +305,11 @@ struct Connection {
 }
 
 impl Connection {
+    /// Whether the server lets this connection carry one more stream now.
+    fn has_room(&self) -> bool {
+        self.activity.streams.load(Ordering::Relaxed) < self.send.current_max_send_streams()
+    }
+
     /// What a call needs: the sender, the connection's identity, and its stream counted in flight.
     fn handles(&self) -> (SendRequest<Bytes>, Arc<AtomicBool>, InFlight) {
         (self.send.clone(), self.alive.clone(), self.activity.begin())
@@ -362,26 +376,27 @@ impl Lane {
         }
     }
 
-    /// This thread's live connection, opened, or replaced when it has closed or is the one that
-    /// just `failed` (calls that failed together on one connection then share its replacement).
+    /// The first of this thread's live connections with room for a stream, or a new one. Closed
+    /// connections and the one that just `failed` are let go first (calls that failed together
+    /// on one connection then share its replacement).
     async fn sender(
         &self,
         endpoint: &Endpoint,
         failed: Option<Arc<AtomicBool>>,
     ) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>, InFlight), Refused> {
-        let mut slot = self.connection.lock().await;
-        if let Some(connection) = slot.as_ref()
-            && connection.alive.load(Ordering::Relaxed)
-            && failed
-                .as_ref()
-                .is_none_or(|failed| !Arc::ptr_eq(failed, &connection.alive))
-        {
+        let mut connections = self.connections.lock().await;
+        connections.retain(|connection| {
+            connection.alive.load(Ordering::Relaxed)
+                && failed
+                    .as_ref()
+                    .is_none_or(|failed| !Arc::ptr_eq(failed, &connection.alive))
+        });
+        if let Some(connection) = connections.iter().find(|connection| connection.has_room()) {
             return Ok(connection.handles());
         }
-        *slot = None;
         let connection = endpoint.connect().await?;
         let handles = connection.handles();
-        *slot = Some(connection);
+        connections.push(connection);
         Ok(handles)
     }
 }
@@ -651,8 +666,8 @@ mod tests {
         assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
         chat(&lane, &upstream.endpoint, "same connection").await;
         tokio::time::sleep(idle * 3).await;
-        let closed = lane.connection.lock().await;
-        assert!(!closed.as_ref().unwrap().alive.load(Ordering::Relaxed));
+        let closed = lane.connections.lock().await;
+        assert!(!closed[0].alive.load(Ordering::Relaxed));
         drop(closed);
         chat(&lane, &upstream.endpoint, "new connection").await;
         let connections: Vec<u64> = upstream
@@ -663,6 +678,66 @@ mod tests {
             .collect();
         assert_eq!(connections[0], connections[1]);
         assert_ne!(connections[1], connections[2]);
+    }
+
+    #[tokio::test]
+    async fn streams_beyond_the_servers_limit_go_on_another_connection() {
+        // Two streams per connection; each stream then stays open for a minute.
+        let upstream = upstream(|config| {
+            config.http2_max_streams = 2;
+            config.event_gap = Duration::from_secs(60);
+            config.answer_words = 4;
+            config.words_per_event = 1;
+        })
+        .await;
+        let lane = Lane::default();
+        let streamed = Bytes::from(
+            serde_json::json!({
+                "model": "GigaChat",
+                "messages": [{"role": "user", "content": "long"}],
+                "stream": true,
+            })
+            .to_string(),
+        );
+        let mut open = Vec::new();
+        for _ in 0..5 {
+            // Waiting for a stream slot on a full connection would take the full minute.
+            let call = post_chat(&lane, &upstream.endpoint, streamed.clone());
+            let response = tokio::time::timeout(Duration::from_secs(20), call)
+                .await
+                .expect("the call waited for a full connection");
+            assert_eq!(response.status(), 200);
+            open.push(response);
+        }
+        let connections: Vec<u64> = upstream
+            .emulator
+            .requests()
+            .iter()
+            .map(|request| request.connection)
+            .collect();
+        assert_eq!(connections.len(), 5);
+        assert_eq!(connections[0], connections[1]);
+        assert_ne!(connections[1], connections[2]);
+        assert_eq!(connections[2], connections[3]);
+        assert_ne!(connections[3], connections[4]);
+        assert_eq!(lane.connections.lock().await.len(), 3);
+        drop(open);
+        // Finished streams free their room: the next call goes on the first connection again.
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while lane.connections.lock().await[0]
+                .activity
+                .streams
+                .load(Ordering::Relaxed)
+                > 0
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("dropped answers still count as in flight");
+        chat(&lane, &upstream.endpoint, "short").await;
+        let logged = upstream.emulator.requests();
+        assert_eq!(logged[5].connection, connections[0]);
     }
 
     #[tokio::test]
@@ -697,12 +772,8 @@ mod tests {
         let lane = Lane::default();
         let response = post_chat(&lane, &upstream.endpoint, chat_body("hi")).await;
         let streams = || async {
-            let slot = lane.connection.lock().await;
-            slot.as_ref()
-                .unwrap()
-                .activity
-                .streams
-                .load(Ordering::Relaxed)
+            let connections = lane.connections.lock().await;
+            connections[0].activity.streams.load(Ordering::Relaxed)
         };
         assert_eq!(streams().await, 1);
         let mut body = response.bytes_stream();
