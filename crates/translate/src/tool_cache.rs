@@ -17,11 +17,12 @@ use serde_json::Value;
 use crate::schema::ExpansionBudget;
 
 /// Most tool lists kept (the least recently used goes first).
-pub const CACHED_TOOL_LISTS: usize = 64;
+pub const CACHED_TOOL_LISTS: usize = 32;
 
-/// Largest tool list kept, in bytes of its schemas as compact JSON: bigger ones are normalised
-/// every time, so the cache holds at most [`CACHED_TOOL_LISTS`] × this much of client schemas.
-pub const CACHED_LIST_MAX_BYTES: usize = 256 * 1024;
+/// Largest tool list kept, in bytes of compact JSON of what the client sent plus what normalising
+/// it gave: bigger ones are normalised every time. The cache holds at most [`CACHED_TOOL_LISTS`] ×
+/// this much JSON (4 MiB; a few times that as `Value` trees); an agent's 40 tools are ~50 KiB.
+pub const CACHED_LIST_MAX_BYTES: usize = 128 * 1024;
 
 /// One cached list: what the client sent, and what normalising it gave.
 struct Cached<T: ?Sized> {
@@ -72,8 +73,8 @@ impl<T: ?Sized> ToolCache<T> {
         Some(found)
     }
 
-    /// Keeps `value`, normalised from `definitions` leaving `budget_after`, unless the list is
-    /// too big to keep.
+    /// Keeps `value`, normalised from `definitions` leaving `budget_after` and taking
+    /// `normalised_bytes` as compact JSON, unless the list is too big to keep.
     pub(crate) fn put(
         &self,
         definitions: &[&FunctionDefinition],
@@ -81,8 +82,9 @@ impl<T: ?Sized> ToolCache<T> {
         contract: Contract,
         value: Arc<T>,
         budget_after: ExpansionBudget,
+        normalised_bytes: usize,
     ) {
-        let bytes: usize = definitions
+        let sent_bytes: usize = definitions
             .iter()
             .map(|definition| {
                 definition.name.len()
@@ -94,7 +96,7 @@ impl<T: ?Sized> ToolCache<T> {
                         .map_or(0, |json| json.len())
             })
             .sum();
-        if bytes > CACHED_LIST_MAX_BYTES {
+        if sent_bytes.saturating_add(normalised_bytes) > CACHED_LIST_MAX_BYTES {
             return;
         }
         let entry = Cached {
@@ -224,7 +226,14 @@ mod tests {
         let cache = ToolCache::new();
         let sent = list();
         assert!(cache.get(&refs(&sent), false, Contract::V1).is_none());
-        cache.put(&refs(&sent), false, Contract::V1, Arc::new(7), budget(1000));
+        cache.put(
+            &refs(&sent),
+            false,
+            Contract::V1,
+            Arc::new(7),
+            budget(1000),
+            0,
+        );
         let again = list();
         let (value, left) = cache.get(&refs(&again), false, Contract::V1).unwrap();
         assert_eq!(*value, 7);
@@ -236,7 +245,7 @@ mod tests {
     fn a_list_that_differs_anywhere_is_not_served() {
         let cache = ToolCache::new();
         let sent = list();
-        cache.put(&refs(&sent), false, Contract::V1, Arc::new(1), budget(1));
+        cache.put(&refs(&sent), false, Contract::V1, Arc::new(1), budget(1), 0);
         let mut description = list();
         description[1].description = Some("Edits a file!".into());
         let mut schema = list();
@@ -262,10 +271,10 @@ mod tests {
     fn contracts_and_legacy_functions_never_share_an_entry() {
         let cache = ToolCache::new();
         let sent = list();
-        cache.put(&refs(&sent), false, Contract::V1, Arc::new(1), budget(1));
+        cache.put(&refs(&sent), false, Contract::V1, Arc::new(1), budget(1), 0);
         assert!(cache.get(&refs(&sent), false, Contract::V2).is_none());
         assert!(cache.get(&refs(&sent), true, Contract::V1).is_none());
-        cache.put(&refs(&sent), true, Contract::V2, Arc::new(2), budget(2));
+        cache.put(&refs(&sent), true, Contract::V2, Arc::new(2), budget(2), 0);
         assert_eq!(*cache.get(&refs(&sent), true, Contract::V2).unwrap().0, 2);
         assert_eq!(*cache.get(&refs(&sent), false, Contract::V1).unwrap().0, 1);
         assert!(cache.get(&refs(&sent), true, Contract::V1).is_none());
@@ -278,7 +287,7 @@ mod tests {
             .map(|i| vec![definition(&format!("f{i}"), "", json!({"type": "object"}))])
             .collect();
         for (i, sent) in lists.iter().enumerate() {
-            cache.put(&refs(sent), false, Contract::V1, Arc::new(i), budget(1));
+            cache.put(&refs(sent), false, Contract::V1, Arc::new(i), budget(1), 0);
             // The first list stays in use, so it is never the one dropped.
             assert!(cache.get(&refs(&lists[0]), false, Contract::V1).is_some());
         }
@@ -296,7 +305,16 @@ mod tests {
             &"x".repeat(CACHED_LIST_MAX_BYTES + 1),
             json!({"type": "object"}),
         )];
-        cache.put(&refs(&big), false, Contract::V1, Arc::new(1), budget(1));
+        cache.put(&refs(&big), false, Contract::V1, Arc::new(1), budget(1), 0);
+        let small = list();
+        cache.put(
+            &refs(&small),
+            false,
+            Contract::V1,
+            Arc::new(2),
+            budget(1),
+            CACHED_LIST_MAX_BYTES,
+        );
         assert_eq!(cache.len(), 0);
     }
 }

@@ -124,12 +124,18 @@ impl Toolset {
             }
             None => {
                 let entries: Arc<[Entry]> = normalize_all(&definitions, budget)?.into();
+                let normalised_bytes = entries
+                    .iter()
+                    .filter_map(|entry| serde_json::to_vec(&entry.parameters).ok())
+                    .map(|json| json.len())
+                    .sum();
                 NORMALISED.put(
                     &functions,
                     legacy,
                     contract,
                     Arc::clone(&entries),
                     budget.clone(),
+                    normalised_bytes,
                 );
                 entries
             }
