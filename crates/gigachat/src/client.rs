@@ -489,9 +489,9 @@ impl GigaChat {
                 request.profanity_check = settings.profanity_check;
             }
             request.stream = stream.then_some(true);
-            encode(&request)
+            encode_chat(&request)
         } else {
-            encode(request)
+            encode_chat(request)
         };
         encoded
             .map(Bytes::from)
@@ -914,8 +914,9 @@ fn chat_call(contract: Contract, body: Bytes, accept: &'static str) -> Call<'sta
     }
 }
 
-/// A chat body in the request's contract's wire format.
-fn encode(request: &ChatRequest) -> Result<Vec<u8>, serde_json::Error> {
+/// A chat body in the request's contract's wire format (as [`Client::chat`] sends it once the
+/// settings' defaults are applied).
+pub fn encode_chat(request: &ChatRequest) -> Result<Vec<u8>, serde_json::Error> {
     match request.contract {
         Contract::V1 => serde_json::to_vec(request),
         Contract::V2 => serde_json::to_vec(&crate::v2::request::body(request)),

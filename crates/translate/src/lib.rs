@@ -19,6 +19,7 @@ pub mod stop;
 pub mod stream;
 pub mod think;
 pub mod tokens;
+mod tool_cache;
 pub mod tools;
 
 pub use attachments::{FileKind, ResolvedFile, ResolvedParts};

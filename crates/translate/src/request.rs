@@ -166,7 +166,7 @@ pub fn chat_request(
 ) -> Result<ChatPlan, TranslateError> {
     // One budget for all the request's schemas: many small ones cannot each expand to the allowance.
     let mut budget = ExpansionBudget::default();
-    let mut tools = Toolset::from_request(request, &mut budget)?;
+    let mut tools = Toolset::from_request_cached(request, defaults.contract, &mut budget)?;
     let function_call = match tools.as_mut() {
         Some(tools) => Some(tools.choose(request, defaults.contract)?),
         // Drawing on request, but never in place of a structured answer.
@@ -656,7 +656,7 @@ fn push_turn(out: &mut Vec<Message>, text: String, calls: Vec<AnsweredCall>, con
         message.function_call = Some(gigachat_types::FunctionCall {
             id: call.reference.call_id.clone(),
             name: call.name.clone(),
-            arguments: call.arguments.clone(),
+            arguments: std::mem::take(&mut call.arguments),
         });
         message.functions_state_id = call.reference.state_id.clone();
         out.push(message);
@@ -1097,6 +1097,58 @@ mod tests {
                 .is_some_and(|p| p.ends_with(".function.parameters")),
             "{err:?}"
         );
+    }
+
+    /// Tools served from the tool-list cache charge the budget as normalising them did: a
+    /// response format that does not fit after the tools still does not fit when they are a hit.
+    #[test]
+    fn cached_tools_still_charge_the_budget() {
+        let schema = crate::schema::fan_out(4);
+        let request = |count: usize, with_format: bool| {
+            let tools: Vec<_> = (0..count)
+                .map(|i| json!({"type": "function", "function": {"name": format!("charged_{i}"), "parameters": schema}}))
+                .collect();
+            let mut body = json!({"messages": [{"role": "user", "content": "x"}], "tools": tools});
+            if with_format {
+                body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "out", "schema": schema}});
+            }
+            body
+        };
+        // Each list is planned alone first, so later plans of it are cache hits.
+        let fitting: Vec<usize> = (1..40)
+            .take_while(|&count| plan(request(count, false)).is_ok())
+            .collect();
+        let count = fitting
+            .into_iter()
+            .find(|&count| plan(request(count, true)).is_err())
+            .expect("some tools that fit leave too little for the response format");
+        for _ in 0..2 {
+            let err = plan(request(count, true)).unwrap_err();
+            assert_eq!(
+                err.param.as_deref(),
+                Some("response_format.json_schema.schema"),
+                "{err:?}"
+            );
+        }
+    }
+
+    /// A plan whose tools come from the cache is the plan normalising them afresh gives.
+    #[test]
+    fn cached_tools_plan_alike() {
+        let body = json!({"messages": [{"role": "user", "content": "x"}], "tools": [
+            {"type": "function", "function": {"name": "alike_a", "description": "A", "parameters": crate::schema::fan_out(2)}},
+            {"type": "function", "function": {"name": "alike b", "parameters": {"properties": {"n": {"enum": [1, 2]}}}}}
+        ], "tool_choice": "required"});
+        let request: ChatCompletionRequest = serde_json::from_value(body.clone()).unwrap();
+        let first = plan(body.clone()).unwrap();
+        let second = plan(body).unwrap();
+        assert_eq!(first, second);
+        let mut fresh = Toolset::from_request(&request, &mut ExpansionBudget::default())
+            .unwrap()
+            .unwrap();
+        fresh.choose(&request, Contract::default()).unwrap();
+        assert_eq!(second.tools, Some(fresh.clone()));
+        assert_eq!(second.upstream.functions, Some(fresh.specs()));
     }
 
     #[test]

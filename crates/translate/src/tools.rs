@@ -7,9 +7,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gigachat_types::{Contract, FunctionCall as GcCall, FunctionCallMode, FunctionSpec};
 use openai::chat::{ChatCompletionRequest, FunctionCall, FunctionDefinition, ToolCall, ToolChoice};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 use crate::TranslateError;
 use crate::schema::{ExpansionBudget, Restore, normalize};
+use crate::tool_cache::ToolCache;
+
+/// Tool lists normalised by this process, for requests that send one again.
+static NORMALISED: ToolCache<[Entry]> = ToolCache::new();
 
 /// Names GigaChat reserves for its built-in functions.
 pub const RESERVED_NAMES: [&str; 8] = [
@@ -36,10 +41,11 @@ struct Entry {
     restore: Restore,
 }
 
-/// The request's functions, with the aliases GigaChat gets and the way back.
+/// The request's functions, with the aliases GigaChat gets and the way back. Cloning it is cheap:
+/// the normalised functions are shared (with the tool-list cache, and with every stream).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Toolset {
-    entries: Vec<Entry>,
+    entries: Arc<[Entry]>,
     router: Option<String>,
     /// The client used legacy `functions` (answer with `function_call`, not `tool_calls`).
     pub legacy: bool,
@@ -86,62 +92,54 @@ impl Toolset {
         request: &ChatCompletionRequest,
         budget: &mut ExpansionBudget,
     ) -> Result<Option<Self>, TranslateError> {
-        // Each function with the JSON path of its definition (indexes as the client sent them).
-        let (definitions, legacy): (Vec<(String, &FunctionDefinition)>, bool) =
-            match (&request.tools, &request.functions) {
-                (Some(tools), _) if !tools.is_empty() => (
-                    tools
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, tool)| tool.kind == "function")
-                        .filter_map(|(index, tool)| {
-                            let function = tool.function.as_ref()?;
-                            Some((format!("tools[{index}].function"), function))
-                        })
-                        .collect(),
-                    false,
-                ),
-                (_, Some(functions)) if !functions.is_empty() => (
-                    functions
-                        .iter()
-                        .enumerate()
-                        .map(|(index, function)| (format!("functions[{index}]"), function))
-                        .collect(),
-                    true,
-                ),
-                _ => return Ok(None),
-            };
-        if definitions.is_empty() {
+        let Some((definitions, legacy)) = definitions(request) else {
             return Ok(None);
+        };
+        Ok(Some(Self {
+            entries: normalize_all(&definitions, budget)?.into(),
+            router: None,
+            legacy,
+        }))
+    }
+
+    /// [`Toolset::from_request`] for a request planned under `contract`, served from this
+    /// process's cache when an earlier request sent the same functions; `budget` is then left as
+    /// normalising them would have left it. Only a fresh budget (nothing charged yet) is cached.
+    pub fn from_request_cached(
+        request: &ChatCompletionRequest,
+        contract: Contract,
+        budget: &mut ExpansionBudget,
+    ) -> Result<Option<Self>, TranslateError> {
+        if *budget != ExpansionBudget::default() {
+            return Self::from_request(request, budget);
         }
-        let no_parameters = json!({"type": "object", "properties": {}});
-        let mut entries: Vec<Entry> = Vec::with_capacity(definitions.len());
-        for (path, definition) in definitions {
-            if definition.name.trim().is_empty() {
-                return Err(TranslateError::invalid(
-                    format!("{path}.name"),
-                    "function names must not be empty",
-                ));
+        let Some((definitions, legacy)) = definitions(request) else {
+            return Ok(None);
+        };
+        let functions: Vec<&FunctionDefinition> = definitions.iter().map(|(_, d)| *d).collect();
+        let entries = match NORMALISED.get(&functions, legacy, contract) {
+            Some((entries, budget_after)) => {
+                *budget = budget_after;
+                entries
             }
-            if entries.iter().any(|e| e.original == definition.name) {
-                return Err(TranslateError::invalid(
-                    format!("{path}.name"),
-                    format!("duplicate function name {:?}", definition.name),
-                ));
+            None => {
+                let entries: Arc<[Entry]> = normalize_all(&definitions, budget)?.into();
+                let normalised_bytes = entries
+                    .iter()
+                    .filter_map(|entry| serde_json::to_vec(&entry.parameters).ok())
+                    .map(|json| json.len())
+                    .sum();
+                NORMALISED.put(
+                    &functions,
+                    legacy,
+                    contract,
+                    Arc::clone(&entries),
+                    budget.clone(),
+                    normalised_bytes,
+                );
+                entries
             }
-            let normalized = normalize(
-                definition.parameters.as_ref().unwrap_or(&no_parameters),
-                &format!("{path}.parameters"),
-                budget,
-            )?;
-            entries.push(Entry {
-                original: definition.name.clone(),
-                alias: sanitize_name(&definition.name),
-                description: definition.description.clone(),
-                parameters: normalized.schema,
-                restore: normalized.restore,
-            });
-        }
+        };
         Ok(Some(Self {
             entries,
             router: None,
@@ -275,7 +273,7 @@ impl Toolset {
     /// `arguments` can carry any tool's arguments with their types.
     fn all_properties(&self) -> Map<String, Value> {
         let mut all = Map::new();
-        for entry in &self.entries {
+        for entry in self.entries.iter() {
             if let Some(Value::Object(properties)) = entry.parameters.get("properties") {
                 for (name, schema) in properties {
                     all.entry(name.clone()).or_insert_with(|| schema.clone());
@@ -328,6 +326,75 @@ impl Toolset {
             },
         }
     }
+}
+
+/// The request's function definitions (`tools`, or legacy `functions`, then `legacy` is true),
+/// each with the JSON path it was sent at; `None` when there are none.
+fn definitions(
+    request: &ChatCompletionRequest,
+) -> Option<(Vec<(String, &FunctionDefinition)>, bool)> {
+    let (definitions, legacy): (Vec<(String, &FunctionDefinition)>, bool) =
+        match (&request.tools, &request.functions) {
+            (Some(tools), _) if !tools.is_empty() => (
+                tools
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, tool)| tool.kind == "function")
+                    .filter_map(|(index, tool)| {
+                        let function = tool.function.as_ref()?;
+                        Some((format!("tools[{index}].function"), function))
+                    })
+                    .collect(),
+                false,
+            ),
+            (_, Some(functions)) if !functions.is_empty() => (
+                functions
+                    .iter()
+                    .enumerate()
+                    .map(|(index, function)| (format!("functions[{index}]"), function))
+                    .collect(),
+                true,
+            ),
+            _ => return None,
+        };
+    (!definitions.is_empty()).then_some((definitions, legacy))
+}
+
+/// The functions as GigaChat gets them: names checked and aliased, schemas normalised with
+/// `budget`.
+fn normalize_all(
+    definitions: &[(String, &FunctionDefinition)],
+    budget: &mut ExpansionBudget,
+) -> Result<Vec<Entry>, TranslateError> {
+    let no_parameters = json!({"type": "object", "properties": {}});
+    let mut entries: Vec<Entry> = Vec::with_capacity(definitions.len());
+    for (path, definition) in definitions {
+        if definition.name.trim().is_empty() {
+            return Err(TranslateError::invalid(
+                format!("{path}.name"),
+                "function names must not be empty",
+            ));
+        }
+        if entries.iter().any(|e| e.original == definition.name) {
+            return Err(TranslateError::invalid(
+                format!("{path}.name"),
+                format!("duplicate function name {:?}", definition.name),
+            ));
+        }
+        let normalized = normalize(
+            definition.parameters.as_ref().unwrap_or(&no_parameters),
+            &format!("{path}.parameters"),
+            budget,
+        )?;
+        entries.push(Entry {
+            original: definition.name.clone(),
+            alias: sanitize_name(&definition.name),
+            description: definition.description.clone(),
+            parameters: normalized.schema,
+            restore: normalized.restore,
+        });
+    }
+    Ok(entries)
 }
 
 /// Drops router arguments that belong to other tools' schemas.
@@ -502,11 +569,18 @@ fn uuid_hex(state: &str) -> Option<String> {
 
 /// A tool result as GigaChat requires it: a JSON object serialized to a string.
 pub fn result_content(text: &str) -> String {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(object)) => Value::Object(object).to_string(),
-        Ok(other) => json!({ "result": other }).to_string(),
-        Err(_) => json!({ "result": text }).to_string(),
+    /// `{"result": …}`, serialised without copying the value into a map first.
+    #[derive(serde::Serialize)]
+    struct Wrapped<T> {
+        result: T,
     }
+    let encoded = match serde_json::from_str::<Value>(text) {
+        Ok(object @ Value::Object(_)) => serde_json::to_string(&object),
+        Ok(other) => serde_json::to_string(&Wrapped { result: other }),
+        Err(_) => serde_json::to_string(&Wrapped { result: text }),
+    };
+    // Serialising a `Value` or a string into a `String` cannot fail.
+    encoded.unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -515,6 +589,28 @@ mod tests {
 
     fn request(body: Value) -> ChatCompletionRequest {
         serde_json::from_value(body).unwrap()
+    }
+
+    /// Results are objects as they came (compact), anything else wrapped as `{"result": …}`.
+    #[test]
+    fn result_content_is_a_compact_object() {
+        for (text, expected) in [
+            (
+                r#"{ "b": 1, "a": [true, null] }"#,
+                json!({"b": 1, "a": [true, null]}),
+            ),
+            ("[1, 2]", json!({"result": [1, 2]})),
+            ("42", json!({"result": 42})),
+            ("\"quoted\"", json!({"result": "quoted"})),
+            (
+                "fn main() {\n    println!(\"hi\\n\");\n}",
+                json!({"result": "fn main() {\n    println!(\"hi\\n\");\n}"}),
+            ),
+            ("Готово: 3 файла", json!({"result": "Готово: 3 файла"})),
+            ("", json!({"result": ""})),
+        ] {
+            assert_eq!(result_content(text), expected.to_string(), "{text}");
+        }
     }
 
     fn weather_tools() -> Value {

@@ -227,11 +227,11 @@ fn build(request: &MessagesRequest) -> Result<MessagesPlan, TranslateError> {
         }),
         stop: (stream && !stop_sequences.is_empty()).then(|| Stop::Many(stop_sequences.clone())),
         user: end_user(request),
-        tools: has_tools.then(|| tools.chat.clone()),
+        tools: has_tools.then_some(tools.chat),
         tool_choice: tool_choice.filter(|_| has_tools),
         parallel_tool_calls: parallel.filter(|_| has_tools),
         reasoning: reasoning(request.thinking.as_ref())?,
-        builtin_tools: tools.builtin.clone(),
+        builtin_tools: tools.builtin,
         builtin_tool_choice,
         ..ChatCompletionRequest::default()
     };

@@ -241,9 +241,9 @@ pub fn responses_request(
         user: end_user(request),
         prompt_cache_key: request.prompt_cache_key.clone(),
         reasoning: reasoning(request.reasoning.as_ref()),
-        tools: has_tools.then(|| tools.chat.clone()),
+        tools: has_tools.then_some(tools.chat),
         tool_choice: tool_choice.filter(|_| has_tools),
-        builtin_tools: tools.builtin.clone(),
+        builtin_tools: tools.builtin,
         builtin_tool_choice: tools.forced_builtin,
         parallel_tool_calls: request.parallel_tool_calls,
         response_format: request
