@@ -567,20 +567,58 @@ fn uuid_hex(state: &str) -> Option<String> {
         .then(|| hex.to_ascii_lowercase())
 }
 
-/// A tool result as GigaChat requires it: a JSON object serialized to a string.
+/// A tool result as GigaChat requires it: a JSON object serialized to a string. Valid JSON is
+/// kept as the client wrote it, minus insignificant whitespace (an object as it is, anything else
+/// as `{"result": …}`); it is only checked, never built into a tree, as agents resend long
+/// histories of results on every turn.
 pub fn result_content(text: &str) -> String {
-    /// `{"result": …}`, serialised without copying the value into a map first.
-    #[derive(serde::Serialize)]
-    struct Wrapped<T> {
-        result: T,
+    let json = text.trim_matches(JSON_WHITESPACE);
+    if serde_json::from_str::<serde::de::IgnoredAny>(json).is_err() {
+        /// `{"result": "<text>"}`.
+        #[derive(serde::Serialize)]
+        struct Wrapped<'a> {
+            result: &'a str,
+        }
+        // Serialising a string into a `String` cannot fail.
+        return serde_json::to_string(&Wrapped { result: text }).unwrap_or_default();
     }
-    let encoded = match serde_json::from_str::<Value>(text) {
-        Ok(object @ Value::Object(_)) => serde_json::to_string(&object),
-        Ok(other) => serde_json::to_string(&Wrapped { result: other }),
-        Err(_) => serde_json::to_string(&Wrapped { result: text }),
-    };
-    // Serialising a `Value` or a string into a `String` cannot fail.
-    encoded.unwrap_or_default()
+    if json.starts_with('{') {
+        let mut out = String::with_capacity(json.len());
+        push_compact(&mut out, json);
+        return out;
+    }
+    let mut out = String::with_capacity(json.len() + 11);
+    out.push_str("{\"result\":");
+    push_compact(&mut out, json);
+    out.push('}');
+    out
+}
+
+/// The four characters JSON allows between tokens.
+const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+
+/// Appends valid JSON `json` without the whitespace between its tokens (strings untouched).
+fn push_compact(out: &mut String, json: &str) {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut kept_from = 0;
+    for (at, byte) in json.bytes().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        } else if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            // An ASCII byte is always a character boundary.
+            out.push_str(json.get(kept_from..at).unwrap_or_default());
+            kept_from = at + 1;
+        }
+    }
+    out.push_str(json.get(kept_from..).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -608,9 +646,50 @@ mod tests {
             ),
             ("Готово: 3 файла", json!({"result": "Готово: 3 файла"})),
             ("", json!({"result": ""})),
+            (" {\"k\" : \"a b\\\" c\" }\n", json!({"k": "a b\" c"})),
+            ("{\"a\": 1} tail", json!({"result": "{\"a\": 1} tail"})),
         ] {
             assert_eq!(result_content(text), expected.to_string(), "{text}");
         }
+        // Numbers and escapes stay as the client wrote them (a tree would round big numbers).
+        assert_eq!(
+            result_content("{ \"n\": 123456789012345678901234567890, \"e\": \"\\u00e9\" }"),
+            r#"{"n":123456789012345678901234567890,"e":"\u00e9"}"#
+        );
+    }
+
+    proptest::proptest! {
+        /// Any JSON value comes out as the compact form of what went in: an object as it is,
+        /// anything else under `result`.
+        #[test]
+        fn result_content_means_what_the_result_meant(value in json_value(), pretty: bool) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                serde_json::to_string(&value).unwrap()
+            };
+            let sent: Value = serde_json::from_str(&result_content(&text)).unwrap();
+            let expected = if value.is_object() { value } else { json!({"result": value}) };
+            proptest::prop_assert_eq!(&sent, &expected);
+            proptest::prop_assert_eq!(result_content(&text), expected.to_string());
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[ a-z\"\\\\\n\tй{}:,\\[\\]]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::vec(("[a-z \"]{0,6}", inner), 0..4)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
     }
 
     fn weather_tools() -> Value {
