@@ -7,13 +7,15 @@
 //! `o200k_base` family (`gpt-4o*`, `gpt-4.1*`, `gpt-5*`, `o1*`, `o3*`, `o4-mini*`, `gpt-oss-*`, ...)
 //! decode with `o200k_base`; everything else (`text-embedding-3-*`, `text-embedding-ada-002`,
 //! `gpt-4`, `gpt-3.5-turbo*`, GigaChat names, no name) with `cl100k_base`, which is also what
-//! langchain-openai falls back to for a model tiktoken does not know. The vocabularies ship inside
-//! the `tiktoken-rs` crate (nothing is downloaded) and are loaded on first use.
+//! langchain-openai falls back to for a model tiktoken does not know. The vocabularies come from
+//! the `tiktoken-rs` crate (nothing is downloaded), packed by `build.rs` into deflated id → bytes
+//! tables (a third of the size tiktoken-rs's base64 text adds to the binary), inflated on first use.
 
 use gigachat_types as gc;
 use openai::embeddings::Input;
 use openai::extensions::{TokensCount, TokensCountList};
-use tiktoken_rs::CoreBPE;
+use std::sync::OnceLock;
+
 use tiktoken_rs::tokenizer::{Tokenizer, get_tokenizer};
 
 use crate::TranslateError;
@@ -45,28 +47,80 @@ impl Vocabulary {
         }
     }
 
-    fn bpe(self) -> &'static CoreBPE {
+    fn table(self) -> &'static Table {
+        static CL100K_BASE: OnceLock<Table> = OnceLock::new();
+        static O200K_BASE: OnceLock<Table> = OnceLock::new();
         match self {
-            Vocabulary::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
-            Vocabulary::O200kBase => tiktoken_rs::o200k_base_singleton(),
+            Vocabulary::Cl100kBase => CL100K_BASE.get_or_init(|| {
+                Table::inflate(include_bytes!(concat!(
+                    env!("OUT_DIR"),
+                    "/cl100k_base.deflate"
+                )))
+            }),
+            Vocabulary::O200kBase => O200K_BASE.get_or_init(|| {
+                Table::inflate(include_bytes!(concat!(
+                    env!("OUT_DIR"),
+                    "/o200k_base.deflate"
+                )))
+            }),
         }
     }
 
     /// The text of `tokens`. Bytes that are not valid UTF-8 (a character split between two token
     /// lists) become U+FFFD; an id outside the vocabulary is the client's mistake, named at `param`.
     pub fn decode(self, tokens: &[u32], param: &str) -> Result<String, TranslateError> {
-        let bytes = self.bpe().decode_bytes(tokens).map_err(|err| {
+        let bytes = self.table().decode(tokens).map_err(|token| {
             TranslateError::invalid(
                 param,
                 format!(
-                    "token id {} is not in the {} vocabulary used for this model; send text instead",
-                    err.token,
+                    "token id {token} is not in the {} vocabulary used for this model; send text instead",
                     self.name()
                 ),
             )
         })?;
         Ok(String::from_utf8(bytes)
             .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned()))
+    }
+}
+
+/// One vocabulary's tokens by id (the layout `build.rs` describes), inflated.
+struct Table {
+    /// Each id's length byte followed by its bytes, ids in order.
+    packed: Vec<u8>,
+    /// Where each id's length byte sits in `packed`.
+    starts: Vec<u32>,
+}
+
+impl Table {
+    /// Unpacks a table `build.rs` wrote; one the build wrote cannot fail to inflate, and a corrupt
+    /// one would decode nothing (every id unknown) rather than panic.
+    fn inflate(deflated: &[u8]) -> Self {
+        let packed = miniz_oxide::inflate::decompress_to_vec(deflated).unwrap_or_default();
+        let mut starts = Vec::with_capacity(packed.len() / 8);
+        let mut at = 0;
+        while let Some(&len) = packed.get(at) {
+            starts.push(u32::try_from(at).unwrap_or(u32::MAX));
+            at += 1 + usize::from(len);
+        }
+        Self { packed, starts }
+    }
+
+    /// The bytes of `id`, when the vocabulary has it.
+    fn token(&self, id: u32) -> Option<&[u8]> {
+        let start = usize::try_from(*self.starts.get(usize::try_from(id).ok()?)?).ok()?;
+        let len = usize::from(*self.packed.get(start)?);
+        self.packed
+            .get(start + 1..start + 1 + len)
+            .filter(|bytes| !bytes.is_empty())
+    }
+
+    /// The bytes of `tokens` one after the other, or the first id the vocabulary does not have.
+    fn decode(&self, tokens: &[u32]) -> Result<Vec<u8>, u32> {
+        let mut bytes = Vec::with_capacity(tokens.len() * 4);
+        for &id in tokens {
+            bytes.extend_from_slice(self.token(id).ok_or(id)?);
+        }
+        Ok(bytes)
     }
 }
 
@@ -202,6 +256,36 @@ pub fn chat_input_texts(
 mod tests {
     use super::*;
 
+    /// tiktoken-rs's own tokenizer for `vocabulary`, which the packed tables must match.
+    fn reference(vocabulary: Vocabulary) -> &'static tiktoken_rs::CoreBPE {
+        match vocabulary {
+            Vocabulary::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
+            Vocabulary::O200kBase => tiktoken_rs::o200k_base_singleton(),
+        }
+    }
+
+    /// Every id, ordinary and special, and the ids around them decode exactly as tiktoken-rs
+    /// decodes them, and an id it does not know is refused the same way.
+    #[test]
+    fn the_packed_tables_decode_every_id_as_tiktoken_does() {
+        for vocabulary in [Vocabulary::Cl100kBase, Vocabulary::O200kBase] {
+            let bpe = reference(vocabulary);
+            let table = vocabulary.table();
+            let last = u32::try_from(table.starts.len()).unwrap();
+            assert!(last > 100_000, "{vocabulary:?} has {last} ids");
+            for id in (0..last + 2048).chain([u32::MAX]) {
+                let expected = bpe.decode_bytes(&[id]).map_err(|err| err.token);
+                assert_eq!(table.decode(&[id]), expected, "{vocabulary:?} id {id}");
+            }
+            let ids = [0, 1, last / 2, last - 1, 0];
+            assert_eq!(
+                table.decode(&ids).unwrap(),
+                bpe.decode_bytes(&ids).unwrap(),
+                "{vocabulary:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_model_name_picks_the_vocabulary() {
         for (model, expected) in [
@@ -223,7 +307,7 @@ mod tests {
     fn ids_decode_to_the_text_they_encode() {
         for vocabulary in [Vocabulary::Cl100kBase, Vocabulary::O200kBase] {
             let text = "Hello, world! Привет, мир!";
-            let ids = vocabulary.bpe().encode_ordinary(text);
+            let ids = reference(vocabulary).encode_ordinary(text);
             assert_eq!(vocabulary.decode(&ids, "input").unwrap(), text);
         }
         assert_eq!(
@@ -250,7 +334,7 @@ mod tests {
 
     #[test]
     fn a_character_split_between_lists_is_replaced_not_rejected() {
-        let ids = Vocabulary::Cl100kBase.bpe().encode_ordinary("🦀");
+        let ids = reference(Vocabulary::Cl100kBase).encode_ordinary("🦀");
         assert!(ids.len() > 1, "a multi-token character is needed: {ids:?}");
         let texts = input_texts(
             Input::TokenLists(vec![ids[..1].to_vec(), ids[1..].to_vec()]),

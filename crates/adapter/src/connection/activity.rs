@@ -220,6 +220,10 @@ impl AsyncRead for Watched {
             let n = self.read.len().min(buf.remaining());
             buf.put_slice(&self.read[..n]);
             self.read.advance(n);
+            if self.read.is_empty() {
+                // Replayed: free the head buffer rather than hold it for the connection's life.
+                self.read = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();

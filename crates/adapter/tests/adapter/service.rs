@@ -245,6 +245,33 @@ async fn openapi_and_swagger_ui_are_served_offline() {
             assert!(body.contains("\"/openapi.json\""), "{body}");
         }
     }
+    // The files are built in gzipped: a client that takes gzip gets them so, others inflated.
+    let bundle = format!("{}/docs/swagger-ui-bundle.js", harness.base);
+    let plain = harness.http.get(&bundle).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    let gzipped = harness
+        .http
+        .get(&bundle)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert_eq!(gzipped.headers()["vary"], "accept-encoding");
+    let gzipped = gzipped.bytes().await.unwrap();
+    assert!(gzipped.starts_with(&[0x1f, 0x8b]), "not gzip");
+    assert!(
+        gzipped.len() * 2 < plain.len(),
+        "{} vs {}",
+        gzipped.len(),
+        plain.len()
+    );
+    assert!(
+        std::str::from_utf8(&plain)
+            .unwrap()
+            .contains("SwaggerUIBundle")
+    );
 }
 
 /// Calls `found` with every `$ref` in `node`.
