@@ -259,7 +259,8 @@ fn choice(
         shown_chars: 0,
         done: false,
     };
-    stream::unfold(state, move |mut state| async move {
+    // Boxed, so each piece moves a pointer in and out of the loop's future, not the whole state.
+    stream::unfold(Box::new(state), move |mut state| async move {
         loop {
             if state.done {
                 return None;
@@ -290,7 +291,7 @@ fn choice(
                 },
             };
             let mut chunks = match next {
-                Some(Ok(chunk)) => state.translator.push(&chunk),
+                Some(Ok(chunk)) => state.translator.push(chunk),
                 Some(Err(err)) => {
                     state.done = true;
                     state.upstream = None;
@@ -300,17 +301,23 @@ fn choice(
             };
             for chunk in &mut chunks {
                 for choice in &mut chunk.choices {
+                    // The pictures' futures (downloads) are boxed: rare, and large to carry
+                    // inline through every piece.
                     if let Some(text) = choice.delta.content.as_mut()
                         && text.contains("<img")
                     {
-                        *text = state.images.rewrite(text).await;
+                        *text = Box::pin(state.images.rewrite(text)).await;
                     }
                     let delta = &mut choice.delta;
-                    let shown = state
-                        .images
-                        .show_drawn(&mut delta.builtin_calls, &mut delta.content)
+                    if !delta.builtin_calls.is_empty() {
+                        let shown = Box::pin(
+                            state
+                                .images
+                                .show_drawn(&mut delta.builtin_calls, &mut delta.content),
+                        )
                         .await;
-                    state.shown_chars = state.shown_chars.saturating_add(shown);
+                        state.shown_chars = state.shown_chars.saturating_add(shown);
+                    }
                     for annotation in &mut delta.annotations {
                         annotation.shift(state.shown_chars);
                     }
