@@ -394,8 +394,8 @@ fn events<S: EventShape>(state: Events<S>) -> impl Stream<Item = Bytes> + Send +
 const BATCH_BYTES: usize = 16 * 1024;
 
 /// How many turns of the event loop the next piece may take to be ready before what is gathered
-/// is written: GigaChat's connection hands its body over one HTTP chunk per turn, and an event
-/// may take two chunks (its text and its blank line).
+/// is written: GigaChat's HTTP/1 connection hands its body over one chunk per turn, and behind
+/// the emulator's plain-HTTP streams one turn never brought the next event while two always did.
 const TURNS_FOR_NEXT_PIECE: usize = 2;
 
 /// The next piece if it arrives within [`TURNS_FOR_NEXT_PIECE`] turns of the event loop (the
