@@ -259,7 +259,8 @@ fn choice(
         shown_chars: 0,
         done: false,
     };
-    stream::unfold(state, move |mut state| async move {
+    // Boxed, so each piece moves a pointer in and out of the loop's future, not the whole state.
+    stream::unfold(Box::new(state), move |mut state| async move {
         loop {
             if state.done {
                 return None;
@@ -290,7 +291,7 @@ fn choice(
                 },
             };
             let mut chunks = match next {
-                Some(Ok(chunk)) => state.translator.push(&chunk),
+                Some(Ok(chunk)) => state.translator.push(chunk),
                 Some(Err(err)) => {
                     state.done = true;
                     state.upstream = None;
@@ -300,17 +301,23 @@ fn choice(
             };
             for chunk in &mut chunks {
                 for choice in &mut chunk.choices {
+                    // The pictures' futures (downloads) are boxed: rare, and large to carry
+                    // inline through every piece.
                     if let Some(text) = choice.delta.content.as_mut()
                         && text.contains("<img")
                     {
-                        *text = state.images.rewrite(text).await;
+                        *text = Box::pin(state.images.rewrite(text)).await;
                     }
                     let delta = &mut choice.delta;
-                    let shown = state
-                        .images
-                        .show_drawn(&mut delta.builtin_calls, &mut delta.content)
+                    if !delta.builtin_calls.is_empty() {
+                        let shown = Box::pin(
+                            state
+                                .images
+                                .show_drawn(&mut delta.builtin_calls, &mut delta.content),
+                        )
                         .await;
-                    state.shown_chars = state.shown_chars.saturating_add(shown);
+                        state.shown_chars = state.shown_chars.saturating_add(shown);
+                    }
                     for annotation in &mut delta.annotations {
                         annotation.shift(state.shown_chars);
                     }
@@ -331,9 +338,9 @@ async fn drain(mut upstream: ChatStream) {
 /// The SSE body: what opens the stream in its shape, chunks as they come, then the usage chunk
 /// (when asked) and the shape's end (`[DONE]`); or, after a failure mid-stream, the shape's
 /// failure event (one error event) and the end. Every event is written as soon as it exists;
-/// events that are already available together (GigaChat often sends several in one TCP segment)
-/// go out in one write. A shape with a keep-alive writes it whenever nothing was written for
-/// that long.
+/// events that are already available together (GigaChat often sends several in one TCP segment,
+/// and its connection hands them over one per turn of the event loop) go out in one write. A
+/// shape with a keep-alive writes it whenever nothing was written for that long.
 fn events<S: EventShape>(state: Events<S>) -> impl Stream<Item = Bytes> + Send + 'static {
     stream::unfold(state, |mut state| async move {
         let mut frames = BytesMut::new();
@@ -357,8 +364,17 @@ fn events<S: EventShape>(state: Events<S>) -> impl Stream<Item = Bytes> + Send +
             }
         };
         state.take(first, &mut frames);
-        while let Some(merged) = state.merged.as_mut() {
-            match merged.next().now_or_never() {
+        loop {
+            while let Some(merged) = state.merged.as_mut() {
+                match merged.next().now_or_never() {
+                    Some(piece) => state.take(piece, &mut frames),
+                    None => break,
+                }
+            }
+            if state.merged.is_none() || frames.len() >= BATCH_BYTES {
+                break;
+            }
+            match next_after_others_ran(&mut state.merged).await {
                 Some(piece) => state.take(piece, &mut frames),
                 None => break,
             }
@@ -372,6 +388,43 @@ fn events<S: EventShape>(state: Events<S>) -> impl Stream<Item = Bytes> + Send +
         Some((frames.freeze(), state))
     })
     .filter(|frames| std::future::ready(!frames.is_empty()))
+}
+
+/// Bytes of events gathered into one write at most, before it goes out whatever follows.
+const BATCH_BYTES: usize = 16 * 1024;
+
+/// How many turns of the event loop the next piece may take to be ready before what is gathered
+/// is written: GigaChat's HTTP/1 connection hands its body over one chunk per turn, and behind
+/// the emulator's plain-HTTP streams one turn never brought the next event while two always did.
+const TURNS_FOR_NEXT_PIECE: usize = 2;
+
+/// The next piece if it arrives within [`TURNS_FOR_NEXT_PIECE`] turns of the event loop (the
+/// tasks reading the upstream connections run meanwhile), or `None` when it did not.
+async fn next_after_others_ran(
+    merged: &mut Option<SelectAll<BoxStream<'static, Piece>>>,
+) -> Option<Option<Piece>> {
+    for _ in 0..TURNS_FOR_NEXT_PIECE {
+        let_others_run().await;
+        if let Some(piece) = merged.as_mut()?.next().now_or_never() {
+            return Some(piece);
+        }
+    }
+    None
+}
+
+/// Returns after every task already woken on this event loop ran once: this task wakes itself
+/// and waits for its turn at the back of the queue.
+async fn let_others_run() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
 }
 
 /// The state of an SSE body being written.

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client::ResponseMeta;
@@ -90,7 +90,12 @@ struct State {
     pending: VecDeque<ChatChunk>,
     /// Holds a `GIGACHAT_MAX_CONNECTIONS` slot until the stream is dropped.
     _permit: Option<OwnedSemaphorePermit>,
+    /// The idle timer, reset at each wait for the network (see [`State::next_event`]).
+    idle: Pin<Box<tokio::time::Sleep>>,
 }
+
+/// No event came for the idle timeout.
+struct Silence;
 
 impl State {
     /// The next chunk: `None` after the end marker, an error on silence, garbage or a cut stream.
@@ -103,13 +108,8 @@ impl State {
             return None;
         }
         loop {
-            // An event already decoded needs no timer; only waiting for the network does.
-            let next = match self.events.next().now_or_never() {
-                Some(ready) => Ok(ready),
-                None => tokio::time::timeout(self.idle_timeout, self.events.next()).await,
-            };
-            let event = match next {
-                Err(_) => return self.fail(Error::Timeout(self.idle_timeout)),
+            let event = match self.next_event().await {
+                Err(Silence) => return self.fail(Error::Timeout(self.idle_timeout)),
                 Ok(None) => {
                     self.drained = true;
                     return match &self.v2 {
@@ -174,9 +174,26 @@ impl State {
             return;
         }
         self.drained = true;
-        while let Ok(Some(Ok(_))) =
-            tokio::time::timeout(self.idle_timeout, self.events.next()).await
-        {}
+        while let Ok(Some(Ok(_))) = self.next_event().await {}
+    }
+
+    /// The next SSE event, or `Err` after `idle_timeout` without one. One timer serves the whole
+    /// stream: it is moved on only when a wait begins (an event already decoded needs none), so
+    /// no timer is made and dropped per event.
+    async fn next_event(&mut self) -> Result<Option<Result<SseEvent, Error>>, Silence> {
+        let (events, idle, timeout) = (&mut self.events, &mut self.idle, self.idle_timeout);
+        let mut armed = false;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(item) = events.poll_next_unpin(cx) {
+                return Poll::Ready(Ok(item));
+            }
+            if !armed {
+                armed = true;
+                idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+            }
+            idle.as_mut().poll(cx).map(|()| Err(Silence))
+        })
+        .await
     }
 
     fn fail(&mut self, error: Error) -> Option<Result<ChatChunk, Error>> {
@@ -219,12 +236,14 @@ pub(crate) async fn open(
         v2: (contract == Contract::V2).then(Reader::default),
         pending: VecDeque::new(),
         _permit: permit,
+        idle: Box::pin(tokio::time::sleep(idle_timeout)),
     };
     let first = match state.next_chunk().await {
         Some(Err(err)) => return Err(err),
         other => other,
     };
-    let rest = futures_util::stream::unfold(state, |mut state| async move {
+    // Boxed, so each chunk moves a pointer in and out of the loop's future, not the whole state.
+    let rest = futures_util::stream::unfold(Box::new(state), |mut state| async move {
         state.next_chunk().await.map(|item| (item, state))
     });
     let inner = futures_util::stream::iter(first).chain(rest);
@@ -259,7 +278,44 @@ mod tests {
             v2: (contract == Contract::V2).then(Reader::default),
             pending: VecDeque::new(),
             _permit: None,
+            idle: Box::pin(tokio::time::sleep(Duration::from_secs(1))),
         }
+    }
+
+    /// A v1 stream whose events come after `gaps` (one per event, then `[DONE]` at once).
+    fn spaced(gaps: &[u64]) -> State {
+        let chunk = r#"{"choices":[{"delta":{"content":"a"},"index":0}],"created":1,"model":"m","object":"chat.completion"}"#;
+        let events = futures_util::stream::iter(gaps.to_vec())
+            .then(move |gap| async move {
+                tokio::time::sleep(Duration::from_millis(gap)).await;
+                Ok(SseEvent {
+                    data: chunk.to_owned(),
+                    ..SseEvent::default()
+                })
+            })
+            .chain(futures_util::stream::iter([Ok(SseEvent {
+                data: "[DONE]".to_owned(),
+                ..SseEvent::default()
+            })]));
+        let mut state = state(Contract::V1, &[]);
+        state.events = Box::pin(events);
+        state
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_limit_counts_from_each_wait_not_from_the_stream_start() {
+        // 0.9 s between events, 3.6 s in all, under a 1 s limit: the one timer moves on each wait.
+        let out = read_all(spaced(&[900, 900, 900, 900])).await;
+        assert_eq!(out.len(), 4);
+        assert!(out.iter().all(Result::is_ok), "{out:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silence_past_the_idle_limit_after_events_fails_the_stream() {
+        let out = read_all(spaced(&[900, 900, 1100])).await;
+        assert_eq!(out.len(), 3);
+        assert!(out[..2].iter().all(Result::is_ok), "{out:?}");
+        assert!(matches!(out[2], Err(Error::Timeout(_))), "{out:?}");
     }
 
     async fn read_all(mut state: State) -> Vec<Result<ChatChunk, Error>> {

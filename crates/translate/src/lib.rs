@@ -5,6 +5,8 @@
 pub mod anthropic;
 pub mod attachments;
 pub mod builtins;
+#[cfg(test)]
+mod chunking;
 pub mod citations;
 pub mod completions;
 pub mod contract;

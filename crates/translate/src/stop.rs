@@ -40,8 +40,8 @@ impl StopMatcher {
         self.matched.as_deref()
     }
 
-    /// Feeds the next piece of text.
-    pub fn push(&mut self, piece: &str) -> StopOutput {
+    /// Feeds the next piece of text (passed on as it is when no sequence is configured).
+    pub fn push(&mut self, piece: String) -> StopOutput {
         if self.matched.is_some() {
             return StopOutput {
                 text: String::new(),
@@ -50,11 +50,11 @@ impl StopMatcher {
         }
         if self.sequences.is_empty() {
             return StopOutput {
-                text: piece.to_owned(),
+                text: piece,
                 stopped: false,
             };
         }
-        self.pending.push_str(piece);
+        self.pending.push_str(&piece);
         if let Some((at, sequence)) = self.first_match() {
             self.matched = Some(sequence.to_owned());
             let mut text = std::mem::take(&mut self.pending);
@@ -109,7 +109,7 @@ impl StopMatcher {
 /// Cuts a whole text before its first stop sequence; `true` when one was found.
 pub fn cut_at_stop(text: &str, sequences: &[String]) -> (String, bool) {
     let mut matcher = StopMatcher::new(sequences.to_vec());
-    let output = matcher.push(text);
+    let output = matcher.push(text.to_owned());
     if output.stopped {
         (output.text, true)
     } else {
@@ -126,7 +126,7 @@ mod tests {
         let mut matcher = StopMatcher::new(stops.iter().map(|s| (*s).to_owned()).collect());
         let mut out = String::new();
         for piece in pieces {
-            let output = matcher.push(piece);
+            let output = matcher.push((*piece).to_owned());
             out.push_str(&output.text);
             if output.stopped {
                 return (out, true);
@@ -153,8 +153,8 @@ mod tests {
     #[test]
     fn text_is_released_as_soon_as_it_cannot_start_a_stop() {
         let mut matcher = StopMatcher::new(vec!["STOP".into()]);
-        assert_eq!(matcher.push("abc S").text, "abc ");
-        assert_eq!(matcher.push("x").text, "Sx");
+        assert_eq!(matcher.push("abc S".into()).text, "abc ");
+        assert_eq!(matcher.push("x".into()).text, "Sx");
     }
 
     #[test]
@@ -168,9 +168,9 @@ mod tests {
     #[test]
     fn the_matched_sequence_is_named() {
         let mut matcher = StopMatcher::new(vec!["three".into(), "two".into()]);
-        assert_eq!(matcher.push("one t").text, "one ");
+        assert_eq!(matcher.push("one t".into()).text, "one ");
         assert_eq!(matcher.matched(), None);
-        assert!(matcher.push("wo three").stopped);
+        assert!(matcher.push("wo three".into()).stopped);
         assert_eq!(matcher.matched(), Some("two"));
     }
 
@@ -182,16 +182,7 @@ mod tests {
             stop in "[ab\\nП]{1,3}",
         ) {
             let whole = cut_at_stop(&text, std::slice::from_ref(&stop));
-            let chars: Vec<char> = text.chars().collect();
-            let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(chars.len())).collect();
-            points.sort_unstable();
-            let mut pieces = Vec::new();
-            let mut start = 0;
-            for point in points {
-                pieces.push(chars[start..point].iter().collect::<String>());
-                start = point;
-            }
-            pieces.push(chars[start..].iter().collect::<String>());
+            let pieces = crate::chunking::pieces(&text, cuts);
             let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
             prop_assert_eq!(run(&refs, &[stop.as_str()]), whole);
         }

@@ -109,12 +109,12 @@ impl StreamTranslator {
     }
 
     /// Chunks for one upstream event (possibly none).
-    pub fn push(&mut self, chunk: &gc::ChatChunk) -> Vec<ChatCompletionChunk> {
+    pub fn push(&mut self, chunk: gc::ChatChunk) -> Vec<ChatCompletionChunk> {
         if let Some(usage) = chunk.usage {
             self.usage = Some(usage);
         }
         let mut out = Vec::new();
-        for choice in &chunk.choices {
+        for mut choice in chunk.choices {
             if self.finished {
                 break;
             }
@@ -122,25 +122,25 @@ impl StreamTranslator {
             let mut delta = Delta::default();
             let mut finish = None;
             delta.builtin_calls = self.runs.push(&choice.delta);
-            if let Some(text) = &choice.delta.content {
+            if let Some(text) = choice.delta.content.take() {
                 let split = self.think.push(text);
                 append(&mut delta.reasoning_content, split.reasoning);
                 let text = match self.markers.as_mut() {
                     Some(markers) => markers.push(&split.content),
                     None => split.content,
                 };
-                let released = self.stop.push(&text);
+                let released = self.stop.push(text);
                 if released.stopped {
                     finish = Some("stop");
                     self.cut = true;
                 }
                 append(&mut delta.content, released.text);
             }
-            if let Some(reasoning) = &choice.delta.reasoning_content {
-                append(&mut delta.reasoning_content, reasoning.clone());
+            if let Some(reasoning) = choice.delta.reasoning_content.take() {
+                append(&mut delta.reasoning_content, reasoning);
             }
-            if let Some(state) = &choice.delta.functions_state_id {
-                self.state_id = Some(state.clone());
+            if let Some(state) = choice.delta.functions_state_id.take() {
+                self.state_id = Some(state);
             }
             // Each call arrives whole in its own chunk; a legacy `function_call` holds only one.
             if let (Some(call), Some(tools)) = (&choice.delta.function_call, &self.tools)
@@ -267,7 +267,7 @@ impl StreamTranslator {
         if let Some(held) = self.markers.as_mut().map(MarkerRewriter::finish) {
             content.push_str(&held);
         }
-        let released = self.stop.push(&content);
+        let released = self.stop.push(content);
         append(&mut delta.content, released.text);
         append(&mut delta.content, self.stop.finish());
     }
@@ -405,7 +405,7 @@ mod tests {
             "created": 1, "model": "m", "object": "chat.completion"
         }))
         .unwrap();
-        let chunks = t.push(&chunk);
+        let chunks = t.push(chunk);
         assert_eq!(chunks.len(), 3);
         assert_eq!(
             chunks[0].choices[0].delta.role.as_deref(),
@@ -456,9 +456,9 @@ mod tests {
             .unwrap();
             chunk
         };
-        let mut chunks = t.push(&call_chunk("call_a", "get_weather", Some(state), None));
-        chunks.extend(t.push(&call_chunk("call_b", "get_rate", None, None)));
-        chunks.extend(t.push(&upstream("", Some("function_call"), true)));
+        let mut chunks = t.push(call_chunk("call_a", "get_weather", Some(state), None));
+        chunks.extend(t.push(call_chunk("call_b", "get_rate", None, None)));
+        chunks.extend(t.push(upstream("", Some("function_call"), true)));
         let deltas: Vec<&ToolCallChunk> = chunks
             .iter()
             .flat_map(|c| c.choices[0].delta.tool_calls.iter().flatten())
@@ -507,9 +507,9 @@ mod tests {
     #[test]
     fn role_first_finish_last_same_id() {
         let mut t = translator(&[], false);
-        let mut chunks = t.push(&upstream("Hel", None, false));
-        chunks.extend(t.push(&upstream("lo", None, false)));
-        chunks.extend(t.push(&upstream("", Some("stop"), true)));
+        let mut chunks = t.push(upstream("Hel", None, false));
+        chunks.extend(t.push(upstream("lo", None, false)));
+        chunks.extend(t.push(upstream("", Some("stop"), true)));
         assert_eq!(chunks.len(), 4);
         assert_eq!(
             chunks[0].choices[0].delta.role.as_deref(),
@@ -542,12 +542,12 @@ mod tests {
     #[test]
     fn stop_sequence_across_chunks_finishes_early() {
         let mut t = translator(&["STOP"], true);
-        let mut chunks = t.push(&upstream("abc ST", None, false));
+        let mut chunks = t.push(upstream("abc ST", None, false));
         assert!(!t.is_finished());
-        chunks.extend(t.push(&upstream("OP def", None, false)));
+        chunks.extend(t.push(upstream("OP def", None, false)));
         assert!(t.is_finished());
         assert_eq!(t.stop_sequence(), Some("STOP"));
-        assert!(t.push(&upstream("more", Some("stop"), true)).is_empty());
+        assert!(t.push(upstream("more", Some("stop"), true)).is_empty());
         assert_eq!(text(&chunks), "abc ");
         assert_eq!(
             chunks.last().unwrap().choices[0].finish_reason.as_deref(),
@@ -564,19 +564,19 @@ mod tests {
         let mut json_plan = plan(&[], false, None);
         json_plan.output = OutputFormat::JsonObject;
         let mut good = StreamTranslator::new(ids(), "m".into(), 0, &json_plan);
-        good.push(&upstream("{\"a\":", None, false));
-        good.push(&upstream(" 1}", Some("stop"), false));
+        good.push(upstream("{\"a\":", None, false));
+        good.push(upstream(" 1}", Some("stop"), false));
         assert_eq!(good.output_error(), None);
         let mut bad = StreamTranslator::new(ids(), "m".into(), 0, &json_plan);
-        bad.push(&upstream("Sure: {\"a\": 1}", Some("stop"), false));
+        bad.push(upstream("Sure: {\"a\": 1}", Some("stop"), false));
         assert_eq!(bad.output_error(), Some(OutputError::NotJsonObject));
     }
 
     #[test]
     fn held_back_text_is_released_at_the_end() {
         let mut t = translator(&["STOP"], false);
-        let mut chunks = t.push(&upstream("abc S", None, false));
-        chunks.extend(t.push(&upstream("", Some("length"), false)));
+        let mut chunks = t.push(upstream("abc S", None, false));
+        chunks.extend(t.push(upstream("", Some("length"), false)));
         assert_eq!(text(&chunks), "abc S");
         assert_eq!(
             chunks.last().unwrap().choices[0].finish_reason.as_deref(),
@@ -587,9 +587,9 @@ mod tests {
     #[test]
     fn think_tags_split_across_chunks_become_reasoning_deltas() {
         let mut t = translator(&["STOP"], false);
-        let mut chunks = t.push(&upstream("<thi", None, false));
-        chunks.extend(t.push(&upstream("nk>why</th", None, false)));
-        chunks.extend(t.push(&upstream("ink> 4 STOP 5", None, false)));
+        let mut chunks = t.push(upstream("<thi", None, false));
+        chunks.extend(t.push(upstream("nk>why</th", None, false)));
+        chunks.extend(t.push(upstream("ink> 4 STOP 5", None, false)));
         let reasoning: String = chunks
             .iter()
             .filter_map(|c| c.choices[0].delta.reasoning_content.clone())
@@ -599,8 +599,8 @@ mod tests {
         assert!(t.is_finished());
         // An unclosed section is reasoning to the end.
         let mut t = translator(&[], false);
-        let mut chunks = t.push(&upstream("<think>still", None, false));
-        chunks.extend(t.push(&upstream(" </thi", Some("stop"), false)));
+        let mut chunks = t.push(upstream("<think>still", None, false));
+        chunks.extend(t.push(upstream(" </thi", Some("stop"), false)));
         let reasoning: String = chunks
             .iter()
             .filter_map(|c| c.choices[0].delta.reasoning_content.clone())
@@ -633,9 +633,9 @@ mod tests {
             status: None,
             censored: false,
         }];
-        let mut chunks = t.push(&searching);
+        let mut chunks = t.push(searching);
         for piece in pieces {
-            chunks.extend(t.push(&upstream(piece, None, false)));
+            chunks.extend(t.push(upstream(piece, None, false)));
         }
         let mut last = upstream("", Some("stop"), true);
         last.choices[0].delta.sources = ["1", "2"]
@@ -645,7 +645,7 @@ mod tests {
                 title: None,
             })
             .to_vec();
-        chunks.extend(t.push(&last));
+        chunks.extend(t.push(last));
         let whole = text(&chunks);
         assert_eq!(whole, "Python 3.14 [2]. Ещё [1][2]!");
         // The search is announced once, as soon as it runs, and again with the sources it found.
@@ -693,8 +693,8 @@ mod tests {
     #[test]
     fn markers_are_text_when_no_search_was_offered() {
         let mut t = translator(&[], false);
-        let mut chunks = t.push(&upstream("a [sources=[1]]", None, false));
-        chunks.extend(t.push(&upstream("", Some("stop"), false)));
+        let mut chunks = t.push(upstream("a [sources=[1]]", None, false));
+        chunks.extend(t.push(upstream("", Some("stop"), false)));
         assert_eq!(text(&chunks), "a [sources=[1]]");
         assert!(
             chunks
@@ -707,7 +707,7 @@ mod tests {
     #[test]
     fn a_stream_ending_inside_a_marker_releases_it() {
         let mut t = StreamTranslator::new(ids(), "m".into(), 0, &web_search_plan());
-        let mut chunks = t.push(&upstream("see [sources=[1", None, false));
+        let mut chunks = t.push(upstream("see [sources=[1", None, false));
         chunks.extend(t.end());
         assert_eq!(text(&chunks), "see [sources=[1");
     }

@@ -28,8 +28,20 @@ pub struct Split {
 }
 
 impl ThinkSplitter {
-    /// Feeds the next piece of text; returns what is safe to send now.
-    pub fn push(&mut self, piece: &str) -> Split {
+    /// Feeds the next piece of text; returns what is safe to send now. A piece that cannot
+    /// hold or begin a tag, met with nothing held back outside a section, is passed on as it is.
+    pub fn push(&mut self, piece: String) -> Split {
+        if !self.inside && !self.after_close && self.pending.is_empty() && !piece.contains('<') {
+            return Split {
+                content: piece,
+                reasoning: String::new(),
+            };
+        }
+        self.push_held(&piece)
+    }
+
+    /// [`Self::push`] through the held-back text, whatever the piece.
+    fn push_held(&mut self, piece: &str) -> Split {
         self.pending.push_str(piece);
         let mut out = Split::default();
         loop {
@@ -81,7 +93,7 @@ impl ThinkSplitter {
 /// A whole text split into content and reasoning.
 pub fn split_think(text: &str) -> Split {
     let mut splitter = ThinkSplitter::default();
-    let mut out = splitter.push(text);
+    let mut out = splitter.push_held(text);
     let rest = splitter.finish();
     out.content.push_str(&rest.content);
     out.reasoning.push_str(&rest.reasoning);
@@ -108,7 +120,7 @@ mod tests {
         let mut splitter = ThinkSplitter::default();
         let mut out = Split::default();
         for piece in pieces {
-            let split = splitter.push(piece);
+            let split = splitter.push((*piece).to_owned());
             out.content.push_str(&split.content);
             out.reasoning.push_str(&split.reasoning);
         }
@@ -150,10 +162,10 @@ mod tests {
     #[test]
     fn text_is_released_as_soon_as_it_cannot_start_a_tag() {
         let mut splitter = ThinkSplitter::default();
-        assert_eq!(splitter.push("Hi <"), split("Hi ", ""));
-        assert_eq!(splitter.push("b>"), split("<b>", ""));
-        assert_eq!(splitter.push("<think>x</"), split("", "x"));
-        assert_eq!(splitter.push("p>"), split("", "</p>"));
+        assert_eq!(splitter.push("Hi <".into()), split("Hi ", ""));
+        assert_eq!(splitter.push("b>".into()), split("<b>", ""));
+        assert_eq!(splitter.push("<think>x</".into()), split("", "x"));
+        assert_eq!(splitter.push("p>".into()), split("", "</p>"));
     }
 
     #[test]
@@ -171,18 +183,22 @@ mod tests {
             cuts in proptest::collection::vec(0usize..60, 0..6),
         ) {
             let whole = split_think(&text);
-            let chars: Vec<char> = text.chars().collect();
-            let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(chars.len())).collect();
-            points.sort_unstable();
-            let mut pieces = Vec::new();
-            let mut start = 0;
-            for point in points {
-                pieces.push(chars[start..point].iter().collect::<String>());
-                start = point;
-            }
-            pieces.push(chars[start..].iter().collect::<String>());
+            let pieces = crate::chunking::pieces(&text, cuts);
             let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
             prop_assert_eq!(run(&refs), whole);
+        }
+
+        #[test]
+        fn passing_a_piece_on_as_it_is_splits_like_holding_it_back(
+            text in "(<think>|</think>|[ab <>/tП\n])*",
+            cuts in proptest::collection::vec(0usize..60, 0..8),
+        ) {
+            let mut fast = ThinkSplitter::default();
+            let mut held = ThinkSplitter::default();
+            for piece in crate::chunking::pieces(&text, cuts) {
+                prop_assert_eq!(fast.push(piece.clone()), held.push_held(&piece));
+            }
+            prop_assert_eq!(fast.finish(), held.finish());
         }
     }
 }

@@ -57,7 +57,7 @@ fn stream_usage(body: &str) -> (gc::Usage, gc::Usage) {
         }
         let chunk: gc::ChatChunk = serde_json::from_str(&event.data).unwrap();
         recorded = chunk.usage.or(recorded);
-        translator.push(&chunk);
+        translator.push(chunk);
     }
     (recorded.unwrap(), translator.final_usage(0))
 }

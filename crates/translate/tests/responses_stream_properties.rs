@@ -146,7 +146,7 @@ fn run(
     let mut translator = StreamTranslator::new(ids(), MODEL.into(), 0, &chat);
     let mut chunks: Vec<ChatCompletionChunk> = Vec::new();
     for event in &upstream {
-        chunks.extend(translator.push(event));
+        chunks.extend(translator.push(event.clone()));
     }
     chunks.extend(translator.end());
 

@@ -158,7 +158,7 @@ fn recorded_stream_translated() {
         let chunk: gc::ChatChunk = serde_json::from_str(raw).unwrap();
         out.extend(
             translator
-                .push(&chunk)
+                .push(chunk)
                 .iter()
                 .map(|c| serde_json::to_value(c).unwrap()),
         );

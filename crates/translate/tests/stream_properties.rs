@@ -425,7 +425,7 @@ fn translate_choice(
         if translator.is_finished() {
             break;
         }
-        out.extend(translator.push(chunk));
+        out.extend(translator.push(chunk.clone()));
     }
     out.extend(translator.end());
     out
