@@ -193,7 +193,7 @@ fn measured<E>(write: impl FnOnce(&mut Counter) -> Result<(), E>) -> usize {
 }
 
 /// The length of `value` as compact JSON, counted without building the text.
-fn json_len(value: &Value) -> usize {
+pub(crate) fn json_len(value: &Value) -> usize {
     measured(|counter| serde_json::to_writer(counter, value))
 }
 

@@ -14,7 +14,7 @@ use gigachat_types::Contract;
 use openai::chat::FunctionDefinition;
 use serde_json::Value;
 
-use crate::schema::ExpansionBudget;
+use crate::schema::{ExpansionBudget, json_len};
 
 /// Most tool lists kept (the least recently used goes first).
 pub const CACHED_TOOL_LISTS: usize = 32;
@@ -89,11 +89,7 @@ impl<T: ?Sized> ToolCache<T> {
             .map(|definition| {
                 definition.name.len()
                     + definition.description.as_ref().map_or(0, String::len)
-                    + definition
-                        .parameters
-                        .as_ref()
-                        .and_then(|schema| serde_json::to_vec(schema).ok())
-                        .map_or(0, |json| json.len())
+                    + definition.parameters.as_ref().map_or(0, json_len)
             })
             .sum();
         if sent_bytes.saturating_add(normalised_bytes) > CACHED_LIST_MAX_BYTES {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 use crate::TranslateError;
-use crate::schema::{ExpansionBudget, Restore, normalize};
+use crate::schema::{ExpansionBudget, Restore, json_len, normalize};
 use crate::tool_cache::ToolCache;
 
 /// Tool lists normalised by this process, for requests that send one again.
@@ -126,8 +126,7 @@ impl Toolset {
                 let entries: Arc<[Entry]> = normalize_all(&definitions, budget)?.into();
                 let normalised_bytes = entries
                     .iter()
-                    .filter_map(|entry| serde_json::to_vec(&entry.parameters).ok())
-                    .map(|json| json.len())
+                    .map(|entry| json_len(&entry.parameters))
                     .sum();
                 NORMALISED.put(
                     &functions,
