@@ -560,8 +560,10 @@ pub(crate) async fn about_model<T>(
 ) -> Result<T, AppError> {
     match result {
         Ok(value) => Ok(value),
+        // Boxed: looking the models up is rare and its state large, and every handler that
+        // calls this would otherwise carry room for it while it waits on GigaChat.
         Err(err) if err.verdict() == Verdict::ModelNotFound => {
-            Err(crate::routes::models::not_found(state, model.to_owned()).await)
+            Err(Box::pin(crate::routes::models::not_found(state, model.to_owned())).await)
         }
         Err(err) => Err(AppError::upstream(err)),
     }

@@ -6,6 +6,8 @@
 pub mod anthropic;
 pub mod responses;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -160,7 +162,7 @@ pub async fn respond_many<S: EventShape>(
         .next()
         .or_else(|| plans.first().map(|plan| plan.upstream.model.clone()))
         .unwrap_or_default();
-    let mut merged: SelectAll<BoxStream<'static, Piece>> = SelectAll::new();
+    let mut merged = Vec::with_capacity(choices.len());
     for (index, ((upstream, first), group)) in
         streams.into_iter().zip(firsts).zip(choices).enumerate()
     {
@@ -190,7 +192,7 @@ pub async fn respond_many<S: EventShape>(
     }
     let cut_event = shape.cut_event();
     let state = Events {
-        merged: Some(merged),
+        merged: Some(Choices::of(merged)),
         usages: Vec::new(),
         shape,
         started: false,
@@ -400,9 +402,7 @@ const TURNS_FOR_NEXT_PIECE: usize = 2;
 
 /// The next piece if it arrives within [`TURNS_FOR_NEXT_PIECE`] turns of the event loop (the
 /// tasks reading the upstream connections run meanwhile), or `None` when it did not.
-async fn next_after_others_ran(
-    merged: &mut Option<SelectAll<BoxStream<'static, Piece>>>,
-) -> Option<Option<Piece>> {
+async fn next_after_others_ran(merged: &mut Option<Choices>) -> Option<Option<Piece>> {
     for _ in 0..TURNS_FOR_NEXT_PIECE {
         let_others_run().await;
         if let Some(piece) = merged.as_mut()?.next().now_or_never() {
@@ -427,9 +427,37 @@ async fn let_others_run() {
     .await;
 }
 
+/// The pieces of every choice as they come. One choice (the usual case) is polled directly:
+/// merging costs an allocation and a waker indirection per poll that a single stream does not need.
+enum Choices {
+    One(BoxStream<'static, Piece>),
+    Many(SelectAll<BoxStream<'static, Piece>>),
+}
+
+impl Choices {
+    /// The choices' streams, in index order.
+    fn of(mut streams: Vec<BoxStream<'static, Piece>>) -> Self {
+        match streams.pop() {
+            Some(only) if streams.is_empty() => Self::One(only),
+            last => Self::Many(streams.into_iter().chain(last).collect()),
+        }
+    }
+}
+
+impl Stream for Choices {
+    type Item = Piece;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Piece>> {
+        match self.get_mut() {
+            Self::One(stream) => stream.poll_next_unpin(cx),
+            Self::Many(streams) => streams.poll_next_unpin(cx),
+        }
+    }
+}
+
 /// The state of an SSE body being written.
 struct Events<S> {
-    merged: Option<SelectAll<BoxStream<'static, Piece>>>,
+    merged: Option<Choices>,
     usages: Vec<(usize, Usage)>,
     shape: S,
     /// Whether the shape has written what opens the stream.

@@ -157,14 +157,16 @@ impl Connections {
             Err(head::Rejection::Close) => return,
             Err(head::Rejection::Answer(error)) => {
                 tracing::debug!(label = error.label(), "rejected a request head");
-                head::answer(
+                // Boxed: this rare path's state (the answer's linger buffer) would otherwise be
+                // room in every connection's task for its whole life.
+                Box::pin(head::answer(
                     &mut tcp,
                     &router,
                     error,
                     &read,
                     arrived,
                     head::REJECTION_LINGER,
-                )
+                ))
                 .await;
                 return;
             }
@@ -183,11 +185,15 @@ impl Connections {
             limits.body_read_timeout,
             phase.clone(),
         );
+        // A connection is pinned where it is made and `drive` borrows it: a future that moves a
+        // value it was given into a pinned local keeps room for both. HTTP/2's branch is boxed:
+        // its connection is twice an HTTP/1.1 one, and every HTTP/1.1 connection's task would
+        // carry room for it, while HTTP/2 connections are few (each carries many requests).
         if http2 {
-            let connection = self.shared.http2.serve_connection(io, service);
-            drive(connection, &activity, limits, phase).await;
+            let mut connection = Box::pin(self.shared.http2.serve_connection(io, service));
+            drive(connection.as_mut(), &activity, limits, phase).await;
         } else {
-            let connection = self.shared.http1.serve_connection(io, service);
+            let connection = std::pin::pin!(self.shared.http1.serve_connection(io, service));
             drive(connection, &activity, limits, phase).await;
         }
     }
@@ -216,12 +222,11 @@ impl Graceful for http2::Connection<Socket, service::AdapterService, TokioExecut
 /// Runs `connection` until it ends, closing it when its head is too slow, when it has idled too
 /// long, or (gracefully) when the server drains.
 async fn drive<C: Graceful>(
-    connection: C,
+    mut connection: Pin<&mut C>,
     activity: &Activity,
     limits: &ConnectionLimits,
     mut phase: watch::Receiver<Phase>,
 ) {
-    tokio::pin!(connection);
     let mut closing = false;
     loop {
         let check = activity.next_check(limits);

@@ -112,13 +112,17 @@ pub(crate) async fn answer(
 ) -> Result<openai::chat::ChatCompletion, AppError> {
     let mut answer = call.upstream(complete(state, plan, upstream, ids)).await?;
     call.served(&answer.model, answer.usage.as_ref().map(Tokens::from));
+    // The pictures' futures (downloads) are boxed: rare, and room for them would otherwise be
+    // carried by every handler while it waits on GigaChat.
     for choice in &mut answer.choices {
         if let Some(content) = choice.message.content.as_mut()
             && content.contains("<img")
         {
-            *content = images.rewrite(content).await;
+            *content = Box::pin(images.rewrite(content)).await;
         }
-        images.show_drawn_in(&mut choice.message).await;
+        if !choice.message.builtin_calls.is_empty() {
+            Box::pin(images.show_drawn_in(&mut choice.message)).await;
+        }
     }
     Ok(answer)
 }
