@@ -151,49 +151,74 @@ pub(crate) fn word(rng: &mut Rng) -> &'static str {
 
 /// Estimates GigaChat tokens: each letter/digit run costs ⌈len/6⌉ (Latin), ⌈len/4⌉ (Cyrillic and other
 /// scripts) or ⌈len/3⌉ (digits); each other non-space character costs one. `Hello, world!` → 4.
+///
+/// One pass over the bytes: a character's class is the number of characters one token of its run
+/// covers (0 for whitespace, which costs nothing), so a token starts wherever the class changes or the
+/// current token is full. ASCII is classified by a table; other characters by the Unicode properties.
 pub(crate) fn count_tokens(text: &str) -> usize {
-    #[derive(PartialEq, Clone, Copy)]
-    enum Run {
-        None,
-        Latin,
-        Other,
-        Digit,
-    }
-    fn cost(kind: Run, len: usize) -> usize {
-        match kind {
-            Run::None => 0,
-            Run::Latin => len.div_ceil(6),
-            Run::Other => len.div_ceil(4),
-            Run::Digit => len.div_ceil(3),
-        }
-    }
+    let bytes = text.as_bytes();
     let mut tokens = 0;
-    let mut kind = Run::None;
-    let mut len = 0;
-    for ch in text.chars() {
-        let this = if ch.is_ascii_digit() {
-            Run::Digit
-        } else if ch.is_ascii_alphabetic() {
-            Run::Latin
-        } else if ch.is_alphanumeric() {
-            Run::Other
+    let mut class = WHITESPACE;
+    let mut left = 0_u8;
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        let this = if byte.is_ascii() {
+            index += 1;
+            ASCII_CLASS[usize::from(byte)]
         } else {
-            Run::None
+            let ch = text.get(index..).and_then(|rest| rest.chars().next());
+            index += ch.map_or(1, char::len_utf8);
+            ch.map_or(WHITESPACE, class_of)
         };
-        if this != kind {
-            tokens += cost(kind, len);
-            kind = this;
-            len = 0;
-        }
-        if this == Run::None {
-            if !ch.is_whitespace() {
-                tokens += 1;
-            }
-        } else {
-            len += 1;
-        }
+        // Branch-free: runs change every few characters, too often for a predictable branch.
+        let starts = this != class || left == 0;
+        tokens += usize::from(starts && this != WHITESPACE);
+        left = if starts { this } else { left }.saturating_sub(1);
+        class = this;
     }
-    tokens + cost(kind, len)
+    tokens
+}
+
+/// Class of whitespace: costs nothing and ends a run.
+const WHITESPACE: u8 = 0;
+/// Class of punctuation and symbols: one token each.
+const SYMBOL: u8 = 1;
+/// Class of ASCII digits: a token per three.
+const DIGIT: u8 = 3;
+/// Class of letters and digits of other scripts: a token per four.
+const OTHER_LETTER: u8 = 4;
+/// Class of ASCII letters: a token per six.
+const LATIN: u8 = 6;
+
+/// The class of every ASCII byte.
+const ASCII_CLASS: [u8; 128] = {
+    let mut table = [SYMBOL; 128];
+    let mut byte = 0;
+    while byte < 128 {
+        let ch = byte as u8 as char;
+        table[byte] = if ch.is_ascii_digit() {
+            DIGIT
+        } else if ch.is_ascii_alphabetic() {
+            LATIN
+        } else if ch == ' ' || (ch >= '\t' && ch <= '\r') {
+            WHITESPACE
+        } else {
+            SYMBOL
+        };
+        byte += 1;
+    }
+    table
+};
+
+/// The class of a non-ASCII character.
+fn class_of(ch: char) -> u8 {
+    if ch.is_alphanumeric() {
+        OTHER_LETTER
+    } else if ch.is_whitespace() {
+        WHITESPACE
+    } else {
+        SYMBOL
+    }
 }
 
 /// Splits text into pieces that each start with the whitespace before a word; concatenated they give
@@ -229,6 +254,93 @@ mod tests {
         assert_eq!(count_tokens("First text"), 2);
         assert_eq!(count_tokens("Second text"), 2);
         assert_eq!(count_tokens(""), 0);
+    }
+
+    /// The estimator as first written (char by char, runs closed on a change of kind): the fast one
+    /// must agree with it on every input.
+    fn count_tokens_reference(text: &str) -> usize {
+        #[derive(PartialEq, Clone, Copy)]
+        enum Run {
+            None,
+            Latin,
+            Other,
+            Digit,
+        }
+        fn cost(kind: Run, len: usize) -> usize {
+            match kind {
+                Run::None => 0,
+                Run::Latin => len.div_ceil(6),
+                Run::Other => len.div_ceil(4),
+                Run::Digit => len.div_ceil(3),
+            }
+        }
+        let mut tokens = 0;
+        let mut kind = Run::None;
+        let mut len = 0;
+        for ch in text.chars() {
+            let this = if ch.is_ascii_digit() {
+                Run::Digit
+            } else if ch.is_ascii_alphabetic() {
+                Run::Latin
+            } else if ch.is_alphanumeric() {
+                Run::Other
+            } else {
+                Run::None
+            };
+            if this != kind {
+                tokens += cost(kind, len);
+                kind = this;
+                len = 0;
+            }
+            if this == Run::None {
+                if !ch.is_whitespace() {
+                    tokens += 1;
+                }
+            } else {
+                len += 1;
+            }
+        }
+        tokens + cost(kind, len)
+    }
+
+    #[test]
+    fn estimator_agrees_with_the_reference_on_every_ascii_pair() {
+        for a in 0..128_u8 {
+            for b in 0..128_u8 {
+                let text: String = [char::from(a), char::from(b)].iter().collect();
+                assert_eq!(
+                    count_tokens(&text),
+                    count_tokens_reference(&text),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn estimator_agrees_with_the_reference_on_random_mixed_text() {
+        use rand::{Rng as _, SeedableRng};
+        // Every class, several scripts, non-ASCII digits, whitespace and symbols, multi-byte widths.
+        let alphabet: Vec<char> = "aZk09 \t\n\u{b}\u{c}\r,.!-_\"{}:\\/\u{0}\u{1f}\u{7f}йЖё\u{a0}\u{2003}\u{3000}\u{2028}\u{85}éß٣५—«»€中文😀\u{10ffff}"
+            .chars()
+            .collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20);
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..40);
+            let mut text = String::new();
+            for _ in 0..len {
+                // Long runs too: each character a few times.
+                let ch = alphabet[rng.random_range(0..alphabet.len())];
+                for _ in 0..rng.random_range(1..9) {
+                    text.push(ch);
+                }
+            }
+            assert_eq!(
+                count_tokens(&text),
+                count_tokens_reference(&text),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::{bearer, oauth};
 use crate::state::AppState;
 use crate::wire::{self, ApiError};
-use crate::{control, faults, header_limit, headers, log, replay};
+use crate::{control, faults, header_limit, headers, json_check, log, replay};
 
 /// Unix time in seconds.
 pub(crate) fn now_secs() -> u64 {
@@ -35,7 +35,23 @@ pub(crate) fn now_secs() -> u64 {
 }
 
 /// Parses a JSON body: 400 for bad syntax, 422 for a shape the endpoint cannot use.
+///
+/// The body is read straight into `T` (no `Value` tree in between) when that works and the whole
+/// body is JSON a `Value` would accept too (fields `T` ignores are skipped unchecked by serde); any
+/// failure takes the `Value` route, whose outcome and wording are the reference. UTF-8 is checked
+/// once for the whole body, so neither pass checks it string by string.
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return parse_json_through_value(body);
+    };
+    match serde_json::from_str(text) {
+        Ok(parsed) if json_check::is_json_text(text) => Ok(parsed),
+        _ => parse_json_through_value(body),
+    }
+}
+
+/// [`parse_json`] by way of a `Value`: syntax first (400), then shape (422).
+fn parse_json_through_value<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| ApiError::bad_json())?;
     serde_json::from_value(value).map_err(ApiError::invalid_params)
