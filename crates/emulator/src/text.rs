@@ -216,7 +216,7 @@ impl Estimate {
         for (index, chunk) in block.chunks_exact(8).enumerate() {
             let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
             let shift = 8 * index;
-            latin |= byte_mask(in_range(word | ONES * 0x20, b'a', b'z')) << shift;
+            latin |= byte_mask(in_range(word | (ONES * 0x20), b'a', b'z')) << shift;
             digit |= byte_mask(in_range(word, b'0', b'9')) << shift;
             let blank = in_range(word, b' ', b' ') | in_range(word, b'\t', b'\r');
             space |= byte_mask(blank) << shift;
