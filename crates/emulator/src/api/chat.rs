@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::answer::{self, Answer};
-use super::{legacy_layout_rest, models, now_secs, parse_json, stream};
+use super::chat_reader::ChatRequestReader;
+use super::{legacy_layout_rest, models, now_secs, parse_checked_json, stream};
 use crate::auth::{Identity, Scope};
 use crate::cache::Prefix;
 use crate::log::StreamTally;
@@ -535,7 +536,7 @@ pub(crate) async fn completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let request: ChatRequest = parse_json(&body)?;
+    let request = parse_checked_json::<ChatRequestReader>(&body)?;
     let reply = prepare(&state, &identity, &headers, uri.path(), &request)?;
     if request.stream == Some(true) {
         let pacing = stream::Pacing::new(&state.config, request.update_interval);
@@ -601,6 +602,7 @@ fn completion(reply: &Reply) -> Completion<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::parse_json;
     use serde_json::json;
 
     fn request(body: Value) -> ChatRequest {
@@ -750,6 +752,17 @@ mod tests {
         assert!(fewer.iter().zip(&all).all(|(a, b)| a != b));
     }
 
+    /// A body shortened for a failure message: its start and its end, where the cases differ.
+    fn shown(body: &[u8]) -> String {
+        let text: Vec<char> = String::from_utf8_lossy(body).chars().collect();
+        if text.len() <= 320 {
+            return text.into_iter().collect();
+        }
+        let start: String = text[..80].iter().collect();
+        let end: String = text[text.len() - 240..].iter().collect();
+        format!("{start}…{end}")
+    }
+
     #[test]
     fn the_direct_parse_answers_as_the_parse_through_value() {
         let agent = serde_json::to_vec(&agent_body()).unwrap();
@@ -784,15 +797,47 @@ mod tests {
                 .to_vec(),
         );
         bodies.push(br#"{"messages":[{"role":"user","attachments":["f"],"content":null}],"functions":[{"name":"f","parameters":{"a":1e400}}]}"#.to_vec());
+        for extra in [
+            r#"{"role":"user","content":"a","extra":[1,{"b":null}]}"#,
+            r#"{"role":"user","content":"a","extra":1e400}"#,
+            r#"{"role":"user","content":"a","extra":"\udc00"}"#,
+            r#"{"role":"user","content":"a","content":"b"}"#,
+            r#"{"role":"user","attachments":null}"#,
+            r#"{"content":"no role"}"#,
+            r#"{"role":"user","content":7}"#,
+            r#"["user","array form"]"#,
+            r#"{"role":"assistant","function_call":{"name":"f","arguments":{"x":1e400}}}"#,
+        ] {
+            bodies.push(
+                format!(r#"{{"model":"GigaChat","regex":"a+","messages":[{extra}]}}"#).into_bytes(),
+            );
+        }
+        for function in [
+            r#"{"name":"f","strict":true,"parameters":{"type":"object","properties":{}}}"#,
+            r#"{"name":"f","extra":-1e400}"#,
+            r#"{"name":"f","name":"g"}"#,
+            r#"{"description":"no name"}"#,
+            r#"{"name":"f","return_parameters":null,"description":null}"#,
+        ] {
+            bodies.push(
+                format!(r#"{{"model":"GigaChat","messages":[{{"role":"user","content":"a"}}],"functions":[{function}]}}"#)
+                    .into_bytes(),
+            );
+        }
+        bodies.push(br#"["GigaChat",[{"role":"user","content":"a"}]]"#.to_vec());
+        bodies.push(br#"{"model":null,"messages":null}"#.to_vec());
+        bodies.push(br#"{"model":"GigaChat","messages":[],"functions":null,"max_tokens":9223372036854775808}"#.to_vec());
         bodies.push(b"[]".to_vec());
         bodies.push(b"".to_vec());
         for body in bodies {
             let direct = format!("{:?}", parse_json::<ChatRequest>(&body));
+            let read = format!("{:?}", parse_checked_json::<ChatRequestReader>(&body));
+            assert_eq!(read, direct, "{}", shown(&body));
             let reference = format!(
                 "{:?}",
                 super::super::parse_json_through_value::<ChatRequest>(&body)
             );
-            assert_eq!(direct, reference, "{}", String::from_utf8_lossy(&body));
+            assert_eq!(direct, reference, "{}", shown(&body));
         }
     }
 

@@ -6,6 +6,7 @@ pub(crate) mod aicheck;
 pub(crate) mod answer;
 pub(crate) mod builtins;
 pub(crate) mod chat;
+mod chat_reader;
 pub(crate) mod embeddings;
 pub(crate) mod files;
 pub(crate) mod functions;
@@ -47,6 +48,28 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     match serde_json::from_str(text) {
         Ok(parsed) if json_check::is_json_text(text) => Ok(parsed),
         _ => parse_json_through_value(body),
+    }
+}
+
+/// A reader of `Target` straight from JSON text that checks every field `Target` does not know as
+/// the `Value` route would: when it succeeds the body needs no separate check.
+pub(crate) trait CheckedReader: DeserializeOwned {
+    /// What it reads.
+    type Target: DeserializeOwned;
+
+    /// What was read.
+    fn into_target(self) -> Self::Target;
+}
+
+/// [`parse_json`] for a target with a [`CheckedReader`]: one pass over the body when the reader
+/// succeeds; any failure takes the `Value` route, whose outcome and wording are the reference.
+pub(crate) fn parse_checked_json<R: CheckedReader>(body: &[u8]) -> Result<R::Target, ApiError> {
+    let read = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<R>(text).ok());
+    match read {
+        Some(read) => Ok(read.into_target()),
+        None => parse_json_through_value(body),
     }
 }
 
