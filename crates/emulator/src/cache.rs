@@ -110,4 +110,16 @@ mod tests {
         assert_eq!(cache.hit("a", Some("s"), &first), 10);
         assert_eq!(cache.hit("a", Some("t"), &first), 0);
     }
+
+    #[test]
+    fn expired_prefixes_are_dropped_once_there_are_many() {
+        let cache = PromptCache::new(Duration::ZERO);
+        let many: Vec<Prefix> = (0..5000).map(|hash| Prefix { hash, tokens: 1 }).collect();
+        assert_eq!(cache.hit("a", Some("s"), &many), 0);
+        assert_eq!(lock(&cache.seen).entries, 5000);
+        assert_eq!(cache.hit("b", None, &many[..2]), 0);
+        let seen = lock(&cache.seen);
+        assert_eq!(seen.entries, 2, "the expired 5,000 are gone");
+        assert_eq!(seen.by_owner.len(), 1);
+    }
 }
