@@ -8,14 +8,24 @@ use tokio::time::Instant;
 
 use crate::sync::lock;
 
-/// Where a prefix is cached: the identity, and the client's `X-Session-ID` if it sent one.
-type Slot = (String, Option<String>, u64);
+/// Whose prefixes they are: the identity, and the client's `X-Session-ID` if it sent one.
+type Owner = (String, Option<String>);
+
+/// Entries kept before expired ones are dropped.
+const PRUNE_ABOVE: usize = 4096;
 
 /// Recently seen prompt prefixes per identity and session, each with its last-seen time.
 #[derive(Debug)]
 pub(crate) struct PromptCache {
     ttl: Duration,
-    seen: Mutex<HashMap<Slot, Instant>>,
+    seen: Mutex<Seen>,
+}
+
+/// The prefix hashes seen, grouped by owner (one lookup of the owner per request, not per prefix).
+#[derive(Debug, Default)]
+struct Seen {
+    by_owner: HashMap<Owner, HashMap<u64, Instant>>,
+    entries: usize,
 }
 
 /// One prefix of a prompt: its hash and how many tokens it covers.
@@ -32,7 +42,7 @@ impl PromptCache {
     pub(crate) fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Seen::default()),
         }
     }
 
@@ -41,21 +51,31 @@ impl PromptCache {
     /// needs an identical prefix; nothing is left to chance.
     pub(crate) fn hit(&self, identity: &str, session: Option<&str>, prefixes: &[Prefix]) -> usize {
         let now = Instant::now();
+        let ttl = self.ttl;
         let mut seen = lock(&self.seen);
-        if seen.len() > 4096 {
-            seen.retain(|_, at| now.duration_since(*at) < self.ttl);
+        let seen = &mut *seen;
+        if seen.entries > PRUNE_ABOVE {
+            seen.by_owner.retain(|_, hashes| {
+                hashes.retain(|_, at| now.duration_since(*at) < ttl);
+                !hashes.is_empty()
+            });
+            seen.entries = seen.by_owner.values().map(HashMap::len).sum();
         }
-        let slot = |hash: u64| (identity.to_owned(), session.map(str::to_owned), hash);
+        let owner = (identity.to_owned(), session.map(str::to_owned));
+        let hashes = seen.by_owner.entry(owner).or_default();
         let cached = prefixes
             .iter()
             .rev()
             .find(|p| {
-                seen.get(&slot(p.hash))
-                    .is_some_and(|at| now.duration_since(*at) < self.ttl)
+                hashes
+                    .get(&p.hash)
+                    .is_some_and(|at| now.duration_since(*at) < ttl)
             })
             .map_or(0, |p| p.tokens);
         for prefix in prefixes {
-            seen.insert(slot(prefix.hash), now);
+            if hashes.insert(prefix.hash, now).is_none() {
+                seen.entries += 1;
+            }
         }
         cached
     }
@@ -89,5 +109,17 @@ mod tests {
         assert_eq!(cache.hit("a", Some("s"), &second), 0);
         assert_eq!(cache.hit("a", Some("s"), &first), 10);
         assert_eq!(cache.hit("a", Some("t"), &first), 0);
+    }
+
+    #[test]
+    fn expired_prefixes_are_dropped_once_there_are_many() {
+        let cache = PromptCache::new(Duration::ZERO);
+        let many: Vec<Prefix> = (0..5000).map(|hash| Prefix { hash, tokens: 1 }).collect();
+        assert_eq!(cache.hit("a", Some("s"), &many), 0);
+        assert_eq!(lock(&cache.seen).entries, 5000);
+        assert_eq!(cache.hit("b", None, &many[..2]), 0);
+        let seen = lock(&cache.seen);
+        assert_eq!(seen.entries, 2, "the expired 5,000 are gone");
+        assert_eq!(seen.by_owner.len(), 1);
     }
 }

@@ -16,6 +16,7 @@ mod faults;
 mod files;
 mod header_limit;
 mod headers;
+mod json_check;
 mod limits;
 mod log;
 mod pattern;

@@ -8,18 +8,12 @@ use crate::text::{self, Rng};
 /// GigaChat's strict check: every object schema must declare `properties`. Returns the message of the
 /// real 422, e.g. `Field 'properties.data.properties' is missing`.
 pub(crate) fn check_properties(schema: &Value) -> Result<(), String> {
-    check_at(schema, "")
+    check_at(schema, &mut Vec::new())
 }
 
-fn join(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{path}.{field}")
-    }
-}
-
-fn check_at(schema: &Value, path: &str) -> Result<(), String> {
+/// Checks `schema`, found at `path` (field names, dotted together only for an error message, so a
+/// valid schema costs no string building).
+fn check_at<'a>(schema: &'a Value, path: &mut Vec<&'a str>) -> Result<(), String> {
     let Some(object) = schema.as_object() else {
         return Ok(());
     };
@@ -29,19 +23,21 @@ fn check_at(schema: &Value, path: &str) -> Result<(), String> {
         _ => false,
     };
     if is_object {
-        match object.get("properties") {
-            Some(Value::Object(properties)) => {
-                for (name, property) in properties {
-                    check_at(property, &join(&join(path, "properties"), name))?;
-                }
-            }
-            _ => {
-                return Err(format!("Field '{}' is missing", join(path, "properties")));
-            }
+        path.push("properties");
+        let Some(Value::Object(properties)) = object.get("properties") else {
+            return Err(format!("Field '{}' is missing", path.join(".")));
+        };
+        for (name, property) in properties {
+            path.push(name);
+            check_at(property, path)?;
+            path.pop();
         }
+        path.pop();
     }
     if let Some(items) = object.get("items") {
-        check_at(items, &join(path, "items"))?;
+        path.push("items");
+        check_at(items, path)?;
+        path.pop();
     }
     Ok(())
 }
@@ -272,6 +268,30 @@ mod tests {
             Err("Field 'properties.data.properties' is missing".to_owned())
         );
         assert!(check_properties(&json!({"type":"object","properties":{}})).is_ok());
+    }
+
+    #[test]
+    fn missing_properties_are_named_by_their_whole_path() {
+        for (schema, path) in [
+            (json!({"type":"object"}), "properties"),
+            (
+                json!({"type":["null","object"],"properties":{"a":{"type":"array","items":{"type":"object"}}}}),
+                "properties.a.items.properties",
+            ),
+            (
+                json!({"type":"array","items":{"items":{"type":"object","properties":{"":{"type":"object"}}}}}),
+                "items.items.properties..properties",
+            ),
+            (
+                json!({"type":"object","properties":{"ok":{"type":"object","properties":{}},"x":{"type":"object","properties":{"y":{"type":"object","properties":3}}}}}),
+                "properties.x.properties.y.properties",
+            ),
+        ] {
+            assert_eq!(
+                check_properties(&schema),
+                Err(format!("Field '{path}' is missing"))
+            );
+        }
     }
 
     #[test]

@@ -151,49 +151,200 @@ pub(crate) fn word(rng: &mut Rng) -> &'static str {
 
 /// Estimates GigaChat tokens: each letter/digit run costs ⌈len/6⌉ (Latin), ⌈len/4⌉ (Cyrillic and other
 /// scripts) or ⌈len/3⌉ (digits); each other non-space character costs one. `Hello, world!` → 4.
+///
+/// A character's class is the number of characters one token of its run covers (0 for whitespace,
+/// which costs nothing), so a token starts wherever the class changes or the current token is full.
+/// All-ASCII blocks of 64 bytes are counted from bit masks of their classes; other text character
+/// by character.
 pub(crate) fn count_tokens(text: &str) -> usize {
-    #[derive(PartialEq, Clone, Copy)]
-    enum Run {
-        None,
-        Latin,
-        Other,
-        Digit,
-    }
-    fn cost(kind: Run, len: usize) -> usize {
-        match kind {
-            Run::None => 0,
-            Run::Latin => len.div_ceil(6),
-            Run::Other => len.div_ceil(4),
-            Run::Digit => len.div_ceil(3),
-        }
-    }
-    let mut tokens = 0;
-    let mut kind = Run::None;
-    let mut len = 0;
-    for ch in text.chars() {
-        let this = if ch.is_ascii_digit() {
-            Run::Digit
-        } else if ch.is_ascii_alphabetic() {
-            Run::Latin
-        } else if ch.is_alphanumeric() {
-            Run::Other
-        } else {
-            Run::None
-        };
-        if this != kind {
-            tokens += cost(kind, len);
-            kind = this;
-            len = 0;
-        }
-        if this == Run::None {
-            if !ch.is_whitespace() {
-                tokens += 1;
+    let bytes = text.as_bytes();
+    let mut estimate = Estimate::default();
+    let mut index = 0;
+    while index < bytes.len() {
+        let block_end = index + BLOCK;
+        match bytes.get(index..block_end) {
+            Some(block) if block.is_ascii() => {
+                estimate.ascii_block(block);
+                index = block_end;
             }
-        } else {
-            len += 1;
+            _ => {
+                let end = block_end.min(bytes.len());
+                while index < end {
+                    index += estimate.char_at(text, index);
+                }
+            }
         }
     }
-    tokens + cost(kind, len)
+    estimate.tokens
+}
+
+/// Bytes of an ASCII block: one bit of a `u64` each.
+const BLOCK: usize = 64;
+
+/// The running state of [`count_tokens`].
+#[derive(Debug, Default)]
+struct Estimate {
+    /// Tokens so far.
+    tokens: usize,
+    /// Class of the last character.
+    class: u8,
+    /// Characters the last token can still take before the run needs another.
+    left: u8,
+}
+
+impl Estimate {
+    /// Counts the character at byte `index` of `text` (a character boundary); returns its width.
+    fn char_at(&mut self, text: &str, index: usize) -> usize {
+        let (this, width) = match text.as_bytes().get(index) {
+            Some(&byte) if byte.is_ascii() => (ASCII_CLASS[usize::from(byte)], 1),
+            _ => text
+                .get(index..)
+                .and_then(|rest| rest.chars().next())
+                .map_or((WHITESPACE, 1), |ch| (class_of(ch), ch.len_utf8())),
+        };
+        // Branch-free: runs change every few characters, too often for a predictable branch.
+        let starts = this != self.class || self.left == 0;
+        self.tokens += usize::from(starts && this != WHITESPACE);
+        self.left = if starts { this } else { self.left }.saturating_sub(1);
+        self.class = this;
+        width
+    }
+
+    /// Counts 64 ASCII bytes: symbols one token each, letter and digit runs by their lengths.
+    fn ascii_block(&mut self, block: &[u8]) {
+        let (mut latin, mut digit, mut space) = (0_u64, 0_u64, 0_u64);
+        for (index, chunk) in block.chunks_exact(8).enumerate() {
+            let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+            let shift = 8 * index;
+            latin |= byte_mask(in_range(word | (ONES * 0x20), b'a', b'z')) << shift;
+            digit |= byte_mask(in_range(word, b'0', b'9')) << shift;
+            let blank = in_range(word, b' ', b' ') | in_range(word, b'\t', b'\r');
+            space |= byte_mask(blank) << shift;
+        }
+        let symbol = !(latin | digit | space);
+        self.tokens += symbol.count_ones() as usize;
+        let latin_left = self.runs(latin, LATIN);
+        let digit_left = self.runs(digit, DIGIT);
+        let last = 1 << (BLOCK - 1);
+        (self.class, self.left) = if latin & last != 0 {
+            (LATIN, latin_left)
+        } else if digit & last != 0 {
+            (DIGIT, digit_left)
+        } else if space & last != 0 {
+            (WHITESPACE, 0)
+        } else {
+            (SYMBOL, 0)
+        };
+    }
+
+    /// Adds the tokens of the runs of `class` whose characters are the set bits of `mask` (bit 0
+    /// first; a run at bit 0 goes on from the previous block when that ended in the same class).
+    /// Returns what the last token can still take, for a run that reaches the end of the block.
+    fn runs(&mut self, mask: u64, class: u8) -> u8 {
+        let width = u32::from(class);
+        let mut fresh = mask;
+        let mut left = 0;
+        if self.class == class && mask & 1 == 1 {
+            let len = mask.trailing_ones();
+            let before = u32::from(self.left);
+            left = if len <= before {
+                before - len
+            } else {
+                let rest = len - before;
+                self.tokens += rest.div_ceil(width) as usize;
+                (width - rest % width) % width
+            };
+            fresh = if len < 64 {
+                mask & (u64::MAX << len)
+            } else {
+                0
+            };
+        }
+        // Each fresh run costs a token, and one more per `width` characters beyond the first.
+        self.tokens += (fresh & !(fresh << 1)).count_ones() as usize;
+        let mut long = fresh;
+        for shift in 1..=width {
+            long &= fresh << shift;
+        }
+        while long != 0 {
+            let start = long.trailing_zeros() - width;
+            let len = (fresh >> start).trailing_ones();
+            self.tokens += (len.div_ceil(width) - 1) as usize;
+            let end = start + len;
+            long = if end < 64 {
+                long & (u64::MAX << end)
+            } else {
+                0
+            };
+        }
+        if fresh >> (BLOCK - 1) == 1 {
+            let len = fresh.leading_ones();
+            left = (width - len % width) % width;
+        }
+        u8::try_from(left).unwrap_or(0)
+    }
+}
+
+/// 0x01 in every byte of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The top bit of every byte of a word.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The top bit of each byte of `word` (eight ASCII bytes) set where that byte is in `low..=high`:
+/// adding `0x80 - low` sets it for bytes >= `low`, adding `0x7f - high` for bytes > `high`, and
+/// no addition carries into the next byte because every byte is below 0x80.
+fn in_range(word: u64, low: u8, high: u8) -> u64 {
+    let at_least_low = word.wrapping_add(ONES * u64::from(0x80 - low));
+    let above_high = word.wrapping_add(ONES * u64::from(0x7f - high));
+    at_least_low & !above_high & HIGH
+}
+
+/// The top bits of the eight bytes of `word` as the low eight bits (byte 0 → bit 0).
+fn byte_mask(word: u64) -> u64 {
+    (word & HIGH).wrapping_mul(0x0002_0408_1020_4081) >> 56
+}
+
+/// Class of whitespace: costs nothing and ends a run.
+const WHITESPACE: u8 = 0;
+/// Class of punctuation and symbols: one token each.
+const SYMBOL: u8 = 1;
+/// Class of ASCII digits: a token per three.
+const DIGIT: u8 = 3;
+/// Class of letters and digits of other scripts: a token per four.
+const OTHER_LETTER: u8 = 4;
+/// Class of ASCII letters: a token per six.
+const LATIN: u8 = 6;
+
+/// The class of every ASCII byte.
+const ASCII_CLASS: [u8; 128] = {
+    let mut table = [SYMBOL; 128];
+    let mut byte = 0;
+    while byte < 128 {
+        let ch = byte as u8 as char;
+        table[byte] = if ch.is_ascii_digit() {
+            DIGIT
+        } else if ch.is_ascii_alphabetic() {
+            LATIN
+        } else if ch == ' ' || (ch >= '\t' && ch <= '\r') {
+            WHITESPACE
+        } else {
+            SYMBOL
+        };
+        byte += 1;
+    }
+    table
+};
+
+/// The class of a non-ASCII character.
+fn class_of(ch: char) -> u8 {
+    if ch.is_alphanumeric() {
+        OTHER_LETTER
+    } else if ch.is_whitespace() {
+        WHITESPACE
+    } else {
+        SYMBOL
+    }
 }
 
 /// Splits text into pieces that each start with the whitespace before a word; concatenated they give
@@ -229,6 +380,149 @@ mod tests {
         assert_eq!(count_tokens("First text"), 2);
         assert_eq!(count_tokens("Second text"), 2);
         assert_eq!(count_tokens(""), 0);
+    }
+
+    /// The estimator as first written (char by char, runs closed on a change of kind): the fast one
+    /// must agree with it on every input.
+    fn count_tokens_reference(text: &str) -> usize {
+        #[derive(PartialEq, Clone, Copy)]
+        enum Run {
+            None,
+            Latin,
+            Other,
+            Digit,
+        }
+        fn cost(kind: Run, len: usize) -> usize {
+            match kind {
+                Run::None => 0,
+                Run::Latin => len.div_ceil(6),
+                Run::Other => len.div_ceil(4),
+                Run::Digit => len.div_ceil(3),
+            }
+        }
+        let mut tokens = 0;
+        let mut kind = Run::None;
+        let mut len = 0;
+        for ch in text.chars() {
+            let this = if ch.is_ascii_digit() {
+                Run::Digit
+            } else if ch.is_ascii_alphabetic() {
+                Run::Latin
+            } else if ch.is_alphanumeric() {
+                Run::Other
+            } else {
+                Run::None
+            };
+            if this != kind {
+                tokens += cost(kind, len);
+                kind = this;
+                len = 0;
+            }
+            if this == Run::None {
+                if !ch.is_whitespace() {
+                    tokens += 1;
+                }
+            } else {
+                len += 1;
+            }
+        }
+        tokens + cost(kind, len)
+    }
+
+    #[test]
+    fn estimator_agrees_with_the_reference_on_every_ascii_pair() {
+        for a in 0..128_u8 {
+            for b in 0..128_u8 {
+                let text: String = [char::from(a), char::from(b)].iter().collect();
+                assert_eq!(
+                    count_tokens(&text),
+                    count_tokens_reference(&text),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn estimator_agrees_with_the_reference_on_random_mixed_text() {
+        use rand::{Rng as _, SeedableRng};
+        // Every class, several scripts, non-ASCII digits, whitespace and symbols, multi-byte widths.
+        let alphabet: Vec<char> = "aZk09 \t\n\u{b}\u{c}\r,.!-_\"{}:\\/\u{0}\u{1f}\u{7f}йЖё\u{a0}\u{2003}\u{3000}\u{2028}\u{85}éß٣५—«»€中文😀\u{10ffff}"
+            .chars()
+            .collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20);
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..40);
+            let mut text = String::new();
+            for _ in 0..len {
+                // Long runs too: each character a few times.
+                let ch = alphabet[rng.random_range(0..alphabet.len())];
+                for _ in 0..rng.random_range(1..9) {
+                    text.push(ch);
+                }
+            }
+            assert_eq!(
+                count_tokens(&text),
+                count_tokens_reference(&text),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn estimator_agrees_with_the_reference_on_long_mostly_ascii_text() {
+        use rand::{Rng as _, SeedableRng};
+        // Runs of every length across 64-byte block edges, now and then a non-ASCII character.
+        let alphabet: Vec<char> = "aZq09 \t\n\u{b},.-_\"{}:ж\u{a0}é😀".chars().collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(64);
+        for _ in 0..5_000 {
+            let mut text = String::new();
+            while text.len() < rng.random_range(0..600) {
+                let ascii = rng.random_range(0..20) != 0;
+                let ch = loop {
+                    let ch = alphabet[rng.random_range(0..alphabet.len())];
+                    if ch.is_ascii() == ascii {
+                        break ch;
+                    }
+                };
+                for _ in 0..rng.random_range(1..30) {
+                    text.push(ch);
+                }
+            }
+            assert_eq!(
+                count_tokens(&text),
+                count_tokens_reference(&text),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn estimator_agrees_with_the_reference_on_runs_at_block_edges() {
+        for before in 0..130 {
+            for (run, after) in [
+                ('a', "x"),
+                ('7', "-"),
+                ('a', ""),
+                ('7', ""),
+                ('.', ""),
+                ('ж', ""),
+            ] {
+                for len in [1, 2, 3, 5, 6, 7, 12, 13, 63, 64, 65, 128, 200] {
+                    let text = format!(
+                        "{}{}{}",
+                        "b".repeat(before / 2) + &" ".repeat(before - before / 2),
+                        run.to_string().repeat(len),
+                        after
+                    );
+                    assert_eq!(
+                        count_tokens(&text),
+                        count_tokens_reference(&text),
+                        "{text:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

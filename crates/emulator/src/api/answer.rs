@@ -11,7 +11,7 @@ use super::now_secs;
 use crate::auth::Identity;
 use crate::files::{FileObject, StoredFile};
 use crate::state::AppState;
-use crate::text::{self, Fnv, Rng};
+use crate::text::{self, Rng};
 use crate::wire::ApiError;
 use crate::{pattern, schema};
 
@@ -173,17 +173,15 @@ struct Turn<'a> {
     rng: Rng,
 }
 
-/// Decides and builds the answer to a validated request.
+/// Decides and builds the answer to a validated request; `seed` (the hash of the messages,
+/// `MeasuredPrompt::seed`) seeds the generator.
 pub(crate) fn compose(
     state: &AppState,
     identity: &Identity,
     client_id: Option<String>,
     request: &ChatRequest,
+    seed: u64,
 ) -> Result<Answer, ApiError> {
-    let mut hash = Fnv::default();
-    for message in &request.messages {
-        hash.write_str(&serde_json::to_string(message).unwrap_or_default());
-    }
     let prompt = request
         .messages
         .iter()
@@ -196,7 +194,7 @@ pub(crate) fn compose(
         client_id,
         request,
         prompt,
-        rng: Rng::new(hash.finish()),
+        rng: Rng::new(seed),
     };
     if prompt.contains(BLACKLIST_MARKER) {
         return Ok(Answer {

@@ -11,14 +11,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::answer::{self, Answer};
-use super::{legacy_layout_rest, models, now_secs, parse_json, stream};
+use super::chat_reader::ChatRequestReader;
+use super::{legacy_layout_rest, models, now_secs, parse_checked_json, stream};
 use crate::auth::{Identity, Scope};
 use crate::cache::Prefix;
 use crate::log::StreamTally;
-use crate::schema;
 use crate::state::AppState;
 use crate::text::{self, Fnv};
 use crate::wire::{self, ApiError, ApiResult};
+use crate::{json_check, schema};
 
 /// Built-in functions callable without being declared.
 pub(crate) const BUILT_INS: &[&str] = &["text2image", "get_file_content", "text2model3d"];
@@ -346,7 +347,7 @@ fn validate_history(messages: &[Message], new_host: bool) -> Result<(), ApiError
                     "function message must have a name",
                 ));
             }
-            if serde_json::from_str::<Value>(message.text()).is_err() {
+            if !json_check::is_json_text(message.text()) {
                 if new_host {
                     return Err(ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
@@ -407,35 +408,64 @@ fn check_attachments(
     Ok(tokens)
 }
 
-/// Hash and token count of every prompt prefix (model, functions, then messages one by one).
-fn prefixes(model: &str, request: &ChatRequest, attachment_tokens: &[usize]) -> Vec<Prefix> {
-    let mut hash = Fnv::default();
-    hash.write_str(model);
+/// A prompt measured in one pass: what the prompt cache and the answer generator need.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct MeasuredPrompt {
+    /// Hash and token count of every prompt prefix (model and functions, then messages one by one).
+    pub(crate) prefixes: Vec<Prefix>,
+    /// Hash of the messages alone, each serialised: the seed of the answer.
+    pub(crate) seed: u64,
+}
+
+/// Measures the prompt: every message is serialised once, into one reused buffer, and that JSON
+/// feeds the message hash (the answer's seed, and with the hash of model and functions the prefix
+/// hashes); tokens come from the texts, the functions' JSON and each call's JSON.
+fn measure(model: &str, request: &ChatRequest, attachment_tokens: &[usize]) -> MeasuredPrompt {
+    let mut head = Fnv::default();
+    head.write_str(model);
     let mut tokens = REQUEST_OVERHEAD_TOKENS;
+    let mut json = Vec::new();
     if let Some(functions) = &request.functions {
-        let json = serde_json::to_string(functions).unwrap_or_default();
-        hash.write_str(&json);
-        tokens += text::count_tokens(&json);
+        write_json(&mut json, functions);
+        head.write(&json).write(&[0xff]);
+        tokens += text::count_tokens(std::str::from_utf8(&json).unwrap_or_default());
     }
-    request
+    let head = head.finish().to_le_bytes();
+    let mut messages = Fnv::default();
+    let mut call_json = Vec::new();
+    let prefixes = request
         .messages
         .iter()
         .enumerate()
         .map(|(index, message)| {
-            let json = serde_json::to_string(message).unwrap_or_default();
-            hash.write_str(&json);
+            write_json(&mut json, message);
+            messages.write(&json).write(&[0xff]);
             tokens += MESSAGE_OVERHEAD_TOKENS
                 + text::count_tokens(message.text())
                 + attachment_tokens.get(index).copied().unwrap_or(0);
             if let Some(call) = &message.function_call {
-                tokens += text::count_tokens(&call.to_string());
+                write_json(&mut call_json, call);
+                tokens += text::count_tokens(std::str::from_utf8(&call_json).unwrap_or_default());
             }
-            Prefix {
-                hash: hash.finish(),
-                tokens,
-            }
+            let hash = Fnv::default()
+                .write(&head)
+                .write(&messages.finish().to_le_bytes())
+                .finish();
+            Prefix { hash, tokens }
         })
-        .collect()
+        .collect();
+    MeasuredPrompt {
+        prefixes,
+        seed: messages.finish(),
+    }
+}
+
+/// Replaces `buffer` with the compact JSON of `value` (empty if it cannot be serialised).
+fn write_json(buffer: &mut Vec<u8>, value: &impl Serialize) {
+    buffer.clear();
+    if serde_json::to_writer(&mut *buffer, value).is_err() {
+        buffer.clear();
+    }
 }
 
 /// Validates a request and computes the answer and usage, for either API version. `path` tells
@@ -466,17 +496,19 @@ pub(crate) fn prepare(
     }
     validate(request, !on_legacy_host)?;
     let attachment_tokens = check_attachments(state, identity, &request.messages)?;
-    let prefixes = prefixes(base, request, &attachment_tokens);
-    let prompt_tokens = prefixes.last().map_or(0, |p| p.tokens);
+    let prompt = measure(base, request, &attachment_tokens);
+    let prompt_tokens = prompt.prefixes.last().map_or(0, |p| p.tokens);
     if prompt_tokens > state.config.context_window_tokens {
         return Err(ApiError::status(StatusCode::PAYLOAD_TOO_LARGE));
     }
     let client_id = wire::header(headers, "x-client-id").map(str::to_owned);
-    let answer = answer::compose(state, identity, client_id, request)?;
+    let answer = answer::compose(state, identity, client_id, request, prompt.seed)?;
     let session = wire::header(headers, "x-session-id")
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let precached = state.prompt_cache.hit(&identity.key, session, &prefixes);
+    let precached = state
+        .prompt_cache
+        .hit(&identity.key, session, &prompt.prefixes);
     let usage = if answer.error_details.is_some() {
         Usage::new(0, 0, 0)
     } else {
@@ -504,7 +536,7 @@ pub(crate) async fn completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let request: ChatRequest = parse_json(&body)?;
+    let request = parse_checked_json::<ChatRequestReader>(&body)?;
     let reply = prepare(&state, &identity, &headers, uri.path(), &request)?;
     if request.stream == Some(true) {
         let pacing = stream::Pacing::new(&state.config, request.update_interval);
@@ -570,6 +602,7 @@ fn completion(reply: &Reply) -> Completion<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::parse_json;
     use serde_json::json;
 
     fn request(body: Value) -> ChatRequest {
@@ -615,10 +648,210 @@ mod tests {
         }
     }
 
+    /// A GigaChat-shaped agent request like the adapter sends for bench/agent_request.py: 40
+    /// functions with nested schemas, 98 messages (system, user turns in English and Russian,
+    /// calls with arguments, JSON results with escapes, digits and long words).
+    fn agent_body() -> Value {
+        let functions: Vec<Value> = (0..40)
+            .map(|i| {
+                json!({
+                    "name": format!("tool_{i}"),
+                    "description": format!("Does thing {i}: reads «файл» number {i}, 2,000 lines at most; \"quoted\" words."),
+                    "parameters": {"type": "object", "properties": {
+                        "path": {"type": "string", "description": "Path relative to the workspace root."},
+                        "range": {"type": "object", "properties": {
+                            "start_line": {"type": "integer", "minimum": 1},
+                            "end_line": {"type": "integer", "minimum": -1}},
+                            "required": ["start_line", "end_line"]},
+                        "mode": {"type": "string", "enum": ["a", "b", "ccc"]},
+                        "items": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "number"}}}}},
+                        "required": ["path"]}
+                })
+            })
+            .collect();
+        let mut messages = vec![
+            json!({"role": "system", "content": "You are a coding agent. Отвечай кратко, JSON when asked."}),
+        ];
+        for turn in 0..97 {
+            let message = match turn % 3 {
+                0 => {
+                    json!({"role": "user", "content": format!("Turn {turn}: implementation of the normaliser \u{a0}— проверь тест №{turn} и 12345678 строк\tтабуляция.")})
+                }
+                1 => {
+                    json!({"role": "assistant", "content": format!("Calling tool_{}", turn % 40), "function_call": {"name": format!("tool_{}", turn % 40), "arguments": {"path": format!("crates/x/src/{turn}.rs"), "range": {"start_line": 1, "end_line": turn}}}})
+                }
+                _ => {
+                    json!({"role": "function", "name": format!("tool_{}", (turn - 1) % 40), "content": json!({"ok": true, "text": format!("fn main() {{ println!(\"{turn}\"); }} // комментарий"), "n": [1, 2.5, -3]}).to_string()})
+                }
+            };
+            messages.push(message);
+        }
+        json!({"model": "GigaChat", "function_call": "auto", "functions": functions, "messages": messages})
+    }
+
+    /// Prompt tokens of every prefix and the answer seed as computed before `measure` existed:
+    /// each message and the functions serialised on their own, `call.to_string()` counted.
+    fn reference_tokens_and_seed(request: &ChatRequest) -> (Vec<usize>, u64) {
+        let mut tokens = REQUEST_OVERHEAD_TOKENS;
+        if let Some(functions) = &request.functions {
+            let json = serde_json::to_string(functions).unwrap();
+            tokens += text::count_tokens(&json);
+        }
+        let mut seed = Fnv::default();
+        let per_prefix = request
+            .messages
+            .iter()
+            .map(|message| {
+                seed.write_str(&serde_json::to_string(message).unwrap());
+                tokens += MESSAGE_OVERHEAD_TOKENS + text::count_tokens(message.text());
+                if let Some(call) = &message.function_call {
+                    tokens += text::count_tokens(&call.to_string());
+                }
+                tokens
+            })
+            .collect();
+        (per_prefix, seed.finish())
+    }
+
+    #[test]
+    fn measuring_an_agent_request_gives_the_tokens_and_seed_of_the_old_computation() {
+        let body = serde_json::to_vec(&agent_body()).unwrap();
+        let request: ChatRequest = parse_json(&body).unwrap();
+        let prompt = measure("GigaChat", &request, &[]);
+        let (tokens, seed) = reference_tokens_and_seed(&request);
+        let measured: Vec<usize> = prompt.prefixes.iter().map(|p| p.tokens).collect();
+        assert_eq!(measured, tokens);
+        assert_eq!(prompt.seed, seed);
+        let hashes: std::collections::HashSet<u64> =
+            prompt.prefixes.iter().map(|p| p.hash).collect();
+        assert_eq!(hashes.len(), prompt.prefixes.len(), "every prefix differs");
+    }
+
+    #[test]
+    fn prefix_hashes_follow_the_model_the_functions_and_each_message() {
+        let body = agent_body();
+        let full: ChatRequest = serde_json::from_value(body.clone()).unwrap();
+        let hashes = |model: &str, request: &ChatRequest| -> Vec<u64> {
+            measure(model, request, &[])
+                .prefixes
+                .iter()
+                .map(|p| p.hash)
+                .collect()
+        };
+        let all = hashes("GigaChat", &full);
+        let mut shorter = body.clone();
+        shorter["messages"].as_array_mut().unwrap().truncate(50);
+        let shorter: ChatRequest = serde_json::from_value(shorter).unwrap();
+        assert_eq!(hashes("GigaChat", &shorter), all[..50]);
+        let other_model = hashes("GigaChat-Pro", &full);
+        assert!(other_model.iter().zip(&all).all(|(a, b)| a != b));
+        let mut fewer_tools = body;
+        fewer_tools["functions"].as_array_mut().unwrap().pop();
+        let fewer_tools: ChatRequest = serde_json::from_value(fewer_tools).unwrap();
+        let fewer = hashes("GigaChat", &fewer_tools);
+        assert!(fewer.iter().zip(&all).all(|(a, b)| a != b));
+    }
+
+    /// A body shortened for a failure message: its start and its end, where the cases differ.
+    fn shown(body: &[u8]) -> String {
+        let text: Vec<char> = String::from_utf8_lossy(body).chars().collect();
+        if text.len() <= 320 {
+            return text.into_iter().collect();
+        }
+        let start: String = text[..80].iter().collect();
+        let end: String = text[text.len() - 240..].iter().collect();
+        format!("{start}…{end}")
+    }
+
+    #[test]
+    fn the_direct_parse_answers_as_the_parse_through_value() {
+        let agent = serde_json::to_vec(&agent_body()).unwrap();
+        let mut bodies: Vec<Vec<u8>> = vec![agent.clone()];
+        let deep = format!("{}1{}", "[".repeat(130), "]".repeat(130));
+        for tail in [
+            r#","extra":{"x":[1,2,{"y":null}]}"#.to_owned(),
+            r#","extra":1e400"#.to_owned(),
+            format!(r#","extra":{deep}"#),
+            r#","extra":"\ud800""#.to_owned(),
+            r#","model":"GigaChat-Max""#.to_owned(),
+            r#","temperature":"hot""#.to_owned(),
+            r#","max_tokens":1.5"#.to_owned(),
+            r#","messages":5"#.to_owned(),
+            r#","top_p":0.5,"update_interval":2"#.to_owned(),
+        ] {
+            let mut body = agent[..agent.len() - 1].to_vec();
+            body.extend_from_slice(tail.as_bytes());
+            body.push(b'}');
+            bodies.push(body);
+        }
+        let mut trailing = agent.clone();
+        trailing.extend_from_slice(b" x");
+        bodies.push(trailing);
+        bodies.push(
+            b"{\"model\":\"GigaChat\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}"
+                .to_vec(),
+        );
+        bodies.push(b"{\"model\":\"GigaChat\",\"x\":\"\xff\",\"messages\":[]}".to_vec());
+        bodies.push(
+            br#"{"model":"GigaChat","messages":[{"role":"user","content":"a","role":"system"}]}"#
+                .to_vec(),
+        );
+        bodies.push(br#"{"messages":[{"role":"user","attachments":["f"],"content":null}],"functions":[{"name":"f","parameters":{"a":1e400}}]}"#.to_vec());
+        for extra in [
+            r#"{"role":"user","content":"a","extra":[1,{"b":null}]}"#,
+            r#"{"role":"user","content":"a","extra":1e400}"#,
+            r#"{"role":"user","content":"a","extra":"\udc00"}"#,
+            r#"{"role":"user","content":"a","content":"b"}"#,
+            r#"{"role":"user","attachments":null}"#,
+            r#"{"content":"no role"}"#,
+            r#"{"role":"user","content":7}"#,
+            r#"["user","array form"]"#,
+            r#"{"role":"assistant","function_call":{"name":"f","arguments":{"x":1e400}}}"#,
+        ] {
+            bodies.push(
+                format!(r#"{{"model":"GigaChat","regex":"a+","messages":[{extra}]}}"#).into_bytes(),
+            );
+        }
+        for function in [
+            r#"{"name":"f","strict":true,"parameters":{"type":"object","properties":{}}}"#,
+            r#"{"name":"f","extra":-1e400}"#,
+            r#"{"name":"f","name":"g"}"#,
+            r#"{"description":"no name"}"#,
+            r#"{"name":"f","return_parameters":null,"description":null}"#,
+        ] {
+            bodies.push(
+                format!(r#"{{"model":"GigaChat","messages":[{{"role":"user","content":"a"}}],"functions":[{function}]}}"#)
+                    .into_bytes(),
+            );
+        }
+        bodies.push(br#"["GigaChat",[{"role":"user","content":"a"}]]"#.to_vec());
+        bodies.push(br#"{"model":null,"messages":null}"#.to_vec());
+        bodies.push(br#"{"model":"GigaChat","messages":[],"functions":null,"max_tokens":9223372036854775808}"#.to_vec());
+        bodies.push(b"[]".to_vec());
+        bodies.push(b"".to_vec());
+        for body in bodies {
+            let direct = format!("{:?}", parse_json::<ChatRequest>(&body));
+            let read = format!("{:?}", parse_checked_json::<ChatRequestReader>(&body));
+            assert_eq!(read, direct, "{}", shown(&body));
+            let reference = format!(
+                "{:?}",
+                super::super::parse_json_through_value::<ChatRequest>(&body)
+            );
+            assert_eq!(direct, reference, "{}", shown(&body));
+        }
+    }
+
     #[test]
     fn prompt_estimate_matches_the_recording() {
         let r = request(json!({"model":"GigaChat","messages":[
             {"role":"user","content":"Say 'Hello' and nothing else"}]}));
-        assert_eq!(prefixes("GigaChat", &r, &[0]).last().unwrap().tokens, 17);
+        assert_eq!(
+            measure("GigaChat", &r, &[0])
+                .prefixes
+                .last()
+                .unwrap()
+                .tokens,
+            17
+        );
     }
 }

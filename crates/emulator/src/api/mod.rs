@@ -6,6 +6,7 @@ pub(crate) mod aicheck;
 pub(crate) mod answer;
 pub(crate) mod builtins;
 pub(crate) mod chat;
+mod chat_reader;
 pub(crate) mod embeddings;
 pub(crate) mod files;
 pub(crate) mod functions;
@@ -25,7 +26,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::{bearer, oauth};
 use crate::state::AppState;
 use crate::wire::{self, ApiError};
-use crate::{control, faults, header_limit, headers, log, replay};
+use crate::{control, faults, header_limit, headers, json_check, log, replay};
 
 /// Unix time in seconds.
 pub(crate) fn now_secs() -> u64 {
@@ -35,7 +36,45 @@ pub(crate) fn now_secs() -> u64 {
 }
 
 /// Parses a JSON body: 400 for bad syntax, 422 for a shape the endpoint cannot use.
+///
+/// The body is read straight into `T` (no `Value` tree in between) when that works and the whole
+/// body is JSON a `Value` would accept too (fields `T` ignores are skipped unchecked by serde); any
+/// failure takes the `Value` route, whose outcome and wording are the reference. UTF-8 is checked
+/// once for the whole body, so neither pass checks it string by string.
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return parse_json_through_value(body);
+    };
+    match serde_json::from_str(text) {
+        Ok(parsed) if json_check::is_json_text(text) => Ok(parsed),
+        _ => parse_json_through_value(body),
+    }
+}
+
+/// A reader of `Target` straight from JSON text that checks every field `Target` does not know as
+/// the `Value` route would: when it succeeds the body needs no separate check.
+pub(crate) trait CheckedReader: DeserializeOwned {
+    /// What it reads.
+    type Target: DeserializeOwned;
+
+    /// What was read.
+    fn into_target(self) -> Self::Target;
+}
+
+/// [`parse_json`] for a target with a [`CheckedReader`]: one pass over the body when the reader
+/// succeeds; any failure takes the `Value` route, whose outcome and wording are the reference.
+pub(crate) fn parse_checked_json<R: CheckedReader>(body: &[u8]) -> Result<R::Target, ApiError> {
+    let read = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<R>(text).ok());
+    match read {
+        Some(read) => Ok(read.into_target()),
+        None => parse_json_through_value(body),
+    }
+}
+
+/// [`parse_json`] by way of a `Value`: syntax first (400), then shape (422).
+fn parse_json_through_value<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| ApiError::bad_json())?;
     serde_json::from_value(value).map_err(ApiError::invalid_params)

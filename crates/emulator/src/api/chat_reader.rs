@@ -1,0 +1,254 @@
+//! Reads a v1 chat request straight from the body in one pass: the fields the request model knows
+//! are deserialised as the derived impl would, the others are checked as JSON (as the `Value`
+//! route does) and dropped, so a successful read needs no second pass over the ~100 KB body.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+
+use super::CheckedReader;
+use super::chat::{ChatRequest, FunctionSpec, Message};
+use crate::json_check::AnyJson;
+
+/// [`ChatRequest`] read by [`super::parse_checked_json`]. Anything unusual (a repeated field, a
+/// missing one, the array form of a struct) is an error, after which the `Value` route answers.
+pub(crate) struct ChatRequestReader(ChatRequest);
+
+impl CheckedReader for ChatRequestReader {
+    type Target = ChatRequest;
+
+    fn into_target(self) -> ChatRequest {
+        self.0
+    }
+}
+
+const CHAT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "temperature",
+    "top_p",
+    "repetition_penalty",
+    "max_tokens",
+    "stream",
+    "update_interval",
+    "function_call",
+    "functions",
+    "response_format",
+    "reasoning_effort",
+    "reasoning_max_tokens",
+];
+
+const MESSAGE_FIELDS: &[&str] = &[
+    "role",
+    "content",
+    "function_call",
+    "name",
+    "attachments",
+    "functions_state_id",
+];
+
+const FUNCTION_FIELDS: &[&str] = &["name", "description", "parameters", "return_parameters"];
+
+/// An object key matched against known field names without allocating: the name, or `None`.
+struct FieldName(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for FieldName {
+    type Value = Option<&'static str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for FieldName {
+    type Value = Option<&'static str>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a field name")
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().find(|known| **known == name).copied())
+    }
+}
+
+/// Reads the value of field `name` into `slot`; a field given twice is an error.
+fn read_once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+    slot: &mut Option<T>,
+    name: &'static str,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+/// Reads an object field by field: `field` takes the known ones, the rest are checked and dropped.
+fn read_object<'de, A: MapAccess<'de>>(
+    mut map: A,
+    names: &'static [&'static str],
+    mut field: impl FnMut(&mut A, &'static str) -> Result<(), A::Error>,
+) -> Result<(), A::Error> {
+    while let Some(name) = map.next_key_seed(FieldName(names))? {
+        match name {
+            Some(name) => field(&mut map, name)?,
+            None => {
+                map.next_value::<AnyJson>()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for ChatRequestReader {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ChatRequestVisitor)
+    }
+}
+
+struct ChatRequestVisitor;
+
+impl<'de> Visitor<'de> for ChatRequestVisitor {
+    type Value = ChatRequestReader;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a chat request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ChatRequestReader, A::Error> {
+        let mut model: Option<Option<String>> = None;
+        let mut messages: Option<Vec<MessageReader>> = None;
+        let mut temperature: Option<Option<f64>> = None;
+        let mut top_p: Option<Option<f64>> = None;
+        let mut repetition_penalty: Option<Option<f64>> = None;
+        let mut max_tokens: Option<Option<i64>> = None;
+        let mut stream: Option<Option<bool>> = None;
+        let mut update_interval: Option<Option<f64>> = None;
+        let mut function_call: Option<Option<Value>> = None;
+        let mut functions: Option<Option<Vec<FunctionSpecReader>>> = None;
+        let mut response_format: Option<Option<Value>> = None;
+        let mut reasoning_effort: Option<Option<String>> = None;
+        let mut reasoning_max_tokens: Option<Option<i64>> = None;
+        read_object(map, CHAT_FIELDS, |map, name| match name {
+            "model" => read_once(map, &mut model, name),
+            "messages" => read_once(map, &mut messages, name),
+            "temperature" => read_once(map, &mut temperature, name),
+            "top_p" => read_once(map, &mut top_p, name),
+            "repetition_penalty" => read_once(map, &mut repetition_penalty, name),
+            "max_tokens" => read_once(map, &mut max_tokens, name),
+            "stream" => read_once(map, &mut stream, name),
+            "update_interval" => read_once(map, &mut update_interval, name),
+            "function_call" => read_once(map, &mut function_call, name),
+            "functions" => read_once(map, &mut functions, name),
+            "response_format" => read_once(map, &mut response_format, name),
+            "reasoning_effort" => read_once(map, &mut reasoning_effort, name),
+            _ => read_once(map, &mut reasoning_max_tokens, name),
+        })?;
+        let messages = messages.ok_or_else(|| de::Error::missing_field("messages"))?;
+        Ok(ChatRequestReader(ChatRequest {
+            model: model.flatten(),
+            messages: messages.into_iter().map(|m| m.0).collect(),
+            temperature: temperature.flatten(),
+            top_p: top_p.flatten(),
+            repetition_penalty: repetition_penalty.flatten(),
+            max_tokens: max_tokens.flatten(),
+            stream: stream.flatten(),
+            update_interval: update_interval.flatten(),
+            function_call: function_call.flatten(),
+            functions: functions
+                .flatten()
+                .map(|functions| functions.into_iter().map(|f| f.0).collect()),
+            response_format: response_format.flatten(),
+            reasoning_effort: reasoning_effort.flatten(),
+            reasoning_max_tokens: reasoning_max_tokens.flatten(),
+            regex: None,
+            v2: None,
+        }))
+    }
+}
+
+/// A history [`Message`] read the same way.
+struct MessageReader(Message);
+
+impl<'de> Deserialize<'de> for MessageReader {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(MessageVisitor)
+    }
+}
+
+struct MessageVisitor;
+
+impl<'de> Visitor<'de> for MessageVisitor {
+    type Value = MessageReader;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a message object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MessageReader, A::Error> {
+        let mut role: Option<String> = None;
+        let mut content: Option<Option<String>> = None;
+        let mut function_call: Option<Option<Value>> = None;
+        let mut name: Option<Option<String>> = None;
+        let mut attachments: Option<Vec<String>> = None;
+        let mut functions_state_id: Option<Option<String>> = None;
+        read_object(map, MESSAGE_FIELDS, |map, field| match field {
+            "role" => read_once(map, &mut role, field),
+            "content" => read_once(map, &mut content, field),
+            "function_call" => read_once(map, &mut function_call, field),
+            "name" => read_once(map, &mut name, field),
+            "attachments" => read_once(map, &mut attachments, field),
+            _ => read_once(map, &mut functions_state_id, field),
+        })?;
+        Ok(MessageReader(Message {
+            role: role.ok_or_else(|| de::Error::missing_field("role"))?,
+            content: content.flatten(),
+            function_call: function_call.flatten(),
+            name: name.flatten(),
+            attachments: attachments.unwrap_or_default(),
+            functions_state_id: functions_state_id.flatten(),
+        }))
+    }
+}
+
+/// A declared [`FunctionSpec`] read the same way.
+struct FunctionSpecReader(FunctionSpec);
+
+impl<'de> Deserialize<'de> for FunctionSpecReader {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FunctionSpecVisitor)
+    }
+}
+
+struct FunctionSpecVisitor;
+
+impl<'de> Visitor<'de> for FunctionSpecVisitor {
+    type Value = FunctionSpecReader;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a function object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FunctionSpecReader, A::Error> {
+        let mut name: Option<String> = None;
+        let mut description: Option<Option<String>> = None;
+        let mut parameters: Option<Option<Value>> = None;
+        let mut return_parameters: Option<Option<Value>> = None;
+        read_object(map, FUNCTION_FIELDS, |map, field| match field {
+            "name" => read_once(map, &mut name, field),
+            "description" => read_once(map, &mut description, field),
+            "parameters" => read_once(map, &mut parameters, field),
+            _ => read_once(map, &mut return_parameters, field),
+        })?;
+        Ok(FunctionSpecReader(FunctionSpec {
+            name: name.ok_or_else(|| de::Error::missing_field("name"))?,
+            description: description.flatten(),
+            parameters: parameters.flatten(),
+            return_parameters: return_parameters.flatten(),
+        }))
+    }
+}
