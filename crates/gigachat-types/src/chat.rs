@@ -463,8 +463,9 @@ pub struct ChatChunk {
     pub created: i64,
     /// Versioned model name, repeated in every chunk.
     pub model: String,
-    /// `chat.completion`.
-    pub object: String,
+    /// `chat.completion` (read without allocating a copy per event when it is that).
+    #[serde(deserialize_with = "chunk_object")]
+    pub object: std::borrow::Cow<'static, str>,
     /// Present only in the event that carries `finish_reason`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
@@ -474,6 +475,39 @@ pub struct ChatChunk {
     /// Stored message id, in storage mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+}
+
+/// The `object` of a stream event, borrowed from a constant when it is the usual
+/// `chat.completion`.
+fn chunk_object<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::borrow::Cow<'static, str>, D::Error> {
+    const USUAL: &str = "chat.completion";
+    struct Object;
+    impl serde::de::Visitor<'_> for Object {
+        type Value = std::borrow::Cow<'static, str>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(if text == USUAL {
+                std::borrow::Cow::Borrowed(USUAL)
+            } else {
+                std::borrow::Cow::Owned(text.to_owned())
+            })
+        }
+
+        fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
+            Ok(if text == USUAL {
+                std::borrow::Cow::Borrowed(USUAL)
+            } else {
+                std::borrow::Cow::Owned(text)
+            })
+        }
+    }
+    deserializer.deserialize_str(Object)
 }
 
 /// One delta of a stream event.
@@ -567,5 +601,35 @@ mod tests {
         let choice: ChunkChoice =
             serde_json::from_str(r#"{"delta":{},"index":0,"finish_reason":"brand_new"}"#).unwrap();
         assert_eq!(choice.finish_reason, Some(FinishReason::Unknown));
+    }
+
+    #[test]
+    fn a_chunks_object_is_read_as_written_whether_or_not_it_is_the_usual_one() {
+        for object in ["chat.completion", "chat.completion.chunk", "", "чат"] {
+            let text = json!({"choices": [], "created": 1, "model": "GigaChat", "object": object})
+                .to_string();
+            let from_str: ChatChunk = serde_json::from_str(&text).unwrap();
+            let from_value: ChatChunk =
+                serde_json::from_value(serde_json::from_str(&text).unwrap()).unwrap();
+            assert_eq!(from_str.object, object);
+            assert_eq!(from_value, from_str);
+            assert_eq!(serde_json::to_string(&from_str).unwrap(), text);
+        }
+        let usual: ChatChunk = serde_json::from_str(
+            r#"{"choices":[],"created":1,"model":"GigaChat","object":"chat.completion"}"#,
+        )
+        .unwrap();
+        assert!(matches!(usual.object, std::borrow::Cow::Borrowed(_)));
+        let escaped: ChatChunk = serde_json::from_str(
+            r#"{"choices":[],"created":1,"model":"GigaChat","object":"chat.completio\u006e"}"#,
+        )
+        .unwrap();
+        assert_eq!(escaped.object, "chat.completion");
+        assert!(
+            serde_json::from_str::<ChatChunk>(
+                r#"{"choices":[],"created":1,"model":"m","object":1}"#
+            )
+            .is_err()
+        );
     }
 }

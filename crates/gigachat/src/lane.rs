@@ -7,6 +7,7 @@
 //! without a proxy that speaks HTTP/2. Anything else (plain HTTP, a proxy, a host that chose
 //! HTTP/1.1 by ALPN) goes through reqwest, and so do uploads and other multipart forms.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
@@ -18,6 +19,7 @@ use h2::client::SendRequest;
 use reqwest::Method;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderValue, USER_AGENT};
 use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -112,8 +114,12 @@ impl Endpoint {
 
     /// Opens a new HTTP/2 connection and spawns its driver on the calling thread's runtime.
     async fn connect(&self) -> Result<Connection, Refused> {
+        let activity = Arc::new(Activity::new());
         let connecting = async {
-            let tcp = self.tcp().await?;
+            let tcp = Metered {
+                io: self.tcp().await?,
+                activity: activity.clone(),
+            };
             self.tls.connect(self.server_name.clone(), tcp).await
         };
         let tls = tokio::time::timeout(self.connect_timeout, connecting)
@@ -134,7 +140,6 @@ impl Endpoint {
             .await
             .map_err(|err| Refused::Failed(transport(TransportKind::Connect, err)))?;
         let alive = Arc::new(AtomicBool::new(true));
-        let activity = Arc::new(Activity::new());
         tokio::spawn(drive(
             connection,
             activity.clone(),
@@ -199,7 +204,7 @@ fn tune(tcp: &TcpStream) -> std::io::Result<()> {
 /// closes it before the server's keep-alive does. The idle deadline is a timer always pending on
 /// the thread, so the timeouts of the calls themselves, set later, never need to wake the loop.
 async fn drive(
-    connection: h2::client::Connection<tokio_rustls::client::TlsStream<TcpStream>, Bytes>,
+    connection: h2::client::Connection<tokio_rustls::client::TlsStream<Metered>, Bytes>,
     activity: Arc<Activity>,
     idle_timeout: Duration,
     _ended: Ended,
@@ -231,14 +236,23 @@ async fn drive(
     }
 }
 
-/// A connection's streams in flight and when it last carried one, shared with its driver.
+/// A connection's streams in flight, when it last carried one, and what its socket has written,
+/// shared with its driver.
 #[derive(Debug)]
 struct Activity {
     since: Instant,
     /// Milliseconds from `since` to the last start or end of a stream.
     last_ms: AtomicU64,
     streams: AtomicUsize,
+    /// Bytes the kernel has accepted from the socket so far.
+    written: AtomicU64,
+    /// `written` when the socket first found the connection gone (the server closed or reset
+    /// it); `OPEN` until then.
+    written_when_lost: AtomicU64,
 }
+
+/// `Activity::written_when_lost` of a connection not lost yet.
+const OPEN: u64 = u64::MAX;
 
 impl Activity {
     fn new() -> Self {
@@ -246,7 +260,38 @@ impl Activity {
             since: Instant::now(),
             last_ms: AtomicU64::new(0),
             streams: AtomicUsize::new(0),
+            written: AtomicU64::new(0),
+            written_when_lost: AtomicU64::new(OPEN),
         }
+    }
+
+    fn wrote(&self, bytes: usize) {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.written.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// Remembers how much had been written when the connection was first found gone.
+    fn lost(&self) {
+        let written = self.written.load(Ordering::Acquire);
+        let _ = self.written_when_lost.compare_exchange(
+            OPEN,
+            written,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Bytes written so far: taken before a call is handed to the connection, to tell later
+    /// whether any byte of it can have left.
+    fn written(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+
+    /// True when the connection was found gone before the socket wrote anything past
+    /// `written_before` (a [`Self::written`] taken before the call was handed over): not one
+    /// byte of that call reached the server, so it can be sent again whatever it does.
+    fn lost_before_writing_past(&self, written_before: u64) -> bool {
+        self.written_when_lost.load(Ordering::Acquire) <= written_before
     }
 
     /// Counts a stream in flight until the returned guard is dropped.
@@ -275,6 +320,113 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.streams.fetch_sub(1, Ordering::Relaxed);
         self.0.touch();
+    }
+}
+
+/// A connection's TCP socket, counting what the kernel accepts and noting when the connection is
+/// found gone (end of stream or an error): what tells a call that never left from one that may
+/// have reached the server.
+///
+/// Before each write it asks the kernel whether the server has already closed the connection.
+/// tokio learns of a closed socket only when its event loop next looks, and h2 writes a new call
+/// before reading, so without the check a call handed to a connection the server closed a moment
+/// ago (an idle close without GOAWAY) would be written into the dead socket and could not be told
+/// from one the server received.
+struct Metered {
+    io: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl Metered {
+    /// The error to fail a write with when the kernel already has the server's end of stream (or
+    /// a reset) for this socket.
+    fn closed_by_server(&self) -> Option<std::io::Error> {
+        let mut byte = [std::mem::MaybeUninit::uninit()];
+        match socket2::SockRef::from(&self.io).peek(&mut byte) {
+            Ok(0) => Some(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the server had closed the connection",
+            )),
+            Ok(_) => None,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                None
+            }
+            Err(err) => Some(err),
+        }
+    }
+
+    /// Writes with `write` unless the server has closed the connection, counting what was written.
+    fn write(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<std::io::Result<usize>>,
+    ) -> Poll<std::io::Result<usize>> {
+        if let Some(err) = self.closed_by_server() {
+            self.activity.lost();
+            return Poll::Ready(Err(err));
+        }
+        let polled = write(Pin::new(&mut self.io), cx);
+        match &polled {
+            Poll::Ready(Ok(bytes)) => self.activity.wrote(*bytes),
+            Poll::Ready(Err(_)) => self.activity.lost(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let room = buf.remaining();
+        let filled = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        match &polled {
+            Poll::Ready(Ok(())) if room > 0 && buf.filled().len() == filled => {
+                self.activity.lost();
+            }
+            Poll::Ready(Err(_)) => self.activity.lost(),
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.write(cx, |io, cx| io.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.write(cx, |io, cx| io.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -310,7 +462,8 @@ impl Connection {
         self.activity.streams.load(Ordering::Relaxed) < self.send.current_max_send_streams()
     }
 
-    /// What a call needs: the sender, the connection's identity, and its stream counted in flight.
+    /// What a call needs: the sender, the connection's identity, and its stream counted in flight
+    /// (which also reads what the connection has written).
     fn handles(&self) -> (SendRequest<Bytes>, Arc<AtomicBool>, InFlight) {
         (self.send.clone(), self.alive.clone(), self.activity.begin())
     }
@@ -349,30 +502,33 @@ impl Lane {
             *request.headers_mut() = headers;
             request
         };
-        // A call is sent again, once and on a new connection, only when the server provably did
-        // not process it: the connection was already gone before the call left, or the server
-        // refused the stream.
+        // A call that failed before its answer began is sent again, once and on a new
+        // connection, when that cannot repeat what it does: the server provably did not process
+        // it (the connection was found gone before any byte of the call was written, or the
+        // server refused the stream), or the call only reads (GET: models, balance, files).
+        // A chat, embeddings or token count that may have reached the server is not resent: it
+        // would be billed twice.
         let mut failed: Option<Arc<AtomicBool>> = None;
         loop {
             let retry = failed.is_some();
             let (send, alive, in_flight) = self.sender(endpoint, failed.take()).await?;
-            let response = match start(send, head(), &body).await {
-                Ok(response) => response,
-                Err(err) if !retry => {
-                    tracing::debug!(%err, "the GigaChat connection was closed; reconnecting");
-                    failed = Some(alive);
-                    continue;
-                }
-                Err(err) => return Err(Refused::Failed(transport(TransportKind::Connect, err))),
+            let written_before = in_flight.0.written();
+            let (kind, err, unsent) = match start(send, head(), &body).await {
+                Ok(response) => match response.await {
+                    Ok(response) => return Ok(into_reqwest(response, in_flight)),
+                    Err(err) => {
+                        let unsent = in_flight.0.lost_before_writing_past(written_before);
+                        (TransportKind::Io, err, unsent)
+                    }
+                },
+                // h2 did not take the call (the connection had ended): nothing of it left.
+                Err(err) => (TransportKind::Connect, err, true),
             };
-            match response.await {
-                Ok(response) => return Ok(into_reqwest(response, in_flight)),
-                Err(err) if !retry && unprocessed(&err) => {
-                    tracing::debug!(%err, "GigaChat refused the stream; sending it again");
-                    failed = Some(alive);
-                }
-                Err(err) => return Err(Refused::Failed(transport(TransportKind::Io, err))),
+            if retry || !(unsent || unprocessed(&err) || method.is_safe()) {
+                return Err(Refused::Failed(transport(kind, err)));
             }
+            tracing::debug!(%err, unsent, "the GigaChat call failed before its answer; sending it again on a new connection");
+            failed = Some(alive);
         }
     }
 
@@ -636,6 +792,187 @@ mod tests {
         let endpoint = endpoint(&second.api_base_url(), &insecure);
         chat(&lane, &endpoint, "два").await;
         assert_eq!(second.requests().len(), 1);
+    }
+
+    /// A TCP relay between the lane and an emulator (plain threads, so it runs while the lane's
+    /// runtime is stopped) that can close a connection on the lane's side without a GOAWAY.
+    struct Relay {
+        addr: std::net::SocketAddr,
+        /// The lane's side of each connection accepted, in order.
+        accepted: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+        /// When set, the next bytes the lane sends are read but not passed on, and that
+        /// connection is closed: the call reached the wire and then the connection was lost.
+        swallow_next: Arc<AtomicBool>,
+    }
+
+    impl Relay {
+        fn start(upstream: std::net::SocketAddr) -> Self {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let relay = Self {
+                addr: listener.local_addr().unwrap(),
+                accepted: Arc::default(),
+                swallow_next: Arc::default(),
+            };
+            let (accepted, swallow_next) = (relay.accepted.clone(), relay.swallow_next.clone());
+            std::thread::spawn(move || {
+                for lane_side in listener.incoming() {
+                    let Ok(lane_side) = lane_side else { return };
+                    let server_side = std::net::TcpStream::connect(upstream).unwrap();
+                    accepted
+                        .lock()
+                        .unwrap()
+                        .push(lane_side.try_clone().unwrap());
+                    let up = (
+                        lane_side.try_clone().unwrap(),
+                        server_side.try_clone().unwrap(),
+                    );
+                    let swallow_next = swallow_next.clone();
+                    std::thread::spawn(move || Self::pass_up(up.0, up.1, &swallow_next));
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut &server_side, &mut &lane_side);
+                        let _ = lane_side.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            });
+            relay
+        }
+
+        fn pass_up(
+            mut lane_side: std::net::TcpStream,
+            mut server_side: std::net::TcpStream,
+            swallow_next: &AtomicBool,
+        ) {
+            use std::io::{Read as _, Write as _};
+            let mut buffer = [0; 16 * 1024];
+            loop {
+                let read = match lane_side.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => read,
+                };
+                if swallow_next.swap(false, Ordering::SeqCst) {
+                    let _ = lane_side.shutdown(std::net::Shutdown::Both);
+                    break;
+                }
+                if server_side.write_all(&buffer[..read]).is_err() {
+                    break;
+                }
+            }
+            let _ = server_side.shutdown(std::net::Shutdown::Both);
+        }
+
+        /// Closes connection `index` on the lane's side (a FIN, no GOAWAY) and waits until the
+        /// lane's kernel has taken the FIN (its socket is in CLOSE_WAIT): from then on the
+        /// connection is gone, whether or not the lane has looked at it yet.
+        fn close_and_wait_for_the_fin(&self, index: usize) {
+            let accepted = self.accepted.lock().unwrap();
+            let lane_port = accepted[index].peer_addr().unwrap().port();
+            accepted[index].shutdown(std::net::Shutdown::Both).unwrap();
+            let local = format!(":{lane_port:04X}");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+                let close_wait = table.lines().any(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    fields.len() > 3 && fields[1].ends_with(&local) && fields[3] == "08"
+                });
+                if close_wait {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "the FIN never arrived");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+
+        /// A lane endpoint reaching `upstream`'s emulator through this relay.
+        fn endpoint(&self, upstream: &Upstream) -> Endpoint {
+            let settings = Settings {
+                ca_bundle_file: Some(upstream._dir.path().join("ca.pem")),
+                ..Settings::default()
+            };
+            endpoint(
+                &format!("https://localhost:{}/v1", self.addr.port()),
+                &settings,
+            )
+        }
+    }
+
+    /// The race behind an old flake of the test above, made certain: the server has closed the
+    /// connection (no GOAWAY) and its FIN is in, but the lane's driver has not run since, so the
+    /// next call is handed to the dead connection and fails there before any byte of it is
+    /// written. It must go out again on a new connection.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_call_given_to_a_connection_already_closed_goes_out_on_a_new_one() {
+        let server = tokio::runtime::Runtime::new().unwrap();
+        let upstream = server.block_on(upstream(|_| {}));
+        let relay = Relay::start(upstream.emulator.api_addr());
+        let endpoint = relay.endpoint(&upstream);
+        // The lane's runtime runs only inside `block_on`: between the two calls nothing of the
+        // lane (its connection driver included) can run.
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let lane = Lane::default();
+        client.block_on(chat(&lane, &endpoint, "раз"));
+        relay.close_and_wait_for_the_fin(0);
+        let answer = client.block_on(chat(&lane, &endpoint, "два"));
+        assert!(answer["choices"][0]["message"]["content"].is_string());
+        let logged = upstream.emulator.requests();
+        assert_eq!(logged.len(), 2);
+        assert_ne!(logged[0].connection, logged[1].connection);
+        assert_eq!(relay.accepted.lock().unwrap().len(), 2);
+    }
+
+    /// A call whose bytes left before the connection was lost may have reached the server: a
+    /// chat completion is not sent again (it would be answered, and billed, twice); a call that
+    /// only reads is.
+    #[tokio::test]
+    async fn a_call_that_may_have_reached_the_server_is_sent_again_only_if_it_only_reads() {
+        let upstream = upstream(|_| {}).await;
+        let relay = Relay::start(upstream.emulator.api_addr());
+        let endpoint = relay.endpoint(&upstream);
+        let lane = Lane::default();
+        chat(&lane, &endpoint, "раз").await;
+
+        relay.swallow_next.store(true, Ordering::SeqCst);
+        let sent = lane
+            .send(
+                &endpoint,
+                &Method::POST,
+                Base::Configured,
+                "/chat/completions",
+                &headers(),
+                chat_body("два"),
+            )
+            .await;
+        let Err(Refused::Failed(Error::Transport { kind, .. })) = sent else {
+            panic!("a chat completion that may have reached the server was sent again");
+        };
+        assert_eq!(kind, TransportKind::Io);
+        assert_eq!(upstream.emulator.requests().len(), 1);
+        assert_eq!(relay.accepted.lock().unwrap().len(), 1, "no new connection");
+
+        chat(&lane, &endpoint, "три").await;
+        relay.swallow_next.store(true, Ordering::SeqCst);
+        let listed = lane
+            .send(
+                &endpoint,
+                &Method::GET,
+                Base::Configured,
+                "/models",
+                &headers(),
+                Bytes::new(),
+            )
+            .await;
+        let Ok(listed) = listed else {
+            panic!("a GET was not sent again");
+        };
+        assert_eq!(listed.status(), 200);
+        let logged = upstream.emulator.requests();
+        assert_eq!(logged.len(), 3);
+        assert_eq!(logged[2].path, "/v1/models");
+        assert_eq!(relay.accepted.lock().unwrap().len(), 3);
     }
 
     #[tokio::test]

@@ -137,7 +137,12 @@ impl SseDecoder {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Valid UTF-8 (every GigaChat event) is checked by `from_utf8`'s word-at-a-time pass;
+        // only a value that is not pays for the lossy decoding.
+        let value = match std::str::from_utf8(value) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match field {
             b"data" => {
                 if self.has_data {
@@ -251,6 +256,33 @@ mod tests {
         SseEvent {
             data: text.to_owned(),
             ..SseEvent::default()
+        }
+    }
+
+    proptest! {
+        /// A field's value reads as `from_utf8_lossy` would read it, UTF-8 or not.
+        #[test]
+        fn a_value_reads_as_the_lossy_decoding_of_its_bytes(
+            value in proptest::collection::vec(any::<u8>(), 0..64)
+                .prop_map(|bytes| bytes.into_iter().filter(|b| !matches!(b, b'\n' | b'\r')).collect::<Vec<u8>>()),
+            with_event in any::<bool>(),
+        ) {
+            let mut body = Vec::new();
+            if with_event {
+                body.extend_from_slice(b"event: ");
+                body.extend_from_slice(&value);
+                body.push(b'\n');
+            }
+            body.extend_from_slice(b"data: ");
+            body.extend_from_slice(&value);
+            body.extend_from_slice(b"\n\n");
+            let events = decode_split(&body, &[]);
+            let expected = String::from_utf8_lossy(&value).into_owned();
+            prop_assert_eq!(events.len(), 1);
+            prop_assert_eq!(&events[0].data, &expected);
+            if with_event {
+                prop_assert_eq!(events[0].event.as_deref(), Some(expected.as_str()));
+            }
         }
     }
 

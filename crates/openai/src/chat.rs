@@ -667,19 +667,86 @@ pub struct CompletionTokensDetails {
 /// One stream chunk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatCompletionChunk {
-    /// The same `chatcmpl-...` in every chunk.
-    pub id: String,
-    /// Always `chat.completion.chunk`.
-    pub object: String,
+    /// The same `chatcmpl-...` in every chunk (shared, not copied, between them).
+    pub id: SharedStr,
+    /// Always `chat.completion.chunk` (borrowed, not allocated, when made here).
+    pub object: std::borrow::Cow<'static, str>,
     /// The same in every chunk.
     pub created: i64,
-    /// The same in every chunk.
-    pub model: String,
+    /// The same in every chunk (shared, not copied, between them).
+    pub model: SharedStr,
     /// Deltas (empty in the usage chunk).
     pub choices: Vec<ChunkChoice>,
     /// Absent unless usage was asked for: then `null` on every chunk but the usage chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Option<Usage>>,
+}
+
+/// A string every chunk of one answer repeats (its id, its model): a clone shares it instead of
+/// allocating a copy; it reads, compares and (de)serialises as the plain string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SharedStr(std::sync::Arc<str>);
+
+impl std::ops::Deref for SharedStr {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for SharedStr {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SharedStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for SharedStr {
+    fn from(text: &str) -> Self {
+        Self(text.into())
+    }
+}
+
+impl From<String> for SharedStr {
+    fn from(text: String) -> Self {
+        Self(text.into())
+    }
+}
+
+impl PartialEq<str> for SharedStr {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for SharedStr {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for SharedStr {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl Serialize for SharedStr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedStr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::from)
+    }
 }
 
 /// One delta.
@@ -863,5 +930,24 @@ mod tests {
                 .unwrap()
                 .contains("\"usage\":null")
         );
+    }
+
+    #[test]
+    fn a_shared_string_reads_compares_and_writes_as_the_plain_string() {
+        let shared = SharedStr::from("chatcmpl-Привет \"1\"");
+        let plain = "chatcmpl-Привет \"1\"".to_owned();
+        assert_eq!(
+            serde_json::to_string(&shared).unwrap(),
+            serde_json::to_string(&plain).unwrap()
+        );
+        let read: SharedStr =
+            serde_json::from_str(&serde_json::to_string(&plain).unwrap()).unwrap();
+        assert_eq!(read, shared);
+        assert_eq!(read, plain);
+        assert_eq!(read, plain.as_str());
+        assert_eq!(&*read, plain.as_str());
+        assert_eq!(read.to_string(), plain);
+        let copy = shared.clone();
+        assert!(std::sync::Arc::ptr_eq(&copy.0, &shared.0), "a clone shares");
     }
 }

@@ -211,10 +211,10 @@ pub fn text_chunk(chunk: &ChatCompletionChunk) -> Option<CompletionChunk> {
         })
         .collect();
     (!choices.is_empty()).then(|| CompletionChunk {
-        id: chunk.id.clone(),
+        id: chunk.id.to_string(),
         object: "text_completion".into(),
         created: chunk.created,
-        model: chunk.model.clone(),
+        model: chunk.model.to_string(),
         choices,
         usage: chunk.usage,
     })

@@ -3,7 +3,7 @@
 
 use gigachat_types as gc;
 use openai::chat::{
-    ChatCompletionChunk, ChunkChoice, Delta, FunctionCallChunk, ToolCallChunk, Usage,
+    ChatCompletionChunk, ChunkChoice, Delta, FunctionCallChunk, SharedStr, ToolCallChunk, Usage,
 };
 
 use crate::builtins::StreamedRuns;
@@ -18,7 +18,9 @@ use crate::tools::Toolset;
 #[derive(Debug)]
 pub struct StreamTranslator {
     ids: ResponseIds,
-    model: String,
+    /// `ids.id` as every chunk carries it (shared, not copied, per chunk).
+    chunk_id: SharedStr,
+    model: SharedStr,
     index: u32,
     include_usage: bool,
     stop: StopMatcher,
@@ -49,8 +51,9 @@ impl StreamTranslator {
     /// A translator for choice `index` of `plan`; `model` is the upstream model of the first event.
     pub fn new(ids: ResponseIds, model: String, index: u32, plan: &ChatPlan) -> Self {
         Self {
+            chunk_id: ids.id.as_str().into(),
             ids,
-            model,
+            model: model.into(),
             index,
             include_usage: plan.include_usage,
             stop: StopMatcher::new(plan.stop.clone()),
@@ -293,7 +296,7 @@ impl StreamTranslator {
             }
         }
         ChatCompletionChunk {
-            id: self.ids.id.clone(),
+            id: self.chunk_id.clone(),
             object: "chat.completion.chunk".into(),
             created: self.ids.created,
             model: self.model.clone(),
@@ -316,10 +319,10 @@ pub fn estimate_tokens(chars: usize) -> u32 {
 /// The extra chunk with the totals and no choices, sent before `[DONE]` when usage was asked for.
 pub fn usage_chunk(ids: &ResponseIds, model: &str, usage: Usage) -> ChatCompletionChunk {
     ChatCompletionChunk {
-        id: ids.id.clone(),
+        id: ids.id.as_str().into(),
         object: "chat.completion.chunk".into(),
         created: ids.created,
-        model: model.to_owned(),
+        model: model.into(),
         choices: Vec::new(),
         usage: Some(Some(usage)),
     }

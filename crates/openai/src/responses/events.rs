@@ -19,6 +19,14 @@ pub struct StreamEvent {
     pub sequence_number: u64,
 }
 
+/// Writes a shared Response as the Response itself.
+fn shared_response<S: serde::Serializer>(
+    response: &std::sync::Arc<Response>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    response.as_ref().serialize(serializer)
+}
+
 /// The kinds of stream event the gateway sends, named by their `type`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
@@ -26,14 +34,18 @@ pub enum EventKind {
     /// The Response exists (`status: in_progress`, no output yet).
     #[serde(rename = "response.created")]
     Created {
-        /// The Response as it starts.
-        response: Box<Response>,
+        /// The Response as it starts (one copy shared by `response.created` and
+        /// `response.in_progress`).
+        #[serde(serialize_with = "shared_response")]
+        response: std::sync::Arc<Response>,
     },
     /// The Response is being generated.
     #[serde(rename = "response.in_progress")]
     InProgress {
-        /// The Response as it starts.
-        response: Box<Response>,
+        /// The Response as it starts (one copy shared by `response.created` and
+        /// `response.in_progress`).
+        #[serde(serialize_with = "shared_response")]
+        response: std::sync::Arc<Response>,
     },
     /// A new output item starts (before any delta of it).
     #[serde(rename = "response.output_item.added")]

@@ -119,7 +119,7 @@ impl ResponseEvents {
     pub fn start(&mut self, model: &str, out: &mut Vec<StreamEvent>) {
         model.clone_into(&mut self.plan.template.model);
         model.clone_into(&mut self.answer.model);
-        let response = Box::new(self.plan.template.clone());
+        let response = std::sync::Arc::new(self.plan.template.clone());
         self.emit(
             EventKind::Created {
                 response: response.clone(),
