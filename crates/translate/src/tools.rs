@@ -380,11 +380,14 @@ fn normalize_all(
                 format!("duplicate function name {:?}", definition.name),
             ));
         }
-        let normalized = normalize(
-            definition.parameters.as_ref().unwrap_or(&no_parameters),
-            &format!("{path}.parameters"),
-            budget,
-        )?;
+        let param = format!("{path}.parameters");
+        let sent = match &definition.parameters {
+            Some(schema) => Some(schema.to_value().map_err(|err| {
+                TranslateError::invalid(&param, format!("the schema cannot be read: {err}"))
+            })?),
+            None => None,
+        };
+        let normalized = normalize(sent.as_ref().unwrap_or(&no_parameters), &param, budget)?;
         entries.push(Entry {
             original: definition.name.clone(),
             alias: sanitize_name(&definition.name),
