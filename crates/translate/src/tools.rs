@@ -4,13 +4,15 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gigachat_types::{Contract, FunctionCall as GcCall, FunctionCallMode, FunctionSpec};
+use gigachat_types::{
+    Contract, FunctionCall as GcCall, FunctionCallMode, FunctionSpec, SharedJson,
+};
 use openai::chat::{ChatCompletionRequest, FunctionCall, FunctionDefinition, ToolCall, ToolChoice};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 use crate::TranslateError;
-use crate::schema::{ExpansionBudget, Restore, json_len, normalize};
+use crate::schema::{ExpansionBudget, Restore, normalize};
 use crate::tool_cache::ToolCache;
 
 /// Tool lists normalised by this process, for requests that send one again.
@@ -38,6 +40,8 @@ struct Entry {
     alias: String,
     description: Option<String>,
     parameters: Value,
+    /// `parameters` as sent upstream, written once.
+    encoded: SharedJson,
     restore: Restore,
 }
 
@@ -126,7 +130,7 @@ impl Toolset {
                 let entries: Arc<[Entry]> = normalize_all(&definitions, budget)?.into();
                 let normalised_bytes = entries
                     .iter()
-                    .map(|entry| json_len(&entry.parameters))
+                    .map(|entry| entry.encoded.text().len())
                     .sum();
                 NORMALISED.put(
                     &functions,
@@ -162,7 +166,7 @@ impl Toolset {
             .map(|entry| FunctionSpec {
                 name: entry.alias.clone(),
                 description: entry.description.clone(),
-                parameters: Some(entry.parameters.clone()),
+                parameters: Some(entry.encoded.clone()),
                 few_shot_examples: None,
                 return_parameters: None,
             })
@@ -251,7 +255,7 @@ impl Toolset {
                 "Call exactly one of these tools: put its name in `tool` and its arguments in `arguments`.\n{}",
                 catalogue.join("\n")
             )),
-            parameters: Some(json!({
+            parameters: Some(SharedJson::from(json!({
                 "type": "object",
                 "properties": {
                     "tool": {"type": "string", "enum": names, "description": "The tool to call"},
@@ -262,7 +266,7 @@ impl Toolset {
                     }
                 },
                 "required": ["tool", "arguments"]
-            })),
+            }))),
             few_shot_examples: None,
             return_parameters: None,
         }
@@ -392,6 +396,7 @@ fn normalize_all(
             original: definition.name.clone(),
             alias: sanitize_name(&definition.name),
             description: definition.description.clone(),
+            encoded: SharedJson::from(&normalized.schema),
             parameters: normalized.schema,
             restore: normalized.restore,
         });
@@ -726,7 +731,7 @@ mod tests {
             assert_eq!(tools.tool_call(&call, None, 0, "x").function.name, original);
         }
         assert_eq!(
-            specs[3].parameters,
+            specs[3].parameters.as_ref().map(|p| p.to_value().unwrap()),
             Some(json!({"type": "object", "properties": {}}))
         );
     }
@@ -924,7 +929,14 @@ mod tests {
             name: ROUTER_NAME.into(),
             arguments: json!({"tool": "get_weather", "arguments": {"city": "Омск", "days": "7", "path": "/x"}}),
         };
-        let router = tools.specs().pop().unwrap().parameters.unwrap();
+        let router = tools
+            .specs()
+            .pop()
+            .unwrap()
+            .parameters
+            .unwrap()
+            .to_value()
+            .unwrap();
         let carried = &router["properties"]["arguments"]["properties"];
         assert!(carried["city"].is_object() && carried["path"].is_object());
         let call = tools.tool_call(&routed, None, 0, "u");
