@@ -29,8 +29,8 @@ impl From<&Value> for SharedJson {
     fn from(value: &Value) -> Self {
         // A `Value` always serialises (its keys are strings, its numbers finite); `null` stands
         // in for the failure that cannot happen rather than a panic.
-        let text = serde_json::value::to_raw_value(value)
-            .unwrap_or_else(|_| RawValue::NULL.to_owned());
+        let text =
+            serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned());
         Self(Arc::from(text))
     }
 }

@@ -72,9 +72,10 @@ mod tests {
 
     #[test]
     fn keeps_the_text_and_reads_back_the_value() {
-        let raw: RawJson =
-            serde_json::from_str(r#" {"type": "object", "properties": {"a": {"enum": [1, 2.5]}}} "#)
-                .unwrap();
+        let raw: RawJson = serde_json::from_str(
+            r#" {"type": "object", "properties": {"a": {"enum": [1, 2.5]}}} "#,
+        )
+        .unwrap();
         assert_eq!(
             raw.text(),
             r#"{"type": "object", "properties": {"a": {"enum": [1, 2.5]}}}"#

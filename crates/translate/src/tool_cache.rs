@@ -88,7 +88,10 @@ impl<T: ?Sized> ToolCache<T> {
             .map(|definition| {
                 definition.name.len()
                     + definition.description.as_ref().map_or(0, String::len)
-                    + definition.parameters.as_ref().map_or(0, |schema| schema.text().len())
+                    + definition
+                        .parameters
+                        .as_ref()
+                        .map_or(0, |schema| schema.text().len())
             })
             .sum();
         if sent_bytes.saturating_add(normalised_bytes) > CACHED_LIST_MAX_BYTES {
@@ -234,8 +237,10 @@ mod tests {
         // The same schema written with spaces: served only as written (normalised afresh).
         let mut spaced = list();
         spaced[0].parameters = Some(
-            serde_json::from_str(r#"{"type": "object", "properties": {"path": {"type": "string"}}}"#)
-                .unwrap(),
+            serde_json::from_str(
+                r#"{"type": "object", "properties": {"path": {"type": "string"}}}"#,
+            )
+            .unwrap(),
         );
         let mut no_schema = list();
         no_schema[0].parameters = None;

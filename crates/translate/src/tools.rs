@@ -128,10 +128,7 @@ impl Toolset {
             }
             None => {
                 let entries: Arc<[Entry]> = normalize_all(&definitions, budget)?.into();
-                let normalised_bytes = entries
-                    .iter()
-                    .map(|entry| entry.encoded.text().len())
-                    .sum();
+                let normalised_bytes = entries.iter().map(|entry| entry.encoded.text().len()).sum();
                 NORMALISED.put(
                     &functions,
                     legacy,
@@ -1013,6 +1010,41 @@ mod tests {
             request(json!({"messages": [], "functions": [{"name": "f"}, {"name": "f"}]}));
         let err = Toolset::from_request(&duplicate, &mut ExpansionBudget::default()).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("functions[1].name"));
+    }
+
+    /// A schema is only checked for well-formed JSON when the body is read; one that serde_json
+    /// cannot build a tree of (nested deeper than 128, an unpaired surrogate) is refused by its
+    /// path when it is normalised, on the cached path as on the fresh one.
+    #[test]
+    fn schemas_that_cannot_be_read_as_trees_are_refused_by_path() {
+        let deep = format!(
+            r#"{{"type": "object", "properties": {{"a": {{"default": {}1{}}}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let surrogate = r#"{"type": "object", "description": "\ud800"}"#.to_owned();
+        for schema in [deep, surrogate] {
+            let body = format!(
+                r#"{{"messages": [], "tools": [{{"type": "function", "function": {{"name": "f", "parameters": {schema}}}}}]}}"#
+            );
+            let request: ChatCompletionRequest = serde_json::from_str(&body).unwrap();
+            for contract in [Contract::V1, Contract::V2] {
+                let err = Toolset::from_request_cached(
+                    &request,
+                    contract,
+                    &mut ExpansionBudget::default(),
+                )
+                .unwrap_err();
+                assert_eq!(err.param.as_deref(), Some("tools[0].function.parameters"));
+                assert!(
+                    err.message.contains("schema cannot be read"),
+                    "{}",
+                    err.message
+                );
+            }
+            let err = Toolset::from_request(&request, &mut ExpansionBudget::default()).unwrap_err();
+            assert_eq!(err.param.as_deref(), Some("tools[0].function.parameters"));
+        }
     }
 
     #[test]
