@@ -602,27 +602,41 @@ pub fn result_content(text: &str) -> String {
 const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 
 /// Appends valid JSON `json` without the whitespace between its tokens (strings untouched).
+/// Strings, most of a tool result's bytes, are skipped to their closing quote with `memchr`.
 fn push_compact(out: &mut String, json: &str) {
-    let mut in_string = false;
-    let mut escaped = false;
+    let bytes = json.as_bytes();
     let mut kept_from = 0;
-    for (at, byte) in json.bytes().enumerate() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        at += 1;
+        match byte {
+            b'"' => at = string_end(bytes, at),
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                // An ASCII byte is always a character boundary.
+                out.push_str(json.get(kept_from..at - 1).unwrap_or_default());
+                kept_from = at;
             }
-        } else if byte == b'"' {
-            in_string = true;
-        } else if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
-            // An ASCII byte is always a character boundary.
-            out.push_str(json.get(kept_from..at).unwrap_or_default());
-            kept_from = at + 1;
+            _ => {}
         }
     }
     out.push_str(json.get(kept_from..).unwrap_or_default());
+}
+
+/// Where the JSON string whose text starts at `from` ends: just past its closing quote (the end
+/// of `bytes` when it has none).
+fn string_end(bytes: &[u8], mut from: usize) -> usize {
+    while let Some(found) = bytes
+        .get(from..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        let at = from + found;
+        if bytes.get(at) == Some(&b'"') {
+            return at + 1;
+        }
+        // A backslash: the escaped byte (a quote or a backslash among them) is skipped with it.
+        from = at + 2;
+    }
+    bytes.len()
 }
 
 #[cfg(test)]
