@@ -131,6 +131,34 @@ mod tests {
         }
     }
 
+    /// Tool schemas are kept as text (`openai::RawJson`): errors around and after them still
+    /// name their path, and one that is not JSON is a syntax error, as before.
+    #[test]
+    fn errors_around_tool_schemas_name_the_path() {
+        let tool = r#"{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": {"enum": [1, "2"]}}}, "strict": "yes"}}"#;
+        assert_eq!(
+            param(&format!(r#"{{"messages": [], "tools": [{tool}]}}"#)).as_deref(),
+            Some("tools[0].function.strict")
+        );
+        let fine = tool.replace(r#""yes""#, "true");
+        assert_eq!(
+            param(&format!(
+                r#"{{"messages": [], "tools": [{fine}], "temperature": "hot"}}"#
+            ))
+            .as_deref(),
+            Some("temperature")
+        );
+        let broken = r#"{"messages": [], "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": }}}]}"#;
+        assert_eq!(param(broken), None);
+        let request: ChatCompletionRequest =
+            json(format!(r#"{{"messages": [], "tools": [{fine}]}}"#).as_bytes()).unwrap();
+        let function = request.tools.unwrap().remove(0).function.unwrap();
+        assert_eq!(
+            function.parameters.unwrap().text(),
+            r#"{"type": "object", "properties": {"a": {"enum": [1, "2"]}}}"#
+        );
+    }
+
     #[test]
     fn errors_name_the_path() {
         assert_eq!(

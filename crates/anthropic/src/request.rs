@@ -3,6 +3,7 @@
 //! ignored; a block of an unknown `type` or missing a field is refused naming its JSON path
 //! (`messages[2].content[0].source`).
 
+use openai::RawJson;
 use openai::text_or_list::{self, TextOrList};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -494,8 +495,8 @@ pub struct CustomTool {
     pub name: String,
     /// What it does.
     pub description: Option<String>,
-    /// JSON Schema of its input.
-    pub input_schema: Value,
+    /// JSON Schema of its input, as sent (read into a tree only when it is normalised).
+    pub input_schema: RawJson,
 }
 
 #[derive(Deserialize)]
@@ -504,7 +505,7 @@ struct RawTool {
     kind: Option<String>,
     name: Option<String>,
     description: Option<String>,
-    input_schema: Option<Value>,
+    input_schema: Option<RawJson>,
 }
 
 impl<'de> Deserialize<'de> for ToolDefinition {

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::SharedJson;
+
 /// A chat request. `None` fields are not sent, as the SDK does.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
@@ -334,9 +336,10 @@ pub struct FunctionSpec {
     /// What the function does, for the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// JSON Schema of the arguments object (omitted for built-ins such as `text2image`).
+    /// JSON Schema of the arguments object (omitted for built-ins such as `text2image`), as
+    /// compact text shared by every request that sends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<Value>,
+    pub parameters: Option<SharedJson>,
     /// Example requests with the arguments they should produce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub few_shot_examples: Option<Vec<FewShotExample>>,

@@ -11,6 +11,7 @@ pub mod embeddings;
 pub mod extras;
 pub mod files;
 pub mod models;
+pub mod shared_json;
 pub mod threads;
 pub mod tokens;
 pub mod v2;
@@ -26,4 +27,5 @@ pub use embeddings::{Embedding, EmbeddingUsage, EmbeddingsRequest, EmbeddingsRes
 pub use extras::{AiCheck, AiCheckRequest, ConvertedFunctions};
 pub use files::{DeletedFile, FileList, FileObject, FilePurpose};
 pub use models::{Model, ModelList};
+pub use shared_json::SharedJson;
 pub use tokens::{TokensCount, TokensCountRequest};

@@ -919,8 +919,11 @@ fn two_functions_v2(prompt: &str) -> ChatRequest {
     let spec = |name: &str, field: &str| gigachat::types::FunctionSpec {
         name: name.into(),
         description: None,
-        parameters: Some(serde_json::json!({"type": "object",
-            "properties": {field: {"type": "string"}}, "required": [field]})),
+        parameters: Some(
+            serde_json::json!({"type": "object",
+            "properties": {field: {"type": "string"}}, "required": [field]})
+            .into(),
+        ),
         few_shot_examples: None,
         return_parameters: None,
     };

@@ -1,5 +1,6 @@
 //! Chat completions: the tolerant request, the response, and the stream chunk.
 
+use crate::raw_json::RawJson;
 use crate::text_or_list::TextOrList;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -394,9 +395,9 @@ pub struct FunctionDefinition {
     /// What it does.
     #[serde(default)]
     pub description: Option<String>,
-    /// JSON Schema of the arguments.
+    /// JSON Schema of the arguments, as sent (read into a tree only when it is normalised).
     #[serde(default)]
-    pub parameters: Option<Value>,
+    pub parameters: Option<RawJson>,
     /// Strict schema adherence.
     #[serde(default)]
     pub strict: Option<bool>,

@@ -13,8 +13,10 @@ pub mod extensions;
 pub mod files;
 pub mod images;
 pub mod models;
+pub mod raw_json;
 pub mod responses;
 pub mod sse;
 pub mod text_or_list;
 
 pub use error::{ErrorBody, ErrorEnvelope};
+pub use raw_json::RawJson;

@@ -2,8 +2,8 @@
 //! normalising their schemas is most of the work of planning a big request.
 //!
 //! An entry is found by a cheap fingerprint and served only when the request's functions equal
-//! the cached ones exactly (names, descriptions and schemas, key order included), and only for
-//! the same `legacy` flag and contract. It stores the expansion budget the list left, so a hit
+//! the cached ones exactly (names, descriptions, and schemas as written: byte for byte, so a
+//! hit never reads a schema at all), and only for the same `legacy` flag and contract. It stores the expansion budget the list left, so a hit
 //! charges the request exactly what normalising would have.
 
 use std::collections::hash_map::DefaultHasher;
@@ -12,9 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use gigachat_types::Contract;
 use openai::chat::FunctionDefinition;
-use serde_json::Value;
 
-use crate::schema::{ExpansionBudget, json_len};
+use crate::schema::ExpansionBudget;
 
 /// Most tool lists kept (the least recently used goes first).
 pub const CACHED_TOOL_LISTS: usize = 32;
@@ -89,7 +88,10 @@ impl<T: ?Sized> ToolCache<T> {
             .map(|definition| {
                 definition.name.len()
                     + definition.description.as_ref().map_or(0, String::len)
-                    + definition.parameters.as_ref().map_or(0, json_len)
+                    + definition
+                        .parameters
+                        .as_ref()
+                        .map_or(0, |schema| schema.text().len())
             })
             .sum();
         if sent_bytes.saturating_add(normalised_bytes) > CACHED_LIST_MAX_BYTES {
@@ -120,7 +122,7 @@ impl<T: ?Sized> ToolCache<T> {
     }
 }
 
-/// A cheap hash that tells most different lists apart: the flags, the names, and the sizes of
+/// A cheap hash that tells most different lists apart: the flags, the names, and the lengths of
 /// the descriptions and schemas. Equality decides.
 fn fingerprint(definitions: &[&FunctionDefinition], legacy: bool, contract: Contract) -> u64 {
     let mut hasher = DefaultHasher::new();
@@ -137,8 +139,7 @@ fn fingerprint(definitions: &[&FunctionDefinition], legacy: bool, contract: Cont
         definition
             .parameters
             .as_ref()
-            .and_then(Value::as_object)
-            .map(|schema| schema.len())
+            .map(|schema| schema.text().len())
             .hash(&mut hasher);
     }
     hasher.finish()
@@ -148,33 +149,13 @@ fn fingerprint(definitions: &[&FunctionDefinition], legacy: bool, contract: Cont
 fn same_definition(cached: &FunctionDefinition, sent: &FunctionDefinition) -> bool {
     cached.name == sent.name
         && cached.description == sent.description
-        && match (&cached.parameters, &sent.parameters) {
-            (None, None) => true,
-            (Some(a), Some(b)) => same_json(a, b),
-            _ => false,
-        }
-}
-
-/// Equality of JSON values with objects' keys in the same order (normalising keeps the order, so
-/// a reordered schema is another schema here); cheaper than `==`, which looks every key up.
-fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(a), Value::Object(b)) => {
-            a.len() == b.len()
-                && a.iter()
-                    .zip(b)
-                    .all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_json(a, b))
-        }
-        _ => a == b,
-    }
+        && cached.parameters == sent.parameters
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use openai::RawJson;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -245,16 +226,33 @@ mod tests {
         let mut description = list();
         description[1].description = Some("Edits a file!".into());
         let mut schema = list();
-        schema[1].parameters.as_mut().unwrap()["properties"]["mode"]["enum"][1] = json!("append");
+        let mut edited = schema[1].parameters.as_ref().unwrap().to_value().unwrap();
+        edited["properties"]["mode"]["enum"][1] = json!("append");
+        schema[1].parameters = Some(RawJson::from(edited));
         let mut reordered = list();
-        reordered[1].parameters = Some(json!({"type": "object", "properties": {
+        reordered[1].parameters = Some(RawJson::from(json!({"type": "object", "properties": {
             "mode": {"type": "string", "enum": ["replace", "insert"]},
             "path": {"type": "string"}
-        }}));
+        }})));
+        // The same schema written with spaces: served only as written (normalised afresh).
+        let mut spaced = list();
+        spaced[0].parameters = Some(
+            serde_json::from_str(
+                r#"{"type": "object", "properties": {"path": {"type": "string"}}}"#,
+            )
+            .unwrap(),
+        );
         let mut no_schema = list();
         no_schema[0].parameters = None;
         let fewer = &list()[..1];
-        for changed in [description, schema, reordered, no_schema, fewer.to_vec()] {
+        for changed in [
+            description,
+            schema,
+            reordered,
+            spaced,
+            no_schema,
+            fewer.to_vec(),
+        ] {
             assert!(
                 cache.get(&refs(&changed), false, Contract::V1).is_none(),
                 "{changed:?}"

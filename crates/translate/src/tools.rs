@@ -4,13 +4,15 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gigachat_types::{Contract, FunctionCall as GcCall, FunctionCallMode, FunctionSpec};
+use gigachat_types::{
+    Contract, FunctionCall as GcCall, FunctionCallMode, FunctionSpec, SharedJson,
+};
 use openai::chat::{ChatCompletionRequest, FunctionCall, FunctionDefinition, ToolCall, ToolChoice};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 use crate::TranslateError;
-use crate::schema::{ExpansionBudget, Restore, json_len, normalize};
+use crate::schema::{ExpansionBudget, Restore, normalize};
 use crate::tool_cache::ToolCache;
 
 /// Tool lists normalised by this process, for requests that send one again.
@@ -38,6 +40,8 @@ struct Entry {
     alias: String,
     description: Option<String>,
     parameters: Value,
+    /// `parameters` as sent upstream, written once.
+    encoded: SharedJson,
     restore: Restore,
 }
 
@@ -124,10 +128,7 @@ impl Toolset {
             }
             None => {
                 let entries: Arc<[Entry]> = normalize_all(&definitions, budget)?.into();
-                let normalised_bytes = entries
-                    .iter()
-                    .map(|entry| json_len(&entry.parameters))
-                    .sum();
+                let normalised_bytes = entries.iter().map(|entry| entry.encoded.text().len()).sum();
                 NORMALISED.put(
                     &functions,
                     legacy,
@@ -162,7 +163,7 @@ impl Toolset {
             .map(|entry| FunctionSpec {
                 name: entry.alias.clone(),
                 description: entry.description.clone(),
-                parameters: Some(entry.parameters.clone()),
+                parameters: Some(entry.encoded.clone()),
                 few_shot_examples: None,
                 return_parameters: None,
             })
@@ -251,7 +252,7 @@ impl Toolset {
                 "Call exactly one of these tools: put its name in `tool` and its arguments in `arguments`.\n{}",
                 catalogue.join("\n")
             )),
-            parameters: Some(json!({
+            parameters: Some(SharedJson::from(json!({
                 "type": "object",
                 "properties": {
                     "tool": {"type": "string", "enum": names, "description": "The tool to call"},
@@ -262,7 +263,7 @@ impl Toolset {
                     }
                 },
                 "required": ["tool", "arguments"]
-            })),
+            }))),
             few_shot_examples: None,
             return_parameters: None,
         }
@@ -380,15 +381,19 @@ fn normalize_all(
                 format!("duplicate function name {:?}", definition.name),
             ));
         }
-        let normalized = normalize(
-            definition.parameters.as_ref().unwrap_or(&no_parameters),
-            &format!("{path}.parameters"),
-            budget,
-        )?;
+        let param = format!("{path}.parameters");
+        let sent = match &definition.parameters {
+            Some(schema) => Some(schema.to_value().map_err(|err| {
+                TranslateError::invalid(&param, format!("the schema cannot be read: {err}"))
+            })?),
+            None => None,
+        };
+        let normalized = normalize(sent.as_ref().unwrap_or(&no_parameters), &param, budget)?;
         entries.push(Entry {
             original: definition.name.clone(),
             alias: sanitize_name(&definition.name),
             description: definition.description.clone(),
+            encoded: SharedJson::from(&normalized.schema),
             parameters: normalized.schema,
             restore: normalized.restore,
         });
@@ -597,27 +602,41 @@ pub fn result_content(text: &str) -> String {
 const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 
 /// Appends valid JSON `json` without the whitespace between its tokens (strings untouched).
+/// Strings, most of a tool result's bytes, are skipped to their closing quote with `memchr`.
 fn push_compact(out: &mut String, json: &str) {
-    let mut in_string = false;
-    let mut escaped = false;
+    let bytes = json.as_bytes();
     let mut kept_from = 0;
-    for (at, byte) in json.bytes().enumerate() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        at += 1;
+        match byte {
+            b'"' => at = string_end(bytes, at),
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                // An ASCII byte is always a character boundary.
+                out.push_str(json.get(kept_from..at - 1).unwrap_or_default());
+                kept_from = at;
             }
-        } else if byte == b'"' {
-            in_string = true;
-        } else if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
-            // An ASCII byte is always a character boundary.
-            out.push_str(json.get(kept_from..at).unwrap_or_default());
-            kept_from = at + 1;
+            _ => {}
         }
     }
     out.push_str(json.get(kept_from..).unwrap_or_default());
+}
+
+/// Where the JSON string whose text starts at `from` ends: just past its closing quote (the end
+/// of `bytes` when it has none).
+fn string_end(bytes: &[u8], mut from: usize) -> usize {
+    while let Some(found) = bytes
+        .get(from..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        let at = from + found;
+        if bytes.get(at) == Some(&b'"') {
+            return at + 1;
+        }
+        // A backslash: the escaped byte (a quote or a backslash among them) is skipped with it.
+        from = at + 2;
+    }
+    bytes.len()
 }
 
 #[cfg(test)]
@@ -723,7 +742,7 @@ mod tests {
             assert_eq!(tools.tool_call(&call, None, 0, "x").function.name, original);
         }
         assert_eq!(
-            specs[3].parameters,
+            specs[3].parameters.as_ref().map(|p| p.to_value().unwrap()),
             Some(json!({"type": "object", "properties": {}}))
         );
     }
@@ -921,7 +940,14 @@ mod tests {
             name: ROUTER_NAME.into(),
             arguments: json!({"tool": "get_weather", "arguments": {"city": "Омск", "days": "7", "path": "/x"}}),
         };
-        let router = tools.specs().pop().unwrap().parameters.unwrap();
+        let router = tools
+            .specs()
+            .pop()
+            .unwrap()
+            .parameters
+            .unwrap()
+            .to_value()
+            .unwrap();
         let carried = &router["properties"]["arguments"]["properties"];
         assert!(carried["city"].is_object() && carried["path"].is_object());
         let call = tools.tool_call(&routed, None, 0, "u");
@@ -998,6 +1024,41 @@ mod tests {
             request(json!({"messages": [], "functions": [{"name": "f"}, {"name": "f"}]}));
         let err = Toolset::from_request(&duplicate, &mut ExpansionBudget::default()).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("functions[1].name"));
+    }
+
+    /// A schema is only checked for well-formed JSON when the body is read; one that serde_json
+    /// cannot build a tree of (nested deeper than 128, an unpaired surrogate) is refused by its
+    /// path when it is normalised, on the cached path as on the fresh one.
+    #[test]
+    fn schemas_that_cannot_be_read_as_trees_are_refused_by_path() {
+        let deep = format!(
+            r#"{{"type": "object", "properties": {{"a": {{"default": {}1{}}}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let surrogate = r#"{"type": "object", "description": "\ud800"}"#.to_owned();
+        for schema in [deep, surrogate] {
+            let body = format!(
+                r#"{{"messages": [], "tools": [{{"type": "function", "function": {{"name": "f", "parameters": {schema}}}}}]}}"#
+            );
+            let request: ChatCompletionRequest = serde_json::from_str(&body).unwrap();
+            for contract in [Contract::V1, Contract::V2] {
+                let err = Toolset::from_request_cached(
+                    &request,
+                    contract,
+                    &mut ExpansionBudget::default(),
+                )
+                .unwrap_err();
+                assert_eq!(err.param.as_deref(), Some("tools[0].function.parameters"));
+                assert!(
+                    err.message.contains("schema cannot be read"),
+                    "{}",
+                    err.message
+                );
+            }
+            let err = Toolset::from_request(&request, &mut ExpansionBudget::default()).unwrap_err();
+            assert_eq!(err.param.as_deref(), Some("tools[0].function.parameters"));
+        }
     }
 
     #[test]

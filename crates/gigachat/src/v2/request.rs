@@ -318,7 +318,7 @@ mod tests {
         let spec = FunctionSpec {
             name: "f".into(),
             description: None,
-            parameters: Some(json!({"type": "object", "properties": {}})),
+            parameters: Some(json!({"type": "object", "properties": {}}).into()),
             few_shot_examples: None,
             return_parameters: None,
         };

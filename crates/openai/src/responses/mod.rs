@@ -11,10 +11,12 @@ pub mod response;
 
 use std::collections::BTreeMap;
 
+use crate::raw_json::RawJson;
 use crate::text_or_list::TextOrList;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// `POST /v1/responses` (and `POST /v1/responses/input_tokens`, which takes the same fields).
 /// Fields not listed (Codex's `client_metadata`, ...) are accepted and ignored.
@@ -646,11 +648,18 @@ impl ResponseTool {
     }
 }
 
-/// Tools are small: read as a JSON value, then by `type`.
+/// A tool is taken as its text first. A function tool (the usual kind, and the big one: its
+/// schema) is then read straight into its fields, the schema kept as text; any other tool, or a
+/// function tool that reading refuses, is read as a JSON value and then by `type`, as it always
+/// was (so it fails with the same message).
 impl<'de> Deserialize<'de> for ResponseTool {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let value = Value::deserialize(deserializer)?;
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        if let Some(function) = function_tool(raw.get()) {
+            return Ok(ResponseTool::Function(function));
+        }
+        let value: Value = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
         let Some(kind) = value.get("type").and_then(Value::as_str) else {
             return Err(D::Error::custom("a tool needs a string `type`"));
         };
@@ -666,6 +675,26 @@ impl<'de> Deserialize<'de> for ResponseTool {
     }
 }
 
+/// `tool` read directly as a function tool: `None` unless it is an object whose `type` is
+/// `function` and whose fields read without complaint (a duplicate key is a complaint here).
+fn function_tool(tool: &str) -> Option<FunctionTool> {
+    /// Just the `type` of a tool object.
+    #[derive(Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    // A struct can be read from a JSON array too (its fields in order): only objects are tools.
+    if !tool.starts_with('{') {
+        return None;
+    }
+    let kind: Kind<'_> = serde_json::from_str(tool).ok()?;
+    if kind.kind != "function" {
+        return None;
+    }
+    serde_json::from_str(tool).ok()
+}
+
 /// A function tool (flat, unlike chat's `{"function":{...}}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename = "function")]
@@ -675,9 +704,10 @@ pub struct FunctionTool {
     /// What it does.
     #[serde(default)]
     pub description: Option<String>,
-    /// JSON Schema of the arguments.
+    /// JSON Schema of the arguments, as sent (echoed as sent, read into a tree only when it is
+    /// normalised).
     #[serde(default)]
-    pub parameters: Option<Value>,
+    pub parameters: Option<RawJson>,
     /// Strict schema adherence.
     #[serde(default)]
     pub strict: Option<bool>,

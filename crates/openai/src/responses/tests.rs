@@ -352,3 +352,111 @@ fn echoed_settings_outside_the_schema_are_refused_by_name() {
         Some(PromptCacheRetention::Day)
     );
 }
+
+/// A tool as it was read before function tools were read straight from their text: as a JSON
+/// value, then by `type`.
+fn tool_read_as_a_value(text: &str) -> Result<ResponseTool, String> {
+    let value: Value = serde_json::from_str(text).map_err(|err| err.to_string())?;
+    match value.get("type").and_then(Value::as_str) {
+        None => Err("a tool needs a string `type`".to_owned()),
+        Some("function") => serde_json::from_value(value)
+            .map(ResponseTool::Function)
+            .map_err(|err| format!("a `function` tool: {err}")),
+        Some("custom") => serde_json::from_value(value)
+            .map(ResponseTool::Custom)
+            .map_err(|err| format!("a `custom` tool: {err}")),
+        Some(_) => Ok(ResponseTool::Other(value)),
+    }
+}
+
+/// One field of a generated tool: its key and its JSON text.
+fn tool_field() -> impl proptest::strategy::Strategy<Value = (String, String)> {
+    use proptest::prelude::*;
+    let text = prop_oneof![
+        Just("\"function\"".to_owned()),
+        Just("\"custom\"".to_owned()),
+        Just("\"web_search\"".to_owned()),
+        Just("\"f\\u006e\"".to_owned()),
+        Just("\"Погода\"".to_owned()),
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        Just("5".to_owned()),
+        Just("[1, {\"a\": 2}]".to_owned()),
+        Just("{\"type\": \"object\", \"properties\": {\"q\": {\"type\": \"string\"}}}".to_owned()),
+        Just("{\"type\":\"grammar\",\"syntax\":\"regex\",\"definition\":\"a+\"}".to_owned()),
+        Just("{ }".to_owned()),
+    ];
+    let key = prop_oneof![
+        Just("type"),
+        Just("name"),
+        Just("description"),
+        Just("parameters"),
+        Just("strict"),
+        Just("format"),
+        Just("extra"),
+    ];
+    (key, text).prop_map(|(key, text)| (key.to_owned(), text))
+}
+
+proptest::proptest! {
+    /// Whatever a tool holds (duplicate keys, wrong types, missing fields, spacing), reading it
+    /// gives what reading it as a value gave: the same tool, or an error (the same one, when the
+    /// tool was well-formed JSON).
+    #[test]
+    fn tools_read_as_they_were_read_as_values(
+        fields in proptest::collection::vec(tool_field(), 0..7),
+        function_first in proptest::bool::ANY,
+        spaced in proptest::bool::ANY,
+        as_array in proptest::bool::ANY,
+    ) {
+        let mut fields = fields;
+        if function_first {
+            fields.insert(0, ("type".to_owned(), "\"function\"".to_owned()));
+        }
+        let separator = if spaced { ", " } else { "," };
+        let members: Vec<String> = fields
+            .iter()
+            .map(|(key, text)| {
+                if as_array { text.clone() } else if spaced { format!("\"{key}\" : {text}") } else { format!("\"{key}\":{text}") }
+            })
+            .collect();
+        let text = if as_array {
+            format!("[{}]", members.join(separator))
+        } else {
+            format!("{{{}}}", members.join(separator))
+        };
+        let read = serde_json::from_str::<ResponseTool>(&text);
+        let before = tool_read_as_a_value(&text);
+        match (read, before) {
+            (Ok(read), Ok(before)) => {
+                proptest::prop_assert_eq!(read.kind(), before.kind());
+                proptest::prop_assert_eq!(
+                    serde_json::to_value(&read).unwrap(),
+                    serde_json::to_value(&before).unwrap(),
+                    "{}", text
+                );
+            }
+            (Err(read), Err(before)) => {
+                proptest::prop_assert!(read.to_string().starts_with(&before), "{} | {} | {}", text, read, before);
+            }
+            (read, before) => proptest::prop_assert!(false, "{}: {:?} vs {:?}", text, read, before),
+        }
+    }
+}
+
+#[test]
+fn a_function_tool_keeps_its_schema_as_written_and_echoes_it() {
+    let text = r#"{"type": "function", "name": "f", "parameters": {"type": "object",  "properties": {}}, "strict": true}"#;
+    let tool: ResponseTool = serde_json::from_str(text).unwrap();
+    let ResponseTool::Function(function) = &tool else {
+        panic!("{tool:?}");
+    };
+    assert_eq!(
+        function.parameters.as_ref().unwrap().text(),
+        r#"{"type": "object",  "properties": {}}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&tool).unwrap(),
+        r#"{"type":"function","name":"f","description":null,"parameters":{"type": "object",  "properties": {}},"strict":true}"#
+    );
+}

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use gigachat_types::Contract;
+use openai::RawJson;
 use openai::chat::{
     ChatCompletionRequest, ChatMessage, ContentPart, FunctionCall, FunctionDefinition, HostedTool,
     JsonSchemaFormat, MessageContent, Reasoning, ResponseFormat, StreamOptions, Tool, ToolCall,
@@ -556,13 +557,13 @@ fn custom_function(tool: &CustomTool) -> FunctionDefinition {
     FunctionDefinition {
         name: tool.name.clone(),
         description: Some(description),
-        parameters: Some(json!({
+        parameters: Some(RawJson::from(json!({
             "type": "object",
             "properties": {
                 "input": {"type": "string", "description": "The tool's free-form text input."}
             },
             "required": ["input"]
-        })),
+        }))),
         strict: None,
     }
 }

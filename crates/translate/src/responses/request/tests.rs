@@ -313,7 +313,7 @@ fn custom_tool_calls_and_outputs_become_tool_calls_of_a_string_function() {
         "{description}"
     );
     assert_eq!(
-        function.parameters.as_ref().unwrap()["required"],
+        function.parameters.as_ref().unwrap().to_value().unwrap()["required"],
         json!(["input"])
     );
     let upstream = upstream(&plan).unwrap();
