@@ -3,17 +3,21 @@
 # image) started in the background with their logs in $WORK (start_* need TOKEN set).
 # BENCH_PROFILE=release measures the lighter profile of `cargo run --release` instead.
 # BENCH_RUST_LOG sets the adapters' RUST_LOG (default warn: no access log line, no request span).
-# ADAPTER_BIN / EMULATOR_BIN run other binaries; BENCH_NO_BUILD=1 skips the build (both then set).
+# ADAPTER_BIN / EMULATOR_BIN run other binaries; with both given, or BENCH_NO_BUILD=1, nothing is built.
 
 BENCH_PROFILE=${BENCH_PROFILE:-dist}
 BENCH_TARGET=target/$BENCH_PROFILE
 
-# Makes $WORK (removed on exit, with every background job killed), checks for oha, builds the
-# binaries with $BENCH_PROFILE.
+# Makes $WORK (removed on exit, with every background job killed), checks for oha, sets AFTER_BIN
+# (the adapter measured) and LABEL (default: the short commit), builds the binaries with
+# $BENCH_PROFILE unless both are given.
 prepare_bench() {
   WORK=$(mktemp -d)
   trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
   command -v oha >/dev/null || { echo "oha not found: bench/install-tools.sh" >&2; exit 1; }
+  AFTER_BIN=${ADAPTER_BIN:-$BENCH_TARGET/gigachat-adapter}
+  LABEL=${LABEL:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+  if [ -n "${ADAPTER_BIN:-}" ] && [ -n "${EMULATOR_BIN:-}" ]; then BENCH_NO_BUILD=1; fi
   [ "${BENCH_NO_BUILD:-0}" = 1 ] && return 0
   cargo build --profile "$BENCH_PROFILE" --locked -p gigachat-adapter -p gigachat-emulator >&2
 }

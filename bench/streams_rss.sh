@@ -28,10 +28,7 @@ STREAMS=${STREAMS:-10000}
 UPSTREAMS=${UPSTREAMS:-plain tls}
 export BENCH_ANSWER_WORDS=57
 source bench/lib.sh
-if [ -n "${ADAPTER_BIN:-}" ] && [ -n "${EMULATOR_BIN:-}" ]; then BENCH_NO_BUILD=1; fi
 prepare_bench
-AFTER_BIN=${ADAPTER_BIN:-$BENCH_TARGET/gigachat-adapter}
-LABEL=${LABEL:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 TOKEN=bench-static-token
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)

@@ -56,10 +56,7 @@ STREAM_RATE=1000
 export BENCH_ANSWER_WORDS=57 # 20 SSE events (checked below)
 STREAM_EVENTS=20
 source bench/lib.sh
-if [ -n "${ADAPTER_BIN:-}" ] && [ -n "${EMULATOR_BIN:-}" ]; then BENCH_NO_BUILD=1; fi
 prepare_bench
-AFTER_BIN=${ADAPTER_BIN:-$BENCH_TARGET/gigachat-adapter}
-LABEL=${LABEL:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 TOKEN=bench-static-token
 # The servers and the client hold a few hundred sockets at most; be generous anyway.
 ulimit -n 65536 2>/dev/null || true
