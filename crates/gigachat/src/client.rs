@@ -16,7 +16,6 @@ use tracing::Instrument as _;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, Error};
-use crate::lane::Refused;
 use crate::retry::RetryPolicy;
 use crate::settings::Settings;
 use crate::stream::{self, ChatStream};
@@ -656,8 +655,8 @@ impl GigaChat {
         }))
     }
 
-    /// Sends a call with a complete body (JSON or none) over this thread's direct HTTP/2 lane;
-    /// `None` when the lane cannot take it (a form, or an API host the lane does not serve).
+    /// Sends a call with a complete body (JSON or none) over this thread's direct lane (HTTP/2
+    /// or HTTP/1.1); `None` when no lane can take it (a form, or an API host no lane serves).
     async fn send_on_lane(
         &self,
         call: &Call<'_>,
@@ -668,15 +667,10 @@ impl GigaChat {
             Payload::Json(body) => body.clone(),
             Payload::Upload(_) | Payload::DeleteForm(_) => return None,
         };
-        let (endpoint, lane) = self.inner.transport.lane()?;
-        match lane
-            .send(endpoint, &call.method, call.base, &call.path, headers, body)
+        self.inner
+            .transport
+            .send_direct(&call.method, call.base, &call.path, headers, body)
             .await
-        {
-            Ok(response) => Some(Ok(response)),
-            Err(Refused::Failed(err)) => Some(Err(err)),
-            Err(Refused::Unsupported) => None,
-        }
     }
 }
 

@@ -117,7 +117,7 @@ impl Endpoint {
         let activity = Arc::new(Activity::new());
         let connecting = async {
             let tcp = Metered {
-                io: self.tcp().await?,
+                io: dial(&self.host, self.port, self.connect_timeout).await?,
                 activity: activity.clone(),
             };
             self.tls.connect(self.server_name.clone(), tcp).await
@@ -152,37 +152,41 @@ impl Endpoint {
             activity,
         })
     }
+}
 
-    /// A TCP connection to the host: its addresses in turn, each given an equal share of the
-    /// connect timeout (so one address that drops packets does not use it all up), with
-    /// `TCP_NODELAY`, keepalive and a user timeout set.
-    async fn tcp(&self) -> std::io::Result<TcpStream> {
-        let host = self.host.trim_matches(['[', ']']);
-        let addresses: Vec<std::net::SocketAddr> =
-            tokio::net::lookup_host((host, self.port)).await?.collect();
-        let count = u32::try_from(addresses.len()).unwrap_or(u32::MAX).max(1);
-        let share = self.connect_timeout / count;
-        let mut last = std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{host} has no address"),
-        );
-        for address in addresses {
-            match tokio::time::timeout(share, TcpStream::connect(address)).await {
-                Ok(Ok(tcp)) => {
-                    tune(&tcp)?;
-                    return Ok(tcp);
-                }
-                Ok(Err(err)) => last = err,
-                Err(_) => {
-                    last = std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("connecting to {address} timed out"),
-                    );
-                }
+/// A TCP connection to `host` (brackets of an IPv6 address allowed): its addresses in turn, each
+/// given an equal share of `connect_timeout` (so one address that drops packets does not use it
+/// all up), with `TCP_NODELAY`, keepalive and a user timeout set. Both lanes connect this way.
+pub(crate) async fn dial(
+    host: &str,
+    port: u16,
+    connect_timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    let host = host.trim_matches(['[', ']']);
+    let addresses: Vec<std::net::SocketAddr> =
+        tokio::net::lookup_host((host, port)).await?.collect();
+    let count = u32::try_from(addresses.len()).unwrap_or(u32::MAX).max(1);
+    let share = connect_timeout / count;
+    let mut last = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("{host} has no address"),
+    );
+    for address in addresses {
+        match tokio::time::timeout(share, TcpStream::connect(address)).await {
+            Ok(Ok(tcp)) => {
+                tune(&tcp)?;
+                return Ok(tcp);
+            }
+            Ok(Err(err)) => last = err,
+            Err(_) => {
+                last = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("connecting to {address} timed out"),
+                );
             }
         }
-        Err(last)
     }
+    Err(last)
 }
 
 /// `TCP_NODELAY`, keepalive probes and a user timeout, as reqwest sets them.
@@ -323,6 +327,39 @@ impl Drop for InFlight {
     }
 }
 
+/// What the kernel holds for a socket's reading side, looked at without reading it.
+pub(crate) enum Pending {
+    /// Nothing yet: the connection is open and quiet.
+    Nothing,
+    /// Bytes the server sent.
+    Data,
+    /// The server's end of stream, or an error (a reset): the connection is gone.
+    Closed(std::io::Error),
+}
+
+/// Peeks at `tcp` (`recv(MSG_PEEK|MSG_DONTWAIT)`): tokio learns of a closed socket only when its
+/// event loop next looks, the kernel knows at once. Asked before writing a call into a connection,
+/// so a call is never written into one the server has already closed.
+pub(crate) fn pending(tcp: &TcpStream) -> Pending {
+    let mut byte = [std::mem::MaybeUninit::uninit()];
+    match socket2::SockRef::from(tcp).peek(&mut byte) {
+        Ok(0) => Pending::Closed(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "the server had closed the connection",
+        )),
+        Ok(_) => Pending::Data,
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ) =>
+        {
+            Pending::Nothing
+        }
+        Err(err) => Pending::Closed(err),
+    }
+}
+
 /// A connection's TCP socket, counting what the kernel accepts and noting when the connection is
 /// found gone (end of stream or an error): what tells a call that never left from one that may
 /// have reached the server.
@@ -338,35 +375,13 @@ struct Metered {
 }
 
 impl Metered {
-    /// The error to fail a write with when the kernel already has the server's end of stream (or
-    /// a reset) for this socket.
-    fn closed_by_server(&self) -> Option<std::io::Error> {
-        let mut byte = [std::mem::MaybeUninit::uninit()];
-        match socket2::SockRef::from(&self.io).peek(&mut byte) {
-            Ok(0) => Some(std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                "the server had closed the connection",
-            )),
-            Ok(_) => None,
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                None
-            }
-            Err(err) => Some(err),
-        }
-    }
-
     /// Writes with `write` unless the server has closed the connection, counting what was written.
     fn write(
         &mut self,
         cx: &mut Context<'_>,
         write: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<std::io::Result<usize>>,
     ) -> Poll<std::io::Result<usize>> {
-        if let Some(err) = self.closed_by_server() {
+        if let Pending::Closed(err) = pending(&self.io) {
             self.activity.lost();
             return Poll::Ready(Err(err));
         }
@@ -524,7 +539,7 @@ impl Lane {
                 // h2 did not take the call (the connection had ended): nothing of it left.
                 Err(err) => (TransportKind::Connect, err, true),
             };
-            if retry || !(unsent || unprocessed(&err) || method.is_safe()) {
+            if retry || !(may_send_again(method, unsent) || unprocessed(&err)) {
                 return Err(Refused::Failed(transport(kind, err)));
             }
             tracing::debug!(%err, unsent, "the GigaChat call failed before its answer; sending it again on a new connection");
@@ -571,13 +586,24 @@ async fn start(
     Ok(response)
 }
 
+/// The lanes' resend rule for a call that failed before its answer began: it may go out again
+/// (once, on a new connection) when no byte of it was written (`unsent`), or when it only reads
+/// (GET: models, balance, files). A chat, embeddings or token count that may have reached the
+/// server is not sent again: it would be answered, and billed, twice.
+pub(crate) fn may_send_again(method: &Method, unsent: bool) -> bool {
+    unsent || method.is_safe()
+}
+
 /// True when the server provably did not process the stream (RFC 9113 §8.7): it refused it, or
 /// a GOAWAY from the server excluded it.
 fn unprocessed(err: &h2::Error) -> bool {
     err.reason() == Some(h2::Reason::REFUSED_STREAM) || (err.is_go_away() && err.is_remote())
 }
 
-fn transport(kind: TransportKind, err: impl std::error::Error + Send + Sync + 'static) -> Error {
+pub(crate) fn transport(
+    kind: TransportKind,
+    err: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
     Error::Transport {
         kind,
         source: Arc::new(err),
@@ -625,9 +651,12 @@ impl Stream for Body {
     }
 }
 
-/// Whether reqwest would send calls to an `https` host through a proxy (it reads these variables).
-pub(crate) fn proxy_configured() -> bool {
-    ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+/// Whether reqwest would send calls to a host of `scheme` (`http` or `https`) through a proxy (it
+/// reads these variables).
+pub(crate) fn proxy_configured(scheme: &str) -> bool {
+    let upper = format!("{}_PROXY", scheme.to_ascii_uppercase());
+    let lower = format!("{scheme}_proxy");
+    [upper.as_str(), lower.as_str(), "ALL_PROXY", "all_proxy"]
         .iter()
         .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
 }

@@ -22,6 +22,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 mod lane;
+mod lane_h1;
 pub mod retry;
 pub mod settings;
 pub mod sse;

@@ -9,10 +9,15 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest::header::HeaderMap;
 use thread_local::ThreadLocal;
 
+use crate::client::Base;
 use crate::error::Error;
-use crate::lane::{Endpoint, Lane};
+use crate::lane::{Endpoint, Lane, Refused};
+use crate::lane_h1;
 use crate::settings::Settings;
 use crate::tls;
 
@@ -39,12 +44,16 @@ struct ApiClients {
     /// Where the lane connects; `None` when it cannot serve this API host.
     endpoint: Option<Endpoint>,
     lanes: ThreadLocal<Lane>,
+    /// Where the HTTP/1.1 lane connects; `None` unless the API host is a plain-`http` one it serves.
+    plain: Option<lane_h1::Endpoint>,
+    plain_lanes: ThreadLocal<lane_h1::Lane>,
 }
 
 impl std::fmt::Debug for ApiClients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiClients")
             .field("endpoint", &self.endpoint)
+            .field("plain", &self.plain)
             .finish_non_exhaustive()
     }
 }
@@ -71,11 +80,20 @@ impl Transport {
                 settings.connect_timeout,
                 IDLE_TIMEOUT,
                 USER_AGENT,
-                crate::lane::proxy_configured(),
+                crate::lane::proxy_configured("https"),
+            ),
+            plain: lane_h1::Endpoint::for_base_url(
+                &settings.base_url,
+                settings.connect_timeout,
+                IDLE_TIMEOUT,
+                settings.max_connections.unwrap_or(usize::MAX),
+                USER_AGENT,
+                crate::lane::proxy_configured("http"),
             ),
             tls: tls.api,
             per_thread: ThreadLocal::new(),
             lanes: ThreadLocal::new(),
+            plain_lanes: ThreadLocal::new(),
         };
         // Build this thread's client now, so a bad setting fails at start, not on the first call.
         api.per_thread.get_or_try(|| api.build())?;
@@ -90,10 +108,33 @@ impl Transport {
         self.api.per_thread.get_or_try(|| self.api.build())
     }
 
-    /// The calling thread's direct HTTP/2 lane to the API host, when the host allows one.
-    pub(crate) fn lane(&self) -> Option<(&Endpoint, &Lane)> {
-        let endpoint = self.api.endpoint.as_ref()?;
-        Some((endpoint, self.api.lanes.get_or_default()))
+    /// Sends a call with a complete body over the calling thread's direct lane to the API host
+    /// (HTTP/2 to an `https` host, HTTP/1.1 to a plain-`http` one); `None` when no lane serves
+    /// the host, and the call goes through reqwest.
+    pub(crate) async fn send_direct(
+        &self,
+        method: &Method,
+        base: Base,
+        path: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Option<Result<reqwest::Response, Error>> {
+        let sent = if let Some(endpoint) = &self.api.endpoint {
+            let lane = self.api.lanes.get_or_default();
+            lane.send(endpoint, method, base, path, headers, body).await
+        } else {
+            let endpoint = self.api.plain.as_ref()?;
+            let lane = self
+                .api
+                .plain_lanes
+                .get_or(|| lane_h1::Lane::new(endpoint));
+            lane.send(endpoint, method, base, path, headers, body).await
+        };
+        match sent {
+            Ok(response) => Some(Ok(response)),
+            Err(Refused::Failed(err)) => Some(Err(err)),
+            Err(Refused::Unsupported) => None,
+        }
     }
 }
 

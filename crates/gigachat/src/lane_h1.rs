@@ -1,0 +1,800 @@
+//! The direct HTTP/1.1 lane for API calls with a complete body (JSON or none) to a plain-`http`
+//! API host: per-thread idle keep-alive connections, a request written in one go and an answer
+//! read straight from the socket by whoever reads its body, with no task, channel or standing
+//! buffer per connection (hyper's HTTP/1.1 client connection holds ~25 KiB of those, for every
+//! open stream).
+//!
+//! It serves only what it can serve exactly like reqwest: an `http` API host reached without a
+//! proxy. The request carries the same headers in the same order as reqwest and hyper send them;
+//! the answer is read as hyper reads it (1xx answers skipped, `Content-Length`, chunked or
+//! read-to-close bodies, `Connection: close` and HTTP/1.0 keep-alive honoured, no pipelining), and
+//! a body the connection ends before its end is an error, never a short body. A connection goes
+//! back to the pool only once its answer was read to the end.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use reqwest::Method;
+use reqwest::header::{
+    ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue,
+    TRANSFER_ENCODING, USER_AGENT,
+};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::client::Base;
+use crate::error::{Error, TransportKind};
+use crate::lane::{Pending, Refused, dial, may_send_again, pending, transport};
+
+/// What one read of an answer takes at most; it lives on the stack of the read, never in a
+/// connection.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// hyper's limits on an answer's head: its size and its number of header lines.
+const MAX_HEAD: usize = 8192 + 4096 * 100;
+const MAX_HEADERS: usize = 100;
+
+/// How many bytes of chunk extensions, and of trailers, an answer may carry (both are skipped).
+const MAX_CHUNK_EXTENSIONS: u64 = 16 * 1024;
+const MAX_TRAILERS: u64 = 16 * 1024;
+
+/// Where the lane connects and how.
+pub(crate) struct Endpoint {
+    host: String,
+    port: u16,
+    /// `Host` as hyper writes it: the host, and the port unless it is the default.
+    host_header: HeaderValue,
+    /// `http://host[:port]` plus the base path, to which a call's path is appended (see [`Base`]).
+    base: String,
+    connect_timeout: Duration,
+    user_agent: HeaderValue,
+    /// The pool's rules, given to each thread's lane.
+    idle_timeout: Duration,
+    max_idle: usize,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// The lane for `base_url`, or `None` when it must not be used (not `http`, or `proxied`).
+    /// `max_idle` bounds the idle connections a thread keeps (reqwest's `pool_max_idle_per_host`).
+    pub(crate) fn for_base_url(
+        base_url: &str,
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+        max_idle: usize,
+        user_agent: &'static str,
+        proxied: bool,
+    ) -> Option<Self> {
+        if proxied {
+            return None;
+        }
+        let url = url::Url::parse(base_url).ok()?;
+        if url.scheme() != "http" || !url.username().is_empty() || url.password().is_some() {
+            return None;
+        }
+        let host = url.host_str()?.to_owned();
+        let host_header = match url.port() {
+            Some(port) => HeaderValue::from_str(&format!("{host}:{port}")),
+            None => HeaderValue::from_str(&host),
+        }
+        .ok()?;
+        Some(Self {
+            port: url.port_or_known_default()?,
+            host,
+            host_header,
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            connect_timeout,
+            user_agent: HeaderValue::from_static(user_agent),
+            idle_timeout,
+            max_idle,
+        })
+    }
+
+    async fn connect(&self) -> Result<TcpStream, Refused> {
+        tokio::time::timeout(
+            self.connect_timeout,
+            dial(&self.host, self.port, self.connect_timeout),
+        )
+        .await
+        .map_err(|_| Refused::Failed(Error::Timeout(self.connect_timeout)))?
+        .map_err(|err| Refused::Failed(transport(TransportKind::Connect, err)))
+    }
+
+    /// The request's head as reqwest and hyper write it: the request line (origin form), the
+    /// caller's headers in order, then those reqwest adds when absent (`accept`, `user-agent`),
+    /// hyper's `host`, and `content-length` for a body.
+    fn head(&self, method: &Method, target: &str, headers: &HeaderMap, body: usize) -> Vec<u8> {
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(method.as_str().as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(target.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        let mut line = |name: &HeaderName, value: &[u8]| {
+            head.extend_from_slice(name.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value);
+            head.extend_from_slice(b"\r\n");
+        };
+        for (name, value) in headers {
+            line(name, value.as_bytes());
+        }
+        if !headers.contains_key(ACCEPT) {
+            line(&ACCEPT, b"*/*");
+        }
+        if !headers.contains_key(USER_AGENT) {
+            line(&USER_AGENT, self.user_agent.as_bytes());
+        }
+        if !headers.contains_key(HOST) {
+            line(&HOST, self.host_header.as_bytes());
+        }
+        if body > 0 && !headers.contains_key(CONTENT_LENGTH) {
+            line(&CONTENT_LENGTH, body.to_string().as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    }
+}
+
+/// One thread's idle keep-alive connections to the API host.
+#[derive(Debug)]
+pub(crate) struct Lane {
+    pool: Arc<Pool>,
+}
+
+impl Lane {
+    /// An empty lane keeping idle connections as `endpoint` says.
+    pub(crate) fn new(endpoint: &Endpoint) -> Self {
+        Self {
+            pool: Arc::new(Pool {
+                idle: Mutex::new(Vec::new()),
+                reaping: std::sync::atomic::AtomicBool::new(false),
+                idle_timeout: endpoint.idle_timeout,
+                max_idle: endpoint.max_idle,
+            }),
+        }
+    }
+
+    /// Sends one call with its complete body and returns the answer's head and its body, read
+    /// from the socket as the caller reads it.
+    pub(crate) async fn send(
+        &self,
+        endpoint: &Endpoint,
+        method: &Method,
+        base: Base,
+        path: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<reqwest::Response, Refused> {
+        let url = url::Url::parse(&format!("{}{path}", base.of(&endpoint.base))).map_err(|err| {
+            Refused::Failed(Error::Config(format!("not a usable GigaChat URL: {err}")))
+        })?;
+        let head = endpoint.head(
+            method,
+            &url[url::Position::BeforePath..url::Position::AfterQuery],
+            headers,
+            body.len(),
+        );
+        // A call that failed before its answer began goes out again, once and on a new
+        // connection, when the lanes' resend rule allows it (see `may_send_again`).
+        let mut retry = false;
+        loop {
+            let tcp = match self.pool.take().filter(|_| !retry) {
+                Some(tcp) => tcp,
+                None => endpoint.connect().await?,
+            };
+            match exchange(tcp, &head, &body, method).await {
+                Ok((response, tcp, body_framing, leftover)) => {
+                    return Ok(self.answer(response, tcp, body_framing, leftover));
+                }
+                Err(Failed { err, unsent }) => {
+                    if retry || !may_send_again(method, unsent) {
+                        return Err(Refused::Failed(transport(TransportKind::Io, err)));
+                    }
+                    tracing::debug!(%err, unsent, "the GigaChat call failed before its answer; sending it again on a new connection");
+                    retry = true;
+                }
+            }
+        }
+    }
+
+    /// The answer as a `reqwest::Response` whose body reads the connection.
+    fn answer(
+        &self,
+        response: http::Response<()>,
+        tcp: TcpStream,
+        framing: Framing,
+        leftover: Vec<u8>,
+    ) -> reqwest::Response {
+        let keep_alive = keeps_alive(&response) && !matches!(framing, Framing::UntilClose);
+        let mut body = Body {
+            connection: Some(tcp),
+            pool: Arc::downgrade(&self.pool),
+            keep_alive,
+            framing,
+            leftover,
+        };
+        // An answer without a body (or one already read whole) frees its connection now, even
+        // if nobody reads the body.
+        if body.leftover.is_empty() && body.framing.is_done() {
+            body.finish(0);
+        }
+        reqwest::Response::from(response.map(|()| reqwest::Body::wrap_stream(body)))
+    }
+}
+
+/// Idle connections, most recently used last, and whether a reaper is running for them.
+#[derive(Debug)]
+struct Pool {
+    idle: Mutex<Vec<Idle>>,
+    /// True while a reaper task is closing this pool's expired connections (one per pool, only
+    /// while it holds any).
+    reaping: std::sync::atomic::AtomicBool,
+    idle_timeout: Duration,
+    max_idle: usize,
+}
+
+#[derive(Debug)]
+struct Idle {
+    tcp: TcpStream,
+    since: Instant,
+}
+
+impl Pool {
+    /// The most recently used idle connection that is still open and quiet, if any.
+    fn take(&self) -> Option<TcpStream> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(connection) = idle.pop() {
+            if connection.since.elapsed() < self.idle_timeout
+                && matches!(pending(&connection.tcp), Pending::Nothing)
+            {
+                return Some(connection.tcp);
+            }
+        }
+        None
+    }
+
+    /// Keeps a connection whose answer was read to the end for the next call.
+    fn put(self: &Arc<Self>, tcp: TcpStream) {
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        if idle.len() >= self.max_idle {
+            return;
+        }
+        idle.push(Idle {
+            tcp,
+            since: Instant::now(),
+        });
+        if !self.reaping.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(reap(Arc::downgrade(self)))),
+                Err(_) => self
+                    .reaping
+                    .store(false, std::sync::atomic::Ordering::Release),
+            }
+        }
+    }
+}
+
+/// Closes a pool's connections once idle for its idle timeout (before the server's keep-alive
+/// closes them under us), and ends when the pool is empty or gone.
+async fn reap(pool: Weak<Pool>) {
+    loop {
+        let next = {
+            let Some(pool) = pool.upgrade() else { return };
+            let Ok(mut idle) = pool.idle.lock() else {
+                return;
+            };
+            idle.retain(|connection| connection.since.elapsed() < pool.idle_timeout);
+            let Some(oldest) = idle.first() else {
+                pool.reaping
+                    .store(false, std::sync::atomic::Ordering::Release);
+                return;
+            };
+            oldest.since + pool.idle_timeout
+        };
+        tokio::time::sleep_until(next.into()).await;
+    }
+}
+
+/// A call that failed before its answer began, and whether none of it was written.
+struct Failed {
+    err: std::io::Error,
+    unsent: bool,
+}
+
+/// Writes the request and reads the answer's head: the head, the connection, how its body is
+/// framed and the bytes read past the head.
+async fn exchange(
+    tcp: TcpStream,
+    head: &[u8],
+    body: &[u8],
+    method: &Method,
+) -> Result<(http::Response<()>, TcpStream, Framing, Vec<u8>), Failed> {
+    let written = write_request(&tcp, head, body).await;
+    if let Err((err, written)) = written {
+        return Err(Failed {
+            err,
+            unsent: written == 0,
+        });
+    }
+    let mut read = Vec::new();
+    loop {
+        read.reserve(4096);
+        let got = loop {
+            if let Err(err) = tcp.readable().await {
+                break Err(err);
+            }
+            match tcp.try_read_buf(&mut read) {
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                other => break other,
+            }
+        };
+        match got {
+            Ok(0) => {
+                return Err(failed(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the connection closed before an answer arrived",
+                )));
+            }
+            Ok(_) => {}
+            Err(err) => return Err(failed(err)),
+        }
+        while let Some((response, length)) = parse_head(&read).map_err(failed)? {
+            read.drain(..length);
+            let status = response.status();
+            if status.is_informational() && status != http::StatusCode::SWITCHING_PROTOCOLS {
+                continue;
+            }
+            let framing = Framing::of(&response, method).map_err(failed)?;
+            read.shrink_to_fit();
+            return Ok((response, tcp, framing, read));
+        }
+        if read.len() >= MAX_HEAD {
+            return Err(failed(invalid("the answer's head is too large")));
+        }
+    }
+}
+
+/// A failure after the request was written: it may have reached the server.
+fn failed(err: std::io::Error) -> Failed {
+    Failed { err, unsent: false }
+}
+
+fn invalid(message: &'static str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
+
+/// Writes head and body (gathered, so a small request leaves in one segment). Before each write
+/// it checks the server has not closed the connection: a call is never written into a connection
+/// already gone, so one that fails with nothing written provably never reached the server. On
+/// failure, says how many bytes were written.
+async fn write_request(
+    tcp: &TcpStream,
+    head: &[u8],
+    body: &[u8],
+) -> Result<(), (std::io::Error, usize)> {
+    let total = head.len() + body.len();
+    let mut written = 0;
+    while written < total {
+        if let Pending::Closed(err) = pending(tcp) {
+            return Err((err, written));
+        }
+        tcp.writable().await.map_err(|err| (err, written))?;
+        let slices = if written < head.len() {
+            [
+                std::io::IoSlice::new(&head[written..]),
+                std::io::IoSlice::new(body),
+            ]
+        } else {
+            [
+                std::io::IoSlice::new(&body[written - head.len()..]),
+                std::io::IoSlice::new(&[]),
+            ]
+        };
+        match tcp.try_write_vectored(&slices) {
+            Ok(0) => {
+                return Err((
+                    std::io::Error::new(std::io::ErrorKind::WriteZero, "the connection took nothing"),
+                    written,
+                ));
+            }
+            Ok(count) => written += count,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(err) => return Err((err, written)),
+        }
+    }
+    Ok(())
+}
+
+/// Parses an answer's head from the start of `read`: the head and its length, or `None` while
+/// incomplete.
+fn parse_head(read: &[u8]) -> std::io::Result<Option<(http::Response<()>, usize)>> {
+    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut lines);
+    let length = match parsed.parse(read) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(invalid("the answer has too many headers"));
+        }
+        Err(_) => return Err(invalid("the answer's head is not HTTP/1.x")),
+    };
+    let mut response = http::Response::new(());
+    *response.status_mut() = parsed
+        .code
+        .and_then(|code| http::StatusCode::from_u16(code).ok())
+        .ok_or_else(|| invalid("the answer's status is not valid"))?;
+    *response.version_mut() = if parsed.version == Some(0) {
+        http::Version::HTTP_10
+    } else {
+        http::Version::HTTP_11
+    };
+    let headers = response.headers_mut();
+    headers.reserve(parsed.headers.len());
+    for line in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(line.name.as_bytes())
+            .map_err(|_| invalid("the answer has an invalid header name"))?;
+        let value = HeaderValue::from_bytes(line.value)
+            .map_err(|_| invalid("the answer has an invalid header value"))?;
+        headers.append(name, value);
+    }
+    Ok(Some((response, length)))
+}
+
+/// Whether the connection may carry another call after this answer: HTTP/1.1 unless the server
+/// said `Connection: close`, HTTP/1.0 only when it said `Connection: keep-alive`.
+fn keeps_alive(response: &http::Response<()>) -> bool {
+    let says = |token: &str| {
+        response
+            .headers()
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|item| item.trim().eq_ignore_ascii_case(token))
+    };
+    if response.version() == http::Version::HTTP_10 {
+        says("keep-alive")
+    } else {
+        !says("close")
+    }
+}
+
+/// How an answer's body ends, and how much of it is left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Framing {
+    /// `Content-Length`: this many bytes are left.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked(Chunked),
+    /// Neither: the body ends when the server closes the connection.
+    UntilClose,
+}
+
+impl Framing {
+    /// How the body of `response` (to a `method` call) is framed, as RFC 9112 §6.3 says.
+    fn of(response: &http::Response<()>, method: &Method) -> std::io::Result<Self> {
+        let status = response.status();
+        if method == Method::HEAD
+            || status.is_informational()
+            || status == http::StatusCode::NO_CONTENT
+            || status == http::StatusCode::NOT_MODIFIED
+        {
+            return Ok(Self::Length(0));
+        }
+        let headers = response.headers();
+        if headers.contains_key(TRANSFER_ENCODING) {
+            let last = headers
+                .get_all(TRANSFER_ENCODING)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(','))
+                .map(str::trim)
+                .rfind(|coding| !coding.is_empty());
+            return Ok(match last {
+                Some(coding) if coding.eq_ignore_ascii_case("chunked") => {
+                    Self::Chunked(Chunked::default())
+                }
+                _ => Self::UntilClose,
+            });
+        }
+        let mut length = None;
+        for value in headers.get_all(CONTENT_LENGTH) {
+            let value = value
+                .to_str()
+                .map_err(|_| invalid("the answer's content-length is not a number"))?;
+            for item in value.split(',') {
+                let item = item.trim();
+                if item.is_empty() || !item.bytes().all(|byte| byte.is_ascii_digit()) {
+                    return Err(invalid("the answer's content-length is not a number"));
+                }
+                let parsed: u64 = item
+                    .parse()
+                    .map_err(|_| invalid("the answer's content-length is not a number"))?;
+                if length.is_some_and(|known| known != parsed) {
+                    return Err(invalid("the answer has conflicting content-lengths"));
+                }
+                length = Some(parsed);
+            }
+        }
+        Ok(length.map_or(Self::UntilClose, Self::Length))
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Self::Length(left) => *left == 0,
+            Self::Chunked(chunked) => chunked.state == ChunkState::Done,
+            Self::UntilClose => false,
+        }
+    }
+
+    /// Decodes what `input` holds of the body into `out`; returns how many bytes of `input` were
+    /// the body's (the rest follows the body).
+    fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> std::io::Result<usize> {
+        match self {
+            Self::Length(left) => {
+                let take = usize::try_from(*left).map_or(input.len(), |left| left.min(input.len()));
+                out.extend_from_slice(&input[..take]);
+                *left -= take as u64;
+                Ok(take)
+            }
+            Self::Chunked(chunked) => chunked.decode(input, out),
+            Self::UntilClose => {
+                out.extend_from_slice(input);
+                Ok(input.len())
+            }
+        }
+    }
+}
+
+/// Where a chunked body's decoder stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum ChunkState {
+    /// Reading the hex size (at least one digit).
+    #[default]
+    Size,
+    /// After the size: spaces or tabs, then `;` and extensions, or CR.
+    SizeTail,
+    /// Inside a chunk extension, up to CR.
+    Extension,
+    /// The LF ending a size line.
+    SizeLf,
+    /// In a chunk's data.
+    Data,
+    /// The CR after a chunk's data.
+    DataCr,
+    /// The LF after a chunk's data.
+    DataLf,
+    /// At the start of a trailer line (or of the final empty line).
+    TrailerStart,
+    /// Inside a trailer line, up to CR.
+    Trailer,
+    /// The LF ending a trailer line.
+    TrailerLf,
+    /// The LF ending the final empty line.
+    EndLf,
+    /// The body has ended.
+    Done,
+}
+
+/// The state of a chunked body's decoder (RFC 9112 §7.1); extensions and trailers are skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Chunked {
+    state: ChunkState,
+    /// The size being read, then the bytes left in the chunk's data.
+    size: u64,
+    /// Whether the size line had a digit yet.
+    digits: bool,
+    extensions: u64,
+    trailers: u64,
+}
+
+impl Chunked {
+    fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> std::io::Result<usize> {
+        let mut at = 0;
+        while at < input.len() && self.state != ChunkState::Done {
+            let byte = input[at];
+            at += 1;
+            self.state = match self.state {
+                ChunkState::Size => match byte {
+                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
+                        let digit = u64::from(hex_value(byte));
+                        self.size = self
+                            .size
+                            .checked_mul(16)
+                            .and_then(|size| size.checked_add(digit))
+                            .ok_or_else(|| invalid("a chunk's size is too large"))?;
+                        self.digits = true;
+                        ChunkState::Size
+                    }
+                    _ if !self.digits => return Err(invalid("a chunk's size is missing")),
+                    b' ' | b'\t' => ChunkState::SizeTail,
+                    b';' => ChunkState::Extension,
+                    b'\r' => ChunkState::SizeLf,
+                    _ => return Err(invalid("a chunk's size line is not valid")),
+                },
+                ChunkState::SizeTail => match byte {
+                    b' ' | b'\t' => ChunkState::SizeTail,
+                    b';' => ChunkState::Extension,
+                    b'\r' => ChunkState::SizeLf,
+                    _ => return Err(invalid("a chunk's size line is not valid")),
+                },
+                ChunkState::Extension => {
+                    self.extensions += 1;
+                    if self.extensions > MAX_CHUNK_EXTENSIONS {
+                        return Err(invalid("the answer's chunk extensions are too long"));
+                    }
+                    match byte {
+                        b'\r' => ChunkState::SizeLf,
+                        b'\n' => return Err(invalid("a chunk extension has a bare LF")),
+                        _ => ChunkState::Extension,
+                    }
+                }
+                ChunkState::SizeLf => match byte {
+                    b'\n' if self.size == 0 => ChunkState::TrailerStart,
+                    b'\n' => ChunkState::Data,
+                    _ => return Err(invalid("a chunk's size line does not end in CRLF")),
+                },
+                ChunkState::Data => {
+                    let from = at - 1;
+                    let take = usize::try_from(self.size)
+                        .map_or(input.len() - from, |size| size.min(input.len() - from));
+                    out.extend_from_slice(&input[from..from + take]);
+                    at = from + take;
+                    self.size -= take as u64;
+                    if self.size == 0 {
+                        ChunkState::DataCr
+                    } else {
+                        ChunkState::Data
+                    }
+                }
+                ChunkState::DataCr => match byte {
+                    b'\r' => ChunkState::DataLf,
+                    _ => return Err(invalid("a chunk's data does not end in CRLF")),
+                },
+                ChunkState::DataLf => match byte {
+                    b'\n' => {
+                        self.digits = false;
+                        ChunkState::Size
+                    }
+                    _ => return Err(invalid("a chunk's data does not end in CRLF")),
+                },
+                ChunkState::TrailerStart => match byte {
+                    b'\r' => ChunkState::EndLf,
+                    _ => self.trailer_byte(byte)?,
+                },
+                ChunkState::Trailer => self.trailer_byte(byte)?,
+                ChunkState::TrailerLf => match byte {
+                    b'\n' => ChunkState::TrailerStart,
+                    _ => return Err(invalid("a trailer does not end in CRLF")),
+                },
+                ChunkState::EndLf => match byte {
+                    b'\n' => ChunkState::Done,
+                    _ => return Err(invalid("the chunked body does not end in CRLF")),
+                },
+                ChunkState::Done => ChunkState::Done,
+            };
+        }
+        Ok(at)
+    }
+
+    /// One byte of a trailer line (skipped).
+    fn trailer_byte(&mut self, byte: u8) -> std::io::Result<ChunkState> {
+        self.trailers += 1;
+        if self.trailers > MAX_TRAILERS {
+            return Err(invalid("the answer's trailers are too long"));
+        }
+        match byte {
+            b'\r' => Ok(ChunkState::TrailerLf),
+            b'\n' => Err(invalid("a trailer has a bare LF")),
+            _ => Ok(ChunkState::Trailer),
+        }
+    }
+}
+
+fn hex_value(byte: u8) -> u8 {
+    match byte {
+        b'0'..=b'9' => byte - b'0',
+        b'a'..=b'f' => byte - b'a' + 10,
+        _ => byte - b'A' + 10,
+    }
+}
+
+/// An answer's body, read from its connection as its reader polls: no task, no channel, and no
+/// buffer kept between reads. The connection goes back to the pool as soon as the body has been
+/// read to its end (and the server allows reuse); a body dropped before its end closes it.
+struct Body {
+    /// `None` once the body has ended.
+    connection: Option<TcpStream>,
+    pool: Weak<Pool>,
+    keep_alive: bool,
+    framing: Framing,
+    /// Bytes read with the head, decoded first.
+    leftover: Vec<u8>,
+}
+
+impl Body {
+    /// The body has ended: the connection goes back to the pool unless the server ends it or
+    /// sent bytes past the body (`extra`).
+    fn finish(&mut self, extra: usize) {
+        let connection = self.connection.take();
+        if let (Some(tcp), true, 0, Some(pool)) =
+            (connection, self.keep_alive, extra, self.pool.upgrade())
+        {
+            pool.put(tcp);
+        }
+    }
+
+    /// Decodes `input`; returns the body's bytes in it.
+    fn decode(&mut self, input: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let used = self.framing.decode(input, &mut out)?;
+        if self.framing.is_done() {
+            self.finish(input.len() - used);
+        }
+        Ok(out)
+    }
+}
+
+impl Stream for Body {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let body = &mut *self;
+        if !body.leftover.is_empty() {
+            let leftover = std::mem::take(&mut body.leftover);
+            match body.decode(&leftover) {
+                Ok(out) if !out.is_empty() => return Poll::Ready(Some(Ok(Bytes::from(out)))),
+                Ok(_) => {}
+                Err(err) => {
+                    body.connection = None;
+                    return Poll::Ready(Some(Err(err)));
+                }
+            }
+        }
+        let mut storage = [std::mem::MaybeUninit::uninit(); READ_CHUNK];
+        loop {
+            let Some(tcp) = body.connection.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let mut read = ReadBuf::uninit(&mut storage);
+            match Pin::new(tcp).poll_read(cx, &mut read) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(err)) => {
+                    body.connection = None;
+                    return Poll::Ready(Some(Err(err)));
+                }
+                Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                    body.connection = None;
+                    if matches!(body.framing, Framing::UntilClose) {
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the connection closed before the answer's end",
+                    ))));
+                }
+                Poll::Ready(Ok(())) => match body.decode(read.filled()) {
+                    Ok(out) if !out.is_empty() => return Poll::Ready(Some(Ok(Bytes::from(out)))),
+                    Ok(_) => {}
+                    Err(err) => {
+                        body.connection = None;
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                },
+            }
+        }
+    }
+}
