@@ -176,9 +176,10 @@ impl Lane {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<reqwest::Response, Refused> {
-        let url = url::Url::parse(&format!("{}{path}", base.of(&endpoint.base))).map_err(|err| {
-            Refused::Failed(Error::Config(format!("not a usable GigaChat URL: {err}")))
-        })?;
+        let url =
+            url::Url::parse(&format!("{}{path}", base.of(&endpoint.base))).map_err(|err| {
+                Refused::Failed(Error::Config(format!("not a usable GigaChat URL: {err}")))
+            })?;
         let head = endpoint.head(
             method,
             &url[url::Position::BeforePath..url::Position::AfterQuery],
@@ -354,7 +355,10 @@ async fn exchange(
         while let Some((response, length)) = parse_head(&read).map_err(failed)? {
             read.drain(..length);
             let status = response.status();
-            if status.is_informational() && status != http::StatusCode::SWITCHING_PROTOCOLS {
+            if status == http::StatusCode::SWITCHING_PROTOCOLS {
+                return Err(failed(invalid("the server switched protocols unasked")));
+            }
+            if status.is_informational() {
                 continue;
             }
             let framing = Framing::of(&response, method).map_err(failed)?;
@@ -406,7 +410,10 @@ async fn write_request(
         match tcp.try_write_vectored(&slices) {
             Ok(0) => {
                 return Err((
-                    std::io::Error::new(std::io::ErrorKind::WriteZero, "the connection took nothing"),
+                    std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "the connection took nothing",
+                    ),
                     written,
                 ));
             }
@@ -795,6 +802,643 @@ impl Stream for Body {
                     }
                 },
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt as _;
+    use proptest::prelude::*;
+    use std::io::{Read as _, Write as _};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A raw-socket HTTP server on its own threads: each accepted connection is handed to
+    /// `serve` with its index; `accepted` counts connections.
+    struct Server {
+        addr: std::net::SocketAddr,
+        accepted: Arc<AtomicUsize>,
+        /// The server's side of each connection, in order of acceptance.
+        sockets: Arc<Mutex<Vec<std::net::TcpStream>>>,
+    }
+
+    impl Server {
+        fn start(
+            serve: impl Fn(std::net::TcpStream, usize) + Send + Sync + Clone + 'static,
+        ) -> Self {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let server = Self {
+                addr: listener.local_addr().unwrap(),
+                accepted: Arc::default(),
+                sockets: Arc::default(),
+            };
+            let (accepted, sockets) = (server.accepted.clone(), server.sockets.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { return };
+                    let index = accepted.fetch_add(1, Ordering::SeqCst);
+                    sockets.lock().unwrap().push(stream.try_clone().unwrap());
+                    let serve = serve.clone();
+                    std::thread::spawn(move || {
+                        // The clone kept above would hold the connection open: close it.
+                        let kept = stream.try_clone().unwrap();
+                        serve(stream, index);
+                        let _ = kept.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            });
+            server
+        }
+
+        fn endpoint(&self) -> Endpoint {
+            Endpoint::for_base_url(
+                &format!("http://127.0.0.1:{}/v1", self.addr.port()),
+                Duration::from_secs(5),
+                Duration::from_secs(10),
+                usize::MAX,
+                "lane-test",
+                false,
+            )
+            .unwrap()
+        }
+
+        fn accepted(&self) -> usize {
+            self.accepted.load(Ordering::SeqCst)
+        }
+
+        /// Closes connection `index` from the server's side and waits until the client's kernel
+        /// has the FIN (its socket is in CLOSE_WAIT), whether or not the lane has looked since.
+        #[cfg(target_os = "linux")]
+        fn close_and_wait_for_the_fin(&self, index: usize) {
+            let sockets = self.sockets.lock().unwrap();
+            let client_port = sockets[index].peer_addr().unwrap().port();
+            sockets[index].shutdown(std::net::Shutdown::Both).unwrap();
+            let local = format!(":{client_port:04X}");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+                let close_wait = table.lines().any(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    fields.len() > 3 && fields[1].ends_with(&local) && fields[3] == "08"
+                });
+                if close_wait {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "the FIN never arrived");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    /// Reads one request (head and `content-length` body); `None` when the client closed.
+    fn read_request(stream: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+        let mut request = Vec::new();
+        let mut byte = [0; 1];
+        while !request.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => request.push(byte[0]),
+                _ => return None,
+            }
+        }
+        let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+        let length = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length: "))
+            .map_or(0, |value| value.trim().parse::<usize>().unwrap());
+        let mut body = vec![0; length];
+        stream.read_exact(&mut body).ok()?;
+        request.extend_from_slice(&body);
+        Some(request)
+    }
+
+    /// A server answering every request on a connection with `answer` (for as long as the
+    /// client keeps it), closing after it when `close` is set.
+    fn answering(answer: &'static [u8], close: bool) -> Server {
+        Server::start(move |mut stream, _| {
+            while read_request(&mut stream).is_some() {
+                stream.write_all(answer).unwrap();
+                if close {
+                    return;
+                }
+            }
+        })
+    }
+
+    fn headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer t"),
+        );
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers
+    }
+
+    async fn send(
+        lane: &Lane,
+        endpoint: &Endpoint,
+        method: Method,
+    ) -> Result<reqwest::Response, Error> {
+        let body = if method == Method::GET {
+            Bytes::new()
+        } else {
+            Bytes::from_static(br#"{"model":"GigaChat","messages":[]}"#)
+        };
+        match lane
+            .send(
+                endpoint,
+                &method,
+                Base::Configured,
+                "/chat/completions",
+                &headers(),
+                body,
+            )
+            .await
+        {
+            Ok(response) => Ok(response),
+            Err(Refused::Failed(err)) => Err(err),
+            Err(Refused::Unsupported) => panic!("the lane refused the call"),
+        }
+    }
+
+    async fn text(lane: &Lane, endpoint: &Endpoint) -> Result<String, Error> {
+        let response = send(lane, endpoint, Method::POST).await?;
+        assert_eq!(response.status(), 200);
+        response
+            .text()
+            .await
+            .map_err(|err| Error::transport(err, Duration::from_secs(1)))
+    }
+
+    fn is_io(result: &Result<String, Error>) -> bool {
+        matches!(
+            result,
+            Err(Error::Transport {
+                kind: TransportKind::Io,
+                ..
+            })
+        )
+    }
+
+    #[tokio::test]
+    async fn requests_are_byte_for_byte_what_reqwest_sends() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let server = Server::start(move |mut stream, _| {
+            while let Some(request) = read_request(&mut stream) {
+                log.lock().unwrap().push(request);
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .unwrap();
+            }
+        });
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        let client = reqwest::Client::builder()
+            .user_agent("lane-test")
+            .build()
+            .unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/v1/chat/completions",
+            server.addr.port()
+        );
+        let body = Bytes::from_static(br#"{"model":"GigaChat","messages":[]}"#);
+        for method in [Method::POST, Method::GET] {
+            let body = if method == Method::GET {
+                Bytes::new()
+            } else {
+                body.clone()
+            };
+            let mut bare = HeaderMap::new();
+            bare.insert("x-request-id", HeaderValue::from_static("r-1"));
+            for headers in [headers(), bare] {
+                let by_reqwest = client
+                    .request(method.clone(), &url)
+                    .headers(headers.clone())
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(by_reqwest.bytes().await.unwrap(), "{}");
+                let by_lane = lane
+                    .send(
+                        &endpoint,
+                        &method,
+                        Base::Configured,
+                        "/chat/completions",
+                        &headers,
+                        body.clone(),
+                    )
+                    .await;
+                let Ok(by_lane) = by_lane else {
+                    panic!("the lane failed")
+                };
+                assert_eq!(by_lane.bytes().await.unwrap(), "{}");
+                let seen = seen.lock().unwrap();
+                let (reqwest_sent, lane_sent) = (&seen[seen.len() - 2], &seen[seen.len() - 1]);
+                assert_eq!(
+                    String::from_utf8_lossy(lane_sent),
+                    String::from_utf8_lossy(reqwest_sent),
+                    "{method}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn content_length_answers_reuse_the_connection() {
+        let server = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", false);
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        for _ in 0..3 {
+            assert_eq!(text(&lane, &endpoint).await.unwrap(), "hello");
+        }
+        assert_eq!(server.accepted(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_empty_answer_frees_its_connection_unread() {
+        let server = answering(b"HTTP/1.1 204 No Content\r\n\r\n", false);
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        for _ in 0..3 {
+            let response = send(&lane, &endpoint, Method::POST).await.unwrap();
+            assert_eq!(response.status(), 204);
+            drop(response);
+        }
+        assert_eq!(server.accepted(), 1);
+    }
+
+    #[tokio::test]
+    async fn chunked_answers_with_extensions_and_trailers_are_decoded() {
+        let server = answering(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3;name=value\r\nhel\r\n2 \r\nlo\r\n0\r\nx-trailer: 1\r\n\r\n",
+            false,
+        );
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        for _ in 0..2 {
+            assert_eq!(text(&lane, &endpoint).await.unwrap(), "hello");
+        }
+        assert_eq!(server.accepted(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answer_written_a_byte_at_a_time_arrives_whole() {
+        let answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        let server = Server::start(move |mut stream, _| {
+            stream.set_nodelay(true).unwrap();
+            while read_request(&mut stream).is_some() {
+                for byte in answer {
+                    stream.write_all(&[*byte]).unwrap();
+                    std::thread::yield_now();
+                }
+            }
+        });
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        assert_eq!(text(&lane, &endpoint).await.unwrap(), "hello world");
+        assert_eq!(text(&lane, &endpoint).await.unwrap(), "hello world");
+        assert_eq!(server.accepted(), 1);
+    }
+
+    #[tokio::test]
+    async fn informational_answers_are_skipped() {
+        let server = answering(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\nx-request-id: abc\r\n\r\nok",
+            false,
+        );
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        let response = send(&lane, &endpoint, Method::POST).await.unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()["x-request-id"], "abc");
+        assert_eq!(response.text().await.unwrap(), "ok");
+    }
+
+    #[tokio::test]
+    async fn a_close_delimited_answer_ends_with_the_connection() {
+        let server = answering(b"HTTP/1.1 200 OK\r\n\r\nuntil the end", true);
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        assert_eq!(text(&lane, &endpoint).await.unwrap(), "until the end");
+        assert_eq!(text(&lane, &endpoint).await.unwrap(), "until the end");
+        assert_eq!(server.accepted(), 2);
+    }
+
+    #[tokio::test]
+    async fn connection_close_and_http_1_0_are_honoured() {
+        // The server would keep the connection, but said it would not: the lane opens a new one.
+        let closing = answering(
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+            false,
+        );
+        let endpoint = closing.endpoint();
+        let lane = Lane::new(&endpoint);
+        for _ in 0..2 {
+            assert_eq!(text(&lane, &endpoint).await.unwrap(), "ok");
+        }
+        assert_eq!(closing.accepted(), 2);
+
+        let old = answering(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", false);
+        let endpoint = old.endpoint();
+        let lane = Lane::new(&endpoint);
+        for _ in 0..2 {
+            assert_eq!(text(&lane, &endpoint).await.unwrap(), "ok");
+        }
+        assert_eq!(old.accepted(), 2, "HTTP/1.0 without keep-alive");
+
+        let kept = answering(
+            b"HTTP/1.0 200 OK\r\nconnection: Keep-Alive\r\ncontent-length: 2\r\n\r\nok",
+            false,
+        );
+        let endpoint = kept.endpoint();
+        let lane = Lane::new(&endpoint);
+        for _ in 0..2 {
+            assert_eq!(text(&lane, &endpoint).await.unwrap(), "ok");
+        }
+        assert_eq!(kept.accepted(), 1, "HTTP/1.0 with keep-alive");
+    }
+
+    #[tokio::test]
+    async fn a_server_closing_mid_body_is_an_error_not_a_short_body() {
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello"[..],
+            &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n"[..],
+            &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel"[..],
+        ] {
+            let server = answering(answer, true);
+            let endpoint = server.endpoint();
+            let lane = Lane::new(&endpoint);
+            let read = text(&lane, &endpoint).await;
+            assert!(is_io(&read), "{read:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_answer_is_an_error() {
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok"[..],
+            &b"HTTP/1.1 200 OK\r\ncontent-length: -2\r\n\r\nok"[..],
+            &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"[..],
+            &b"SMTP ready\r\n\r\n"[..],
+        ] {
+            let server = answering(answer, true);
+            let endpoint = server.endpoint();
+            let lane = Lane::new(&endpoint);
+            let read = text(&lane, &endpoint).await;
+            assert!(is_io(&read), "{read:?}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_connection_the_server_closed_while_idle_is_not_used_again() {
+        let server = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", false);
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        assert_eq!(text(&lane, &endpoint).await.unwrap(), "ok");
+        server.close_and_wait_for_the_fin(0);
+        assert_eq!(text(&lane, &endpoint).await.unwrap(), "ok");
+        assert_eq!(server.accepted(), 2);
+    }
+
+    /// The pool's check at checkout missed the close (it happened between the checkout and the
+    /// write): the check before writing still finds it, and the call, of which nothing left,
+    /// goes out on a new connection, even a chat completion.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_call_given_to_a_connection_already_closed_goes_out_on_a_new_one() {
+        let server = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", false);
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        assert_eq!(text(&lane, &endpoint).await.unwrap(), "ok");
+        let tcp = lane.pool.take().unwrap();
+        server.close_and_wait_for_the_fin(0);
+        let head = endpoint.head(&Method::POST, "/v1/chat/completions", &headers(), 2);
+        let Err(failed) = exchange(tcp, &head, b"{}", &Method::POST).await else {
+            panic!("a call was written into a closed connection");
+        };
+        assert!(failed.unsent);
+        assert_eq!(text(&lane, &endpoint).await.unwrap(), "ok");
+    }
+
+    /// The server read the call and closed the connection without answering: a chat completion is
+    /// not sent again (it may have been processed), a GET is.
+    #[tokio::test]
+    async fn a_call_that_may_have_reached_the_server_is_sent_again_only_if_it_only_reads() {
+        let server = Server::start(|mut stream, index| {
+            if read_request(&mut stream).is_some() && index >= 2 {
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .unwrap();
+            }
+        });
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        let posted = text(&lane, &endpoint).await;
+        assert!(is_io(&posted), "{posted:?}");
+        assert_eq!(server.accepted(), 1, "not sent again");
+
+        let listed = send(&lane, &endpoint, Method::GET).await.unwrap();
+        assert_eq!(listed.text().await.unwrap(), "ok");
+        assert_eq!(server.accepted(), 3, "sent again on a new connection");
+    }
+
+    #[tokio::test]
+    async fn an_answer_dropped_before_its_end_closes_its_connection() {
+        let server = Server::start(|mut stream, _| {
+            while read_request(&mut stream).is_some() {
+                stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n",
+                    )
+                    .unwrap();
+                // The rest of the answer comes once the client has gone.
+                let mut rest = [0; 1];
+                let _ = stream.read(&mut rest);
+                return;
+            }
+        });
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        let response = send(&lane, &endpoint, Method::POST).await.unwrap();
+        let mut body = response.bytes_stream();
+        assert_eq!(body.next().await.unwrap().unwrap(), "first");
+        drop(body);
+        assert!(lane.pool.idle.lock().unwrap().is_empty());
+        let again = send(&lane, &endpoint, Method::POST).await.unwrap();
+        drop(again);
+        assert_eq!(server.accepted(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_slow_head_hits_the_callers_timeout_and_its_connection_is_dropped() {
+        let server = Server::start(|mut stream, index| {
+            while read_request(&mut stream).is_some() {
+                if index == 0 {
+                    // Never answers; returns when the client has gone.
+                    let mut rest = [0; 1];
+                    let _ = stream.read(&mut rest);
+                    return;
+                }
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .unwrap();
+            }
+        });
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        let slow = tokio::time::timeout(Duration::from_millis(200), text(&lane, &endpoint)).await;
+        assert!(slow.is_err());
+        assert_eq!(text(&lane, &endpoint).await.unwrap(), "ok");
+        assert_eq!(server.accepted(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let endpoint = Endpoint::for_base_url(
+            &format!("http://127.0.0.1:{port}/v1"),
+            Duration::from_secs(5),
+            Duration::from_secs(10),
+            usize::MAX,
+            "lane-test",
+            false,
+        )
+        .unwrap();
+        let lane = Lane::new(&endpoint);
+        let refused = send(&lane, &endpoint, Method::POST).await;
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Transport {
+                    kind: TransportKind::Connect,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn only_direct_http_hosts_get_a_lane() {
+        let lane = |url: &str, proxied: bool| {
+            Endpoint::for_base_url(
+                url,
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+                1,
+                "t",
+                proxied,
+            )
+        };
+        assert!(lane("http://127.0.0.1:8080/api/v1", false).is_some());
+        assert!(lane("http://[::1]/v1", false).is_some());
+        assert!(lane("https://gigachat.devices.sberbank.ru/api/v1", false).is_none());
+        assert!(lane("http://127.0.0.1:8080/api/v1", true).is_none());
+        assert!(lane("http://user:secret@127.0.0.1:8080/api/v1", false).is_none());
+        let default_port = lane("http://example.test:80/v1", false).unwrap();
+        assert_eq!(default_port.host_header, "example.test");
+        assert_eq!(
+            lane("http://[::1]:81/v1", false).unwrap().host_header,
+            "[::1]:81"
+        );
+    }
+
+    /// A chunked encoding of `chunks`, with an extension on each size line when `extensions`,
+    /// and `trailers`.
+    fn chunked(chunks: &[Vec<u8>], extensions: bool, trailers: &[String]) -> Vec<u8> {
+        let mut encoded = Vec::new();
+        for chunk in chunks.iter().filter(|chunk| !chunk.is_empty()) {
+            encoded.extend_from_slice(format!("{:X}", chunk.len()).as_bytes());
+            if extensions {
+                encoded.extend_from_slice(b" ;name=\"va;lue\"");
+            }
+            encoded.extend_from_slice(b"\r\n");
+            encoded.extend_from_slice(chunk);
+            encoded.extend_from_slice(b"\r\n");
+        }
+        encoded.extend_from_slice(if extensions { b"0;last\r\n" } else { b"0\r\n" });
+        for trailer in trailers {
+            encoded.extend_from_slice(format!("x-{trailer}: {trailer}\r\n").as_bytes());
+        }
+        encoded.extend_from_slice(b"\r\n");
+        encoded
+    }
+
+    /// Feeds `pieces` to a chunked decoder: the data, and how many bytes it took in all.
+    fn decode_pieces(pieces: &[&[u8]]) -> (Vec<u8>, usize, bool) {
+        let mut framing = Framing::Chunked(Chunked::default());
+        let (mut out, mut used) = (Vec::new(), 0);
+        for piece in pieces {
+            if framing.is_done() {
+                break;
+            }
+            used += framing.decode(piece, &mut out).unwrap();
+        }
+        (out, used, framing.is_done())
+    }
+
+    proptest! {
+        /// However the bytes of a chunked body are split between reads, the decoder gives the
+        /// same data, ends exactly at the body's end and leaves what follows it.
+        #[test]
+        fn chunked_bodies_decode_alike_at_every_split(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..6),
+            extensions in any::<bool>(),
+            trailers in proptest::collection::vec("[a-z]{1,8}", 0..3),
+            cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..6),
+        ) {
+            let encoded = chunked(&chunks, extensions, &trailers);
+            let data: Vec<u8> = chunks.concat();
+            let mut followed = encoded.clone();
+            followed.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+            // Every single cut.
+            for cut in 0..=followed.len() {
+                let (out, used, done) = decode_pieces(&[&followed[..cut], &followed[cut..]]);
+                prop_assert_eq!(&out, &data);
+                prop_assert!(done);
+                prop_assert_eq!(used, encoded.len());
+            }
+            // Many cuts at once, down to single bytes.
+            let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(followed.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut from = 0;
+            for cut in cuts {
+                pieces.push(&followed[from..cut]);
+                from = cut;
+            }
+            pieces.push(&followed[from..]);
+            let (out, used, done) = decode_pieces(&pieces);
+            prop_assert_eq!(&out, &data);
+            prop_assert!(done);
+            prop_assert_eq!(used, encoded.len());
+            let bytes: Vec<&[u8]> = followed.chunks(1).collect();
+            let (out, used, done) = decode_pieces(&bytes);
+            prop_assert_eq!(&out, &data);
+            prop_assert!(done);
+            prop_assert_eq!(used, encoded.len());
+        }
+
+        /// A chunked body cut anywhere before its end is never complete.
+        #[test]
+        fn a_cut_chunked_body_never_ends(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..20), 1..4),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let encoded = chunked(&chunks, false, &[]);
+            let cut = cut.index(encoded.len());
+            let (_, _, done) = decode_pieces(&[&encoded[..cut]]);
+            prop_assert!(!done);
         }
     }
 }

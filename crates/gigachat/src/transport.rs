@@ -124,10 +124,7 @@ impl Transport {
             lane.send(endpoint, method, base, path, headers, body).await
         } else {
             let endpoint = self.api.plain.as_ref()?;
-            let lane = self
-                .api
-                .plain_lanes
-                .get_or(|| lane_h1::Lane::new(endpoint));
+            let lane = self.api.plain_lanes.get_or(|| lane_h1::Lane::new(endpoint));
             lane.send(endpoint, method, base, path, headers, body).await
         };
         match sent {
