@@ -190,7 +190,8 @@ impl Lane {
         // connection, when the lanes' resend rule allows it (see `may_send_again`).
         let mut retry = false;
         loop {
-            let tcp = match self.pool.take().filter(|_| !retry) {
+            let pooled = if retry { None } else { self.pool.take() };
+            let tcp = match pooled {
                 Some(tcp) => tcp,
                 None => endpoint.connect().await?,
             };
@@ -332,12 +333,11 @@ async fn exchange(
     }
     let mut read = Vec::new();
     loop {
-        read.reserve(4096);
         let got = loop {
             if let Err(err) = tcp.readable().await {
                 break Err(err);
             }
-            match tcp.try_read_buf(&mut read) {
+            match read_into(&tcp, &mut read) {
                 Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
                 other => break other,
             }
@@ -353,7 +353,7 @@ async fn exchange(
             Err(err) => return Err(failed(err)),
         }
         while let Some((response, length)) = parse_head(&read).map_err(failed)? {
-            read.drain(..length);
+            read = read.split_off(length);
             let status = response.status();
             if status == http::StatusCode::SWITCHING_PROTOCOLS {
                 return Err(failed(invalid("the server switched protocols unasked")));
@@ -362,13 +362,21 @@ async fn exchange(
                 continue;
             }
             let framing = Framing::of(&response, method).map_err(failed)?;
-            read.shrink_to_fit();
             return Ok((response, tcp, framing, read));
         }
         if read.len() >= MAX_HEAD {
             return Err(failed(invalid("the answer's head is too large")));
         }
     }
+}
+
+/// Reads what the socket holds (through a buffer on the stack) onto the end of `read`, which so
+/// grows only by what arrived: a head read leaves no spare buffer behind.
+fn read_into(tcp: &TcpStream, read: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut chunk = [0; 4096];
+    let count = tcp.try_read(&mut chunk)?;
+    read.extend_from_slice(&chunk[..count]);
+    Ok(count)
 }
 
 /// A failure after the request was written: it may have reached the server.
