@@ -1308,6 +1308,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_idle_connection_is_closed_after_the_idle_timeout() {
+        let closed = Arc::new(AtomicUsize::new(0));
+        let seen = closed.clone();
+        let server = Server::start(move |mut stream, _| {
+            while read_request(&mut stream).is_some() {
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .unwrap();
+            }
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        let endpoint = Endpoint::for_base_url(
+            &format!("http://127.0.0.1:{}/v1", server.addr.port()),
+            Duration::from_secs(5),
+            Duration::from_millis(100),
+            usize::MAX,
+            "lane-test",
+            false,
+        )
+        .unwrap();
+        let lane = Lane::new(&endpoint);
+        assert_eq!(text(&lane, &endpoint).await.unwrap(), "ok");
+        assert_eq!(lane.pool.idle.lock().unwrap().len(), 1);
+        // No call comes: the reaper closes it (the server sees the end of its connection).
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while closed.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the idle connection was never closed");
+        assert!(lane.pool.idle.lock().unwrap().is_empty());
+        // And the next call opens a new one, and is kept again (a new reaper runs for it).
+        assert_eq!(text(&lane, &endpoint).await.unwrap(), "ok");
+        assert_eq!(server.accepted(), 2);
+        assert!(lane.pool.reaping.load(std::sync::atomic::Ordering::Acquire));
+    }
+
+    #[tokio::test]
     async fn a_refused_connection_is_a_connect_error() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
