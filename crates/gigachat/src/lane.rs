@@ -4,8 +4,9 @@
 //! one TLS write (HEADERS and DATA together) and its answer is read without hopping between tasks.
 //!
 //! The lane serves only what it can serve exactly like reqwest: an `https` API host reached
-//! without a proxy that speaks HTTP/2. Anything else (plain HTTP, a proxy, a host that chose
-//! HTTP/1.1 by ALPN) goes through reqwest, and so do uploads and other multipart forms.
+//! without a proxy that speaks HTTP/2. A plain-`http` host has its own lane ([`crate::lane_h1`],
+//! which shares this one's dialing, socket peek and resend rule); anything else (a proxy, a host
+//! that chose HTTP/1.1 by ALPN) goes through reqwest, and so do uploads and other multipart forms.
 
 use std::pin::Pin;
 use std::sync::Arc;
