@@ -941,7 +941,10 @@ fn encoded_size_hint(request: &ChatRequest) -> usize {
         .map(|function| {
             function.name.len()
                 + function.description.as_ref().map_or(0, String::len)
-                + function.parameters.as_ref().map_or(0, |schema| schema.text().len())
+                + function
+                    .parameters
+                    .as_ref()
+                    .map_or(0, |schema| schema.text().len())
                 + 64
         })
         .sum();

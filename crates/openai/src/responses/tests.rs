@@ -468,8 +468,14 @@ fn only_a_function_type_reads_as_a_function() {
     for (text, kind) in [
         (r#"{"type": "custom", "name": "x"}"#, "custom"),
         (r#"{"name": "x", "type": "web_search"}"#, "web_search"),
-        (r#"{"type": "function", "name": "x", "type": "custom"}"#, "custom"),
-        (r#"{"type": "custom", "name": "x", "type": "function"}"#, "function"),
+        (
+            r#"{"type": "function", "name": "x", "type": "custom"}"#,
+            "custom",
+        ),
+        (
+            r#"{"type": "custom", "name": "x", "type": "function"}"#,
+            "function",
+        ),
         (r#"{"type": "f\u0075nction", "name": "x"}"#, "function"),
     ] {
         let tool: ResponseTool = serde_json::from_str(text).unwrap();
