@@ -133,7 +133,11 @@ pub struct Message {
     /// Who wrote it.
     pub role: Role,
     /// The text; for `function` messages, a JSON value serialized to a string.
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        serialize_with = "crate::json_text::serialize"
+    )]
     pub content: String,
     /// A function the assistant called.
     #[serde(default, skip_serializing_if = "Option::is_none")]

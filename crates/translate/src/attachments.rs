@@ -1,6 +1,7 @@
 //! Files in messages: where uploaded parts go (GigaChat allows one image per message and ten per
 //! request), and GigaChat's generated-image markup in answers.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
@@ -39,11 +40,12 @@ pub struct ResolvedFile {
 /// Uploaded parts keyed by (message index, part index); the adapter fills it before translating.
 pub type ResolvedParts = HashMap<(usize, usize), ResolvedFile>;
 
-/// One piece of a message, in order.
+/// One piece of a message, in order, borrowed from the request: a text is copied once, into
+/// the message that carries it.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Piece {
-    Text(String),
-    File(ResolvedFile),
+pub(crate) enum Piece<'a> {
+    Text(&'a str),
+    File(&'a ResolvedFile),
 }
 
 /// Whether a part is a file the adapter must upload.
@@ -74,26 +76,26 @@ pub(crate) fn images_to_drop(
 }
 
 /// The pieces of message `index`: its text parts and its uploaded files, in order.
-pub(crate) fn pieces(
-    message: &ChatMessage,
+pub(crate) fn pieces<'a>(
+    message: &'a ChatMessage,
     index: usize,
-    resolved: &ResolvedParts,
+    resolved: &'a ResolvedParts,
     dropped: &HashSet<(usize, usize)>,
-) -> Result<Vec<Piece>, TranslateError> {
+) -> Result<Vec<Piece<'a>>, TranslateError> {
     match &message.content {
         None => Ok(Vec::new()),
-        Some(MessageContent::Text(text)) => Ok(vec![Piece::Text(text.clone())]),
+        Some(MessageContent::Text(text)) => Ok(vec![Piece::Text(text)]),
         Some(MessageContent::Parts(parts)) => {
             let mut out = Vec::with_capacity(parts.len());
             for (part_index, part) in parts.iter().enumerate() {
                 match part {
-                    ContentPart::Text { text } => out.push(Piece::Text(text.clone())),
-                    ContentPart::Refusal { refusal } => out.push(Piece::Text(refusal.clone())),
+                    ContentPart::Text { text } => out.push(Piece::Text(text)),
+                    ContentPart::Refusal { refusal } => out.push(Piece::Text(refusal)),
                     _ if dropped.contains(&(index, part_index)) => {
-                        out.push(Piece::Text(OMITTED_IMAGE.to_owned()));
+                        out.push(Piece::Text(OMITTED_IMAGE));
                     }
                     _ => match resolved.get(&(index, part_index)) {
-                        Some(file) => out.push(Piece::File(file.clone())),
+                        Some(file) => out.push(Piece::File(file)),
                         None => {
                             return Err(TranslateError::invalid(
                                 format!("messages[{index}].content[{part_index}]"),
@@ -108,28 +110,38 @@ pub(crate) fn pieces(
     }
 }
 
-/// The text of pieces, joined with newlines (files ignored).
-pub(crate) fn text_of(pieces: &[Piece]) -> String {
-    pieces
-        .iter()
-        .filter_map(|piece| match piece {
-            Piece::Text(text) => Some(text.as_str()),
-            Piece::File(_) => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+/// The text of pieces, joined with newlines (files ignored); a lone text is borrowed as it is.
+pub(crate) fn text_of<'a>(pieces: &[Piece<'a>]) -> Cow<'a, str> {
+    let mut texts = pieces.iter().filter_map(|piece| match piece {
+        Piece::Text(text) => Some(*text),
+        Piece::File(_) => None,
+    });
+    let Some(first) = texts.next() else {
+        return Cow::Borrowed("");
+    };
+    match texts.next() {
+        None => Cow::Borrowed(first),
+        Some(second) => {
+            let mut joined = [first, second].join("\n");
+            for text in texts {
+                joined.push('\n');
+                joined.push_str(text);
+            }
+            Cow::Owned(joined)
+        }
+    }
 }
 
 /// GigaChat messages for one client message: one image per message, so a message with several
 /// images becomes consecutive messages, each image with the text that precedes it, in order.
-pub(crate) fn split(role: Role, pieces: Vec<Piece>) -> Vec<Message> {
+pub(crate) fn split(role: Role, pieces: Vec<Piece<'_>>) -> Vec<Message> {
     #[derive(Default)]
-    struct Group {
-        texts: Vec<String>,
+    struct Group<'a> {
+        texts: Vec<&'a str>,
         files: Vec<String>,
         has_image: bool,
     }
-    let mut groups: Vec<Group> = vec![Group::default()];
+    let mut groups: Vec<Group<'_>> = vec![Group::default()];
     for piece in pieces {
         // Text or another image after this group's image starts the next message.
         let starts_next = match &piece {
@@ -146,7 +158,7 @@ pub(crate) fn split(role: Role, pieces: Vec<Piece>) -> Vec<Message> {
             Piece::Text(text) => group.texts.push(text),
             Piece::File(file) => {
                 group.has_image |= file.kind == FileKind::Image;
-                group.files.push(file.file_id);
+                group.files.push(file.file_id.clone());
             }
         }
     }
@@ -222,15 +234,15 @@ pub fn replace_generated_images(text: &str, mut replacement: impl FnMut(&str) ->
 mod tests {
     use super::*;
 
-    fn image(id: &str) -> Piece {
-        Piece::File(ResolvedFile {
+    fn file(id: &str, kind: FileKind) -> ResolvedFile {
+        ResolvedFile {
             file_id: id.into(),
-            kind: FileKind::Image,
-        })
+            kind,
+        }
     }
 
-    fn text(t: &str) -> Piece {
-        Piece::Text(t.into())
+    fn text(t: &str) -> Piece<'_> {
+        Piece::Text(t)
     }
 
     fn shape(messages: &[Message]) -> Vec<(String, Vec<String>)> {
@@ -242,13 +254,14 @@ mod tests {
 
     #[test]
     fn several_images_become_consecutive_messages_in_order() {
+        let (a, b) = (file("a", FileKind::Image), file("b", FileKind::Image));
         let messages = split(
             Role::User,
             vec![
                 text("compare"),
-                image("a"),
+                Piece::File(&a),
                 text("with"),
-                image("b"),
+                Piece::File(&b),
                 text("please"),
             ],
         );
@@ -260,18 +273,12 @@ mod tests {
                 ("please".into(), vec![])
             ]
         );
-        let one = split(Role::User, vec![text("x"), image("a"), text("y")]);
+        let one = split(Role::User, vec![text("x"), Piece::File(&a), text("y")]);
         assert_eq!(one.len(), 2);
+        let document = file("d", FileKind::Document);
         let documents = split(
             Role::User,
-            vec![
-                text("read"),
-                Piece::File(ResolvedFile {
-                    file_id: "d".into(),
-                    kind: FileKind::Document,
-                }),
-                text("and summarise"),
-            ],
+            vec![text("read"), Piece::File(&document), text("and summarise")],
         );
         assert_eq!(
             shape(&documents),

@@ -1,6 +1,7 @@
 //! OpenAI chat request → GigaChat chat request: roles, content, parameters, model, and what the
 //! adapter must emulate itself (`n`, `stop`, stream usage).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use gigachat_types::{
@@ -426,7 +427,7 @@ fn messages(
         ));
     }
     let mut out: Vec<Message> = Vec::with_capacity(history.len());
-    let mut leading_system: Vec<String> = Vec::new();
+    let mut leading_system: Vec<Cow<'_, str>> = Vec::new();
     let mut in_leading_block = true;
     let dropped = images_to_drop(history, resolved);
     let mut index = 0;
@@ -450,7 +451,7 @@ fn messages(
                         history,
                         index,
                         calls,
-                        text_of(&pieces),
+                        text_of(&pieces).into_owned(),
                         tools,
                         contract,
                         &mut out,
@@ -462,7 +463,7 @@ fn messages(
                         history,
                         index,
                         call,
-                        text_of(&pieces),
+                        text_of(&pieces).into_owned(),
                         tools,
                         contract,
                         &mut out,
@@ -535,6 +536,8 @@ fn tool_turn(
         results.entry(call_id).or_insert((next, message));
         next += 1;
     }
+    // Tool results carry no files: their parts are read as text.
+    let no_files = ResolvedParts::new();
     let mut answered = Vec::with_capacity(calls.len());
     for (position, call) in calls.iter().enumerate() {
         let Some(&(result_index, result)) = results.get(call.id.as_str()) else {
@@ -553,7 +556,7 @@ fn tool_turn(
         let result_text = text_of(&pieces(
             result,
             result_index,
-            &ResolvedParts::new(),
+            &no_files,
             &Default::default(),
         )?);
         answered.push(AnsweredCall {
@@ -587,12 +590,8 @@ fn legacy_function_turn(
         &call.arguments,
         &format!("messages[{index}].function_call.arguments"),
     )?;
-    let result_text = text_of(&pieces(
-        result,
-        index + 1,
-        &ResolvedParts::new(),
-        &Default::default(),
-    )?);
+    let no_files = ResolvedParts::new();
+    let result_text = text_of(&pieces(result, index + 1, &no_files, &Default::default())?);
     let answered = AnsweredCall {
         name: tools.alias(&call.name),
         arguments,
@@ -604,14 +603,14 @@ fn legacy_function_turn(
 }
 
 /// A call from the history with its result, ready to send upstream.
-struct AnsweredCall {
+struct AnsweredCall<'a> {
     /// The function's GigaChat name.
     name: String,
     arguments: serde_json::Value,
     /// The state id and GigaChat call id the client's call id carries.
     reference: CallRef,
-    /// The result's text.
-    result: String,
+    /// The result's text (borrowed from the request when it is one string).
+    result: Cow<'a, str>,
 }
 
 /// Sends a turn's calls and results. On v2 a turn GigaChat made at once (every call has its
@@ -620,7 +619,12 @@ struct AnsweredCall {
 /// each with the id of the call it answers and the state id. Otherwise (v1, which answers one
 /// call per message, or calls GigaChat did not make together) each call is an assistant message
 /// of its own with its state id, followed by its result; v1 gets no call ids, as before.
-fn push_turn(out: &mut Vec<Message>, text: String, calls: Vec<AnsweredCall>, contract: Contract) {
+fn push_turn(
+    out: &mut Vec<Message>,
+    text: String,
+    calls: Vec<AnsweredCall<'_>>,
+    contract: Contract,
+) {
     let v2 = contract == Contract::V2;
     let together = v2
         && calls.len() > 1
@@ -667,7 +671,7 @@ fn push_turn(out: &mut Vec<Message>, text: String, calls: Vec<AnsweredCall>, con
 
 /// The `function` message with a call's result (a JSON object, as GigaChat requires), naming the
 /// call it answers by GigaChat id (v2) and carrying `state_id` when given (v2).
-fn result_message(call: AnsweredCall, state_id: Option<String>) -> Message {
+fn result_message(call: AnsweredCall<'_>, state_id: Option<String>) -> Message {
     let mut result = Message::new(Role::Function, crate::tools::result_content(&call.result));
     result.name = Some(call.name);
     result.call_id = call.reference.call_id;

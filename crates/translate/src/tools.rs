@@ -578,13 +578,12 @@ fn uuid_hex(state: &str) -> Option<String> {
 pub fn result_content(text: &str) -> String {
     let json = text.trim_matches(JSON_WHITESPACE);
     if serde_json::from_str::<serde::de::IgnoredAny>(json).is_err() {
-        /// `{"result": "<text>"}`.
-        #[derive(serde::Serialize)]
-        struct Wrapped<'a> {
-            result: &'a str,
-        }
-        // Serialising a string into a `String` cannot fail.
-        return serde_json::to_string(&Wrapped { result: text }).unwrap_or_default();
+        // `{"result": "<text>"}`, compact, the text escaped as serde_json escapes it.
+        let mut out = String::with_capacity(text.len() + text.len() / 8 + 14);
+        out.push_str("{\"result\":");
+        gigachat_types::json_text::push_quoted(&mut out, text);
+        out.push('}');
+        return out;
     }
     if json.starts_with('{') {
         let mut out = String::with_capacity(json.len());
@@ -690,6 +689,17 @@ mod tests {
             let expected = if value.is_object() { value } else { json!({"result": value}) };
             proptest::prop_assert_eq!(&sent, &expected);
             proptest::prop_assert_eq!(result_content(&text), expected.to_string());
+        }
+    }
+
+    proptest::proptest! {
+        /// Text that is not JSON is sent as serde_json writes `{"result": text}`, byte for byte.
+        #[test]
+        fn text_results_are_wrapped_as_serde_json_wraps_them(
+            text in "[ a-z\"\\\\\n\t\u{1}\u{1f}\u{7f}й😀{}:,]{0,600}"
+        ) {
+            proptest::prop_assume!(serde_json::from_str::<Value>(&text).is_err());
+            proptest::prop_assert_eq!(result_content(&text), json!({"result": text}).to_string());
         }
     }
 

@@ -678,21 +678,32 @@ impl<'de> Deserialize<'de> for ResponseTool {
 /// `tool` read directly as a function tool: `None` unless it is an object whose `type` is
 /// `function` and whose fields read without complaint (a duplicate key is a complaint here).
 fn function_tool(tool: &str) -> Option<FunctionTool> {
-    /// Just the `type` of a tool object.
+    /// A function tool's fields with its `type` (which [`FunctionTool`] skips), read in one
+    /// pass: the tool reads as this exactly when it has one string `type` and reads as a
+    /// `FunctionTool`.
     #[derive(Deserialize)]
-    struct Kind<'a> {
+    struct Typed<'a> {
         #[serde(rename = "type", borrow)]
         kind: std::borrow::Cow<'a, str>,
+        name: String,
+        #[serde(default)]
+        description: Option<String>,
+        #[serde(default)]
+        parameters: Option<RawJson>,
+        #[serde(default)]
+        strict: Option<bool>,
     }
     // A struct can be read from a JSON array too (its fields in order): only objects are tools.
     if !tool.starts_with('{') {
         return None;
     }
-    let kind: Kind<'_> = serde_json::from_str(tool).ok()?;
-    if kind.kind != "function" {
-        return None;
-    }
-    serde_json::from_str(tool).ok()
+    let typed: Typed<'_> = serde_json::from_str(tool).ok()?;
+    (typed.kind == "function").then_some(FunctionTool {
+        name: typed.name,
+        description: typed.description,
+        parameters: typed.parameters,
+        strict: typed.strict,
+    })
 }
 
 /// A function tool (flat, unlike chat's `{"function":{...}}`).

@@ -460,3 +460,30 @@ fn a_function_tool_keeps_its_schema_as_written_and_echoes_it() {
         r#"{"type":"function","name":"f","description":null,"parameters":{"type": "object",  "properties": {}},"strict":true}"#
     );
 }
+
+/// A tool of another `type` that has a function's fields is not read as a function, whichever
+/// of its `type` keys says so (a duplicate key falls back to the value, where the last wins).
+#[test]
+fn only_a_function_type_reads_as_a_function() {
+    for (text, kind) in [
+        (r#"{"type": "custom", "name": "x"}"#, "custom"),
+        (r#"{"name": "x", "type": "web_search"}"#, "web_search"),
+        (
+            r#"{"type": "function", "name": "x", "type": "custom"}"#,
+            "custom",
+        ),
+        (
+            r#"{"type": "custom", "name": "x", "type": "function"}"#,
+            "function",
+        ),
+        (r#"{"type": "f\u0075nction", "name": "x"}"#, "function"),
+    ] {
+        let tool: ResponseTool = serde_json::from_str(text).unwrap();
+        assert_eq!(tool.kind(), kind, "{text}");
+        assert_eq!(
+            serde_json::to_value(&tool).unwrap(),
+            serde_json::to_value(tool_read_as_a_value(text).unwrap()).unwrap(),
+            "{text}"
+        );
+    }
+}

@@ -609,9 +609,19 @@ impl Parts {
         }
     }
 
-    /// The texts, joined with newlines (chat's rule for text parts).
-    fn joined_text(&self) -> String {
-        MessageContent::Parts(self.parts.clone()).text()
+    /// The texts, joined with newlines (chat's rule for text parts, as
+    /// [`MessageContent::text`]); a lone text is moved out, not copied.
+    fn joined_text(self) -> String {
+        let mut texts = self.parts.into_iter().filter_map(|part| match part {
+            ContentPart::Text { text } => Some(text),
+            _ => None,
+        });
+        let first = texts.next().unwrap_or_default();
+        texts.fold(first, |mut joined, text| {
+            joined.push('\n');
+            joined.push_str(&text);
+            joined
+        })
     }
 }
 

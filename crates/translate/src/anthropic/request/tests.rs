@@ -1,5 +1,6 @@
 use super::*;
 use gigachat_types::Role as GcRole;
+use proptest::strategy::Strategy;
 use serde_json::{Value, json};
 
 fn request(body: Value) -> MessagesRequest {
@@ -480,4 +481,27 @@ fn web_search_server_tools_are_served_on_v2() {
         ]
     );
     assert!(v1.chat.builtin_tools.is_empty());
+}
+
+proptest::proptest! {
+    /// The joined text of a block list is chat's text of the same parts (text parts only,
+    /// joined with newlines), whether it moves one text out or joins several.
+    #[test]
+    fn joined_text_is_the_chat_text_of_the_parts(
+        parts in proptest::collection::vec(
+            proptest::prop_oneof![
+                "[a-zж\n ]{0,8}".prop_map(|text| ContentPart::Text { text }),
+                "[a-z]{0,8}".prop_map(|refusal| ContentPart::Refusal { refusal }),
+                "[a-z]{1,8}".prop_map(|id| file_part(&id)),
+            ],
+            0..5,
+        )
+    ) {
+        let expected = MessageContent::Parts(parts.clone()).text();
+        let mut built = Parts::default();
+        for part in parts {
+            built.push(part, "p");
+        }
+        proptest::prop_assert_eq!(built.joined_text(), expected);
+    }
 }
