@@ -15,29 +15,56 @@ const GENERATION_BYTES: usize = 8 << 20;
 /// Longest text kept: bigger fragments are parsed every time.
 const MAX_FRAGMENT_BYTES: usize = GENERATION_BYTES / 8;
 
+/// Bytes of a text's start that find it at a position of a body (see [`FragmentCache::get_at`]).
+const HEAD_BYTES: usize = 32;
+
 /// Parsed values of type `T` by the JSON text they were parsed from.
 #[derive(Debug)]
 pub(crate) struct FragmentCache<T> {
     generations: Mutex<Generations<T>>,
 }
 
-/// Entries by the hash of their text; each bucket holds the texts with that hash.
-type Entries<T> = HashMap<u64, Vec<(Box<str>, Arc<T>)>, BuildHasherDefault<MixHasher>>;
+/// A text and what was parsed from it.
+#[derive(Debug)]
+struct Entry<T> {
+    text: Box<str>,
+    value: Arc<T>,
+}
+
+/// Entries by a hash; each bucket holds the entries with that hash.
+type Index<T> = HashMap<u64, Vec<Arc<Entry<T>>>, BuildHasherDefault<MixHasher>>;
+
+/// Entries by the hash of their whole text and, for texts of [`HEAD_BYTES`] or more, by the hash
+/// of their first [`HEAD_BYTES`].
+#[derive(Debug)]
+struct Generation<T> {
+    by_text: Index<T>,
+    by_head: Index<T>,
+    bytes: usize,
+}
+
+impl<T> Default for Generation<T> {
+    fn default() -> Self {
+        Self {
+            by_text: Index::default(),
+            by_head: Index::default(),
+            bytes: 0,
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Generations<T> {
-    newer: Entries<T>,
-    older: Entries<T>,
-    newer_bytes: usize,
+    newer: Generation<T>,
+    older: Generation<T>,
 }
 
 impl<T> Default for FragmentCache<T> {
     fn default() -> Self {
         Self {
             generations: Mutex::new(Generations {
-                newer: Entries::default(),
-                older: Entries::default(),
-                newer_bytes: 0,
+                newer: Generation::default(),
+                older: Generation::default(),
             }),
         }
     }
@@ -62,48 +89,104 @@ impl<T> FragmentCache<T> {
         Ok(parsed)
     }
 
-    fn get(&self, hash: u64, text: &str) -> Option<Arc<T>> {
+    /// The value of a kept text that `rest` starts with, and that text's length: how a body is
+    /// read without scanning the texts it repeats. A JSON object or array ends where its text
+    /// does, so at most one kept object or array can start `rest`.
+    pub(crate) fn get_at(&self, rest: &str) -> Option<(Arc<T>, usize)> {
+        let head = rest.as_bytes().get(..HEAD_BYTES)?;
+        let hash = text_hash(head);
+        let starts = |entry: &&Arc<Entry<T>>| rest.starts_with(&*entry.text);
         let mut generations = lock(&self.generations);
         let generations = &mut *generations;
-        if let Some(found) = find(&generations.newer, hash, text) {
-            return Some(found);
+        let newer = generations.newer.by_head.get(&hash);
+        if let Some(entry) = newer.and_then(|bucket| bucket.iter().find(starts)) {
+            return Some((entry.value.clone(), entry.text.len()));
         }
-        let bucket = generations.older.get_mut(&hash)?;
-        let index = bucket.iter().position(|(kept, _)| **kept == *text)?;
-        let (kept, value) = bucket.swap_remove(index);
-        if bucket.is_empty() {
-            generations.older.remove(&hash);
+        let entry = generations
+            .older
+            .by_head
+            .get(&hash)?
+            .iter()
+            .find(starts)?
+            .clone();
+        generations.promote(&entry);
+        Some((entry.value.clone(), entry.text.len()))
+    }
+
+    fn get(&self, hash: u64, text: &str) -> Option<Arc<T>> {
+        let same = |entry: &&Arc<Entry<T>>| *entry.text == *text;
+        let mut generations = lock(&self.generations);
+        let generations = &mut *generations;
+        let newer = generations.newer.by_text.get(&hash);
+        if let Some(entry) = newer.and_then(|bucket| bucket.iter().find(same)) {
+            return Some(entry.value.clone());
         }
-        generations.add(hash, kept, value.clone());
-        Some(value)
+        let entry = generations
+            .older
+            .by_text
+            .get(&hash)?
+            .iter()
+            .find(same)?
+            .clone();
+        generations.promote(&entry);
+        Some(entry.value.clone())
     }
 
     fn insert(&self, hash: u64, text: &str, value: Arc<T>) {
         let mut generations = lock(&self.generations);
-        if find(&generations.newer, hash, text).is_none() {
-            generations.add(hash, text.into(), value);
+        let kept = generations
+            .newer
+            .by_text
+            .get(&hash)
+            .is_some_and(|bucket| bucket.iter().any(|entry| *entry.text == *text));
+        if !kept {
+            let entry = Arc::new(Entry {
+                text: text.into(),
+                value,
+            });
+            generations.add(hash, entry);
         }
     }
 }
 
 impl<T> Generations<T> {
     /// Adds an entry to the newer generation, which becomes the older one once it is full.
-    fn add(&mut self, hash: u64, text: Box<str>, value: Arc<T>) {
-        if self.newer_bytes + text.len() > GENERATION_BYTES {
+    fn add(&mut self, hash: u64, entry: Arc<Entry<T>>) {
+        let bytes = entry.text.len();
+        if self.newer.bytes + bytes > GENERATION_BYTES {
             self.older = std::mem::take(&mut self.newer);
-            self.newer_bytes = 0;
         }
-        self.newer_bytes += text.len();
-        self.newer.entry(hash).or_default().push((text, value));
+        self.newer.bytes += bytes;
+        if let Some(head) = entry.text.as_bytes().get(..HEAD_BYTES) {
+            let head = text_hash(head);
+            self.newer
+                .by_head
+                .entry(head)
+                .or_default()
+                .push(entry.clone());
+        }
+        self.newer.by_text.entry(hash).or_default().push(entry);
+    }
+
+    /// Moves an entry of the older generation to the newer one.
+    fn promote(&mut self, entry: &Arc<Entry<T>>) {
+        let hash = text_hash(entry.text.as_bytes());
+        remove(&mut self.older.by_text, hash, entry);
+        if let Some(head) = entry.text.as_bytes().get(..HEAD_BYTES) {
+            remove(&mut self.older.by_head, text_hash(head), entry);
+        }
+        self.add(hash, entry.clone());
     }
 }
 
-fn find<T>(entries: &Entries<T>, hash: u64, text: &str) -> Option<Arc<T>> {
-    entries
-        .get(&hash)?
-        .iter()
-        .find(|(kept, _)| **kept == *text)
-        .map(|(_, value)| value.clone())
+/// Takes `entry` out of its bucket of `index`.
+fn remove<T>(index: &mut Index<T>, hash: u64, entry: &Arc<Entry<T>>) {
+    if let Some(bucket) = index.get_mut(&hash) {
+        bucket.retain(|kept| !Arc::ptr_eq(kept, entry));
+        if bucket.is_empty() {
+            index.remove(&hash);
+        }
+    }
 }
 
 /// A fast hash of `bytes` (four independent lanes of 8 bytes, then the tail and the length): it
@@ -232,10 +315,36 @@ mod tests {
         let generations = lock(&cache.generations);
         let held: usize = [&generations.newer, &generations.older]
             .iter()
-            .flat_map(|entries| entries.values().flatten())
-            .map(|(text, _)| text.len())
+            .flat_map(|generation| generation.by_text.values().flatten())
+            .map(|entry| entry.text.len())
             .sum();
         assert!(held <= 2 * GENERATION_BYTES, "{held}");
+    }
+
+    #[test]
+    fn a_kept_text_is_found_at_the_start_of_a_body() {
+        let cache = FragmentCache::<usize>::default();
+        let long = r#"{"role":"user","content":"a message long enough to be found"}"#;
+        let other = r#"{"role":"user","content":"a message long enough, but another"}"#;
+        for (index, text) in [long, other, r#"{"role":"user"}"#].into_iter().enumerate() {
+            let _ = cache.get_or_parse(text, |_| Ok::<_, ()>(index));
+        }
+        let body = format!("{long},{other}]");
+        assert_eq!(
+            cache.get_at(&body).map(|(v, n)| (*v, n)),
+            Some((0, long.len()))
+        );
+        let rest = &body[long.len() + 1..];
+        assert_eq!(
+            cache.get_at(rest).map(|(v, n)| (*v, n)),
+            Some((1, other.len()))
+        );
+        assert!(cache.get_at(&long[..long.len() - 1]).is_none(), "cut short");
+        assert!(
+            cache.get_at(r#"{"role":"user"},"#).is_none(),
+            "too short to look up"
+        );
+        assert!(cache.get_at(&long.replace("found", "fount")).is_none());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::answer::{self, Answer};
-use super::chat_reader::ChatRequestReader;
+use super::chat_reader::{self, ChatRequestReader};
 use super::{legacy_layout_rest, models, now_secs, parse_checked_json, stream};
 use crate::auth::{Identity, Scope};
 use crate::cache::Prefix;
@@ -671,7 +671,11 @@ pub(crate) async fn completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let request = parse_checked_json(ChatRequestReader(&state.chat_fragments), &body)?;
+    let fragments = &state.chat_fragments;
+    let request = match chat_reader::read_reusing_fragments(fragments, &body) {
+        Some(request) => request,
+        None => parse_checked_json(ChatRequestReader(fragments), &body)?,
+    };
     let reply = prepare(&state, &identity, &headers, uri.path(), &request)?;
     if request.stream == Some(true) {
         let pacing = stream::Pacing::new(&state.config, request.update_interval);
@@ -910,6 +914,62 @@ mod tests {
     }
 
     #[test]
+    fn a_body_read_from_fragments_is_the_body_parsed() {
+        let fragments = ChatFragments::default();
+        for round in 0..2 {
+            for variant in agent_variants() {
+                let body = serde_json::to_vec(&variant).unwrap();
+                let reused = chat_reader::read_reusing_fragments(&fragments, &body)
+                    .unwrap_or_else(|| panic!("round {round}: not read"));
+                let parsed: ChatRequest = parse_json(&body).unwrap();
+                assert_eq!(format!("{reused:?}"), format!("{parsed:?}"));
+            }
+        }
+    }
+
+    /// Every prefix of a body and single-byte changes at every position, read with fragments
+    /// that hold its messages and list: whenever the walk reads one, it is what the body
+    /// parses to, and a body the parse rejects is never read.
+    #[test]
+    fn a_changed_or_cut_body_is_read_from_fragments_only_as_it_parses() {
+        let body = concat!(
+            r#" { "model" : "GigaChat", "x":[1,{"y":null}], "messages": [ "#,
+            r#"{"role":"system","content":"You are a helpful assistant, JSON please."} , "#,
+            r#"{"role":"user","content":"Say \"hi\" — \u0416 and call:f"},"#,
+            r#"{"role":"assistant","content":"","function_call":{"name":"f","arguments":{"a":1}}},"#,
+            r#"{"role":"function","name":"f","content":"{\"ok\":true,\"n\":[1,2.5]}"}],"#,
+            "\n\t\"functions\":[{\"name\":\"f\",\"parameters\":{\"type\":\"object\",",
+            r#""properties":{"a":{"type":"integer"}}}}], "stream" : false } "#,
+        )
+        .as_bytes();
+        let fragments = ChatFragments::default();
+        assert!(chat_reader::read_reusing_fragments(&fragments, body).is_some());
+        let check = |changed: &[u8]| {
+            if let Some(reused) = chat_reader::read_reusing_fragments(&fragments, changed) {
+                let parsed = parse_json::<ChatRequest>(changed);
+                assert_eq!(
+                    format!("{:?}", Ok::<_, ApiError>(reused)),
+                    format!("{parsed:?}"),
+                    "{}",
+                    String::from_utf8_lossy(changed)
+                );
+            }
+        };
+        for end in 0..body.len() {
+            check(&body[..end]);
+        }
+        for index in 0..body.len() {
+            for byte in [
+                b'"', b'\\', b',', b'}', b']', b'{', b'[', b' ', b'1', b'x', 0xff,
+            ] {
+                let mut changed = body.to_vec();
+                changed[index] = byte;
+                check(&changed);
+            }
+        }
+    }
+
+    #[test]
     fn a_shared_function_list_keeps_its_check_failure() {
         let fragments = ChatFragments::default();
         let body = br#"{"model":"GigaChat","messages":[{"role":"user","content":"a"}],"functions":[{"name":"f","parameters":{"type":"object"}}]}"#;
@@ -1053,6 +1113,14 @@ mod tests {
                 parse_checked_json(ChatRequestReader(&fragments), body)
             );
             assert_eq!(read, direct, "{}", shown(body));
+            if let Some(reused) = chat_reader::read_reusing_fragments(&fragments, body) {
+                assert_eq!(
+                    format!("{:?}", Ok::<_, ApiError>(reused)),
+                    direct,
+                    "{}",
+                    shown(body)
+                );
+            }
             let reference = format!(
                 "{:?}",
                 super::super::parse_json_through_value::<ChatRequest>(body)

@@ -24,6 +24,25 @@ pub(crate) struct ChatFragments {
 }
 
 impl ChatFragments {
+    /// The message that starts `rest` (an element of `messages`) and its length: a kept one found
+    /// by its text, else the element's text read and parsed.
+    fn message_at(&self, rest: &str) -> Option<(Arc<Message>, usize)> {
+        if let Some(found) = self.messages.get_at(rest) {
+            return Some(found);
+        }
+        let text = value_text_at(rest)?;
+        Some((self.message(text).ok()?, text.len()))
+    }
+
+    /// The function list that starts `rest` and its length, as [`Self::message_at`].
+    fn functions_at(&self, rest: &str) -> Option<(Arc<Functions>, usize)> {
+        if let Some(found) = self.functions.get_at(rest) {
+            return Some(found);
+        }
+        let text = value_text_at(rest)?;
+        Some((self.functions(text).ok()?, text.len()))
+    }
+
     /// The message of `text` (one element of `messages`), parsed as in the body.
     fn message(&self, text: &str) -> Result<Arc<Message>, serde_json::Error> {
         self.messages.get_or_parse(text, |text| {
@@ -43,6 +62,144 @@ impl ChatFragments {
                 serde_json::from_str::<[Vec<FunctionSpecReader>; 1]>(&format!("[{text}]"))?;
             Ok(Functions::new(list.into_iter().map(|f| f.0).collect()))
         })
+    }
+}
+
+/// The text of the JSON value `rest` starts with (its syntax checked, nothing else).
+fn value_text_at(rest: &str) -> Option<&str> {
+    let mut values = serde_json::Deserializer::from_str(rest).into_iter::<&RawValue>();
+    values.next()?.ok().map(RawValue::get)
+}
+
+/// Reads a chat body whose history messages and function list were (mostly) seen before without
+/// scanning their text: the top-level object is walked here, each message and the list are found
+/// by their text in the fragments (or read and parsed when new), and the remaining fields are
+/// read by [`ChatRequestReader`] from a small object made of their text. `None` for anything
+/// unusual (an escaped or repeated key, bad syntax, a part that does not parse): then the
+/// caller reads the body with [`ChatRequestReader`], whose outcome is the reference.
+pub(crate) fn read_reusing_fragments(
+    fragments: &ChatFragments,
+    body: &[u8],
+) -> Option<ChatRequest> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut walk = Walk { text, at: 0 };
+    let mut messages = None;
+    let mut functions = None;
+    let mut others = String::from("{\"messages\":[]");
+    walk.skip_space();
+    walk.eat(b'{')?;
+    walk.skip_space();
+    if walk.peek() != Some(b'}') {
+        loop {
+            let key = walk.plain_key()?;
+            walk.skip_space();
+            walk.eat(b':')?;
+            walk.skip_space();
+            match key {
+                "messages" if messages.is_none() => messages = Some(walk.messages(fragments)?),
+                "functions" if functions.is_none() => functions = Some(walk.functions(fragments)?),
+                "messages" | "functions" => return None,
+                _ => {
+                    let value = value_text_at(walk.rest())?;
+                    walk.at += value.len();
+                    others.push_str(",\"");
+                    others.push_str(key);
+                    others.push_str("\":");
+                    others.push_str(value);
+                }
+            }
+            walk.skip_space();
+            if walk.peek() == Some(b',') {
+                walk.at += 1;
+                walk.skip_space();
+                continue;
+            }
+            break;
+        }
+    }
+    walk.eat(b'}')?;
+    walk.skip_space();
+    if walk.at != text.len() {
+        return None;
+    }
+    others.push('}');
+    let mut json = serde_json::Deserializer::from_str(&others);
+    let mut request = ChatRequestReader(fragments).deserialize(&mut json).ok()?;
+    json.end().ok()?;
+    request.messages = messages?;
+    request.functions = functions.flatten();
+    Some(request)
+}
+
+/// A position in a body being walked by [`read_reusing_fragments`].
+struct Walk<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Walk<'a> {
+    fn rest(&self) -> &'a str {
+        self.text.get(self.at..).unwrap_or_default()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn skip_space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek() == Some(byte)).then(|| self.at += 1)
+    }
+
+    /// An object key without escapes or control characters.
+    fn plain_key(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let rest = self.rest();
+        let end = rest
+            .bytes()
+            .position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest.as_bytes().get(end) != Some(&b'"') {
+            return None;
+        }
+        self.at += end + 1;
+        rest.get(..end)
+    }
+
+    /// The `messages` array, each element from the fragments.
+    fn messages(&mut self, fragments: &ChatFragments) -> Option<Vec<Arc<Message>>> {
+        self.eat(b'[')?;
+        self.skip_space();
+        let mut messages = Vec::new();
+        if self.eat(b']').is_some() {
+            return Some(messages);
+        }
+        loop {
+            let (message, length) = fragments.message_at(self.rest())?;
+            messages.push(message);
+            self.at += length;
+            self.skip_space();
+            if self.eat(b']').is_some() {
+                return Some(messages);
+            }
+            self.eat(b',')?;
+            self.skip_space();
+        }
+    }
+
+    /// The `functions` field: `null` or a list from the fragments.
+    fn functions(&mut self, fragments: &ChatFragments) -> Option<Option<Arc<Functions>>> {
+        if self.rest().starts_with("null") {
+            self.at += "null".len();
+            return Some(None);
+        }
+        let (functions, length) = fragments.functions_at(self.rest())?;
+        self.at += length;
+        Some(Some(functions))
     }
 }
 
