@@ -16,7 +16,7 @@ const GENERATION_BYTES: usize = 8 << 20;
 const MAX_FRAGMENT_BYTES: usize = GENERATION_BYTES / 8;
 
 /// Bytes of a text's start that find it at a position of a body (see [`FragmentCache::get_at`]).
-const HEAD_BYTES: usize = 32;
+const HEAD_BYTES: usize = 64;
 
 /// Parsed values of type `T` by the JSON text they were parsed from.
 #[derive(Debug)]
@@ -92,10 +92,10 @@ impl<T> FragmentCache<T> {
     /// The value of a kept text that `rest` starts with, and that text's length: how a body is
     /// read without scanning the texts it repeats. A JSON object or array ends where its text
     /// does, so at most one kept object or array can start `rest`.
-    pub(crate) fn get_at(&self, rest: &str) -> Option<(Arc<T>, usize)> {
-        let head = rest.as_bytes().get(..HEAD_BYTES)?;
+    pub(crate) fn get_at(&self, rest: &[u8]) -> Option<(Arc<T>, usize)> {
+        let head = rest.get(..HEAD_BYTES)?;
         let hash = text_hash(head);
-        let starts = |entry: &&Arc<Entry<T>>| rest.starts_with(&*entry.text);
+        let starts = |entry: &&Arc<Entry<T>>| rest.starts_with(entry.text.as_bytes());
         let mut generations = lock(&self.generations);
         let generations = &mut *generations;
         let newer = generations.newer.by_head.get(&hash);
@@ -324,27 +324,31 @@ mod tests {
     #[test]
     fn a_kept_text_is_found_at_the_start_of_a_body() {
         let cache = FragmentCache::<usize>::default();
-        let long = r#"{"role":"user","content":"a message long enough to be found"}"#;
-        let other = r#"{"role":"user","content":"a message long enough, but another"}"#;
+        let long = r#"{"role":"user","content":"a message long enough to be found by the first bytes of its text"}"#;
+        let other = r#"{"role":"user","content":"a message long enough to be found, but another one entirely"}"#;
         for (index, text) in [long, other, r#"{"role":"user"}"#].into_iter().enumerate() {
             let _ = cache.get_or_parse(text, |_| Ok::<_, ()>(index));
         }
         let body = format!("{long},{other}]");
         assert_eq!(
-            cache.get_at(&body).map(|(v, n)| (*v, n)),
+            cache.get_at(body.as_bytes()).map(|(v, n)| (*v, n)),
             Some((0, long.len()))
         );
         let rest = &body[long.len() + 1..];
         assert_eq!(
-            cache.get_at(rest).map(|(v, n)| (*v, n)),
+            cache.get_at(rest.as_bytes()).map(|(v, n)| (*v, n)),
             Some((1, other.len()))
         );
-        assert!(cache.get_at(&long[..long.len() - 1]).is_none(), "cut short");
         assert!(
-            cache.get_at(r#"{"role":"user"},"#).is_none(),
+            cache.get_at(&long.as_bytes()[..long.len() - 1]).is_none(),
+            "cut short"
+        );
+        assert!(
+            cache.get_at(br#"{"role":"user"},"#).is_none(),
             "too short to look up"
         );
-        assert!(cache.get_at(&long.replace("found", "fount")).is_none());
+        let changed = long.replace("found", "fount");
+        assert!(cache.get_at(changed.as_bytes()).is_none());
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub(crate) struct ChatRequest {
     /// Requested model (required).
     pub(crate) model: Option<String>,
     /// The history (a message shared with earlier requests that sent the same text).
+    #[serde(deserialize_with = "shared_messages")]
     pub(crate) messages: Vec<Arc<Message>>,
     /// Sampling temperature, > 0.
     pub(crate) temperature: Option<f64>,
@@ -63,6 +64,7 @@ pub(crate) struct ChatRequest {
     /// `"none"`, `"auto"` or `{"name": …, "partial_arguments"?: {…}}`.
     pub(crate) function_call: Option<Value>,
     /// Declared functions (shared with earlier requests that sent the same list).
+    #[serde(default, deserialize_with = "shared_functions")]
     pub(crate) functions: Option<Arc<Functions>>,
     /// Structured output: `{"type":"json_schema","schema":{…},"strict":…}`.
     pub(crate) response_format: Option<Value>,
@@ -76,6 +78,21 @@ pub(crate) struct ChatRequest {
     /// What only a v2 request can ask for (`None` on v1).
     #[serde(skip)]
     pub(crate) v2: Option<V2Extras>,
+}
+
+/// `messages` read as owned messages, each then put behind an `Arc` (a helper rather than serde's
+/// `rc` feature, which would rebuild every crate of the workspace that uses serde).
+fn shared_messages<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Arc<Message>>, D::Error> {
+    Vec::<Message>::deserialize(deserializer).map(|all| all.into_iter().map(Arc::new).collect())
+}
+
+/// `functions` read as an owned list, then put behind an `Arc` (as [`shared_messages`]).
+fn shared_functions<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Arc<Functions>>, D::Error> {
+    Option::<Functions>::deserialize(deserializer).map(|list| list.map(Arc::new))
 }
 
 /// The parts of a v2 request the v1 model has no field for.
@@ -122,9 +139,13 @@ pub(crate) struct MessageMemo {
     tokens: OnceLock<usize>,
     /// Whether the content is JSON text (asked of `function` messages only).
     content_is_json: OnceLock<bool>,
-    /// The last step of the seed hash over this message: the hash before it, the hash after.
-    seed_step: Mutex<Option<(u64, u64)>>,
+    /// The latest steps of the seed hash over this message (the hash before it, the hash after),
+    /// newest first: one for each place the same message takes in the histories being resent.
+    seed_steps: Mutex<[Option<(u64, u64)>; SEED_STEPS]>,
 }
+
+/// Steps of the seed hash a message remembers.
+const SEED_STEPS: usize = 4;
 
 /// Shown as nothing, so a message shows the same whether or not it was measured yet.
 impl fmt::Debug for MessageMemo {
@@ -181,18 +202,23 @@ impl Message {
     }
 
     /// `seed` with this message's JSON and a separator mixed in (FNV-1a, byte by byte, as
-    /// [`MeasuredPrompt::seed`] is defined); the last step is remembered, as the same history
+    /// [`MeasuredPrompt::seed`] is defined); the latest steps are remembered, as the same history
     /// comes again with the next turn.
     fn seed_after(&self, seed: u64) -> u64 {
-        if let Some((before, after)) = *lock(&self.memo.seed_step)
-            && before == seed
-        {
+        let known = lock(&self.memo.seed_steps)
+            .iter()
+            .flatten()
+            .find(|(before, _)| *before == seed)
+            .map(|(_, after)| *after);
+        if let Some(after) = known {
             return after;
         }
         let mut json = Vec::new();
         write_json(&mut json, self);
         let after = Fnv::from(seed).write(&json).write(&[0xff]).finish();
-        *lock(&self.memo.seed_step) = Some((seed, after));
+        let mut steps = lock(&self.memo.seed_steps);
+        steps.rotate_right(1);
+        steps[0] = Some((seed, after));
         after
     }
 }
@@ -842,7 +868,7 @@ mod tests {
             .messages
             .iter()
             .map(|message| {
-                seed.write_str(&serde_json::to_string(message).unwrap());
+                seed.write_str(&serde_json::to_string(&**message).unwrap());
                 tokens += MESSAGE_OVERHEAD_TOKENS + text::count_tokens(message.text());
                 if let Some(call) = &message.function_call {
                     tokens += text::count_tokens(&call.to_string());

@@ -26,7 +26,7 @@ pub(crate) struct ChatFragments {
 impl ChatFragments {
     /// The message that starts `rest` (an element of `messages`) and its length: a kept one found
     /// by its text, else the element's text read and parsed.
-    fn message_at(&self, rest: &str) -> Option<(Arc<Message>, usize)> {
+    fn message_at(&self, rest: &[u8]) -> Option<(Arc<Message>, usize)> {
         if let Some(found) = self.messages.get_at(rest) {
             return Some(found);
         }
@@ -35,7 +35,7 @@ impl ChatFragments {
     }
 
     /// The function list that starts `rest` and its length, as [`Self::message_at`].
-    fn functions_at(&self, rest: &str) -> Option<(Arc<Functions>, usize)> {
+    fn functions_at(&self, rest: &[u8]) -> Option<(Arc<Functions>, usize)> {
         if let Some(found) = self.functions.get_at(rest) {
             return Some(found);
         }
@@ -65,9 +65,9 @@ impl ChatFragments {
     }
 }
 
-/// The text of the JSON value `rest` starts with (its syntax checked, nothing else).
-fn value_text_at(rest: &str) -> Option<&str> {
-    let mut values = serde_json::Deserializer::from_str(rest).into_iter::<&RawValue>();
+/// The text of the JSON value `rest` starts with (its syntax and UTF-8 checked, nothing else).
+fn value_text_at(rest: &[u8]) -> Option<&str> {
+    let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<&RawValue>();
     values.next()?.ok().map(RawValue::get)
 }
 
@@ -81,8 +81,9 @@ pub(crate) fn read_reusing_fragments(
     fragments: &ChatFragments,
     body: &[u8],
 ) -> Option<ChatRequest> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut walk = Walk { text, at: 0 };
+    // UTF-8 is checked piece by piece: keys, the other fields' values and new messages here, the
+    // kept messages and lists were checked when first read and are compared byte for byte.
+    let mut walk = Walk { body, at: 0 };
     let mut messages = None;
     let mut functions = None;
     let mut others = String::from("{\"messages\":[]");
@@ -119,7 +120,7 @@ pub(crate) fn read_reusing_fragments(
     }
     walk.eat(b'}')?;
     walk.skip_space();
-    if walk.at != text.len() {
+    if walk.at != body.len() {
         return None;
     }
     others.push('}');
@@ -133,17 +134,17 @@ pub(crate) fn read_reusing_fragments(
 
 /// A position in a body being walked by [`read_reusing_fragments`].
 struct Walk<'a> {
-    text: &'a str,
+    body: &'a [u8],
     at: usize,
 }
 
 impl<'a> Walk<'a> {
-    fn rest(&self) -> &'a str {
-        self.text.get(self.at..).unwrap_or_default()
+    fn rest(&self) -> &'a [u8] {
+        self.body.get(self.at..).unwrap_or_default()
     }
 
     fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.at).copied()
+        self.body.get(self.at).copied()
     }
 
     fn skip_space(&mut self) {
@@ -161,13 +162,13 @@ impl<'a> Walk<'a> {
         self.eat(b'"')?;
         let rest = self.rest();
         let end = rest
-            .bytes()
-            .position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
-        if rest.as_bytes().get(end) != Some(&b'"') {
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest.get(end) != Some(&b'"') {
             return None;
         }
         self.at += end + 1;
-        rest.get(..end)
+        std::str::from_utf8(rest.get(..end)?).ok()
     }
 
     /// The `messages` array, each element from the fragments.
@@ -193,7 +194,7 @@ impl<'a> Walk<'a> {
 
     /// The `functions` field: `null` or a list from the fragments.
     fn functions(&mut self, fragments: &ChatFragments) -> Option<Option<Arc<Functions>>> {
-        if self.rest().starts_with("null") {
+        if self.rest().starts_with(b"null") {
             self.at += "null".len();
             return Some(None);
         }
