@@ -1,11 +1,13 @@
 //! The prompt cache: a prompt prefix seen again within the TTL counts as `precached_prompt_tokens`.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::fragments::MixHasher;
 use crate::sync::lock;
 
 /// Whose prefixes they are: the identity, and the client's `X-Session-ID` if it sent one.
@@ -21,10 +23,13 @@ pub(crate) struct PromptCache {
     seen: Mutex<Seen>,
 }
 
+/// Prefix hashes (already hashes: mixed once more, not SipHashed) and when each was last seen.
+type Hashes = HashMap<u64, Instant, BuildHasherDefault<MixHasher>>;
+
 /// The prefix hashes seen, grouped by owner (one lookup of the owner per request, not per prefix).
 #[derive(Debug, Default)]
 struct Seen {
-    by_owner: HashMap<Owner, HashMap<u64, Instant>>,
+    by_owner: HashMap<Owner, Hashes>,
     entries: usize,
 }
 

@@ -14,6 +14,7 @@ mod control;
 mod error;
 mod faults;
 mod files;
+mod fragments;
 mod header_limit;
 mod headers;
 mod json_check;
@@ -40,6 +41,7 @@ pub use error::EmulatorError;
 pub use faults::{Fault, Faults};
 pub use log::{Listener, LoggedRequest};
 
+use api::chat_reader::ChatFragments;
 use auth::oauth::RateLimiter;
 use auth::tokens::TokenStore;
 use cache::PromptCache;
@@ -85,6 +87,7 @@ impl Emulator {
             log: RequestLog::new(config.log_capacity),
             faults: Faults::default(),
             prompt_cache: PromptCache::new(config.prompt_cache_ttl),
+            chat_fragments: ChatFragments::default(),
             inflight: Inflight::new(config.concurrency_limit),
             cassettes: Cassettes::load(config.replay_dir.as_deref())?,
             pki,

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::api::chat_reader::ChatFragments;
 use crate::auth::oauth::RateLimiter;
 use crate::auth::tokens::TokenStore;
 use crate::cache::PromptCache;
@@ -30,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) faults: Faults,
     /// Recently seen prompt prefixes.
     pub(crate) prompt_cache: PromptCache,
+    /// History messages and function lists of recent chat bodies, parsed, by their text.
+    pub(crate) chat_fragments: ChatFragments,
     /// In-flight requests per identity.
     pub(crate) inflight: Inflight,
     /// The private CA (absent without TLS).

@@ -11,6 +11,13 @@ impl Default for Fnv {
     }
 }
 
+impl From<u64> for Fnv {
+    /// Resumes hashing from the state `finish` returned.
+    fn from(state: u64) -> Self {
+        Self(state)
+    }
+}
+
 impl Fnv {
     /// Mixes `bytes` in.
     pub(crate) fn write(&mut self, bytes: &[u8]) -> &mut Self {

@@ -288,7 +288,7 @@ fn auto(turn: &mut Turn<'_>, invalid: Option<&str>) -> Option<Answer> {
         return Some(run_builtin(turn, name));
     }
     // v1 draws unless functions leave `text2image` out; v2 only when `image_generate` is offered.
-    let functions = request.functions.as_deref().unwrap_or_default();
+    let functions = request.declared();
     let image_allowed = match offered {
         Some(offered) => offered.iter().any(|name| name == builtins::IMAGE_GENERATE),
         None => functions.is_empty() || functions.iter().any(|f| f.name == "text2image"),

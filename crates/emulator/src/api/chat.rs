@@ -1,7 +1,8 @@
 //! `POST /api/v1/chat/completions`: request model, GigaChat's validations, usage, and the
 //! non-streaming answer (streaming lives in `stream.rs`, answer content in `answer.rs`).
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Extension;
 use axum::extract::State;
@@ -11,12 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::answer::{self, Answer};
-use super::chat_reader::ChatRequestReader;
+use super::chat_reader::{self, ChatRequestReader};
 use super::{legacy_layout_rest, models, now_secs, parse_checked_json, stream};
 use crate::auth::{Identity, Scope};
 use crate::cache::Prefix;
 use crate::log::StreamTally;
 use crate::state::AppState;
+use crate::sync::lock;
 use crate::text::{self, Fnv};
 use crate::wire::{self, ApiError, ApiResult};
 use crate::{json_check, schema};
@@ -44,8 +46,9 @@ const REQUEST_OVERHEAD_TOKENS: usize = 5;
 pub(crate) struct ChatRequest {
     /// Requested model (required).
     pub(crate) model: Option<String>,
-    /// The history.
-    pub(crate) messages: Vec<Message>,
+    /// The history (a message shared with earlier requests that sent the same text).
+    #[serde(deserialize_with = "shared_messages")]
+    pub(crate) messages: Vec<Arc<Message>>,
     /// Sampling temperature, > 0.
     pub(crate) temperature: Option<f64>,
     /// Nucleus sampling, in [0, 1].
@@ -60,8 +63,9 @@ pub(crate) struct ChatRequest {
     pub(crate) update_interval: Option<f64>,
     /// `"none"`, `"auto"` or `{"name": …, "partial_arguments"?: {…}}`.
     pub(crate) function_call: Option<Value>,
-    /// Declared functions.
-    pub(crate) functions: Option<Vec<FunctionSpec>>,
+    /// Declared functions (shared with earlier requests that sent the same list).
+    #[serde(default, deserialize_with = "shared_functions")]
+    pub(crate) functions: Option<Arc<Functions>>,
     /// Structured output: `{"type":"json_schema","schema":{…},"strict":…}`.
     pub(crate) response_format: Option<Value>,
     /// Reasoning effort (any string; `none` turns reasoning off).
@@ -74,6 +78,21 @@ pub(crate) struct ChatRequest {
     /// What only a v2 request can ask for (`None` on v1).
     #[serde(skip)]
     pub(crate) v2: Option<V2Extras>,
+}
+
+/// `messages` read as owned messages, each then put behind an `Arc` (a helper rather than serde's
+/// `rc` feature, which would rebuild every crate of the workspace that uses serde).
+fn shared_messages<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Arc<Message>>, D::Error> {
+    Vec::<Message>::deserialize(deserializer).map(|all| all.into_iter().map(Arc::new).collect())
+}
+
+/// `functions` read as an owned list, then put behind an `Arc` (as [`shared_messages`]).
+fn shared_functions<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Arc<Functions>>, D::Error> {
+    Option::<Functions>::deserialize(deserializer).map(|list| list.map(Arc::new))
 }
 
 /// The parts of a v2 request the v1 model has no field for.
@@ -107,12 +126,171 @@ pub(crate) struct Message {
     /// State id returned with a call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) functions_state_id: Option<String>,
+    /// What the checks and the prompt estimate derive from the message, worked out once.
+    #[serde(skip)]
+    pub(crate) memo: MessageMemo,
+}
+
+/// What is derived from a [`Message`] alone, kept with it: a message resent in a later request
+/// (shared through the fragment cache) is not measured again.
+#[derive(Default)]
+pub(crate) struct MessageMemo {
+    /// Tokens of the text and of the call's JSON.
+    tokens: OnceLock<usize>,
+    /// Whether the content is JSON text (asked of `function` messages only).
+    content_is_json: OnceLock<bool>,
+    /// The latest steps of the seed hash over this message (the hash before it, the hash after),
+    /// newest first: one for each place the same message takes in the histories being resent.
+    seed_steps: Mutex<[Option<(u64, u64)>; SEED_STEPS]>,
+}
+
+/// Steps of the seed hash a message remembers.
+const SEED_STEPS: usize = 4;
+
+/// Shown as nothing, so a message shows the same whether or not it was measured yet.
+impl fmt::Debug for MessageMemo {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("MessageMemo")
+    }
 }
 
 impl Message {
+    /// A message with nothing derived from it yet.
+    pub(crate) fn new(
+        role: String,
+        content: Option<String>,
+        function_call: Option<Value>,
+        name: Option<String>,
+        attachments: Vec<String>,
+        functions_state_id: Option<String>,
+    ) -> Self {
+        Self {
+            role,
+            content,
+            function_call,
+            name,
+            attachments,
+            functions_state_id,
+            memo: MessageMemo::default(),
+        }
+    }
+
     /// The text content, empty when absent.
     pub(crate) fn text(&self) -> &str {
         self.content.as_deref().unwrap_or("")
+    }
+
+    /// Tokens of the text and of the call's JSON (without the per-message overhead).
+    fn tokens(&self) -> usize {
+        *self.memo.tokens.get_or_init(|| {
+            let mut tokens = text::count_tokens(self.text());
+            if let Some(call) = &self.function_call {
+                let mut json = Vec::new();
+                write_json(&mut json, call);
+                tokens += text::count_tokens(std::str::from_utf8(&json).unwrap_or_default());
+            }
+            tokens
+        })
+    }
+
+    /// Whether the content is JSON text a `Value` would accept.
+    fn content_is_json(&self) -> bool {
+        *self
+            .memo
+            .content_is_json
+            .get_or_init(|| json_check::is_json_text(self.text()))
+    }
+
+    /// `seed` with this message's JSON and a separator mixed in (FNV-1a, byte by byte, as
+    /// [`MeasuredPrompt::seed`] is defined); the latest steps are remembered, as the same history
+    /// comes again with the next turn.
+    fn seed_after(&self, seed: u64) -> u64 {
+        let known = lock(&self.memo.seed_steps)
+            .iter()
+            .flatten()
+            .find(|(before, _)| *before == seed)
+            .map(|(_, after)| *after);
+        if let Some(after) = known {
+            return after;
+        }
+        let mut json = Vec::new();
+        write_json(&mut json, self);
+        let after = Fnv::from(seed).write(&json).write(&[0xff]).finish();
+        let mut steps = lock(&self.memo.seed_steps);
+        steps.rotate_right(1);
+        steps[0] = Some((seed, after));
+        after
+    }
+}
+
+/// The declared functions, with what the checks and the prompt estimate derive from them worked
+/// out once per list (a list resent in a later request is shared through the fragment cache).
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Functions {
+    /// The functions, in order.
+    list: Vec<FunctionSpec>,
+    /// The outcome of the checks on names and schemas.
+    #[serde(skip)]
+    checked: OnceLock<Result<(), ApiError>>,
+    /// The FNV hash and the tokens of the list's JSON.
+    #[serde(skip)]
+    measured: OnceLock<(u64, usize)>,
+}
+
+/// Shown as the list alone, whether or not it was checked and measured yet.
+impl fmt::Debug for Functions {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.list.fmt(formatter)
+    }
+}
+
+impl Functions {
+    /// A list with nothing derived from it yet.
+    pub(crate) fn new(list: Vec<FunctionSpec>) -> Self {
+        Self {
+            list,
+            checked: OnceLock::new(),
+            measured: OnceLock::new(),
+        }
+    }
+
+    /// The functions, in order.
+    pub(crate) fn list(&self) -> &[FunctionSpec] {
+        &self.list
+    }
+
+    /// Every function has a name and schemas GigaChat accepts (the first failure otherwise).
+    fn check(&self) -> Result<(), ApiError> {
+        self.checked
+            .get_or_init(|| {
+                for function in &self.list {
+                    if function.name.is_empty() {
+                        return Err(ApiError::invalid_params("function name must not be empty"));
+                    }
+                    for schema in [&function.parameters, &function.return_parameters]
+                        .into_iter()
+                        .flatten()
+                    {
+                        schema::check_properties(schema).map_err(|message| {
+                            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+                        })?;
+                    }
+                }
+                Ok(())
+            })
+            .clone()
+    }
+
+    /// The FNV hash and the tokens of the list's JSON.
+    fn measure(&self) -> (u64, usize) {
+        *self.measured.get_or_init(|| {
+            let mut json = Vec::new();
+            write_json(&mut json, &self.list);
+            let hash = Fnv::default().write(&json).finish();
+            let tokens = text::count_tokens(std::str::from_utf8(&json).unwrap_or_default());
+            (hash, tokens)
+        })
     }
 }
 
@@ -196,7 +374,7 @@ impl ChatRequest {
         if let Some(mode) = self.v2.as_ref().and_then(|v2| v2.mode.clone()) {
             return Ok(mode);
         }
-        let declared = self.functions.as_deref().unwrap_or_default();
+        let declared = self.declared();
         match &self.function_call {
             None if declared.is_empty() => Ok(CallMode::None),
             None => Ok(CallMode::Auto),
@@ -245,11 +423,12 @@ impl ChatRequest {
 
     /// The declared function `name`, if any.
     pub(crate) fn function(&self, name: &str) -> Option<&FunctionSpec> {
-        self.functions
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .find(|f| f.name == name)
+        self.declared().iter().find(|f| f.name == name)
+    }
+
+    /// The declared functions (none when the request has no list).
+    pub(crate) fn declared(&self) -> &[FunctionSpec] {
+        self.functions.as_deref().map_or(&[], Functions::list)
     }
 }
 
@@ -300,17 +479,8 @@ fn validate(request: &ChatRequest, new_host: bool) -> Result<(), ApiError> {
             "update_interval must be in range [0, +inf)",
         ));
     }
-    for function in request.functions.as_deref().unwrap_or_default() {
-        if function.name.is_empty() {
-            return Err(ApiError::invalid_params("function name must not be empty"));
-        }
-        for schema in [&function.parameters, &function.return_parameters]
-            .into_iter()
-            .flatten()
-        {
-            schema::check_properties(schema)
-                .map_err(|message| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message))?;
-        }
+    if let Some(functions) = &request.functions {
+        functions.check()?;
     }
     request.call_mode()?;
     request.output_schema()?;
@@ -319,7 +489,7 @@ fn validate(request: &ChatRequest, new_host: bool) -> Result<(), ApiError> {
 
 /// Calls in the history must be objects with a following result; results must be JSON (api.giga.chat
 /// words that error `INVALID_PARAMS: invalid function result for function json string `…``).
-fn validate_history(messages: &[Message], new_host: bool) -> Result<(), ApiError> {
+fn validate_history(messages: &[Arc<Message>], new_host: bool) -> Result<(), ApiError> {
     for (index, message) in messages.iter().enumerate() {
         if let Some(call) = &message.function_call {
             if message.role != "assistant" {
@@ -347,7 +517,7 @@ fn validate_history(messages: &[Message], new_host: bool) -> Result<(), ApiError
                     "function message must have a name",
                 ));
             }
-            if !json_check::is_json_text(message.text()) {
+            if !message.content_is_json() {
                 if new_host {
                     return Err(ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
@@ -371,7 +541,7 @@ fn validate_history(messages: &[Message], new_host: bool) -> Result<(), ApiError
 fn check_attachments(
     state: &AppState,
     identity: &Identity,
-    messages: &[Message],
+    messages: &[Arc<Message>],
 ) -> Result<Vec<usize>, ApiError> {
     let mut images_total = 0;
     let mut tokens = Vec::with_capacity(messages.len());
@@ -417,47 +587,38 @@ pub(crate) struct MeasuredPrompt {
     pub(crate) seed: u64,
 }
 
-/// Measures the prompt: every message is serialised once, into one reused buffer, and that JSON
-/// feeds the message hash (the answer's seed, and with the hash of model and functions the prefix
-/// hashes); tokens come from the texts, the functions' JSON and each call's JSON.
+/// Measures the prompt: each message's JSON feeds the message hash (the answer's seed, and with
+/// the hash of model and functions the prefix hashes); tokens come from the texts, the functions'
+/// JSON and each call's JSON. What depends on a message or the function list alone is worked out
+/// once for each (see [`MessageMemo`], [`Functions`]).
 fn measure(model: &str, request: &ChatRequest, attachment_tokens: &[usize]) -> MeasuredPrompt {
     let mut head = Fnv::default();
     head.write_str(model);
     let mut tokens = REQUEST_OVERHEAD_TOKENS;
-    let mut json = Vec::new();
     if let Some(functions) = &request.functions {
-        write_json(&mut json, functions);
-        head.write(&json).write(&[0xff]);
-        tokens += text::count_tokens(std::str::from_utf8(&json).unwrap_or_default());
+        let (hash, function_tokens) = functions.measure();
+        head.write(&hash.to_le_bytes()).write(&[0xff]);
+        tokens += function_tokens;
     }
     let head = head.finish().to_le_bytes();
-    let mut messages = Fnv::default();
-    let mut call_json = Vec::new();
+    let mut seed = Fnv::default().finish();
     let prefixes = request
         .messages
         .iter()
         .enumerate()
         .map(|(index, message)| {
-            write_json(&mut json, message);
-            messages.write(&json).write(&[0xff]);
+            seed = message.seed_after(seed);
             tokens += MESSAGE_OVERHEAD_TOKENS
-                + text::count_tokens(message.text())
+                + message.tokens()
                 + attachment_tokens.get(index).copied().unwrap_or(0);
-            if let Some(call) = &message.function_call {
-                write_json(&mut call_json, call);
-                tokens += text::count_tokens(std::str::from_utf8(&call_json).unwrap_or_default());
-            }
             let hash = Fnv::default()
                 .write(&head)
-                .write(&messages.finish().to_le_bytes())
+                .write(&seed.to_le_bytes())
                 .finish();
             Prefix { hash, tokens }
         })
         .collect();
-    MeasuredPrompt {
-        prefixes,
-        seed: messages.finish(),
-    }
+    MeasuredPrompt { prefixes, seed }
 }
 
 /// Replaces `buffer` with the compact JSON of `value` (empty if it cannot be serialised).
@@ -487,7 +648,7 @@ pub(crate) fn prepare(
     if models::new_host_pers_only(base) && (on_legacy_host || identity.scope != Scope::Pers) {
         return Err(ApiError::no_such_model());
     }
-    let sends_functions = request.functions.as_ref().is_some_and(|f| !f.is_empty());
+    let sends_functions = !request.declared().is_empty();
     if sends_functions && state.config.no_function_models.iter().any(|m| m == base) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -536,7 +697,11 @@ pub(crate) async fn completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let request = parse_checked_json::<ChatRequestReader>(&body)?;
+    let fragments = &state.chat_fragments;
+    let request = match chat_reader::read_reusing_fragments(fragments, &body) {
+        Some(request) => request,
+        None => parse_checked_json(ChatRequestReader(fragments), &body)?,
+    };
     let reply = prepare(&state, &identity, &headers, uri.path(), &request)?;
     if request.stream == Some(true) {
         let pacing = stream::Pacing::new(&state.config, request.update_interval);
@@ -602,6 +767,7 @@ fn completion(reply: &Reply) -> Completion<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::chat_reader::ChatFragments;
     use crate::api::parse_json;
     use serde_json::json;
 
@@ -694,7 +860,7 @@ mod tests {
     fn reference_tokens_and_seed(request: &ChatRequest) -> (Vec<usize>, u64) {
         let mut tokens = REQUEST_OVERHEAD_TOKENS;
         if let Some(functions) = &request.functions {
-            let json = serde_json::to_string(functions).unwrap();
+            let json = serde_json::to_string(functions.list()).unwrap();
             tokens += text::count_tokens(&json);
         }
         let mut seed = Fnv::default();
@@ -702,7 +868,7 @@ mod tests {
             .messages
             .iter()
             .map(|message| {
-                seed.write_str(&serde_json::to_string(message).unwrap());
+                seed.write_str(&serde_json::to_string(&**message).unwrap());
                 tokens += MESSAGE_OVERHEAD_TOKENS + text::count_tokens(message.text());
                 if let Some(call) = &message.function_call {
                     tokens += text::count_tokens(&call.to_string());
@@ -711,6 +877,135 @@ mod tests {
             })
             .collect();
         (per_prefix, seed.finish())
+    }
+
+    /// Variants of the agent body as an agent's next turns send them: more messages, one changed
+    /// in the middle, one inserted near the start (so every later message follows another
+    /// history), a message repeated, another function list.
+    fn agent_variants() -> Vec<Value> {
+        let body = agent_body();
+        let mut variants = vec![body.clone()];
+        let mut longer = body.clone();
+        let messages = longer["messages"].as_array_mut().unwrap();
+        messages.push(json!({"role": "assistant", "content": "Done."}));
+        messages.push(json!({"role": "user", "content": "И ещё: call:tool_3"}));
+        variants.push(longer);
+        let mut changed = body.clone();
+        changed["messages"][40]["content"] = json!("changed \"text\" here");
+        variants.push(changed);
+        let mut shifted = body.clone();
+        let messages = shifted["messages"].as_array_mut().unwrap();
+        messages.insert(1, json!({"role": "user", "content": "first"}));
+        variants.push(shifted);
+        let mut repeated = body.clone();
+        let messages = repeated["messages"].as_array_mut().unwrap();
+        let again: Vec<Value> = messages[1..7].to_vec();
+        messages.extend(again);
+        variants.push(repeated);
+        let mut tools = body;
+        tools["functions"].as_array_mut().unwrap().truncate(7);
+        variants.push(tools);
+        variants
+    }
+
+    #[test]
+    fn shared_messages_and_functions_measure_as_freshly_parsed_ones() {
+        let fragments = ChatFragments::default();
+        let read = |body: &[u8], fragments: &ChatFragments| -> ChatRequest {
+            parse_checked_json(ChatRequestReader(fragments), body).unwrap()
+        };
+        // Twice over, so the second round reads every message and list from the fragments, and
+        // the variants between two reads of a body move each message's remembered seed step.
+        for _ in 0..2 {
+            for variant in agent_variants() {
+                let body = serde_json::to_vec(&variant).unwrap();
+                let shared = read(&body, &fragments);
+                let fresh = read(&body, &ChatFragments::default());
+                let reference: ChatRequest = serde_json::from_value(variant).unwrap();
+                let (tokens, seed) = reference_tokens_and_seed(&reference);
+                for request in [&shared, &fresh] {
+                    assert_eq!(format!("{request:?}"), format!("{reference:?}"));
+                    let prompt = measure("GigaChat", request, &[]);
+                    let measured: Vec<usize> = prompt.prefixes.iter().map(|p| p.tokens).collect();
+                    assert_eq!(measured, tokens);
+                    assert_eq!(prompt.seed, seed);
+                    assert_eq!(prompt, measure("GigaChat", &reference, &[]));
+                    assert_eq!(
+                        request.functions.as_ref().map(|f| f.check()),
+                        reference.functions.as_ref().map(|f| f.check())
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_read_from_fragments_is_the_body_parsed() {
+        let fragments = ChatFragments::default();
+        for round in 0..2 {
+            for variant in agent_variants() {
+                let body = serde_json::to_vec(&variant).unwrap();
+                let reused = chat_reader::read_reusing_fragments(&fragments, &body)
+                    .unwrap_or_else(|| panic!("round {round}: not read"));
+                let parsed: ChatRequest = parse_json(&body).unwrap();
+                assert_eq!(format!("{reused:?}"), format!("{parsed:?}"));
+            }
+        }
+    }
+
+    /// Every prefix of a body and single-byte changes at every position, read with fragments
+    /// that hold its messages and list: whenever the walk reads one, it is what the body
+    /// parses to, and a body the parse rejects is never read.
+    #[test]
+    fn a_changed_or_cut_body_is_read_from_fragments_only_as_it_parses() {
+        let body = concat!(
+            r#" { "model" : "GigaChat", "x":[1,{"y":null}], "messages": [ "#,
+            r#"{"role":"system","content":"You are a helpful assistant, JSON please."} , "#,
+            r#"{"role":"user","content":"Say \"hi\" — \u0416 and call:f"},"#,
+            r#"{"role":"assistant","content":"","function_call":{"name":"f","arguments":{"a":1}}},"#,
+            r#"{"role":"function","name":"f","content":"{\"ok\":true,\"n\":[1,2.5]}"}],"#,
+            "\n\t\"functions\":[{\"name\":\"f\",\"parameters\":{\"type\":\"object\",",
+            r#""properties":{"a":{"type":"integer"}}}}], "stream" : false } "#,
+        )
+        .as_bytes();
+        let fragments = ChatFragments::default();
+        assert!(chat_reader::read_reusing_fragments(&fragments, body).is_some());
+        let check = |changed: &[u8]| {
+            if let Some(reused) = chat_reader::read_reusing_fragments(&fragments, changed) {
+                let parsed = parse_json::<ChatRequest>(changed);
+                assert_eq!(
+                    format!("{:?}", Ok::<_, ApiError>(reused)),
+                    format!("{parsed:?}"),
+                    "{}",
+                    String::from_utf8_lossy(changed)
+                );
+            }
+        };
+        for end in 0..body.len() {
+            check(&body[..end]);
+        }
+        for index in 0..body.len() {
+            for byte in [
+                b'"', b'\\', b',', b'}', b']', b'{', b'[', b' ', b'1', b'x', 0xff,
+            ] {
+                let mut changed = body.to_vec();
+                changed[index] = byte;
+                check(&changed);
+            }
+        }
+    }
+
+    #[test]
+    fn a_shared_function_list_keeps_its_check_failure() {
+        let fragments = ChatFragments::default();
+        let body = br#"{"model":"GigaChat","messages":[{"role":"user","content":"a"}],"functions":[{"name":"f","parameters":{"type":"object"}}]}"#;
+        for _ in 0..2 {
+            let request: ChatRequest =
+                parse_checked_json(ChatRequestReader(&fragments), body).unwrap();
+            let error = validate(&request, false).unwrap_err();
+            assert_eq!(error.status, 422);
+            assert!(error.message.contains("properties"), "{}", error.message);
+        }
     }
 
     #[test]
@@ -829,15 +1124,34 @@ mod tests {
         bodies.push(br#"{"model":"GigaChat","messages":[],"functions":null,"max_tokens":9223372036854775808}"#.to_vec());
         bodies.push(b"[]".to_vec());
         bodies.push(b"".to_vec());
-        for body in bodies {
-            let direct = format!("{:?}", parse_json::<ChatRequest>(&body));
-            let read = format!("{:?}", parse_checked_json::<ChatRequestReader>(&body));
-            assert_eq!(read, direct, "{}", shown(&body));
+        // Nesting around the limit inside a message and inside the functions: read on their own,
+        // the fragments must fail where the whole body fails.
+        for depth in 118..=127 {
+            let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+            bodies.push(format!(r#"{{"model":"GigaChat","messages":[{{"role":"user","content":"a","x":{nested}}}]}}"#).into_bytes());
+            bodies.push(format!(r#"{{"model":"GigaChat","messages":[{{"role":"user","content":"a"}}],"functions":[{{"name":"f","x":{nested}}}]}}"#).into_bytes());
+        }
+        let fragments = ChatFragments::default();
+        for body in bodies.iter().chain(&bodies) {
+            let direct = format!("{:?}", parse_json::<ChatRequest>(body));
+            let read = format!(
+                "{:?}",
+                parse_checked_json(ChatRequestReader(&fragments), body)
+            );
+            assert_eq!(read, direct, "{}", shown(body));
+            if let Some(reused) = chat_reader::read_reusing_fragments(&fragments, body) {
+                assert_eq!(
+                    format!("{:?}", Ok::<_, ApiError>(reused)),
+                    direct,
+                    "{}",
+                    shown(body)
+                );
+            }
             let reference = format!(
                 "{:?}",
-                super::super::parse_json_through_value::<ChatRequest>(&body)
+                super::super::parse_json_through_value::<ChatRequest>(body)
             );
-            assert_eq!(direct, reference, "{}", shown(&body));
+            assert_eq!(direct, reference, "{}", shown(body));
         }
     }
 

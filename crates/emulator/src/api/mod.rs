@@ -6,7 +6,7 @@ pub(crate) mod aicheck;
 pub(crate) mod answer;
 pub(crate) mod builtins;
 pub(crate) mod chat;
-mod chat_reader;
+pub(crate) mod chat_reader;
 pub(crate) mod embeddings;
 pub(crate) mod files;
 pub(crate) mod functions;
@@ -21,7 +21,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 
 use crate::auth::{bearer, oauth};
 use crate::state::AppState;
@@ -51,24 +51,23 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     }
 }
 
-/// A reader of `Target` straight from JSON text that checks every field `Target` does not know as
-/// the `Value` route would: when it succeeds the body needs no separate check.
-pub(crate) trait CheckedReader: DeserializeOwned {
-    /// What it reads.
-    type Target: DeserializeOwned;
-
-    /// What was read.
-    fn into_target(self) -> Self::Target;
-}
-
-/// [`parse_json`] for a target with a [`CheckedReader`]: one pass over the body when the reader
-/// succeeds; any failure takes the `Value` route, whose outcome and wording are the reference.
-pub(crate) fn parse_checked_json<R: CheckedReader>(body: &[u8]) -> Result<R::Target, ApiError> {
-    let read = std::str::from_utf8(body)
-        .ok()
-        .and_then(|text| serde_json::from_str::<R>(text).ok());
+/// [`parse_json`] with `reader`, a reader of `T` straight from JSON text that checks every field `T`
+/// does not know as the `Value` route would (so the body needs no separate check): one pass over
+/// the body when the reader succeeds; any failure takes the `Value` route, whose outcome and
+/// wording are the reference.
+pub(crate) fn parse_checked_json<T, R>(reader: R, body: &[u8]) -> Result<T, ApiError>
+where
+    T: DeserializeOwned,
+    R: for<'de> DeserializeSeed<'de, Value = T>,
+{
+    let read = std::str::from_utf8(body).ok().and_then(|text| {
+        let mut json = serde_json::Deserializer::from_str(text);
+        let read = reader.deserialize(&mut json).ok()?;
+        json.end().ok()?;
+        Some(read)
+    });
     match read {
-        Some(read) => Ok(read.into_target()),
+        Some(read) => Ok(read),
         None => parse_json_through_value(body),
     }
 }

@@ -1,10 +1,12 @@
 //! The v2 request: wire model, v2 checks (`tool_config`, results matched by id), translation to v1.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::builtins;
-use crate::api::chat::{CallMode, ChatRequest, FunctionSpec, Message, V2Extras};
+use crate::api::chat::{CallMode, ChatRequest, FunctionSpec, Functions, Message, V2Extras};
 use crate::wire::ApiError;
 
 /// `POST /v2/chat/completions` as far as the emulator reads it (unknown fields are ignored, as the
@@ -138,14 +140,14 @@ fn results_of(message: InMessage) -> Vec<ToolResult> {
 
 /// The v1 `function` message of a result.
 fn result_message(result: ToolResult) -> Message {
-    Message {
-        role: "function".to_owned(),
-        content: Some(result.result),
-        function_call: None,
-        name: result.name,
-        attachments: Vec::new(),
-        functions_state_id: result.state,
-    }
+    Message::new(
+        "function".to_owned(),
+        Some(result.result),
+        None,
+        result.name,
+        Vec::new(),
+        result.state,
+    )
 }
 
 /// How a call is named in errors: `'get_rate' (id call_b)`.
@@ -177,19 +179,19 @@ fn to_v1_messages(messages: Vec<InMessage>) -> Result<Vec<Message>, ApiError> {
             .filter_map(|p| p.get("function_call").cloned())
             .collect();
         if role != "assistant" || calls.is_empty() {
-            out.push(Message {
+            out.push(Message::new(
                 role,
-                content: Some(text_of(&parts)),
-                function_call: calls.into_iter().next(),
-                name: None,
-                attachments: parts
+                Some(text_of(&parts)),
+                calls.into_iter().next(),
+                None,
+                parts
                     .iter()
                     .filter_map(|p| p.get("files").and_then(Value::as_array))
                     .flatten()
                     .filter_map(|f| f.get("id").and_then(Value::as_str).map(str::to_owned))
                     .collect(),
-                functions_state_id: state,
-            });
+                state,
+            ));
             continue;
         }
         let mut results: Vec<Option<ToolResult>> = Vec::new();
@@ -213,14 +215,14 @@ fn to_v1_messages(messages: Vec<InMessage>) -> Result<Vec<Message>, ApiError> {
                         describe(name, id.as_deref())
                     ))
                 })?;
-            out.push(Message {
-                role: "assistant".to_owned(),
-                content: Some(String::new()),
-                function_call: Some(call.clone()),
-                name: None,
-                attachments: Vec::new(),
-                functions_state_id: state.clone(),
-            });
+            out.push(Message::new(
+                "assistant".to_owned(),
+                Some(String::new()),
+                Some(call.clone()),
+                None,
+                Vec::new(),
+                state.clone(),
+            ));
             out.push(result_message(result));
         }
         if let Some(extra) = results.into_iter().flatten().next() {
@@ -356,7 +358,10 @@ pub(super) fn translate(request: Request) -> Result<Translated, ApiError> {
     };
     let request = ChatRequest {
         model: request.model,
-        messages: to_v1_messages(request.messages)?,
+        messages: to_v1_messages(request.messages)?
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
         temperature: options.temperature,
         top_p: options.top_p,
         repetition_penalty: options.repetition_penalty,
@@ -364,7 +369,7 @@ pub(super) fn translate(request: Request) -> Result<Translated, ApiError> {
         stream: request.stream,
         update_interval: options.update_interval,
         function_call: None,
-        functions: (!functions.is_empty()).then_some(functions),
+        functions: (!functions.is_empty()).then(|| Arc::new(Functions::new(functions))),
         response_format,
         reasoning_effort,
         reasoning_max_tokens,
