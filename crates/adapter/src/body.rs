@@ -96,13 +96,7 @@ fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
             });
         }
     }
-    // A body that is UTF-8 as a whole is read as text: checked once here, instead of string by
-    // string by the parser.
-    let parsed = match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(body),
-    };
-    if let Ok(value) = parsed {
+    if let Ok(value) = serde_json::from_slice(body) {
         return Ok(value);
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
@@ -267,29 +261,6 @@ mod tests {
                 .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
             ]
         })
-    }
-
-    /// A body that is UTF-8 as a whole is read as text (one check instead of one per string):
-    /// the same request as read from bytes. A body with a byte that is not UTF-8 is still
-    /// refused as not JSON, without a path.
-    #[test]
-    fn text_and_bytes_read_alike() {
-        let body = r#"{"model": "m", "messages": [{"role": "user", "content": "Привет \"мир\" \u0416 😀\n"}, {"role": "user", "content": [{"type": "text", "text": "ж"}]}]}"#;
-        let as_text: ChatCompletionRequest = json(body.as_bytes()).unwrap();
-        let as_bytes: ChatCompletionRequest = serde_json::from_slice(body.as_bytes()).unwrap();
-        assert_eq!(as_text, as_bytes);
-        let mut broken = br#"{"messages": [{"role": "user", "content": "caf"#.to_vec();
-        broken.extend_from_slice(&[0xe9, b'"', b'}', b']', b'}']);
-        match json::<ChatCompletionRequest>(&broken) {
-            Err(AppError::InvalidRequest {
-                message,
-                param: None,
-            }) => assert!(
-                message.starts_with("The request body is not valid JSON"),
-                "{message}"
-            ),
-            other => panic!("{other:?}"),
-        }
     }
 
     /// Every route's body parser gives a value or an invalid-request error, never a panic; it
