@@ -662,6 +662,26 @@ pub(crate) fn proxy_configured(scheme: &str) -> bool {
         .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
 }
 
+/// Waits (up to 30 s) until the local socket on `port` is in CLOSE_WAIT: its kernel has taken the
+/// peer's FIN, whether or not the lane has looked at the socket since. For the lanes' tests.
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn wait_for_close_wait(port: u16) {
+    let local = format!(":{port:04X}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let close_wait = table.lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[1].ends_with(&local) && fields[3] == "08"
+        });
+        if close_wait {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the FIN never arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -893,24 +913,12 @@ mod tests {
         /// Closes connection `index` on the lane's side (a FIN, no GOAWAY) and waits until the
         /// lane's kernel has taken the FIN (its socket is in CLOSE_WAIT): from then on the
         /// connection is gone, whether or not the lane has looked at it yet.
+        #[cfg(target_os = "linux")]
         fn close_and_wait_for_the_fin(&self, index: usize) {
             let accepted = self.accepted.lock().unwrap();
             let lane_port = accepted[index].peer_addr().unwrap().port();
             accepted[index].shutdown(std::net::Shutdown::Both).unwrap();
-            let local = format!(":{lane_port:04X}");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-                let close_wait = table.lines().any(|line| {
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    fields.len() > 3 && fields[1].ends_with(&local) && fields[3] == "08"
-                });
-                if close_wait {
-                    return;
-                }
-                assert!(Instant::now() < deadline, "the FIN never arrived");
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            wait_for_close_wait(lane_port);
         }
 
         /// A lane endpoint reaching `upstream`'s emulator through this relay.

@@ -882,20 +882,7 @@ mod tests {
             let sockets = self.sockets.lock().unwrap();
             let client_port = sockets[index].peer_addr().unwrap().port();
             sockets[index].shutdown(std::net::Shutdown::Both).unwrap();
-            let local = format!(":{client_port:04X}");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-                let close_wait = table.lines().any(|line| {
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    fields.len() > 3 && fields[1].ends_with(&local) && fields[3] == "08"
-                });
-                if close_wait {
-                    return;
-                }
-                assert!(Instant::now() < deadline, "the FIN never arrived");
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            crate::lane::wait_for_close_wait(client_port);
         }
     }
 
