@@ -3,6 +3,8 @@
 #   oha 1.16.0          the load generator (cargo install --locked), into ~/.cargo/bin;
 #   gpt2giga 0.3.0      Sber's proxy, the peer in bench/throughput.sh, from PyPI into a cached venv
 #                       at $BENCH_CACHE/gpt2giga (default ~/.cache/gigachat-adapter-bench/gpt2giga);
+#   haproxy             the reference proxy in bench/throughput.sh, from Debian (apt-get; sudo when
+#                       not root);
 #   cargo-bloat         only with --bloat (what each crate weighs in the binary).
 # Run: bench/install-tools.sh [--bloat]
 # Prints the gpt2giga venv's path last, so `GPT2GIGA_VENV=$(bench/install-tools.sh | tail -1)` works.
@@ -31,6 +33,12 @@ if [ "$("$GPT2GIGA_VENV/bin/python" -c 'import importlib.metadata as m; print(m.
   mkdir -p "$BENCH_CACHE"
   python3 -m venv "$GPT2GIGA_VENV"
   "$GPT2GIGA_VENV/bin/pip" install --quiet "gpt2giga==$GPT2GIGA_VERSION" >&2
+fi
+
+if ! command -v haproxy >/dev/null; then
+  echo "installing haproxy" >&2
+  sudo_if_needed=$([ "$(id -u)" = 0 ] || echo sudo)
+  $sudo_if_needed apt-get install -y -qq haproxy >&2
 fi
 
 if $bloat && ! cargo bloat --version >/dev/null 2>&1; then

@@ -4,10 +4,10 @@
 # in one run on one machine, against the emulator in its fastest mode. Writes
 # bench/results/throughput-<date>-<label>.md (and prints it).
 #
-# Usage: [ROUNDS=3] [LANES="..."] [UPSTREAMS="plain tls"] [ADAPTER_BIN=...] [BEFORE_BIN=...]
+# Usage: [ROUNDS=3] [LANES="..."] [UPSTREAMS="plain tls"] [ADAPTER_BIN=...] [BEFORE_BIN=...] [REFERENCE=1]
 #        [EMULATOR_BIN=...] [LABEL=name] [DURATION=4s] [P99_DURATION=5s] bench/throughput.sh
-# Needs: oha, python3, curl, the gpt2giga venv (bench/install-tools.sh installs what is missing;
-# GPT2GIGA=0 leaves gpt2giga out). Without both ADAPTER_BIN and EMULATOR_BIN it builds the
+# Needs: oha, python3, curl, haproxy, the gpt2giga venv (bench/install-tools.sh installs what is missing;
+# GPT2GIGA=0 leaves gpt2giga out; REFERENCE=0 leaves HAProxy out). Without both ADAPTER_BIN and EMULATOR_BIN it builds the
 # $BENCH_PROFILE (default dist) binaries of this tree. BEFORE_BIN adds an "adapter before" column:
 # both adapters run side by side and every lane measures both, in alternating order.
 #
@@ -35,7 +35,9 @@
 # Targets: the emulator directly (plain: HTTP/1.1, 64 connections; tls: HTTP/2, 8 connections x 8
 # streams: with 32 streams per connection oha 1.16 gets h2 errors on a third of the streams), the
 # adapter over each upstream in UPSTREAMS (oha -> adapter is plain HTTP/1.1, 64 connections), the
-# BEFORE_BIN adapter likewise, gpt2giga over the plain emulator (its default: one uvicorn process).
+# BEFORE_BIN adapter likewise, gpt2giga over the plain emulator (its default: one uvicorn process),
+# and in the small, stream and p99 lanes HAProxy relaying to the plain emulator (the reference: a
+# proxy that only moves bytes, so its figure is the most any proxy reaches here).
 # Responses/Messages streams have no direct twin: their ratio is to the direct chat stream. Closed
 # loop runs use oha -w, so requests under way at the deadline count (gpt2giga's take seconds).
 # The adapters' CPU per request and the emulator's come from /proc (the upstream's work is in every
@@ -50,6 +52,7 @@ P99_DURATION=${P99_DURATION:-5s}
 LANES=${LANES:-small stream responses messages agent p99 p99-stream}
 UPSTREAMS=${UPSTREAMS:-plain tls}
 GPT2GIGA=${GPT2GIGA:-1}
+REFERENCE=${REFERENCE:-1}
 CONNECTIONS=64
 SMALL_RATE=5000
 STREAM_RATE=1000
@@ -101,6 +104,35 @@ for upstream in $UPSTREAMS; do
   add_adapter "after-$upstream" "$AFTER_BIN" "$upstream_url" "$oauth"
 done
 
+# The reference proxy: HAProxy (Debian's, two threads like the adapter's two cores, keep-alive on
+# both sides) relaying the same calls to the plain emulator byte for byte, with no JSON work: what
+# any proxy can reach on this machine, beside what the adapter reaches.
+if [ "$REFERENCE" = 1 ]; then
+  command -v haproxy >/dev/null || { echo "haproxy not found: bench/install-tools.sh" >&2; exit 1; }
+  HAPROXY_PORT=$(free_port)
+  cat > "$WORK/haproxy.cfg" <<EOF
+global
+  nbthread 2
+  maxconn 8000
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend adapter_like
+  bind 127.0.0.1:$HAPROXY_PORT
+  default_backend emulator
+backend emulator
+  server plain 127.0.0.1:$API
+EOF
+  haproxy -db -f "$WORK/haproxy.cfg" > "$WORK/haproxy.log" 2>&1 &
+  PID[haproxy]=$!
+  URL[haproxy]="http://127.0.0.1:$HAPROXY_PORT/api/v1"; AUTH[haproxy]=$TOKEN; FLAGS[haproxy]="-c $CONNECTIONS"
+  wait_for "${URL[haproxy]}/models"
+fi
+
 if [ -n "$GPT2GIGA_VENV" ]; then
   GPT2GIGA_PORT=$(free_port)
   # In $WORK: it writes its log file (gpt2giga.log) into its working directory.
@@ -147,7 +179,8 @@ targets_of() { # lane -> targets, in the order of a round
   local lane=$1 t
   case $lane in
     small|stream|p99|p99-stream) for t in direct-plain direct-tls; do
-        [[ " $UPSTREAMS " == *" ${t#direct-} "* ]] && echo "$t"; done ;;
+        [[ " $UPSTREAMS " == *" ${t#direct-} "* ]] && echo "$t"; done
+      has haproxy && echo haproxy ;;
   esac
   for t in "${ADAPTERS[@]}"; do
     [ "$lane" = agent-peer ] && [ "${t##*-}" != plain ] && continue

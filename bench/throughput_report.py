@@ -111,6 +111,7 @@ def git(*args):
 
 
 have_before = bool(before_bin)
+have_reference = bool(glob.glob(os.path.join(work, "runs", "*.haproxy.*.json")))
 print(f"# Throughput, issue 20's table: {label}\n")
 print(f"- adapter: `{after_bin}`")
 if have_before:
@@ -123,15 +124,20 @@ print(f"- {rounds} interleaved rounds; max/s lanes: oha closed loop, 64 connecti
 print("- emulator: no delays, static token, `--response-headers minimal --log-capacity 16`, 57-word answers = "
       "20 SSE events per stream; plain = HTTP/1.1, tls = HTTPS with HTTP/2 (ALPN) from the adapter, "
       "8 connections x 8 streams from oha to the emulator directly")
+if have_reference:
+    print("- HAProxy (Debian's, `nbthread 2`, keep-alive both sides) relaying the same calls to the plain emulator: "
+          "what a proxy that does no JSON work reaches on this machine")
 print("- gpt2giga 0.3.0 (PyPI, one uvicorn process, its default) over the plain emulator\n")
 
-header = "| figure | upstream directly | " + ("adapter before | " if have_before else "") + "adapter | gpt2giga | adapter / direct |"
+header = ("| figure | upstream directly | " + ("HAProxy | " if have_reference else "") + ("adapter before | " if have_before else "")
+          + "adapter | gpt2giga | adapter / direct |" + (" adapter / HAProxy |" if have_reference else ""))
 print(header)
 print("|" + "---|" * (header.count("|") - 1))
 
 
-def row(figure, direct, before, after, peer, ratio_text):
-    cells = [figure, direct] + ([before] if have_before else []) + [after, peer, ratio_text]
+def row(figure, direct, before, after, peer, ratio_text, reference="—", reference_ratio=""):
+    cells = ([figure, direct] + ([reference] if have_reference else []) + ([before] if have_before else [])
+             + [after, peer, ratio_text] + ([reference_ratio] if have_reference else []))
     print("| " + " | ".join(cells) + " |")
 
 
@@ -149,8 +155,11 @@ for lane, figure, _ in MAX_FIGURES:
         direct = median(direct_lane, f"direct-{up}", "ok_per_s")
         after = median(lane, f"after-{up}", "ok_per_s")
         peer = rate_cell(lane, "gpt2giga") if up == "plain" and lane in ("small", "stream") else "—"
+        relayed = lane in ("small", "stream") and up == "plain" and runs(lane, "haproxy")
+        reference = median(lane, "haproxy", "ok_per_s") if relayed else None
         row(f"{figure}, {up} upstream", f"{direct:,.0f}" if direct else "—", rate_cell(lane, f"before-{up}"),
-            rate_cell(lane, f"after-{up}"), peer, ratio(after, direct))
+            rate_cell(lane, f"after-{up}"), peer, ratio(after, direct),
+            rate_cell(lane, "haproxy") if relayed else "—", ratio(after, reference))
 for lane, figure in (("p99", f"added p99 at {OPEN_RATE['p99']:,} requests/s (non-streamed)"),
                      ("p99-stream", f"added p99 per whole stream at {OPEN_RATE['p99-stream']:,} streams/s")):
     if lane not in lanes:
@@ -158,8 +167,10 @@ for lane, figure in (("p99", f"added p99 at {OPEN_RATE['p99']:,} requests/s (non
     for up in upstreams:
         direct = median(lane, f"direct-{up}", "p99_ms")
         peer = added_cell(lane, "gpt2giga", "direct-plain") if up == "plain" and lane == "p99" else "—"
+        reference = added_cell(lane, "haproxy", "direct-plain") if up == "plain" and runs(lane, "haproxy") else "—"
         row(f"{figure}, {up} upstream", f"p99 {direct:.2f} ms" if direct is not None else "—",
-            added_cell(lane, f"before-{up}", f"direct-{up}"), added_cell(lane, f"after-{up}", f"direct-{up}"), peer, "")
+            added_cell(lane, f"before-{up}", f"direct-{up}"), added_cell(lane, f"after-{up}", f"direct-{up}"), peer, "",
+            reference)
 for lane, figure in (("agent-chat", "~116 KB agent request, chat, max requests/s"),
                      ("agent-messages", "~116 KB agent request, Messages, max requests/s"),
                      ("agent-responses", "~116 KB agent request, Responses, max requests/s"),
@@ -182,7 +193,7 @@ if fails:
         print(f"- {target} on `{lane}`: {failure(lane, target)}")
 
 print("\n## Every run\n")
-print("| lane | target | median ok/s | per round | p99 ms per round | non-200 + errors | adapter CPU µs/request | emulator CPU µs/request |")
+print("| lane | target | median ok/s | per round | p99 ms per round | non-200 + errors | adapter (or HAProxy) CPU µs/request | emulator CPU µs/request |")
 print("|---|---|---|---|---|---|---|---|")
 for lane in lanes:
     targets = sorted({os.path.basename(p).split(".")[1] for p in glob.glob(os.path.join(work, "runs", f"{lane}.*.1.json"))})
@@ -192,7 +203,7 @@ for lane in lanes:
             continue
         per_round = ", ".join(f"{r['ok_per_s']:,.0f}" for r in rs)
         p99s = ", ".join(f"{r['p99_ms']:.2f}" for r in rs) if "p99_ms" in rs[0] else ""
-        cpu = f"{median(lane, target, 'cpu_us'):.0f}" if target.startswith(("after", "before")) else ""
+        cpu = f"{median(lane, target, 'cpu_us'):.0f}" if target.startswith(("after", "before", "haproxy")) else ""
         print(f"| {lane} | {target} | {median(lane, target, 'ok_per_s'):,.0f} | {per_round} | {p99s} | "
               f"{sum(r['bad'] for r in rs)} | {cpu} | {median(lane, target, 'upstream_cpu_us'):.0f} |")
 if "stream" in lanes:

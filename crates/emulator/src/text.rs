@@ -115,7 +115,8 @@ const ENGLISH: &[&str] = &[
 /// A deterministic answer of `words` words (Russian and English), capitalised sentences with full stops.
 pub(crate) fn answer(seed: u64, words: usize) -> String {
     let mut rng = Rng::new(seed);
-    let mut text = String::new();
+    // The longest word (`результат`) is 18 bytes; a space and a mark may follow it.
+    let mut text = String::with_capacity(words * 20);
     let mut sentence_left = 0;
     for index in 0..words {
         let word = if rng.below(3) == 0 {
@@ -343,9 +344,10 @@ const ASCII_CLASS: [u8; 128] = {
     table
 };
 
-/// The class of a non-ASCII character.
+/// The class of a non-ASCII character. The Russian alphabet (`А`–`я`, `Ё`, `ё`), most of the
+/// emulator's own answers, is settled by a range test before the Unicode tables.
 fn class_of(ch: char) -> u8 {
-    if ch.is_alphanumeric() {
+    if matches!(ch, 'А'..='я' | 'Ё' | 'ё') || ch.is_alphanumeric() {
         OTHER_LETTER
     } else if ch.is_whitespace() {
         WHITESPACE
@@ -434,6 +436,20 @@ mod tests {
             }
         }
         tokens + cost(kind, len)
+    }
+
+    #[test]
+    fn non_ascii_classes_follow_the_unicode_tables() {
+        for ch in ('\u{80}'..='\u{3000}').chain(['😀', '\u{10ffff}']) {
+            let expected = if ch.is_alphanumeric() {
+                OTHER_LETTER
+            } else if ch.is_whitespace() {
+                WHITESPACE
+            } else {
+                SYMBOL
+            };
+            assert_eq!(class_of(ch), expected, "{ch:?}");
+        }
     }
 
     #[test]

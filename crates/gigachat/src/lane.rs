@@ -455,6 +455,58 @@ impl Drop for Ended {
     }
 }
 
+/// The URLs a lane called last, parsed once: most calls go to the same chat URL, and parsing it
+/// again (and the placeholder URL reqwest parses for an answer without one) cost a few percent
+/// of a small call.
+#[derive(Debug, Default)]
+pub(crate) struct Targets(std::sync::Mutex<Vec<(Base, String, url::Url)>>);
+
+/// How many parsed URLs a lane keeps (chat v1 and v2, embeddings, models, token counts, a few
+/// files); the oldest goes first.
+pub(crate) const REMEMBERED_TARGETS: usize = 8;
+
+impl Targets {
+    /// The URL of a call to `path` under `base` of the API host's `base_url`.
+    pub(crate) fn url(&self, base_url: &str, base: Base, path: &str) -> Result<url::Url, Refused> {
+        let mut known = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, _, url)) = known.iter().find(|(b, p, _)| *b == base && p == path) {
+            return Ok(url.clone());
+        }
+        let url = url::Url::parse(&format!("{}{path}", base.of(base_url))).map_err(|err| {
+            Refused::Failed(Error::Config(format!("not a usable GigaChat URL: {err}")))
+        })?;
+        if known.len() == REMEMBERED_TARGETS {
+            known.remove(0);
+        }
+        known.push((base, path.to_owned(), url.clone()));
+        Ok(url)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().map_or(0, |known| known.len())
+    }
+}
+
+/// `response` with `url` as the URL reqwest reports (otherwise reqwest parses a placeholder URL
+/// for every answer).
+pub(crate) fn with_url<T>(response: http::Response<T>, url: url::Url) -> http::Response<T> {
+    use reqwest::ResponseBuilderExt as _;
+    // The URL can only be attached through a builder; nothing else of the builder is used.
+    let Ok(mut carrier) = http::Response::builder().url(url).body(()) else {
+        return response;
+    };
+    let (parts, body) = response.into_parts();
+    *carrier.status_mut() = parts.status;
+    *carrier.version_mut() = parts.version;
+    *carrier.headers_mut() = parts.headers;
+    carrier.extensions_mut().extend(parts.extensions);
+    carrier.map(|()| body)
+}
+
 /// One thread's connections to the API host: the first one, plus more while every open one
 /// carries as many streams as the server allows (GigaChat's front end allows a fixed number per
 /// connection; calls beyond it would otherwise wait for a stream to end). Connections with no
@@ -462,6 +514,8 @@ impl Drop for Ended {
 #[derive(Debug, Default)]
 pub(crate) struct Lane {
     connections: tokio::sync::Mutex<Vec<Connection>>,
+    /// The URLs this thread called last.
+    targets: Targets,
 }
 
 #[derive(Debug)]
@@ -499,11 +553,10 @@ impl Lane {
         if !endpoint.speaks_h2.load(Ordering::Relaxed) {
             return Err(Refused::Unsupported);
         }
-        let uri: http::Uri = format!("{}{path}", base.of(&endpoint.base))
-            .parse()
-            .map_err(|err: http::uri::InvalidUri| {
-                Refused::Failed(Error::Config(format!("not a usable GigaChat URL: {err}")))
-            })?;
+        let url = self.targets.url(&endpoint.base, base, path)?;
+        let uri: http::Uri = url.as_str().parse().map_err(|err: http::uri::InvalidUri| {
+            Refused::Failed(Error::Config(format!("not a usable GigaChat URL: {err}")))
+        })?;
         let content_length = (!body.is_empty()).then(|| HeaderValue::from(body.len()));
         // Built for each attempt (h2 takes the request): the caller's headers plus our own.
         let head = || {
@@ -531,7 +584,7 @@ impl Lane {
             let written_before = in_flight.0.written();
             let (kind, err, unsent) = match start(send, head(), &body).await {
                 Ok(response) => match response.await {
-                    Ok(response) => return Ok(into_reqwest(response, in_flight)),
+                    Ok(response) => return Ok(into_reqwest(with_url(response, url), in_flight)),
                     Err(err) => {
                         let unsent = in_flight.0.lost_before_writing_past(written_before);
                         (TransportKind::Io, err, unsent)
@@ -774,6 +827,11 @@ mod tests {
         let Ok(response) = sent else {
             panic!("the lane refused the call");
         };
+        // The answer carries the URL it came from, as reqwest's own answers do.
+        assert_eq!(
+            response.url().as_str(),
+            format!("{}/chat/completions", endpoint.base)
+        );
         response
     }
 

@@ -28,7 +28,7 @@ use tokio::net::TcpStream;
 
 use crate::client::Base;
 use crate::error::{Error, TransportKind};
-use crate::lane::{Pending, Refused, dial, may_send_again, pending, transport};
+use crate::lane::{Pending, Refused, Targets, dial, may_send_again, pending, transport, with_url};
 
 /// What one read of an answer takes at most; it lives on the stack of the read, never in a
 /// connection.
@@ -150,6 +150,8 @@ impl Endpoint {
 #[derive(Debug)]
 pub(crate) struct Lane {
     pool: Arc<Pool>,
+    /// The URLs this thread called last.
+    targets: Targets,
 }
 
 impl Lane {
@@ -162,6 +164,7 @@ impl Lane {
                 idle_timeout: endpoint.idle_timeout,
                 max_idle: endpoint.max_idle,
             }),
+            targets: Targets::default(),
         }
     }
 
@@ -176,10 +179,7 @@ impl Lane {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<reqwest::Response, Refused> {
-        let url =
-            url::Url::parse(&format!("{}{path}", base.of(&endpoint.base))).map_err(|err| {
-                Refused::Failed(Error::Config(format!("not a usable GigaChat URL: {err}")))
-            })?;
+        let url = self.targets.url(&endpoint.base, base, path)?;
         let head = endpoint.head(
             method,
             &url[url::Position::BeforePath..url::Position::AfterQuery],
@@ -197,7 +197,7 @@ impl Lane {
             };
             match exchange(tcp, &head, &body, method).await {
                 Ok((response, tcp, body_framing, leftover)) => {
-                    return Ok(self.answer(response, tcp, body_framing, leftover));
+                    return Ok(self.answer(response, url, tcp, body_framing, leftover));
                 }
                 Err(Failed { err, unsent }) => {
                     if retry || !may_send_again(method, unsent) {
@@ -210,10 +210,11 @@ impl Lane {
         }
     }
 
-    /// The answer as a `reqwest::Response` whose body reads the connection.
+    /// The answer as a `reqwest::Response` whose body reads the connection, its URL the call's.
     fn answer(
         &self,
         response: http::Response<()>,
+        url: url::Url,
         tcp: TcpStream,
         framing: Framing,
         leftover: Vec<u8>,
@@ -231,7 +232,7 @@ impl Lane {
         if body.leftover.is_empty() && body.framing.is_done() {
             body.finish(0);
         }
-        reqwest::Response::from(response.map(|()| reqwest::Body::wrap_stream(body)))
+        reqwest::Response::from(with_url(response, url).map(|()| reqwest::Body::wrap_stream(body)))
     }
 }
 
@@ -1043,6 +1044,63 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn every_call_goes_to_its_own_url_whatever_was_called_before() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let server = Server::start(move |mut stream, _| {
+            while let Some(request) = read_request(&mut stream) {
+                let line = String::from_utf8_lossy(&request)
+                    .lines()
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                log.lock().unwrap().push(line);
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .unwrap();
+            }
+        });
+        let endpoint = server.endpoint();
+        let lane = Lane::new(&endpoint);
+        let origin = format!("http://127.0.0.1:{}", server.addr.port());
+        // More distinct URLs than a lane remembers, then the first ones again, under both bases.
+        let mut calls: Vec<(Base, String)> = (0..crate::lane::REMEMBERED_TARGETS + 2)
+            .map(|n| (Base::Configured, format!("/files/f-{n}")))
+            .collect();
+        calls.push((Base::Configured, "/chat/completions".into()));
+        calls.push((Base::Unversioned, "/v2/chat/completions".into()));
+        calls.push((Base::Unversioned, "/chat/completions".into()));
+        calls.push((Base::Configured, "/files/f-0".into()));
+        calls.push((Base::Configured, "/chat/completions".into()));
+        calls.push((Base::Unversioned, "/v2/chat/completions".into()));
+        calls.push((Base::Configured, "/files/a b".into()));
+        for (base, path) in &calls {
+            let response = lane
+                .send(
+                    &endpoint,
+                    &Method::GET,
+                    *base,
+                    path,
+                    &headers(),
+                    Bytes::new(),
+                )
+                .await;
+            let Ok(response) = response else {
+                panic!("the lane failed")
+            };
+            let expected = match base {
+                Base::Configured => format!("/v1{}", path.replace(' ', "%20")),
+                Base::Unversioned => path.clone(),
+            };
+            assert_eq!(response.url().as_str(), format!("{origin}{expected}"));
+            assert_eq!(response.bytes().await.unwrap(), "{}");
+            let line = seen.lock().unwrap().last().cloned().unwrap();
+            assert_eq!(line, format!("GET {expected} HTTP/1.1"));
+        }
+        assert_eq!(lane.targets.len(), crate::lane::REMEMBERED_TARGETS);
     }
 
     #[tokio::test]

@@ -48,7 +48,8 @@ impl ThinkSplitter {
             let tag = if self.inside { CLOSE_TAG } else { OPEN_TAG };
             match self.pending.find(tag) {
                 Some(at) => {
-                    let before: String = self.pending.drain(..at + tag.len()).collect();
+                    let rest = self.pending.split_off(at + tag.len());
+                    let before = std::mem::replace(&mut self.pending, rest);
                     self.release(&before[..at], &mut out);
                     self.inside = !self.inside;
                     self.after_close = !self.inside;
@@ -56,7 +57,8 @@ impl ThinkSplitter {
                 None => {
                     let keep = held_back_len(&self.pending, tag);
                     let release = self.pending.len() - keep;
-                    let text: String = self.pending.drain(..release).collect();
+                    let held = self.pending.split_off(release);
+                    let text = std::mem::replace(&mut self.pending, held);
                     self.release(&text, &mut out);
                     return out;
                 }
@@ -92,6 +94,13 @@ impl ThinkSplitter {
 
 /// A whole text split into content and reasoning.
 pub fn split_think(text: &str) -> Split {
+    if !text.contains(OPEN_TAG) {
+        // Nothing opens a section: all of it is content, as the splitter would release it.
+        return Split {
+            content: text.to_owned(),
+            reasoning: String::new(),
+        };
+    }
     let mut splitter = ThinkSplitter::default();
     let mut out = splitter.push_held(text);
     let rest = splitter.finish();
