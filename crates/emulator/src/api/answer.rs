@@ -397,6 +397,12 @@ fn reasoning(turn: &mut Turn<'_>) -> Option<String> {
 
 /// `content` cut at `max_tokens` whole words: the kept text, its tokens, whether it was cut.
 fn cut(content: String, max_tokens: Option<usize>) -> (String, usize, bool) {
+    // Pieces start at whitespace, which ends every run, so the whole text counts as its pieces
+    // summed: a text within the budget is counted once, not piece by piece.
+    let whole = text::count_tokens(&content);
+    if max_tokens.is_none_or(|max| whole <= max) {
+        return (content, whole, false);
+    }
     let mut kept = 0;
     let mut tokens = 0;
     let mut truncated = false;
@@ -591,6 +597,36 @@ fn image(turn: &mut Turn<'_>) -> Answer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cut_counts_and_keeps_what_counting_piece_by_piece_does() {
+        for seed in 0..300_u64 {
+            let answer = text::answer(seed, 1 + (seed as usize % 90));
+            let variants = [
+                answer.clone(),
+                format!("  {answer}\n\n12345 ёжик, 😀 — done"),
+                answer.replace(' ', "\t"),
+            ];
+            for content in variants {
+                for max in [None, Some(0), Some(1), Some(7), Some(40), Some(10_000)] {
+                    let mut kept = 0;
+                    let mut tokens = 0;
+                    let mut truncated = false;
+                    for piece in text::pieces(&content) {
+                        let cost = text::count_tokens(piece);
+                        if max.is_some_and(|max| tokens + cost > max) {
+                            truncated = true;
+                            break;
+                        }
+                        tokens += cost;
+                        kept += piece.len();
+                    }
+                    let expected = (content[..kept].to_owned(), tokens, truncated);
+                    assert_eq!(cut(content.clone(), max), expected, "{content:?} {max:?}");
+                }
+            }
+        }
+    }
+
     use super::*;
 
     fn name_of(text: &str) -> Option<&str> {
