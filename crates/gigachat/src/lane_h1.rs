@@ -191,11 +191,14 @@ impl Lane {
         let mut retry = false;
         loop {
             let pooled = if retry { None } else { self.pool.take() };
+            // A pooled connection was peeked at just now, with nothing awaited since: the check
+            // before the first write would ask the kernel the same question again.
+            let checked = pooled.is_some();
             let tcp = match pooled {
                 Some(tcp) => tcp,
                 None => endpoint.connect().await?,
             };
-            match exchange(tcp, &head, &body, method).await {
+            match exchange(tcp, &head, &body, method, checked).await {
                 Ok((response, tcp, body_framing, leftover)) => {
                     return Ok(self.answer(response, url, tcp, body_framing, leftover));
                 }
@@ -318,14 +321,15 @@ struct Failed {
 }
 
 /// Writes the request and reads the answer's head: the head, the connection, how its body is
-/// framed and the bytes read past the head.
+/// framed and the bytes read past the head. `checked`: the connection was just found open.
 async fn exchange(
     tcp: TcpStream,
     head: &[u8],
     body: &[u8],
     method: &Method,
+    checked: bool,
 ) -> Result<(http::Response<()>, TcpStream, Framing, Vec<u8>), Failed> {
-    let written = write_request(&tcp, head, body).await;
+    let written = write_request(&tcp, head, body, checked).await;
     if let Err((err, written)) = written {
         return Err(Failed {
             err,
@@ -390,20 +394,24 @@ fn invalid(message: &'static str) -> std::io::Error {
 }
 
 /// Writes head and body (gathered, so a small request leaves in one segment). Before each write
-/// it checks the server has not closed the connection: a call is never written into a connection
-/// already gone, so one that fails with nothing written provably never reached the server. On
-/// failure, says how many bytes were written.
+/// it checks the server has not closed the connection (before the first one only when the
+/// caller has not `checked` just now): a call is never written into a connection already gone,
+/// so one that fails with nothing written provably never reached the server. On failure, says
+/// how many bytes were written.
 async fn write_request(
     tcp: &TcpStream,
     head: &[u8],
     body: &[u8],
+    checked: bool,
 ) -> Result<(), (std::io::Error, usize)> {
     let total = head.len() + body.len();
     let mut written = 0;
+    let mut check = !checked;
     while written < total {
-        if let Pending::Closed(err) = pending(tcp) {
+        if check && let Pending::Closed(err) = pending(tcp) {
             return Err((err, written));
         }
+        check = true;
         tcp.writable().await.map_err(|err| (err, written))?;
         let slices = if written < head.len() {
             [
@@ -1274,7 +1282,7 @@ mod tests {
         let tcp = lane.pool.take().unwrap();
         server.close_and_wait_for_the_fin(0);
         let head = endpoint.head(&Method::POST, "/v1/chat/completions", &headers(), 2);
-        let Err(failed) = exchange(tcp, &head, b"{}", &Method::POST).await else {
+        let Err(failed) = exchange(tcp, &head, b"{}", &Method::POST, false).await else {
             panic!("a call was written into a closed connection");
         };
         assert!(failed.unsent);
