@@ -341,9 +341,24 @@ pub(crate) enum Pending {
 /// Peeks at `tcp` (`recv(MSG_PEEK|MSG_DONTWAIT)`): tokio learns of a closed socket only when its
 /// event loop next looks, the kernel knows at once. Asked before writing a call into a connection,
 /// so a call is never written into one the server has already closed.
+///
+/// When nothing is there, tokio is told the socket is not readable: it may still hold the
+/// readiness of the last answer's final read, and would otherwise spend a read on the next
+/// answer before it arrived.
 pub(crate) fn pending(tcp: &TcpStream) -> Pending {
     let mut byte = [std::mem::MaybeUninit::uninit()];
-    match socket2::SockRef::from(tcp).peek(&mut byte) {
+    let peeked = socket2::SockRef::from(tcp).peek(&mut byte);
+    if peeked
+        .as_ref()
+        .is_err_and(|err| err.kind() == std::io::ErrorKind::WouldBlock)
+    {
+        // The closure runs only while tokio believes the socket readable; its `WouldBlock` (what
+        // the kernel just answered) clears that belief until the next readiness event.
+        let _ = tcp.try_io(tokio::io::Interest::READABLE, || {
+            Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+        });
+    }
+    match peeked {
         Ok(0) => Pending::Closed(std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,
             "the server had closed the connection",
