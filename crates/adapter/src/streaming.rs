@@ -89,12 +89,15 @@ pub trait EventShape: Send + 'static {
 #[derive(Debug, Clone)]
 pub struct CutEvent(pub Bytes);
 
-/// Chat completion chunks, unchanged.
-struct ChatEvents;
+/// Chat completion chunks, unchanged (the opening they all repeat serialised once).
+#[derive(Default)]
+struct ChatEvents(openai::sse::ChunkFramer);
 
 impl EventShape for ChatEvents {
     fn chunk(&mut self, chunk: &ChatCompletionChunk, out: &mut BytesMut) {
-        frame_into(out, chunk);
+        if let Err(err) = self.0.write(out, chunk) {
+            tracing::error!(%err, "could not encode a stream event");
+        }
     }
 
     fn usage(
@@ -123,7 +126,7 @@ pub async fn respond(
         context,
         ids,
         images,
-        ChatEvents,
+        ChatEvents::default(),
         exchange,
     )
     .await
