@@ -5,7 +5,7 @@
 use bytes::BytesMut;
 use futures_util::future::BoxFuture;
 use openai::chat::{ChatCompletionChunk, Usage};
-use openai::responses::events::{EventKind, StreamEvent};
+use openai::responses::events::{EventFramer, EventKind, StreamEvent};
 use openai::responses::response::Response;
 use translate::ResponseIds;
 use translate::responses::ResponsesPlan;
@@ -24,6 +24,8 @@ pub struct ResponsesShape {
     converter: ResponseEvents,
     /// Events made but not yet written (kept to reuse its allocation).
     pending: Vec<StreamEvent>,
+    /// Writes them (a text delta's opening once per text part).
+    framer: EventFramer,
     /// Given the finished Response, if it is to be stored.
     finished: Option<Finished>,
     /// The work [`Self::finished`] started, until the stream's end goes out.
@@ -36,6 +38,7 @@ impl ResponsesShape {
         Self {
             converter: ResponseEvents::new(plan),
             pending: Vec::new(),
+            framer: EventFramer::default(),
             finished: None,
             finishing: None,
         }
@@ -49,7 +52,7 @@ impl ResponsesShape {
     /// Writes the pending events.
     fn write(&mut self, out: &mut BytesMut) {
         for event in self.pending.drain(..) {
-            if let Err(err) = event.write_sse(out) {
+            if let Err(err) = self.framer.write(out, &event) {
                 tracing::error!(%err, "could not encode a stream event");
             }
         }

@@ -343,6 +343,74 @@ impl StreamEvent {
     }
 }
 
+/// Frames the events of one streamed Response. Its text deltas, most of its events, repeat
+/// their opening (type, item id, indexes): that is written once per text part and copied, and the
+/// rest of a delta is written directly; every other event goes through [`StreamEvent::write_sse`].
+/// The bytes are exactly `write_sse`'s.
+#[derive(Debug, Default)]
+pub struct EventFramer {
+    /// `event: response.output_text.delta` … `"delta":` of `opened_for`.
+    opening: Vec<u8>,
+    /// The item id, output index and content index `opening` was written for.
+    opened_for: Option<(String, u32, u32)>,
+}
+
+impl EventFramer {
+    /// Appends `event` as OpenAI frames it; on error `out` is left as it was.
+    pub fn write(
+        &mut self,
+        out: &mut BytesMut,
+        event: &StreamEvent,
+    ) -> Result<(), serde_json::Error> {
+        let EventKind::OutputTextDelta {
+            item_id,
+            output_index,
+            content_index,
+            delta,
+            logprobs,
+        } = &event.kind
+        else {
+            return event.write_sse(out);
+        };
+        if !logprobs.is_empty() {
+            return event.write_sse(out);
+        }
+        let same_opening = self
+            .opened_for
+            .as_ref()
+            .is_some_and(|(id, output, content)| {
+                id == item_id && output == output_index && content == content_index
+            });
+        if !same_opening {
+            self.opened_for = None;
+            self.opening.clear();
+            self.opening.extend_from_slice(
+                b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":",
+            );
+            serde_json::to_writer(&mut self.opening, item_id)?;
+            self.opening.extend_from_slice(b",\"output_index\":");
+            serde_json::to_writer(&mut self.opening, output_index)?;
+            self.opening.extend_from_slice(b",\"content_index\":");
+            serde_json::to_writer(&mut self.opening, content_index)?;
+            self.opening.extend_from_slice(b",\"delta\":");
+            self.opened_for = Some((item_id.clone(), *output_index, *content_index));
+        }
+        let start = out.len();
+        out.extend_from_slice(&self.opening);
+        let written =
+            serde_json::to_writer(bytes::BufMut::writer(&mut *out), delta).and_then(|()| {
+                out.extend_from_slice(b",\"logprobs\":[],\"sequence_number\":");
+                serde_json::to_writer(bytes::BufMut::writer(&mut *out), &event.sequence_number)
+            });
+        if let Err(err) = written {
+            out.truncate(start);
+            return Err(err);
+        }
+        out.extend_from_slice(b"}\n\n");
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,5 +451,59 @@ mod tests {
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["type"], event.kind.name());
         assert_eq!(json["name"], "exec_command");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_framer_writes_what_write_sse_writes(
+            events in proptest::collection::vec(
+                (
+                    "[a-bП\"\\\\\n\u{1}]{0,3}",
+                    0_u32..2,
+                    0_u32..2,
+                    "[a-bП\"\\\\\n\u{1} 😀]{0,6}",
+                    0_u8..4,
+                ),
+                1..8,
+            ),
+        ) {
+            let mut framer = EventFramer::default();
+            let (mut framed, mut expected) = (BytesMut::from(&b"x"[..]), BytesMut::from(&b"x"[..]));
+            for (sequence_number, (item_id, output_index, content_index, text, kind)) in
+                events.into_iter().enumerate()
+            {
+                let kind = match kind {
+                    // A text delta (most events), one with log probabilities, or another event.
+                    0 | 1 => EventKind::OutputTextDelta {
+                        item_id,
+                        output_index,
+                        content_index,
+                        delta: text,
+                        logprobs: Vec::new(),
+                    },
+                    2 => EventKind::OutputTextDelta {
+                        item_id,
+                        output_index,
+                        content_index,
+                        delta: text,
+                        logprobs: vec![serde_json::json!({"token": "a"})],
+                    },
+                    _ => EventKind::OutputTextDone {
+                        item_id,
+                        output_index,
+                        content_index,
+                        text,
+                        logprobs: Vec::new(),
+                    },
+                };
+                let event = StreamEvent { kind, sequence_number: sequence_number as u64 * 997 };
+                framer.write(&mut framed, &event).unwrap();
+                event.write_sse(&mut expected).unwrap();
+                proptest::prop_assert_eq!(
+                    String::from_utf8_lossy(&framed),
+                    String::from_utf8_lossy(&expected)
+                );
+            }
+        }
     }
 }
