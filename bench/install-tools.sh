@@ -38,7 +38,8 @@ fi
 if ! command -v haproxy >/dev/null; then
   echo "installing haproxy" >&2
   sudo_if_needed=$([ "$(id -u)" = 0 ] || echo sudo)
-  $sudo_if_needed apt-get install -y -qq haproxy >&2
+  $sudo_if_needed apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y -qq --no-install-recommends haproxy >&2
 fi
 
 if $bloat && ! cargo bloat --version >/dev/null 2>&1; then

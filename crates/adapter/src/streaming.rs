@@ -95,9 +95,7 @@ struct ChatEvents(openai::sse::ChunkFramer);
 
 impl EventShape for ChatEvents {
     fn chunk(&mut self, chunk: &ChatCompletionChunk, out: &mut BytesMut) {
-        if let Err(err) = self.0.write(out, chunk) {
-            tracing::error!(%err, "could not encode a stream event");
-        }
+        log_unencoded(self.0.write(out, chunk));
     }
 
     fn usage(
@@ -542,7 +540,12 @@ fn usage_of_groups(
 
 /// Appends one SSE event for `payload` to `out` (nothing, logged, if it cannot be encoded).
 pub fn frame_into<T: serde::Serialize>(out: &mut BytesMut, payload: &T) {
-    if let Err(err) = openai::sse::write_event(out, payload) {
+    log_unencoded(openai::sse::write_event(out, payload));
+}
+
+/// Logs an event that could not be encoded (its writer left nothing of it behind).
+pub fn log_unencoded(written: Result<(), serde_json::Error>) {
+    if let Err(err) = written {
         tracing::error!(%err, "could not encode a stream event");
     }
 }

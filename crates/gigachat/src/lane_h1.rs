@@ -989,8 +989,8 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn requests_are_byte_for_byte_what_reqwest_sends() {
+    /// A server that keeps every request it reads and answers each with `{}`.
+    fn recording() -> (Server, Arc<Mutex<Vec<Vec<u8>>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let server = Server::start(move |mut stream, _| {
@@ -1001,6 +1001,12 @@ mod tests {
                     .unwrap();
             }
         });
+        (server, seen)
+    }
+
+    #[tokio::test]
+    async fn requests_are_byte_for_byte_what_reqwest_sends() {
+        let (server, seen) = recording();
         let endpoint = server.endpoint();
         let lane = Lane::new(&endpoint);
         let client = reqwest::Client::builder()
@@ -1056,21 +1062,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_call_goes_to_its_own_url_whatever_was_called_before() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        let server = Server::start(move |mut stream, _| {
-            while let Some(request) = read_request(&mut stream) {
-                let line = String::from_utf8_lossy(&request)
-                    .lines()
-                    .next()
-                    .unwrap()
-                    .to_owned();
-                log.lock().unwrap().push(line);
-                stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
-                    .unwrap();
-            }
-        });
+        let (server, seen) = recording();
         let endpoint = server.endpoint();
         let lane = Lane::new(&endpoint);
         let origin = format!("http://127.0.0.1:{}", server.addr.port());
@@ -1105,7 +1097,12 @@ mod tests {
             };
             assert_eq!(response.url().as_str(), format!("{origin}{expected}"));
             assert_eq!(response.bytes().await.unwrap(), "{}");
-            let line = seen.lock().unwrap().last().cloned().unwrap();
+            let request = seen.lock().unwrap().last().cloned().unwrap();
+            let line = String::from_utf8_lossy(&request)
+                .lines()
+                .next()
+                .unwrap()
+                .to_owned();
             assert_eq!(line, format!("GET {expected} HTTP/1.1"));
         }
         assert_eq!(lane.targets.len(), crate::lane::REMEMBERED_TARGETS);

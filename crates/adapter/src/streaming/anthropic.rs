@@ -11,7 +11,7 @@ use openai::chat::{ChatCompletionChunk, Usage};
 use translate::ResponseIds;
 use translate::anthropic::stream::MessageEvents;
 
-use super::EventShape;
+use super::{EventShape, log_unencoded};
 use crate::error::AppError;
 
 /// Writes a streamed message.
@@ -47,15 +47,8 @@ impl AnthropicShape {
     /// Writes the pending events.
     fn write(&mut self, out: &mut BytesMut) {
         for event in self.pending.drain(..) {
-            write_event(&event, out);
+            log_unencoded(event.write_sse(out));
         }
-    }
-}
-
-/// Appends one event to `out` (nothing, logged, if it cannot be encoded).
-fn write_event(event: &StreamEvent, out: &mut BytesMut) {
-    if let Err(err) = event.write_sse(out) {
-        tracing::error!(%err, "could not encode a stream event");
     }
 }
 
@@ -93,7 +86,7 @@ impl EventShape for AnthropicShape {
     }
 
     fn keep_alive(&mut self, out: &mut BytesMut) {
-        write_event(&StreamEvent::Ping, out);
+        log_unencoded(StreamEvent::Ping.write_sse(out));
     }
 
     /// An `error` event (`api_error`) saying the adapter is shutting down.
@@ -102,7 +95,7 @@ impl EventShape for AnthropicShape {
             .anthropic()
             .envelope(Some(self.request_id.clone()));
         let mut out = BytesMut::new();
-        write_event(&StreamEvent::error(envelope), &mut out);
+        log_unencoded(StreamEvent::error(envelope).write_sse(&mut out));
         Some(out.freeze())
     }
 }

@@ -11,7 +11,7 @@ use translate::ResponseIds;
 use translate::responses::ResponsesPlan;
 use translate::responses::stream::ResponseEvents;
 
-use super::EventShape;
+use super::{EventShape, log_unencoded};
 use crate::context;
 use crate::error::AppError;
 
@@ -52,9 +52,7 @@ impl ResponsesShape {
     /// Writes the pending events.
     fn write(&mut self, out: &mut BytesMut) {
         for event in self.pending.drain(..) {
-            if let Err(err) = self.framer.write(out, &event) {
-                tracing::error!(%err, "could not encode a stream event");
-            }
+            log_unencoded(self.framer.write(out, &event));
         }
     }
 }

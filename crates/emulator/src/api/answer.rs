@@ -396,28 +396,31 @@ fn reasoning(turn: &mut Turn<'_>) -> Option<String> {
 }
 
 /// `content` cut at `max_tokens` whole words: the kept text, its tokens, whether it was cut.
-fn cut(content: String, max_tokens: Option<usize>) -> (String, usize, bool) {
+fn cut(mut content: String, max_tokens: Option<usize>) -> (String, usize, bool) {
     // Pieces start at whitespace, which ends every run, so the whole text counts as its pieces
     // summed: a text within the budget is counted once, not piece by piece.
     let whole = text::count_tokens(&content);
     if max_tokens.is_none_or(|max| whole <= max) {
         return (content, whole, false);
     }
+    let (kept, tokens, truncated) = cut_by_pieces(&content, max_tokens);
+    content.truncate(kept);
+    (content, tokens, truncated)
+}
+
+/// [`cut`] word by word: the bytes kept, their tokens, whether the text was cut.
+fn cut_by_pieces(content: &str, max_tokens: Option<usize>) -> (usize, usize, bool) {
     let mut kept = 0;
     let mut tokens = 0;
-    let mut truncated = false;
-    for piece in text::pieces(&content) {
+    for piece in text::pieces(content) {
         let cost = text::count_tokens(piece);
         if max_tokens.is_some_and(|max| tokens + cost > max) {
-            truncated = true;
-            break;
+            return (kept, tokens, true);
         }
         tokens += cost;
         kept += piece.len();
     }
-    let mut content = content;
-    content.truncate(kept);
-    (content, tokens, truncated)
+    (kept, tokens, false)
 }
 
 /// A text answer, cut at `max_tokens` (then `finish_reason: length`).
@@ -597,6 +600,8 @@ fn image(turn: &mut Turn<'_>) -> Answer {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_cut_counts_and_keeps_what_counting_piece_by_piece_does() {
         for seed in 0..300_u64 {
@@ -608,26 +613,13 @@ mod tests {
             ];
             for content in variants {
                 for max in [None, Some(0), Some(1), Some(7), Some(40), Some(10_000)] {
-                    let mut kept = 0;
-                    let mut tokens = 0;
-                    let mut truncated = false;
-                    for piece in text::pieces(&content) {
-                        let cost = text::count_tokens(piece);
-                        if max.is_some_and(|max| tokens + cost > max) {
-                            truncated = true;
-                            break;
-                        }
-                        tokens += cost;
-                        kept += piece.len();
-                    }
+                    let (kept, tokens, truncated) = cut_by_pieces(&content, max);
                     let expected = (content[..kept].to_owned(), tokens, truncated);
                     assert_eq!(cut(content.clone(), max), expected, "{content:?} {max:?}");
                 }
             }
         }
     }
-
-    use super::*;
 
     fn name_of(text: &str) -> Option<&str> {
         marked_call(text).map(|marked| marked.name)
