@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let request: anthropic::MessagesRequest =
                 serde_json::from_slice(&messages).expect("parses");
-            let plan = translate::anthropic::messages_request(&request)
+            let plan = translate::anthropic::messages_request(request)
                 .and_then(|plan| plan.for_contract(Contract::V1))
                 .expect("converts");
             plan_and_encode(&plan.chat, &v1)

@@ -13,6 +13,7 @@ pub mod contract;
 pub mod embeddings;
 pub mod files;
 pub mod images;
+pub mod json_path;
 pub mod request;
 pub mod response;
 pub mod responses;

@@ -549,10 +549,9 @@ fn tool_turn(
                 ),
             ));
         };
-        let arguments = parse_arguments(
-            &call.function.arguments,
-            &format!("messages[{index}].tool_calls[{position}].function.arguments"),
-        )?;
+        let arguments = parse_arguments(&call.function.arguments, || {
+            format!("messages[{index}].tool_calls[{position}].function.arguments")
+        })?;
         let result_text = text_of(&pieces(
             result,
             result_index,
@@ -586,10 +585,9 @@ fn legacy_function_turn(
             "a function call needs a function message with its result right after it",
         ));
     };
-    let arguments = parse_arguments(
-        &call.arguments,
-        &format!("messages[{index}].function_call.arguments"),
-    )?;
+    let arguments = parse_arguments(&call.arguments, || {
+        format!("messages[{index}].function_call.arguments")
+    })?;
     let no_files = ResolvedParts::new();
     let result_text = text_of(&pieces(result, index + 1, &no_files, &Default::default())?);
     let answered = AnsweredCall {
@@ -679,15 +677,19 @@ fn result_message(call: AnsweredCall<'_>, state_id: Option<String>) -> Message {
     result
 }
 
-/// Tool-call arguments from history: a JSON object in a string (empty means `{}`).
-fn parse_arguments(text: &str, param: &str) -> Result<serde_json::Value, TranslateError> {
+/// Tool-call arguments from history: a JSON object in a string (empty means `{}`); `param` names
+/// them, written out only for an error.
+fn parse_arguments(
+    text: &str,
+    param: impl FnOnce() -> String,
+) -> Result<serde_json::Value, TranslateError> {
     if text.trim().is_empty() {
         return Ok(serde_json::json!({}));
     }
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(value @ serde_json::Value::Object(_)) => Ok(value),
         _ => Err(TranslateError::invalid(
-            param,
+            param(),
             "tool call arguments must be a JSON object encoded as a string",
         )),
     }

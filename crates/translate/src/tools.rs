@@ -598,7 +598,7 @@ pub fn result_content(text: &str) -> String {
 }
 
 /// The four characters JSON allows between tokens.
-const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+pub(crate) const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 
 /// Appends valid JSON `json` without the whitespace between its tokens (strings untouched).
 /// Strings, most of a tool result's bytes, are skipped to their closing quote with `memchr`.

@@ -94,7 +94,7 @@ fn claude_code_tool_result_turn_maps_with_every_block_and_tool_handled() {
     );
     assert_eq!(request.tools.as_ref().unwrap().len(), 24);
 
-    let plan = messages_request(&request).unwrap();
+    let plan = messages_request(request.clone()).unwrap();
     assert!(
         plan.dropped_tools.is_empty(),
         "Claude Code's tools are all custom"
@@ -170,7 +170,7 @@ fn claude_code_mid_conversation_system_turn_is_accepted() {
             (Role::User, vec!["tool_result"]),
         ]
     );
-    let plan = messages_request(&request).unwrap();
+    let plan = messages_request(request).unwrap();
     let roles: Vec<_> = plan.chat.messages.iter().map(|m| m.role.as_str()).collect();
     assert_eq!(roles, ["system", "user", "system", "assistant", "tool"]);
     let chat = chat_request(&plan.chat, &defaults(), &ResolvedParts::new())

@@ -348,7 +348,7 @@ fn a_search_is_anthropic_server_tool_blocks_with_cited_text() {
         "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]
     }))
     .unwrap();
-    let plan = messages_request(&request)
+    let plan = messages_request(request)
         .unwrap()
         .for_contract(Contract::V2)
         .unwrap();

@@ -40,7 +40,7 @@ pub async fn create(
         request,
     }: Incoming<MessagesRequest>,
 ) -> Result<Response, AppError> {
-    let plan = messages_request(&request)?.for_contract(state.defaults().contract)?;
+    let plan = messages_request(request)?.for_contract(state.defaults().contract)?;
     report_left_out(&plan);
     let ids = new_ids();
     let images = state.image_rewriter(upstream.clone());
@@ -102,7 +102,7 @@ pub async fn count_tokens(
         request,
     }: Incoming<MessagesRequest>,
 ) -> Result<Response, AppError> {
-    let plan = count_tokens_request(&request)?;
+    let plan = count_tokens_request(request)?;
     let count = input_token_texts(&plan, state.defaults())?;
     let input_tokens = counted_tokens(&state, &call, &upstream, &count).await?;
     Ok(axum::Json(CountTokensResponse { input_tokens }).into_response())

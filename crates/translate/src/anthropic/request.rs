@@ -13,6 +13,7 @@ use openai::chat::{
 };
 
 use crate::TranslateError;
+use crate::json_path::JsonPath;
 use crate::request::ChatDefaults;
 
 /// What serving a Messages request needs beyond the chat request.
@@ -42,15 +43,15 @@ pub struct MessagesPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Origin {
     /// The turn (`messages[3]`) or field (`system`).
-    path: String,
+    path: JsonPath,
     /// Per chat content part, the block it was made from (`messages[3].content[2]`).
-    parts: Vec<String>,
+    parts: Vec<JsonPath>,
     /// Per tool call of an assistant message, its `tool_use` block.
-    calls: Vec<String>,
+    calls: Vec<JsonPath>,
 }
 
 impl Origin {
-    fn new(path: String) -> Self {
+    fn new(path: JsonPath) -> Self {
         Self {
             path,
             parts: Vec::new(),
@@ -119,20 +120,21 @@ impl MessagesPlan {
         let origin = self.origins.get(index)?;
         if let Some(call) = rest.strip_prefix(".tool_calls[") {
             let (call, _) = crate::indexed(call)?;
-            return origin.calls.get(call).cloned();
+            return origin.calls.get(call).map(JsonPath::to_string);
         }
         if let Some(part) = rest.strip_prefix(".content[")
             && let Some((part, _)) = crate::indexed(part)
             && let Some(block) = origin.parts.get(part)
         {
-            return Some(block.clone());
+            return Some(block.to_string());
         }
-        Some(origin.path.clone())
+        Some(origin.path.to_string())
     }
 }
 
 /// The plan for `POST /v1/messages`: `max_tokens` is required there, as Anthropic requires it.
-pub fn messages_request(request: &MessagesRequest) -> Result<MessagesPlan, TranslateError> {
+/// The request's texts move into the chat request (an agent's history is most of its bytes).
+pub fn messages_request(request: MessagesRequest) -> Result<MessagesPlan, TranslateError> {
     if request.max_tokens.is_none() {
         return Err(TranslateError::invalid(
             "max_tokens",
@@ -143,7 +145,7 @@ pub fn messages_request(request: &MessagesRequest) -> Result<MessagesPlan, Trans
 }
 
 /// The plan for `POST /v1/messages/count_tokens` (no `max_tokens` there).
-pub fn count_tokens_request(request: &MessagesRequest) -> Result<MessagesPlan, TranslateError> {
+pub fn count_tokens_request(request: MessagesRequest) -> Result<MessagesPlan, TranslateError> {
     build(request)
 }
 
@@ -183,39 +185,42 @@ pub fn call_id(tool_use_id: &str) -> String {
     }
 }
 
-fn build(request: &MessagesRequest) -> Result<MessagesPlan, TranslateError> {
+fn build(mut request: MessagesRequest) -> Result<MessagesPlan, TranslateError> {
     let tools = Tools::read(request.tools.as_deref().unwrap_or_default());
-    let tool_choice = tools.choose(request)?;
+    let tool_choice = tools.choose(&request)?;
     let mut builder = Builder::default();
     if let Some(system) = &request.system {
         let text = system.text();
         if !text.is_empty() {
             builder.push(
                 message("system", MessageContent::Text(text)),
-                Origin::new("system".to_owned()),
+                Origin::new(JsonPath::field("system")),
             );
         }
     }
-    for (index, turn) in request.messages.iter().enumerate() {
+    for (index, turn) in std::mem::take(&mut request.messages)
+        .into_iter()
+        .enumerate()
+    {
         builder.turn(index, turn);
     }
     let stream = request.stream.unwrap_or(false);
     let stop_sequences: Vec<String> = request
         .stop_sequences
-        .iter()
+        .take()
+        .into_iter()
         .flatten()
         .filter(|sequence| !sequence.is_empty())
-        .cloned()
         .collect();
     let has_tools = !tools.chat.is_empty();
-    let builtin_tool_choice = builtin_choice(request, &tools);
+    let builtin_tool_choice = builtin_choice(&request, &tools);
     let parallel = request
         .tool_choice
         .as_ref()
         .and_then(|choice| choice.disable_parallel_tool_use)
         .map(|disabled| !disabled);
     let chat = ChatCompletionRequest {
-        model: request.model.clone(),
+        model: request.model.take(),
         messages: builder.messages,
         temperature: request.temperature,
         top_p: request.top_p,
@@ -226,7 +231,7 @@ fn build(request: &MessagesRequest) -> Result<MessagesPlan, TranslateError> {
             include_usage: Some(true),
         }),
         stop: (stream && !stop_sequences.is_empty()).then(|| Stop::Many(stop_sequences.clone())),
-        user: end_user(request),
+        user: end_user(&request),
         tools: has_tools.then_some(tools.chat),
         tool_choice: tool_choice.filter(|_| has_tools),
         parallel_tool_calls: parallel.filter(|_| has_tools),
@@ -435,15 +440,12 @@ impl Builder {
     /// One turn: a user turn's `tool_result` blocks become tool messages (first, as chat wants
     /// them right after the assistant's calls), the rest one user message; an assistant turn's
     /// `tool_use` blocks become its tool calls.
-    fn turn(&mut self, index: usize, turn: &InputMessage) {
-        let path = format!("messages[{index}]");
-        let blocks = match &turn.content {
+    fn turn(&mut self, index: usize, turn: InputMessage) {
+        let path = JsonPath::item("messages", index);
+        let blocks = match turn.content {
             Content::Text(text) => {
                 let role = role_name(turn.role);
-                self.push(
-                    message(role, MessageContent::Text(text.clone())),
-                    Origin::new(path),
-                );
+                self.push(message(role, MessageContent::Text(text)), Origin::new(path));
                 return;
             }
             Content::Blocks(blocks) => blocks,
@@ -451,15 +453,15 @@ impl Builder {
         let mut parts = Parts::default();
         let mut calls = Vec::new();
         let mut call_paths = Vec::new();
-        for (position, block) in blocks.iter().enumerate() {
-            let block_path = format!("{path}.content[{position}]");
+        for (position, block) in blocks.into_iter().enumerate() {
+            let block_path = path.at("content", position);
             match block {
                 ContentBlock::ToolUse { id, name, input } => {
                     calls.push(ToolCall {
-                        id: call_id(id),
+                        id: call_id(&id),
                         kind: "function".into(),
                         function: FunctionCall {
-                            name: name.clone(),
+                            name,
                             arguments: input.to_string(),
                         },
                     });
@@ -472,31 +474,31 @@ impl Builder {
                 } => {
                     let mut result = Parts::default();
                     match content {
-                        Some(Content::Text(text)) => result.text(text.clone(), &block_path),
+                        Some(Content::Text(text)) => result.text(text, block_path),
                         Some(Content::Blocks(inner)) => {
-                            for (inner_position, inner) in inner.iter().enumerate() {
-                                let inner_path = format!("{block_path}.content[{inner_position}]");
+                            for (inner_position, inner) in inner.into_iter().enumerate() {
+                                let inner_path = block_path.at("content", inner_position);
                                 match inner {
                                     // GigaChat takes no file in a function result: the tool's
                                     // images go to the user message after the results.
                                     ContentBlock::Image { .. } | ContentBlock::Document { .. } => {
-                                        parts.block(inner, &inner_path)
+                                        parts.block(inner, inner_path)
                                     }
-                                    other => result.block(other, &inner_path),
+                                    other => result.block(other, inner_path),
                                 }
                             }
                         }
                         None => {}
                     }
                     let mut text = result.joined_text();
-                    if *is_error {
+                    if is_error {
                         text = format!("The tool call failed: {text}");
                     }
                     let mut tool = message("tool", MessageContent::Text(text));
-                    tool.tool_call_id = Some(call_id(tool_use_id));
+                    tool.tool_call_id = Some(call_id(&tool_use_id));
                     self.push(tool, Origin::new(block_path));
                 }
-                other => parts.block(other, &block_path),
+                other => parts.block(other, block_path),
             }
         }
         if turn.role == Role::Assistant {
@@ -537,36 +539,33 @@ fn role_name(role: Role) -> &'static str {
 #[derive(Default)]
 struct Parts {
     parts: Vec<ContentPart>,
-    paths: Vec<String>,
+    paths: Vec<JsonPath>,
 }
 
 impl Parts {
-    fn push(&mut self, part: ContentPart, path: &str) {
+    fn push(&mut self, part: ContentPart, path: JsonPath) {
         self.parts.push(part);
-        self.paths.push(path.to_owned());
+        self.paths.push(path);
     }
 
-    fn text(&mut self, text: String, path: &str) {
+    fn text(&mut self, text: String, path: JsonPath) {
         self.push(ContentPart::Text { text }, path);
     }
 
     /// A block as a chat part: text as text, images and documents through the attachment path,
     /// search results as text; thinking is dropped (GigaChat cannot take it back).
-    fn block(&mut self, block: &ContentBlock, path: &str) {
+    fn block(&mut self, block: ContentBlock, path: JsonPath) {
         match block {
-            ContentBlock::Text { text } => self.text(text.clone(), path),
+            ContentBlock::Text { text } => self.text(text, path),
             ContentBlock::Image { source } => {
                 let part = match source {
                     Source::Base64 { media_type, data } => ContentPart::ImageUrl {
                         url: format!("data:{media_type};base64,{data}"),
                         detail: None,
                     },
-                    Source::Url { url } => ContentPart::ImageUrl {
-                        url: url.clone(),
-                        detail: None,
-                    },
+                    Source::Url { url } => ContentPart::ImageUrl { url, detail: None },
                     Source::File { file_id } => file_part(file_id),
-                    Source::Text { data } => ContentPart::Text { text: data.clone() },
+                    Source::Text { data } => ContentPart::Text { text: data },
                 };
                 self.push(part, path);
             }
@@ -574,18 +573,18 @@ impl Parts {
                 let part = match source {
                     Source::Base64 { media_type, data } => ContentPart::File {
                         file_id: None,
-                        file_data: Some(data.clone()),
-                        filename: Some(document_name(title.as_deref(), media_type)),
+                        file_data: Some(data),
+                        filename: Some(document_name(title.as_deref(), &media_type)),
                     },
                     Source::Url { url } => ContentPart::FileUrl {
-                        url: url.clone(),
-                        filename: title.clone(),
+                        url,
+                        filename: title,
                     },
                     Source::File { file_id } => file_part(file_id),
                     Source::Text { data } => ContentPart::Text {
                         text: match title {
                             Some(title) => format!("{title}\n\n{data}"),
-                            None => data.clone(),
+                            None => data,
                         },
                     },
                 };
@@ -625,9 +624,9 @@ impl Parts {
     }
 }
 
-fn file_part(file_id: &str) -> ContentPart {
+fn file_part(file_id: String) -> ContentPart {
     ContentPart::File {
-        file_id: Some(file_id.to_owned()),
+        file_id: Some(file_id),
         file_data: None,
         filename: None,
     }

@@ -275,7 +275,7 @@ mod tests {
     }
 
     fn plan(body: serde_json::Value) -> MessagesPlan {
-        super::super::messages_request(&serde_json::from_value(body).unwrap()).unwrap()
+        super::super::messages_request(serde_json::from_value(body).unwrap()).unwrap()
     }
 
     fn simple_plan() -> MessagesPlan {

@@ -20,6 +20,7 @@ use openai::responses::{
 use serde_json::{Value, json};
 
 use crate::TranslateError;
+use crate::json_path::JsonPath;
 use crate::request::ChatDefaults;
 use crate::response::ResponseIds;
 
@@ -68,11 +69,11 @@ fn builtin_of(kind: &str, contract: Contract) -> Option<HostedTool> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Origin {
     /// The item (`input[3]`), or the field (`instructions`, `input`, `previous_response_id`).
-    path: String,
+    path: JsonPath,
     /// Whether the chat message's parts are the item's `content` parts, one for one.
     parts: bool,
     /// The paths of the items behind an assistant message's tool calls, in order.
-    calls: Vec<String>,
+    calls: Vec<JsonPath>,
 }
 
 /// What serving a Responses request needs beyond the chat request.
@@ -137,12 +138,12 @@ impl ResponsesPlan {
         let origin = self.origins.get(index)?;
         if let Some(call) = rest.strip_prefix(".tool_calls[") {
             let (call, _) = crate::indexed(call)?;
-            return origin.calls.get(call).cloned();
+            return origin.calls.get(call).map(JsonPath::to_string);
         }
         if origin.parts && rest.starts_with(".content") {
-            return Some(format!("{}{rest}", origin.path));
+            return Some(origin.path.then(rest));
         }
-        Some(origin.path.clone())
+        Some(origin.path.to_string())
     }
 }
 
@@ -199,26 +200,26 @@ pub fn responses_request(
     if let Some(instructions) = request.instructions.as_deref().filter(|t| !t.is_empty()) {
         builder.push(
             message("system", MessageContent::Text(instructions.to_owned())),
-            text_origin("instructions"),
+            text_origin(JsonPath::field("instructions")),
         );
     }
-    let mut items: Vec<(String, &InputItem)> = history
+    let mut items: Vec<(JsonPath, &InputItem)> = history
         .iter()
-        .map(|item| ("previous_response_id".to_owned(), item))
+        .map(|item| (JsonPath::field("previous_response_id"), item))
         .collect();
     if let Some(Input::Items(input)) = &request.input {
         items.extend(
             input
                 .iter()
                 .enumerate()
-                .map(|(index, item)| (format!("input[{index}]"), item)),
+                .map(|(index, item)| (JsonPath::item("input", index), item)),
         );
     }
     builder.items(&resolve_references(&items)?)?;
     if let Some(Input::Text(text)) = &request.input {
         builder.push(
             message("user", MessageContent::Text(text.clone())),
-            text_origin("input"),
+            text_origin(JsonPath::field("input")),
         );
     }
     let Builder {
@@ -579,9 +580,9 @@ fn message(role: &str, content: MessageContent) -> ChatMessage {
     }
 }
 
-fn text_origin(path: &str) -> Origin {
+fn text_origin(path: JsonPath) -> Origin {
     Origin {
-        path: path.to_owned(),
+        path,
         parts: false,
         calls: Vec::new(),
     }
@@ -603,8 +604,8 @@ fn item_id(item: &InputItem) -> Option<&str> {
 
 /// Items with each `item_reference` replaced by the earlier item it names.
 fn resolve_references<'a>(
-    items: &[(String, &'a InputItem)],
-) -> Result<Vec<(String, &'a InputItem)>, TranslateError> {
+    items: &[(JsonPath, &'a InputItem)],
+) -> Result<Vec<(JsonPath, &'a InputItem)>, TranslateError> {
     let mut by_id: HashMap<&str, &InputItem> = HashMap::new();
     let mut out = Vec::with_capacity(items.len());
     for (path, item) in items {
@@ -612,7 +613,7 @@ fn resolve_references<'a>(
             InputItem::ItemReference { id } => {
                 by_id.get(id.as_str()).copied().ok_or_else(|| {
                     TranslateError::invalid(
-                        format!("{path}.id"),
+                        path.then(".id"),
                         format!(
                             "no item with id {id:?} is known: a reference must name an item of the \
                          response continued with `previous_response_id`, or an earlier input item"
@@ -625,7 +626,7 @@ fn resolve_references<'a>(
         if let Some(id) = item_id(item) {
             by_id.insert(id, item);
         }
-        out.push((path.clone(), item));
+        out.push((*path, item));
     }
     Ok(out)
 }
@@ -644,13 +645,13 @@ impl Builder {
         self.origins.push(origin);
     }
 
-    fn items(&mut self, items: &[(String, &InputItem)]) -> Result<(), TranslateError> {
+    fn items(&mut self, items: &[(JsonPath, &InputItem)]) -> Result<(), TranslateError> {
         let mut answered: HashSet<usize> = HashSet::new();
         let mut index = 0;
         while index < items.len() {
             let (path, item) = &items[index];
             match item {
-                InputItem::Message(message) => self.message(message, path)?,
+                InputItem::Message(message) => self.message(message, *path)?,
                 InputItem::FunctionCall(_) | InputItem::CustomToolCall(_) => {
                     index = self.tool_turn(items, index, &mut answered)?;
                     continue;
@@ -658,7 +659,7 @@ impl Builder {
                 InputItem::FunctionCallOutput(output) | InputItem::CustomToolCallOutput(output) => {
                     if !answered.contains(&index) {
                         return Err(TranslateError::invalid(
-                            format!("{path}.call_id"),
+                            path.then(".call_id"),
                             format!(
                                 "no function_call or custom_tool_call with call_id {:?} comes \
                                  before this output",
@@ -680,7 +681,7 @@ impl Builder {
         Ok(())
     }
 
-    fn message(&mut self, item: &MessageItem, path: &str) -> Result<(), TranslateError> {
+    fn message(&mut self, item: &MessageItem, path: JsonPath) -> Result<(), TranslateError> {
         let role = match item.role {
             Role::User => "user",
             Role::Assistant => "assistant",
@@ -693,14 +694,14 @@ impl Builder {
                 parts
                     .iter()
                     .enumerate()
-                    .map(|(index, part)| chat_part(part, &format!("{path}.content[{index}]")))
+                    .map(|(index, part)| chat_part(part, path.at("content", index)))
                     .collect::<Result<_, _>>()?,
             ),
         };
         self.push(
             message(role, content),
             Origin {
-                path: path.to_owned(),
+                path,
                 parts: true,
                 calls: Vec::new(),
             },
@@ -714,16 +715,16 @@ impl Builder {
     /// Files in the outputs follow in a user message. Returns the index after the run.
     fn tool_turn(
         &mut self,
-        items: &[(String, &InputItem)],
+        items: &[(JsonPath, &InputItem)],
         start: usize,
         answered: &mut HashSet<usize>,
     ) -> Result<usize, TranslateError> {
-        let mut calls: Vec<(String, &str, ToolCall)> = Vec::new();
+        let mut calls: Vec<(JsonPath, &str, ToolCall)> = Vec::new();
         let mut end = start;
         while let Some((path, item)) = items.get(end) {
             let (call_id, name, arguments) = match item {
                 InputItem::FunctionCall(call) => {
-                    check_arguments(&call.arguments, path)?;
+                    check_arguments(&call.arguments, *path)?;
                     (&call.call_id, &call.name, call.arguments.clone())
                 }
                 InputItem::CustomToolCall(call) => (
@@ -739,12 +740,12 @@ impl Builder {
             };
             if calls.iter().any(|(_, id, _)| *id == call_id.as_str()) {
                 return Err(TranslateError::invalid(
-                    format!("{path}.call_id"),
+                    path.then(".call_id"),
                     format!("call_id {call_id:?} is used by two calls in a row"),
                 ));
             }
             calls.push((
-                path.clone(),
+                *path,
                 call_id,
                 ToolCall {
                     id: call_id.clone(),
@@ -774,7 +775,7 @@ impl Builder {
             )) = found
             else {
                 return Err(TranslateError::invalid(
-                    path.clone(),
+                    *path,
                     format!(
                         "the call {call_id:?} has no output: add a function_call_output (or \
                          custom_tool_call_output) item with this call_id after it"
@@ -782,9 +783,9 @@ impl Builder {
                 ));
             };
             answered.insert(index);
-            results.push((output_path.clone(), &output.call_id, &output.output));
+            results.push((*output_path, &output.call_id, &output.output));
         }
-        let (paths, tool_calls): (Vec<String>, Vec<ToolCall>) = calls
+        let (paths, tool_calls): (Vec<JsonPath>, Vec<ToolCall>) = calls
             .into_iter()
             .map(|(path, _, call)| (path, call))
             .unzip();
@@ -800,8 +801,8 @@ impl Builder {
                         match part.text() {
                             Some(text) => texts.push(text.to_owned()),
                             None => {
-                                files.push(chat_part(part, &format!("{path}.output[{index}]"))?);
-                                file_origin.get_or_insert_with(|| path.clone());
+                                files.push(chat_part(part, path.at("output", index))?);
+                                file_origin.get_or_insert(path);
                                 texts.push(FILE_IN_NEXT_MESSAGE.to_owned());
                             }
                         }
@@ -811,7 +812,7 @@ impl Builder {
             };
             let mut result = message("tool", MessageContent::Text(text));
             result.tool_call_id = Some(call_id.clone());
-            self.push(result, text_origin(&path));
+            self.push(result, text_origin(path));
         }
         if let Some(path) = file_origin {
             files.insert(
@@ -822,7 +823,7 @@ impl Builder {
             );
             self.push(
                 message("user", MessageContent::Parts(files)),
-                text_origin(&path),
+                text_origin(path),
             );
         }
         Ok(end)
@@ -830,7 +831,7 @@ impl Builder {
 
     /// Tool calls as an assistant message, or added to the assistant message just before (its
     /// text, as a model answering with text and calls produces it).
-    fn assistant_calls(&mut self, calls: Vec<ToolCall>, paths: Vec<String>) {
+    fn assistant_calls(&mut self, calls: Vec<ToolCall>, paths: Vec<JsonPath>) {
         if let (Some(last), Some(origin)) = (self.messages.last_mut(), self.origins.last_mut())
             && last.role == "assistant"
             && last.tool_calls.is_none()
@@ -842,7 +843,7 @@ impl Builder {
         let mut turn = message("assistant", MessageContent::Text(String::new()));
         turn.content = None;
         turn.tool_calls = Some(calls);
-        let path = paths.first().cloned().unwrap_or_default();
+        let path = paths.first().copied().unwrap_or(JsonPath::field("input"));
         self.push(
             turn,
             Origin {
@@ -859,24 +860,25 @@ const FILE_IN_NEXT_MESSAGE: &str = "[file attached in the next message]";
 /// The text before the files of tool outputs.
 const FILES_FROM_TOOLS: &str = "Files returned by the tool calls above:";
 
-/// History arguments must be what the model could have produced: a JSON object in a string.
-fn check_arguments(arguments: &str, path: &str) -> Result<(), TranslateError> {
+/// History arguments must be what the model could have produced: a JSON object in a string
+/// (checked, not built into a tree: the chat path reads them again).
+fn check_arguments(arguments: &str, path: JsonPath) -> Result<(), TranslateError> {
     if arguments.trim().is_empty()
-        || matches!(
-            serde_json::from_str::<Value>(arguments),
-            Ok(Value::Object(_))
-        )
+        || (arguments
+            .trim_start_matches(crate::tools::JSON_WHITESPACE)
+            .starts_with('{')
+            && serde_json::from_str::<serde::de::IgnoredAny>(arguments).is_ok())
     {
         return Ok(());
     }
     Err(TranslateError::invalid(
-        format!("{path}.arguments"),
+        path.then(".arguments"),
         "function call arguments must be a JSON object encoded as a string",
     ))
 }
 
 /// A Responses content part as the chat part the chat path already understands.
-fn chat_part(part: &InputContent, path: &str) -> Result<ContentPart, TranslateError> {
+fn chat_part(part: &InputContent, path: JsonPath) -> Result<ContentPart, TranslateError> {
     Ok(match part {
         InputContent::InputText { text }
         | InputContent::OutputText { text, .. }

@@ -12,7 +12,7 @@ fn plan(body: Value) -> MessagesPlan {
 }
 
 fn plan_on(body: Value, contract: Contract) -> Result<MessagesPlan, TranslateError> {
-    messages_request(&request(body))?.for_contract(contract)
+    messages_request(request(body))?.for_contract(contract)
 }
 
 fn refused(body: Value) -> TranslateError {
@@ -36,7 +36,7 @@ fn max_tokens_is_required_but_not_to_count_tokens() {
     let error = refused(body.clone());
     assert_eq!(error.param.as_deref(), Some("max_tokens"));
     assert!(error.message.contains("required"), "{}", error.message);
-    assert!(count_tokens_request(&request(body)).is_ok());
+    assert!(count_tokens_request(request(body)).is_ok());
     assert_eq!(
         plan(json!({"max_tokens": 7, "messages": [user("hi")]}))
             .chat
@@ -112,7 +112,7 @@ fn images_and_documents_become_attachment_parts() {
             text: "Notes\n\nplain words".into()
         }
     );
-    assert_eq!(parts[6], file_part("file-1"));
+    assert_eq!(parts[6], file_part("file-1".to_owned()));
     assert_eq!(
         parts[7],
         ContentPart::Text {
@@ -492,7 +492,7 @@ proptest::proptest! {
             proptest::prop_oneof![
                 "[a-zж\n ]{0,8}".prop_map(|text| ContentPart::Text { text }),
                 "[a-z]{0,8}".prop_map(|refusal| ContentPart::Refusal { refusal }),
-                "[a-z]{1,8}".prop_map(|id| file_part(&id)),
+                "[a-z]{1,8}".prop_map(file_part),
             ],
             0..5,
         )
@@ -500,7 +500,7 @@ proptest::proptest! {
         let expected = MessageContent::Parts(parts.clone()).text();
         let mut built = Parts::default();
         for part in parts {
-            built.push(part, "p");
+            built.push(part, JsonPath::field("p"));
         }
         proptest::prop_assert_eq!(built.joined_text(), expected);
     }

@@ -155,7 +155,7 @@ fn accumulated(events: &[Value]) -> Message {
 /// The whole answer the chat path would give for the same text and calls.
 fn whole(content: &str, calls: &[(&str, &str, &str)], finish: &str) -> Message {
     let plan = messages_request(
-        &serde_json::from_value(
+        serde_json::from_value(
             json!({"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}),
         )
         .unwrap(),
