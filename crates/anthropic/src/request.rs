@@ -207,8 +207,9 @@ pub enum ContentBlock {
         id: String,
         /// The tool called.
         name: String,
-        /// The arguments (an object).
-        input: Value,
+        /// The arguments (an object), as the client wrote them: they go on as the text of a chat
+        /// tool call's arguments, never needing a tree here.
+        input: RawJson,
     },
     /// `{"type":"tool_result","tool_use_id","content","is_error"}` (user turns).
     ToolResult {
@@ -263,7 +264,7 @@ struct RawBlock {
     title: Option<String>,
     id: Option<String>,
     name: Option<String>,
-    input: Option<Value>,
+    input: Option<RawJson>,
     tool_use_id: Option<String>,
     content: Option<Content>,
     is_error: Option<bool>,
@@ -302,7 +303,7 @@ impl<'de> Deserialize<'de> for ContentBlock {
                 name: raw.name.ok_or_else(|| missing("name"))?,
                 input: raw
                     .input
-                    .unwrap_or_else(|| Value::Object(Default::default())),
+                    .unwrap_or_else(|| RawJson::from(Value::Object(Default::default()))),
             },
             BlockKind::ToolResult => ContentBlock::ToolResult {
                 tool_use_id: raw.tool_use_id.ok_or_else(|| missing("tool_use_id"))?,

@@ -16,7 +16,6 @@ use crate::text_or_list::TextOrList;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 /// `POST /v1/responses` (and `POST /v1/responses/input_tokens`, which takes the same fields).
 /// Fields not listed (Codex's `client_metadata`, ...) are accepted and ignored.
@@ -648,62 +647,142 @@ impl ResponseTool {
     }
 }
 
-/// A tool is taken as its text first. A function tool (the usual kind, and the big one: its
-/// schema) is then read straight into its fields, the schema kept as text; any other tool, or a
-/// function tool that reading refuses, is read as a JSON value and then by `type`, as it always
-/// was (so it fails with the same message).
+/// A tool is read in one pass, each field as a JSON value except `parameters` (the big one: a
+/// function's schema), kept as text. A tool with one string `type` of `function` whose fields
+/// have a function tool's types is a function tool; any other tool (or one with a duplicate key)
+/// is rebuilt as a JSON value and read by `type`, as tools always were read (so it fails with
+/// the same message).
 impl<'de> Deserialize<'de> for ResponseTool {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ToolVisitor)
+    }
+}
+
+/// The message for a tool that is not an object with a string `type`.
+const TOOL_WITHOUT_TYPE: &str = "a tool needs a string `type`";
+
+/// Reads a tool's fields (see [`ResponseTool`]'s `Deserialize`); anything but an object is
+/// refused as a tool without a `type`.
+struct ToolVisitor;
+
+/// One field of a tool as read: the schema as text, anything else as a value.
+enum ToolField {
+    Schema(Option<RawJson>),
+    Value(Value),
+}
+
+impl<'de> serde::de::Visitor<'de> for ToolVisitor {
+    type Value = ResponseTool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(TOOL_WITHOUT_TYPE)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ResponseTool, A::Error> {
         use serde::de::Error;
-        let raw = Box::<RawValue>::deserialize(deserializer)?;
-        if let Some(function) = function_tool(raw.get()) {
-            return Ok(ResponseTool::Function(function));
+        let mut fields: Vec<(String, ToolField)> = Vec::with_capacity(5);
+        while let Some(key) = map.next_key::<String>()? {
+            let field = if key == "parameters" {
+                ToolField::Schema(map.next_value()?)
+            } else {
+                ToolField::Value(map.next_value()?)
+            };
+            fields.push((key, field));
         }
-        let value: Value = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+        if is_function_tool(&fields) {
+            return Ok(ResponseTool::Function(function_tool(fields)));
+        }
+        let mut object = serde_json::Map::with_capacity(fields.len());
+        for (key, field) in fields {
+            let value = match field {
+                ToolField::Value(value) => value,
+                ToolField::Schema(None) => Value::Null,
+                ToolField::Schema(Some(schema)) => schema.to_value().map_err(A::Error::custom)?,
+            };
+            object.insert(key, value);
+        }
+        let value = Value::Object(object);
         let Some(kind) = value.get("type").and_then(Value::as_str) else {
-            return Err(D::Error::custom("a tool needs a string `type`"));
+            return Err(A::Error::custom(TOOL_WITHOUT_TYPE));
         };
         match kind {
             "function" => serde_json::from_value(value)
                 .map(ResponseTool::Function)
-                .map_err(|err| D::Error::custom(format!("a `function` tool: {err}"))),
+                .map_err(|err| A::Error::custom(format!("a `function` tool: {err}"))),
             "custom" => serde_json::from_value(value)
                 .map(ResponseTool::Custom)
-                .map_err(|err| D::Error::custom(format!("a `custom` tool: {err}"))),
+                .map_err(|err| A::Error::custom(format!("a `custom` tool: {err}"))),
             _ => Ok(ResponseTool::Other(value)),
         }
     }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<ResponseTool, A::Error> {
+        Err(serde::de::Error::custom(TOOL_WITHOUT_TYPE))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<ResponseTool, E> {
+        Err(E::custom(TOOL_WITHOUT_TYPE))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<ResponseTool, E> {
+        Err(E::custom(TOOL_WITHOUT_TYPE))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<ResponseTool, E> {
+        Err(E::custom(TOOL_WITHOUT_TYPE))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<ResponseTool, E> {
+        Err(E::custom(TOOL_WITHOUT_TYPE))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<ResponseTool, E> {
+        Err(E::custom(TOOL_WITHOUT_TYPE))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<ResponseTool, E> {
+        Err(E::custom(TOOL_WITHOUT_TYPE))
+    }
 }
 
-/// `tool` read directly as a function tool: `None` unless it is an object whose `type` is
-/// `function` and whose fields read without complaint (a duplicate key is a complaint here).
-fn function_tool(tool: &str) -> Option<FunctionTool> {
-    /// A function tool's fields with its `type` (which [`FunctionTool`] skips), read in one
-    /// pass: the tool reads as this exactly when it has one string `type` and reads as a
-    /// `FunctionTool`.
-    #[derive(Deserialize)]
-    struct Typed<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: std::borrow::Cow<'a, str>,
-        name: String,
-        #[serde(default)]
-        description: Option<String>,
-        #[serde(default)]
-        parameters: Option<RawJson>,
-        #[serde(default)]
-        strict: Option<bool>,
+/// Whether `fields` read as a [`FunctionTool`] as they are: `type` is the string `function`,
+/// `name` a string, `description` a string or null, `strict` a boolean or null, and none of
+/// these (or `parameters`) twice; other fields are ignored, as a function tool ignores them.
+fn is_function_tool(fields: &[(String, ToolField)]) -> bool {
+    let once = |name: &str| fields.iter().filter(|(key, _)| key == name).count() <= 1;
+    let value = |name: &str| {
+        fields.iter().find_map(|(key, field)| match field {
+            ToolField::Value(value) if key == name => Some(value),
+            _ => None,
+        })
+    };
+    ["type", "name", "description", "parameters", "strict"]
+        .into_iter()
+        .all(once)
+        && value("type").and_then(Value::as_str) == Some("function")
+        && value("name").is_some_and(Value::is_string)
+        && value("description").is_none_or(|d| d.is_string() || d.is_null())
+        && value("strict").is_none_or(|s| s.is_boolean() || s.is_null())
+}
+
+/// The function tool of `fields` that [`is_function_tool`] accepted.
+fn function_tool(fields: Vec<(String, ToolField)>) -> FunctionTool {
+    let mut tool = FunctionTool {
+        name: String::new(),
+        description: None,
+        parameters: None,
+        strict: None,
+    };
+    for (key, field) in fields {
+        match (key.as_str(), field) {
+            ("name", ToolField::Value(Value::String(name))) => tool.name = name,
+            ("description", ToolField::Value(Value::String(text))) => tool.description = Some(text),
+            ("strict", ToolField::Value(Value::Bool(strict))) => tool.strict = Some(strict),
+            (_, ToolField::Schema(schema)) => tool.parameters = schema,
+            _ => {}
+        }
     }
-    // A struct can be read from a JSON array too (its fields in order): only objects are tools.
-    if !tool.starts_with('{') {
-        return None;
-    }
-    let typed: Typed<'_> = serde_json::from_str(tool).ok()?;
-    (typed.kind == "function").then_some(FunctionTool {
-        name: typed.name,
-        description: typed.description,
-        parameters: typed.parameters,
-        strict: typed.strict,
-    })
+    tool
 }
 
 /// A function tool (flat, unlike chat's `{"function":{...}}`).

@@ -462,7 +462,7 @@ impl Builder {
                         kind: "function".into(),
                         function: FunctionCall {
                             name,
-                            arguments: input.to_string(),
+                            arguments: input.text().to_owned(),
                         },
                     });
                     call_paths.push(block_path);
