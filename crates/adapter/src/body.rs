@@ -96,7 +96,11 @@ fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
             });
         }
     }
-    if let Ok(value) = serde_json::from_slice(body) {
+    // Checked as UTF-8 once as a whole, then read as text: reading bytes, serde_json checks each
+    // string piece it copies (thousands of calls for an agent's escaped history).
+    if let Ok(text) = std::str::from_utf8(body)
+        && let Ok(value) = serde_json::from_str(text)
+    {
         return Ok(value);
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
