@@ -193,7 +193,8 @@ fn chat_web_search_options_on_v1_is_a_400_naming_it() {
 fn built_in_runs_are_response_items_within_the_spec() {
     let request: CreateResponse = serde_json::from_value(responses_body()).unwrap();
     let plan = responses_request(&request, &[], &defaults(Contract::V2), &ids()).unwrap();
-    let value = serde_json::to_value(responses_response(&searched_answer(), &plan, 2)).unwrap();
+    let value =
+        serde_json::to_value(responses_response(&searched_answer(), &plan.answer, 2)).unwrap();
     let validator = response_schema();
     let errors: Vec<String> = validator
         .iter_errors(&value)
@@ -259,7 +260,7 @@ fn a_streamed_search_is_an_item_before_the_message_and_its_citations_are_announc
     let answer = searched_answer();
     let message = &answer.choices[0].message;
     let mut events = Vec::new();
-    let mut converter = ResponseEvents::new(plan);
+    let mut converter = ResponseEvents::new(plan.answer);
     converter.start("GigaChat-3-Ultra", &mut events);
     let chunks = [
         chunk(

@@ -149,7 +149,7 @@ fn codex_custom_tool_turn_maps_and_answers_within_the_spec() {
     );
     let plan = responses_request(&request, &[], &defaults(), &ids()).unwrap();
     assert_eq!(plan.dropped_tools, ["tool_search", "web_search"]);
-    assert!(plan.custom_tools.contains("apply_patch"));
+    assert!(plan.answer.custom_tools.contains("apply_patch"));
     let names: Vec<_> = plan
         .chat
         .tools
@@ -215,7 +215,7 @@ fn codex_custom_tool_turn_maps_and_answers_within_the_spec() {
                 json!({"input": "*** Begin Patch\n*** Add File: a.txt\n+a\n*** End Patch\n"}),
             )],
         ),
-        &plan,
+        &plan.answer,
         1_796_553_714,
     );
     let value = serde_json::to_value(&response).unwrap();
@@ -241,7 +241,7 @@ fn codex_function_call_turn_maps_and_answers_within_the_spec() {
     let request: CreateResponse = serde_json::from_value(body).unwrap();
     let plan = responses_request(&request, &[], &defaults(), &ids()).unwrap();
     assert_eq!(plan.dropped_tools, ["namespace", "web_search"]);
-    assert!(plan.custom_tools.is_empty());
+    assert!(plan.answer.custom_tools.is_empty());
     assert_eq!(plan.chat.tools.as_ref().unwrap().len(), 7);
     let roles: Vec<_> = plan.chat.messages.iter().map(|m| m.role.as_str()).collect();
     assert_eq!(
@@ -272,7 +272,7 @@ fn codex_function_call_turn_maps_and_answers_within_the_spec() {
                 call("call_b", "exec_command", json!({"cmd": "pwd"})),
             ],
         ),
-        &plan,
+        &plan.answer,
         1_796_553_714,
     );
     let value = serde_json::to_value(&response).unwrap();
@@ -315,7 +315,11 @@ fn every_codex_capture_maps() {
         assert_eq!(request.stream, Some(true), "{name}");
         let plan = responses_request(&request, &[], &defaults(), &ids()).unwrap();
         assert_eq!(plan.dropped_tools, dropped, "{name}");
-        assert_eq!(plan.custom_tools.contains("apply_patch"), custom, "{name}");
+        assert_eq!(
+            plan.answer.custom_tools.contains("apply_patch"),
+            custom,
+            "{name}"
+        );
         assert!(plan.dropped_items.is_empty(), "{name}");
         let chat = chat_request(&plan.chat, &defaults(), &ResolvedParts::new())
             .map_err(|err| plan.error(err))
@@ -340,7 +344,7 @@ fn incomplete_answers_validate() {
     let plan = responses_request(&request, &[], &defaults(), &ids()).unwrap();
     let mut cut = answer("GigaChat", Some("Hel"), vec![]);
     cut.choices[0].finish_reason = Some("length".into());
-    let value = serde_json::to_value(responses_response(&cut, &plan, 2)).unwrap();
+    let value = serde_json::to_value(responses_response(&cut, &plan.answer, 2)).unwrap();
     assert_valid(&response_schema(), &value);
     assert_eq!(value["status"], "incomplete");
     assert_eq!(value["incomplete_details"]["reason"], "max_output_tokens");

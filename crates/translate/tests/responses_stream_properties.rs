@@ -150,7 +150,7 @@ fn run(
     }
     chunks.extend(translator.end());
 
-    let mut converter = ResponseEvents::new(responses.clone());
+    let mut converter = ResponseEvents::new(responses.answer.clone());
     let mut events = Vec::new();
     converter.start(MODEL, &mut events);
     for chunk in &chunks {
@@ -260,7 +260,7 @@ proptest! {
         let last = events.last().unwrap();
         match whole {
             Some(answer) => {
-                let expected = responses_response(&answer, &plan(), COMPLETED_AT);
+                let expected = responses_response(&answer, &plan().answer, COMPLETED_AT);
                 prop_assert_eq!(&last["response"], &serde_json::to_value(expected).unwrap());
             }
             None => {

@@ -59,12 +59,12 @@ pub async fn create(
     );
     let mut response = chat::with_files(state, &plan.chat, upstream, |chat_plan| async move {
         if chat_plan.stream {
-            let shape = ResponsesShape::new(plan.clone())
+            let shape = ResponsesShape::new(plan.answer.clone())
                 .on_finished(stored_responses::on_finished(state, call, request, history));
             return chat::stream_as(state, &chat_plan, upstream, ids, images, shape, call).await;
         }
         let answer = chat::answer(state, &chat_plan, upstream, ids, images, call).await?;
-        let response = responses_response(&answer, plan, context::unix_now());
+        let response = responses_response(&answer, &plan.answer, context::unix_now());
         let not_stored = stored_responses::remember(state, call, request, history, &response).await;
         let mut answered = axum::Json(response).into_response();
         if let Some(reason) = not_stored {

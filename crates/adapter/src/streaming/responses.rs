@@ -8,7 +8,7 @@ use openai::chat::{ChatCompletionChunk, Usage};
 use openai::responses::events::{EventFramer, EventKind, StreamEvent};
 use openai::responses::response::Response;
 use translate::ResponseIds;
-use translate::responses::ResponsesPlan;
+use translate::responses::AnswerPlan;
 use translate::responses::stream::ResponseEvents;
 
 use super::{EventShape, log_unencoded};
@@ -34,7 +34,7 @@ pub struct ResponsesShape {
 
 impl ResponsesShape {
     /// The shape of the answer to `plan`.
-    pub fn new(plan: ResponsesPlan) -> Self {
+    pub fn new(plan: AnswerPlan) -> Self {
         Self {
             converter: ResponseEvents::new(plan),
             pending: Vec::new(),

@@ -8,7 +8,7 @@ pub mod response;
 pub mod stream;
 
 pub use request::{
-    LEFT_OUT_TOOL_TYPES, ResponsesPlan, custom_tool_arguments, input_token_texts,
+    AnswerPlan, LEFT_OUT_TOOL_TYPES, ResponsesPlan, custom_tool_arguments, input_token_texts,
     responses_request, session_id,
 };
 pub use response::{

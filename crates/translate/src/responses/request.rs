@@ -81,18 +81,26 @@ struct Origin {
 pub struct ResponsesPlan {
     /// The chat request that serves this one (built into a chat plan by `chat_request`).
     pub chat: ChatCompletionRequest,
-    /// Names of the `custom` tools: their calls are answered as `custom_tool_call` items.
-    pub custom_tools: HashSet<String>,
+    /// What shaping the answer needs (all a stream's converter keeps).
+    pub answer: AnswerPlan,
     /// Tool types left out, each once, in request order.
     pub dropped_tools: Vec<String>,
     /// Input item types left out (history of hosted tools), each once, in request order.
     pub dropped_items: Vec<String>,
-    /// The response as it starts: the echoed settings, `in_progress`, no output, no usage.
-    pub template: Response,
     /// Per chat message, where it came from.
     origins: Vec<Origin>,
     /// Per chat tool, the index of the Responses tool it was made from.
     tool_paths: Vec<usize>,
+}
+
+/// What shaping the answer to a Responses request needs of its plan: not the chat request (an
+/// agent's whole history), so a stream's converter holds this alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerPlan {
+    /// The response as it starts: the echoed settings, `in_progress`, no output, no usage.
+    pub template: Response,
+    /// Names of the `custom` tools: their calls are answered as `custom_tool_call` items.
+    pub custom_tools: HashSet<String>,
 }
 
 impl ResponsesPlan {
@@ -257,10 +265,12 @@ pub fn responses_request(
     };
     Ok(ResponsesPlan {
         chat,
-        custom_tools: tools.custom,
+        answer: AnswerPlan {
+            template: template(request, defaults, ids),
+            custom_tools: tools.custom,
+        },
         dropped_tools: tools.dropped,
         dropped_items,
-        template: template(request, defaults, ids),
         origins,
         tool_paths: tools.paths,
     })

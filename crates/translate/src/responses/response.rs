@@ -18,7 +18,7 @@ use openai::responses::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::request::ResponsesPlan;
+use super::request::AnswerPlan;
 
 /// Chat usage in the Responses shape (GigaChat reports no cache writes: 0).
 pub fn response_usage(usage: &Usage) -> ResponseUsage {
@@ -152,7 +152,7 @@ pub fn flat_annotation(annotation: &Annotation) -> Value {
 /// The response for a finished (non-streamed) chat answer, finished at `completed_at`.
 pub fn responses_response(
     answer: &ChatCompletion,
-    plan: &ResponsesPlan,
+    plan: &AnswerPlan,
     completed_at: i64,
 ) -> Response {
     let mut response = plan.template.clone();

@@ -19,7 +19,7 @@ use openai::responses::response::{
 };
 use openai::responses::{CustomToolCallItem, FunctionCallItem, Role, SummaryText};
 
-use super::request::ResponsesPlan;
+use super::request::AnswerPlan;
 use super::response::{
     builtin_item, call_item_id, custom_tool_input, flat_annotation, incomplete_reason, message_id,
     reasoning_id, reasoning_item, responses_response,
@@ -33,7 +33,7 @@ const PERMANENT_FAILURE: &str = "invalid_prompt";
 /// Turns the chat chunks of one answer into Responses stream events.
 #[derive(Debug)]
 pub struct ResponseEvents {
-    plan: ResponsesPlan,
+    plan: AnswerPlan,
     /// The answer as assembled so far (text, tool calls, finish reason), mapped at the end.
     answer: ChatCompletion,
     /// The output item being streamed.
@@ -78,8 +78,8 @@ enum OpenItem {
 }
 
 impl ResponseEvents {
-    /// A converter for the answer to `plan`.
-    pub fn new(plan: ResponsesPlan) -> Self {
+    /// A converter for the answer `plan` shapes.
+    pub fn new(plan: AnswerPlan) -> Self {
         let answer = ChatCompletion {
             id: plan.template.id.clone(),
             object: "chat.completion".into(),

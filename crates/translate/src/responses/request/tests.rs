@@ -56,8 +56,11 @@ fn text_input_and_instructions_become_system_and_user() {
     assert_eq!(upstream.messages[0].content, "Be terse.");
     assert_eq!(upstream.messages[1].role, GcRole::User);
     assert_eq!(upstream.messages[1].content, "Hi");
-    assert_eq!(plan.template.model, "GigaChat-2-Max");
-    assert_eq!(plan.template.instructions.as_deref(), Some("Be terse."));
+    assert_eq!(plan.answer.template.model, "GigaChat-2-Max");
+    assert_eq!(
+        plan.answer.template.instructions.as_deref(),
+        Some("Be terse.")
+    );
 }
 
 #[test]
@@ -295,7 +298,7 @@ fn custom_tool_calls_and_outputs_become_tool_calls_of_a_string_function() {
         {"type": "custom_tool_call_output", "id": "ctco_1", "call_id": "call_p1", "output": "Done"}
     ], "tools": [{"type": "custom", "name": "apply_patch", "description": "Edit files.",
         "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch"}}]}));
-    assert!(plan.custom_tools.contains("apply_patch"));
+    assert!(plan.answer.custom_tools.contains("apply_patch"));
     let call = &plan.chat.messages[1].tool_calls.as_ref().unwrap()[0];
     assert_eq!(
         serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
@@ -435,7 +438,7 @@ fn hosted_tools_are_left_out_and_named() {
     );
     assert_eq!(plan.chat.tools.as_ref().unwrap().len(), 1);
     // Echoed as sent.
-    assert_eq!(plan.template.tools.len(), 6);
+    assert_eq!(plan.answer.template.tools.len(), 6);
     assert!(LEFT_OUT_TOOL_TYPES.contains(&"namespace"));
 }
 
@@ -505,7 +508,7 @@ fn tool_choice_forms_map() {
     assert_eq!(names, ["g"]);
     assert_eq!(allowed.param("tools[0].function.name"), "tools[1].name");
     // The echo keeps what was sent.
-    assert_eq!(allowed.template.tools.len(), 3);
+    assert_eq!(allowed.answer.template.tools.len(), 3);
     for forced_left_out in [
         json!({"type": "web_search_preview"}),
         json!({"type": "function", "name": "web_search"}),
@@ -561,7 +564,7 @@ fn settings_map_to_chat() {
     assert_eq!(upstream.max_tokens, Some(50));
     assert_eq!(upstream.reasoning_effort.as_deref(), Some("high"));
     assert!(upstream.response_format.is_some());
-    let echo = &plan.template;
+    let echo = &plan.answer.template;
     assert_eq!(echo.metadata.get("k").map(String::as_str), Some("v"));
     assert_eq!(echo.text.verbosity, Some(openai::responses::Verbosity::Low));
     assert!(!echo.parallel_tool_calls);

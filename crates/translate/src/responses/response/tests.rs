@@ -8,7 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::request::ChatDefaults;
 use crate::response::ResponseIds;
-use crate::responses::request::responses_request;
+use crate::responses::request::{ResponsesPlan, responses_request};
 
 fn plan(body: serde_json::Value) -> ResponsesPlan {
     let request: CreateResponse = serde_json::from_value(body).unwrap();
@@ -77,7 +77,7 @@ fn answer(
 #[test]
 fn text_answer_is_one_completed_message() {
     let plan = plan(json!({"input": "hi", "metadata": {"a": "b"}, "temperature": 0.5}));
-    let response = responses_response(&answer(Some("Hello"), None, "stop"), &plan, 9);
+    let response = responses_response(&answer(Some("Hello"), None, "stop"), &plan.answer, 9);
     let value = serde_json::to_value(&response).unwrap();
     assert_eq!(value["id"], "resp_abc");
     assert_eq!(value["status"], "completed");
@@ -111,7 +111,7 @@ fn several_calls_become_several_items_and_custom_calls_custom_items() {
             "{\"input\":\"*** Begin Patch\\n*** End Patch\\n\"}",
         ),
     ];
-    let response = responses_response(&answer(None, Some(calls), "tool_calls"), &plan, 9);
+    let response = responses_response(&answer(None, Some(calls), "tool_calls"), &plan.answer, 9);
     let value = serde_json::to_value(&response).unwrap();
     assert_eq!(
         value["output"],
@@ -134,7 +134,7 @@ fn text_with_a_call_keeps_both() {
             Some(vec![call("c", "f", "{}")]),
             "tool_calls",
         ),
-        &plan,
+        &plan.answer,
         9,
     );
     assert_eq!(response.output.len(), 2);
@@ -149,7 +149,7 @@ fn length_and_content_filter_are_incomplete() {
         ("length", "max_output_tokens"),
         ("content_filter", "content_filter"),
     ] {
-        let response = responses_response(&answer(Some("Cut"), None, finish), &plan, 9);
+        let response = responses_response(&answer(Some("Cut"), None, finish), &plan.answer, 9);
         assert_eq!(response.status, ResponseStatus::Incomplete);
         assert_eq!(
             response.incomplete_details,
@@ -187,7 +187,7 @@ fn stored_exchanges_become_history() {
             Some(vec![call("c1", "g", "{\"input\":\"x\"}")]),
             "tool_calls",
         ),
-        &plan,
+        &plan.answer,
         9,
     );
     let stored = StoredExchange::new(response, &[], &request);
@@ -210,7 +210,7 @@ fn stored_exchanges_become_history() {
 fn reasoning_is_the_first_item_and_goes_back_as_a_reasoning_input_item() {
     let mut reasoned = answer(Some("Hi"), None, "stop");
     reasoned.choices[0].message.reasoning_content = Some("Thinking.".into());
-    let response = responses_response(&reasoned, &plan(json!({"input": "hi"})), 9);
+    let response = responses_response(&reasoned, &plan(json!({"input": "hi"})).answer, 9);
     let item = json!({"type": "reasoning", "id": "rs_abc",
         "summary": [{"type": "summary_text", "text": "Thinking."}], "status": "completed"});
     assert_eq!(serde_json::to_value(&response.output[0]).unwrap(), item);

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::ChatDefaults;
 use crate::ResponseIds;
-use crate::responses::request::responses_request;
+use crate::responses::request::{ResponsesPlan, responses_request};
 
 const MODEL: &str = "GigaChat-2-Max:2.0.28.2";
 const COMPLETED_AT: i64 = 1_700_000_100;
@@ -108,7 +108,7 @@ fn usage() -> Usage {
 
 /// Runs `chunks` through a converter and finishes the stream normally; the events as JSON.
 fn stream(chunks: &[ChatCompletionChunk]) -> Vec<Value> {
-    let mut converter = ResponseEvents::new(plan());
+    let mut converter = ResponseEvents::new(plan().answer);
     let mut events = Vec::new();
     converter.start(MODEL, &mut events);
     for chunk in chunks {
@@ -362,7 +362,7 @@ fn an_empty_answer_is_still_one_empty_message() {
 #[test]
 fn a_failure_mid_stream_is_response_failed_then_nothing() {
     for (retryable, code) in [(true, "server_error"), (false, "invalid_prompt")] {
-        let mut converter = ResponseEvents::new(plan());
+        let mut converter = ResponseEvents::new(plan().answer);
         let mut events = Vec::new();
         converter.start(MODEL, &mut events);
         converter.push(&opening(), &mut events);
@@ -411,7 +411,7 @@ fn the_completed_response_is_the_non_streamed_mapping_of_the_same_answer() {
         "usage": usage(),
     }))
     .unwrap();
-    let whole = responses_response(&answer, &plan(), COMPLETED_AT);
+    let whole = responses_response(&answer, &plan().answer, COMPLETED_AT);
     let expected = serde_json::to_value(whole).unwrap();
     assert_eq!(events.last().unwrap()["response"], expected);
 }
