@@ -97,13 +97,16 @@ fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
         }
     }
     // Checked as UTF-8 once as a whole, then read as text: reading bytes, serde_json checks each
-    // string piece it copies (thousands of calls for an agent's escaped history).
-    if let Ok(text) = std::str::from_utf8(body)
-        && let Ok(value) = serde_json::from_str(text)
-    {
+    // string piece it copies (thousands of calls for an agent's escaped history). Only text is
+    // read, so no body type is compiled twice (for bytes and for text).
+    let text = std::str::from_utf8(body).map_err(|err| AppError::InvalidRequest {
+        message: format!("The request body is not valid JSON: JSON text is UTF-8, and {err}"),
+        param: None,
+    })?;
+    if let Ok(value) = serde_json::from_str(text) {
         return Ok(value);
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
@@ -131,6 +134,23 @@ mod tests {
     fn param(body: &str) -> Option<String> {
         match json::<ChatCompletionRequest>(body.as_bytes()) {
             Err(AppError::InvalidRequest { param, .. }) => param,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Bytes that are not UTF-8 are refused as a body that is not JSON, saying where.
+    #[test]
+    fn a_body_that_is_not_utf8_is_not_json() {
+        let body = b"{\"messages\": [{\"role\": \"user\", \"content\": \"\xff\"}]}";
+        match json::<ChatCompletionRequest>(body) {
+            Err(AppError::InvalidRequest { message, param }) => {
+                assert!(
+                    message.starts_with("The request body is not valid JSON: "),
+                    "{message}"
+                );
+                assert!(message.ends_with("from index 43"), "{message}");
+                assert_eq!(param, None);
+            }
             other => panic!("{other:?}"),
         }
     }

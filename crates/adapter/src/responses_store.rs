@@ -121,7 +121,10 @@ impl ResponsesStore {
         let Some(entry) = self.kv.get(&self.key(owner, id)).await? else {
             return Ok(None);
         };
-        Ok(Some(serde_json::from_slice(&entry.value)?))
+        // Read as text, as request bodies are: the Responses types are then compiled for one reader.
+        let text = std::str::from_utf8(&entry.value)
+            .map_err(<serde_json::Error as serde::de::Error>::custom)?;
+        Ok(Some(serde_json::from_str(text)?))
     }
 
     /// Deletes response `id` of `owner`; `false` when there was none to delete.
