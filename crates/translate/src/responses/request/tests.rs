@@ -369,6 +369,19 @@ fn unmatched_calls_and_outputs_name_their_items() {
         {"type": "function_call_output", "call_id": "c1", "output": "?"}
     ]}));
     assert_eq!(err.param.as_deref(), Some("input[0].arguments"));
+    // Checked without a tree: what is not JSON is refused as well, an object after whitespace
+    // (or no arguments at all) is taken.
+    let err = refused(json!({"input": [
+        {"type": "function_call", "call_id": "c1", "name": "a", "arguments": "{\"a\": oops}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "?"}
+    ]}));
+    assert_eq!(err.param.as_deref(), Some("input[0].arguments"));
+    for arguments in [" \n{\"a\": [1, {}]}", "  "] {
+        plan(json!({"input": [
+            {"type": "function_call", "call_id": "c1", "name": "a", "arguments": arguments},
+            {"type": "function_call_output", "call_id": "c1", "output": "?"}
+        ]}));
+    }
 }
 
 #[test]
