@@ -136,7 +136,7 @@ pub struct Message {
     #[serde(
         default,
         deserialize_with = "null_as_empty",
-        serialize_with = "crate::json_text::serialize"
+        serialize_with = "json_text::serialize"
     )]
     pub content: String,
     /// A function the assistant called.

@@ -10,7 +10,6 @@ pub mod chat;
 pub mod embeddings;
 pub mod extras;
 pub mod files;
-pub mod json_text;
 pub mod models;
 pub mod shared_json;
 pub mod threads;

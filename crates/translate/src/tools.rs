@@ -581,7 +581,7 @@ pub fn result_content(text: &str) -> String {
         // `{"result": "<text>"}`, compact, the text escaped as serde_json escapes it.
         let mut out = String::with_capacity(text.len() + text.len() / 8 + 14);
         out.push_str("{\"result\":");
-        gigachat_types::json_text::push_quoted(&mut out, text);
+        json_text::push_quoted(&mut out, text);
         out.push('}');
         return out;
     }

@@ -3,6 +3,8 @@
 //! `ResponseStreamEvent` schemas require present (`logprobs: []` on text events, `name` on
 //! `function_call_arguments.done`).
 
+use std::sync::Arc;
+
 use bytes::BytesMut;
 use serde::Serialize;
 
@@ -21,7 +23,7 @@ pub struct StreamEvent {
 
 /// Writes a shared Response as the Response itself.
 fn shared_response<S: serde::Serializer>(
-    response: &std::sync::Arc<Response>,
+    response: &Arc<Response>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     response.as_ref().serialize(serializer)
@@ -37,7 +39,7 @@ pub enum EventKind {
         /// The Response as it starts (one copy shared by `response.created` and
         /// `response.in_progress`).
         #[serde(serialize_with = "shared_response")]
-        response: std::sync::Arc<Response>,
+        response: Arc<Response>,
     },
     /// The Response is being generated.
     #[serde(rename = "response.in_progress")]
@@ -45,7 +47,7 @@ pub enum EventKind {
         /// The Response as it starts (one copy shared by `response.created` and
         /// `response.in_progress`).
         #[serde(serialize_with = "shared_response")]
-        response: std::sync::Arc<Response>,
+        response: Arc<Response>,
     },
     /// A new output item starts (before any delta of it).
     #[serde(rename = "response.output_item.added")]
@@ -91,6 +93,7 @@ pub enum EventKind {
         /// The part's index in the message's `content`.
         content_index: u32,
         /// The whole text.
+        #[serde(serialize_with = "json_text::serialize")]
         text: String,
         /// Log probabilities (never computed: empty, but required).
         logprobs: Vec<serde_json::Value>,
@@ -127,6 +130,7 @@ pub enum EventKind {
         /// The call's index in `output`.
         output_index: u32,
         /// The whole JSON arguments.
+        #[serde(serialize_with = "json_text::serialize")]
         arguments: String,
     },
     /// More input of a custom tool call.
@@ -183,6 +187,7 @@ pub enum EventKind {
         /// The part's index in the item's `summary`.
         summary_index: u32,
         /// The whole text.
+        #[serde(serialize_with = "json_text::serialize")]
         text: String,
     },
     /// A reasoning summary part is complete.
@@ -334,25 +339,45 @@ impl EventKind {
 impl StreamEvent {
     /// Appends the event as OpenAI frames it, `event: <type>` then `data: <compact JSON>`; on
     /// error `out` is left as it was.
+    ///
+    /// The kind is written as the object it is (`type` first) and the sequence number appended
+    /// before its closing brace: the bytes the derived (flattening) serialisation gives, without
+    /// serde's map-based flattening, which cost more than the rest of the writing.
     pub fn write_sse(&self, out: &mut BytesMut) -> Result<(), serde_json::Error> {
         let start = out.len();
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(self.kind.name().as_bytes());
-        out.extend_from_slice(b"\n");
-        crate::sse::write_event(out, self).inspect_err(|_| out.truncate(start))
+        out.extend_from_slice(b"\ndata: ");
+        let written =
+            serde_json::to_writer(bytes::BufMut::writer(&mut *out), &self.kind).and_then(|()| {
+                if out.last() == Some(&b'}') {
+                    out.truncate(out.len() - 1);
+                }
+                out.extend_from_slice(b",\"sequence_number\":");
+                serde_json::to_writer(bytes::BufMut::writer(&mut *out), &self.sequence_number)
+            });
+        if let Err(err) = written {
+            out.truncate(start);
+            return Err(err);
+        }
+        out.extend_from_slice(b"}\n\n");
+        Ok(())
     }
 }
 
 /// Frames the events of one streamed Response. Its text deltas, most of its events, repeat
 /// their opening (type, item id, indexes): that is written once per text part and copied, and the
-/// rest of a delta is written directly; every other event goes through [`StreamEvent::write_sse`].
-/// The bytes are exactly `write_sse`'s.
+/// rest of a delta is written directly. `response.in_progress` carries the Response
+/// `response.created` carried: its JSON is written once and copied. Every other event goes through
+/// [`StreamEvent::write_sse`]. The bytes are exactly `write_sse`'s.
 #[derive(Debug, Default)]
 pub struct EventFramer {
     /// `event: response.output_text.delta` … `"delta":` of `opened_for`.
     opening: Vec<u8>,
     /// The item id, output index and content index `opening` was written for.
     opened_for: Option<(String, u32, u32)>,
+    /// The Response a lifecycle event carried last, and its JSON.
+    last_response: Option<(Arc<Response>, Vec<u8>)>,
 }
 
 impl EventFramer {
@@ -362,15 +387,18 @@ impl EventFramer {
         out: &mut BytesMut,
         event: &StreamEvent,
     ) -> Result<(), serde_json::Error> {
-        let EventKind::OutputTextDelta {
-            item_id,
-            output_index,
-            content_index,
-            delta,
-            logprobs,
-        } = &event.kind
-        else {
-            return event.write_sse(out);
+        let (item_id, output_index, content_index, delta, logprobs) = match &event.kind {
+            EventKind::OutputTextDelta {
+                item_id,
+                output_index,
+                content_index,
+                delta,
+                logprobs,
+            } => (item_id, output_index, content_index, delta, logprobs),
+            EventKind::Created { response } | EventKind::InProgress { response } => {
+                return self.write_lifecycle(out, event, response);
+            }
+            _ => return event.write_sse(out),
         };
         if !logprobs.is_empty() {
             return event.write_sse(out);
@@ -409,6 +437,44 @@ impl EventFramer {
         out.extend_from_slice(b"}\n\n");
         Ok(())
     }
+
+    /// Appends `event`, which carries `response`: `{"type":…,"response":…,"sequence_number":…}`,
+    /// the Response's JSON copied when the last such event carried the same one.
+    fn write_lifecycle(
+        &mut self,
+        out: &mut BytesMut,
+        event: &StreamEvent,
+        response: &Arc<Response>,
+    ) -> Result<(), serde_json::Error> {
+        let start = out.len();
+        let name = event.kind.name().as_bytes();
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name);
+        out.extend_from_slice(b"\ndata: {\"type\":\"");
+        out.extend_from_slice(name);
+        out.extend_from_slice(b"\",\"response\":");
+        let written = match &self.last_response {
+            Some((last, json)) if Arc::ptr_eq(last, response) => {
+                out.extend_from_slice(json);
+                Ok(())
+            }
+            _ => {
+                let from = out.len();
+                serde_json::to_writer(bytes::BufMut::writer(&mut *out), response.as_ref())
+                    .map(|()| self.last_response = Some((response.clone(), out[from..].to_vec())))
+            }
+        }
+        .and_then(|()| {
+            out.extend_from_slice(b",\"sequence_number\":");
+            serde_json::to_writer(bytes::BufMut::writer(&mut *out), &event.sequence_number)
+        });
+        if let Err(err) = written {
+            out.truncate(start);
+            return Err(err);
+        }
+        out.extend_from_slice(b"}\n\n");
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -435,6 +501,95 @@ mod tests {
              \"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"Привет\",\
              \"logprobs\":[],\"sequence_number\":4}\n\n"
         );
+    }
+
+    #[test]
+    fn every_kind_is_written_as_its_derived_json_with_the_sequence_number_last_by_both_writers() {
+        let response: Response = serde_json::from_value(serde_json::json!({
+            "id": "resp_1", "object": "response", "created_at": 1, "status": "completed",
+            "model": "GigaChat", "parallel_tool_calls": true, "store": false,
+            "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [],
+            "truncation": "disabled", "background": false, "metadata": {},
+            "output": [{"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+                "content": [{"type": "output_text", "text": "Привет \"мир\"\n", "annotations": [],
+                    "logprobs": []}]}],
+        }))
+        .unwrap();
+        let shared = Arc::new(response.clone());
+        let mut failing = response.clone();
+        failing.status = crate::responses::response::ResponseStatus::Failed;
+        let text = OutputContent::OutputText {
+            text: "Привет".into(),
+            annotations: Vec::new(),
+            logprobs: Vec::new(),
+        };
+        let kinds = [
+            EventKind::Created {
+                response: shared.clone(),
+            },
+            EventKind::InProgress {
+                response: shared.clone(),
+            },
+            // Another Response: not the JSON of the last one.
+            EventKind::InProgress {
+                response: Arc::new(failing),
+            },
+            EventKind::Created { response: shared },
+            EventKind::OutputItemAdded {
+                output_index: 0,
+                item: response.output[0].clone(),
+            },
+            EventKind::ContentPartAdded {
+                item_id: "msg_1".into(),
+                output_index: 0,
+                content_index: 0,
+                part: text.clone(),
+            },
+            EventKind::OutputTextDone {
+                item_id: "msg_1".into(),
+                output_index: 0,
+                content_index: 0,
+                text: "a\u{1}\"".into(),
+                logprobs: Vec::new(),
+            },
+            EventKind::ContentPartDone {
+                item_id: "msg_1".into(),
+                output_index: 0,
+                content_index: 0,
+                part: text,
+            },
+            EventKind::ToolStep {
+                step: ToolStep::WebSearchSearching,
+                output_index: 1,
+                item_id: "ws_1".into(),
+            },
+            EventKind::Completed {
+                response: Box::new(response.clone()),
+            },
+            EventKind::Failed {
+                response: Box::new(response),
+            },
+        ];
+        let mut framer = EventFramer::default();
+        for (sequence_number, kind) in kinds.into_iter().enumerate() {
+            let event = StreamEvent {
+                kind,
+                sequence_number: sequence_number as u64 * 1_000,
+            };
+            let mut out = BytesMut::from(&b"x"[..]);
+            event.write_sse(&mut out).unwrap();
+            let mut framed = BytesMut::from(&b"x"[..]);
+            framer.write(&mut framed, &event).unwrap();
+            assert_eq!(framed, out);
+            let derived = serde_json::to_string(&event).unwrap();
+            assert_eq!(
+                std::str::from_utf8(&out).unwrap(),
+                format!("xevent: {}\ndata: {derived}\n\n", event.kind.name())
+            );
+            assert!(
+                derived.ends_with(&format!(",\"sequence_number\":{}}}", event.sequence_number))
+            );
+        }
     }
 
     #[test]
