@@ -489,7 +489,6 @@ pub struct ChatChunk {
 fn chunk_object<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<std::borrow::Cow<'static, str>, D::Error> {
-    const USUAL: &str = "chat.completion";
     struct Object;
     impl serde::de::Visitor<'_> for Object {
         type Value = std::borrow::Cow<'static, str>;
@@ -499,22 +498,24 @@ fn chunk_object<'de, D: Deserializer<'de>>(
         }
 
         fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            Ok(if text == USUAL {
-                std::borrow::Cow::Borrowed(USUAL)
-            } else {
-                std::borrow::Cow::Owned(text.to_owned())
-            })
+            Ok(chunk_object_of(std::borrow::Cow::Borrowed(text)))
         }
 
         fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
-            Ok(if text == USUAL {
-                std::borrow::Cow::Borrowed(USUAL)
-            } else {
-                std::borrow::Cow::Owned(text)
-            })
+            Ok(chunk_object_of(std::borrow::Cow::Owned(text)))
         }
     }
     deserializer.deserialize_str(Object)
+}
+
+/// `object` as a stream event keeps it: the usual `chat.completion` borrowed from a constant.
+pub(crate) fn chunk_object_of(text: std::borrow::Cow<'_, str>) -> std::borrow::Cow<'static, str> {
+    const USUAL: &str = "chat.completion";
+    if text == USUAL {
+        std::borrow::Cow::Borrowed(USUAL)
+    } else {
+        std::borrow::Cow::Owned(text.into_owned())
+    }
 }
 
 /// One delta of a stream event.

@@ -7,6 +7,7 @@ pub mod assistants;
 pub mod auth;
 pub mod balance;
 pub mod chat;
+pub mod chunk_reader;
 pub mod embeddings;
 pub mod extras;
 pub mod files;

@@ -155,7 +155,7 @@ impl State {
                 self.drain().await;
                 return None;
             }
-            return match serde_json::from_str::<ChatChunk>(data) {
+            return match ChatChunk::read(data) {
                 Ok(chunk) => Some(Ok(chunk)),
                 Err(err) => {
                     let shown: String = data.chars().take(120).collect();
