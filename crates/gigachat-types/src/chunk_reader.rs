@@ -178,19 +178,17 @@ impl<'a> Cursor<'a> {
     /// A string, borrowed when it has no escape.
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.take(b'"')?;
-        let bytes = self.text.as_bytes();
         let start = self.at;
-        loop {
-            match *bytes.get(self.at)? {
-                b'"' => {
-                    let read = self.text.get(start..self.at)?;
-                    self.at += 1;
-                    return Some(Cow::Borrowed(read));
-                }
-                b'\\' => return self.escaped_string(start).map(Cow::Owned),
-                0..0x20 => return None,
-                _ => self.at += 1,
+        // The first quote, backslash or control character, found a word at a time.
+        self.at = json_text::next_to_escape(self.text.as_bytes(), start)?;
+        match self.text.as_bytes().get(self.at)? {
+            b'"' => {
+                let read = self.text.get(start..self.at)?;
+                self.at += 1;
+                Some(Cow::Borrowed(read))
             }
+            b'\\' => self.escaped_string(start).map(Cow::Owned),
+            _ => None,
         }
     }
 
@@ -200,20 +198,19 @@ impl<'a> Cursor<'a> {
         let mut read = String::with_capacity(self.at - start + 16);
         let mut run = start;
         loop {
-            match *bytes.get(self.at)? {
+            self.at = json_text::next_to_escape(bytes, self.at)?;
+            read.push_str(self.text.get(run..self.at)?);
+            match bytes.get(self.at)? {
                 b'"' => {
-                    read.push_str(self.text.get(run..self.at)?);
                     self.at += 1;
                     return Some(read);
                 }
                 b'\\' => {
-                    read.push_str(self.text.get(run..self.at)?);
                     self.at += 1;
                     read.push(self.escape()?);
                     run = self.at;
                 }
-                0..0x20 => return None,
-                _ => self.at += 1,
+                _ => return None,
             }
         }
     }

@@ -45,7 +45,7 @@ pub fn push_quoted(out: &mut String, text: &str) {
 /// The first byte at or after `from` that a JSON string cannot hold as it is: `"`, `\` or a
 /// control character. Eight bytes are tested at once (the lowest flagged byte of a word is
 /// always a true match: a false flag can only follow a true one).
-fn next_to_escape(bytes: &[u8], from: usize) -> Option<usize> {
+pub fn next_to_escape(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = u64::MAX / 255;
     const HIGH: u64 = ONES << 7;
     let rest = bytes.get(from..)?;
