@@ -348,21 +348,34 @@ impl StreamEvent {
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(self.kind.name().as_bytes());
         out.extend_from_slice(b"\ndata: ");
-        let written =
-            serde_json::to_writer(bytes::BufMut::writer(&mut *out), &self.kind).and_then(|()| {
-                if out.last() == Some(&b'}') {
-                    out.truncate(out.len() - 1);
-                }
-                out.extend_from_slice(b",\"sequence_number\":");
-                serde_json::to_writer(bytes::BufMut::writer(&mut *out), &self.sequence_number)
-            });
-        if let Err(err) = written {
-            out.truncate(start);
-            return Err(err);
-        }
-        out.extend_from_slice(b"}\n\n");
-        Ok(())
+        end_event(out, start, self.sequence_number, |out| {
+            serde_json::to_writer(bytes::BufMut::writer(&mut *out), &self.kind)?;
+            if out.last() == Some(&b'}') {
+                out.truncate(out.len() - 1);
+            }
+            Ok(())
+        })
     }
+}
+
+/// Runs `body`, which appends the event begun at `start` up to its sequence number, then ends
+/// the event (`,"sequence_number":…}` and the blank line); on error `out` is cut back to `start`.
+fn end_event(
+    out: &mut BytesMut,
+    start: usize,
+    sequence_number: u64,
+    body: impl FnOnce(&mut BytesMut) -> Result<(), serde_json::Error>,
+) -> Result<(), serde_json::Error> {
+    let written = body(out).and_then(|()| {
+        out.extend_from_slice(b",\"sequence_number\":");
+        serde_json::to_writer(bytes::BufMut::writer(&mut *out), &sequence_number)
+    });
+    if let Err(err) = written {
+        out.truncate(start);
+        return Err(err);
+    }
+    out.extend_from_slice(b"}\n\n");
+    Ok(())
 }
 
 /// Frames the events of one streamed Response. Its text deltas, most of its events, repeat
@@ -425,17 +438,11 @@ impl EventFramer {
         }
         let start = out.len();
         out.extend_from_slice(&self.opening);
-        let written =
-            serde_json::to_writer(bytes::BufMut::writer(&mut *out), delta).and_then(|()| {
-                out.extend_from_slice(b",\"logprobs\":[],\"sequence_number\":");
-                serde_json::to_writer(bytes::BufMut::writer(&mut *out), &event.sequence_number)
-            });
-        if let Err(err) = written {
-            out.truncate(start);
-            return Err(err);
-        }
-        out.extend_from_slice(b"}\n\n");
-        Ok(())
+        end_event(out, start, event.sequence_number, |out| {
+            serde_json::to_writer(bytes::BufMut::writer(&mut *out), delta)?;
+            out.extend_from_slice(b",\"logprobs\":[]");
+            Ok(())
+        })
     }
 
     /// Appends `event`, which carries `response`: `{"type":…,"response":…,"sequence_number":…}`,
@@ -453,27 +460,17 @@ impl EventFramer {
         out.extend_from_slice(b"\ndata: {\"type\":\"");
         out.extend_from_slice(name);
         out.extend_from_slice(b"\",\"response\":");
-        let written = match &self.last_response {
-            Some((last, json)) if Arc::ptr_eq(last, response) => {
-                out.extend_from_slice(json);
-                Ok(())
+        end_event(out, start, event.sequence_number, |out| {
+            match &self.last_response {
+                Some((last, json)) if Arc::ptr_eq(last, response) => out.extend_from_slice(json),
+                _ => {
+                    let from = out.len();
+                    serde_json::to_writer(bytes::BufMut::writer(&mut *out), response.as_ref())?;
+                    self.last_response = Some((response.clone(), out[from..].to_vec()));
+                }
             }
-            _ => {
-                let from = out.len();
-                serde_json::to_writer(bytes::BufMut::writer(&mut *out), response.as_ref())
-                    .map(|()| self.last_response = Some((response.clone(), out[from..].to_vec())))
-            }
-        }
-        .and_then(|()| {
-            out.extend_from_slice(b",\"sequence_number\":");
-            serde_json::to_writer(bytes::BufMut::writer(&mut *out), &event.sequence_number)
-        });
-        if let Err(err) = written {
-            out.truncate(start);
-            return Err(err);
-        }
-        out.extend_from_slice(b"}\n\n");
-        Ok(())
+            Ok(())
+        })
     }
 }
 
