@@ -158,6 +158,7 @@ impl<'a> Cursor<'a> {
 
     /// A plain integer that fits an `i64`: no sign (serde_json reads `-0` as a float), fraction,
     /// exponent or leading zero.
+    #[inline(never)]
     fn integer(&mut self) -> Option<i64> {
         self.skip_whitespace();
         let bytes = self.text.as_bytes();
@@ -176,6 +177,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string, borrowed when it has no escape.
+    #[inline(never)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.take(b'"')?;
         let start = self.at;
@@ -193,6 +195,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The rest of a string that started at `start` and has an escape at the cursor.
+    #[inline(never)]
     fn escaped_string(&mut self, start: usize) -> Option<String> {
         let bytes = self.text.as_bytes();
         let mut read = String::with_capacity(self.at - start + 16);

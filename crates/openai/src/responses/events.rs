@@ -130,7 +130,6 @@ pub enum EventKind {
         /// The call's index in `output`.
         output_index: u32,
         /// The whole JSON arguments.
-        #[serde(serialize_with = "json_text::serialize")]
         arguments: String,
     },
     /// More input of a custom tool call.
@@ -187,7 +186,6 @@ pub enum EventKind {
         /// The part's index in the item's `summary`.
         summary_index: u32,
         /// The whole text.
-        #[serde(serialize_with = "json_text::serialize")]
         text: String,
     },
     /// A reasoning summary part is complete.

@@ -242,7 +242,6 @@ pub struct FunctionCallItem {
     /// The function.
     pub name: String,
     /// Arguments as a JSON string.
-    #[serde(serialize_with = "json_text::serialize")]
     pub arguments: String,
     /// `in_progress`, `completed` or `incomplete`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -302,7 +301,6 @@ pub struct ReasoningItem {
 #[serde(tag = "type", rename = "summary_text")]
 pub struct SummaryText {
     /// The summary.
-    #[serde(serialize_with = "json_text::serialize")]
     pub text: String,
 }
 

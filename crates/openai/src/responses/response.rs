@@ -270,7 +270,6 @@ pub enum OutputContent {
     /// Text.
     OutputText {
         /// The text.
-        #[serde(serialize_with = "json_text::serialize")]
         text: String,
         /// Citations: flat `url_citation`s `{type, url, title, start_index, end_index}`.
         #[serde(default)]
