@@ -340,7 +340,7 @@ impl StreamEvent {
     ///
     /// The kind is written as the object it is (`type` first) and the sequence number appended
     /// before its closing brace: the bytes the derived (flattening) serialisation gives, without
-    /// serde's map-based flattening, which cost more than the rest of the writing.
+    /// serde's map-based flattening.
     pub fn write_sse(&self, out: &mut BytesMut) -> Result<(), serde_json::Error> {
         let start = out.len();
         out.extend_from_slice(b"event: ");
