@@ -1,5 +1,6 @@
 //! Long texts written into JSON bodies eight bytes at a time: an agent's history (tool results
 //! full of quotes) is most of a chat body, and serde_json escapes a string one byte at a time.
+//! The same word-at-a-time search finds where a JSON string ends when one is read by hand.
 
 use serde::Serializer;
 use serde::ser::SerializeStruct;

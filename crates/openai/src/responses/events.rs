@@ -510,6 +510,7 @@ mod tests {
                     "logprobs": []}]}],
         }))
         .unwrap();
+        let long_text = "a\u{1}\"ж\\\n".repeat(60);
         let shared = Arc::new(response.clone());
         let mut failing = response.clone();
         failing.status = crate::responses::response::ResponseStatus::Failed;
@@ -544,7 +545,8 @@ mod tests {
                 item_id: "msg_1".into(),
                 output_index: 0,
                 content_index: 0,
-                text: "a\u{1}\"".into(),
+                // Long enough for the word-at-a-time escaping, with something to escape.
+                text: long_text.clone(),
                 logprobs: Vec::new(),
             },
             EventKind::ContentPartDone {
@@ -584,6 +586,10 @@ mod tests {
             assert!(
                 derived.ends_with(&format!(",\"sequence_number\":{}}}", event.sequence_number))
             );
+            if let EventKind::OutputTextDone { text, .. } = &event.kind {
+                let read: serde_json::Value = serde_json::from_str(&derived).unwrap();
+                assert_eq!(read["text"], *text);
+            }
         }
     }
 
