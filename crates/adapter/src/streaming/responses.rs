@@ -5,7 +5,8 @@
 use bytes::BytesMut;
 use futures_util::future::BoxFuture;
 use openai::chat::{ChatCompletionChunk, Usage};
-use openai::responses::events::{EventFramer, EventKind, StreamEvent};
+use openai::responses::events::{EventKind, StreamEvent};
+use openai::responses::framer::EventFramer;
 use openai::responses::response::Response;
 use translate::ResponseIds;
 use translate::responses::AnswerPlan;
@@ -64,6 +65,10 @@ impl EventShape for ResponsesShape {
     }
 
     fn chunk(&mut self, chunk: &ChatCompletionChunk, out: &mut BytesMut) {
+        if let Some((text, place)) = self.converter.push_text(chunk) {
+            log_unencoded(self.framer.write_text_delta(out, place, text));
+            return;
+        }
         self.converter.push(chunk, &mut self.pending);
         self.write(out);
     }

@@ -254,6 +254,20 @@ pub enum EventKind {
     },
 }
 
+/// Where a text delta goes: its message's id and indexes, and the event's place in the stream
+/// (what a `response.output_text.delta` carries besides the text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeltaPlace<'a> {
+    /// The message's id.
+    pub item_id: &'a str,
+    /// The message's index in `output`.
+    pub output_index: u32,
+    /// The part's index in the message's `content`.
+    pub content_index: u32,
+    /// The event's position in the stream.
+    pub sequence_number: u64,
+}
+
 /// The progress events of built-in tool call items, each only `{type, output_index, item_id}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ToolStep {
@@ -358,7 +372,7 @@ impl StreamEvent {
 
 /// Runs `body`, which appends the event begun at `start` up to its sequence number, then ends
 /// the event (`,"sequence_number":…}` and the blank line); on error `out` is cut back to `start`.
-fn end_event(
+pub(super) fn end_event(
     out: &mut BytesMut,
     start: usize,
     sequence_number: u64,
@@ -374,102 +388,6 @@ fn end_event(
     }
     out.extend_from_slice(b"}\n\n");
     Ok(())
-}
-
-/// Frames the events of one streamed Response. Its text deltas, most of its events, repeat
-/// their opening (type, item id, indexes): that is written once per text part and copied, and the
-/// rest of a delta is written directly. `response.in_progress` carries the Response
-/// `response.created` carried: its JSON is written once and copied. Every other event goes through
-/// [`StreamEvent::write_sse`]. The bytes are exactly `write_sse`'s.
-#[derive(Debug, Default)]
-pub struct EventFramer {
-    /// `event: response.output_text.delta` … `"delta":` of `opened_for`.
-    opening: Vec<u8>,
-    /// The item id, output index and content index `opening` was written for.
-    opened_for: Option<(String, u32, u32)>,
-    /// The Response a lifecycle event carried last, and its JSON.
-    last_response: Option<(Arc<Response>, Vec<u8>)>,
-}
-
-impl EventFramer {
-    /// Appends `event` as OpenAI frames it; on error `out` is left as it was.
-    pub fn write(
-        &mut self,
-        out: &mut BytesMut,
-        event: &StreamEvent,
-    ) -> Result<(), serde_json::Error> {
-        let (item_id, output_index, content_index, delta, logprobs) = match &event.kind {
-            EventKind::OutputTextDelta {
-                item_id,
-                output_index,
-                content_index,
-                delta,
-                logprobs,
-            } => (item_id, output_index, content_index, delta, logprobs),
-            EventKind::Created { response } | EventKind::InProgress { response } => {
-                return self.write_lifecycle(out, event, response);
-            }
-            _ => return event.write_sse(out),
-        };
-        if !logprobs.is_empty() {
-            return event.write_sse(out);
-        }
-        let same_opening = self
-            .opened_for
-            .as_ref()
-            .is_some_and(|(id, output, content)| {
-                id == item_id && output == output_index && content == content_index
-            });
-        if !same_opening {
-            self.opened_for = None;
-            self.opening.clear();
-            self.opening.extend_from_slice(
-                b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":",
-            );
-            serde_json::to_writer(&mut self.opening, item_id)?;
-            self.opening.extend_from_slice(b",\"output_index\":");
-            serde_json::to_writer(&mut self.opening, output_index)?;
-            self.opening.extend_from_slice(b",\"content_index\":");
-            serde_json::to_writer(&mut self.opening, content_index)?;
-            self.opening.extend_from_slice(b",\"delta\":");
-            self.opened_for = Some((item_id.clone(), *output_index, *content_index));
-        }
-        let start = out.len();
-        out.extend_from_slice(&self.opening);
-        end_event(out, start, event.sequence_number, |out| {
-            serde_json::to_writer(bytes::BufMut::writer(&mut *out), delta)?;
-            out.extend_from_slice(b",\"logprobs\":[]");
-            Ok(())
-        })
-    }
-
-    /// Appends `event`, which carries `response`: `{"type":…,"response":…,"sequence_number":…}`,
-    /// the Response's JSON copied when the last such event carried the same one.
-    fn write_lifecycle(
-        &mut self,
-        out: &mut BytesMut,
-        event: &StreamEvent,
-        response: &Arc<Response>,
-    ) -> Result<(), serde_json::Error> {
-        let start = out.len();
-        let name = event.kind.name().as_bytes();
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(name);
-        out.extend_from_slice(b"\ndata: {\"type\":\"");
-        out.extend_from_slice(name);
-        out.extend_from_slice(b"\",\"response\":");
-        end_event(out, start, event.sequence_number, |out| {
-            match &self.last_response {
-                Some((last, json)) if Arc::ptr_eq(last, response) => out.extend_from_slice(json),
-                _ => {
-                    let from = out.len();
-                    serde_json::to_writer(bytes::BufMut::writer(&mut *out), response.as_ref())?;
-                    self.last_response = Some((response.clone(), out[from..].to_vec()));
-                }
-            }
-            Ok(())
-        })
-    }
 }
 
 #[cfg(test)]
@@ -499,101 +417,6 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_is_written_as_its_derived_json_with_the_sequence_number_last_by_both_writers() {
-        let response: Response = serde_json::from_value(serde_json::json!({
-            "id": "resp_1", "object": "response", "created_at": 1, "status": "completed",
-            "model": "GigaChat", "parallel_tool_calls": true, "store": false,
-            "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [],
-            "truncation": "disabled", "background": false, "metadata": {},
-            "output": [{"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
-                "content": [{"type": "output_text", "text": "Привет \"мир\"\n", "annotations": [],
-                    "logprobs": []}]}],
-        }))
-        .unwrap();
-        let long_text = "a\u{1}\"ж\\\n".repeat(60);
-        let shared = Arc::new(response.clone());
-        let mut failing = response.clone();
-        failing.status = crate::responses::response::ResponseStatus::Failed;
-        let text = OutputContent::OutputText {
-            text: "Привет".into(),
-            annotations: Vec::new(),
-            logprobs: Vec::new(),
-        };
-        let kinds = [
-            EventKind::Created {
-                response: shared.clone(),
-            },
-            EventKind::InProgress {
-                response: shared.clone(),
-            },
-            // Another Response: not the JSON of the last one.
-            EventKind::InProgress {
-                response: Arc::new(failing),
-            },
-            EventKind::Created { response: shared },
-            EventKind::OutputItemAdded {
-                output_index: 0,
-                item: response.output[0].clone(),
-            },
-            EventKind::ContentPartAdded {
-                item_id: "msg_1".into(),
-                output_index: 0,
-                content_index: 0,
-                part: text.clone(),
-            },
-            EventKind::OutputTextDone {
-                item_id: "msg_1".into(),
-                output_index: 0,
-                content_index: 0,
-                // Long enough for the word-at-a-time escaping, with something to escape.
-                text: long_text.clone(),
-                logprobs: Vec::new(),
-            },
-            EventKind::ContentPartDone {
-                item_id: "msg_1".into(),
-                output_index: 0,
-                content_index: 0,
-                part: text,
-            },
-            EventKind::ToolStep {
-                step: ToolStep::WebSearchSearching,
-                output_index: 1,
-                item_id: "ws_1".into(),
-            },
-            EventKind::Completed {
-                response: Box::new(response.clone()),
-            },
-            EventKind::Failed {
-                response: Box::new(response),
-            },
-        ];
-        let mut framer = EventFramer::default();
-        for (sequence_number, kind) in kinds.into_iter().enumerate() {
-            let event = StreamEvent {
-                kind,
-                sequence_number: sequence_number as u64 * 1_000,
-            };
-            let mut out = BytesMut::from(&b"x"[..]);
-            event.write_sse(&mut out).unwrap();
-            let mut framed = BytesMut::from(&b"x"[..]);
-            framer.write(&mut framed, &event).unwrap();
-            assert_eq!(framed, out);
-            let derived = serde_json::to_string(&event).unwrap();
-            assert_eq!(
-                std::str::from_utf8(&out).unwrap(),
-                format!("xevent: {}\ndata: {derived}\n\n", event.kind.name())
-            );
-            assert!(
-                derived.ends_with(&format!(",\"sequence_number\":{}}}", event.sequence_number))
-            );
-            if let EventKind::OutputTextDone { text, .. } = &event.kind {
-                let read: serde_json::Value = serde_json::from_str(&derived).unwrap();
-                assert_eq!(read["text"], *text);
-            }
-        }
-    }
-
-    #[test]
     fn a_function_call_done_names_the_function() {
         let event = StreamEvent {
             kind: EventKind::FunctionCallArgumentsDone {
@@ -607,59 +430,5 @@ mod tests {
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["type"], event.kind.name());
         assert_eq!(json["name"], "exec_command");
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn the_framer_writes_what_write_sse_writes(
-            events in proptest::collection::vec(
-                (
-                    "[a-bП\"\\\\\n\u{1}]{0,3}",
-                    0_u32..2,
-                    0_u32..2,
-                    "[a-bП\"\\\\\n\u{1} 😀]{0,6}",
-                    0_u8..4,
-                ),
-                1..8,
-            ),
-        ) {
-            let mut framer = EventFramer::default();
-            let (mut framed, mut expected) = (BytesMut::from(&b"x"[..]), BytesMut::from(&b"x"[..]));
-            for (sequence_number, (item_id, output_index, content_index, text, kind)) in
-                events.into_iter().enumerate()
-            {
-                let kind = match kind {
-                    // A text delta (most events), one with log probabilities, or another event.
-                    0 | 1 => EventKind::OutputTextDelta {
-                        item_id,
-                        output_index,
-                        content_index,
-                        delta: text,
-                        logprobs: Vec::new(),
-                    },
-                    2 => EventKind::OutputTextDelta {
-                        item_id,
-                        output_index,
-                        content_index,
-                        delta: text,
-                        logprobs: vec![serde_json::json!({"token": "a"})],
-                    },
-                    _ => EventKind::OutputTextDone {
-                        item_id,
-                        output_index,
-                        content_index,
-                        text,
-                        logprobs: Vec::new(),
-                    },
-                };
-                let event = StreamEvent { kind, sequence_number: sequence_number as u64 * 997 };
-                framer.write(&mut framed, &event).unwrap();
-                event.write_sse(&mut expected).unwrap();
-                proptest::prop_assert_eq!(
-                    String::from_utf8_lossy(&framed),
-                    String::from_utf8_lossy(&expected)
-                );
-            }
-        }
     }
 }

@@ -7,6 +7,7 @@
 //! wire form, so stored input items can be listed and replayed.
 
 pub mod events;
+pub mod framer;
 pub mod response;
 
 use std::collections::BTreeMap;

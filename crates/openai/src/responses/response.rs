@@ -84,6 +84,77 @@ pub struct Response {
     pub metadata: BTreeMap<String, String>,
 }
 
+impl Response {
+    /// Whether this Response is `started`, which had not progressed yet (in progress, no
+    /// output, no usage), moved on only in what generation changes: `status`, `completed_at`,
+    /// `error`, `incomplete_details`, `output` and `usage`.
+    pub fn continues(&self, started: &Response) -> bool {
+        // Every field named, so that a new one cannot be left out of the comparison.
+        let Response {
+            id,
+            object,
+            created_at,
+            status,
+            completed_at,
+            error,
+            incomplete_details,
+            instructions,
+            max_output_tokens,
+            max_tool_calls,
+            model,
+            output,
+            parallel_tool_calls,
+            previous_response_id,
+            reasoning,
+            store,
+            temperature,
+            text,
+            tool_choice,
+            tools,
+            top_p,
+            truncation,
+            background,
+            usage,
+            user,
+            safety_identifier,
+            prompt_cache_key,
+            prompt_cache_retention,
+            service_tier,
+            metadata,
+        } = started;
+        *status == ResponseStatus::InProgress
+            && completed_at.is_none()
+            && error.is_none()
+            && incomplete_details.is_none()
+            && output.is_empty()
+            && usage.is_none()
+            && *id == self.id
+            && *object == self.object
+            && *created_at == self.created_at
+            && *instructions == self.instructions
+            && *max_output_tokens == self.max_output_tokens
+            && *max_tool_calls == self.max_tool_calls
+            && *model == self.model
+            && *parallel_tool_calls == self.parallel_tool_calls
+            && *previous_response_id == self.previous_response_id
+            && *reasoning == self.reasoning
+            && *store == self.store
+            && *temperature == self.temperature
+            && *text == self.text
+            && *tool_choice == self.tool_choice
+            && *tools == self.tools
+            && *top_p == self.top_p
+            && *truncation == self.truncation
+            && *background == self.background
+            && *user == self.user
+            && *safety_identifier == self.safety_identifier
+            && *prompt_cache_key == self.prompt_cache_key
+            && *prompt_cache_retention == self.prompt_cache_retention
+            && *service_tier == self.service_tier
+            && *metadata == self.metadata
+    }
+}
+
 /// `status` of a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -12,7 +12,7 @@ use openai::chat::{
     Annotation, BuiltinCall, ChatCompletion, ChatCompletionChunk, Choice, FunctionCall,
     ResponseMessage, ToolCall, Usage,
 };
-use openai::responses::events::{EventKind, StreamEvent, ToolStep};
+use openai::responses::events::{DeltaPlace, EventKind, StreamEvent, ToolStep};
 use openai::responses::response::{
     ItemStatus, OutputContent, OutputItem, OutputMessage, ReasoningOutput, ResponseError,
     ResponseStatus,
@@ -395,28 +395,70 @@ impl ResponseEvents {
             self.close(out);
             self.open_message(out);
         }
+        if let Some(place) = self.append_text(text) {
+            let event = StreamEvent {
+                kind: EventKind::OutputTextDelta {
+                    item_id: place.item_id.to_owned(),
+                    output_index: place.output_index,
+                    content_index: place.content_index,
+                    delta: text.to_owned(),
+                    logprobs: Vec::new(),
+                },
+                sequence_number: place.sequence_number,
+            };
+            out.push(event);
+        }
+    }
+
+    /// The text of a chunk that only brings more text to the message already open (most
+    /// chunks), taken into the answer, and where its `response.output_text.delta` goes: for the
+    /// caller to write without making the event. `None`, with nothing taken, for any other chunk
+    /// (it goes to [`Self::push`]).
+    pub fn push_text<'c>(
+        &mut self,
+        chunk: &'c ChatCompletionChunk,
+    ) -> Option<(&'c str, DeltaPlace<'_>)> {
+        let [choice] = chunk.choices.as_slice() else {
+            return None;
+        };
+        let delta = &choice.delta;
+        let only_text = !self.ended
+            && matches!(self.open, Some(OpenItem::Message { .. }))
+            && delta.reasoning_content.as_deref().is_none_or(str::is_empty)
+            && delta.builtin_calls.is_empty()
+            && delta.tool_calls.as_deref().is_none_or(<[_]>::is_empty)
+            && delta.annotations.is_empty()
+            && choice.finish_reason.is_none();
+        let text = delta
+            .content
+            .as_deref()
+            .filter(|text| only_text && !text.is_empty())?;
+        Some((text, self.append_text(text)?))
+    }
+
+    /// Appends `text` to the open message; where its delta event goes (`None` when no message
+    /// is open).
+    fn append_text(&mut self, text: &str) -> Option<DeltaPlace<'_>> {
         let Some(OpenItem::Message {
             output_index,
             ref item_id,
         }) = self.open
         else {
-            return;
+            return None;
         };
-        let item_id = item_id.clone();
-        self.message()
+        self.answer.choices[0]
+            .message
             .content
             .get_or_insert_with(String::new)
             .push_str(text);
-        self.emit(
-            EventKind::OutputTextDelta {
-                item_id,
-                output_index,
-                content_index: 0,
-                delta: text.to_owned(),
-                logprobs: Vec::new(),
-            },
-            out,
-        );
+        let sequence_number = self.next_sequence;
+        self.next_sequence += 1;
+        Some(DeltaPlace {
+            item_id,
+            output_index,
+            content_index: 0,
+            sequence_number,
+        })
     }
 
     /// Announces the message and its text part.

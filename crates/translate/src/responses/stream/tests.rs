@@ -112,7 +112,7 @@ fn stream(chunks: &[ChatCompletionChunk]) -> Vec<Value> {
     let mut events = Vec::new();
     converter.start(MODEL, &mut events);
     for chunk in chunks {
-        converter.push(chunk, &mut events);
+        push(&mut converter, chunk, &mut events);
     }
     converter.finish(Some(usage()), COMPLETED_AT, &mut events);
     let ended = events.len();
@@ -120,6 +120,76 @@ fn stream(chunks: &[ChatCompletionChunk]) -> Vec<Value> {
     converter.finish(Some(usage()), COMPLETED_AT, &mut events);
     assert_eq!(events.len(), ended, "nothing after the terminal event");
     as_json(&events)
+}
+
+/// Pushes `chunk` as the adapter does: more text for the open message through `push_text` (its
+/// event made here from the place given); whether it went that way.
+fn push(
+    converter: &mut ResponseEvents,
+    chunk: &ChatCompletionChunk,
+    events: &mut Vec<StreamEvent>,
+) -> bool {
+    let Some((text, place)) = converter.push_text(chunk) else {
+        converter.push(chunk, events);
+        return false;
+    };
+    events.push(StreamEvent {
+        kind: EventKind::OutputTextDelta {
+            item_id: place.item_id.to_owned(),
+            output_index: place.output_index,
+            content_index: place.content_index,
+            delta: text.to_owned(),
+            logprobs: Vec::new(),
+        },
+        sequence_number: place.sequence_number,
+    });
+    true
+}
+
+#[test]
+fn text_pushed_alone_gives_the_events_push_gives() {
+    let [call_opens, call_arguments] = call("call_1", "exec_command", "{}");
+    let chunks = [
+        reasoning("think"),
+        text("a"),
+        text("b"),
+        reasoning("late"),
+        call_opens,
+        call_arguments,
+        opening(),
+        text("c"),
+        text("d"),
+        chunk(
+            Delta {
+                content: Some("e".into()),
+                ..Delta::default()
+            },
+            Some("stop"),
+        ),
+        text("after the end"),
+    ];
+    let (mut pushed, mut alone) = (
+        ResponseEvents::new(plan().answer),
+        ResponseEvents::new(plan().answer),
+    );
+    let (mut pushed_events, mut alone_events) = (Vec::new(), Vec::new());
+    pushed.start(MODEL, &mut pushed_events);
+    alone.start(MODEL, &mut alone_events);
+    let mut taken = Vec::new();
+    for chunk in &chunks {
+        pushed.push(chunk, &mut pushed_events);
+        taken.push(push(&mut alone, chunk, &mut alone_events));
+    }
+    pushed.finish(Some(usage()), COMPLETED_AT, &mut pushed_events);
+    alone.finish(Some(usage()), COMPLETED_AT, &mut alone_events);
+    assert_eq!(as_json(&alone_events), as_json(&pushed_events));
+    // Only more text for a message already open: "b" and "d" ("a" and "c" open one).
+    assert_eq!(
+        taken,
+        [
+            false, false, true, false, false, false, false, false, true, false, false
+        ]
+    );
 }
 
 fn as_json(events: &[StreamEvent]) -> Vec<Value> {
