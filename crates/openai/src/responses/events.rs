@@ -268,6 +268,22 @@ pub struct DeltaPlace<'a> {
     pub sequence_number: u64,
 }
 
+impl DeltaPlace<'_> {
+    /// The `response.output_text.delta` event that brings `delta` here.
+    pub fn event(self, delta: &str) -> StreamEvent {
+        StreamEvent {
+            kind: EventKind::OutputTextDelta {
+                item_id: self.item_id.to_owned(),
+                output_index: self.output_index,
+                content_index: self.content_index,
+                delta: delta.to_owned(),
+                logprobs: Vec::new(),
+            },
+            sequence_number: self.sequence_number,
+        }
+    }
+}
+
 /// The progress events of built-in tool call items, each only `{type, output_index, item_id}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ToolStep {

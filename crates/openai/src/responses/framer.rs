@@ -74,12 +74,7 @@ impl EventFramer {
             } => {
                 let start = open_event(out, event);
                 end_event(out, start, event.sequence_number, |out| {
-                    out.extend_from_slice(b",\"item_id\":");
-                    json(out, item_id)?;
-                    out.extend_from_slice(b",\"output_index\":");
-                    json(out, output_index)?;
-                    out.extend_from_slice(b",\"content_index\":");
-                    json(out, content_index)?;
+                    write_part_place(out, item_id, *output_index, *content_index)?;
                     out.extend_from_slice(b",\"part\":");
                     self.write_content(out, part)
                 })
@@ -93,12 +88,7 @@ impl EventFramer {
             } => {
                 let start = open_event(out, event);
                 end_event(out, start, event.sequence_number, |out| {
-                    out.extend_from_slice(b",\"item_id\":");
-                    json(out, item_id)?;
-                    out.extend_from_slice(b",\"output_index\":");
-                    json(out, output_index)?;
-                    out.extend_from_slice(b",\"content_index\":");
-                    json(out, content_index)?;
+                    write_part_place(out, item_id, *output_index, *content_index)?;
                     out.extend_from_slice(b",\"text\":");
                     out.extend_from_slice(self.quoted(text).as_bytes());
                     out.extend_from_slice(b",\"logprobs\":");
@@ -376,6 +366,22 @@ fn open_event(out: &mut BytesMut, event: &StreamEvent) -> usize {
     out.extend_from_slice(name);
     out.put_u8(b'"');
     start
+}
+
+/// Appends `,"item_id":…,"output_index":…,"content_index":…`: which part of which item an event
+/// is about.
+fn write_part_place(
+    out: &mut BytesMut,
+    item_id: &str,
+    output_index: u32,
+    content_index: u32,
+) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(b",\"item_id\":");
+    json(out, item_id)?;
+    out.extend_from_slice(b",\"output_index\":");
+    json(out, &output_index)?;
+    out.extend_from_slice(b",\"content_index\":");
+    json(out, &content_index)
 }
 
 /// Appends `value` as compact JSON (one copy per type, not one per call: the binary stays small).

@@ -396,17 +396,7 @@ impl ResponseEvents {
             self.open_message(out);
         }
         if let Some(place) = self.append_text(text) {
-            let event = StreamEvent {
-                kind: EventKind::OutputTextDelta {
-                    item_id: place.item_id.to_owned(),
-                    output_index: place.output_index,
-                    content_index: place.content_index,
-                    delta: text.to_owned(),
-                    logprobs: Vec::new(),
-                },
-                sequence_number: place.sequence_number,
-            };
-            out.push(event);
+            out.push(place.event(text));
         }
     }
 

@@ -133,16 +133,7 @@ fn push(
         converter.push(chunk, events);
         return false;
     };
-    events.push(StreamEvent {
-        kind: EventKind::OutputTextDelta {
-            item_id: place.item_id.to_owned(),
-            output_index: place.output_index,
-            content_index: place.content_index,
-            delta: text.to_owned(),
-            logprobs: Vec::new(),
-        },
-        sequence_number: place.sequence_number,
-    });
+    events.push(place.event(text));
     true
 }
 
