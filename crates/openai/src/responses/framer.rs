@@ -1,8 +1,12 @@
 //! Writes the events of one streamed Response reusing what it already wrote: a text delta's
 //! opening, the Response JSON `response.created` carried, the answer as a JSON string, and the
-//! finished items' JSON. Without this the stream's end would escape the answer three more times
-//! and serialise the echoed request (instructions, tools) again. The bytes are always exactly
-//! [`StreamEvent::write_sse`]'s: whatever is not shaped as expected is written by it.
+//! finished messages' JSON. Without this the stream's end would escape the answer three more times
+//! and serialise the echoed request (instructions, tools) again. The bytes are exactly
+//! [`StreamEvent::write_sse`]'s (whatever is not shaped as expected is written by it) whenever
+//! equal values serialise alike, as they do in every stream the converter makes (its Responses
+//! and items are clones). A Response rebuilt some other way may compare equal yet be written
+//! differently: JSON maps inside `Value`s compare equal in any key order, and 0.0 equals -0.0;
+//! the copy then keeps the started Response's order and sign, the same JSON in meaning.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -30,7 +34,7 @@ pub struct EventFramer {
     last_response: Option<(Arc<Response>, Vec<u8>)>,
     /// The text of the last text part written whole, and that text as a JSON string.
     finished_text: Option<(String, String)>,
-    /// The items `response.output_item.done` carried: output index, item, JSON.
+    /// The messages `response.output_item.done` carried: output index, item, JSON.
     finished_items: Vec<(u32, OutputItem, Vec<u8>)>,
 }
 
@@ -105,7 +109,9 @@ impl EventFramer {
                     out.extend_from_slice(b",\"item\":");
                     let from = out.len();
                     self.write_item(out, item)?;
-                    if finished {
+                    // Only messages are kept: their text is what is costly to write again,
+                    // and other items (a picture's base64) would be held twice more.
+                    if finished && matches!(item, OutputItem::Message(_)) {
                         let written = out.get(from..).unwrap_or_default().to_vec();
                         self.finished_items
                             .push((*output_index, item.clone(), written));
@@ -189,7 +195,7 @@ impl EventFramer {
 
     /// Appends the event that ends the stream. When its Response is the one the stream started
     /// with, moved on only in what generation changes, that one's JSON is copied with the
-    /// progress, output and usage put in, each finished item as it was written.
+    /// progress, output and usage put in, each finished message as it was written.
     fn write_end(
         &mut self,
         out: &mut BytesMut,
@@ -239,7 +245,8 @@ impl EventFramer {
                 out.extend_from_slice(b",\"usage\":");
                 json(out, usage)?;
             }
-            // The Response's closing brace is the event's: the sequence number follows it.
+            // The copied tail ends with the Response's own closing brace; `end_event` closes
+            // the event after the sequence number.
             out.extend_from_slice(piece(cuts.usage_at..started_json.len()));
             Ok(())
         })
@@ -522,12 +529,22 @@ mod tests {
 
     #[test]
     fn a_response_that_did_not_start_empty_is_not_continued() {
-        let mut started = started(false);
+        let started = started(false);
         let completed = started.clone();
         assert!(completed.continues(&started));
-        started.output = completed.output.clone();
-        started.usage = Some(Default::default());
-        assert!(!completed.continues(&started));
+        let item: OutputItem = serde_json::from_value(serde_json::json!({
+            "type": "function_call", "id": "fc_1", "call_id": "c", "name": "f",
+            "arguments": "{}", "status": "completed"}))
+        .unwrap();
+        let mut with_output = started.clone();
+        with_output.output = vec![item];
+        assert!(!completed.continues(&with_output));
+        let mut with_usage = started.clone();
+        with_usage.usage = Some(Default::default());
+        assert!(!completed.continues(&with_usage));
+        let mut finished = started.clone();
+        finished.status = crate::responses::response::ResponseStatus::Completed;
+        assert!(!completed.continues(&finished));
         let json = serde_json::to_vec(&completed).unwrap();
         let mut moved_on = completed.clone();
         moved_on.status = crate::responses::response::ResponseStatus::Completed;

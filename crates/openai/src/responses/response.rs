@@ -87,7 +87,8 @@ pub struct Response {
 impl Response {
     /// Whether this Response is `started`, which had not progressed yet (in progress, no
     /// output, no usage), moved on only in what generation changes: `status`, `completed_at`,
-    /// `error`, `incomplete_details`, `output` and `usage`.
+    /// `error`, `incomplete_details`, `output` and `usage`. Fields compare by value: maps in
+    /// JSON `Value`s (tools, schemas) are equal in any key order.
     pub fn continues(&self, started: &Response) -> bool {
         // Every field named, so that a new one cannot be left out of the comparison.
         let Response {
