@@ -27,7 +27,7 @@ const NO_OUTPUT: &[u8] = br#""output":[]"#;
 #[derive(Debug, Default)]
 pub struct EventFramer {
     /// `event: response.output_text.delta` … `"delta":` of `opened_for`.
-    opening: Vec<u8>,
+    opening: BytesMut,
     /// The item id, output index and content index `opening` was written for.
     opened_for: Option<(String, u32, u32)>,
     /// The Response a lifecycle event carried last, and its JSON.
@@ -146,13 +146,14 @@ impl EventFramer {
             self.opened_for = None;
             self.opening.clear();
             self.opening.extend_from_slice(
-                b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":",
+                b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\"",
             );
-            serde_json::to_writer(&mut self.opening, place.item_id)?;
-            self.opening.extend_from_slice(b",\"output_index\":");
-            serde_json::to_writer(&mut self.opening, &place.output_index)?;
-            self.opening.extend_from_slice(b",\"content_index\":");
-            serde_json::to_writer(&mut self.opening, &place.content_index)?;
+            write_part_place(
+                &mut self.opening,
+                place.item_id,
+                place.output_index,
+                place.content_index,
+            )?;
             self.opening.extend_from_slice(b",\"delta\":");
             self.opened_for = Some((
                 place.item_id.to_owned(),
@@ -436,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn the_stream_end_copies_the_started_response_and_the_finished_items() {
+    fn the_stream_end_copies_the_started_response_and_the_finished_message() {
         for background in [false, true] {
             let started = Arc::new(started(background));
             let json = serde_json::to_vec(started.as_ref()).unwrap();
